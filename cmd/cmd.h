@@ -1,0 +1,36 @@
+/*
+ * cmd.h: the command table of the asyncrep tool.
+ *
+ * cmd/asyncrep.c parses the options common to every command (including
+ * one long option per config key of the command's section) into a
+ * struct cmd_ctx, then calls the command's exec. Each cmd-<name>.c is
+ * thin: it checks the config and calls into core/.
+ */
+#ifndef ASYNCREP_CMD_H
+#define ASYNCREP_CMD_H
+
+#include "config.h"
+
+struct cmd_ctx {
+	struct config cfg;
+	int dry_run;		/* --dry-run / -n */
+	int itemize;		/* --itemize-changes / -i */
+	int follow;		/* --follow */
+	int json;		/* --json */
+	int verbosity;		/* LOG_LVL_INFO, +1 per -v, -1 per -q */
+	int argc;		/* operands left after options */
+	char **argv;
+};
+
+struct cmd_entry {
+	const char *name;
+	const char *section;	/* config section: "primary" or "standby" */
+	const char *usage;	/* one line, after "asyncrep NAME " */
+	const char *help;	/* what it does, one line */
+	int (*exec)(struct cmd_ctx *ctx);	/* returns 0 or -enum ar_err */
+};
+
+extern const struct cmd_entry cmd_watch_entry;
+extern const struct cmd_entry cmd_sync_entry;
+
+#endif

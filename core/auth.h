@@ -1,0 +1,3 @@
+#ifndef ASYNCREP_AUTH_H
+#define ASYNCREP_AUTH_H
+#endif

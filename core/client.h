@@ -1,0 +1,3 @@
+#ifndef ASYNCREP_CLIENT_H
+#define ASYNCREP_CLIENT_H
+#endif

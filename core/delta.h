@@ -1,0 +1,77 @@
+/*
+ * delta.h: librsync's streaming job API, wrapped for bounded memory and
+ * untrusted input.
+ *
+ * Four pull/push engines, each driven by the caller's HTTP callbacks:
+ *   sig:     local basis fd  -> signature bytes (standby, uploaded)
+ *   loadsig: signature bytes -> rs_signature_t  (primary, untrusted input)
+ *   gen:     signature + new file fd -> delta bytes + hash of the file
+ *   patch:   basis fd + delta bytes -> output fd, capped, hashed
+ * Only RS_RK_BLAKE2_SIG_MAGIC signatures are made or accepted.
+ */
+#ifndef ASYNCREP_DELTA_H
+#define ASYNCREP_DELTA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <librsync.h>
+
+#include "hash.h"
+
+/* Largest block_len accepted from a peer. */
+#define DELTA_MAX_BLOCK_LEN (1u << 20)
+
+/* Call once at start-up: sets librsync's process-global trace level. */
+void delta_global_init(void);
+
+/* --- signature of a local file (pull) --- */
+struct delta_sig;
+/* fd is read from offset 0 with pread; size is its current size. */
+int delta_sig_new(int fd, uint64_t size, struct delta_sig **out);
+/* Fill buf with up to len signature bytes. Returns bytes produced (> 0),
+ * 0 at the end of the signature, or a negative error. */
+ssize_t delta_sig_read(struct delta_sig *s, void *buf, size_t len);
+/* Start again from the first byte (curl may rewind an upload). */
+int delta_sig_rewind(struct delta_sig *s);
+void delta_sig_free(struct delta_sig *s);
+
+/* --- signature from the wire (push, untrusted) --- */
+struct delta_loadsig;
+/* max_bytes caps the whole signature stream. */
+int delta_loadsig_new(uint64_t max_bytes, struct delta_loadsig **out);
+/* Feed bytes. The 12-byte header is checked as soon as it is complete:
+ * -AR_EPROTO for a magic other than BLAKE2, block_len 0 or above
+ * DELTA_MAX_BLOCK_LEN, strong_len 0 or above 32; -AR_ENOMEM past
+ * max_bytes. */
+int delta_loadsig_feed(struct delta_loadsig *l, const void *buf, size_t len);
+/* End of stream: finish loading and build the hash table. On success the
+ * caller owns *sig (rs_free_sumset). */
+int delta_loadsig_finish(struct delta_loadsig *l, rs_signature_t **sig);
+void delta_loadsig_free(struct delta_loadsig *l);
+
+/* --- delta of a local file against a signature (pull) --- */
+struct delta_gen;
+/* Takes ownership of sig (hash table built). fd is read sequentially
+ * from offset 0 with pread, exactly up to EOF. */
+int delta_gen_new(rs_signature_t *sig, int fd, struct delta_gen **out);
+/* Returns delta bytes produced (> 0), 0 at the end, or a negative error. */
+ssize_t delta_gen_read(struct delta_gen *g, void *buf, size_t len);
+/* After the end: how many bytes of fd went into the delta, and their hash. */
+void delta_gen_result(struct delta_gen *g, uint64_t *size,
+    uint8_t hash[HASH_LEN]);
+void delta_gen_free(struct delta_gen *g);
+
+/* --- patch (push, untrusted delta) --- */
+struct delta_patch;
+/* basis_fd is read with pread; output is appended to out_fd, which must
+ * be empty. More than max_out output bytes is -AR_EPROTO. */
+int delta_patch_new(int basis_fd, int out_fd, uint64_t max_out,
+    struct delta_patch **out);
+int delta_patch_feed(struct delta_patch *p, const void *buf, size_t len);
+/* End of delta: the job must be complete. Returns output size and hash. */
+int delta_patch_finish(struct delta_patch *p, uint64_t *size,
+    uint8_t hash[HASH_LEN]);
+void delta_patch_free(struct delta_patch *p);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * fs.h: every filesystem operation that touches a replicated tree.
+ *
+ * This module owns confinement and durability. A relative path that came
+ * from the wire is only ever resolved beneath an open directory fd, with
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) (or a component-by-
+ * component O_NOFOLLOW walk where openat2 is missing), so no path and no
+ * symlink can lead outside the tree. Durable writes go through one helper:
+ * temp file, fsync, rename, fsync directory.
+ */
+#ifndef ASYNCREP_FS_H
+#define ASYNCREP_FS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Names with this prefix are our temp files: never served, and removed
+ * from a standby tree as leftovers of an interrupted run. */
+#define FS_TMP_PREFIX ".asyncrep-tmp."
+
+/* Complete write/pread/read, retrying on EINTR and short counts.
+ * fs_read_full returns bytes read (< len only at EOF) or -AR_EIO. */
+int fs_write_full(int fd, const void *buf, size_t len);
+int fs_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+ssize_t fs_read_full(int fd, void *buf, size_t len);
+ssize_t fs_pread_full(int fd, void *buf, size_t len, uint64_t off);
+
+/* Open a directory given by an operator (follows symlinks: it is config,
+ * not wire data). Returns 0 or -AR_EIO; *fd is O_RDONLY|O_DIRECTORY. */
+int fs_open_dir(const char *path, int *fd);
+
+/*
+ * Open relpath beneath rootfd without following any symlink and without
+ * leaving the tree. relpath must satisfy wire_path_valid() ("" means
+ * rootfd itself). flags are open(2) flags (O_NOFOLLOW is added). Returns
+ * 0, -AR_EPROTO when the path escapes or crosses a symlink, or -AR_EIO
+ * (errno kept) when it does not exist or cannot be opened.
+ */
+int fs_open_beneath(int rootfd, const char *relpath, int flags, mode_t mode,
+    int *fd);
+
+/*
+ * Open the parent directory of relpath beneath rootfd (as above) and
+ * point *base at the last component inside relpath. relpath must not be
+ * "".
+ */
+int fs_open_parent(int rootfd, const char *relpath, int *dirfd,
+    const char **base);
+
+/*
+ * Create a new temp file in dirfd named FS_TMP_PREFIX + base-derived
+ * random suffix, O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600. The name
+ * is written into name (size namelen, >= NAME_MAX + 1).
+ */
+int fs_tmpfile(int dirfd, const char *base, int *fd, char *name,
+    size_t namelen);
+
+/* fsync a directory fd; -AR_EIO on failure. */
+int fs_fsync_dir(int dirfd);
+
+/*
+ * Replace dirfd/name with len bytes of data, durably: temp file, write,
+ * fsync, rename over name, fsync dirfd. For state and small files.
+ */
+int fs_write_durable(int dirfd, const char *name, const void *data,
+    size_t len, mode_t mode);
+
+/*
+ * Read a whole small file dirfd/name (AT_FDCWD and a path work too) into
+ * buf (size buflen, NUL-terminated); -AR_ENOMEM if it does not fit,
+ * -AR_EIO if it cannot be read.
+ */
+int fs_read_small(int dirfd, const char *name, char *buf, size_t buflen,
+    size_t *len);
+
+/*
+ * Remove dirfd/name whatever it is; a directory is removed with all it
+ * holds, never following a symlink. ENOENT is success.
+ */
+int fs_remove_tree(int dirfd, const char *name);
+
+/*
+ * Create (or keep) the directories of a path made from an operator's
+ * config (mkdir -p, mode 0700 for new ones). Returns 0 or -AR_EIO.
+ */
+int fs_mkdir_p(const char *path, mode_t mode);
+
+#endif

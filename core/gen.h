@@ -1,0 +1,3 @@
+#ifndef ASYNCREP_GEN_H
+#define ASYNCREP_GEN_H
+#endif

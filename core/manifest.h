@@ -1,0 +1,3 @@
+#ifndef ASYNCREP_MANIFEST_H
+#define ASYNCREP_MANIFEST_H
+#endif

@@ -1,0 +1,3 @@
+#ifndef ASYNCREP_SERVER_H
+#define ASYNCREP_SERVER_H
+#endif

@@ -1,0 +1,3 @@
+#ifndef ASYNCREP_SYNC_H
+#define ASYNCREP_SYNC_H
+#endif

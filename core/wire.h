@@ -1,0 +1,164 @@
+/*
+ * wire.h: the asyncrep protocol's binary frames (see PROTOCOL.md).
+ *
+ * Pure encode/decode, no I/O, so every parser of peer data can be unit
+ * tested and fuzzed on its own. A frame is: type (1 byte), payload length
+ * (4 bytes, big-endian, at most WIRE_MAX_FRAME), payload.
+ */
+#ifndef ASYNCREP_WIRE_H
+#define ASYNCREP_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_VERSION 1
+#define WIRE_HDR 5
+#define WIRE_MAX_FRAME (1u << 20)	/* largest payload accepted */
+#define WIRE_DATA_CHUNK (256u * 1024)	/* largest payload we send as data */
+#define WIRE_PATH_MAX 4095		/* bytes of a relative path */
+#define WIRE_NAME_MAX 255		/* bytes of one component */
+#define WIRE_TARGET_MAX 4095		/* bytes of a symlink target */
+#define WIRE_MSG_MAX 1024		/* bytes of an error message */
+#define WIRE_GEN_LEN 32			/* hex characters of a generation id */
+
+enum wire_type {
+	WIRE_HELLO = 'H',	/* server hello */
+	WIRE_DIR = 'P',		/* manifest: start of a directory's listing */
+	WIRE_ENTRY = 'E',	/* manifest: one child of the current directory */
+	WIRE_END = 'Z',		/* end of a stream, with a count */
+	WIRE_ERROR = 'X',	/* the server gave up: code and message */
+	WIRE_REQ = 'N',		/* request: one path (+ basis size) */
+	WIRE_FILE = 'F',	/* file transfer header: stat at open */
+	WIRE_DATA = 'D',	/* raw bytes (file content or delta) */
+	WIRE_TRAILER = 'T',	/* file transfer end: size and hash */
+	WIRE_RETRY = 'R',	/* file changed or vanished while sent */
+};
+
+enum wire_role {
+	WIRE_ROLE_PRIMARY = 1,
+	WIRE_ROLE_RESCUE = 2,
+};
+
+enum wire_retry_reason {
+	WIRE_RETRY_CHANGED = 1,	/* stat or size differed after sending */
+	WIRE_RETRY_GONE = 2,	/* vanished, or no longer a regular file */
+	WIRE_RETRY_UNREADABLE = 3, /* open or read failed on the server */
+};
+
+struct wire_hello {
+	uint32_t version;
+	uint32_t role;			/* enum wire_role */
+	char generation[WIRE_GEN_LEN + 1];
+	char server[64];		/* "asyncrep X.Y", NUL-terminated */
+};
+
+/* One entry of the manifest, or the stat of a file being sent. */
+struct wire_entry {
+	uint8_t type;			/* enum walk_type: 'f', 'd', 'l' */
+	uint16_t name_len;
+	char name[WIRE_PATH_MAX + 1];	/* ENTRY: a name; FILE: a path */
+	uint64_t size;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	uint32_t mode;			/* permission bits only (07777) */
+	uint32_t uid, gid;
+	uint16_t target_len;
+	char target[WIRE_TARGET_MAX + 1]; /* symlink target */
+};
+
+struct wire_req {
+	uint16_t path_len;
+	char path[WIRE_PATH_MAX + 1];
+	uint64_t basis_size;		/* delta: size of the standby's file */
+};
+
+struct wire_trailer {
+	uint64_t size;
+	uint8_t hash[32];
+};
+
+struct wire_error {
+	uint32_t code;			/* enum ar_err */
+	uint16_t msg_len;
+	char msg[WIRE_MSG_MAX + 1];
+};
+
+struct wire_retry {
+	uint32_t reason;		/* enum wire_retry_reason */
+	uint16_t path_len;
+	char path[WIRE_PATH_MAX + 1];
+};
+
+/*
+ * A relative path from a peer is valid when it is "" (the root) or
+ * components separated by single '/', none empty, "." or "..", none
+ * longer than WIRE_NAME_MAX, no NUL, no leading or trailing '/', total at
+ * most WIRE_PATH_MAX. Returns 1 if valid.
+ */
+int wire_path_valid(const char *p, size_t len);
+/* A name (one component): non-empty, no '/', no NUL, not "." or "..". */
+int wire_name_valid(const char *p, size_t len);
+
+/*
+ * Encoders write one whole frame (header included) into out (size
+ * outlen) and return its length, or -AR_ENOMEM if it does not fit.
+ */
+int wire_put_hello(uint8_t *out, size_t outlen, const struct wire_hello *h);
+int wire_put_dir(uint8_t *out, size_t outlen, const char *path, size_t len);
+int wire_put_entry(uint8_t *out, size_t outlen, uint8_t frame_type,
+    const struct wire_entry *e);
+int wire_put_end(uint8_t *out, size_t outlen, uint64_t count);
+int wire_put_error(uint8_t *out, size_t outlen, uint32_t code,
+    const char *msg);
+int wire_put_req(uint8_t *out, size_t outlen, const char *path, size_t len,
+    uint64_t basis_size);
+int wire_put_trailer(uint8_t *out, size_t outlen,
+    const struct wire_trailer *t);
+int wire_put_retry(uint8_t *out, size_t outlen, uint32_t reason,
+    const char *path, size_t len);
+/* Header of a data frame of len payload bytes (len <= WIRE_MAX_FRAME);
+ * writes WIRE_HDR bytes. */
+void wire_put_data_hdr(uint8_t *out, uint32_t len);
+
+/*
+ * Decoders take one frame's payload (type already known) and return 0,
+ * or -AR_EPROTO for anything malformed: short, trailing bytes, invalid
+ * path or name, bad type, lengths beyond the limits above.
+ */
+int wire_get_hello(const uint8_t *p, size_t len, struct wire_hello *h);
+int wire_get_dir(const uint8_t *p, size_t len, char *path, size_t *path_len);
+int wire_get_entry(const uint8_t *p, size_t len, uint8_t frame_type,
+    struct wire_entry *e);
+int wire_get_end(const uint8_t *p, size_t len, uint64_t *count);
+int wire_get_error(const uint8_t *p, size_t len, struct wire_error *e);
+int wire_get_req(const uint8_t *p, size_t len, struct wire_req *r);
+int wire_get_trailer(const uint8_t *p, size_t len, struct wire_trailer *t);
+int wire_get_retry(const uint8_t *p, size_t len, struct wire_retry *r);
+
+/*
+ * Incremental frame splitter for a byte stream (an HTTP body arriving in
+ * pieces). It buffers at most one frame: WIRE_HDR + max_frame bytes.
+ */
+struct wire_reader {
+	uint8_t *buf;
+	size_t len;			/* bytes buffered */
+	size_t cap;
+	uint32_t max_frame;
+	int failed;			/* sticky: a bad header was seen */
+};
+
+/* Called for each complete frame; a non-zero return stops the feed and is
+ * returned by wire_reader_feed. */
+typedef int wire_frame_cb(void *arg, uint8_t type, const uint8_t *payload,
+    uint32_t len);
+
+int wire_reader_init(struct wire_reader *r, uint32_t max_frame);
+void wire_reader_release(struct wire_reader *r);
+/* Split data into frames and call cb for each. Returns 0, the callback's
+ * non-zero value, or -AR_EPROTO for a frame longer than max_frame. */
+int wire_reader_feed(struct wire_reader *r, const void *data, size_t len,
+    wire_frame_cb *cb, void *arg);
+/* 1 when no partial frame is buffered (a stream may end here). */
+int wire_reader_idle(const struct wire_reader *r);
+
+#endif
