@@ -1,0 +1,150 @@
+# lib.sh: the integration test library (git's test-lib.sh in miniature).
+#
+# A test script sets test_description, sources this file, calls
+# test_expect_success 'title' 'commands' for each step, and ends with
+# test_done. Output is TAP. Each script gets its own scratch directory
+# ($TRASH), removed on success, and every process it started with
+# start_bg is SIGKILLed at exit. Every wait is bounded.
+
+set -u
+: "${ASYNCREP:?ASYNCREP must name the asyncrep binary}"
+: "${SRCDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${PYTHON3:=python3}"
+
+test_name=$(basename "$0" .sh)
+TRASH=${TMPDIR:-/tmp}/asyncrep-test.$test_name.$$
+rm -rf "$TRASH" && mkdir -p "$TRASH" || exit 99
+cd "$TRASH" || exit 99
+
+test_count=0
+test_failures=0
+test_skipped=0
+BG_PIDS=
+
+# Each script gets its own loopback address and port range so scripts can
+# run in parallel: 127.0.<n>.<m> derived from the script number.
+test_num=$(printf '%s' "$test_name" | sed -n 's/^t\([0-9]*\).*/\1/p')
+test_num=$((10#${test_num:-0}))
+TEST_IP=127.0.$(( (test_num / 200) + 1 )).$(( (test_num % 200) + 2 ))
+TEST_PORT=$(( 20000 + (test_num * 10) % 30000 + ($$ % 7) ))
+
+cleanup() {
+	for pid in $BG_PIDS; do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	wait 2>/dev/null
+	if [ "$test_failures" -eq 0 ] && [ -z "${KEEP_TRASH:-}" ]; then
+		cd / && rm -rf "$TRASH"
+	else
+		echo "# scratch directory kept: $TRASH"
+	fi
+}
+trap cleanup EXIT
+
+say() { echo "# $*"; }
+
+test_expect_success() {
+	test_count=$((test_count + 1))
+	say_title=$1
+	if ( set -e; eval "$2" ) >"$TRASH/.out.$test_count" 2>&1; then
+		echo "ok $test_count - $say_title"
+	else
+		test_failures=$((test_failures + 1))
+		echo "not ok $test_count - $say_title"
+		sed 's/^/#   /' "$TRASH/.out.$test_count"
+	fi
+}
+
+test_skip() {
+	test_count=$((test_count + 1))
+	test_skipped=$((test_skipped + 1))
+	echo "ok $test_count # SKIP $1: $2"
+}
+
+test_done() {
+	echo "1..$test_count"
+	if [ "$test_failures" -gt 0 ]; then
+		exit 1
+	fi
+	exit 0
+}
+
+# test_must_fail STATUS cmd...: cmd (our binary) must exit with STATUS.
+test_must_fail() {
+	want=$1; shift
+	"$@" && { echo "expected exit $want, got 0: $*"; return 1; }
+	got=$?
+	if [ "$got" -ne "$want" ]; then
+		echo "expected exit $want, got $got: $*"
+		return 1
+	fi
+	return 0
+}
+
+test_cmp() { diff -u "$1" "$2"; }
+
+# Start a command in the background, logging to FILE; its pid is in $!.
+start_bg() {
+	log=$1; shift
+	"$@" >"$log" 2>&1 &
+	BG_PIDS="$BG_PIDS $!"
+	last_pid=$!
+}
+
+# wait_for SECONDS CMD...: retry CMD every 0.05s until it succeeds.
+wait_for() {
+	limit=$1; shift
+	tries=$(awk -v s="$limit" 'BEGIN { print int(s / 0.05) + 1 }')
+	while [ "$tries" -gt 0 ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.05
+		tries=$((tries - 1))
+	done
+	echo "timed out after ${limit}s waiting for: $*"
+	return 1
+}
+
+# port_open IP PORT: something accepts TCP connections there.
+port_open() {
+	"$PYTHON3" -c 'import socket,sys
+s=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=0.5)
+s.close()' "$1" "$2"
+}
+
+# start_watch DATA SPOOL [options...]: start a primary on $TEST_IP:$TEST_PORT
+# and wait until it listens. Sets WATCH_PID.
+start_watch() {
+	data=$1; spool=$2; shift 2
+	start_bg "$TRASH/watch.log" "$ASYNCREP" watch --data-dir "$data" \
+		--spool-dir "$spool" --listen "$TEST_IP:$TEST_PORT" "$@"
+	WATCH_PID=$last_pid
+	wait_for 10 port_open "$TEST_IP" "$TEST_PORT" || {
+		cat "$TRASH/watch.log"; return 1; }
+}
+
+stop_watch() {
+	[ -n "${WATCH_PID:-}" ] && kill -TERM "$WATCH_PID" 2>/dev/null
+	[ -n "${WATCH_PID:-}" ] && wait "$WATCH_PID" 2>/dev/null
+	WATCH_PID=
+	return 0
+}
+
+# sync_to DATA STATE [options...]: one-shot sync from the test primary.
+sync_to() {
+	data=$1; state=$2; shift 2
+	"$ASYNCREP" sync --data-dir "$data" --state-dir "$state" \
+		--primary "$TEST_IP:$TEST_PORT" "$@"
+}
+
+# tree_listing DIR: a canonical, byte-exact description of a tree:
+# type, mode, size, mtime (ns), symlink target and content hash per path.
+tree_listing() {
+	"$PYTHON3" "$SRCDIR/test/t/treelist.py" "$1"
+}
+
+# trees_equal A B: identical content, types, modes, mtimes and targets.
+trees_equal() {
+	tree_listing "$1" >"$TRASH/.tree.a" &&
+	tree_listing "$2" >"$TRASH/.tree.b" &&
+	test_cmp "$TRASH/.tree.a" "$TRASH/.tree.b"
+}

@@ -1,0 +1,50 @@
+"""Print a canonical listing of a tree for byte-exact comparison.
+
+One line per path (sorted by bytes), with type, permission bits, size,
+mtime in nanoseconds (not for symlinks: their own mtime is set but some
+filesystems round it), symlink target, and SHA-256 of regular files. Names
+are printed with repr() of their bytes so newlines and invalid UTF-8 are
+visible and cannot split a line.
+"""
+import hashlib
+import os
+import stat
+import sys
+
+
+def walk(root):
+    out = []
+    stack = [b""]
+    while stack:
+        rel = stack.pop()
+        full = os.path.join(root, rel) if rel else root
+        for name in os.listdir(full):
+            if name.startswith(b".asyncrep-tmp."):
+                continue
+            r = os.path.join(rel, name) if rel else name
+            p = os.path.join(root, r)
+            st = os.lstat(p)
+            mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISDIR(st.st_mode):
+                out.append((r, "d %o - %d" % (mode, st.st_mtime_ns)))
+                stack.append(r)
+            elif stat.S_ISLNK(st.st_mode):
+                out.append((r, "l -> %r" % os.readlink(p)))
+            elif stat.S_ISREG(st.st_mode):
+                h = hashlib.sha256()
+                with open(p, "rb") as f:
+                    while True:
+                        b = f.read(1 << 20)
+                        if not b:
+                            break
+                        h.update(b)
+                out.append((r, "f %o %d %d %s" % (mode, st.st_size,
+                                                  st.st_mtime_ns, h.hexdigest())))
+            else:
+                out.append((r, "o"))
+    out.sort()
+    for r, desc in out:
+        sys.stdout.write("%r %s\n" % (r, desc))
+
+
+walk(os.fsencode(sys.argv[1]))
