@@ -1,0 +1,94 @@
+/*
+ * config.h: configuration of every role, from an INI file and long options.
+ *
+ * This module owns parsing and validation of [primary] and [standby]
+ * sections (libinih), of durations ("200ms", "2s") and sizes ("64K", "1M"),
+ * and of listen addresses ("IP:PORT"). It does no network or tree I/O.
+ * Command-line options override file values key by key: every key has a
+ * long option whose name is the key with '_' replaced by '-'.
+ */
+#ifndef ASYNCREP_CONFIG_H
+#define ASYNCREP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#define CONFIG_ERR_MAX 512
+
+/* An IPv4 or IPv6 address and port; text keeps the operator's spelling. */
+struct config_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[80];
+	int set;
+};
+
+struct config_primary {
+	char *data_dir;
+	char *spool_dir;
+	struct config_addr listen;
+	uint64_t interval_ns;		/* default 200ms */
+	char *auth_token_file;		/* NULL: loopback only */
+	unsigned max_connections;	/* default 64 */
+	unsigned max_per_ip;		/* default 16 */
+	uint64_t timeout_ns;		/* idle connection timeout, default 30s */
+	uint64_t max_signature_size;	/* default 64M */
+	unsigned threads;		/* server threads, default 4 */
+};
+
+struct config_standby {
+	char *data_dir;
+	char *state_dir;
+	struct config_addr primary;
+	char *auth_token_file;
+	uint64_t connect_timeout_ns;	/* default 5s */
+	uint64_t stall_timeout_ns;	/* no progress for this long: fail, default 30s */
+	uint64_t delta_min_size;	/* smaller changed files are sent whole, default 64K */
+	uint64_t batch_size;		/* bytes of small files per request, default 16M */
+	unsigned batch_files;		/* files per request, default 1024 */
+};
+
+struct config {
+	char *file;			/* the file read, or NULL */
+	struct config_primary primary;
+	struct config_standby standby;
+};
+
+/* Fill defaults; no allocation. */
+void config_init(struct config *cfg);
+void config_release(struct config *cfg);
+
+/*
+ * Read an INI file into cfg. Unknown sections and keys are errors.
+ * On error returns -AR_ECONFIG and writes "FILE:LINE: key 'K': reason"
+ * into err.
+ */
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/*
+ * Set one key of one section ("primary" or "standby") from text, exactly
+ * as a file line would. Returns 0, or -AR_EUSAGE with a message in err
+ * that names the key. Used for long options.
+ */
+int config_set(struct config *cfg, const char *section, const char *key,
+    const char *value, char *err, size_t errlen);
+
+/*
+ * Check that a role has what it needs (data_dir etc.); role is "primary"
+ * or "standby". Returns 0 or -AR_ECONFIG / -AR_EUSAGE with a message.
+ */
+int config_check(const struct config *cfg, const char *role, char *err,
+    size_t errlen);
+
+/* NULL-terminated list of the keys of a section ("primary" or "standby"),
+ * from which the command line builds its long options. */
+const char *const *config_section_keys(const char *section);
+
+/* Pure parsers, exposed for tests and fuzzing. Return 0 or -AR_EUSAGE. */
+int config_parse_duration(const char *s, uint64_t *ns);
+int config_parse_size(const char *s, uint64_t *bytes);
+int config_parse_addr(const char *s, struct config_addr *addr);
+int config_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
+
+#endif
