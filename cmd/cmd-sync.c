@@ -1,1 +1,72 @@
-/* placeholder */
+/*
+ * cmd-sync.c: asyncrep sync, the standby: bring data_dir up to date.
+ */
+#include <signal.h>
+#include <stdio.h>
+
+#include "auth.h"
+#include "cmd.h"
+#include "delta.h"
+#include "error.h"
+#include "log.h"
+#include "sync.h"
+
+static int
+cmd_sync_exec(struct cmd_ctx *ctx)
+{
+	const struct config_standby *cfg = &ctx->cfg.standby;
+	struct sync_opts o;
+	struct sync_stats st;
+	struct auth auth;
+	char err[CONFIG_ERR_MAX + 1024];
+	int r;
+
+	r = config_check(&ctx->cfg, "standby", err, sizeof(err));
+	if (r != 0) {
+		log_error("%s", err);
+		return r;
+	}
+	if (ctx->follow) {
+		log_error("--follow: continuous replication is not available "
+		    "in this version; run sync from cron");
+		return -AR_EUSAGE;
+	}
+	r = auth_load(&auth, cfg->auth_token_file, err, sizeof(err));
+	if (r != 0) {
+		log_error("%s", err);
+		return r;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	delta_global_init();
+	o.cfg = cfg;
+	o.auth = &auth;
+	o.dry_run = ctx->dry_run;
+	o.itemize = ctx->itemize ? stdout : NULL;
+	r = sync_run(&o, &st, err, sizeof(err));
+	fflush(stdout);
+	if (r != 0)
+		log_error("%s", err);
+	log_verbose("%llu entries, %llu files whole, %llu by delta, "
+	    "%llu directories, %llu links, %llu deleted, %llu attributes%s",
+	    (unsigned long long)st.entries,
+	    (unsigned long long)st.files_whole,
+	    (unsigned long long)st.files_delta,
+	    (unsigned long long)st.dirs_created,
+	    (unsigned long long)st.links_set,
+	    (unsigned long long)st.deleted,
+	    (unsigned long long)st.attrs_set,
+	    ctx->dry_run ? " (dry run)" : "");
+	log_verbose("sent %llu bytes  received %llu bytes",
+	    (unsigned long long)st.net_sent,
+	    (unsigned long long)st.net_received);
+	return r;
+}
+
+const struct cmd_entry cmd_sync_entry = {
+	.name = "sync",
+	.section = "standby",
+	.usage = "[-c FILE] [--data-dir D --state-dir S --primary IP:PORT] "
+	    "[-n] [-i]",
+	.help = "bring data_dir up to date with the primary (the standby)",
+	.exec = cmd_sync_exec,
+};

@@ -1,3 +1,36 @@
+/*
+ * auth.h: the shared token that every request must carry.
+ *
+ * The token is read from auth_token_file (first line, surrounding
+ * whitespace removed) and compared in constant time, so a peer learns
+ * nothing from response timing.
+ */
 #ifndef ASYNCREP_AUTH_H
 #define ASYNCREP_AUTH_H
+
+#include <stddef.h>
+
+#define AUTH_TOKEN_MIN 16
+#define AUTH_TOKEN_MAX 256
+
+struct auth {
+	int enabled;			/* 0: no token configured */
+	size_t len;
+	char token[AUTH_TOKEN_MAX + 1];
+};
+
+/* path NULL disables authentication. Errors name the file and reason. */
+int auth_load(struct auth *a, const char *path, char *err, size_t errlen);
+
+/* 1 if an Authorization header value ("Bearer TOKEN") is acceptable:
+ * always when authentication is disabled. */
+int auth_check(const struct auth *a, const char *header);
+
+/* The header line a client sends ("Authorization: Bearer TOKEN") into
+ * out; "" when authentication is disabled. */
+int auth_header(const struct auth *a, char *out, size_t outlen);
+
+/* 1 if the socket address is a loopback address (127/8 or ::1). */
+int auth_addr_is_loopback(const void *sockaddr);
+
 #endif

@@ -1,1 +1,273 @@
-/* placeholder: being written */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "error.h"
+#include "log.h"
+
+struct client {
+	CURL *curl;
+	struct curl_slist *headers;
+	const struct config_standby *cfg;
+	char base[128];			/* "http://IP:PORT" */
+	char errbuf[CURL_ERROR_SIZE];
+	char msg[CURL_ERROR_SIZE + 768];
+	uint64_t sent, received;
+
+	/* Per request. */
+	client_body_cb *body_cb;
+	void *body_arg;
+	client_upload_cb *up_cb;
+	client_rewind_cb *rewind_cb;
+	void *up_arg;
+	int cb_err;			/* a callback's error */
+	long status;
+	char errbody[256];		/* start of an error response body */
+	size_t errbody_len;
+};
+
+static size_t
+write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct client *c = userdata;
+	size_t len = size * nmemb;
+	long status = 0;
+	int r;
+
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200) {
+		/* Keep the start of the server's explanation. */
+		size_t room = sizeof(c->errbody) - 1 - c->errbody_len;
+
+		if (len < room)
+			room = len;
+		memcpy(c->errbody + c->errbody_len, ptr, room);
+		c->errbody_len += room;
+		c->errbody[c->errbody_len] = '\0';
+		return len;
+	}
+	r = c->body_cb(c->body_arg, ptr, len);
+	if (r < 0) {
+		c->cb_err = r;
+		return 0;	/* aborts the transfer */
+	}
+	return len;
+}
+
+static size_t
+read_cb(char *buf, size_t size, size_t nitems, void *userdata)
+{
+	struct client *c = userdata;
+	ssize_t n;
+
+	n = c->up_cb(c->up_arg, buf, size * nitems);
+	if (n < 0) {
+		c->cb_err = (int)n;
+		return CURL_READFUNC_ABORT;
+	}
+	return (size_t)n;
+}
+
+static int
+seek_cb(void *userdata, curl_off_t offset, int origin)
+{
+	struct client *c = userdata;
+
+	/* curl rewinds an upload to resend it on a fresh connection. */
+	if (offset != 0 || origin != SEEK_SET || c->rewind_cb == NULL)
+		return CURL_SEEKFUNC_CANTSEEK;
+	return c->rewind_cb(c->up_arg) == 0 ? CURL_SEEKFUNC_OK :
+	    CURL_SEEKFUNC_FAIL;
+}
+
+int
+client_new(const struct config_standby *cfg, const struct auth *auth,
+    struct client **out)
+{
+	struct client *c;
+	char hdr[AUTH_TOKEN_MAX + 64];
+	const char *host = cfg->primary.text;
+	long stall_s;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -AR_ENOMEM;
+	c->cfg = cfg;
+	c->curl = curl_easy_init();
+	if (c->curl == NULL) {
+		free(c);
+		return -AR_ENOMEM;
+	}
+	snprintf(c->base, sizeof(c->base), "http://%s", host);
+	c->headers = curl_slist_append(NULL, "Expect:");
+	c->headers = curl_slist_append(c->headers,
+	    "Content-Type: application/x-asyncrep");
+	if (auth_header(auth, hdr, sizeof(hdr)) == 0 && hdr[0] != '\0')
+		c->headers = curl_slist_append(c->headers, hdr);
+	explicit_bzero(hdr, sizeof(hdr));
+	if (c->headers == NULL) {
+		client_free(c);
+		return -AR_ENOMEM;
+	}
+	stall_s = (long)(cfg->stall_timeout_ns / 1000000000u);
+	if (stall_s < 1)
+		stall_s = 1;
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)(cfg->connect_timeout_ns / 1000000u));
+	/* Stall detector: less than 1 byte/s for stall_s seconds. */
+	curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, stall_s);
+	curl_easy_setopt(c->curl, CURLOPT_MAXAGE_CONN, 20L);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c->curl, CURLOPT_BUFFERSIZE, 256L * 1024);
+	curl_easy_setopt(c->curl, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
+	*out = c;
+	return 0;
+}
+
+void
+client_free(struct client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->curl != NULL)
+		curl_easy_cleanup(c->curl);
+	curl_slist_free_all(c->headers);
+	free(c);
+}
+
+static int
+map_curl(struct client *c, CURLcode cc, const char *path)
+{
+	switch (cc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+		snprintf(c->msg, sizeof(c->msg), "primary %s: %s",
+		    c->cfg->primary.text, c->errbuf[0] ? c->errbuf :
+		    curl_easy_strerror(cc));
+		return -AR_EUNREACH;
+	case CURLE_OUT_OF_MEMORY:
+		snprintf(c->msg, sizeof(c->msg), "out of memory");
+		return -AR_ENOMEM;
+	default:
+		snprintf(c->msg, sizeof(c->msg), "primary %s: %s: %s",
+		    c->cfg->primary.text, path, c->errbuf[0] ? c->errbuf :
+		    curl_easy_strerror(cc));
+		return -AR_EPROTO;
+	}
+}
+
+static int
+perform(struct client *c, const char *path, client_body_cb *cb, void *arg)
+{
+	char url[256], esc[512];
+	curl_off_t up = 0, down = 0;
+	long hdr = 0, req = 0;
+	CURLcode cc;
+	int r = 0;
+
+	snprintf(url, sizeof(url), "%s%s", c->base, path);
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	c->body_cb = cb;
+	c->body_arg = arg;
+	c->cb_err = 0;
+	c->status = 0;
+	c->errbuf[0] = '\0';
+	c->errbody_len = 0;
+	c->errbody[0] = '\0';
+	c->msg[0] = '\0';
+	cc = curl_easy_perform(c->curl);
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &c->status);
+	curl_easy_getinfo(c->curl, CURLINFO_SIZE_UPLOAD_T, &up);
+	curl_easy_getinfo(c->curl, CURLINFO_SIZE_DOWNLOAD_T, &down);
+	curl_easy_getinfo(c->curl, CURLINFO_HEADER_SIZE, &hdr);
+	curl_easy_getinfo(c->curl, CURLINFO_REQUEST_SIZE, &req);
+	c->sent += (uint64_t)up + (uint64_t)req;
+	c->received += (uint64_t)down + (uint64_t)hdr;
+	if (c->cb_err != 0)
+		return c->cb_err;
+	if (cc != CURLE_OK)
+		return map_curl(c, cc, path);
+	if (c->status == 200)
+		return 0;
+	while (c->errbody_len > 0 && c->errbody[c->errbody_len - 1] == '\n')
+		c->errbody[--c->errbody_len] = '\0';
+	log_escape(c->errbody, c->errbody_len, esc, sizeof(esc));
+	snprintf(c->msg, sizeof(c->msg), "primary %s: %s: HTTP %ld%s%s",
+	    c->cfg->primary.text, path, c->status, esc[0] ? ": " : "", esc);
+	if (c->status == 401)
+		r = -AR_EAUTH;
+	else
+		r = -AR_EPROTO;
+	return r;
+}
+
+int
+client_get(struct client *c, const char *path, client_body_cb *cb, void *arg)
+{
+	curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+	return perform(c, path, cb, arg);
+}
+
+int
+client_post_buf(struct client *c, const char *path, const void *body,
+    size_t len, client_body_cb *cb, void *arg)
+{
+	curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, NULL);
+	curl_easy_setopt(c->curl, CURLOPT_SEEKFUNCTION, NULL);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+	    (curl_off_t)len);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
+	return perform(c, path, cb, arg);
+}
+
+int
+client_post_stream(struct client *c, const char *path, client_upload_cb *up,
+    client_rewind_cb *rewind, void *uparg, client_body_cb *cb, void *arg)
+{
+	int r;
+
+	c->up_cb = up;
+	c->rewind_cb = rewind;
+	c->up_arg = uparg;
+	curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+	curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, read_cb);
+	curl_easy_setopt(c->curl, CURLOPT_READDATA, c);
+	curl_easy_setopt(c->curl, CURLOPT_SEEKFUNCTION, seek_cb);
+	curl_easy_setopt(c->curl, CURLOPT_SEEKDATA, c);
+	r = perform(c, path, cb, arg);
+	curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, NULL);
+	curl_easy_setopt(c->curl, CURLOPT_SEEKFUNCTION, NULL);
+	return r;
+}
+
+void
+client_traffic(const struct client *c, uint64_t *sent, uint64_t *received)
+{
+	*sent = c->sent;
+	*received = c->received;
+}
+
+const char *
+client_errmsg(const struct client *c)
+{
+	return c->msg;
+}

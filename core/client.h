@@ -1,3 +1,52 @@
+/*
+ * client.h: the standby's HTTP transport (libcurl).
+ *
+ * One reusable easy handle, so requests share a kept-alive connection.
+ * Bodies stream both ways through callbacks; nothing is buffered whole.
+ * It maps transport failures onto the error enum: unreachable, stalled
+ * or reset -> -AR_EUNREACH, 401 -> -AR_EAUTH, other HTTP errors ->
+ * -AR_EPROTO, and a callback's own error is returned as is.
+ */
 #ifndef ASYNCREP_CLIENT_H
 #define ASYNCREP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "auth.h"
+#include "config.h"
+
+struct client;
+
+/* Receives the response body in pieces; a negative return aborts the
+ * transfer and is returned by the request function. */
+typedef int client_body_cb(void *arg, const void *data, size_t len);
+/* Produces request body bytes: > 0 bytes, 0 at the end, < 0 error. */
+typedef ssize_t client_upload_cb(void *arg, void *buf, size_t len);
+/* Restarts the upload from its first byte. */
+typedef int client_rewind_cb(void *arg);
+
+int client_new(const struct config_standby *cfg, const struct auth *auth,
+    struct client **out);
+void client_free(struct client *c);
+
+/* GET path; the body goes to cb. */
+int client_get(struct client *c, const char *path, client_body_cb *cb,
+    void *arg);
+/* POST a body held in memory. */
+int client_post_buf(struct client *c, const char *path, const void *body,
+    size_t len, client_body_cb *cb, void *arg);
+/* POST a streamed body (chunked). */
+int client_post_stream(struct client *c, const char *path,
+    client_upload_cb *up, client_rewind_cb *rewind, void *uparg,
+    client_body_cb *cb, void *arg);
+
+/* Bytes sent and received on the wire (headers and bodies) so far. */
+void client_traffic(const struct client *c, uint64_t *sent,
+    uint64_t *received);
+
+/* The last error, explained ("connect to 127.0.0.1:9: refused"). */
+const char *client_errmsg(const struct client *c);
+
 #endif

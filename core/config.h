@@ -67,6 +67,13 @@ void config_release(struct config *cfg);
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 
 /*
+ * The same as config_load, from len bytes of memory (no NUL needed);
+ * name stands for the file name in messages. Used by the fuzzer.
+ */
+int config_load_buffer(struct config *cfg, const char *name, const char *buf,
+    size_t len, char *err, size_t errlen);
+
+/*
  * Set one key of one section ("primary" or "standby") from text, exactly
  * as a file line would. Returns 0, or -AR_EUSAGE with a message in err
  * that names the key. Used for long options.

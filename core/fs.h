@@ -40,6 +40,11 @@ int fs_open_dir(const char *path, int *fd);
 int fs_open_beneath(int rootfd, const char *relpath, int flags, mode_t mode,
     int *fd);
 
+/* For tests: when non-zero, fs_open_beneath always takes the component-
+ * by-component walk, so the path used where openat2 is missing (old
+ * kernel, seccomp filter) is exercised on kernels that have it. */
+extern int fs_force_fallback;
+
 /*
  * Open the parent directory of relpath beneath rootfd (as above) and
  * point *base at the last component inside relpath. relpath must not be

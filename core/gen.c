@@ -1,1 +1,105 @@
-/* placeholder: being written */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fs.h"
+#include "gen.h"
+
+#define GEN_FILE "generation"
+#define LOCK_FILE "lock"
+
+int
+gen_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < WIRE_GEN_LEN; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	}
+	return s[WIRE_GEN_LEN] == '\0' || s[WIRE_GEN_LEN] == '\n';
+}
+
+static int
+gen_create(int dirfd, char out[WIRE_GEN_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rnd[WIRE_GEN_LEN / 2];
+	char line[WIRE_GEN_LEN + 2];
+	size_t i;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return -AR_EIO;
+	for (i = 0; i < sizeof(rnd); i++) {
+		out[2 * i] = hex[rnd[i] >> 4];
+		out[2 * i + 1] = hex[rnd[i] & 0xf];
+	}
+	out[WIRE_GEN_LEN] = '\0';
+	memcpy(line, out, WIRE_GEN_LEN);
+	line[WIRE_GEN_LEN] = '\n';
+	return fs_write_durable(dirfd, GEN_FILE, line, WIRE_GEN_LEN + 1, 0644);
+}
+
+int
+gen_open(const char *spool_dir, int *lockfd, char generation[WIRE_GEN_LEN + 1],
+    char *err, size_t errlen)
+{
+	char buf[128];
+	size_t len;
+	int dirfd, fd, r;
+
+	*lockfd = -1;
+	if (fs_mkdir_p(spool_dir, 0700) != 0) {
+		snprintf(err, errlen, "spool directory '%s': %s", spool_dir,
+		    strerror(errno));
+		return -AR_ESTATE;
+	}
+	if (fs_open_dir(spool_dir, &dirfd) != 0) {
+		snprintf(err, errlen, "spool directory '%s': %s", spool_dir,
+		    strerror(errno));
+		return -AR_ESTATE;
+	}
+	fd = openat(dirfd, LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		snprintf(err, errlen, "spool directory '%s': %s", spool_dir,
+		    errno == EWOULDBLOCK ? "locked by another asyncrep "
+		    "process" : strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		close(dirfd);
+		return -AR_ESTATE;
+	}
+	r = fs_read_small(dirfd, GEN_FILE, buf, sizeof(buf), &len);
+	if (r != 0 && errno == ENOENT) {
+		r = gen_create(dirfd, generation);
+		if (r != 0)
+			snprintf(err, errlen, "spool directory '%s': cannot "
+			    "write the generation: %s", spool_dir,
+			    strerror(errno));
+	} else if (r != 0) {
+		snprintf(err, errlen, "spool directory '%s': cannot read "
+		    "'%s': %s", spool_dir, GEN_FILE, strerror(errno));
+	} else if (len < WIRE_GEN_LEN || !gen_valid(buf)) {
+		snprintf(err, errlen, "spool directory '%s': '%s' is corrupt "
+		    "(expected %d hex characters)", spool_dir, GEN_FILE,
+		    WIRE_GEN_LEN);
+		r = -AR_ESTATE;
+	} else {
+		memcpy(generation, buf, WIRE_GEN_LEN);
+		generation[WIRE_GEN_LEN] = '\0';
+	}
+	close(dirfd);
+	if (r != 0) {
+		close(fd);
+		return r < 0 ? -AR_ESTATE : r;
+	}
+	*lockfd = fd;
+	return 0;
+}

@@ -1,1 +1,283 @@
-/* placeholder: being written */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fs.h"
+#include "log.h"
+#include "manifest.h"
+#include "walk.h"
+
+/* Deepest directory nesting served; PATH_MAX bounds it anyway. */
+#define MANIFEST_MAX_DEPTH 2048
+/* Room for the largest frame we emit (an entry with path and target). */
+#define MANIFEST_OUT (2 * (WIRE_HDR + 32 + WIRE_PATH_MAX + WIRE_TARGET_MAX))
+
+struct level {
+	int fd;
+	size_t path_len;	/* bytes of this directory's path in m->path */
+	struct walk_dir list;
+	int header_sent;	/* the P frame is out */
+	size_t emit;		/* next entry to send as an E frame */
+	size_t next;		/* next child to consider for descent */
+};
+
+struct manifest {
+	struct level *levels;
+	size_t depth;		/* levels in use */
+	size_t cap;
+	char path[WIRE_PATH_MAX + 2];
+	uint8_t out[MANIFEST_OUT];
+	size_t out_len, out_pos;
+	uint64_t count;
+	int done;
+	struct wire_entry ent;
+};
+
+void
+manifest_entry_from_stat(struct wire_entry *e, int type, const struct stat *st)
+{
+	e->type = (uint8_t)type;
+	e->size = type == WALK_FILE ? (uint64_t)st->st_size : 0;
+	e->mtime_sec = st->st_mtim.tv_sec;
+	e->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+	e->mode = st->st_mode & 07777;
+	e->uid = st->st_uid;
+	e->gid = st->st_gid;
+	e->target_len = 0;
+	e->target[0] = '\0';
+}
+
+static int
+level_push(struct manifest *m, int fd, size_t path_len)
+{
+	struct level *lv;
+	int r;
+
+	if (m->depth == MANIFEST_MAX_DEPTH) {
+		close(fd);
+		return -AR_ENOMEM;
+	}
+	if (m->depth == m->cap) {
+		size_t ncap = m->cap ? m->cap * 2 : 16;
+		struct level *n = reallocarray(m->levels, ncap, sizeof(*n));
+
+		if (n == NULL) {
+			close(fd);
+			return -AR_ENOMEM;
+		}
+		m->levels = n;
+		m->cap = ncap;
+	}
+	lv = &m->levels[m->depth];
+	memset(lv, 0, sizeof(*lv));
+	lv->fd = fd;
+	lv->path_len = path_len;
+	walk_dir_init(&lv->list);
+	r = walk_list(fd, WALK_SKIP_TMP, &lv->list);
+	if (r != 0) {
+		walk_dir_release(&lv->list);
+		close(fd);
+		return r;
+	}
+	m->depth++;
+	return 0;
+}
+
+static void
+level_pop(struct manifest *m)
+{
+	struct level *lv = &m->levels[--m->depth];
+
+	walk_dir_release(&lv->list);
+	close(lv->fd);
+}
+
+static int
+fits(const struct walk_ent *we, const struct level *lv)
+{
+	return we->namelen <= WIRE_NAME_MAX &&
+	    lv->path_len + 1 + we->namelen <= WIRE_PATH_MAX;
+}
+
+/* Append the E frame of one entry of the level on top. */
+static int
+emit_entry(struct manifest *m, struct level *lv, struct walk_ent *we)
+{
+	struct wire_entry *e = &m->ent;
+	char esc[LOG_ESC_MAX];
+	ssize_t tl;
+	int n;
+
+	if (we->type != WALK_FILE && we->type != WALK_DIR &&
+	    we->type != WALK_LINK)
+		return 0;
+	if (!fits(we, lv)) {
+		log_warn("skipping '%s': path too long to replicate",
+		    log_escape(we->name, we->namelen, esc, sizeof(esc)));
+		return 0;
+	}
+	manifest_entry_from_stat(e, we->type, &we->st);
+	memcpy(e->name, we->name, we->namelen);
+	e->name[we->namelen] = '\0';
+	e->name_len = (uint16_t)we->namelen;
+	if (we->type == WALK_LINK) {
+		tl = readlinkat(lv->fd, we->name, e->target, WIRE_TARGET_MAX);
+		if (tl <= 0)
+			return 0;	/* vanished since listed */
+		e->target[tl] = '\0';
+		e->target_len = (uint16_t)tl;
+	}
+	n = wire_put_entry(m->out + m->out_len, sizeof(m->out) - m->out_len,
+	    WIRE_ENTRY, e);
+	if (n < 0)
+		return n;
+	m->out_len += (size_t)n;
+	m->count++;
+	return 0;
+}
+
+/* Open the next child directory of the level on top and push it; pops
+ * the level when it has none left. */
+static int
+descend(struct manifest *m, struct level *lv)
+{
+	struct walk_ent *we;
+	char esc[LOG_ESC_MAX];
+	size_t base;
+	int fd, r;
+
+	while (lv->next < lv->list.n) {
+		we = &lv->list.ents[lv->next++];
+		if (we->type != WALK_DIR || !fits(we, lv))
+			continue;
+		fd = openat(lv->fd, we->name, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			/* Vanished or replaced since listed: the next
+			 * compare sees it. */
+			continue;
+		}
+		base = lv->path_len;
+		if (base > 0)
+			m->path[base++] = '/';
+		memcpy(m->path + base, we->name, we->namelen);
+		m->path[base + we->namelen] = '\0';
+		r = level_push(m, fd, base + we->namelen);
+		if (r == -AR_EIO) {
+			log_warn("skipping directory '%s': %s",
+			    log_escape(m->path, base + we->namelen, esc,
+			    sizeof(esc)), strerror(errno));
+			continue;
+		}
+		return r;
+	}
+	level_pop(m);
+	return 0;
+}
+
+/* Fill m->out with as many frames as fit, or the end of the stream. */
+static int
+produce(struct manifest *m)
+{
+	struct level *lv;
+	int n, r;
+
+	while (!m->done && sizeof(m->out) - m->out_len >= MANIFEST_OUT / 2) {
+		if (m->depth == 0) {
+			n = wire_put_end(m->out + m->out_len,
+			    sizeof(m->out) - m->out_len, m->count);
+			if (n < 0)
+				return n;
+			m->out_len += (size_t)n;
+			m->done = 1;
+			break;
+		}
+		lv = &m->levels[m->depth - 1];
+		if (!lv->header_sent) {
+			n = wire_put_dir(m->out + m->out_len,
+			    sizeof(m->out) - m->out_len, m->path, lv->path_len);
+			if (n < 0)
+				return n;
+			m->out_len += (size_t)n;
+			lv->header_sent = 1;
+		} else if (lv->emit < lv->list.n) {
+			r = emit_entry(m, lv, &lv->list.ents[lv->emit++]);
+			if (r != 0)
+				return r;
+		} else {
+			r = descend(m, lv);
+			if (r != 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+int
+manifest_new(int rootfd, struct manifest **out)
+{
+	struct manifest *m;
+	int fd, r;
+
+	m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return -AR_ENOMEM;
+	fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		free(m);
+		return -AR_EIO;
+	}
+	r = level_push(m, fd, 0);
+	if (r != 0) {
+		free(m->levels);
+		free(m);
+		return r;
+	}
+	*out = m;
+	return 0;
+}
+
+void
+manifest_free(struct manifest *m)
+{
+	if (m == NULL)
+		return;
+	while (m->depth > 0)
+		level_pop(m);
+	free(m->levels);
+	free(m);
+}
+
+ssize_t
+manifest_read(struct manifest *m, void *buf, size_t len)
+{
+	size_t avail;
+	int r;
+
+	if (m->out_pos == m->out_len) {
+		m->out_pos = m->out_len = 0;
+		if (m->done)
+			return 0;
+		r = produce(m);
+		if (r != 0) {
+			int n = wire_put_error(m->out + m->out_len,
+			    sizeof(m->out) - m->out_len, (uint32_t)-r,
+			    "cannot read the tree");
+
+			if (n > 0)
+				m->out_len += (size_t)n;
+			m->done = 1;
+			log_error("manifest: %s", ar_strerror(r));
+		}
+	}
+	avail = m->out_len - m->out_pos;
+	if (avail > len)
+		avail = len;
+	memcpy(buf, m->out + m->out_pos, avail);
+	m->out_pos += avail;
+	return (ssize_t)avail;
+}

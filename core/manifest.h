@@ -1,3 +1,33 @@
+/*
+ * manifest.h: the primary's streamed description of its tree.
+ *
+ * A pull generator: each manifest_read() fills the caller's buffer with
+ * the next frames (PROTOCOL.md: directory blocks of sorted entries, depth
+ * first). It holds one sorted listing per directory level on the current
+ * path, never the tree. Symlinks are described, never followed; devices,
+ * fifos, sockets and our temp files are left out.
+ */
 #ifndef ASYNCREP_MANIFEST_H
 #define ASYNCREP_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "wire.h"
+
+struct manifest;
+
+/* Walk the tree under rootfd (not consumed). */
+int manifest_new(int rootfd, struct manifest **out);
+/* Returns bytes written to buf (> 0), 0 at the end, or a negative error
+ * (the stream then already ends with an X frame, if there was room). */
+ssize_t manifest_read(struct manifest *m, void *buf, size_t len);
+void manifest_free(struct manifest *m);
+
+/* Fill a wire entry from a stat (no name, no target). */
+struct stat;
+void manifest_entry_from_stat(struct wire_entry *e, int type,
+    const struct stat *st);
+
 #endif

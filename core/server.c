@@ -1,1 +1,865 @@
-/* placeholder: being written */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "delta.h"
+#include "error.h"
+#include "fs.h"
+#include "hash.h"
+#include "log.h"
+#include "manifest.h"
+#include "server.h"
+#include "walk.h"
+
+/* Requests in one /v1/files body, and the body's size. */
+#define SERVER_MAX_FILES 1024
+#define SERVER_MAX_FILES_BODY (1u << 20)
+/* Bytes MHD asks a stream callback for at a time. */
+#define SERVER_BLOCK (256u * 1024)
+/* Our pending output: one data frame plus the largest metadata frame. */
+#define STREAM_OUT (WIRE_HDR + WIRE_DATA_CHUNK + 32768)
+
+struct server {
+	struct MHD_Daemon *mhd;
+	int listen_fd;
+	struct server_opts opts;
+	char generation[WIRE_GEN_LEN + 1];
+};
+
+/* ---------------------------------------------------------------- */
+/* Streamed answers */
+
+enum stream_kind {
+	STREAM_MANIFEST,	/* GET /v1/manifest */
+	STREAM_FILES,		/* POST /v1/files: whole files in order */
+	STREAM_DELTA,		/* POST /v1/delta: one librsync delta */
+};
+
+/* What is being sent of the current file. */
+enum file_state {
+	FILE_NONE,		/* open the next one */
+	FILE_SENDING,		/* F sent, D frames going out */
+	FILE_DONE,		/* everything sent for this request */
+};
+
+struct stream {
+	enum stream_kind kind;
+	struct server *srv;
+	uint8_t out[STREAM_OUT];
+	size_t out_len, out_pos;
+	int finished;		/* nothing more after out drains */
+
+	struct manifest *manifest;
+
+	/* files and delta */
+	char *paths;		/* NUL-separated request paths */
+	size_t npaths, cur;
+	size_t paths_off;	/* offset of the current path in paths */
+	enum file_state fstate;
+	int fd;
+	struct stat st0;	/* stat at open */
+	struct hash_ctx hash;
+	uint64_t sent;
+	uint64_t answered;
+	struct delta_gen *gen;
+};
+
+static void
+stream_free(void *cls)
+{
+	struct stream *s = cls;
+
+	if (s == NULL)
+		return;
+	manifest_free(s->manifest);
+	if (s->fd >= 0)
+		close(s->fd);
+	hash_release(&s->hash);
+	delta_gen_free(s->gen);
+	free(s->paths);
+	free(s);
+}
+
+static struct stream *
+stream_new(struct server *srv, enum stream_kind kind)
+{
+	struct stream *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->kind = kind;
+	s->srv = srv;
+	s->fd = -1;
+	return s;
+}
+
+static int
+put(struct stream *s, int n)
+{
+	if (n < 0)
+		return n;
+	s->out_len += (size_t)n;
+	return 0;
+}
+
+static const char *
+cur_path(const struct stream *s)
+{
+	return s->paths + s->paths_off;
+}
+
+static int
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev &&
+	    a->st_size == b->st_size &&
+	    a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	    S_ISREG(b->st_mode);
+}
+
+static void
+file_close(struct stream *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	hash_release(&s->hash);
+	delta_gen_free(s->gen);
+	s->gen = NULL;
+}
+
+static int
+put_retry(struct stream *s, uint32_t reason)
+{
+	const char *p = cur_path(s);
+	char esc[LOG_ESC_MAX];
+
+	log_verbose("retry '%s': %s", log_escape(p, strlen(p), esc,
+	    sizeof(esc)), reason == WIRE_RETRY_CHANGED ? "changed while "
+	    "sent" : reason == WIRE_RETRY_GONE ? "gone" : "unreadable");
+	file_close(s);
+	s->fstate = FILE_DONE;
+	return put(s, wire_put_retry(s->out + s->out_len,
+	    sizeof(s->out) - s->out_len, reason, p, strlen(p)));
+}
+
+/* Open the current path for sending and queue its F frame. */
+static int
+file_open(struct stream *s)
+{
+	struct wire_entry *e;
+	const char *p = cur_path(s);
+	int r;
+
+	r = fs_open_beneath(s->srv->opts.rootfd, p, O_RDONLY, 0, &s->fd);
+	if (r != 0) {
+		s->fd = -1;
+		return put_retry(s, r == -AR_EIO && errno != ENOENT &&
+		    errno != ENOTDIR && errno != ELOOP ?
+		    WIRE_RETRY_UNREADABLE : WIRE_RETRY_GONE);
+	}
+	if (fstat(s->fd, &s->st0) != 0)
+		return put_retry(s, WIRE_RETRY_UNREADABLE);
+	if (!S_ISREG(s->st0.st_mode))
+		return put_retry(s, WIRE_RETRY_GONE);
+	if (hash_init(&s->hash) != 0)
+		return -AR_ENOMEM;
+	e = malloc(sizeof(*e));
+	if (e == NULL)
+		return -AR_ENOMEM;
+	manifest_entry_from_stat(e, WALK_FILE, &s->st0);
+	e->name_len = (uint16_t)strlen(p);
+	memcpy(e->name, p, e->name_len + 1u);
+	r = put(s, wire_put_entry(s->out + s->out_len,
+	    sizeof(s->out) - s->out_len, WIRE_FILE, e));
+	free(e);
+	if (r != 0)
+		return r;
+	s->sent = 0;
+	s->fstate = FILE_SENDING;
+	return 0;
+}
+
+/* All bytes are out: check the file did not change, queue T or R. */
+static int
+file_finish(struct stream *s, uint64_t size, const uint8_t *hash)
+{
+	struct wire_trailer t;
+	struct stat st1, st2;
+	int dirfd;
+	const char *base;
+
+	/* Same inode still at the path, same size and mtime as at open. */
+	if (fstat(s->fd, &st1) != 0 || !same_file(&s->st0, &st1) ||
+	    size != (uint64_t)s->st0.st_size)
+		return put_retry(s, WIRE_RETRY_CHANGED);
+	if (fs_open_parent(s->srv->opts.rootfd, cur_path(s), &dirfd,
+	    &base) != 0)
+		return put_retry(s, WIRE_RETRY_GONE);
+	if (fstatat(dirfd, base, &st2, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    !same_file(&s->st0, &st2)) {
+		close(dirfd);
+		return put_retry(s, WIRE_RETRY_CHANGED);
+	}
+	close(dirfd);
+	t.size = size;
+	memcpy(t.hash, hash, HASH_LEN);
+	file_close(s);
+	s->fstate = FILE_DONE;
+	return put(s, wire_put_trailer(s->out + s->out_len,
+	    sizeof(s->out) - s->out_len, &t));
+}
+
+/* Queue the next D frame of a whole file, or its end. */
+static int
+file_data(struct stream *s)
+{
+	uint8_t hash[HASH_LEN];
+	uint64_t left = (uint64_t)s->st0.st_size - s->sent;
+	size_t want = WIRE_DATA_CHUNK;
+	ssize_t n;
+
+	if (left < want)
+		want = (size_t)left;
+	if (want == 0) {
+		/* Grown since open? Then it changed. */
+		uint8_t probe;
+
+		n = pread(s->fd, &probe, 1, s->sent);
+		if (n != 0)
+			return put_retry(s, WIRE_RETRY_CHANGED);
+		hash_final(&s->hash, hash);
+		return file_finish(s, s->sent, hash);
+	}
+	n = fs_pread_full(s->fd, s->out + s->out_len + WIRE_HDR, want,
+	    s->sent);
+	if (n < 0)
+		return put_retry(s, WIRE_RETRY_UNREADABLE);
+	if (n == 0)	/* shrunk since open */
+		return put_retry(s, WIRE_RETRY_CHANGED);
+	hash_update(&s->hash, s->out + s->out_len + WIRE_HDR, (size_t)n);
+	wire_put_data_hdr(s->out + s->out_len, (uint32_t)n);
+	s->out_len += WIRE_HDR + (size_t)n;
+	s->sent += (uint64_t)n;
+	return 0;
+}
+
+/* Queue the next D frame of a delta, or its end. */
+static int
+delta_data(struct stream *s)
+{
+	uint8_t hash[HASH_LEN];
+	uint64_t size;
+	ssize_t n;
+
+	n = delta_gen_read(s->gen, s->out + s->out_len + WIRE_HDR,
+	    WIRE_DATA_CHUNK);
+	if (n < 0)
+		return put_retry(s, WIRE_RETRY_UNREADABLE);
+	if (n > 0) {
+		wire_put_data_hdr(s->out + s->out_len, (uint32_t)n);
+		s->out_len += WIRE_HDR + (size_t)n;
+		return 0;
+	}
+	delta_gen_result(s->gen, &size, hash);
+	return file_finish(s, size, hash);
+}
+
+static int
+advance(struct stream *s)
+{
+	s->paths_off += strlen(cur_path(s)) + 1;
+	s->cur++;
+	s->answered++;
+	s->fstate = FILE_NONE;
+	return 0;
+}
+
+/* Produce the next frames of a files or delta stream into s->out. */
+static int
+produce_files(struct stream *s)
+{
+	int r = 0;
+
+	while (r == 0 && !s->finished && s->out_len < WIRE_HDR + 16384) {
+		switch (s->fstate) {
+		case FILE_NONE:
+			if (s->cur == s->npaths) {
+				r = put(s, wire_put_end(s->out + s->out_len,
+				    sizeof(s->out) - s->out_len, s->answered));
+				s->finished = 1;
+				break;
+			}
+			if (s->kind == STREAM_DELTA && s->gen == NULL) {
+				/* The signature was refused or the file
+				 * could not be opened at upload's end. */
+				r = put_retry(s, WIRE_RETRY_GONE);
+				break;
+			}
+			if (s->kind == STREAM_FILES)
+				r = file_open(s);
+			else
+				s->fstate = FILE_SENDING;
+			if (r == 0 && s->kind == STREAM_DELTA) {
+				struct wire_entry *e = malloc(sizeof(*e));
+				const char *p = cur_path(s);
+
+				if (e == NULL)
+					return -AR_ENOMEM;
+				manifest_entry_from_stat(e, WALK_FILE, &s->st0);
+				e->name_len = (uint16_t)strlen(p);
+				memcpy(e->name, p, e->name_len + 1u);
+				r = put(s, wire_put_entry(s->out + s->out_len,
+				    sizeof(s->out) - s->out_len, WIRE_FILE, e));
+				free(e);
+			}
+			break;
+		case FILE_SENDING:
+			r = s->kind == STREAM_FILES ? file_data(s) :
+			    delta_data(s);
+			break;
+		case FILE_DONE:
+			r = advance(s);
+			break;
+		}
+	}
+	return r;
+}
+
+static ssize_t
+stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *s = cls;
+	size_t n;
+	int r;
+
+	(void)pos;
+	if (s->out_pos == s->out_len) {
+		s->out_pos = s->out_len = 0;
+		if (s->kind == STREAM_MANIFEST) {
+			ssize_t m = manifest_read(s->manifest, s->out,
+			    sizeof(s->out));
+
+			if (m < 0)
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+			if (m == 0)
+				return MHD_CONTENT_READER_END_OF_STREAM;
+			s->out_len = (size_t)m;
+		} else {
+			if (s->finished)
+				return MHD_CONTENT_READER_END_OF_STREAM;
+			r = produce_files(s);
+			if (r != 0) {
+				log_error("stream: %s", ar_strerror(r));
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+			}
+			if (s->out_len == 0)
+				return MHD_CONTENT_READER_END_OF_STREAM;
+		}
+	}
+	n = s->out_len - s->out_pos;
+	if (n > max)
+		n = max;
+	memcpy(buf, s->out + s->out_pos, n);
+	s->out_pos += n;
+	return (ssize_t)n;
+}
+
+/* ---------------------------------------------------------------- */
+/* Requests */
+
+enum route {
+	ROUTE_HELLO,
+	ROUTE_MANIFEST,
+	ROUTE_FILES,
+	ROUTE_DELTA,
+};
+
+/* Per-request state, from the first call of the handler to completion. */
+struct request {
+	enum route route;
+	int status;		/* HTTP status of an error seen, or 0 */
+	char why[160];		/* its explanation, sent as the body */
+	struct wire_reader reader;
+	uint64_t body;		/* bytes of body received */
+	struct stream *stream;	/* built while the body arrives */
+	size_t paths_len, paths_cap;
+	int got_req;		/* delta: the N frame was seen */
+	struct delta_loadsig *loadsig;
+	char peer[64];
+};
+
+static void
+request_free(struct request *rq)
+{
+	wire_reader_release(&rq->reader);
+	stream_free(rq->stream);
+	delta_loadsig_free(rq->loadsig);
+	free(rq);
+}
+
+static void
+request_fail(struct request *rq, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+request_fail(struct request *rq, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (rq->status != 0)
+		return;		/* keep the first reason */
+	rq->status = status;
+	va_start(ap, fmt);
+	vsnprintf(rq->why, sizeof(rq->why), fmt, ap);
+	va_end(ap);
+}
+
+static enum MHD_Result
+reply_text(struct MHD_Connection *c, int status, const char *text)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char body[256];
+
+	snprintf(body, sizeof(body), "%s\n", text);
+	resp = MHD_create_response_from_buffer(strlen(body), body,
+	    MHD_RESPMEM_MUST_COPY);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "text/plain");
+	ret = MHD_queue_response(c, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result
+reply_stream(struct MHD_Connection *c, struct request *rq)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+	    SERVER_BLOCK, stream_cb, rq->stream, stream_free);
+	if (resp == NULL)
+		return MHD_NO;
+	rq->stream = NULL;	/* owned by the response now */
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "application/x-asyncrep");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result
+reply_hello(struct MHD_Connection *c, struct server *srv)
+{
+	struct wire_hello h;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	uint8_t buf[256];
+	int n;
+
+	memset(&h, 0, sizeof(h));
+	h.version = WIRE_VERSION;
+	h.role = (uint32_t)srv->opts.role;
+	memcpy(h.generation, srv->generation, sizeof(h.generation));
+	snprintf(h.server, sizeof(h.server), "asyncrep %s", PACKAGE_VERSION);
+	n = wire_put_hello(buf, sizeof(buf), &h);
+	if (n < 0)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer((size_t)n, buf,
+	    MHD_RESPMEM_MUST_COPY);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "application/x-asyncrep");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* A frame of a /v1/files body: collect the requested paths. */
+static int
+files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct request *rq = arg;
+	struct stream *s = rq->stream;
+	struct wire_req req;
+	size_t need;
+
+	if (type != WIRE_REQ || wire_get_req(p, len, &req) != 0) {
+		request_fail(rq, MHD_HTTP_BAD_REQUEST, "malformed request "
+		    "frame");
+		return -AR_EPROTO;
+	}
+	if (s->npaths == SERVER_MAX_FILES) {
+		request_fail(rq, MHD_HTTP_CONTENT_TOO_LARGE, "more than %d "
+		    "files in one request", SERVER_MAX_FILES);
+		return -AR_ENOMEM;
+	}
+	need = rq->paths_len + req.path_len + 1;
+	if (need > rq->paths_cap) {
+		size_t ncap = rq->paths_cap ? rq->paths_cap * 2 : 4096;
+		char *n;
+
+		while (ncap < need)
+			ncap *= 2;
+		n = realloc(s->paths, ncap);
+		if (n == NULL) {
+			request_fail(rq, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			    "out of memory");
+			return -AR_ENOMEM;
+		}
+		s->paths = n;
+		rq->paths_cap = ncap;
+	}
+	memcpy(s->paths + rq->paths_len, req.path, req.path_len + 1u);
+	rq->paths_len = need;
+	s->npaths++;
+	return 0;
+}
+
+/* A frame of a /v1/delta body: the N frame, then signature data. */
+static int
+delta_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct request *rq = arg;
+	struct stream *s = rq->stream;
+	struct wire_req req;
+	int r;
+
+	if (!rq->got_req) {
+		if (type != WIRE_REQ || wire_get_req(p, len, &req) != 0) {
+			request_fail(rq, MHD_HTTP_BAD_REQUEST, "malformed "
+			    "delta request");
+			return -AR_EPROTO;
+		}
+		s->paths = malloc(req.path_len + 1u);
+		if (s->paths == NULL)
+			return -AR_ENOMEM;
+		memcpy(s->paths, req.path, req.path_len + 1u);
+		s->npaths = 1;
+		rq->got_req = 1;
+		return 0;
+	}
+	if (type != WIRE_DATA) {
+		request_fail(rq, MHD_HTTP_BAD_REQUEST, "unexpected frame in "
+		    "a signature");
+		return -AR_EPROTO;
+	}
+	r = delta_loadsig_feed(rq->loadsig, p, len);
+	if (r != 0) {
+		request_fail(rq, r == -AR_ENOMEM ? MHD_HTTP_CONTENT_TOO_LARGE :
+		    MHD_HTTP_BAD_REQUEST, "%s", r == -AR_ENOMEM ?
+		    "signature too large" : "malformed signature");
+		return r;
+	}
+	return 0;
+}
+
+/* The whole delta request arrived: load the signature, open the file. */
+static void
+delta_prepare(struct server *srv, struct request *rq)
+{
+	struct stream *s = rq->stream;
+	rs_signature_t *sig = NULL;
+	int r;
+
+	if (!rq->got_req) {
+		request_fail(rq, MHD_HTTP_BAD_REQUEST, "empty delta request");
+		return;
+	}
+	r = delta_loadsig_finish(rq->loadsig, &sig);
+	if (r != 0) {
+		request_fail(rq, MHD_HTTP_BAD_REQUEST, "malformed signature");
+		return;
+	}
+	r = fs_open_beneath(srv->opts.rootfd, s->paths, O_RDONLY, 0, &s->fd);
+	if (r != 0 || fstat(s->fd, &s->st0) != 0 ||
+	    !S_ISREG(s->st0.st_mode)) {
+		/* Answered with R: the standby retries or re-lists. */
+		rs_free_sumset(sig);
+		if (s->fd >= 0)
+			close(s->fd);
+		s->fd = -1;
+		return;
+	}
+	r = delta_gen_new(sig, s->fd, &s->gen);
+	if (r != 0) {
+		close(s->fd);
+		s->fd = -1;
+		s->gen = NULL;
+	}
+}
+
+static void
+peer_name(struct MHD_Connection *c, char *out, size_t outlen)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci != NULL && ci->client_addr != NULL) {
+		sa = ci->client_addr;
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)
+			    (const void *)sa)->sin_addr, host, sizeof(host));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+			    (const void *)sa)->sin6_addr, host, sizeof(host));
+	}
+	snprintf(out, outlen, "%s", host);
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **req_cls)
+{
+	struct server *srv = cls;
+	struct request *rq = *req_cls;
+	char esc[256];
+	int post, r;
+
+	(void)version;
+	if (rq == NULL) {
+		/* First call: headers only. Route and authenticate before
+		 * any body is accepted. */
+		rq = calloc(1, sizeof(*rq));
+		if (rq == NULL)
+			return MHD_NO;
+		*req_cls = rq;
+		peer_name(c, rq->peer, sizeof(rq->peer));
+		post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+		if (strcmp(url, "/v1/hello") == 0)
+			rq->route = ROUTE_HELLO;
+		else if (strcmp(url, "/v1/manifest") == 0)
+			rq->route = ROUTE_MANIFEST;
+		else if (strcmp(url, "/v1/files") == 0)
+			rq->route = ROUTE_FILES;
+		else if (strcmp(url, "/v1/delta") == 0)
+			rq->route = ROUTE_DELTA;
+		else {
+			log_warn("%s: %s %s: unknown path", rq->peer,
+			    log_escape(method, strlen(method), esc, 32),
+			    log_escape(url, strlen(url), esc + 32,
+			    sizeof(esc) - 32));
+			return reply_text(c, MHD_HTTP_NOT_FOUND,
+			    "unknown path");
+		}
+		if (post != (rq->route == ROUTE_FILES ||
+		    rq->route == ROUTE_DELTA) || (!post &&
+		    strcmp(method, MHD_HTTP_METHOD_GET) != 0)) {
+			log_warn("%s: %s: wrong method", rq->peer, url);
+			return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+			    "wrong method");
+		}
+		if (!auth_check(srv->opts.auth, MHD_lookup_connection_value(c,
+		    MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION))) {
+			log_warn("%s: %s: bad or missing token", rq->peer,
+			    url);
+			return reply_text(c, MHD_HTTP_UNAUTHORIZED,
+			    "bad or missing token");
+		}
+		if (rq->route == ROUTE_FILES || rq->route == ROUTE_DELTA) {
+			rq->stream = stream_new(srv, rq->route == ROUTE_FILES ?
+			    STREAM_FILES : STREAM_DELTA);
+			if (rq->stream == NULL ||
+			    wire_reader_init(&rq->reader,
+			    WIRE_HDR + WIRE_DATA_CHUNK) != 0)
+				return MHD_NO;
+			if (rq->route == ROUTE_DELTA &&
+			    delta_loadsig_new(srv->opts.cfg->max_signature_size,
+			    &rq->loadsig) != 0)
+				return MHD_NO;
+		}
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		size_t n = *upload_size;
+		uint64_t limit = rq->route == ROUTE_FILES ?
+		    SERVER_MAX_FILES_BODY :
+		    srv->opts.cfg->max_signature_size + 65536;
+
+		*upload_size = 0;
+		if (rq->route != ROUTE_FILES && rq->route != ROUTE_DELTA) {
+			request_fail(rq, MHD_HTTP_BAD_REQUEST, "unexpected "
+			    "body");
+			return MHD_YES;
+		}
+		if (rq->status != 0)
+			return MHD_YES;	/* discard; answered at the end */
+		rq->body += n;
+		if (rq->body > limit) {
+			request_fail(rq, MHD_HTTP_CONTENT_TOO_LARGE,
+			    "request body too large");
+			return MHD_YES;
+		}
+		r = wire_reader_feed(&rq->reader, upload, n,
+		    rq->route == ROUTE_FILES ? files_frame : delta_frame, rq);
+		if (r != 0)
+			request_fail(rq, MHD_HTTP_BAD_REQUEST, "malformed "
+			    "request body");
+		return MHD_YES;
+	}
+	/* The request is complete. */
+	if (rq->status == 0 && rq->stream != NULL &&
+	    !wire_reader_idle(&rq->reader))
+		request_fail(rq, MHD_HTTP_BAD_REQUEST, "truncated request "
+		    "body");
+	if (rq->status == 0 && rq->route == ROUTE_FILES &&
+	    rq->stream->npaths == 0)
+		request_fail(rq, MHD_HTTP_BAD_REQUEST, "no file requested");
+	if (rq->status == 0 && rq->route == ROUTE_DELTA)
+		delta_prepare(srv, rq);
+	if (rq->status != 0) {
+		log_warn("%s: %s: %s", rq->peer, url, rq->why);
+		return reply_text(c, rq->status, rq->why);
+	}
+	switch (rq->route) {
+	case ROUTE_HELLO:
+		return reply_hello(c, srv);
+	case ROUTE_MANIFEST:
+		rq->stream = stream_new(srv, STREAM_MANIFEST);
+		if (rq->stream == NULL ||
+		    manifest_new(srv->opts.rootfd, &rq->stream->manifest) != 0)
+			return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			    "cannot read the tree");
+		return reply_stream(c, rq);
+	case ROUTE_FILES:
+	case ROUTE_DELTA:
+		delta_loadsig_free(rq->loadsig);
+		rq->loadsig = NULL;
+		return reply_stream(c, rq);
+	}
+	return MHD_NO;
+}
+
+static void
+completed(void *cls, struct MHD_Connection *c, void **req_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (*req_cls != NULL)
+		request_free(*req_cls);
+	*req_cls = NULL;
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512], esc[1024];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && buf[n - 1] == '\n')
+		n--;
+	log_warn("http: %s", log_escape(buf, n, esc, sizeof(esc)));
+}
+
+/* ---------------------------------------------------------------- */
+
+static int
+bind_listen(const struct config_addr *addr, int *fdp, char *err,
+    size_t errlen)
+{
+	int fd, one = 1;
+
+	fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "listen %s: socket: %s", addr->text,
+		    strerror(errno));
+		return -AR_EBIND;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Bind before the service address is up (a rescue starts before
+	 * the virtual IP moves). */
+	setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) != 0 ||
+	    listen(fd, 128) != 0) {
+		snprintf(err, errlen, "listen %s: %s", addr->text,
+		    strerror(errno));
+		close(fd);
+		return -AR_EBIND;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+int
+server_start(const struct server_opts *opts, struct server **out, char *err,
+    size_t errlen)
+{
+	const struct config_primary *cfg = opts->cfg;
+	struct server *srv;
+	unsigned timeout_s;
+	int r;
+
+	if (!opts->auth->enabled && !auth_addr_is_loopback(&cfg->listen.ss)) {
+		snprintf(err, errlen, "listen %s: refusing a non-loopback "
+		    "address without authentication: set auth_token_file",
+		    cfg->listen.text);
+		return -AR_ECONFIG;
+	}
+	srv = calloc(1, sizeof(*srv));
+	if (srv == NULL)
+		return -AR_ENOMEM;
+	srv->opts = *opts;
+	memcpy(srv->generation, opts->generation, WIRE_GEN_LEN);
+	r = bind_listen(&cfg->listen, &srv->listen_fd, err, errlen);
+	if (r != 0) {
+		free(srv);
+		return r;
+	}
+	timeout_s = (unsigned)(cfg->timeout_ns / 1000000000u);
+	if (timeout_s == 0)
+		timeout_s = 1;
+	srv->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+	    MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+	    MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_per_ip,
+	    MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
+	    MHD_OPTION_END);
+	if (srv->mhd == NULL) {
+		snprintf(err, errlen, "listen %s: cannot start the HTTP "
+		    "server", cfg->listen.text);
+		close(srv->listen_fd);
+		free(srv);
+		return -AR_EBIND;
+	}
+	*out = srv;
+	return 0;
+}
+
+void
+server_stop(struct server *srv)
+{
+	if (srv == NULL)
+		return;
+	MHD_stop_daemon(srv->mhd);
+	close(srv->listen_fd);
+	free(srv);
+}

@@ -1,3 +1,34 @@
+/*
+ * server.h: the HTTP side of a primary (and, later, of a rescue).
+ *
+ * It owns the listening socket and libmicrohttpd, authenticates every
+ * request, parses request bodies with wire.c under hard limits, and
+ * streams the manifest, whole files and librsync deltas from the tree
+ * under rootfd. It never writes to the tree.
+ */
 #ifndef ASYNCREP_SERVER_H
 #define ASYNCREP_SERVER_H
+
+#include <stddef.h>
+
+#include "auth.h"
+#include "config.h"
+#include "wire.h"
+
+struct server;
+
+struct server_opts {
+	const struct config_primary *cfg;
+	int rootfd;			/* data_dir, O_DIRECTORY */
+	const char *generation;
+	int role;			/* enum wire_role */
+	const struct auth *auth;
+};
+
+/* Bind, listen and start serving. Errors (-AR_EBIND...) are explained in
+ * err. */
+int server_start(const struct server_opts *opts, struct server **out,
+    char *err, size_t errlen);
+void server_stop(struct server *s);
+
 #endif

@@ -1,3 +1,47 @@
+/*
+ * sync.h: the standby's one-shot replication (claim 4: the increment).
+ *
+ * It fetches the primary's manifest into a spool file in state_dir,
+ * merges it one directory at a time with the local tree, and transfers
+ * only what differs: small and new files whole, in batches made durable
+ * together; large changed files as librsync deltas. Everything written
+ * lands in a temp file beside its target, verified against the primary's
+ * size and SHA-256, made durable, and renamed into place.
+ */
 #ifndef ASYNCREP_SYNC_H
 #define ASYNCREP_SYNC_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "auth.h"
+#include "config.h"
+
+struct sync_opts {
+	const struct config_standby *cfg;
+	const struct auth *auth;
+	int dry_run;		/* report, change nothing */
+	FILE *itemize;		/* per-change lines (rsync's -i), or NULL */
+};
+
+struct sync_stats {
+	uint64_t entries;	/* manifest entries compared */
+	uint64_t files_whole;	/* files received whole */
+	uint64_t files_delta;	/* files rebuilt from a delta */
+	uint64_t files_failed;	/* files not replicated (partial) */
+	uint64_t dirs_created;
+	uint64_t links_set;
+	uint64_t deleted;
+	uint64_t attrs_set;	/* mode, owner or mtime fixed only */
+	uint64_t file_bytes;	/* bytes of file content written */
+	uint64_t net_sent;	/* bytes on the wire, both ways */
+	uint64_t net_received;
+	char generation[33];	/* the primary's generation */
+};
+
+/* Returns 0, -AR_EPARTIAL when some files could not be replicated, or
+ * the error that stopped the run; *msg explains the last error. */
+int sync_run(const struct sync_opts *o, struct sync_stats *st, char *msg,
+    size_t msglen);
+
 #endif

@@ -1,0 +1,606 @@
+/*
+ * test-config.c: unit tests of core/config.c.
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "error.h"
+
+static char test_dir[256];
+
+static int
+setup_dir(void **state)
+{
+	char tmpl[] = "/tmp/test-config.XXXXXX";
+
+	if (mkdtemp(tmpl) == NULL)
+		return -1;
+	snprintf(test_dir, sizeof test_dir, "%s", tmpl);
+	return 0;
+}
+
+static int
+teardown_dir(void **state)
+{
+	char path[PATH_MAX + 16];
+
+	/* write_conf only ever writes test.conf. */
+	snprintf(path, sizeof path, "%s/test.conf", test_dir);
+	unlink(path);
+	return rmdir(test_dir);
+}
+
+/* Write text to test_dir/name; path receives the full name. */
+static void
+write_conf(const char *name, const char *text, char *path, size_t pathlen)
+{
+	FILE *f;
+
+	snprintf(path, pathlen, "%s/%s", test_dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Load text as a file; returns config_load's result, message in err. */
+static int
+load_text(struct config *cfg, const char *text, char *path, size_t pathlen,
+    char *err, size_t errlen)
+{
+	write_conf("test.conf", text, path, pathlen);
+	err[0] = '\0';
+	return config_load(cfg, path, err, errlen);
+}
+
+static void
+test_duration(void **state)
+{
+	uint64_t ns;
+
+	assert_int_equal(config_parse_duration("0", &ns), 0);
+	assert_int_equal(ns, 0);
+	assert_int_equal(config_parse_duration("200ms", &ns), 0);
+	assert_int_equal(ns, 200000000ULL);
+	assert_int_equal(config_parse_duration("7ns", &ns), 0);
+	assert_int_equal(ns, 7);
+	assert_int_equal(config_parse_duration("3us", &ns), 0);
+	assert_int_equal(ns, 3000);
+	assert_int_equal(config_parse_duration("2s", &ns), 0);
+	assert_int_equal(ns, 2000000000ULL);
+	assert_int_equal(config_parse_duration("2m", &ns), 0);
+	assert_int_equal(ns, 120000000000ULL);
+	assert_int_equal(config_parse_duration("1h", &ns), 0);
+	assert_int_equal(ns, 3600000000000ULL);
+	assert_int_equal(config_parse_duration("0s", &ns), 0);
+	assert_int_equal(ns, 0);
+	assert_int_equal(config_parse_duration("18446744073709551615ns", &ns),
+	    0);
+	assert_true(ns == UINT64_MAX);
+
+	/* A bare number asks for a unit. */
+	assert_int_equal(config_parse_duration("5", &ns), -AR_EUSAGE);
+	assert_int_equal(config_parse_duration("", &ns), -AR_EUSAGE);
+	assert_int_equal(config_parse_duration("s", &ns), -AR_EUSAGE);
+	assert_int_equal(config_parse_duration("-1s", &ns), -AR_EUSAGE);
+	assert_int_equal(config_parse_duration("+1s", &ns), -AR_EUSAGE);
+	assert_int_equal(config_parse_duration(" 1s", &ns), -AR_EUSAGE);
+	assert_int_equal(config_parse_duration("1s ", &ns), -AR_EUSAGE);
+	assert_int_equal(config_parse_duration("1.5s", &ns), -AR_EUSAGE);
+	assert_int_equal(config_parse_duration("1sec", &ns), -AR_EUSAGE);
+	assert_int_equal(config_parse_duration("1S", &ns), -AR_EUSAGE);
+	assert_int_equal(config_parse_duration("1d", &ns), -AR_EUSAGE);
+	/* Overflow in the digits and in the unit. */
+	assert_int_equal(config_parse_duration("18446744073709551616ns", &ns),
+	    -AR_EUSAGE);
+	assert_int_equal(config_parse_duration("5124096h", &ns), -AR_EUSAGE);
+	assert_int_equal(config_parse_duration("18446744074s", &ns),
+	    -AR_EUSAGE);
+}
+
+static void
+test_size(void **state)
+{
+	uint64_t b;
+
+	assert_int_equal(config_parse_size("0", &b), 0);
+	assert_int_equal(b, 0);
+	assert_int_equal(config_parse_size("123", &b), 0);
+	assert_int_equal(b, 123);
+	assert_int_equal(config_parse_size("64K", &b), 0);
+	assert_int_equal(b, 65536);
+	assert_int_equal(config_parse_size("64k", &b), 0);
+	assert_int_equal(b, 65536);
+	assert_int_equal(config_parse_size("16M", &b), 0);
+	assert_int_equal(b, 16ULL << 20);
+	assert_int_equal(config_parse_size("3G", &b), 0);
+	assert_int_equal(b, 3ULL << 30);
+	assert_int_equal(config_parse_size("2T", &b), 0);
+	assert_int_equal(b, 2ULL << 40);
+	assert_int_equal(config_parse_size("16777215T", &b), 0);
+	assert_true(b == 16777215ULL << 40);
+	assert_int_equal(config_parse_size("18446744073709551615", &b), 0);
+	assert_true(b == UINT64_MAX);
+
+	assert_int_equal(config_parse_size("16777216T", &b), -AR_EUSAGE);
+	assert_int_equal(config_parse_size("18446744073709551616", &b),
+	    -AR_EUSAGE);
+	assert_int_equal(config_parse_size("", &b), -AR_EUSAGE);
+	assert_int_equal(config_parse_size("K", &b), -AR_EUSAGE);
+	assert_int_equal(config_parse_size("-1", &b), -AR_EUSAGE);
+	assert_int_equal(config_parse_size("1KB", &b), -AR_EUSAGE);
+	assert_int_equal(config_parse_size("1X", &b), -AR_EUSAGE);
+	assert_int_equal(config_parse_size("1 K", &b), -AR_EUSAGE);
+	assert_int_equal(config_parse_size("0x10", &b), -AR_EUSAGE);
+}
+
+static void
+test_uint(void **state)
+{
+	unsigned u = 99;
+
+	assert_int_equal(config_parse_uint("4", 1, 256, &u), 0);
+	assert_int_equal(u, 4);
+	assert_int_equal(config_parse_uint("1", 1, 256, &u), 0);
+	assert_int_equal(config_parse_uint("256", 1, 256, &u), 0);
+	assert_int_equal(u, 256);
+	assert_int_equal(config_parse_uint("4294967295", 0, UINT_MAX, &u), 0);
+	assert_true(u == UINT_MAX);
+
+	u = 99;
+	assert_int_equal(config_parse_uint("0", 1, 256, &u), -AR_EUSAGE);
+	assert_int_equal(config_parse_uint("257", 1, 256, &u), -AR_EUSAGE);
+	assert_int_equal(config_parse_uint("4294967296", 0, UINT_MAX, &u),
+	    -AR_EUSAGE);
+	assert_int_equal(config_parse_uint("-1", 0, UINT_MAX, &u), -AR_EUSAGE);
+	assert_int_equal(config_parse_uint("", 0, 10, &u), -AR_EUSAGE);
+	assert_int_equal(config_parse_uint("3x", 0, 10, &u), -AR_EUSAGE);
+	assert_int_equal(config_parse_uint(" 3", 0, 10, &u), -AR_EUSAGE);
+	assert_int_equal(u, 99);
+}
+
+static void
+test_addr(void **state)
+{
+	struct config_addr a;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&a.ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a.ss;
+	struct in6_addr loop6 = IN6ADDR_LOOPBACK_INIT;
+	size_t i;
+	static const char *const bad[] = {
+		"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0",
+		"127.0.0.1:65536", ":8873", "localhost:8873", "300.1.1.1:1",
+		"1.2.3.4:8a", "1.2.3.4:-1", "1.2.3.4: 80", "::1:8873",
+		"[::1]", "[::1]8873", "[::1]:", "[::1", "[]:80",
+		"[127.0.0.1]:80", "[::1]:0", "[fe80::1%eth0]:80",
+		"[1:2:3:4:5:6:7:8:9]:80",
+		"[0000:0000:0000:0000:0000:0000:0000:0001]:65535xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+	};
+
+	memset(&a, 0, sizeof a);
+	assert_int_equal(config_parse_addr("127.0.0.1:8873", &a), 0);
+	assert_int_equal(a.set, 1);
+	assert_int_equal(sin->sin_family, AF_INET);
+	assert_int_equal(ntohs(sin->sin_port), 8873);
+	assert_int_equal(ntohl(sin->sin_addr.s_addr), 0x7f000001);
+	assert_int_equal(a.len, sizeof(struct sockaddr_in));
+	assert_string_equal(a.text, "127.0.0.1:8873");
+
+	assert_int_equal(config_parse_addr("[::1]:65535", &a), 0);
+	assert_int_equal(sin6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(sin6->sin6_port), 65535);
+	assert_memory_equal(&sin6->sin6_addr, &loop6, sizeof loop6);
+	assert_int_equal(a.len, sizeof(struct sockaddr_in6));
+	assert_string_equal(a.text, "[::1]:65535");
+
+	assert_int_equal(config_parse_addr("[2001:db8::a:b]:1", &a), 0);
+	assert_int_equal(ntohs(sin6->sin6_port), 1);
+	assert_int_equal(config_parse_addr("0.0.0.0:80", &a), 0);
+
+	/* A failure leaves the previous value untouched. */
+	assert_int_equal(config_parse_addr("192.0.2.10:8873", &a), 0);
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (config_parse_addr(bad[i], &a) != -AR_EUSAGE)
+			fail_msg("accepted bad address '%s'", bad[i]);
+		assert_string_equal(a.text, "192.0.2.10:8873");
+		assert_int_equal(sin->sin_family, AF_INET);
+	}
+}
+
+static void
+test_defaults(void **state)
+{
+	struct config cfg;
+
+	config_init(&cfg);
+	assert_null(cfg.file);
+	assert_null(cfg.primary.data_dir);
+	assert_null(cfg.primary.spool_dir);
+	assert_int_equal(cfg.primary.listen.set, 0);
+	assert_null(cfg.primary.auth_token_file);
+	assert_int_equal(cfg.primary.interval_ns, 200000000ULL);
+	assert_int_equal(cfg.primary.max_connections, 64);
+	assert_int_equal(cfg.primary.max_per_ip, 16);
+	assert_int_equal(cfg.primary.timeout_ns, 30000000000ULL);
+	assert_int_equal(cfg.primary.max_signature_size, 64ULL << 20);
+	assert_int_equal(cfg.primary.threads, 4);
+	assert_null(cfg.standby.data_dir);
+	assert_null(cfg.standby.state_dir);
+	assert_int_equal(cfg.standby.primary.set, 0);
+	assert_int_equal(cfg.standby.connect_timeout_ns, 5000000000ULL);
+	assert_int_equal(cfg.standby.stall_timeout_ns, 30000000000ULL);
+	assert_int_equal(cfg.standby.delta_min_size, 64 * 1024);
+	assert_int_equal(cfg.standby.batch_size, 16ULL << 20);
+	assert_int_equal(cfg.standby.batch_files, 1024);
+	config_release(&cfg);
+}
+
+static void
+test_section_keys(void **state)
+{
+	const char *const *k;
+	size_t n;
+
+	k = config_section_keys("primary");
+	assert_non_null(k);
+	for (n = 0; k[n] != NULL; n++)
+		;
+	assert_int_equal(n, 10);
+	assert_string_equal(k[0], "data_dir");
+	assert_string_equal(k[2], "listen");
+	assert_string_equal(k[9], "threads");
+
+	k = config_section_keys("standby");
+	assert_non_null(k);
+	for (n = 0; k[n] != NULL; n++)
+		;
+	assert_int_equal(n, 9);
+	assert_string_equal(k[1], "state_dir");
+	assert_string_equal(k[8], "batch_files");
+
+	assert_null(config_section_keys("rescue"));
+}
+
+static const char both_sections[] =
+    "# asyncrep configuration, shared by every node\n"
+    "[primary]\n"
+    "data_dir  = /srv/data            ; what is replicated\n"
+    "spool_dir = /srv/asyncrep/spool  ; durable change journal\n"
+    "listen    = 192.0.2.10:8873      ; service address\n"
+    "interval  = 50ms\n"
+    "auth_token_file = /etc/asyncrep/token\n"
+    "max_connections = 8\n"
+    "max_per_ip = 2\n"
+    "timeout = 2m\n"
+    "max_signature_size = 1G\n"
+    "threads = 16\n"
+    "\n"
+    "; a whole-line comment\n"
+    "[standby]\r\n"
+    "    data_dir  = /srv/replica#not-a-comment\n"
+    "\tstate_dir = /var/lib/asyncrep\n"
+    "  primary   = [2001:db8::10]:8873\n"
+    "connect_timeout = 1500ms\n"
+    "stall_timeout = 1h\n"
+    "delta_min_size = 0\n"
+    "batch_size = 1M\n"
+    "batch_files = 10\n"
+    "auth_token_file = token";		/* no final newline */
+
+static void
+test_load_both(void **state)
+{
+	struct config cfg;
+	char path[PATH_MAX], err[CONFIG_ERR_MAX];
+	struct sockaddr_in6 *sin6;
+
+	config_init(&cfg);
+	assert_int_equal(load_text(&cfg, both_sections, path, sizeof path,
+	    err, sizeof err), 0);
+	assert_string_equal(cfg.file, path);
+	assert_string_equal(cfg.primary.data_dir, "/srv/data");
+	assert_string_equal(cfg.primary.spool_dir, "/srv/asyncrep/spool");
+	assert_string_equal(cfg.primary.listen.text, "192.0.2.10:8873");
+	assert_int_equal(cfg.primary.interval_ns, 50000000ULL);
+	assert_string_equal(cfg.primary.auth_token_file,
+	    "/etc/asyncrep/token");
+	assert_int_equal(cfg.primary.max_connections, 8);
+	assert_int_equal(cfg.primary.max_per_ip, 2);
+	assert_int_equal(cfg.primary.timeout_ns, 120000000000ULL);
+	assert_int_equal(cfg.primary.max_signature_size, 1ULL << 30);
+	assert_int_equal(cfg.primary.threads, 16);
+
+	/* Indented lines are keys, not continuations; '#' inside a value
+	 * is data; CRLF is accepted. */
+	assert_string_equal(cfg.standby.data_dir,
+	    "/srv/replica#not-a-comment");
+	assert_string_equal(cfg.standby.state_dir, "/var/lib/asyncrep");
+	sin6 = (struct sockaddr_in6 *)&cfg.standby.primary.ss;
+	assert_int_equal(sin6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(sin6->sin6_port), 8873);
+	assert_int_equal(cfg.standby.connect_timeout_ns, 1500000000ULL);
+	assert_int_equal(cfg.standby.stall_timeout_ns, 3600000000000ULL);
+	assert_int_equal(cfg.standby.delta_min_size, 0);
+	assert_int_equal(cfg.standby.batch_size, 1ULL << 20);
+	assert_int_equal(cfg.standby.batch_files, 10);
+	assert_string_equal(cfg.standby.auth_token_file, "token");
+
+	assert_int_equal(config_check(&cfg, "primary", err, sizeof err), 0);
+	assert_int_equal(config_check(&cfg, "standby", err, sizeof err), 0);
+	config_release(&cfg);
+	assert_null(cfg.file);
+	assert_null(cfg.primary.data_dir);
+}
+
+/* Expect text to fail to load with -AR_ECONFIG and a message that
+ * starts with PATH:LINE: and contains want. */
+static void
+expect_load_error(const char *text, int line, const char *want)
+{
+	struct config cfg;
+	char path[PATH_MAX], err[CONFIG_ERR_MAX], prefix[PATH_MAX + 16];
+
+	config_init(&cfg);
+	memset(err, 'Z', sizeof err);
+	assert_int_equal(load_text(&cfg, text, path, sizeof path, err,
+	    sizeof err), -AR_ECONFIG);
+	assert_non_null(memchr(err, '\0', sizeof err));
+	snprintf(prefix, sizeof prefix, "%s:%d: ", path, line);
+	if (strncmp(err, prefix, strlen(prefix)) != 0 ||
+	    strstr(err, want) == NULL)
+		fail_msg("message '%s' lacks '%s' or '%s'", err, prefix, want);
+	config_release(&cfg);
+}
+
+static void
+test_load_errors(void **state)
+{
+	expect_load_error("[primary]\ndata_dir = /a\n\n[standby]\n"
+	    "bogus = 1\n", 5, "unknown key 'bogus' in section [standby]");
+	/* A key of the other section is unknown here. */
+	expect_load_error("[primary]\nstate_dir = /a\n", 2,
+	    "unknown key 'state_dir' in section [primary]");
+	expect_load_error("[primary]\ndata_dir = /a\n[rescue]\n", 3,
+	    "unknown section [rescue]");
+	expect_load_error("[Primary]\n", 1, "unknown section [Primary]");
+	expect_load_error("data_dir = /a\n", 1, "outside any section");
+	expect_load_error("[primary]\ndata_dir = /a\n; x\ndata_dir = /b\n", 4,
+	    "key 'data_dir': duplicate in section [primary] "
+	    "(first set on line 2)");
+	/* The same key in each section is not a duplicate, but twice in
+	 * a section split in two is. */
+	expect_load_error("[primary]\ndata_dir = /a\n[standby]\n"
+	    "data_dir = /b\n[primary]\ndata_dir = /c\n", 6, "duplicate");
+	expect_load_error("[primary]\ninterval = 5\n", 2,
+	    "key 'interval': bad duration '5': a unit is needed");
+	expect_load_error("[primary]\ninterval = 2h\n", 2,
+	    "key 'interval': '2h' is out of range (0 to 1h)");
+	expect_load_error("[primary]\nthreads = 0\n", 2,
+	    "key 'threads': '0' is out of range (1 to 256)");
+	expect_load_error("[primary]\nmax_signature_size = 1K\n", 2,
+	    "'1K' is out of range (4K to 4G)");
+	expect_load_error("[standby]\nbatch_size = lots\n", 2,
+	    "key 'batch_size': bad size 'lots'");
+	expect_load_error("[standby]\nprimary = host:80\n", 2,
+	    "key 'primary': bad address 'host:80'");
+	expect_load_error("[standby]\ndata_dir = relative/dir\n", 2,
+	    "key 'data_dir': 'relative/dir' is not an absolute path");
+	expect_load_error("[standby]\nauth_token_file =\n", 2,
+	    "key 'auth_token_file': must not be empty");
+	expect_load_error("[standby]\n\njunk line\n", 3, "syntax error");
+	expect_load_error("[standby\n", 1, "syntax error");
+	/* The first error wins, whatever its kind. */
+	expect_load_error("[standby]\njunk\nbogus = 1\n", 2, "syntax error");
+	expect_load_error("[standby]\nbogus = 1\njunk\n", 2, "unknown key");
+	/* A line inih would split is refused, not half-parsed. */
+	{
+		char text[400];
+
+		memset(text, 'a', sizeof text);
+		memcpy(text, "[standby]\ndata_dir = /", 22);
+		text[sizeof text - 1] = '\0';
+		expect_load_error(text, 2, "line too long");
+	}
+	/* A control character in a value is escaped in the message. */
+	expect_load_error("[primary]\nlisten = \x1b[31m\n", 2,
+	    "bad address '\\x1b[31m'");
+}
+
+static void
+test_load_buffer(void **state)
+{
+	static const char nul[] = "[primary]\ndata_dir = /a\0b\n";
+	struct config cfg;
+	char err[CONFIG_ERR_MAX];
+
+	config_init(&cfg);
+	assert_int_equal(config_load_buffer(&cfg, "mem", nul, sizeof nul - 1,
+	    err, sizeof err), -AR_ECONFIG);
+	assert_string_equal(err, "mem:2: NUL byte in line");
+	config_release(&cfg);
+
+	/* len bounds the parse: no NUL terminator is needed. */
+	config_init(&cfg);
+	assert_int_equal(config_load_buffer(&cfg, "mem",
+	    "[primary]\nthreads = 7\nthreads = 8\n", 22, err, sizeof err), 0);
+	assert_int_equal(cfg.primary.threads, 7);
+	config_release(&cfg);
+
+	/* Empty input and comments only are valid. */
+	config_init(&cfg);
+	assert_int_equal(config_load_buffer(&cfg, "mem", "", 0, err,
+	    sizeof err), 0);
+	assert_int_equal(config_load_buffer(&cfg, "mem", "# x\n; y\n\n", 9,
+	    err, sizeof err), 0);
+	/* A UTF-8 byte order mark is allowed. */
+	assert_int_equal(config_load_buffer(&cfg, "mem",
+	    "\xef\xbb\xbf[primary]\nthreads = 3\n", 25, err, sizeof err), 0);
+	assert_int_equal(cfg.primary.threads, 3);
+	config_release(&cfg);
+}
+
+static void
+test_load_missing(void **state)
+{
+	struct config cfg;
+	char path[PATH_MAX], err[CONFIG_ERR_MAX];
+
+	config_init(&cfg);
+	snprintf(path, sizeof path, "%s/absent.conf", test_dir);
+	assert_int_equal(config_load(&cfg, path, err, sizeof err),
+	    -AR_ECONFIG);
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, "cannot open"));
+	assert_int_equal(config_load(&cfg, test_dir, err, sizeof err),
+	    -AR_ECONFIG);
+	assert_non_null(strstr(err, "not a regular file"));
+	assert_null(cfg.file);
+	/* A tiny err buffer is still terminated. */
+	assert_int_equal(config_load(&cfg, path, err, 4), -AR_ECONFIG);
+	assert_int_equal(strlen(err), 3);
+	config_release(&cfg);
+}
+
+static void
+test_set(void **state)
+{
+	struct config cfg;
+	char path[PATH_MAX], err[CONFIG_ERR_MAX];
+
+	config_init(&cfg);
+	assert_int_equal(load_text(&cfg, both_sections, path, sizeof path,
+	    err, sizeof err), 0);
+	/* Options override the file, strings are replaced. */
+	assert_int_equal(config_set(&cfg, "standby", "data_dir", "/other",
+	    err, sizeof err), 0);
+	assert_string_equal(cfg.standby.data_dir, "/other");
+	assert_int_equal(config_set(&cfg, "standby", "data_dir", "/third",
+	    err, sizeof err), 0);
+	assert_string_equal(cfg.standby.data_dir, "/third");
+	assert_int_equal(config_set(&cfg, "primary", "interval", "1s",
+	    err, sizeof err), 0);
+	assert_int_equal(cfg.primary.interval_ns, 1000000000ULL);
+	assert_int_equal(config_set(&cfg, "primary", "listen", "[::]:9",
+	    err, sizeof err), 0);
+	assert_string_equal(cfg.primary.listen.text, "[::]:9");
+	assert_int_equal(config_set(&cfg, "standby", "batch_files", "5",
+	    err, sizeof err), 0);
+	assert_int_equal(cfg.standby.batch_files, 5);
+
+	/* Errors name the key and leave the value alone. */
+	assert_int_equal(config_set(&cfg, "primary", "interval", "10",
+	    err, sizeof err), -AR_EUSAGE);
+	assert_non_null(strstr(err, "key 'interval'"));
+	assert_non_null(strstr(err, "unit"));
+	assert_int_equal(cfg.primary.interval_ns, 1000000000ULL);
+	assert_int_equal(config_set(&cfg, "standby", "data_dir", "",
+	    err, sizeof err), -AR_EUSAGE);
+	assert_string_equal(cfg.standby.data_dir, "/third");
+	assert_int_equal(config_set(&cfg, "standby", "listen", "[::]:9",
+	    err, sizeof err), -AR_EUSAGE);
+	assert_string_equal(err, "unknown key 'listen' in section [standby]");
+	assert_int_equal(config_set(&cfg, "nosuch", "data_dir", "/x",
+	    err, sizeof err), -AR_EUSAGE);
+	/* err may be NULL. */
+	assert_int_equal(config_set(&cfg, "primary", "threads", "x",
+	    NULL, 0), -AR_EUSAGE);
+	config_release(&cfg);
+}
+
+static void
+test_check(void **state)
+{
+	struct config cfg;
+	char err[CONFIG_ERR_MAX];
+
+	config_init(&cfg);
+	assert_int_equal(config_check(&cfg, "standby", err, sizeof err),
+	    -AR_ECONFIG);
+	assert_non_null(strstr(err,
+	    "missing data_dir (set it in [standby] or with --data-dir)"));
+	assert_non_null(strstr(err, "missing state_dir"));
+	assert_non_null(strstr(err, "--state-dir"));
+	assert_non_null(strstr(err, "missing primary"));
+
+	assert_int_equal(config_set(&cfg, "standby", "data_dir", "/d",
+	    err, sizeof err), 0);
+	assert_int_equal(config_set(&cfg, "standby", "state_dir", "/s",
+	    err, sizeof err), 0);
+	assert_int_equal(config_check(&cfg, "standby", err, sizeof err),
+	    -AR_ECONFIG);
+	assert_string_equal(err,
+	    "missing primary (set it in [standby] or with --primary)");
+	assert_int_equal(config_set(&cfg, "standby", "primary",
+	    "127.0.0.1:1", err, sizeof err), 0);
+	assert_int_equal(config_check(&cfg, "standby", err, sizeof err), 0);
+
+	/* The state must not live inside the replicated tree. */
+	assert_int_equal(config_set(&cfg, "standby", "state_dir", "/d/.st",
+	    err, sizeof err), 0);
+	assert_int_equal(config_check(&cfg, "standby", err, sizeof err),
+	    -AR_ECONFIG);
+	assert_non_null(strstr(err, "overlap"));
+	/* A common prefix is not containment. */
+	assert_int_equal(config_set(&cfg, "standby", "state_dir", "/dd",
+	    err, sizeof err), 0);
+	assert_int_equal(config_check(&cfg, "standby", err, sizeof err), 0);
+	assert_int_equal(config_set(&cfg, "standby", "state_dir", "/d/",
+	    err, sizeof err), 0);
+	assert_int_equal(config_check(&cfg, "standby", err, sizeof err),
+	    -AR_ECONFIG);
+
+	assert_int_equal(config_check(&cfg, "primary", err, sizeof err),
+	    -AR_ECONFIG);
+	assert_non_null(strstr(err,
+	    "missing spool_dir (set it in [primary] or with --spool-dir)"));
+	assert_non_null(strstr(err, "--listen"));
+	assert_int_equal(config_set(&cfg, "primary", "data_dir", "/",
+	    err, sizeof err), 0);
+	assert_int_equal(config_set(&cfg, "primary", "spool_dir", "/spool",
+	    err, sizeof err), 0);
+	assert_int_equal(config_set(&cfg, "primary", "listen",
+	    "127.0.0.1:1", err, sizeof err), 0);
+	assert_int_equal(config_check(&cfg, "primary", err, sizeof err),
+	    -AR_ECONFIG);
+	assert_int_equal(config_set(&cfg, "primary", "data_dir", "/data",
+	    err, sizeof err), 0);
+	assert_int_equal(config_check(&cfg, "primary", err, sizeof err), 0);
+
+	assert_int_equal(config_check(&cfg, "rescue", err, sizeof err),
+	    -AR_EUSAGE);
+	config_release(&cfg);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_size),
+		cmocka_unit_test(test_uint),
+		cmocka_unit_test(test_addr),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_section_keys),
+		cmocka_unit_test(test_load_both),
+		cmocka_unit_test(test_load_errors),
+		cmocka_unit_test(test_load_buffer),
+		cmocka_unit_test(test_load_missing),
+		cmocka_unit_test(test_set),
+		cmocka_unit_test(test_check),
+	};
+
+	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}
