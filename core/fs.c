@@ -740,7 +740,7 @@ fs_empty_dir(int fd, int depth)
 		if (r != 0)
 			break;
 		if (b.len == 0 && !full)
-			break;	/* the caller's rmdir tells if it is empty */
+			break;	/* the caller's rmdir tells if all went */
 		if (!progress && ++stall >= FS_REMOVE_STALL) {
 			errno = ENOTEMPTY;
 			r = -AR_EIO;

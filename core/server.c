@@ -161,7 +161,8 @@ file_open(struct stream *s)
 	const char *p = cur_path(s);
 	int r;
 
-	r = fs_open_beneath(s->srv->opts.rootfd, p, O_RDONLY, 0, &s->fd);
+	r = fs_open_beneath(s->srv->opts.rootfd, p, O_RDONLY | O_NONBLOCK, 0,
+	    &s->fd);
 	if (r != 0) {
 		s->fd = -1;
 		return put_retry(s, r == -AR_EIO && errno != ENOENT &&
@@ -586,7 +587,8 @@ delta_prepare(struct server *srv, struct request *rq)
 		request_fail(rq, MHD_HTTP_BAD_REQUEST, "malformed signature");
 		return;
 	}
-	r = fs_open_beneath(srv->opts.rootfd, s->paths, O_RDONLY, 0, &s->fd);
+	r = fs_open_beneath(srv->opts.rootfd, s->paths, O_RDONLY | O_NONBLOCK,
+	    0, &s->fd);
 	if (r != 0 || fstat(s->fd, &s->st0) != 0 ||
 	    !S_ISREG(s->st0.st_mode)) {
 		/* Answered with R: the standby retries or re-lists. */

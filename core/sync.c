@@ -717,7 +717,7 @@ delta_file(struct syncer *s, const char *path, size_t plen)
 	if (r != 0)
 		return fail(s, r, "'%s': cannot open its directory",
 		    esc(path, plen));
-	d.basis_fd = openat(d.dirfd, d.base, O_RDONLY | O_NOFOLLOW |
+	d.basis_fd = openat(d.dirfd, d.base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
 	if (d.basis_fd < 0 || fstat(d.basis_fd, &st) != 0 ||
 	    !S_ISREG(st.st_mode)) {
@@ -848,6 +848,8 @@ block_start(struct syncer *s, const char *path, size_t len)
 	b->dirfd = -1;
 	b->local.n = 0;
 	b->active = 1;
+	if (s->rootfd < 0)
+		return 0;	/* dry run into a missing data_dir */
 	r = fs_open_beneath(s->rootfd, path, O_RDONLY | O_DIRECTORY, 0,
 	    &b->dirfd);
 	if (r == -AR_EPROTO)
@@ -1329,7 +1331,10 @@ open_state(struct syncer *s)
 {
 	const struct config_standby *cfg = s->cfg;
 
-	if (fs_mkdir_p(cfg->data_dir, 0755) != 0 ||
+	if (s->o->dry_run && access(cfg->data_dir, F_OK) != 0 &&
+	    errno == ENOENT) {
+		s->rootfd = -1;	/* a dry run creates nothing */
+	} else if (fs_mkdir_p(cfg->data_dir, 0755) != 0 ||
 	    fs_open_dir(cfg->data_dir, &s->rootfd) != 0)
 		return fail(s, -AR_EIO, "data directory '%s': %s",
 		    cfg->data_dir, strerror(errno));

@@ -144,7 +144,8 @@ walk_read(int dirfd, DIR *dir, int flags, struct walk_dir *d)
 		    memcmp(de->d_name, FS_TMP_PREFIX,
 		    sizeof FS_TMP_PREFIX - 1) == 0)
 			continue;
-		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		if (fstatat(dirfd, de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1) {
 			/* Gone between readdir and stat: a listing taken a
 			 * moment later would not have it either. */
 			if (errno == ENOENT)

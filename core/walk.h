@@ -22,8 +22,7 @@ struct walk_ent {
 	const char *name;	/* points into the listing's name storage */
 	size_t namelen;
 	int type;		/* enum walk_type */
-	struct stat st;		/* fstatat(AT_SYMLINK_NOFOLLOW); zero if vanished */
-	int vanished;		/* the name disappeared between readdir and stat */
+	struct stat st;		/* fstatat(AT_SYMLINK_NOFOLLOW) */
 };
 
 struct walk_dir {

@@ -23,8 +23,8 @@ BG_PIDS=
 
 # Each script gets its own loopback address and port range so scripts can
 # run in parallel: 127.0.<n>.<m> derived from the script number.
-test_num=$(printf '%s' "$test_name" | sed -n 's/^t\([0-9]*\).*/\1/p')
-test_num=$((10#${test_num:-0}))
+test_num=$(printf '%s' "$test_name" | sed -n 's/^t0*\([0-9][0-9]*\).*/\1/p')
+test_num=${test_num:-0}
 TEST_IP=127.0.$(( (test_num / 200) + 1 )).$(( (test_num % 200) + 2 ))
 TEST_PORT=$(( 20000 + (test_num * 10) % 30000 + ($$ % 7) ))
 

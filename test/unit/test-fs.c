@@ -82,7 +82,8 @@ put(int dirfd, const char *name, const char *content)
 {
 	int fd;
 
-	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644);
 	assert_true(fd >= 0);
 	assert_int_equal(fs_write_full(fd, content, strlen(content)), 0);
 	assert_int_equal(close(fd), 0);
@@ -115,7 +116,8 @@ count_entries(int dirfd)
 		de = readdir(d);
 		if (de == NULL)
 			break;
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
 			n++;
 	}
 	closedir(d);
