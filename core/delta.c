@@ -105,6 +105,13 @@ delta_get_u32(const uint8_t *p)
 	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
+static void
+delta_trace_none(rs_loglevel level, const char *msg)
+{
+	(void)level;
+	(void)msg;
+}
+
 void
 delta_global_init(void)
 {
@@ -116,6 +123,9 @@ delta_global_init(void)
 	/* librsync logs every failed job at error level; more than that
 	 * would let a peer flood our stderr with trace lines. */
 	rs_trace_set_level(RS_LOG_ERR);
+	/* Failures are reported through our own errors; librsync's lines
+	 * would let a hostile peer add lines to our log. */
+	rs_trace_to(delta_trace_none);
 }
 
 /* ------------------------------------------------------------------ */
@@ -214,7 +224,13 @@ static int
 delta_sig_start(struct delta_sig *s)
 {
 	rs_magic_number magic = RS_RK_BLAKE2_SIG_MAGIC;
-	size_t block_len = 0, strong_len = 0;
+	/*
+	 * The smallest strong sum that is safe against random collisions
+	 * (strong_len "-1"): the signature is what the standby uploads, and
+	 * the whole-file SHA-256 checked before any rename catches a crafted
+	 * collision, after which the file is fetched whole.
+	 */
+	size_t block_len = 0, strong_len = (size_t)-1;
 	rs_long_t fsize;
 	rs_result r;
 
@@ -458,11 +474,21 @@ delta_loadsig_free(struct delta_loadsig *l)
 /* ------------------------------------------------------------------ */
 /* Delta of a local file against a signature. */
 
+/*
+ * The delta job is three times slower when its output space is small:
+ * a 64 KiB literal command that does not fit stays in the job's tube and
+ * pins its input, which it then shuffles on every call. So the job always
+ * writes into out[] (like rdiff's 4 * MAX_DELTA_CMD) and callers are
+ * served from there, whatever their buffer size.
+ */
 struct delta_gen {
 	rs_signature_t		*sig;
 	struct hash_ctx		 hash;
 	int			 hashed;	/* digest taken into digest[] */
 	uint8_t			 digest[HASH_LEN];
+	size_t			 out_pos;	/* next byte of out[] to serve */
+	size_t			 out_len;	/* bytes in out[] */
+	uint8_t			 out[DELTA_BUFSZ];
 	struct delta_pull	 pull;
 };
 
@@ -501,12 +527,26 @@ delta_gen_read(struct delta_gen *g, void *buf, size_t len)
 {
 	ssize_t n;
 
-	n = delta_pull_read(&g->pull, buf, len);
-	if (n >= 0 && g->pull.done && !g->hashed) {
-		hash_final(&g->hash, g->digest);
-		g->hashed = 1;
+	if (len == 0)
+		return -AR_EINTERNAL;
+	if (g->out_pos == g->out_len) {
+		n = delta_pull_read(&g->pull, g->out, sizeof g->out);
+		if (n < 0)
+			return n;
+		g->out_pos = 0;
+		g->out_len = (size_t)n;
+		if (g->pull.done && !g->hashed) {
+			hash_final(&g->hash, g->digest);
+			g->hashed = 1;
+		}
+		if (n == 0)
+			return 0;
 	}
-	return n;
+	if (len > g->out_len - g->out_pos)
+		len = g->out_len - g->out_pos;
+	memcpy(buf, g->out + g->out_pos, len);
+	g->out_pos += len;
+	return (ssize_t)len;
 }
 
 void

@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 enum log_level {
-	LOG_LVL_ERROR = 0,	/* always shown unless -q -q */
+	LOG_LVL_ERROR = 0,	/* shown unless -q -q -q */
 	LOG_LVL_WARN = 1,
 	LOG_LVL_INFO = 2,	/* shown by default */
 	LOG_LVL_VERBOSE = 3,	/* -v */

@@ -257,7 +257,7 @@ file_data(struct stream *s)
 
 /* Queue the next D frame of a delta, or its end. */
 static int
-delta_data(struct stream *s)
+answer_delta_data(struct stream *s)
 {
 	uint8_t hash[HASH_LEN];
 	uint64_t size;
@@ -327,7 +327,7 @@ produce_files(struct stream *s)
 			break;
 		case FILE_SENDING:
 			r = s->kind == STREAM_FILES ? file_data(s) :
-			    delta_data(s);
+			    answer_delta_data(s);
 			break;
 		case FILE_DONE:
 			r = advance(s);
@@ -534,7 +534,7 @@ files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 
 /* A frame of a /v1/delta body: the N frame, then signature data. */
 static int
-delta_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+answer_delta_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 {
 	struct request *rq = arg;
 	struct stream *s = rq->stream;
@@ -572,7 +572,7 @@ delta_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 
 /* The whole delta request arrived: load the signature, open the file. */
 static void
-delta_prepare(struct server *srv, struct request *rq)
+answer_delta_prepare(struct server *srv, struct request *rq)
 {
 	struct stream *s = rq->stream;
 	rs_signature_t *sig = NULL;
@@ -711,7 +711,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 			return MHD_YES;
 		}
 		r = wire_reader_feed(&rq->reader, upload, n,
-		    rq->route == ROUTE_FILES ? files_frame : delta_frame, rq);
+		    rq->route == ROUTE_FILES ? files_frame : answer_delta_frame, rq);
 		if (r != 0)
 			request_fail(rq, MHD_HTTP_BAD_REQUEST, "malformed "
 			    "request body");
@@ -726,7 +726,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 	    rq->stream->npaths == 0)
 		request_fail(rq, MHD_HTTP_BAD_REQUEST, "no file requested");
 	if (rq->status == 0 && rq->route == ROUTE_DELTA)
-		delta_prepare(srv, rq);
+		answer_delta_prepare(srv, rq);
 	if (rq->status != 0) {
 		log_warn("%s: %s: %s", rq->peer, url, rq->why);
 		return reply_text(c, rq->status, rq->why);
@@ -761,6 +761,9 @@ completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		request_free(*req_cls);
 	*req_cls = NULL;
 }
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)

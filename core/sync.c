@@ -559,7 +559,7 @@ batch_add(struct syncer *s, const char *path, size_t len, uint64_t size,
 /* ---------------------------------------------------------------- */
 /* Deltas, one file at a time */
 
-struct delta_ctx {
+struct fetch_delta_ctx {
 	struct syncer *s;
 	const char *path;
 	int dirfd;
@@ -580,9 +580,9 @@ struct delta_ctx {
 };
 
 static ssize_t
-delta_upload(void *arg, void *buf, size_t len)
+fetch_delta_upload(void *arg, void *buf, size_t len)
 {
-	struct delta_ctx *d = arg;
+	struct fetch_delta_ctx *d = arg;
 	ssize_t n;
 
 	if (d->hdr_pos < d->hdr_len) {
@@ -606,18 +606,18 @@ delta_upload(void *arg, void *buf, size_t len)
 }
 
 static int
-delta_rewind(void *arg)
+fetch_delta_rewind(void *arg)
 {
-	struct delta_ctx *d = arg;
+	struct fetch_delta_ctx *d = arg;
 
 	d->hdr_pos = 0;
 	return delta_sig_rewind(d->sig);
 }
 
 static int
-delta_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+fetch_delta_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 {
-	struct delta_ctx *d = arg;
+	struct fetch_delta_ctx *d = arg;
 	struct syncer *s = d->s;
 	struct wire_trailer t;
 	struct wire_retry rt;
@@ -668,10 +668,16 @@ delta_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			    "truncated or corrupt", esc(d->path,
 			    strlen(d->path)));
 		if (size != t.size || size != d->fe->size ||
-		    memcmp(hash, t.hash, HASH_LEN) != 0)
-			return fail(s, -AR_EPROTO, "'%s': the rebuilt file "
-			    "does not match the primary's size and hash",
+		    memcmp(hash, t.hash, HASH_LEN) != 0) {
+			/* A block-sum collision (or a broken peer): like
+			 * rsync, fetch the file whole, which is verified
+			 * too and fatal if it fails. */
+			log_warn("'%s': the file rebuilt from a delta failed "
+			    "verification; fetching it whole",
 			    esc(d->path, strlen(d->path)));
+			d->state = 3;
+			return 0;
+		}
 		s->st->file_bytes += size;
 		d->state = 2;
 		return 0;
@@ -700,9 +706,9 @@ delta_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
  * 1 when the primary asked for a retry (the caller sends it whole).
  */
 static int
-delta_file(struct syncer *s, const char *path, size_t plen)
+fetch_delta_file(struct syncer *s, const char *path, size_t plen)
 {
-	struct delta_ctx d;
+	struct fetch_delta_ctx d;
 	struct body_ctx bc;
 	struct stat st;
 	int r, n;
@@ -737,12 +743,12 @@ delta_file(struct syncer *s, const char *path, size_t plen)
 	d.hdr_len = (size_t)n;
 	bc.s = s;
 	bc.arg = &d;
-	bc.cb = delta_frame;
+	bc.cb = fetch_delta_frame;
 	r = wire_reader_init(&bc.reader, WIRE_HDR + WIRE_DATA_CHUNK);
 	if (r != 0)
 		goto out;
-	r = client_post_stream(s->client, "/v1/delta", delta_upload,
-	    delta_rewind, &d, body_feed, &bc);
+	r = client_post_stream(s->client, "/v1/delta", fetch_delta_upload,
+	    fetch_delta_rewind, &d, body_feed, &bc);
 	if (r != 0 && s->msg[0] == '\0')
 		fail(s, r, "%s", client_errmsg(s->client));
 	if (r == 0 && (!d.ended || !wire_reader_idle(&bc.reader)))
@@ -981,7 +987,7 @@ entry_file(struct syncer *s, const struct wire_entry *e,
 	if (le != NULL && le->type == WALK_FILE &&
 	    (uint64_t)le->st.st_size >= s->cfg->delta_min_size &&
 	    e->size >= s->cfg->delta_min_size) {
-		r = delta_file(s, path, plen);
+		r = fetch_delta_file(s, path, plen);
 		if (r <= 0)
 			return r;
 		/* The primary asked for a retry: send it whole. */

@@ -50,7 +50,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct delta_patch *p;
 	uint8_t hash[HASH_LEN];
 	uint64_t n;
-	size_t half = size / 3;
+	size_t cut = size / 3;
 	int r;
 
 	if (basis_fd < 0)
@@ -60,9 +60,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (delta_patch_new(basis_fd, out_fd, FUZZ_MAX_OUT, &p) != 0)
 		abort();
 	/* Two pieces, so commands straddle a feed boundary. */
-	r = delta_patch_feed(p, data, half);
+	r = delta_patch_feed(p, data, cut);
 	if (r == 0)
-		r = delta_patch_feed(p, data + half, size - half);
+		r = delta_patch_feed(p, data + cut, size - cut);
 	if (r == 0) {
 		r = delta_patch_finish(p, &n, hash);
 		if (r == 0 && n > FUZZ_MAX_OUT)

@@ -4,7 +4,7 @@
 Usage:
   fake-primary.py --listen IP:PORT --mode MODE [--ready-file F]
                   [--tree DIR] [--outside DIR] [--victim PATH]
-                  [--lifetime SECONDS]
+                  [--auth-token-file F] [--lifetime SECONDS]
 
 It speaks PROTOCOL.md (version 1) over HTTP/1.1 with the Python standard
 library only: GET /v1/hello, GET /v1/manifest, POST /v1/files and
@@ -31,6 +31,7 @@ that the attack was actually delivered.
 """
 import argparse
 import hashlib
+import hmac
 import http.server
 import ipaddress
 import os
@@ -349,6 +350,10 @@ class Fake:
         self.file_answers = {}     # path -> frames answering /v1/files
         self.delta_answers = {}    # path -> frames answering /v1/delta
         self.lifetime = args.lifetime
+        self.token = None
+        if args.auth_token_file:
+            with open(args.auth_token_file, "rb") as f:
+                self.token = f.read().rstrip(b"\r\n")
         victim = os.fsencode(args.victim) if args.victim else None
         getattr(self, "setup_" + self.mode.replace("-", "_"),
                 lambda v: None)(victim)
@@ -599,9 +604,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise ValueError("body too large")
         return self.rfile.read(n)
 
+    def authorized(self):
+        """With --auth-token-file, every request needs the bearer token
+        (PROTOCOL.md, Authentication); answers 401 and returns False."""
+        token = self.server.fake.token
+        if token is None:
+            return True
+        got = self.headers.get("Authorization", "").encode()
+        if hmac.compare_digest(got, b"Bearer " + token):
+            return True
+        self.note("%s %s: 401" % (self.command, self.path))
+        self.reply(401, b"")
+        return False
+
     def do_GET(self):
         fake = self.server.fake
         path = self.path.split("?", 1)[0]
+        if not self.authorized():
+            return
         self.note("GET " + path)
         if path == "/v1/hello":
             self.reply(200, hello(fake.version, fake.generation))
@@ -624,7 +644,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         fake = self.server.fake
         path = self.path.split("?", 1)[0]
         try:
-            reqs = parse_requests(self.read_body())
+            body = self.read_body()
+        except ValueError as e:
+            self.note("POST %s: bad body: %s" % (path, e))
+            self.close_connection = True
+            self.reply(400, b"")
+            return
+        if not self.authorized():
+            return
+        try:
+            reqs = parse_requests(body)
         except ValueError as e:
             self.note("POST %s: bad body: %s" % (path, e))
             self.close_connection = True
@@ -680,6 +709,8 @@ def main():
     ap.add_argument("--outside", default="/etc",
                     help="directory the attacks aim at")
     ap.add_argument("--victim", help="file the transfer attacks target")
+    ap.add_argument("--auth-token-file",
+                    help="require this bearer token (trailing newline ignored)")
     ap.add_argument("--lifetime", type=float, default=120.0,
                     help="exit after this many seconds")
     ap.add_argument("--list-modes", action="store_true")

@@ -580,10 +580,18 @@ test_sig_truncated(void **state)
 
 	fd = file_with("basis", basis, len);
 	sig = make_sig(fd, len, &siglen);
-	/* A partial block sum (librsync would drop it silently). */
+	/* A partial block sum. librsync itself only notices a cut inside
+	 * the strong sum; it drops a partial weak sum silently. */
+	assert_int_equal(sig[11], 32);		/* strong_len */
 	assert_int_equal(load_sig(sig, siglen - 1, MIB, &s), -AR_EPROTO);
 	assert_null(s);
 	assert_int_equal(load_sig(sig, siglen - 5, MIB, &s), -AR_EPROTO);
+	assert_int_equal(load_sig(sig, siglen - 33, MIB, &s), -AR_EPROTO);
+	assert_int_equal(load_sig(sig, siglen - 34, MIB, &s), -AR_EPROTO);
+	assert_int_equal(load_sig(sig, siglen - 35, MIB, &s), -AR_EPROTO);
+	assert_null(s);
+	assert_int_equal(load_sig(sig, siglen - 36, MIB, &s), 0);
+	rs_free_sumset(s);
 	/* A partial header, and nothing at all. */
 	assert_int_equal(load_sig(sig, 11, MIB, &s), -AR_EPROTO);
 	assert_int_equal(load_sig(sig, 1, MIB, &s), -AR_EPROTO);
@@ -663,7 +671,7 @@ test_patch_max_out(void **state)
 	free(new);
 }
 
-/* A delta of a few hundred bytes asking for 100 MiB stops at the cap. */
+/* A delta of 905 bytes asking for 25 MiB stops at the cap. */
 static void
 test_patch_expansion(void **state)
 {
@@ -679,7 +687,7 @@ test_patch_expansion(void **state)
 	for (i = 0; i < 100; i++) {
 		delta[off++] = OP_COPY_N4_N4;
 		put_u32(delta + off, 0);
-		put_u32(delta + off + 4, MIB);
+		put_u32(delta + off + 4, MIB / 4);
 		off += 8;
 	}
 	delta[off++] = OP_END;
@@ -693,9 +701,9 @@ test_patch_expansion(void **state)
 	/* With room for it all, the same delta works: the cap is the
 	 * only thing that stopped it. */
 	ofd = file_with("out", NULL, 0);
-	assert_int_equal(apply(bfd, delta, off, ofd, 100 * MIB, &size, hash),
+	assert_int_equal(apply(bfd, delta, off, ofd, 25 * MIB, &size, hash),
 	    0);
-	assert_int_equal(size, 100 * MIB);
+	assert_int_equal(size, 25 * MIB);
 	close(ofd);
 	close(bfd);
 	free(basis);

@@ -1,0 +1,116 @@
+/*
+ * spool.h: the primary's durable change journal (format: SPOOL.md).
+ *
+ * This module owns everything under spool_dir except the generation
+ * (gen.c): append-only segment files of checksummed, sequenced change
+ * records written with group commit; each standby's acknowledged
+ * position; trimming and the size cap. A rescue helper on another node
+ * opens the same directory read-only.
+ *
+ * Thread safety: every function takes the spool's mutex, so the watcher
+ * thread appends while server threads read and record acks.
+ */
+#ifndef ASYNCREP_SPOOL_H
+#define ASYNCREP_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+enum spool_op {
+	SPOOL_MODIFY = 1,	/* a file was created or its content changed */
+	SPOOL_ATTRIB = 2,	/* mode, owner or times changed */
+	SPOOL_DELETE = 3,	/* path (file, link or whole directory) gone */
+	SPOOL_RENAME = 4,	/* path moved to path2, both inside the tree */
+	SPOOL_MKDIR = 5,	/* a directory was created */
+	SPOOL_SYMLINK = 6,	/* a symlink was created or replaced */
+	SPOOL_RESCAN = 7,	/* compare the subtree at path ("" = all) */
+};
+
+struct spool_rec {
+	uint64_t seq;
+	uint8_t op;		/* enum spool_op */
+	uint64_t time_ns;	/* CLOCK_REALTIME when appended */
+	uint16_t path_len;
+	char path[WIRE_PATH_MAX + 1];
+	uint16_t path2_len;	/* RENAME only */
+	char path2[WIRE_PATH_MAX + 1];
+};
+
+/* Largest encoded record. */
+#define SPOOL_REC_MAX (8 + 8 + 1 + 8 + 2 + WIRE_PATH_MAX + 2 + WIRE_PATH_MAX)
+
+/* --- pure codec (no I/O; unit tested and fuzzed) --- */
+
+/* CRC-32C (Castagnoli), as in iSCSI and ext4. */
+uint32_t spool_crc32c(uint32_t crc, const void *buf, size_t len);
+/* Encode r into out; returns the length or -AR_ENOMEM / -AR_EINTERNAL. */
+int spool_rec_encode(const struct spool_rec *r, uint8_t *out, size_t outlen);
+/*
+ * Decode the record at buf. Returns 0 and sets *used, 1 when buf holds
+ * only the start of a record (a torn tail), or -AR_EPROTO when the bytes
+ * are not a valid record (bad length, checksum, op or path).
+ */
+int spool_rec_decode(const uint8_t *buf, size_t len, struct spool_rec *r,
+    size_t *used);
+
+/* --- the journal --- */
+
+struct spool;
+
+struct spool_opts {
+	int readonly;		/* a rescue: never writes, never truncates */
+	uint64_t segment_size;	/* rotate past this, default 16M */
+	uint64_t max_size;	/* spool_max_size: 0 = default 1G */
+	uint64_t commit_ns;	/* group-commit bound, default 2ms */
+};
+
+/*
+ * Open spool_dir (which gen_open already created and locked). Scans the
+ * segments, drops a torn or corrupt tail (in place unless readonly) and
+ * finds the first and last sequence numbers.
+ */
+int spool_open(const char *dir, const struct spool_opts *opts,
+    struct spool **out, char *err, size_t errlen);
+void spool_close(struct spool *sp);
+
+/* Buffer one record; *seq is its sequence number. Not durable until
+ * spool_commit() returns. */
+int spool_append(struct spool *sp, uint8_t op, const char *path, size_t len,
+    const char *path2, size_t len2, uint64_t *seq);
+/* Write and fdatasync what is buffered; afterwards spool_durable_seq()
+ * covers every record appended before the call. */
+int spool_commit(struct spool *sp);
+
+/* Last durable sequence (0 if none ever), and the oldest still held
+ * (first_seq > durable when the journal is empty). */
+uint64_t spool_durable_seq(struct spool *sp);
+uint64_t spool_first_seq(struct spool *sp);
+
+/*
+ * Read records with seq > after, in order, up to and including upto.
+ * cb returns 0 to go on, non-zero to stop (returned). Returns -AR_ESTATE
+ * when records after `after` were trimmed (the reader must do a full
+ * compare instead).
+ */
+typedef int spool_rec_cb(void *arg, const struct spool_rec *r);
+int spool_read(struct spool *sp, uint64_t after, uint64_t upto,
+    spool_rec_cb *cb, void *arg);
+
+/*
+ * Record that standby `id` (1-64 chars of [A-Za-z0-9._-]) holds every
+ * change up to seq, durably (temp file, fsync, rename); then trim the
+ * segments every known standby has acknowledged.
+ */
+int spool_ack(struct spool *sp, const char *id, uint64_t seq);
+
+/* Each standby's acknowledged position, for status and trimming. */
+typedef void spool_ack_cb(void *arg, const char *id, uint64_t seq,
+    uint64_t mtime_ns);
+int spool_acks(struct spool *sp, spool_ack_cb *cb, void *arg);
+
+/* Bytes of all segments. */
+uint64_t spool_size(struct spool *sp);
+
+#endif
