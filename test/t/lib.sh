@@ -26,7 +26,10 @@ BG_PIDS=
 test_num=$(printf '%s' "$test_name" | sed -n 's/^t0*\([0-9][0-9]*\).*/\1/p')
 test_num=${test_num:-0}
 TEST_IP=127.0.$(( (test_num / 200) + 1 )).$(( (test_num % 200) + 2 ))
-TEST_PORT=$(( 20000 + (test_num * 10) % 30000 + ($$ % 7) ))
+# A port the kernel says is free on that address right now.
+TEST_PORT=$("$PYTHON3" -c 'import socket,sys
+s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$TEST_IP") ||
+	exit 99
 
 cleanup() {
 	for pid in $BG_PIDS; do
@@ -118,7 +121,9 @@ start_watch() {
 	start_bg "$TRASH/watch.log" "$ASYNCREP" watch --data-dir "$data" \
 		--spool-dir "$spool" --listen "$TEST_IP:$TEST_PORT" "$@"
 	WATCH_PID=$last_pid
-	wait_for 10 port_open "$TEST_IP" "$TEST_PORT" || {
+	# Our own process must be the one serving: wait for its log line.
+	wait_for 10 grep -q "serving" "$TRASH/watch.log" &&
+	kill -0 "$WATCH_PID" || {
 		cat "$TRASH/watch.log"; return 1; }
 }
 
