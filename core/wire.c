@@ -298,6 +298,7 @@ wire_put_hello(uint8_t *out, size_t outlen, const struct wire_hello *h)
 	wput_bytes(&w, h->generation, WIRE_GEN_LEN);
 	wput_uint(&w, slen, 1);
 	wput_bytes(&w, h->server, slen);
+	wput_uint(&w, h->seq, 8);
 	return wput_finish(&w);
 }
 
@@ -328,7 +329,7 @@ wire_put_entry(uint8_t *out, size_t outlen, uint8_t frame_type,
 			return -AR_ENOMEM;
 		if (!wire_name_valid(e->name, e->name_len))
 			return -AR_EINTERNAL;
-	} else if (frame_type == WIRE_FILE) {
+	} else if (frame_type == WIRE_FILE || frame_type == WIRE_STATE) {
 		r = put_path_check(e->name, e->name_len, 0);
 		if (r != 0)
 			return r;
@@ -440,6 +441,41 @@ wire_put_retry(uint8_t *out, size_t outlen, uint32_t reason,
 	return wput_finish(&w);
 }
 
+/* Which path-op frames take a second path, and which allow "". */
+static int
+pathop_shape(uint8_t type, int *two, int *root_ok)
+{
+	*two = type == WIRE_MOVE;
+	*root_ok = type == WIRE_RESCAN;
+	return type == WIRE_MOVE || type == WIRE_GONE_PATH ||
+	    type == WIRE_RESCAN ? 0 : -AR_EINTERNAL;
+}
+
+int
+wire_put_pathop(uint8_t *out, size_t outlen, uint8_t type, const char *path,
+    size_t len, const char *path2, size_t len2)
+{
+	struct wput w;
+	int two, root_ok, r;
+
+	r = pathop_shape(type, &two, &root_ok);
+	if (r != 0)
+		return r;
+	r = put_path_check(path, len, root_ok);
+	if (r == 0 && two)
+		r = put_path_check(path2, len2, 0);
+	if (r != 0)
+		return r;
+	wput_begin(&w, out, outlen, type);
+	wput_uint(&w, len, 2);
+	wput_bytes(&w, path, len);
+	if (two) {
+		wput_uint(&w, len2, 2);
+		wput_bytes(&w, path2, len2);
+	}
+	return wput_finish(&w);
+}
+
 void
 wire_put_data_hdr(uint8_t *out, uint32_t len)
 {
@@ -466,6 +502,7 @@ wire_get_hello(const uint8_t *p, size_t len, struct wire_hello *h)
 	h->role = cur_u32(&c);
 	cur_str(&c, 1, h->generation, WIRE_GEN_LEN, &glen);
 	cur_str(&c, 1, h->server, sizeof(h->server) - 1, &slen);
+	h->seq = cur_u64(&c);
 	if (cur_done(&c) != 0)
 		return -AR_EPROTO;
 	if (!gen_valid(h->generation, glen))
@@ -495,7 +532,8 @@ wire_get_entry(const uint8_t *p, size_t len, uint8_t frame_type,
 	struct cur c;
 	size_t nlen, tlen, nmax;
 
-	if (frame_type != WIRE_ENTRY && frame_type != WIRE_FILE)
+	if (frame_type != WIRE_ENTRY && frame_type != WIRE_FILE &&
+	    frame_type != WIRE_STATE)
 		return -AR_EINTERNAL;
 	nmax = frame_type == WIRE_ENTRY ? WIRE_NAME_MAX : WIRE_PATH_MAX;
 
@@ -518,7 +556,7 @@ wire_get_entry(const uint8_t *p, size_t len, uint8_t frame_type,
 		return -AR_EPROTO;
 	if (frame_type == WIRE_ENTRY && !wire_name_valid(e->name, nlen))
 		return -AR_EPROTO;
-	if (frame_type == WIRE_FILE &&
+	if (frame_type != WIRE_ENTRY &&
 	    (nlen == 0 || !wire_path_valid(e->name, nlen)))
 		return -AR_EPROTO;
 	if (e->mtime_nsec >= 1000000000u || (e->mode & ~07777u) != 0)
@@ -596,6 +634,32 @@ wire_get_retry(const uint8_t *p, size_t len, struct wire_retry *r)
 	if (r->reason < WIRE_RETRY_CHANGED || r->reason > WIRE_RETRY_UNREADABLE)
 		return -AR_EPROTO;
 	if (plen == 0 || !wire_path_valid(r->path, plen))
+		return -AR_EPROTO;
+	return 0;
+}
+
+int
+wire_get_pathop(const uint8_t *p, size_t len, uint8_t type,
+    struct wire_pathop *op)
+{
+	struct cur c;
+	size_t l1, l2 = 0;
+	int two, root_ok;
+
+	if (pathop_shape(type, &two, &root_ok) != 0)
+		return -AR_EINTERNAL;
+	cur_init(&c, p, len);
+	cur_str(&c, 2, op->path, WIRE_PATH_MAX, &l1);
+	op->path2[0] = '\0';
+	if (two)
+		cur_str(&c, 2, op->path2, WIRE_PATH_MAX, &l2);
+	if (cur_done(&c) != 0)
+		return -AR_EPROTO;
+	op->path_len = (uint16_t)l1;
+	op->path2_len = (uint16_t)l2;
+	if ((l1 == 0 && !root_ok) || !wire_path_valid(op->path, l1))
+		return -AR_EPROTO;
+	if (two && (l2 == 0 || !wire_path_valid(op->path2, l2)))
 		return -AR_EPROTO;
 	return 0;
 }

@@ -32,6 +32,12 @@ enum wire_type {
 	WIRE_DATA = 'D',	/* raw bytes (file content or delta) */
 	WIRE_TRAILER = 'T',	/* file transfer end: size and hash */
 	WIRE_RETRY = 'R',	/* file changed or vanished while sent */
+	/* continuous replication (GET /v1/changes) */
+	WIRE_MOVE = 'M',	/* rename path -> path2 on the standby */
+	WIRE_STATE = 'U',	/* current state of a path (entry, whole path) */
+	WIRE_GONE_PATH = 'K',	/* path no longer exists: delete it */
+	WIRE_RESCAN = 'S',	/* compare the subtree at path ("" = all) */
+	WIRE_GONE = 'G',	/* position unknown here: full compare (u64 seq) */
 };
 
 enum wire_role {
@@ -50,6 +56,7 @@ struct wire_hello {
 	uint32_t role;			/* enum wire_role */
 	char generation[WIRE_GEN_LEN + 1];
 	char server[64];		/* "asyncrep X.Y", NUL-terminated */
+	uint64_t seq;			/* last released change sequence */
 };
 
 /* One entry of the manifest, or the stat of a file being sent. */
@@ -70,6 +77,14 @@ struct wire_req {
 	uint16_t path_len;
 	char path[WIRE_PATH_MAX + 1];
 	uint64_t basis_size;		/* delta: size of the standby's file */
+};
+
+/* M, K and S frames: one path, or two for M. */
+struct wire_pathop {
+	uint16_t path_len;
+	char path[WIRE_PATH_MAX + 1];
+	uint16_t path2_len;
+	char path2[WIRE_PATH_MAX + 1];
 };
 
 struct wire_trailer {
@@ -101,7 +116,11 @@ int wire_name_valid(const char *p, size_t len);
 
 /*
  * Encoders write one whole frame (header included) into out (size
- * outlen) and return its length, or -AR_ENOMEM if it does not fit.
+ * outlen) and return its length, -AR_ENOMEM if it does not fit or a
+ * length exceeds its limit, or -AR_EINTERNAL for contents no caller
+ * should build (an invalid path, mode or type). wire_put_entry takes
+ * WIRE_ENTRY (a name), WIRE_FILE (a path, regular files only) or
+ * WIRE_STATE (a path, any type).
  */
 int wire_put_hello(uint8_t *out, size_t outlen, const struct wire_hello *h);
 int wire_put_dir(uint8_t *out, size_t outlen, const char *path, size_t len);
@@ -116,6 +135,9 @@ int wire_put_trailer(uint8_t *out, size_t outlen,
     const struct wire_trailer *t);
 int wire_put_retry(uint8_t *out, size_t outlen, uint32_t reason,
     const char *path, size_t len);
+/* M (two paths), K (one path) or S (one path, "" allowed). */
+int wire_put_pathop(uint8_t *out, size_t outlen, uint8_t type,
+    const char *path, size_t len, const char *path2, size_t len2);
 /* Header of a data frame of len payload bytes (len <= WIRE_MAX_FRAME);
  * writes WIRE_HDR bytes. */
 void wire_put_data_hdr(uint8_t *out, uint32_t len);
@@ -134,6 +156,8 @@ int wire_get_error(const uint8_t *p, size_t len, struct wire_error *e);
 int wire_get_req(const uint8_t *p, size_t len, struct wire_req *r);
 int wire_get_trailer(const uint8_t *p, size_t len, struct wire_trailer *t);
 int wire_get_retry(const uint8_t *p, size_t len, struct wire_retry *r);
+int wire_get_pathop(const uint8_t *p, size_t len, uint8_t type,
+    struct wire_pathop *op);
 
 /*
  * Incremental frame splitter for a byte stream (an HTTP body arriving in

@@ -277,10 +277,12 @@ test_hello_roundtrip(void **state)
 	h.role = WIRE_ROLE_RESCUE;
 	memcpy(h.generation, gen_ok, sizeof(gen_ok));
 	memset(h.server, 's', 63);
+	h.seq = 0x0102030405060708ull;
 	n = wire_put_hello(frame, sizeof(frame), &h);
 	plen = check_hdr(n, 'H');
-	assert_int_equal(plen, 4 + 4 + 1 + 32 + 1 + 63);
+	assert_int_equal(plen, 4 + 4 + 1 + 32 + 1 + 63 + 8);
 	assert_int_equal(wire_get_hello(frame + WIRE_HDR, plen, &d), 0);
+	assert_true(d.seq == h.seq);
 	assert_int_equal(d.version, 0xdeadbeef);
 	assert_int_equal(d.role, WIRE_ROLE_RESCUE);
 	assert_string_equal(d.generation, gen_ok);
@@ -296,6 +298,7 @@ test_hello_roundtrip(void **state)
 	tb_bytes(gen_ok, 32);
 	tb_uint(12, 1);
 	tb_bytes("asyncrep 0.1", 12);
+	tb_uint(0, 8);
 	assert_int_equal(plen, tb.n);
 	assert_memory_equal(frame + WIRE_HDR, tb.b, tb.n);
 	check_exact(dec_hello, tb.b, tb.n);
@@ -313,6 +316,58 @@ hello_raw(const char *gen, size_t glen, uint32_t role, const void *srv,
 	tb_bytes(gen, glen);
 	tb_uint(slen, 1);
 	tb_bytes(srv, slen);
+	tb_uint(7, 8);
+}
+
+static void
+test_pathop(void **state)
+{
+	struct wire_pathop op;
+	size_t plen;
+	int n;
+
+	(void)state;
+	n = wire_put_pathop(frame, sizeof(frame), WIRE_MOVE, "a/b", 3,
+	    "c\nd", 3);
+	plen = check_hdr(n, 'M');
+	assert_int_equal(wire_get_pathop(frame + WIRE_HDR, plen, WIRE_MOVE,
+	    &op), 0);
+	assert_string_equal(op.path, "a/b");
+	assert_string_equal(op.path2, "c\nd");
+	/* "" is the root: only a rescan may name it */
+	n = wire_put_pathop(frame, sizeof(frame), WIRE_RESCAN, "", 0, NULL, 0);
+	plen = check_hdr(n, 'S');
+	assert_int_equal(wire_get_pathop(frame + WIRE_HDR, plen, WIRE_RESCAN,
+	    &op), 0);
+	assert_int_equal(op.path_len, 0);
+	assert_int_equal(wire_put_pathop(frame, sizeof(frame), WIRE_GONE_PATH,
+	    "", 0, NULL, 0), -AR_EINTERNAL);
+	assert_int_equal(wire_get_pathop(frame + WIRE_HDR, plen,
+	    WIRE_GONE_PATH, &op), -AR_EPROTO);
+	assert_int_equal(wire_put_pathop(frame, sizeof(frame), WIRE_MOVE,
+	    "../x", 4, "y", 1), -AR_EINTERNAL);
+	/* a hostile second path */
+	n = wire_put_pathop(frame, sizeof(frame), WIRE_MOVE, "a", 1, "b", 1);
+	plen = check_hdr(n, 'M');
+	frame[WIRE_HDR + 5] = '/';
+	assert_int_equal(wire_get_pathop(frame + WIRE_HDR, plen, WIRE_MOVE,
+	    &op), -AR_EPROTO);
+	/* a state frame carries a whole path of any type */
+	{
+		struct wire_entry e, d;
+
+		memset(&e, 0, sizeof(e));
+		e.type = 'd';
+		memcpy(e.name, "x/y", 4);
+		e.name_len = 3;
+		e.mode = 0755;
+		n = wire_put_entry(frame, sizeof(frame), WIRE_STATE, &e);
+		plen = check_hdr(n, 'U');
+		assert_int_equal(wire_get_entry(frame + WIRE_HDR, plen,
+		    WIRE_STATE, &d), 0);
+		assert_string_equal(d.name, "x/y");
+		assert_int_equal(d.type, 'd');
+	}
 }
 
 static void
@@ -1217,6 +1272,7 @@ main(void)
 		cmocka_unit_test(test_name_valid),
 		cmocka_unit_test(test_hello_roundtrip),
 		cmocka_unit_test(test_hello_reject),
+		cmocka_unit_test(test_pathop),
 		cmocka_unit_test(test_dir),
 		cmocka_unit_test(test_entry_roundtrip),
 		cmocka_unit_test(test_file_roundtrip),
