@@ -165,10 +165,13 @@ def frame(ftype, payload):
     return ftype.encode() + struct.pack(">I", len(payload)) + payload
 
 
-def hello(version=VERSION, generation=None, server=b"fake"):
+def hello(version=VERSION, generation=None, server=b"fake", seq=0):
+    # seq: the last released change sequence (core/wire.h); 0 = nothing
+    # released, so the standby does a full compare.
     gen = generation.encode()
     return frame("H", struct.pack(">II", version, ROLE_PRIMARY)
-                 + bytes([len(gen)]) + gen + bytes([len(server)]) + server)
+                 + bytes([len(gen)]) + gen + bytes([len(server)]) + server
+                 + struct.pack(">Q", seq))
 
 
 def dir_frame(path):

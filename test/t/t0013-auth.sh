@@ -32,6 +32,14 @@ except urllib.error.HTTPError as e:
     print(e.code)' "$@"
 }
 
+# free_port: a port the kernel says is free on TEST_IP right now.
+free_port() {
+	"$PYTHON3" -c 'import socket, sys
+s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$TEST_IP"
+}
+PORT_ANY=$(free_port) && PORT_MISSING=$(free_port) && PORT_EMPTY=$(free_port) ||
+	exit 99
+
 expect_status() {
 	want=$1; shift
 	if "$@"; then got=0; else got=$?; fi
@@ -90,7 +98,7 @@ stop_watch
 
 test_expect_success 'no token: the primary refuses a non-loopback address' '
 	expect_status "1 2" timeout 10 "$ASYNCREP" watch --data-dir "$TRASH/src" \
-		--spool-dir "$TRASH/spool-any" --listen "0.0.0.0:$((TEST_PORT + 1))" \
+		--spool-dir "$TRASH/spool-any" --listen "0.0.0.0:$PORT_ANY" \
 		2>err &&
 	cat err &&
 	grep -i -E "loopback|token" err
@@ -98,12 +106,12 @@ test_expect_success 'no token: the primary refuses a non-loopback address' '
 
 test_expect_success 'a missing token file: refused, the file named' '
 	expect_status "1 2 7" timeout 10 "$ASYNCREP" watch --data-dir "$TRASH/src" \
-		--spool-dir "$TRASH/spool-missing" --listen "$TEST_IP:$((TEST_PORT + 2))" \
+		--spool-dir "$TRASH/spool-missing" --listen "$TEST_IP:$PORT_MISSING" \
 		--auth-token-file "$TRASH/no-such-token" 2>err &&
 	cat err &&
 	grep -F "no-such-token" err &&
 	expect_status "1 2 7" timeout 60 "$ASYNCREP" sync --data-dir "$TRASH/d3" \
-		--state-dir "$TRASH/s3" --primary "$TEST_IP:$((TEST_PORT + 2))" \
+		--state-dir "$TRASH/s3" --primary "$TEST_IP:$PORT_MISSING" \
 		--auth-token-file "$TRASH/no-such-token" 2>err &&
 	cat err &&
 	grep -F "no-such-token" err
@@ -112,7 +120,7 @@ test_expect_success 'a missing token file: refused, the file named' '
 test_expect_success 'an empty token file: refused, the file named' '
 	: >empty && chmod 600 empty &&
 	expect_status "1 2 7" timeout 10 "$ASYNCREP" watch --data-dir "$TRASH/src" \
-		--spool-dir "$TRASH/spool-empty" --listen "$TEST_IP:$((TEST_PORT + 3))" \
+		--spool-dir "$TRASH/spool-empty" --listen "$TEST_IP:$PORT_EMPTY" \
 		--auth-token-file "$TRASH/empty" 2>err &&
 	cat err &&
 	grep -F "empty" err
@@ -120,6 +128,8 @@ test_expect_success 'an empty token file: refused, the file named' '
 
 # A token file readable by others: a warning, not a refusal.
 cp token open-token && chmod 644 open-token || exit 99
+# start_watch waits for "serving" in watch.log: move the first run's log.
+mv "$TRASH/watch.log" "$TRASH/watch.1.log"
 start_watch "$TRASH/src" "$TRASH/spool" --auth-token-file "$TRASH/open-token" \
 	>start2.out 2>&1
 test_expect_success 'token file mode 0644: the primary warns and serves' '

@@ -39,6 +39,7 @@ FAKE="$SRCDIR/test/t/fake-primary.py"
 sys.stdout.buffer.write(os.urandom(1 << 20))' >"$TRASH/big.bin" || exit 99
 
 case_no=0
+PORT=
 
 # scratch_listing: every path under R but the standby's own dirs and logs.
 scratch_listing() {
@@ -66,11 +67,17 @@ setup_case() {
 	scratch_listing >"$R/logs/scratch.before"
 }
 
+# free_port: a port the kernel says is free on TEST_IP right now.
+free_port() {
+	"$PYTHON3" -c 'import socket, sys
+s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$TEST_IP"
+}
+
 # start_fake MODE: start the fake primary for the current case on its
 # own port (in the main shell, so lib.sh kills it at exit). Sets PORT.
 start_fake() {
 	case_no=$((case_no + 1))
-	PORT=$((TEST_PORT + case_no))
+	PORT=$(free_port) || exit 99
 	start_bg "$R/logs/fake.log" "$PYTHON3" "$FAKE" --mode "$1" \
 		--listen "$TEST_IP:$PORT" --tree "$R/src" --outside "$R/outside" \
 		--ready-file "$R/logs/ready" --lifetime 120
@@ -225,6 +232,9 @@ test_expect_success 'real then corrupt-delta: the replica survives' '
 	check_unharmed lenient &&
 	check_message big.bin
 '
+# start_watch waits for "serving" in watch.log: keep the first run's log
+# out of its way.
+mv "$TRASH/watch.log" "$R/logs/watch.1.log"
 start_watch "$R/src" "$R/spool" >"$R/logs/start2.out" 2>&1
 test_expect_success 'real primary again: sync exits 0, trees equal' '
 	expect_status 0 sync_to "$R/sb/data" "$R/sb/state" &&

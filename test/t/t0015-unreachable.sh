@@ -22,6 +22,14 @@ replica_unchanged() {
 	test_cmp /dev/null tmpfiles
 }
 
+# free_port: a port the kernel says is free on TEST_IP right now.
+free_port() {
+	"$PYTHON3" -c 'import socket, sys
+s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$TEST_IP"
+}
+P_STALL=$(free_port) && P_MID=$(free_port) && P_RESET=$(free_port) &&
+P_WWW=$(free_port) || exit 99
+
 sync_at() {
 	addr=$1; shift
 	timeout 60 "$ASYNCREP" sync --data-dir data --state-dir state \
@@ -39,13 +47,13 @@ test_expect_success 'nothing listens: exit 4, the message names the address' '
 # A listener that accepts and never answers: the connect succeeds, so only
 # the stall timeout can end the sync.
 start_bg stall.log "$PYTHON3" "$FAKE" --mode stall \
-	--listen "$TEST_IP:$((TEST_PORT + 1))" --ready-file stall.ready --lifetime 60
+	--listen "$TEST_IP:$P_STALL" --ready-file stall.ready --lifetime 60
 test_expect_success 'a primary that accepts and never answers: exit 4' '
 	wait_for 30 test -f stall.ready &&
-	test_must_fail 4 sync_at "$TEST_IP:$((TEST_PORT + 1))" \
+	test_must_fail 4 sync_at "$TEST_IP:$P_STALL" \
 		--connect-timeout 1s --stall-timeout 2s 2>err &&
 	cat err &&
-	grep -i -E "$TEST_IP:$((TEST_PORT + 1))|stall|timed? ?out|timeout" err &&
+	grep -i -E "$TEST_IP:$P_STALL|stall|timed? ?out|timeout" err &&
 	grep "accepted a connection" stall.log &&
 	replica_unchanged
 '
@@ -53,25 +61,25 @@ test_expect_success 'a primary that accepts and never answers: exit 4' '
 # Hello answered, then the manifest stops halfway and the connection is
 # held open: a stall in the middle of a transfer.
 start_bg stallmid.log "$PYTHON3" "$FAKE" --mode stall-mid --tree data \
-	--listen "$TEST_IP:$((TEST_PORT + 2))" --ready-file stallmid.ready --lifetime 60
+	--listen "$TEST_IP:$P_MID" --ready-file stallmid.ready --lifetime 60
 test_expect_success 'a primary that stops sending mid-manifest: exit 4, nothing deleted' '
 	wait_for 30 test -f stallmid.ready &&
-	test_must_fail 4 sync_at "$TEST_IP:$((TEST_PORT + 2))" \
+	test_must_fail 4 sync_at "$TEST_IP:$P_MID" \
 		--connect-timeout 1s --stall-timeout 2s 2>err &&
 	cat err &&
-	grep -i -E "$TEST_IP:$((TEST_PORT + 2))|stall|timed? ?out|timeout" err &&
+	grep -i -E "$TEST_IP:$P_MID|stall|timed? ?out|timeout" err &&
 	grep "GET /v1/manifest" stallmid.log &&
 	replica_unchanged
 '
 
 # A listener that accepts and resets each connection at once.
 start_bg reset.log "$PYTHON3" "$FAKE" --mode reset \
-	--listen "$TEST_IP:$((TEST_PORT + 3))" --ready-file reset.ready --lifetime 60
+	--listen "$TEST_IP:$P_RESET" --ready-file reset.ready --lifetime 60
 test_expect_success 'a primary that resets the connection: exit 4' '
 	wait_for 30 test -f reset.ready &&
-	test_must_fail 4 sync_at "$TEST_IP:$((TEST_PORT + 3))" --connect-timeout 1s 2>err &&
+	test_must_fail 4 sync_at "$TEST_IP:$P_RESET" --connect-timeout 1s 2>err &&
 	cat err &&
-	grep -F "$TEST_IP:$((TEST_PORT + 3))" err &&
+	grep -F "$TEST_IP:$P_RESET" err &&
 	replica_unchanged
 '
 
@@ -80,10 +88,10 @@ test_expect_success 'a primary that resets the connection: exit 4' '
 # standby calls it a version mismatch.
 mkdir www || exit 99
 start_bg www.log "$PYTHON3" -m http.server --bind "$TEST_IP" \
-	--directory www "$((TEST_PORT + 4))"
+	--directory www "$P_WWW"
 test_expect_success 'a web server that is not a primary: exit 6 or 10' '
-	wait_for 30 port_open "$TEST_IP" "$((TEST_PORT + 4))" &&
-	if sync_at "$TEST_IP:$((TEST_PORT + 4))" 2>err; then st=0; else st=$?; fi &&
+	wait_for 30 port_open "$TEST_IP" "$P_WWW" &&
+	if sync_at "$TEST_IP:$P_WWW" 2>err; then st=0; else st=$?; fi &&
 	cat err &&
 	{ [ "$st" -eq 6 ] || [ "$st" -eq 10 ] || {
 		echo "expected exit 6 or 10, got $st"; false; }; } &&
