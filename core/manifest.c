@@ -220,18 +220,29 @@ produce(struct manifest *m)
 int
 manifest_new(int rootfd, struct manifest **out)
 {
+	return manifest_new_at(rootfd, "", 0, out);
+}
+
+int
+manifest_new_at(int rootfd, const char *path, size_t len,
+    struct manifest **out)
+{
 	struct manifest *m;
 	int fd, r;
 
+	if (len > WIRE_PATH_MAX || !wire_path_valid(path, len))
+		return -AR_EPROTO;
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return -AR_ENOMEM;
-	fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
+	r = fs_open_beneath(rootfd, path, O_RDONLY | O_DIRECTORY, 0, &fd);
+	if (r != 0) {
 		free(m);
-		return -AR_EIO;
+		return r;
 	}
-	r = level_push(m, fd, 0);
+	memcpy(m->path, path, len);
+	m->path[len] = '\0';
+	r = level_push(m, fd, len);
 	if (r != 0) {
 		free(m->levels);
 		free(m);

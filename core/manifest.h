@@ -20,6 +20,10 @@ struct manifest;
 
 /* Walk the tree under rootfd (not consumed). */
 int manifest_new(int rootfd, struct manifest **out);
+/* Walk only the subtree at path (a directory beneath rootfd): the first
+ * block is that directory's. -AR_EIO (errno set) if it is not one. */
+int manifest_new_at(int rootfd, const char *path, size_t len,
+    struct manifest **out);
 /* Returns bytes written to buf (> 0), 0 at the end, or a negative error
  * (the stream then already ends with an X frame, if there was room). */
 ssize_t manifest_read(struct manifest *m, void *buf, size_t len);

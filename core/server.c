@@ -11,13 +11,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <time.h>
+
+#include "changes.h"
 #include "delta.h"
 #include "error.h"
 #include "fs.h"
+#include "gen.h"
 #include "hash.h"
 #include "log.h"
 #include "manifest.h"
 #include "server.h"
+#include "spool.h"
 #include "walk.h"
 
 /* Requests in one /v1/files body, and the body's size. */
@@ -28,12 +34,32 @@
 /* Our pending output: one data frame plus the largest metadata frame. */
 #define STREAM_OUT (WIRE_HDR + WIRE_DATA_CHUNK + 32768)
 
+/* Touched paths (and renames) in one answer to /v1/changes. */
+#define SERVER_CHANGES_MAX 4096
+/* Longest long-poll a standby may ask for. */
+#define SERVER_WAIT_MAX_MS 60000
+
+struct request;
+
 struct server {
 	struct MHD_Daemon *mhd;
 	int listen_fd;
 	struct server_opts opts;
 	char generation[WIRE_GEN_LEN + 1];
+	pthread_mutex_t lock;		/* released, waiters, stopping */
+	uint64_t released;		/* changes standbys may see */
+	struct request *waiters;	/* suspended long-polls */
+	int stopping;
 };
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 /* ---------------------------------------------------------------- */
 /* Streamed answers */
@@ -42,6 +68,8 @@ enum stream_kind {
 	STREAM_MANIFEST,	/* GET /v1/manifest */
 	STREAM_FILES,		/* POST /v1/files: whole files in order */
 	STREAM_DELTA,		/* POST /v1/delta: one librsync delta */
+	STREAM_CHANGES,		/* GET /v1/changes: one coalesced batch */
+	STREAM_GONE,		/* GET /v1/changes: full compare needed */
 };
 
 /* What is being sent of the current file. */
@@ -71,6 +99,12 @@ struct stream {
 	uint64_t sent;
 	uint64_t answered;
 	struct delta_gen *gen;
+
+	/* changes */
+	struct changes *changes;
+	uint64_t upto;		/* the position after this batch */
+	int phase;		/* 0 renames, 1 paths, 2 end */
+	size_t idx;
 };
 
 static void
@@ -85,6 +119,7 @@ stream_free(void *cls)
 		close(s->fd);
 	hash_release(&s->hash);
 	delta_gen_free(s->gen);
+	changes_free(s->changes);
 	free(s->paths);
 	free(s);
 }
@@ -337,6 +372,115 @@ produce_files(struct stream *s)
 	return r;
 }
 
+/* The S frame, U frame or K frame that tells the current state of path. */
+static int
+put_state(struct stream *s, const char *path, size_t len, int rescan)
+{
+	struct wire_entry *e;
+	struct stat st;
+	const char *base;
+	int dirfd, type, r;
+	ssize_t tl;
+
+	if (fs_open_parent(s->srv->opts.rootfd, path, &dirfd, &base) != 0)
+		return put(s, wire_put_pathop(s->out + s->out_len,
+		    sizeof(s->out) - s->out_len, WIRE_GONE_PATH, path, len,
+		    NULL, 0));
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) ||
+	    S_ISLNK(st.st_mode))) {
+		close(dirfd);
+		return put(s, wire_put_pathop(s->out + s->out_len,
+		    sizeof(s->out) - s->out_len, WIRE_GONE_PATH, path, len,
+		    NULL, 0));
+	}
+	e = malloc(sizeof(*e));
+	if (e == NULL) {
+		close(dirfd);
+		return -AR_ENOMEM;
+	}
+	type = S_ISREG(st.st_mode) ? WALK_FILE : S_ISDIR(st.st_mode) ?
+	    WALK_DIR : WALK_LINK;
+	manifest_entry_from_stat(e, type, &st);
+	memcpy(e->name, path, len);
+	e->name[len] = '\0';
+	e->name_len = (uint16_t)len;
+	if (type == WALK_LINK) {
+		tl = readlinkat(dirfd, base, e->target, WIRE_TARGET_MAX);
+		if (tl <= 0) {
+			free(e);
+			close(dirfd);
+			return put(s, wire_put_pathop(s->out + s->out_len,
+			    sizeof(s->out) - s->out_len, WIRE_GONE_PATH, path,
+			    len, NULL, 0));
+		}
+		e->target[tl] = '\0';
+		e->target_len = (uint16_t)tl;
+	}
+	close(dirfd);
+	r = put(s, wire_put_entry(s->out + s->out_len,
+	    sizeof(s->out) - s->out_len, WIRE_STATE, e));
+	free(e);
+	if (r == 0 && rescan && type == WALK_DIR)
+		r = put(s, wire_put_pathop(s->out + s->out_len,
+		    sizeof(s->out) - s->out_len, WIRE_RESCAN, path, len, NULL,
+		    0));
+	return r;
+}
+
+/* Produce the next frames of a changes batch into s->out. */
+static int
+produce_changes(struct stream *s)
+{
+	const char *p, *p2;
+	size_t len, len2;
+	int r = 0, rescan;
+
+	if (s->kind == STREAM_GONE) {
+		/* G has the payload of Z: the position the server has. */
+		int n = wire_put_end(s->out, sizeof(s->out), s->upto);
+
+		if (n < 0)
+			return n;
+		s->out[0] = WIRE_GONE;
+		s->out_len = (size_t)n;
+		s->finished = 1;
+		return 0;
+	}
+	while (r == 0 && !s->finished && s->out_len < 16384) {
+		if (s->phase == 0 && changes_full(s->changes)) {
+			r = put(s, wire_put_pathop(s->out + s->out_len,
+			    sizeof(s->out) - s->out_len, WIRE_RESCAN, "", 0,
+			    NULL, 0));
+			s->phase = 2;
+		} else if (s->phase == 0) {
+			if (s->idx == changes_nrenames(s->changes)) {
+				s->phase = 1;
+				s->idx = 0;
+				continue;
+			}
+			changes_rename(s->changes, s->idx++, &p, &len, &p2,
+			    &len2);
+			r = put(s, wire_put_pathop(s->out + s->out_len,
+			    sizeof(s->out) - s->out_len, WIRE_MOVE, p, len, p2,
+			    len2));
+		} else if (s->phase == 1) {
+			if (s->idx == changes_npaths(s->changes)) {
+				s->phase = 2;
+				continue;
+			}
+			if (changes_path(s->changes, s->idx++, &p, &len,
+			    &rescan))
+				r = put_state(s, p, len, rescan);
+		} else {
+			r = put(s, wire_put_end(s->out + s->out_len,
+			    sizeof(s->out) - s->out_len, s->upto));
+			s->finished = 1;
+		}
+	}
+	return r;
+}
+
 static ssize_t
 stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -359,7 +503,8 @@ stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 		} else {
 			if (s->finished)
 				return MHD_CONTENT_READER_END_OF_STREAM;
-			r = produce_files(s);
+			r = s->kind == STREAM_CHANGES || s->kind == STREAM_GONE ?
+			    produce_changes(s) : produce_files(s);
 			if (r != 0) {
 				log_error("stream: %s", ar_strerror(r));
 				return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -384,6 +529,7 @@ enum route {
 	ROUTE_MANIFEST,
 	ROUTE_FILES,
 	ROUTE_DELTA,
+	ROUTE_CHANGES,
 };
 
 /* Per-request state, from the first call of the handler to completion. */
@@ -398,6 +544,17 @@ struct request {
 	int got_req;		/* delta: the N frame was seen */
 	struct delta_loadsig *loadsig;
 	char peer[64];
+
+	/* GET /v1/changes: the standby's position and its long-poll */
+	struct MHD_Connection *conn;
+	int parsed;
+	int acked;
+	uint64_t since;
+	uint64_t deadline_ms;
+	char gen[WIRE_GEN_LEN + 1];
+	char id[65];
+	int suspended;
+	struct request *next_waiter;
 };
 
 static void
@@ -477,6 +634,9 @@ reply_hello(struct MHD_Connection *c, struct server *srv)
 	h.role = (uint32_t)srv->opts.role;
 	memcpy(h.generation, srv->generation, sizeof(h.generation));
 	snprintf(h.server, sizeof(h.server), "asyncrep %s", PACKAGE_VERSION);
+	pthread_mutex_lock(&srv->lock);
+	h.seq = srv->released;
+	pthread_mutex_unlock(&srv->lock);
 	n = wire_put_hello(buf, sizeof(buf), &h);
 	if (n < 0)
 		return MHD_NO;
@@ -627,6 +787,181 @@ peer_name(struct MHD_Connection *c, char *out, size_t outlen)
 }
 
 static enum MHD_Result
+reply_manifest(struct MHD_Connection *c, struct server *srv,
+    struct request *rq)
+{
+	const char *path;
+	int r;
+
+	path = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "path");
+	if (path == NULL)
+		path = "";
+	if (strlen(path) > WIRE_PATH_MAX || !wire_path_valid(path,
+	    strlen(path)))
+		return reply_text(c, MHD_HTTP_BAD_REQUEST, "invalid path");
+	rq->stream = stream_new(srv, STREAM_MANIFEST);
+	if (rq->stream == NULL)
+		return MHD_NO;
+	r = manifest_new_at(srv->opts.rootfd, path, strlen(path),
+	    &rq->stream->manifest);
+	if (r == -AR_EPROTO || (r == -AR_EIO && (errno == ENOENT ||
+	    errno == ENOTDIR)))
+		return reply_text(c, MHD_HTTP_NOT_FOUND, "no such directory");
+	if (r != 0)
+		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    "cannot read the tree");
+	return reply_stream(c, rq);
+}
+
+/* Parse since, wait, id and gen of a /v1/changes request. */
+static int
+changes_args(struct MHD_Connection *c, struct request *rq)
+{
+	const char *v;
+	char *end;
+	unsigned long long n;
+	size_t i, len;
+
+	v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since");
+	if (v == NULL || *v < '0' || *v > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	rq->since = n;
+	v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait");
+	n = 0;
+	if (v != NULL) {
+		if (*v < '0' || *v > '9')
+			return -1;
+		errno = 0;
+		n = strtoull(v, &end, 10);
+		if (errno != 0 || *end != '\0' || n > SERVER_WAIT_MAX_MS)
+			return -1;
+	}
+	rq->deadline_ms = now_ms() + n;
+	v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "gen");
+	if (v == NULL || strlen(v) != WIRE_GEN_LEN || !gen_valid(v))
+		return -1;
+	memcpy(rq->gen, v, WIRE_GEN_LEN + 1);
+	v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "id");
+	if (v == NULL)
+		return -1;
+	len = strlen(v);
+	if (len == 0 || len >= sizeof(rq->id))
+		return -1;
+	for (i = 0; i < len; i++) {
+		char ch = v[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+		    ch == '-'))
+			return -1;
+	}
+	memcpy(rq->id, v, len + 1);
+	return 0;
+}
+
+/* Gather records (since, released] into a batch; upto is where the
+ * standby stands once it applied it. */
+struct gather {
+	struct changes *ch;
+	uint64_t upto;
+};
+
+static int
+gather_rec(void *arg, const struct spool_rec *r)
+{
+	struct gather *g = arg;
+	int full;
+
+	full = changes_add(g->ch, r);
+	if (full != 0)
+		return full;	/* 1: the batch is full; stop before r */
+	g->upto = r->seq;
+	return 0;
+}
+
+static enum MHD_Result
+reply_gone(struct MHD_Connection *c, struct server *srv, struct request *rq,
+    uint64_t seq)
+{
+	rq->stream = stream_new(srv, STREAM_GONE);
+	if (rq->stream == NULL)
+		return MHD_NO;
+	rq->stream->upto = seq;
+	return reply_stream(c, rq);
+}
+
+static enum MHD_Result
+reply_changes(struct MHD_Connection *c, struct server *srv,
+    struct request *rq)
+{
+	struct gather g;
+	uint64_t released;
+	int r, stopping;
+
+	if (!rq->parsed) {
+		if (changes_args(c, rq) != 0) {
+			log_warn("%s: /v1/changes: malformed arguments",
+			    rq->peer);
+			return reply_text(c, MHD_HTTP_BAD_REQUEST,
+			    "malformed arguments");
+		}
+		rq->parsed = 1;
+		rq->conn = c;
+	}
+	pthread_mutex_lock(&srv->lock);
+	released = srv->released;
+	stopping = srv->stopping;
+	pthread_mutex_unlock(&srv->lock);
+	/* Another generation, or a position this spool never had. */
+	if (srv->opts.spool == NULL || strcmp(rq->gen, srv->generation) != 0 ||
+	    rq->since > released)
+		return reply_gone(c, srv, rq, released);
+	/* Asking for changes after `since` says everything up to it is
+	 * durable on the standby: the acknowledgement that trims. */
+	if (!rq->acked && srv->opts.role == WIRE_ROLE_PRIMARY) {
+		rq->acked = 1;
+		r = spool_ack(srv->opts.spool, rq->id, rq->since);
+		if (r != 0)
+			log_warn("%s: cannot record the position of '%s': %s",
+			    rq->peer, rq->id, ar_strerror(r));
+	}
+	if (rq->since == released && !stopping &&
+	    now_ms() < rq->deadline_ms) {
+		pthread_mutex_lock(&srv->lock);
+		rq->suspended = 1;
+		rq->next_waiter = srv->waiters;
+		srv->waiters = rq;
+		MHD_suspend_connection(c);
+		pthread_mutex_unlock(&srv->lock);
+		return MHD_YES;
+	}
+	rq->stream = stream_new(srv, STREAM_CHANGES);
+	if (rq->stream == NULL ||
+	    changes_new(SERVER_CHANGES_MAX, &rq->stream->changes) != 0)
+		return MHD_NO;
+	g.ch = rq->stream->changes;
+	g.upto = rq->since;
+	r = spool_read(srv->opts.spool, rq->since, released, gather_rec, &g);
+	if (r == -AR_ESTATE) {
+		stream_free(rq->stream);
+		rq->stream = NULL;
+		return reply_gone(c, srv, rq, released);
+	}
+	if (r < 0) {
+		log_error("%s: reading the spool: %s", rq->peer,
+		    ar_strerror(r));
+		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    "cannot read the spool");
+	}
+	rq->stream->upto = g.upto;
+	return reply_stream(c, rq);
+}
+
+static enum MHD_Result
 handle(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload,
     size_t *upload_size, void **req_cls)
@@ -654,6 +989,8 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 			rq->route = ROUTE_FILES;
 		else if (strcmp(url, "/v1/delta") == 0)
 			rq->route = ROUTE_DELTA;
+		else if (strcmp(url, "/v1/changes") == 0)
+			rq->route = ROUTE_CHANGES;
 		else {
 			log_warn("%s: %s %s: unknown path", rq->peer,
 			    log_escape(method, strlen(method), esc, 32),
@@ -735,12 +1072,9 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 	case ROUTE_HELLO:
 		return reply_hello(c, srv);
 	case ROUTE_MANIFEST:
-		rq->stream = stream_new(srv, STREAM_MANIFEST);
-		if (rq->stream == NULL ||
-		    manifest_new(srv->opts.rootfd, &rq->stream->manifest) != 0)
-			return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-			    "cannot read the tree");
-		return reply_stream(c, rq);
+		return reply_manifest(c, srv, rq);
+	case ROUTE_CHANGES:
+		return reply_changes(c, srv, rq);
 	case ROUTE_FILES:
 	case ROUTE_DELTA:
 		delta_loadsig_free(rq->loadsig);
@@ -828,6 +1162,9 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 		return -AR_ENOMEM;
 	srv->opts = *opts;
 	memcpy(srv->generation, opts->generation, WIRE_GEN_LEN);
+	pthread_mutex_init(&srv->lock, NULL);
+	srv->released = opts->spool != NULL ?
+	    spool_durable_seq(opts->spool) : 0;
 	r = bind_listen(&cfg->listen, &srv->listen_fd, err, errlen);
 	if (r != 0) {
 		free(srv);
@@ -837,7 +1174,8 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 	if (timeout_s == 0)
 		timeout_s = 1;
 	srv->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
-	    MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, srv,
+	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0,
+	    NULL, NULL, handle, srv,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
 	    MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
@@ -859,12 +1197,52 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 	return 0;
 }
 
+/* Resume the long-polls that have something to see or whose time is up;
+ * all of them when stopping. */
+static void
+wake(struct server *srv)
+{
+	struct request **pp, *rq;
+	uint64_t now = now_ms();
+
+	pthread_mutex_lock(&srv->lock);
+	pp = &srv->waiters;
+	while (*pp != NULL) {
+		rq = *pp;
+		if (srv->stopping || srv->released > rq->since ||
+		    now >= rq->deadline_ms) {
+			*pp = rq->next_waiter;
+			rq->next_waiter = NULL;
+			rq->suspended = 0;
+			MHD_resume_connection(rq->conn);
+		} else
+			pp = &rq->next_waiter;
+	}
+	pthread_mutex_unlock(&srv->lock);
+}
+
+void
+server_release(struct server *srv, uint64_t seq)
+{
+	pthread_mutex_lock(&srv->lock);
+	if (seq > srv->released)
+		srv->released = seq;
+	pthread_mutex_unlock(&srv->lock);
+	wake(srv);
+}
+
 void
 server_stop(struct server *srv)
 {
 	if (srv == NULL)
 		return;
+	/* Suspended connections must be resumed before the daemon stops. */
+	pthread_mutex_lock(&srv->lock);
+	srv->stopping = 1;
+	pthread_mutex_unlock(&srv->lock);
+	wake(srv);
 	MHD_stop_daemon(srv->mhd);
+	pthread_mutex_destroy(&srv->lock);
 	close(srv->listen_fd);
 	free(srv);
 }

@@ -15,6 +15,8 @@
 #include "config.h"
 #include "wire.h"
 
+struct spool;
+
 struct server;
 
 struct server_opts {
@@ -23,6 +25,7 @@ struct server_opts {
 	const char *generation;
 	int role;			/* enum wire_role */
 	const struct auth *auth;
+	struct spool *spool;		/* changes journal; NULL: none */
 };
 
 /* Bind, listen and start serving. Errors (-AR_EBIND...) are explained in
@@ -30,5 +33,12 @@ struct server_opts {
 int server_start(const struct server_opts *opts, struct server **out,
     char *err, size_t errlen);
 void server_stop(struct server *s);
+
+/*
+ * Make changes up to seq visible to standbys and wake the long-polls
+ * waiting for them. Call it at least every 100 ms even without news:
+ * it also ends long-polls whose time is up.
+ */
+void server_release(struct server *s, uint64_t seq);
 
 #endif

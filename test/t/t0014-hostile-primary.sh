@@ -32,8 +32,8 @@ FAKE="$SRCDIR/test/t/fake-primary.py"
 # outside sb/data and sb/state, the replica unchanged byte for byte (for
 # attacks caught while reading the manifest, directory mtimes included;
 # for file transfers a temp file may have touched a directory's mtime, so
-# only those are ignored), no .asyncrep-tmp.* left, and stderr says
-# "protocol" (6), names the file (3) or says "version" (10).
+# only those are ignored), no .asyncrep-tmp.* left, and stderr explains:
+# "protocol" or "primary" (6), the file's path (3), "version" (10).
 
 "$PYTHON3" -c 'import os, sys
 sys.stdout.buffer.write(os.urandom(1 << 20))' >"$TRASH/big.bin" || exit 99
@@ -134,7 +134,7 @@ check_unharmed() {
 # check_message VICTIM: stderr explains the failure it exited with.
 check_message() {
 	case $(cat "$R/logs/status") in
-	6) grep -i protocol "$R/logs/sync.err" ;;
+	6) grep -i -E "protocol|primary" "$R/logs/sync.err" ;;
 	3) grep -F "$1" "$R/logs/sync.err" ;;
 	10) grep -i version "$R/logs/sync.err" ;;
 	4) grep -i -E "$TEST_IP|connect|closed|reset|timed? ?out" \
