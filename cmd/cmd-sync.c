@@ -3,6 +3,7 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "auth.h"
 #include "cmd.h"
@@ -10,6 +11,15 @@
 #include "error.h"
 #include "log.h"
 #include "sync.h"
+
+static volatile sig_atomic_t stop;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
 
 static int
 cmd_sync_exec(struct cmd_ctx *ctx)
@@ -26,11 +36,6 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 		log_error("%s", err);
 		return r;
 	}
-	if (ctx->follow) {
-		log_error("--follow: continuous replication is not available "
-		    "in this version; run sync from cron");
-		return -AR_EUSAGE;
-	}
 	r = auth_load(&auth, cfg->auth_token_file, err, sizeof(err));
 	if (r != 0) {
 		log_error("%s", err);
@@ -42,6 +47,19 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 	o.auth = &auth;
 	o.dry_run = ctx->dry_run;
 	o.itemize = ctx->itemize ? stdout : NULL;
+	if (ctx->follow) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_stop;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		r = sync_follow(&o, &st, &stop, err, sizeof(err));
+		if (r != 0)
+			log_error("%s", err);
+		return r;
+	}
 	r = sync_run(&o, &st, err, sizeof(err));
 	fflush(stdout);
 	if (r != 0)
@@ -66,7 +84,8 @@ const struct cmd_entry cmd_sync_entry = {
 	.name = "sync",
 	.section = "standby",
 	.usage = "[-c FILE] [--data-dir D --state-dir S --primary IP:PORT] "
-	    "[-n] [-i]",
-	.help = "bring data_dir up to date with the primary (the standby)",
+	    "[-n] [-i] [--follow]",
+	.help = "bring data_dir up to date with the primary, once or "
+	    "--follow (the standby)",
 	.exec = cmd_sync_exec,
 };

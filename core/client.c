@@ -1,4 +1,5 @@
 #include <curl/curl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,27 @@ struct client {
 	long status;
 	char errbody[256];		/* start of an error response body */
 	size_t errbody_len;
+	volatile sig_atomic_t *abort_flag;
 };
+
+/* Ends a transfer (a long-poll above all) when the process is told to
+ * stop. */
+static int
+progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct client *c = userdata;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	if (c->abort_flag != NULL && *c->abort_flag) {
+		c->cb_err = -AR_ESIGNAL;
+		return 1;
+	}
+	return 0;
+}
 
 static size_t
 write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -175,7 +196,7 @@ map_curl(struct client *c, CURLcode cc, const char *path)
 static int
 perform(struct client *c, const char *path, client_body_cb *cb, void *arg)
 {
-	char url[256], esc[512];
+	char url[128 + 3 * 4096], esc[512];
 	curl_off_t up = 0, down = 0;
 	long hdr = 0, req = 0;
 	CURLcode cc;
@@ -257,6 +278,34 @@ client_post_stream(struct client *c, const char *path, client_upload_cb *up,
 	curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, NULL);
 	curl_easy_setopt(c->curl, CURLOPT_SEEKFUNCTION, NULL);
 	return r;
+}
+
+int
+client_url(struct client *c, const char *base, const char *key,
+    const char *value, char *out, size_t outlen)
+{
+	char *esc;
+	int n;
+
+	if (value == NULL || value[0] == '\0') {
+		n = snprintf(out, outlen, "%s", base);
+		return n < 0 || (size_t)n >= outlen ? -AR_ENOMEM : 0;
+	}
+	esc = curl_easy_escape(c->curl, value, (int)strlen(value));
+	if (esc == NULL)
+		return -AR_ENOMEM;
+	n = snprintf(out, outlen, "%s?%s=%s", base, key, esc);
+	curl_free(esc);
+	return n < 0 || (size_t)n >= outlen ? -AR_ENOMEM : 0;
+}
+
+void
+client_set_abort(struct client *c, volatile sig_atomic_t *flag)
+{
+	c->abort_flag = flag;
+	curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
+	curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, c);
+	curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
 }
 
 void

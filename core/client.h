@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include "auth.h"
@@ -41,6 +42,13 @@ int client_post_buf(struct client *c, const char *path, const void *body,
 int client_post_stream(struct client *c, const char *path,
     client_upload_cb *up, client_rewind_cb *rewind, void *uparg,
     client_body_cb *cb, void *arg);
+
+/* base, or base?key=VALUE with VALUE percent-encoded when not empty. */
+int client_url(struct client *c, const char *base, const char *key,
+    const char *value, char *out, size_t outlen);
+
+/* Abort transfers (with -AR_ESIGNAL) once *flag becomes non-zero. */
+void client_set_abort(struct client *c, volatile sig_atomic_t *flag);
 
 /* Bytes sent and received on the wire (headers and bodies) so far. */
 void client_traffic(const struct client *c, uint64_t *sent,

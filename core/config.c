@@ -87,6 +87,13 @@ static const struct config_key config_keys[] = {
 	{ "primary", "max_signature_size", CONFIG_T_SIZE,
 	    P(max_signature_size), 4 * KIB, 4 * GIB, "64M", 0 },
 	{ "primary", "threads", CONFIG_T_UINT, P(threads), 1, 256, "4", 0 },
+	{ "primary", "watch_mode", CONFIG_T_STRING, P(watch_mode),
+	    0, 0, "inotify", 0 },
+	{ "primary", "poll_interval", CONFIG_T_DURATION, P(poll_interval_ns),
+	    10 * MS, HOUR, "1s", 0 },
+	{ "primary", "exclude", CONFIG_T_STRING, P(exclude), 0, 0, NULL, 0 },
+	{ "primary", "spool_max_size", CONFIG_T_SIZE, P(spool_max_size),
+	    MIB, 64 * TIB, "1G", 0 },
 
 	{ "standby", "data_dir", CONFIG_T_PATH, S(data_dir), 0, 0, NULL, 1 },
 	{ "standby", "state_dir", CONFIG_T_PATH, S(state_dir), 0, 0, NULL, 1 },
@@ -102,7 +109,10 @@ static const struct config_key config_keys[] = {
 	{ "standby", "batch_size", CONFIG_T_SIZE, S(batch_size),
 	    64 * KIB, GIB, "16M", 0 },
 	{ "standby", "batch_files", CONFIG_T_UINT, S(batch_files),
-	    1, 1000000, "1024", 0 },
+	    1, 1024, "1024", 0 },
+	{ "standby", "standby_id", CONFIG_T_STRING, S(standby_id),
+	    0, 0, NULL, 0 },
+	{ "standby", "exclude", CONFIG_T_STRING, S(exclude), 0, 0, NULL, 0 },
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -1004,6 +1014,13 @@ config_check(const struct config *cfg, const char *role, char *err,
 	}
 	if (missing) {
 		config_err(err, errlen, "%s", msg);
+		return -AR_ECONFIG;
+	}
+	if (strcmp(role, "primary") == 0 && cfg->primary.watch_mode != NULL &&
+	    strcmp(cfg->primary.watch_mode, "inotify") != 0 &&
+	    strcmp(cfg->primary.watch_mode, "poll") != 0) {
+		config_err(err, errlen, "watch_mode in [primary] must be "
+		    "'inotify' or 'poll'");
 		return -AR_ECONFIG;
 	}
 	if (strcmp(role, "primary") == 0)

@@ -35,6 +35,10 @@ struct config_primary {
 	uint64_t timeout_ns;		/* idle connection timeout, default 30s */
 	uint64_t max_signature_size;	/* default 64M */
 	unsigned threads;		/* server threads, default 4 */
+	char *watch_mode;		/* "inotify" (default) or "poll" */
+	uint64_t poll_interval_ns;	/* poll mode scan period, default 1s */
+	char *exclude;			/* comma-separated patterns */
+	uint64_t spool_max_size;	/* past it, laggards do a full compare */
 };
 
 struct config_standby {
@@ -47,6 +51,8 @@ struct config_standby {
 	uint64_t delta_min_size;	/* smaller changed files are sent whole, default 64K */
 	uint64_t batch_size;		/* bytes of small files per request, default 16M */
 	unsigned batch_files;		/* files per request, default 1024 */
+	char *standby_id;		/* name for the primary; default hostname */
+	char *exclude;			/* comma-separated patterns */
 };
 
 struct config {

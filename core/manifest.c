@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "exclude.h"
 #include "fs.h"
 #include "log.h"
 #include "manifest.h"
@@ -35,6 +36,8 @@ struct manifest {
 	uint64_t count;
 	int done;
 	struct wire_entry ent;
+	const struct exclude *exclude;
+	char xpath[WIRE_PATH_MAX + 2];	/* scratch for exclude matching */
 };
 
 void
@@ -103,6 +106,29 @@ fits(const struct walk_ent *we, const struct level *lv)
 	    lv->path_len + 1 + we->namelen <= WIRE_PATH_MAX;
 }
 
+/* Whether the exclude patterns leave this child out. */
+static int
+excluded(struct manifest *m, const struct level *lv, const struct walk_ent *we)
+{
+	size_t base = lv->path_len;
+
+	if (m->exclude == NULL)
+		return 0;
+	memcpy(m->xpath, m->path, base);
+	if (base > 0)
+		m->xpath[base++] = '/';
+	memcpy(m->xpath + base, we->name, we->namelen);
+	m->xpath[base + we->namelen] = '\0';
+	return exclude_match(m->exclude, m->xpath, base + we->namelen,
+	    we->type == WALK_DIR);
+}
+
+void
+manifest_set_exclude(struct manifest *m, const struct exclude *x)
+{
+	m->exclude = x;
+}
+
 /* Append the E frame of one entry of the level on top. */
 static int
 emit_entry(struct manifest *m, struct level *lv, struct walk_ent *we)
@@ -120,6 +146,8 @@ emit_entry(struct manifest *m, struct level *lv, struct walk_ent *we)
 		    log_escape(we->name, we->namelen, esc, sizeof(esc)));
 		return 0;
 	}
+	if (excluded(m, lv, we))
+		return 0;
 	manifest_entry_from_stat(e, we->type, &we->st);
 	memcpy(e->name, we->name, we->namelen);
 	e->name[we->namelen] = '\0';
@@ -152,7 +180,8 @@ descend(struct manifest *m, struct level *lv)
 
 	while (lv->next < lv->list.n) {
 		we = &lv->list.ents[lv->next++];
-		if (we->type != WALK_DIR || !fits(we, lv))
+		if (we->type != WALK_DIR || !fits(we, lv) ||
+		    excluded(m, lv, we))
 			continue;
 		fd = openat(lv->fd, we->name, O_RDONLY | O_DIRECTORY |
 		    O_NOFOLLOW | O_CLOEXEC);

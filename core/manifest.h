@@ -27,6 +27,9 @@ int manifest_new_at(int rootfd, const char *path, size_t len,
 /* Returns bytes written to buf (> 0), 0 at the end, or a negative error
  * (the stream then already ends with an X frame, if there was room). */
 ssize_t manifest_read(struct manifest *m, void *buf, size_t len);
+/* Leave out what x excludes (call before the first read). */
+struct exclude;
+void manifest_set_exclude(struct manifest *m, const struct exclude *x);
 void manifest_free(struct manifest *m);
 
 /* Fill a wire entry from a stat (no name, no target). */

@@ -17,6 +17,7 @@
 #include "changes.h"
 #include "delta.h"
 #include "error.h"
+#include "exclude.h"
 #include "fs.h"
 #include "gen.h"
 #include "hash.h"
@@ -382,7 +383,8 @@ put_state(struct stream *s, const char *path, size_t len, int rescan)
 	int dirfd, type, r;
 	ssize_t tl;
 
-	if (fs_open_parent(s->srv->opts.rootfd, path, &dirfd, &base) != 0)
+	if (exclude_match(s->srv->opts.exclude, path, len, 0) ||
+	    fs_open_parent(s->srv->opts.rootfd, path, &dirfd, &base) != 0)
 		return put(s, wire_put_pathop(s->out + s->out_len,
 		    sizeof(s->out) - s->out_len, WIRE_GONE_PATH, path, len,
 		    NULL, 0));
@@ -804,6 +806,8 @@ reply_manifest(struct MHD_Connection *c, struct server *srv,
 		return MHD_NO;
 	r = manifest_new_at(srv->opts.rootfd, path, strlen(path),
 	    &rq->stream->manifest);
+	if (r == 0)
+		manifest_set_exclude(rq->stream->manifest, srv->opts.exclude);
 	if (r == -AR_EPROTO || (r == -AR_EIO && (errno == ENOENT ||
 	    errno == ENOTDIR)))
 		return reply_text(c, MHD_HTTP_NOT_FOUND, "no such directory");

@@ -16,6 +16,7 @@
 #include "wire.h"
 
 struct spool;
+struct exclude;
 
 struct server;
 
@@ -26,6 +27,7 @@ struct server_opts {
 	int role;			/* enum wire_role */
 	const struct auth *auth;
 	struct spool *spool;		/* changes journal; NULL: none */
+	const struct exclude *exclude;	/* never served; may be NULL */
 };
 
 /* Bind, listen and start serving. Errors (-AR_EBIND...) are explained in

@@ -10,8 +10,12 @@
 #include <unistd.h>
 
 #include "client.h"
+#include <sys/random.h>
+#include <time.h>
+
 #include "delta.h"
 #include "error.h"
+#include "exclude.h"
 #include "fs.h"
 #include "gen.h"
 #include "hash.h"
@@ -101,6 +105,17 @@ struct syncer {
 	size_t msglen;
 	struct wire_entry ent;	/* scratch for decoded entries */
 	struct wire_entry fent;
+	struct wire_entry uent;	/* a U frame, renamed to its base name */
+	uint64_t mf_entries;	/* E frames of the manifest being merged */
+	struct exclude *exclude;
+	/* follow */
+	char **rescan;		/* subtrees to compare after a batch */
+	size_t nrescan, rescan_cap;
+	int full;		/* the whole tree must be compared */
+	char id[65];
+	struct wire_pathop op;
+	uint64_t hello_seq;
+	char hello_gen[WIRE_GEN_LEN + 1];
 };
 
 static int
@@ -804,6 +819,11 @@ remove_local(struct syncer *s, const struct walk_ent *le)
 	len = join(path, s->blk.path, s->blk.path_len, le->name, le->namelen);
 	if (len < 0)
 		len = 0;
+	/* What this standby excludes is its own: never deleted. */
+	if (exclude_match(s->exclude, path, (size_t)len,
+	    le->type == WALK_DIR) &&
+	    strncmp(le->name, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) != 0)
+		return 0;
 	/* Our own leftovers go silently. */
 	if (strncmp(le->name, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) != 0) {
 		itemize(s, "*deleting  ", path, (size_t)len,
@@ -996,6 +1016,37 @@ entry_file(struct syncer *s, const struct wire_entry *e,
 	return batch_add(s, path, plen, e->size, le != NULL);
 }
 
+/* Delete the local names sorted before name; *le is the local entry of
+ * that name, or NULL. */
+static int
+merge_upto(struct syncer *s, const char *name, size_t nlen,
+    const struct walk_ent **le)
+{
+	struct block *b = &s->blk;
+	int c, r;
+
+	*le = NULL;
+	while (b->cursor < b->local.n) {
+		const struct walk_ent *x = &b->local.ents[b->cursor];
+		size_t m = x->namelen < nlen ? x->namelen : nlen;
+
+		c = memcmp(x->name, name, m);
+		if (c == 0)
+			c = x->namelen < nlen ? -1 : x->namelen > nlen;
+		if (c > 0)
+			break;
+		b->cursor++;
+		if (c == 0) {
+			*le = x;
+			break;
+		}
+		r = remove_local(s, x);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
 static int
 entry(struct syncer *s, const struct wire_entry *e)
 {
@@ -1027,27 +1078,15 @@ entry(struct syncer *s, const struct wire_entry *e)
 	if (strncmp(e->name, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) == 0)
 		return fail(s, -AR_EPROTO, "primary sent a reserved name "
 		    "'%s'", esc(path, (size_t)len));
-	s->st->entries++;
+	s->mf_entries++;
 	/* Local names before this one are gone on the primary. */
-	while (b->cursor < b->local.n) {
-		const struct walk_ent *x = &b->local.ents[b->cursor];
-		size_t m = x->namelen < e->name_len ? x->namelen : e->name_len;
-
-		c = memcmp(x->name, e->name, m);
-		if (c == 0)
-			c = x->namelen < e->name_len ? -1 :
-			    x->namelen > e->name_len;
-		if (c > 0)
-			break;
-		b->cursor++;
-		if (c == 0) {
-			le = x;
-			break;
-		}
-		r = remove_local(s, x);
-		if (r != 0)
-			return r;
-	}
+	r = merge_upto(s, e->name, e->name_len, &le);
+	if (r != 0)
+		return r;
+	/* An excluded name is neither compared nor deleted. */
+	if (exclude_match(s->exclude, path, (size_t)len, e->type == 'd'))
+		return 0;
+	s->st->entries++;
 	if (le != NULL && le->type == WALK_OTHER) {
 		r = remove_local(s, le);
 		if (r != 0)
@@ -1118,8 +1157,9 @@ mf_store(void *arg, const void *data, size_t len)
 
 /* Download the manifest into state_dir, checking its framing. */
 static int
-manifest_fetch(struct syncer *s, int *fdp)
+manifest_fetch(struct syncer *s, const char *path, int *fdp)
 {
+	char url[64 + 3 * WIRE_PATH_MAX];
 	struct mf_check mc;
 	int fd, r;
 
@@ -1128,12 +1168,17 @@ manifest_fetch(struct syncer *s, int *fdp)
 	if (fd < 0)
 		return fail(s, -AR_ESTATE, "state directory: %s",
 		    strerror(errno));
+	if (client_url(s->client, "/v1/manifest", "path", path, url,
+	    sizeof(url)) != 0) {
+		close(fd);
+		return -AR_ENOMEM;
+	}
 	memset(&mc, 0, sizeof(mc));
 	mc.s = s;
 	mc.fd = fd;
 	r = wire_reader_init(&mc.rd, WIRE_MAX_FRAME);
 	if (r == 0) {
-		r = client_get(s->client, "/v1/manifest", mf_store, &mc);
+		r = client_get(s->client, url, mf_store, &mc);
 		if (r != 0 && s->msg[0] == '\0')
 			fail(s, r, "%s", client_errmsg(s->client));
 		if (r == 0 && (mc.last != WIRE_END ||
@@ -1177,7 +1222,7 @@ mf_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		return entry(s, &s->ent);
 	case WIRE_END:
 		if (wire_get_end(p, len, &count) != 0 ||
-		    count != s->st->entries)
+		    count != s->mf_entries)
 			return fail(s, -AR_EPROTO, "primary's manifest count "
 			    "does not match its entries");
 		return block_finish(s);
@@ -1313,6 +1358,8 @@ hello(struct syncer *s)
 		    "version %u; this asyncrep speaks %d",
 		    s->cfg->primary.text, h.version, WIRE_VERSION);
 	memcpy(s->st->generation, h.generation, WIRE_GEN_LEN + 1);
+	memcpy(s->hello_gen, h.generation, WIRE_GEN_LEN + 1);
+	s->hello_seq = h.seq;
 	log_verbose("primary %s: %s, generation %s, role %s",
 	    s->cfg->primary.text, esc(h.server, strlen(h.server)),
 	    h.generation, h.role == WIRE_ROLE_RESCUE ? "rescue" : "primary");
@@ -1359,30 +1406,14 @@ open_state(struct syncer *s)
 	return 0;
 }
 
+/* Fetch again, whole, the files that changed while they were sent. */
 static int
-run(struct syncer *s)
+flush_all(struct syncer *s)
 {
-	int mfd = -1, r;
 	size_t i;
+	int r;
 
-	r = open_state(s);
-	if (r != 0)
-		return r;
-	r = client_new(s->cfg, s->o->auth, &s->client);
-	if (r != 0)
-		return r;
-	r = hello(s);
-	if (r != 0)
-		return r;
-	r = manifest_fetch(s, &mfd);
-	if (r != 0)
-		return r;
-	r = manifest_replay(s, mfd, mf_frame);
-	if (r == 0)
-		r = block_finish(s);
-	if (r == 0)
-		r = batch_flush(s);
-	/* Files that changed while sent: once more, whole. */
+	r = batch_flush(s);
 	if (r == 0 && s->nretry > 0) {
 		s->retrying = 1;
 		for (i = 0; r == 0 && i < s->nretry; i++)
@@ -1390,7 +1421,30 @@ run(struct syncer *s)
 			    1);
 		if (r == 0)
 			r = batch_flush(s);
+		s->retrying = 0;
 	}
+	for (i = 0; i < s->nretry; i++)
+		free(s->retry[i]);
+	s->nretry = 0;
+	return r;
+}
+
+/* Compare the subtree at path ("" = all) with the primary's and make
+ * them equal. Not yet durable: the caller syncs. */
+static int
+full_compare(struct syncer *s, const char *path)
+{
+	int mfd = -1, r;
+
+	s->mf_entries = 0;
+	r = manifest_fetch(s, path, &mfd);
+	if (r != 0)
+		return r;
+	r = manifest_replay(s, mfd, mf_frame);
+	if (r == 0)
+		r = block_finish(s);
+	if (r == 0)
+		r = flush_all(s);
 	if (r == 0 && !s->o->dry_run) {
 		s->blk.dirfd = -1;
 		r = manifest_replay(s, mfd, dirattr_frame);
@@ -1398,14 +1452,671 @@ run(struct syncer *s)
 			close(s->blk.dirfd);
 		s->blk.dirfd = -1;
 	}
-	/* Deletions, links and attributes: durable before we say so. */
-	if (r == 0 && s->changed && syncfs(s->rootfd) != 0)
-		r = fail(s, -AR_EIO, "syncfs: %s", strerror(errno));
-	if (mfd >= 0)
-		close(mfd);
+	close(mfd);
+	return r;
+}
+
+/* Deletions, links and attributes: durable before we say so. */
+static int
+make_durable(struct syncer *s)
+{
+	if (s->changed && s->rootfd >= 0 && syncfs(s->rootfd) != 0)
+		return fail(s, -AR_EIO, "syncfs: %s", strerror(errno));
+	s->changed = 0;
+	return 0;
+}
+
+static int
+run(struct syncer *s)
+{
+	int r;
+
+	r = open_state(s);
+	if (r == 0)
+		r = client_new(s->cfg, s->o->auth, &s->client);
+	if (r == 0)
+		r = hello(s);
+	if (r == 0)
+		r = full_compare(s, "");
+	if (r == 0)
+		r = make_durable(s);
 	if (r == 0 && s->st->files_failed > 0)
 		r = fail(s, -AR_EPARTIAL, "%llu files were not replicated",
 		    (unsigned long long)s->st->files_failed);
+	return r;
+}
+
+/* ---------------------------------------------------------------- */
+/* Life cycle */
+
+/* The name this standby gives the primary: standby_id, or the host
+ * name with anything outside [A-Za-z0-9._-] made '_'. */
+static void
+standby_id(const struct config_standby *cfg, char *out, size_t outlen)
+{
+	const char *src = cfg->standby_id;
+	char host[256];
+	size_t i;
+
+	if (src == NULL) {
+		if (gethostname(host, sizeof(host)) != 0)
+			snprintf(host, sizeof(host), "standby");
+		host[sizeof(host) - 1] = '\0';
+		src = host;
+	}
+	for (i = 0; i + 1 < outlen && src[i] != '\0'; i++)
+		out[i] = src[i];
+	out[i] = '\0';
+	for (i = 0; out[i] != '\0'; i++) {
+		char c = out[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		    c == '-'))
+			out[i] = '_';
+	}
+	if (out[0] == '\0')
+		snprintf(out, outlen, "standby");
+}
+
+static int
+syncer_init(struct syncer *s, const struct sync_opts *o,
+    struct sync_stats *st, char *msg, size_t msglen)
+{
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	memset(st, 0, sizeof(*st));
+	s->o = o;
+	s->cfg = o->cfg;
+	s->st = st;
+	s->rootfd = s->statefd = s->lockfd = -1;
+	s->blk.dirfd = -1;
+	s->is_root = geteuid() == 0;
+	s->msg = msg;
+	s->msglen = msglen;
+	msg[0] = '\0';
+	walk_dir_init(&s->blk.local);
+	standby_id(s->cfg, s->id, sizeof(s->id));
+	r = exclude_new(&s->exclude);
+	if (r == 0 && s->cfg->exclude != NULL &&
+	    exclude_add_list(s->exclude, s->cfg->exclude, msg, msglen) != 0)
+		r = -AR_ECONFIG;
+	return r;
+}
+
+static void
+syncer_release(struct syncer *s)
+{
+	size_t i;
+
+	if (s->client != NULL)
+		client_traffic(s->client, &s->st->net_sent,
+		    &s->st->net_received);
+	batch_clear(s);
+	free(s->batch.items);
+	if (s->blk.dirfd >= 0)
+		close(s->blk.dirfd);
+	walk_dir_release(&s->blk.local);
+	for (i = 0; i < s->nretry; i++)
+		free(s->retry[i]);
+	free(s->retry);
+	for (i = 0; i < s->nrescan; i++)
+		free(s->rescan[i]);
+	free(s->rescan);
+	exclude_free(s->exclude);
+	client_free(s->client);
+	if (s->lockfd >= 0)
+		close(s->lockfd);
+	if (s->statefd >= 0)
+		close(s->statefd);
+	if (s->rootfd >= 0)
+		close(s->rootfd);
+}
+
+/* ---------------------------------------------------------------- */
+/* Following: batches of changes, applied and acknowledged */
+
+#define POSITION_FILE "position"
+#define CHANGES_FILE "changes"
+/* How long the primary may hold a long-poll. */
+#define FOLLOW_WAIT_MS 10000
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 10000
+
+static int
+rescan_add(struct syncer *s, const char *path, size_t len)
+{
+	char **n;
+	size_t i;
+
+	if (len == 0) {
+		s->full = 1;
+		return 0;
+	}
+	for (i = 0; i < s->nrescan; i++) {
+		if (strlen(s->rescan[i]) == len &&
+		    memcmp(s->rescan[i], path, len) == 0)
+			return 0;
+	}
+	if (s->nrescan == s->rescan_cap) {
+		size_t ncap = s->rescan_cap ? s->rescan_cap * 2 : 16;
+
+		n = reallocarray(s->rescan, ncap, sizeof(*n));
+		if (n == NULL)
+			return -AR_ENOMEM;
+		s->rescan = n;
+		s->rescan_cap = ncap;
+	}
+	s->rescan[s->nrescan] = strndup(path, len);
+	if (s->rescan[s->nrescan] == NULL)
+		return -AR_ENOMEM;
+	s->nrescan++;
+	return 0;
+}
+
+/* The parent of path, as a length ("" = 0). */
+static size_t
+parent_len(const char *path, size_t len)
+{
+	while (len > 0 && path[len - 1] != '/')
+		len--;
+	return len > 0 ? len - 1 : 0;
+}
+
+/*
+ * Make s->blk the parent directory of path, without a listing, so the
+ * entry_* functions can work on one name. Returns 1 when the parent is
+ * missing here (its subtree is then queued for a compare).
+ */
+static int
+pseudo_block(struct syncer *s, const char *path, size_t len,
+    const char **base)
+{
+	struct block *b = &s->blk;
+	size_t plen = parent_len(path, len);
+	int dirfd, r;
+
+	r = fs_open_parent(s->rootfd, path, &dirfd, base);
+	if (r != 0) {
+		if (r == -AR_EPROTO || errno == ENOENT || errno == ENOTDIR)
+			return rescan_add(s, path, plen) == 0 ? 1 : -AR_ENOMEM;
+		return fail(s, -AR_EIO, "'%s': cannot open its directory: %s",
+		    esc(path, len), strerror(errno));
+	}
+	memcpy(b->path, path, plen);
+	b->path[plen] = '\0';
+	b->path_len = plen;
+	b->dirfd = dirfd;
+	b->local.n = 0;
+	b->cursor = 0;
+	b->have_last = 0;
+	b->dirty = 0;
+	b->active = 1;
+	return 0;
+}
+
+/* U: make one path match the primary's current state. */
+static int
+apply_state(struct syncer *s, const struct wire_entry *e)
+{
+	struct walk_ent le, *lep = NULL;
+	const char *base;
+	int r;
+
+	if (exclude_match(s->exclude, e->name, e->name_len, e->type == 'd'))
+		return 0;
+	r = pseudo_block(s, e->name, e->name_len, &base);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	memset(&le, 0, sizeof(le));
+	if (fstatat(s->blk.dirfd, base, &le.st, AT_SYMLINK_NOFOLLOW) == 0) {
+		le.name = base;
+		le.namelen = strlen(base);
+		le.type = S_ISREG(le.st.st_mode) ? WALK_FILE :
+		    S_ISDIR(le.st.st_mode) ? WALK_DIR :
+		    S_ISLNK(le.st.st_mode) ? WALK_LINK : WALK_OTHER;
+		lep = &le;
+	}
+	s->uent = *e;
+	s->uent.name_len = (uint16_t)strlen(base);
+	memmove(s->uent.name, base, s->uent.name_len + 1u);
+	if (lep != NULL && lep->type == WALK_OTHER) {
+		r = remove_local(s, lep);
+		lep = NULL;
+	}
+	if (r == 0) {
+		s->st->entries++;
+		switch (e->type) {
+		case WALK_DIR:
+			r = entry_dir(s, &s->uent, lep, e->name, e->name_len);
+			break;
+		case WALK_LINK:
+			r = entry_link(s, &s->uent, lep, e->name,
+			    e->name_len);
+			break;
+		default:
+			r = entry_file(s, &s->uent, lep, e->name,
+			    e->name_len);
+			break;
+		}
+	}
+	if (r == 0)
+		r = block_finish(s);
+	else
+		block_finish(s);
+	return r;
+}
+
+/* K: the path is gone on the primary. */
+static int
+apply_delete(struct syncer *s, const char *path, size_t len)
+{
+	struct walk_ent le;
+	const char *base;
+	int r;
+
+	if (exclude_match(s->exclude, path, len, 0))
+		return 0;
+	r = pseudo_block(s, path, len, &base);
+	if (r != 0) {
+		/* No parent here: nothing to delete either. */
+		if (r == 1 && s->nrescan > 0)
+			free(s->rescan[--s->nrescan]);
+		return r < 0 ? r : 0;
+	}
+	memset(&le, 0, sizeof(le));
+	if (fstatat(s->blk.dirfd, base, &le.st, AT_SYMLINK_NOFOLLOW) == 0) {
+		le.name = base;
+		le.namelen = strlen(base);
+		le.type = S_ISDIR(le.st.st_mode) ? WALK_DIR : WALK_FILE;
+		r = remove_local(s, &le);
+	}
+	if (r == 0)
+		r = block_finish(s);
+	else
+		block_finish(s);
+	return r;
+}
+
+/* M: rename our copy, so its data need not travel again. */
+static int
+apply_move(struct syncer *s, const struct wire_pathop *op)
+{
+	const char *fbase, *tbase;
+	int fdir = -1, tdir = -1, r;
+
+	if (exclude_match(s->exclude, op->path, op->path_len, 0) ||
+	    exclude_match(s->exclude, op->path2, op->path2_len, 0))
+		return rescan_add(s, op->path2, parent_len(op->path2,
+		    op->path2_len));
+	if (s->o->itemize != NULL) {
+		char a[LOG_ESC_MAX];
+
+		fprintf(s->o->itemize, "*moving     %s => %s\n",
+		    log_escape(op->path, op->path_len, a, sizeof(a)),
+		    esc(op->path2, op->path2_len));
+	}
+	if (s->o->dry_run)
+		return 0;
+	/* Whatever fails below, a compare of the target puts it right. */
+	if (fs_open_parent(s->rootfd, op->path, &fdir, &fbase) != 0 ||
+	    fs_open_parent(s->rootfd, op->path2, &tdir, &tbase) != 0) {
+		r = rescan_add(s, op->path2, parent_len(op->path2,
+		    op->path2_len));
+		goto out;
+	}
+	r = renameat(fdir, fbase, tdir, tbase);
+	if (r != 0 && (errno == ENOTEMPTY || errno == EEXIST ||
+	    errno == EISDIR || errno == ENOTDIR)) {
+		/* The primary's rename replaced it: so do we. */
+		if (fs_remove_tree(tdir, tbase) == 0)
+			r = renameat(fdir, fbase, tdir, tbase);
+	}
+	if (r != 0) {
+		r = rescan_add(s, op->path2, op->path2_len);
+		goto out;
+	}
+	s->changed = 1;
+	if (fs_fsync_dir(fdir) != 0 || fs_fsync_dir(tdir) != 0)
+		r = fail(s, -AR_EIO, "fsync after a rename: %s",
+		    strerror(errno));
+out:
+	if (fdir >= 0)
+		close(fdir);
+	if (tdir >= 0)
+		close(tdir);
+	return r;
+}
+
+struct batch_ctx {
+	struct syncer *s;
+	struct wire_reader rd;
+	int fd;
+	int gone;		/* G: our position is unknown there */
+	int ended;
+	uint64_t upto;
+};
+
+static int
+changes_check(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct batch_ctx *bc = arg;
+
+	if (bc->ended)
+		return fail(bc->s, -AR_EPROTO, "primary sent data after the "
+		    "end of a batch");
+	switch (type) {
+	case WIRE_MOVE:
+	case WIRE_STATE:
+	case WIRE_GONE_PATH:
+	case WIRE_RESCAN:
+		return 0;
+	case WIRE_END:
+	case WIRE_GONE:
+		if (wire_get_end(p, len, &bc->upto) != 0)
+			return fail(bc->s, -AR_EPROTO, "malformed end of a "
+			    "batch");
+		bc->ended = 1;
+		bc->gone = type == WIRE_GONE;
+		return 0;
+	default:
+		return fail(bc->s, -AR_EPROTO, "unexpected frame (type "
+		    "0x%02x) in a batch of changes", type);
+	}
+}
+
+static int
+changes_store(void *arg, const void *data, size_t len)
+{
+	struct batch_ctx *bc = arg;
+	int r;
+
+	r = wire_reader_feed(&bc->rd, data, len, changes_check, bc);
+	if (r == -AR_EPROTO && bc->s->msg[0] == '\0')
+		fail(bc->s, r, "primary sent a malformed frame");
+	if (r != 0)
+		return r;
+	if (fs_write_full(bc->fd, data, len) != 0)
+		return fail(bc->s, -AR_ESTATE, "state directory: cannot store "
+		    "a batch: %s", strerror(errno));
+	return 0;
+}
+
+static int
+apply_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct syncer *s = arg;
+
+	switch (type) {
+	case WIRE_MOVE:
+		if (wire_get_pathop(p, len, type, &s->op) != 0)
+			return fail(s, -AR_EPROTO, "malformed rename");
+		return apply_move(s, &s->op);
+	case WIRE_STATE:
+		if (wire_get_entry(p, len, WIRE_STATE, &s->ent) != 0)
+			return fail(s, -AR_EPROTO, "malformed state");
+		return apply_state(s, &s->ent);
+	case WIRE_GONE_PATH:
+		if (wire_get_pathop(p, len, type, &s->op) != 0)
+			return fail(s, -AR_EPROTO, "malformed deletion");
+		return apply_delete(s, s->op.path, s->op.path_len);
+	case WIRE_RESCAN:
+		if (wire_get_pathop(p, len, type, &s->op) != 0)
+			return fail(s, -AR_EPROTO, "malformed rescan");
+		return rescan_add(s, s->op.path, s->op.path_len);
+	default:
+		return 0;
+	}
+}
+
+/* After the contents: directory attributes of the U frames. */
+static int
+apply_dirattr(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct syncer *s = arg;
+	const char *base;
+	struct stat st;
+	int dirfd, r = 0;
+
+	if (type != WIRE_STATE || wire_get_entry(p, len, WIRE_STATE,
+	    &s->ent) != 0 || s->ent.type != WALK_DIR ||
+	    exclude_match(s->exclude, s->ent.name, s->ent.name_len, 1))
+		return 0;
+	if (fs_open_parent(s->rootfd, s->ent.name, &dirfd, &base) != 0)
+		return 0;
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISDIR(st.st_mode) && (!same_mtime(&st, &s->ent) ||
+	    attrs_differ(s, &st, &s->ent))) {
+		r = set_attrs_at(s, dirfd, base, &s->ent, 1);
+		if (r != 0)
+			r = fail(s, r, "'%s': cannot set attributes: %s",
+			    esc(s->ent.name, s->ent.name_len),
+			    strerror(errno));
+		s->changed = 1;
+	}
+	close(dirfd);
+	return r;
+}
+
+static int
+position_save(struct syncer *s, const char *gen, uint64_t seq)
+{
+	char line[WIRE_GEN_LEN + 32];
+	int n;
+
+	n = snprintf(line, sizeof(line), "%s %llu\n", gen,
+	    (unsigned long long)seq);
+	if (fs_write_durable(s->statefd, POSITION_FILE, line, (size_t)n,
+	    0644) != 0)
+		return fail(s, -AR_ESTATE, "state directory: cannot save the "
+		    "position: %s", strerror(errno));
+	return 0;
+}
+
+/* 0 and the position if one is saved for gen, 1 if none is. */
+static int
+position_load(struct syncer *s, const char *gen, uint64_t *seq)
+{
+	char buf[128], *end;
+	size_t len;
+
+	if (fs_read_small(s->statefd, POSITION_FILE, buf, sizeof(buf),
+	    &len) != 0)
+		return 1;
+	if (len < WIRE_GEN_LEN + 2 || memcmp(buf, gen, WIRE_GEN_LEN) != 0 ||
+	    buf[WIRE_GEN_LEN] != ' ')
+		return 1;
+	errno = 0;
+	*seq = strtoull(buf + WIRE_GEN_LEN + 1, &end, 10);
+	if (errno != 0 || *end != '\n')
+		return 1;
+	return 0;
+}
+
+/* Compare everything, then stand at the position hello reported. */
+static int
+follow_full(struct syncer *s)
+{
+	int r;
+
+	r = hello(s);
+	if (r != 0)
+		return r;
+	log_info("comparing the whole tree with generation %s",
+	    s->hello_gen);
+	r = full_compare(s, "");
+	if (r == 0)
+		r = make_durable(s);
+	if (r == 0)
+		r = position_save(s, s->hello_gen, s->hello_seq);
+	return r;
+}
+
+/* Fetch one batch after pos and apply it; *pos moves past it. */
+static int
+follow_batch(struct syncer *s, uint64_t *pos)
+{
+	struct batch_ctx bc;
+	char url[256];
+	size_t i;
+	int r;
+
+	memset(&bc, 0, sizeof(bc));
+	bc.s = s;
+	snprintf(url, sizeof(url), "/v1/changes?since=%llu&wait=%d&id=%s"
+	    "&gen=%s", (unsigned long long)*pos, FOLLOW_WAIT_MS, s->id,
+	    s->hello_gen);
+	bc.fd = openat(s->statefd, CHANGES_FILE, O_RDWR | O_CREAT | O_TRUNC |
+	    O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (bc.fd < 0)
+		return fail(s, -AR_ESTATE, "state directory: %s",
+		    strerror(errno));
+	r = wire_reader_init(&bc.rd, WIRE_MAX_FRAME);
+	if (r == 0) {
+		r = client_get(s->client, url, changes_store, &bc);
+		if (r != 0 && s->msg[0] == '\0')
+			fail(s, r, "%s", client_errmsg(s->client));
+		if (r == 0 && (!bc.ended || !wire_reader_idle(&bc.rd)))
+			r = fail(s, -AR_EPROTO, "primary's batch was "
+			    "truncated");
+		wire_reader_release(&bc.rd);
+	}
+	if (r == 0 && bc.gone) {
+		log_info("the primary does not hold our position %llu any "
+		    "more", (unsigned long long)*pos);
+		r = follow_full(s);
+		if (r == 0)
+			*pos = s->hello_seq;
+		close(bc.fd);
+		return r;
+	}
+	if (r == 0 && bc.upto == *pos) {
+		close(bc.fd);
+		return 0;	/* the long-poll ended with nothing */
+	}
+	if (r == 0 && bc.upto < *pos)
+		r = fail(s, -AR_EPROTO, "primary moved our position back");
+	s->full = 0;
+	if (r == 0)
+		r = manifest_replay(s, bc.fd, apply_frame);
+	if (r == 0)
+		r = flush_all(s);
+	if (r == 0 && s->full)
+		r = full_compare(s, "");
+	for (i = 0; r == 0 && !s->full && i < s->nrescan; i++)
+		r = full_compare(s, s->rescan[i]);
+	if (r == 0 && !s->o->dry_run)
+		r = manifest_replay(s, bc.fd, apply_dirattr);
+	for (i = 0; i < s->nrescan; i++)
+		free(s->rescan[i]);
+	s->nrescan = 0;
+	close(bc.fd);
+	if (r == 0)
+		r = make_durable(s);
+	if (r == 0)
+		r = position_save(s, s->hello_gen, bc.upto);
+	if (r == 0) {
+		log_verbose("applied changes %llu..%llu",
+		    (unsigned long long)*pos + 1,
+		    (unsigned long long)bc.upto);
+		*pos = bc.upto;
+	}
+	if (s->o->itemize != NULL)
+		fflush(s->o->itemize);
+	return r;
+}
+
+static int
+follow_session(struct syncer *s, volatile sig_atomic_t *stop)
+{
+	uint64_t pos;
+	int r;
+
+	r = hello(s);
+	if (r != 0)
+		return r;
+	if (position_load(s, s->hello_gen, &pos) != 0 ||
+	    pos > s->hello_seq) {
+		r = follow_full(s);
+		if (r != 0)
+			return r;
+		pos = s->hello_seq;
+	}
+	log_info("following %s from change %llu", s->cfg->primary.text,
+	    (unsigned long long)pos);
+	while (!*stop) {
+		s->msg[0] = '\0';
+		r = follow_batch(s, &pos);
+		if (r != 0)
+			return r;
+		if (s->st->files_failed > 0) {
+			/* Changed while sent: the primary's next record of
+			 * them comes in a later batch. */
+			s->st->files_failed = 0;
+		}
+	}
+	return 0;
+}
+
+static void
+sleep_ms(unsigned ms, volatile sig_atomic_t *stop)
+{
+	struct timespec ts;
+
+	while (ms > 0 && !*stop) {
+		unsigned step = ms < 50 ? ms : 50;
+
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)step * 1000000L;
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+}
+
+int
+sync_follow(const struct sync_opts *o, struct sync_stats *st,
+    volatile sig_atomic_t *stop, char *msg, size_t msglen)
+{
+	struct syncer s;
+	unsigned backoff = BACKOFF_MIN_MS, jitter;
+	int r, logged = 0;
+
+	r = syncer_init(&s, o, st, msg, msglen);
+	if (r == 0)
+		r = open_state(&s);
+	if (r == 0)
+		r = client_new(s.cfg, o->auth, &s.client);
+	if (r != 0) {
+		syncer_release(&s);
+		return r;
+	}
+	client_set_abort(s.client, stop);
+	while (!*stop) {
+		msg[0] = '\0';
+		r = follow_session(&s, stop);
+		if (*stop)
+			break;
+		if (r == -AR_EAUTH || r == -AR_EVERSION || r == -AR_EFENCED ||
+		    r == -AR_ESTATE || r == -AR_ENOMEM || r == -AR_EINTERNAL)
+			break;
+		/* Transient: the primary restarts, the network drops. */
+		if (!logged || log_get_level() >= LOG_LVL_VERBOSE)
+			log_warn("%s; retrying", msg[0] ? msg :
+			    ar_strerror(r));
+		logged = 1;
+		if (getrandom(&jitter, sizeof(jitter), 0) !=
+		    (ssize_t)sizeof(jitter))
+			jitter = 0;
+		sleep_ms(backoff / 2 + jitter % (backoff / 2 + 1), stop);
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
+		    backoff * 2;
+		if (r == 0)
+			backoff = BACKOFF_MIN_MS;
+	}
+	if (*stop)
+		r = 0;
+	syncer_release(&s);
 	return r;
 }
 
@@ -1414,40 +2125,13 @@ sync_run(const struct sync_opts *o, struct sync_stats *st, char *msg,
     size_t msglen)
 {
 	struct syncer s;
-	size_t i;
 	int r;
 
-	memset(&s, 0, sizeof(s));
-	memset(st, 0, sizeof(*st));
-	s.o = o;
-	s.cfg = o->cfg;
-	s.st = st;
-	s.rootfd = s.statefd = s.lockfd = -1;
-	s.blk.dirfd = -1;
-	s.is_root = geteuid() == 0;
-	s.msg = msg;
-	s.msglen = msglen;
-	msg[0] = '\0';
-	walk_dir_init(&s.blk.local);
-	r = run(&s);
+	r = syncer_init(&s, o, st, msg, msglen);
+	if (r == 0)
+		r = run(&s);
 	if (r != 0 && msg[0] == '\0')
 		snprintf(msg, msglen, "%s", ar_strerror(r));
-	if (s.client != NULL)
-		client_traffic(s.client, &st->net_sent, &st->net_received);
-	batch_clear(&s);
-	free(s.batch.items);
-	if (s.blk.dirfd >= 0)
-		close(s.blk.dirfd);
-	walk_dir_release(&s.blk.local);
-	for (i = 0; i < s.nretry; i++)
-		free(s.retry[i]);
-	free(s.retry);
-	client_free(s.client);
-	if (s.lockfd >= 0)
-		close(s.lockfd);
-	if (s.statefd >= 0)
-		close(s.statefd);
-	if (s.rootfd >= 0)
-		close(s.rootfd);
+	syncer_release(&s);
 	return r;
 }

@@ -12,6 +12,7 @@
 #define ASYNCREP_SYNC_H
 
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "auth.h"
@@ -43,5 +44,15 @@ struct sync_stats {
  * the error that stopped the run; *msg explains the last error. */
 int sync_run(const struct sync_opts *o, struct sync_stats *st, char *msg,
     size_t msglen);
+
+/*
+ * Follow the primary until *stop becomes non-zero: compare once when
+ * there is no saved position for its generation, then apply batches of
+ * changes, saving the position after each is durable; reconnect with
+ * exponential backoff and jitter. Returns 0 on a stop, or the error
+ * that retrying cannot mend (authentication, version, state, fencing).
+ */
+int sync_follow(const struct sync_opts *o, struct sync_stats *st,
+    volatile sig_atomic_t *stop, char *msg, size_t msglen);
 
 #endif

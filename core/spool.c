@@ -1,0 +1,1556 @@
+/*
+ * spool.c: the primary's durable change journal (format: SPOOL.md).
+ *
+ * Records are buffered in memory by spool_append and made durable by
+ * spool_commit (write at the end of the current segment, fdatasync), so
+ * one fdatasync covers a whole batch. Only the last segment can hold a
+ * torn or corrupt tail: it is scanned completely at open, earlier ones
+ * are checked lazily, record by record, when they are read.
+ *
+ * Locking: mu guards everything in struct spool. spool_read takes it only
+ * to find a segment and open it, and reads, decodes and calls back
+ * without it: bytes below a segment's durable end never change. ackmu
+ * orders the writes of ack files, so appends are not held up by an ack's
+ * fsync; when both are taken, ackmu comes first.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fs.h"
+#include "log.h"
+#include "spool.h"
+#include "wire.h"
+
+#define SPOOL_MAGIC "ASRSPOOL"
+#define SPOOL_VERSION 1
+#define SPOOL_HDR 16			/* magic, version, reserved */
+#define SPOOL_BODY_MIN (8 + 1 + 8 + 2 + 2)
+#define SPOOL_REC_MIN (8 + SPOOL_BODY_MIN)
+#define SPOOL_BODY_MAX (SPOOL_REC_MAX - 8)
+#define SPOOL_BUF_MAX (1024u * 1024)	/* appended, not yet committed */
+#define SPOOL_CHUNK (256u * 1024)	/* one read of a segment */
+#define SPOOL_SEG_NAME_LEN 24		/* "seg-" 16 hex ".log" */
+#define SPOOL_SEGS_MAX (1u << 20)	/* more segments: not our spool */
+#define SPOOL_ACKS_DIR "acks"
+#define SPOOL_ID_MAX 64
+#define SPOOL_ACK_FILE_MAX 32		/* "SEQ\n" with 20 digits fits */
+/* Ack values past this are corrupt: seq never gets near it. */
+#define SPOOL_SEQ_SANE (UINT64_C(1) << 62)
+
+#define SPOOL_DEF_SEGMENT (16u * 1024 * 1024)
+#define SPOOL_DEF_MAX (UINT64_C(1) << 30)
+#define SPOOL_DEF_COMMIT_NS UINT64_C(2000000)
+
+/* One segment file: its name is the seq of its first record. */
+struct spool_seg {
+	uint64_t first;
+	uint64_t size;		/* bytes; for the current one, the durable end */
+};
+
+struct spool {
+	pthread_mutex_t mu;
+	pthread_mutex_t ackmu;
+	char *dir;			/* for messages */
+	int dirfd;
+	int acksfd;			/* -1: no acks directory (readonly) */
+	int curfd;			/* last segment, O_RDWR; -1: start a new one */
+	int readonly;
+	int err;			/* sticky: a failed write or fsync */
+	uint64_t segment_size;
+	uint64_t max_size;
+	uint64_t commit_ns;
+
+	struct spool_seg *segs;		/* sorted by first */
+	size_t nsegs;
+	size_t segs_alloc;
+
+	uint64_t durable_seq;
+	uint64_t next_seq;
+
+	uint8_t *buf;			/* encoded, not yet written */
+	size_t buflen;
+	uint64_t buf_since_ns;		/* CLOCK_MONOTONIC of buf's oldest */
+};
+
+/* ------------------------------------------------------------------------
+ * CRC-32C.
+ *
+ * The table is built once; on x86-64 the SSE4.2 instruction is used when
+ * the CPU has it (checked at run time, so one binary runs everywhere).
+ */
+
+static uint32_t spool_crc_table[256];
+static int spool_crc_hw;
+static pthread_once_t spool_crc_once = PTHREAD_ONCE_INIT;
+
+static void
+spool_crc_init(void)
+{
+	uint32_t c;
+	int i, k;
+
+	for (i = 0; i < 256; i++) {
+		c = (uint32_t)i;
+		for (k = 0; k < 8; k++)
+			c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+		spool_crc_table[i] = c;
+	}
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+	__builtin_cpu_init();
+	spool_crc_hw = __builtin_cpu_supports("sse4.2");
+#endif
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("sse4.2")))
+static uint32_t
+spool_crc_sse42(uint32_t c, const uint8_t *p, size_t len)
+{
+	uint64_t c64 = c, v;
+
+	while (len >= 8) {
+		memcpy(&v, p, 8);
+		c64 = __builtin_ia32_crc32di(c64, v);
+		p += 8;
+		len -= 8;
+	}
+	c = (uint32_t)c64;
+	while (len-- > 0)
+		c = __builtin_ia32_crc32qi(c, *p++);
+	return c;
+}
+#endif
+
+uint32_t
+spool_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint32_t c = ~crc;
+
+	pthread_once(&spool_crc_once, spool_crc_init);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+	if (spool_crc_hw)
+		return ~spool_crc_sse42(c, p, len);
+#endif
+	while (len-- > 0)
+		c = spool_crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+	return ~c;
+}
+
+/* ------------------------------------------------------------------------
+ * The record codec: pure, no I/O.
+ */
+
+static uint64_t
+spool_get_be(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void
+spool_put_be(uint8_t *p, uint64_t v, size_t n)
+{
+	while (n-- > 0) {
+		p[n] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+/*
+ * What a record may hold, the same for the encoder and the decoder: a
+ * path is "" only in a RESCAN of the whole tree, path2 is there exactly
+ * for a RENAME. Returns 0, -AR_ENOMEM for a path too long (a real tree
+ * can hit that) or -AR_EINTERNAL for anything else.
+ */
+static int
+spool_rec_check(uint8_t op, const char *path, size_t len, const char *path2,
+    size_t len2)
+{
+	if (op < SPOOL_MODIFY || op > SPOOL_RESCAN)
+		return -AR_EINTERNAL;
+	if (len > WIRE_PATH_MAX || len2 > WIRE_PATH_MAX)
+		return -AR_ENOMEM;
+	if (!wire_path_valid(path, len))
+		return -AR_EINTERNAL;
+	if (len == 0 && op != SPOOL_RESCAN)
+		return -AR_EINTERNAL;
+	if (op == SPOOL_RENAME) {
+		if (len2 == 0 || !wire_path_valid(path2, len2))
+			return -AR_EINTERNAL;
+	} else if (len2 != 0)
+		return -AR_EINTERNAL;
+	return 0;
+}
+
+static int
+spool_rec_put(uint8_t *out, size_t outlen, uint64_t seq, uint8_t op,
+    uint64_t time_ns, const char *path, size_t len, const char *path2,
+    size_t len2)
+{
+	size_t body, off;
+	int r;
+
+	r = spool_rec_check(op, path, len, path2, len2);
+	if (r != 0)
+		return r;
+	if (seq == 0)
+		return -AR_EINTERNAL;
+	body = SPOOL_BODY_MIN + len + len2;
+	if (outlen < 8 + body)
+		return -AR_ENOMEM;
+	off = 8;
+	spool_put_be(out + off, seq, 8);
+	off += 8;
+	out[off++] = op;
+	spool_put_be(out + off, time_ns, 8);
+	off += 8;
+	spool_put_be(out + off, len, 2);
+	off += 2;
+	if (len > 0)
+		memcpy(out + off, path, len);
+	off += len;
+	spool_put_be(out + off, len2, 2);
+	off += 2;
+	if (len2 > 0)
+		memcpy(out + off, path2, len2);
+	spool_put_be(out, body, 4);
+	spool_put_be(out + 4, spool_crc32c(0, out + 8, body), 4);
+	return (int)(8 + body);
+}
+
+int
+spool_rec_encode(const struct spool_rec *r, uint8_t *out, size_t outlen)
+{
+	if (r->path_len > WIRE_PATH_MAX || r->path2_len > WIRE_PATH_MAX)
+		return -AR_ENOMEM;
+	return spool_rec_put(out, outlen, r->seq, r->op, r->time_ns, r->path,
+	    r->path_len, r->path2, r->path2_len);
+}
+
+int
+spool_rec_decode(const uint8_t *buf, size_t len, struct spool_rec *r,
+    size_t *used)
+{
+	const uint8_t *b;
+	size_t body, plen, p2len;
+
+	/* The length is checked before "torn" is answered, so garbage with
+	 * a huge length is corrupt, not a record still to come. */
+	if (len < 4)
+		return 1;
+	body = (size_t)spool_get_be(buf, 4);
+	if (body < SPOOL_BODY_MIN || body > SPOOL_BODY_MAX)
+		return -AR_EPROTO;
+	if (len < 8 + body)
+		return 1;
+	b = buf + 8;
+	if (spool_crc32c(0, b, body) != (uint32_t)spool_get_be(buf + 4, 4))
+		return -AR_EPROTO;
+	plen = (size_t)spool_get_be(b + 17, 2);
+	if (plen > body - SPOOL_BODY_MIN)
+		return -AR_EPROTO;
+	p2len = (size_t)spool_get_be(b + 19 + plen, 2);
+	if (SPOOL_BODY_MIN + plen + p2len != body)
+		return -AR_EPROTO;
+	r->seq = spool_get_be(b, 8);
+	r->op = b[8];
+	r->time_ns = spool_get_be(b + 9, 8);
+	if (r->seq == 0)
+		return -AR_EPROTO;
+	if (spool_rec_check(r->op, (const char *)b + 19, plen,
+	    (const char *)b + 21 + plen, p2len) != 0)
+		return -AR_EPROTO;
+	r->path_len = (uint16_t)plen;
+	memcpy(r->path, b + 19, plen);
+	r->path[plen] = '\0';
+	r->path2_len = (uint16_t)p2len;
+	memcpy(r->path2, b + 21 + plen, p2len);
+	r->path2[p2len] = '\0';
+	*used = 8 + body;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Small helpers.
+ */
+
+static uint64_t
+spool_now(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) +
+	    (uint64_t)ts.tv_nsec;
+}
+
+static void
+spool_seg_name(char out[SPOOL_SEG_NAME_LEN + 1], uint64_t first)
+{
+	snprintf(out, SPOOL_SEG_NAME_LEN + 1, "seg-%016llx.log",
+	    (unsigned long long)first);
+}
+
+/* 1 and *first when name is a segment's: only our own spelling, so two
+ * names can never mean the same segment. */
+static int
+spool_seg_parse(const char *name, uint64_t *first)
+{
+	uint64_t v = 0;
+	size_t i;
+	char c;
+
+	if (strlen(name) != SPOOL_SEG_NAME_LEN ||
+	    memcmp(name, "seg-", 4) != 0 ||
+	    memcmp(name + 20, ".log", 4) != 0)
+		return 0;
+	for (i = 4; i < 20; i++) {
+		c = name[i];
+		if (c >= '0' && c <= '9')
+			v = (v << 4) | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = (v << 4) | (uint64_t)(c - 'a' + 10);
+		else
+			return 0;
+	}
+	if (v == 0)
+		return 0;
+	*first = v;
+	return 1;
+}
+
+/* A standby id names a file: a fixed alphabet, never "." or "..", never
+ * one of fs_write_durable's temp names. */
+static int
+spool_id_valid(const char *id)
+{
+	size_t i, n;
+	char c;
+
+	n = strnlen(id, SPOOL_ID_MAX + 1);
+	if (n == 0 || n > SPOOL_ID_MAX)
+		return 0;
+	if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+		return 0;
+	if (strncmp(id, FS_TMP_PREFIX, sizeof FS_TMP_PREFIX - 1) == 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		c = id[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		    c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* "SEQ\n": 1-20 decimal digits, nothing else. */
+static int
+spool_ack_parse(const char *s, size_t len, uint64_t *seq)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len < 2 || len > 21 || s[len - 1] != '\n')
+		return -1;
+	for (i = 0; i < len - 1; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v >= SPOOL_SEQ_SANE)
+		return -1;
+	*seq = v;
+	return 0;
+}
+
+static int
+spool_fdatasync(int fd)
+{
+	int r;
+
+	do {
+		r = fdatasync(fd);
+	} while (r == -1 && errno == EINTR);
+	return r == 0 ? 0 : -AR_EIO;
+}
+
+/*
+ * Call cb for every ack file. A file that is not a readable "SEQ\n" is
+ * reported as 0 (after a warning), which keeps every segment: a broken
+ * ack must never make us trim what a standby may still need.
+ */
+static int
+spool_acks_each(int acksfd, spool_ack_cb *cb, void *arg)
+{
+	char buf[SPOOL_ACK_FILE_MAX];
+	struct dirent *de;
+	struct stat st;
+	uint64_t seq;
+	size_t len;
+	DIR *d;
+	int fd, r = 0;
+
+	if (acksfd < 0)
+		return 0;
+	fd = openat(acksfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return -AR_EIO;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -AR_EIO;
+	}
+	for (;;) {
+		errno = 0;
+		de = readdir(d);
+		if (de == NULL) {
+			if (errno != 0)
+				r = -AR_EIO;
+			break;
+		}
+		if (!spool_id_valid(de->d_name))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1 || !S_ISREG(st.st_mode))
+			continue;
+		seq = 0;
+		if (fs_read_small(dirfd(d), de->d_name, buf, sizeof buf,
+		    &len) != 0 || spool_ack_parse(buf, len, &seq) != 0) {
+			log_warn("spool: ack file '%s' is unreadable or "
+			    "corrupt, taken as 0", de->d_name);
+			seq = 0;
+		}
+		cb(arg, de->d_name, seq,
+		    (uint64_t)st.st_mtim.tv_sec * UINT64_C(1000000000) +
+		    (uint64_t)st.st_mtim.tv_nsec);
+	}
+	closedir(d);
+	return r;
+}
+
+struct spool_minmax {
+	size_t count;
+	uint64_t min;
+	uint64_t max;
+};
+
+static void
+spool_minmax_cb(void *arg, const char *id, uint64_t seq, uint64_t mtime_ns)
+{
+	struct spool_minmax *m = arg;
+
+	(void)id;
+	(void)mtime_ns;
+	if (m->count == 0 || seq < m->min)
+		m->min = seq;
+	if (m->count == 0 || seq > m->max)
+		m->max = seq;
+	m->count++;
+}
+
+/* ------------------------------------------------------------------------
+ * Reading a segment in bounded chunks.
+ *
+ * A record may straddle two chunks: what is left of a chunk moves to the
+ * front before the next read, and a chunk always has room for the
+ * largest record.
+ */
+
+struct spool_rd {
+	int fd;
+	uint64_t off;		/* file offset of buf[0] */
+	uint64_t end;		/* read no byte at or past this */
+	uint8_t *buf;
+	size_t pos;
+	size_t have;
+	int eof;
+};
+
+enum spool_rd_res {
+	SPOOL_RD_REC = 0,	/* *r holds the next record */
+	SPOOL_RD_END = 1,	/* clean end: no byte left */
+	SPOOL_RD_TORN = 2,	/* bytes left that are only a record's start */
+};
+
+/* Returns an spool_rd_res, -AR_EPROTO (a corrupt record at *recoff) or
+ * -AR_EIO. */
+static int
+spool_rd_next(struct spool_rd *rd, struct spool_rec *r, uint64_t *recoff)
+{
+	size_t used, want;
+	ssize_t n;
+	int d;
+
+	for (;;) {
+		*recoff = rd->off + rd->pos;
+		if (rd->pos < rd->have) {
+			d = spool_rec_decode(rd->buf + rd->pos,
+			    rd->have - rd->pos, r, &used);
+			if (d < 0)
+				return d;
+			if (d == 0) {
+				rd->pos += used;
+				return SPOOL_RD_REC;
+			}
+			if (rd->eof)
+				return SPOOL_RD_TORN;
+		} else if (rd->eof)
+			return SPOOL_RD_END;
+
+		memmove(rd->buf, rd->buf + rd->pos, rd->have - rd->pos);
+		rd->off += rd->pos;
+		rd->have -= rd->pos;
+		rd->pos = 0;
+		want = SPOOL_CHUNK - rd->have;
+		if (rd->end - (rd->off + rd->have) < want)
+			want = (size_t)(rd->end - (rd->off + rd->have));
+		if (want == 0) {
+			rd->eof = 1;
+			continue;
+		}
+		n = fs_pread_full(rd->fd, rd->buf + rd->have, want,
+		    rd->off + rd->have);
+		if (n < 0)
+			return -AR_EIO;
+		if ((size_t)n < want)
+			rd->eof = 1;
+		rd->have += (size_t)n;
+	}
+}
+
+/*
+ * Sequence numbers go up by one, except that a RESCAN of the whole tree
+ * may jump forward: it is written after a truncation, past every seq a
+ * standby may have seen (SPOOL.md, "Recovery").
+ */
+static int
+spool_seq_follows(uint64_t prev, const struct spool_rec *r)
+{
+	if (r->seq == prev + 1)
+		return 1;
+	return r->op == SPOOL_RESCAN && r->path_len == 0 && r->seq > prev;
+}
+
+/* ------------------------------------------------------------------------
+ * Segments.
+ */
+
+static int
+spool_segs_push(struct spool *sp, uint64_t first, uint64_t size)
+{
+	struct spool_seg *n;
+	size_t alloc;
+
+	if (sp->nsegs == sp->segs_alloc) {
+		if (sp->segs_alloc >= SPOOL_SEGS_MAX)
+			return -AR_ENOMEM;
+		alloc = sp->segs_alloc == 0 ? 16 : sp->segs_alloc * 2;
+		n = reallocarray(sp->segs, alloc, sizeof *n);
+		if (n == NULL)
+			return -AR_ENOMEM;
+		sp->segs = n;
+		sp->segs_alloc = alloc;
+	}
+	sp->segs[sp->nsegs].first = first;
+	sp->segs[sp->nsegs].size = size;
+	sp->nsegs++;
+	return 0;
+}
+
+static int
+spool_seg_cmp(const void *a, const void *b)
+{
+	const struct spool_seg *x = a, *y = b;
+
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Index of the segment that holds seq: the last whose first <= seq. */
+static size_t
+spool_seg_find(const struct spool *sp, uint64_t seq)
+{
+	size_t lo = 0, hi = sp->nsegs, mid;
+
+	while (hi - lo > 1) {
+		mid = lo + (hi - lo) / 2;
+		if (sp->segs[mid].first <= seq)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static uint64_t
+spool_first_locked(const struct spool *sp)
+{
+	return sp->nsegs > 0 ? sp->segs[0].first : sp->durable_seq + 1;
+}
+
+static int
+spool_header_check(int fd, uint64_t *size)
+{
+	uint8_t h[SPOOL_HDR];
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st) == -1)
+		return -AR_EIO;
+	n = fs_pread_full(fd, h, sizeof h, 0);
+	if (n < 0)
+		return -AR_EIO;
+	if ((size_t)n < sizeof h || memcmp(h, SPOOL_MAGIC, 8) != 0)
+		return -AR_EPROTO;
+	/* Reserved bytes are ignored, so a later version may use them. */
+	if (spool_get_be(h + 8, 4) != SPOOL_VERSION)
+		return -AR_EVERSION;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/*
+ * Start a new segment for the record numbered first. It appears under
+ * its name complete with its header or not at all (temp file, fsync,
+ * rename, fsync directory), so an open never meets a half-made header.
+ */
+static int
+spool_seg_create(struct spool *sp, uint64_t first)
+{
+	char name[SPOOL_SEG_NAME_LEN + 1];
+	uint8_t h[SPOOL_HDR];
+	int fd, r;
+
+	memcpy(h, SPOOL_MAGIC, 8);
+	spool_put_be(h + 8, SPOOL_VERSION, 4);
+	spool_put_be(h + 12, 0, 4);
+	spool_seg_name(name, first);
+	r = fs_write_durable(sp->dirfd, name, h, sizeof h, 0644);
+	if (r != 0) {
+		log_error("spool: cannot create segment '%s': %s", name,
+		    strerror(errno));
+		return -AR_EIO;
+	}
+	fd = openat(sp->dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1) {
+		log_error("spool: cannot open segment '%s': %s", name,
+		    strerror(errno));
+		return -AR_EIO;
+	}
+	r = spool_segs_push(sp, first, SPOOL_HDR);
+	if (r != 0) {
+		close(fd);
+		return r;
+	}
+	if (sp->curfd != -1)
+		close(sp->curfd);
+	sp->curfd = fd;
+	return 0;
+}
+
+/* Unlink segs[0]; the caller fsyncs the directory. */
+static int
+spool_seg_drop_oldest(struct spool *sp)
+{
+	char name[SPOOL_SEG_NAME_LEN + 1];
+
+	spool_seg_name(name, sp->segs[0].first);
+	if (unlinkat(sp->dirfd, name, 0) == -1 && errno != ENOENT) {
+		log_error("spool: cannot remove segment '%s': %s", name,
+		    strerror(errno));
+		return -AR_EIO;
+	}
+	memmove(sp->segs, sp->segs + 1, (sp->nsegs - 1) * sizeof *sp->segs);
+	sp->nsegs--;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Trimming and the cap.
+ */
+
+struct spool_lag {
+	uint64_t first;
+	char names[512];
+	size_t len;
+};
+
+static void
+spool_lag_cb(void *arg, const char *id, uint64_t seq, uint64_t mtime_ns)
+{
+	struct spool_lag *l = arg;
+	int n;
+
+	(void)mtime_ns;
+	if (seq + 1 >= l->first)
+		return;
+	n = snprintf(l->names + l->len, sizeof l->names - l->len, "%s'%s'",
+	    l->len > 0 ? ", " : "", id);
+	if (n > 0 && (size_t)n < sizeof l->names - l->len)
+		l->len += (size_t)n;
+}
+
+/*
+ * The cap wins over the acks: past max_size the oldest segments go even
+ * if unacknowledged, and the standbys that needed them are sent to a full
+ * compare by spool_read. The current segment always stays. Called with
+ * mu held; returns with it held.
+ */
+static int
+spool_cap_locked(struct spool *sp)
+{
+	struct spool_lag lag;
+	uint64_t total = 0;
+	size_t i, dropped = 0;
+	int r = 0;
+
+	for (i = 0; i < sp->nsegs; i++)
+		total += sp->segs[i].size;
+	while (total > sp->max_size && sp->nsegs > 1) {
+		total -= sp->segs[0].size;
+		r = spool_seg_drop_oldest(sp);
+		if (r != 0)
+			break;
+		dropped++;
+	}
+	if (dropped == 0)
+		return r;
+	if (fs_fsync_dir(sp->dirfd) != 0 && r == 0)
+		r = -AR_EIO;
+	memset(&lag, 0, sizeof lag);
+	lag.first = spool_first_locked(sp);
+	spool_acks_each(sp->acksfd, spool_lag_cb, &lag);
+	log_warn("spool: over spool_max_size (%llu bytes): dropped %zu "
+	    "segment(s), records before %llu are gone; %s%s",
+	    (unsigned long long)sp->max_size, dropped,
+	    (unsigned long long)lag.first,
+	    lag.len > 0 ? "standbys needing a full compare: " :
+	    "no standby fell behind", lag.names);
+	return r;
+}
+
+/* Drop the segments every standby acknowledged (none if no standby ever
+ * did). Called with mu held. */
+static int
+spool_trim_locked(struct spool *sp, const struct spool_minmax *acks)
+{
+	size_t dropped = 0;
+	int r = 0;
+
+	if (acks->count == 0)
+		return 0;
+	while (sp->nsegs > 1 && sp->segs[1].first - 1 <= acks->min) {
+		r = spool_seg_drop_oldest(sp);
+		if (r != 0)
+			break;
+		dropped++;
+	}
+	if (dropped > 0 && fs_fsync_dir(sp->dirfd) != 0 && r == 0)
+		r = -AR_EIO;
+	return r;
+}
+
+/* ------------------------------------------------------------------------
+ * Appending and committing.
+ */
+
+/*
+ * Write the buffer at the end of the current segment, starting a new
+ * segment whenever the current one reached segment_size, and fdatasync
+ * each part before durable_seq moves past it. Any failure is sticky: after
+ * a failed fsync the kernel may have dropped the dirty pages and cleared
+ * the error, so nothing this spool holds could be trusted again.
+ */
+static int
+spool_commit_locked(struct spool *sp)
+{
+	struct spool_seg *cur;
+	size_t pos = 0, start, reclen;
+	uint64_t last = 0, base;
+	int r;
+
+	if (sp->readonly)
+		return -AR_ESTATE;
+	if (sp->err != 0)
+		return sp->err;
+	while (pos < sp->buflen) {
+		cur = sp->nsegs > 0 ? &sp->segs[sp->nsegs - 1] : NULL;
+		if (sp->curfd == -1 || cur == NULL ||
+		    (cur->size > SPOOL_HDR && cur->size >= sp->segment_size)) {
+			r = spool_seg_create(sp,
+			    spool_get_be(sp->buf + pos + 8, 8));
+			if (r != 0) {
+				sp->err = -AR_EIO;
+				return sp->err;
+			}
+			cur = &sp->segs[sp->nsegs - 1];
+		}
+		base = cur->size;
+		start = pos;
+		while (pos < sp->buflen &&
+		    (pos == start || base + (pos - start) < sp->segment_size)) {
+			reclen = 8 + (size_t)spool_get_be(sp->buf + pos, 4);
+			last = spool_get_be(sp->buf + pos + 8, 8);
+			pos += reclen;
+		}
+		if (fs_pwrite_full(sp->curfd, sp->buf + start, pos - start,
+		    base) != 0 || spool_fdatasync(sp->curfd) != 0) {
+			log_error("spool: cannot write segment %016llx: %s; "
+			    "the spool refuses further writes",
+			    (unsigned long long)cur->first, strerror(errno));
+			sp->err = -AR_EIO;
+			return sp->err;
+		}
+		cur->size = base + (pos - start);
+		sp->durable_seq = last;
+	}
+	sp->buflen = 0;
+	/* The records are durable: a failure to enforce the cap is logged
+	 * there and retried at the next commit, not reported as a failed
+	 * commit. */
+	spool_cap_locked(sp);
+	return 0;
+}
+
+static int
+spool_append_locked(struct spool *sp, uint8_t op, const char *path,
+    size_t len, const char *path2, size_t len2, uint64_t *seq)
+{
+	uint64_t now;
+	int n, r;
+
+	if (sp->readonly)
+		return -AR_ESTATE;
+	if (sp->err != 0)
+		return sp->err;
+	r = spool_rec_check(op, path, len, path2, len2);
+	if (r != 0)
+		return r;
+	if (sp->buflen + SPOOL_REC_MAX > SPOOL_BUF_MAX) {
+		r = spool_commit_locked(sp);
+		if (r != 0)
+			return r;
+	}
+	n = spool_rec_put(sp->buf + sp->buflen, SPOOL_BUF_MAX - sp->buflen,
+	    sp->next_seq, op, spool_now(CLOCK_REALTIME), path, len, path2,
+	    len2);
+	if (n < 0)
+		return n;
+	now = spool_now(CLOCK_MONOTONIC);
+	if (sp->buflen == 0)
+		sp->buf_since_ns = now;
+	sp->buflen += (size_t)n;
+	if (seq != NULL)
+		*seq = sp->next_seq;
+	sp->next_seq++;
+	/* The group-commit bound, while appends keep coming; the caller's
+	 * timer commits an idle buffer. */
+	if (now - sp->buf_since_ns >= sp->commit_ns)
+		return spool_commit_locked(sp);
+	return 0;
+}
+
+int
+spool_append(struct spool *sp, uint8_t op, const char *path, size_t len,
+    const char *path2, size_t len2, uint64_t *seq)
+{
+	int r;
+
+	pthread_mutex_lock(&sp->mu);
+	r = spool_append_locked(sp, op, path, len, path2, len2, seq);
+	pthread_mutex_unlock(&sp->mu);
+	return r;
+}
+
+int
+spool_commit(struct spool *sp)
+{
+	int r;
+
+	pthread_mutex_lock(&sp->mu);
+	r = spool_commit_locked(sp);
+	pthread_mutex_unlock(&sp->mu);
+	return r;
+}
+
+/* ------------------------------------------------------------------------
+ * Opening.
+ */
+
+static int
+spool_list(struct spool *sp, char *err, size_t errlen)
+{
+	struct dirent *de;
+	uint64_t first;
+	DIR *d;
+	int fd, r = 0;
+
+	fd = openat(sp->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = fd == -1 ? NULL : fdopendir(fd);
+	if (d == NULL) {
+		snprintf(err, errlen, "spool directory '%s': %s", sp->dir,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -AR_ESTATE;
+	}
+	for (;;) {
+		errno = 0;
+		de = readdir(d);
+		if (de == NULL) {
+			if (errno != 0) {
+				snprintf(err, errlen, "spool directory '%s': "
+				    "%s", sp->dir, strerror(errno));
+				r = -AR_ESTATE;
+			}
+			break;
+		}
+		/* A segment whose creation was cut short never got its
+		 * name: its temp file is only litter. */
+		if (!sp->readonly && strncmp(de->d_name,
+		    FS_TMP_PREFIX "seg-", sizeof FS_TMP_PREFIX + 3) == 0) {
+			unlinkat(dirfd(d), de->d_name, 0);
+			continue;
+		}
+		if (!spool_seg_parse(de->d_name, &first))
+			continue;
+		r = spool_segs_push(sp, first, 0);
+		if (r != 0) {
+			snprintf(err, errlen, "spool directory '%s': too many "
+			    "segments", sp->dir);
+			break;
+		}
+	}
+	closedir(d);
+	if (r == 0 && sp->nsegs > 1)
+		qsort(sp->segs, sp->nsegs, sizeof *sp->segs, spool_seg_cmp);
+	return r;
+}
+
+struct spool_scan {
+	uint64_t good_end;	/* offset past the last good record */
+	uint64_t last_seq;	/* its seq (first - 1 if none) */
+	uint64_t file_end;	/* bytes found */
+	const char *why;	/* NULL: clean */
+};
+
+/* Find the last good record of the last segment: every record is
+ * decoded, checksummed and checked to follow the one before. */
+static int
+spool_scan_last(int fd, uint64_t first, struct spool_scan *sc)
+{
+	struct spool_rec *rec;
+	struct spool_rd rd;
+	struct stat st;
+	uint64_t recoff;
+	int r;
+
+	rec = malloc(sizeof *rec);
+	memset(&rd, 0, sizeof rd);
+	rd.buf = malloc(SPOOL_CHUNK);
+	if (rec == NULL || rd.buf == NULL) {
+		free(rec);
+		free(rd.buf);
+		return -AR_ENOMEM;
+	}
+	rd.fd = fd;
+	rd.off = SPOOL_HDR;
+	rd.end = UINT64_MAX;
+	sc->good_end = SPOOL_HDR;
+	sc->last_seq = first - 1;
+	sc->why = NULL;
+	for (;;) {
+		r = spool_rd_next(&rd, rec, &recoff);
+		if (r == SPOOL_RD_REC) {
+			if ((recoff == SPOOL_HDR && rec->seq != first) ||
+			    (recoff > SPOOL_HDR &&
+			    !spool_seq_follows(sc->last_seq, rec))) {
+				sc->why = "record out of sequence";
+				break;
+			}
+			sc->last_seq = rec->seq;
+			sc->good_end = rd.off + rd.pos;
+			continue;
+		}
+		if (r == SPOOL_RD_END)
+			break;
+		if (r == SPOOL_RD_TORN)
+			sc->why = "torn record";
+		else if (r == -AR_EPROTO)
+			sc->why = "corrupt record";
+		else {
+			free(rec);
+			free(rd.buf);
+			return r;
+		}
+		break;
+	}
+	free(rec);
+	free(rd.buf);
+	/* Everything after the last good record is dropped, however long:
+	 * the size is the file's, not what we happened to read. */
+	if (fstat(fd, &st) == -1)
+		return -AR_EIO;
+	sc->file_end = (uint64_t)st.st_size;
+	if (sc->file_end < sc->good_end)
+		sc->file_end = sc->good_end;
+	return 0;
+}
+
+static void
+spool_ahead_cb(void *arg, const char *id, uint64_t seq, uint64_t mtime_ns)
+{
+	uint64_t *durable = arg;
+
+	(void)mtime_ns;
+	if (seq > *durable)
+		log_warn("spool: standby '%s' acknowledged %llu, past the "
+		    "journal's end %llu", id, (unsigned long long)seq,
+		    (unsigned long long)*durable);
+}
+
+/*
+ * After a truncation, or when a standby acknowledged more than the
+ * journal holds, some standby may hold seqs whose records are gone. The
+ * next record is a RESCAN of the whole tree numbered past all of them:
+ * past every record the dropped bytes could have held (none is shorter
+ * than SPOOL_REC_MIN) and past every ack. Whoever stands anywhere in the
+ * lost range reads that RESCAN next and does a full compare.
+ */
+static int
+spool_recover(struct spool *sp, uint64_t dropped, char *err, size_t errlen)
+{
+	struct spool_minmax acks;
+	struct spool_seg *cur;
+	char name[SPOOL_SEG_NAME_LEN + 1];
+	uint64_t next;
+	int r;
+
+	memset(&acks, 0, sizeof acks);
+	if (spool_acks_each(sp->acksfd, spool_minmax_cb, &acks) != 0) {
+		snprintf(err, errlen, "spool directory '%s': cannot list "
+		    "'%s': %s", sp->dir, SPOOL_ACKS_DIR, strerror(errno));
+		return -AR_ESTATE;
+	}
+	if (dropped == 0 && (acks.count == 0 || acks.max <= sp->durable_seq))
+		return 0;
+	if (acks.count > 0 && acks.max > sp->durable_seq)
+		spool_acks_each(sp->acksfd, spool_ahead_cb, &sp->durable_seq);
+	next = sp->durable_seq + (dropped + SPOOL_REC_MIN - 1) / SPOOL_REC_MIN;
+	if (acks.count > 0 && acks.max > next)
+		next = acks.max;
+	next++;
+
+	/* A segment's name is the seq of its first record: an emptied last
+	 * segment cannot take a RESCAN numbered past its name. */
+	cur = sp->nsegs > 0 ? &sp->segs[sp->nsegs - 1] : NULL;
+	if (cur != NULL && cur->size == SPOOL_HDR && cur->first != next) {
+		spool_seg_name(name, cur->first);
+		if (unlinkat(sp->dirfd, name, 0) == -1 ||
+		    fs_fsync_dir(sp->dirfd) != 0) {
+			snprintf(err, errlen, "spool directory '%s': cannot "
+			    "remove '%s': %s", sp->dir, name,
+			    strerror(errno));
+			return -AR_EIO;
+		}
+		sp->nsegs--;
+		close(sp->curfd);
+		sp->curfd = -1;
+	}
+	log_warn("spool: records %llu to %llu may be lost; a full compare "
+	    "(RESCAN at %llu) follows", (unsigned long long)sp->durable_seq + 1,
+	    (unsigned long long)next - 1, (unsigned long long)next);
+	sp->next_seq = next;
+	r = spool_append_locked(sp, SPOOL_RESCAN, "", 0, NULL, 0, NULL);
+	if (r == 0)
+		r = spool_commit_locked(sp);
+	if (r != 0) {
+		snprintf(err, errlen, "spool directory '%s': cannot write the "
+		    "recovery record: %s", sp->dir, strerror(errno));
+		return r;
+	}
+	return 0;
+}
+
+static int
+spool_open_acks(struct spool *sp, char *err, size_t errlen)
+{
+	int created = 0;
+
+	if (!sp->readonly) {
+		if (mkdirat(sp->dirfd, SPOOL_ACKS_DIR, 0700) == 0)
+			created = 1;
+		else if (errno != EEXIST)
+			goto fail;
+	}
+	sp->acksfd = openat(sp->dirfd, SPOOL_ACKS_DIR,
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (sp->acksfd == -1) {
+		if (sp->readonly && errno == ENOENT)
+			return 0;
+		goto fail;
+	}
+	if (created && fs_fsync_dir(sp->dirfd) != 0)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "spool directory '%s': '%s': %s", sp->dir,
+	    SPOOL_ACKS_DIR, strerror(errno));
+	return -AR_ESTATE;
+}
+
+/* Check every header; scan and repair the last segment. */
+static int
+spool_open_segs(struct spool *sp, char *err, size_t errlen)
+{
+	char name[SPOOL_SEG_NAME_LEN + 1];
+	struct spool_scan sc;
+	struct spool_seg *s;
+	size_t i;
+	int fd, r;
+
+	for (i = 0; i < sp->nsegs; i++) {
+		s = &sp->segs[i];
+		spool_seg_name(name, s->first);
+		fd = openat(sp->dirfd, name, ((sp->readonly ||
+		    i + 1 < sp->nsegs) ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+		    O_NOFOLLOW);
+		if (fd == -1) {
+			snprintf(err, errlen, "spool segment '%s/%s': %s",
+			    sp->dir, name, strerror(errno));
+			return -AR_ESTATE;
+		}
+		r = spool_header_check(fd, &s->size);
+		if (r != 0) {
+			snprintf(err, errlen, "spool segment '%s/%s': %s",
+			    sp->dir, name, r == -AR_EIO ? strerror(errno) :
+			    r == -AR_EVERSION ? "unsupported format version" :
+			    "not a spool segment (bad header)");
+			close(fd);
+			return -AR_ESTATE;
+		}
+		if (i + 1 < sp->nsegs) {
+			close(fd);
+			continue;
+		}
+
+		r = spool_scan_last(fd, s->first, &sc);
+		if (r != 0) {
+			snprintf(err, errlen, "spool segment '%s/%s': %s",
+			    sp->dir, name, strerror(errno));
+			close(fd);
+			return -AR_ESTATE;
+		}
+		sp->durable_seq = sc.last_seq;
+		s->size = sc.good_end;
+		if (sc.why != NULL || sc.file_end > sc.good_end) {
+			log_warn("spool segment '%s/%s': %s at offset %llu; "
+			    "%s %llu byte(s) after seq %llu", sp->dir, name,
+			    sc.why != NULL ? sc.why : "trailing bytes",
+			    (unsigned long long)sc.good_end,
+			    sp->readonly ? "ignoring" : "dropping",
+			    (unsigned long long)(sc.file_end - sc.good_end),
+			    (unsigned long long)sc.last_seq);
+		}
+		if (sp->readonly) {
+			close(fd);
+			break;
+		}
+		sp->curfd = fd;
+		if (sc.file_end > sc.good_end) {
+			if (ftruncate(fd, (off_t)sc.good_end) == -1 ||
+			    fsync(fd) == -1) {
+				snprintf(err, errlen, "spool segment '%s/%s': "
+				    "cannot truncate: %s", sp->dir, name,
+				    strerror(errno));
+				return -AR_EIO;
+			}
+			return spool_recover(sp, sc.file_end - sc.good_end,
+			    err, errlen);
+		}
+	}
+	if (sp->nsegs == 0)
+		sp->durable_seq = 0;
+	if (!sp->readonly)
+		return spool_recover(sp, 0, err, errlen);
+	return 0;
+}
+
+int
+spool_open(const char *dir, const struct spool_opts *opts,
+    struct spool **out, char *err, size_t errlen)
+{
+	struct spool *sp;
+	int r;
+
+	*out = NULL;
+	sp = calloc(1, sizeof *sp);
+	if (sp == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -AR_ENOMEM;
+	}
+	sp->dirfd = sp->acksfd = sp->curfd = -1;
+	sp->readonly = opts != NULL && opts->readonly;
+	sp->segment_size = opts != NULL && opts->segment_size != 0 ?
+	    opts->segment_size : SPOOL_DEF_SEGMENT;
+	sp->max_size = opts != NULL && opts->max_size != 0 ?
+	    opts->max_size : SPOOL_DEF_MAX;
+	sp->commit_ns = opts != NULL && opts->commit_ns != 0 ?
+	    opts->commit_ns : SPOOL_DEF_COMMIT_NS;
+	sp->dir = strndup(dir, 4096);
+	if (sp->dir == NULL || pthread_mutex_init(&sp->mu, NULL) != 0) {
+		free(sp->dir);
+		free(sp);
+		snprintf(err, errlen, "out of memory");
+		return -AR_ENOMEM;
+	}
+	if (pthread_mutex_init(&sp->ackmu, NULL) != 0) {
+		pthread_mutex_destroy(&sp->mu);
+		free(sp->dir);
+		free(sp);
+		snprintf(err, errlen, "out of memory");
+		return -AR_ENOMEM;
+	}
+	if (!sp->readonly) {
+		sp->buf = malloc(SPOOL_BUF_MAX);
+		if (sp->buf == NULL) {
+			snprintf(err, errlen, "out of memory");
+			r = -AR_ENOMEM;
+			goto fail;
+		}
+	}
+	if (fs_open_dir(dir, &sp->dirfd) != 0) {
+		snprintf(err, errlen, "spool directory '%s': %s", dir,
+		    strerror(errno));
+		r = -AR_ESTATE;
+		goto fail;
+	}
+	r = spool_open_acks(sp, err, errlen);
+	if (r == 0)
+		r = spool_list(sp, err, errlen);
+	if (r == 0)
+		r = spool_open_segs(sp, err, errlen);
+	if (r != 0)
+		goto fail;
+	if (sp->next_seq <= sp->durable_seq)
+		sp->next_seq = sp->durable_seq + 1;
+	*out = sp;
+	return 0;
+fail:
+	/* Nothing half-done must be committed on the way out. */
+	sp->buflen = 0;
+	sp->readonly = 1;
+	spool_close(sp);
+	return r;
+}
+
+void
+spool_close(struct spool *sp)
+{
+	if (sp == NULL)
+		return;
+	pthread_mutex_lock(&sp->mu);
+	if (!sp->readonly && sp->err == 0 && sp->buflen > 0 &&
+	    spool_commit_locked(sp) != 0)
+		log_error("spool: records lost at close: the last commit "
+		    "failed");
+	pthread_mutex_unlock(&sp->mu);
+	if (sp->curfd != -1)
+		close(sp->curfd);
+	if (sp->acksfd != -1)
+		close(sp->acksfd);
+	if (sp->dirfd != -1)
+		close(sp->dirfd);
+	pthread_mutex_destroy(&sp->ackmu);
+	pthread_mutex_destroy(&sp->mu);
+	free(sp->segs);
+	free(sp->buf);
+	free(sp->dir);
+	free(sp);
+}
+
+/* ------------------------------------------------------------------------
+ * Positions and size.
+ */
+
+uint64_t
+spool_durable_seq(struct spool *sp)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&sp->mu);
+	v = sp->durable_seq;
+	pthread_mutex_unlock(&sp->mu);
+	return v;
+}
+
+uint64_t
+spool_first_seq(struct spool *sp)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&sp->mu);
+	v = spool_first_locked(sp);
+	pthread_mutex_unlock(&sp->mu);
+	return v;
+}
+
+uint64_t
+spool_size(struct spool *sp)
+{
+	uint64_t total = 0;
+	size_t i;
+
+	pthread_mutex_lock(&sp->mu);
+	for (i = 0; i < sp->nsegs; i++)
+		total += sp->segs[i].size;
+	pthread_mutex_unlock(&sp->mu);
+	return total;
+}
+
+/* ------------------------------------------------------------------------
+ * Reading.
+ */
+
+/*
+ * Under mu: open the segment to read next (the one holding seq when
+ * prev_first is 0, else the one after prev_first) and snapshot its
+ * durable end. Returns 0, 1 when there is none, -AR_ESTATE when it was
+ * trimmed meanwhile, or -AR_EIO.
+ */
+static int
+spool_read_seg(struct spool *sp, uint64_t seq, uint64_t prev_first, int *fd,
+    uint64_t *first, uint64_t *end)
+{
+	char name[SPOOL_SEG_NAME_LEN + 1];
+	size_t i;
+	int r = 0;
+
+	pthread_mutex_lock(&sp->mu);
+	if (sp->nsegs == 0) {
+		r = 1;
+		goto out;
+	}
+	if (prev_first == 0) {
+		if (seq < sp->segs[0].first) {
+			r = -AR_ESTATE;
+			goto out;
+		}
+		i = spool_seg_find(sp, seq);
+	} else {
+		/* The segment just read was dropped by the cap meanwhile:
+		 * the ones after it may have gone too. */
+		if (prev_first < sp->segs[0].first) {
+			r = -AR_ESTATE;
+			goto out;
+		}
+		i = spool_seg_find(sp, prev_first);
+		if (sp->segs[i].first <= prev_first)
+			i++;
+		if (i >= sp->nsegs) {
+			r = 1;
+			goto out;
+		}
+	}
+	*first = sp->segs[i].first;
+	*end = sp->segs[i].size;
+	spool_seg_name(name, *first);
+	*fd = openat(sp->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (*fd == -1) {
+		log_error("spool segment '%s/%s': %s", sp->dir, name,
+		    strerror(errno));
+		r = -AR_EIO;
+	}
+out:
+	pthread_mutex_unlock(&sp->mu);
+	return r;
+}
+
+int
+spool_read(struct spool *sp, uint64_t after, uint64_t upto,
+    spool_rec_cb *cb, void *arg)
+{
+	struct spool_rec *rec = NULL;
+	struct spool_rd rd;
+	uint64_t durable, first, seg = 0, prev = 0, recoff;
+	const char *why;
+	int fd, r, done = 0;
+
+	pthread_mutex_lock(&sp->mu);
+	durable = sp->durable_seq;
+	first = spool_first_locked(sp);
+	pthread_mutex_unlock(&sp->mu);
+	/* A position past the end was given by a journal that is gone (or
+	 * by a confused peer): only a full compare can tell what it holds. */
+	if (after > durable)
+		return -AR_ESTATE;
+	if (after + 1 < first)
+		return -AR_ESTATE;
+	if (upto > durable)
+		upto = durable;
+	if (after >= upto)
+		return 0;
+
+	memset(&rd, 0, sizeof rd);
+	rec = malloc(sizeof *rec);
+	rd.buf = malloc(SPOOL_CHUNK);
+	if (rec == NULL || rd.buf == NULL) {
+		r = -AR_ENOMEM;
+		goto out;
+	}
+	r = 0;
+	while (!done) {
+		r = spool_read_seg(sp, after + 1, seg, &fd, &seg, &rd.end);
+		if (r == 1) {
+			r = 0;
+			break;
+		}
+		if (r != 0)
+			break;
+		rd.fd = fd;
+		rd.off = SPOOL_HDR;
+		rd.pos = rd.have = 0;
+		rd.eof = 0;
+		for (;;) {
+			r = spool_rd_next(&rd, rec, &recoff);
+			if (r == SPOOL_RD_END) {
+				r = 0;
+				break;
+			}
+			why = NULL;
+			if (r == SPOOL_RD_REC &&
+			    ((recoff == SPOOL_HDR && rec->seq != seg) ||
+			    (prev != 0 && !spool_seq_follows(prev, rec))))
+				why = "record out of sequence";
+			else if (r == SPOOL_RD_TORN)
+				why = "torn record";
+			else if (r == -AR_EPROTO)
+				why = "corrupt record";
+			else if (r == -AR_EIO)
+				why = strerror(errno);
+			if (why != NULL) {
+				log_error("spool segment '%s/seg-%016llx.log': "
+				    "%s at offset %llu", sp->dir,
+				    (unsigned long long)seg, why,
+				    (unsigned long long)recoff);
+				r = r == -AR_EIO ? -AR_EIO : -AR_ESTATE;
+				done = 1;
+				break;
+			}
+			prev = rec->seq;
+			if (rec->seq > upto) {
+				done = 1;
+				break;
+			}
+			if (rec->seq > after) {
+				r = cb(arg, rec);
+				if (r != 0) {
+					done = 1;
+					break;
+				}
+			}
+			if (rec->seq == upto) {
+				done = 1;
+				break;
+			}
+		}
+		close(fd);
+	}
+	/* Every record up to upto was durable when we started: if one was
+	 * not found, the journal has lost it. */
+	if (r == 0 && prev < upto) {
+		log_error("spool '%s': records %llu to %llu are missing",
+		    sp->dir, (unsigned long long)prev + 1,
+		    (unsigned long long)upto);
+		r = -AR_ESTATE;
+	}
+out:
+	free(rec);
+	free(rd.buf);
+	return r;
+}
+
+/* ------------------------------------------------------------------------
+ * Acknowledgements.
+ */
+
+int
+spool_ack(struct spool *sp, const char *id, uint64_t seq)
+{
+	struct spool_minmax acks;
+	char line[SPOOL_ACK_FILE_MAX];
+	int n, r;
+
+	if (!spool_id_valid(id))
+		return -AR_EPROTO;
+	pthread_mutex_lock(&sp->ackmu);
+	pthread_mutex_lock(&sp->mu);
+	if (sp->readonly)
+		r = -AR_ESTATE;
+	else if (sp->err != 0)
+		r = sp->err;
+	else if (seq > sp->durable_seq)
+		r = -AR_EPROTO;	/* nobody was sent that */
+	else
+		r = 0;
+	pthread_mutex_unlock(&sp->mu);
+	if (r != 0)
+		goto out;
+
+	n = snprintf(line, sizeof line, "%llu\n", (unsigned long long)seq);
+	if (n <= 0 || (size_t)n >= sizeof line) {
+		r = -AR_EINTERNAL;
+		goto out;
+	}
+	r = fs_write_durable(sp->acksfd, id, line, (size_t)n, 0644);
+	if (r != 0) {
+		log_error("spool: cannot save the ack of standby '%s': %s", id,
+		    strerror(errno));
+		r = -AR_EIO;
+		goto out;
+	}
+	memset(&acks, 0, sizeof acks);
+	if (spool_acks_each(sp->acksfd, spool_minmax_cb, &acks) != 0) {
+		/* Saved; trimming waits for the next ack. */
+		log_warn("spool: cannot list the acks: %s", strerror(errno));
+		goto out;
+	}
+	pthread_mutex_lock(&sp->mu);
+	if (spool_trim_locked(sp, &acks) != 0)
+		log_warn("spool: trimming failed; retried at the next ack");
+	spool_cap_locked(sp);
+	pthread_mutex_unlock(&sp->mu);
+out:
+	pthread_mutex_unlock(&sp->ackmu);
+	return r;
+}
+
+int
+spool_acks(struct spool *sp, spool_ack_cb *cb, void *arg)
+{
+	/* Ack files are replaced by rename, so a listing needs no lock. */
+	return spool_acks_each(sp->acksfd, cb, arg);
+}
