@@ -1376,7 +1376,10 @@ spool_read_seg(struct spool *sp, uint64_t seq, uint64_t prev_first, int *fd,
 		}
 	}
 	*first = sp->segs[i].first;
-	*end = sp->segs[i].size;
+	/* The last segment ends at its durable end; an earlier one at its
+	 * end of file, so a reader does not depend on a size it may have
+	 * cached (NFS) and a torn earlier segment is noticed. */
+	*end = i + 1 == sp->nsegs ? sp->segs[i].size : UINT64_MAX;
 	spool_seg_name(name, *first);
 	*fd = openat(sp->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (*fd == -1) {

@@ -245,8 +245,10 @@ watcher_report(struct watcher *w, int op, const char *path, size_t len,
 {
 	if (op != SPOOL_RESCAN && watcher_skipped(w, path, len))
 		return;
-	/* A repeat of the very last MODIFY or ATTRIB adds nothing: the
-	 * consumer reads the file's state when it sends it. */
+	/* A repeat of the last MODIFY or ATTRIB of the same read batch adds
+	 * nothing: both changes happened before the batch was read, so
+	 * whatever the consumer sends after the first report holds both.
+	 * Across batches a repeat is a new change and always goes out. */
 	if ((op == SPOOL_MODIFY || op == SPOOL_ATTRIB) && op == w->last_op &&
 	    len == w->last_len && memcmp(path, w->last, len) == 0)
 		return;
@@ -997,6 +999,7 @@ watcher_read(struct watcher *w)
 		return -AR_EIO;
 	}
 	now = watcher_now();
+	w->last_op = 0;
 	for (off = 0; off + sizeof *ev <= (size_t)n;
 	    off += sizeof *ev + ev->len) {
 		ev = (const struct inotify_event *)(w->buf + off);

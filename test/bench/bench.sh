@@ -119,7 +119,7 @@ ROWS=()
 row() {		# scenario tool seconds bytes files wire rss
 	local mbs fps
 	mbs=$(awk -v b="$4" -v s="$3" 'BEGIN { printf "%.1f", (s > 0 ? b / s / 1e6 : 0) }')
-	fps=$(awk -v f="$5" -v s="$3" 'BEGIN { printf "%.0f", (s > 0 ? f / s : 0) }')
+	fps=$(awk -v f="$5" -v s="$3" 'BEGIN { r = (s > 0 ? f / s : 0); printf (r < 10 ? "%.2f" : "%.0f"), r }')
 	ROWS+=("$(printf '%-3s %-16s %9.2f %9s %9s %14s  %s' "$1" "$2" "$3" "$mbs" "$fps" "$6" "$7")")
 	printf '  %-16s %8.2fs %9s MB/s %9s files/s  wire %s  rss %s\n' "$2" "$3" "$mbs" "$fps" "$6" "$7"
 }

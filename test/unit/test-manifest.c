@@ -91,16 +91,18 @@ struct parsed {
 /* Remove dirfd/name whatever it is, without paths (trees here can be
  * deeper than PATH_MAX). Failures are ignored: this is cleanup. */
 static void
-rm_at(int dirfd, const char *name)
+rm_at(int at, const char *name)
 {
 	struct dirent *de;
 	DIR *d;
 	int fd, pass, removed;
 
-	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+	if (unlinkat(at, name, 0) == 0 || errno == ENOENT)
 		return;
-	fchmodat(dirfd, name, 0700, 0);
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	if (fchmodat(at, name, 0700, 0) != 0) {
+		/* Not ours to fix here: the open below tells. */
+	}
+	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	if (fd < 0)
 		return;
@@ -125,7 +127,7 @@ rm_at(int dirfd, const char *name)
 			break;
 	}
 	closedir(d);
-	unlinkat(dirfd, name, AT_REMOVEDIR);
+	unlinkat(at, name, AT_REMOVEDIR);
 }
 
 static int
@@ -511,12 +513,12 @@ check_block(int rootfd, const struct parsed *ps, size_t pidx, size_t first,
 
 /*
  * Check a whole manifest of a tree that did not change while it was
- * generated and has nothing unreadable: root first, every block right
- * against lstat, depth-first order, one block per listed directory, the
- * count at the end.
+ * generated and has nothing unreadable: the block of top ("" for the
+ * root) first, every block right against lstat, depth-first order, one
+ * block per listed directory, the count at the end.
  */
 static void
-check_manifest(int rootfd, const struct parsed *ps)
+check_manifest_at(int rootfd, const struct parsed *ps, const char *top)
 {
 	struct stk {
 		size_t pidx;		/* P frame of this directory */
@@ -530,7 +532,7 @@ check_manifest(int rootfd, const struct parsed *ps)
 	assert_int_equal(ps->count, ps->entries);
 	assert_true(ps->n >= 1);
 	assert_int_equal(ps->f[0].type, WIRE_DIR);
-	assert_int_equal(ps->f[0].name_len, 0);
+	assert_string_equal(ps->f[0].name, top);
 
 	stack = calloc(ps->n + 1, sizeof *stack);
 	assert_non_null(stack);
@@ -590,8 +592,14 @@ check_manifest(int rootfd, const struct parsed *ps)
 		}
 	}
 	free(stack);
-	/* One block per directory listed, plus the root's. */
+	/* One block per directory listed, plus the top one's. */
 	assert_int_equal(count_blocks(ps), dirs + 1);
+}
+
+static void
+check_manifest(int rootfd, const struct parsed *ps)
+{
+	check_manifest_at(rootfd, ps, "");
 }
 
 /* ------------------------------------------------------------------ */
@@ -809,6 +817,97 @@ test_manifest_tree(void **state)
 	parsed_free(&first);
 }
 
+/* As run_manifest, for the subtree at path. */
+static void
+run_manifest_at(int rootfd, const char *path, size_t bufsize,
+    struct parsed *ps)
+{
+	struct wire_reader rd;
+	struct manifest *m = NULL;
+	uint8_t *buf;
+	unsigned reads = 0;
+	ssize_t n;
+
+	buf = malloc(bufsize);
+	assert_non_null(buf);
+	assert_int_equal(wire_reader_init(&rd, WIRE_MAX_FRAME), 0);
+	assert_int_equal(manifest_new_at(rootfd, path, strlen(path), &m), 0);
+	assert_non_null(m);
+	for (;;) {
+		n = manifest_read(m, buf, bufsize);
+		assert_true(n >= 0);
+		if (n == 0)
+			break;
+		assert_true((size_t)n <= bufsize);
+		assert_int_equal(wire_reader_feed(&rd, buf, (size_t)n,
+		    on_frame, ps), 0);
+		assert_true(++reads < MAX_READS);
+	}
+	assert_true(wire_reader_idle(&rd));
+	assert_int_equal(manifest_read(m, buf, bufsize), 0);
+	assert_false(ps->after_end);
+	manifest_free(m);
+	wire_reader_release(&rd);
+	free(buf);
+}
+
+static void
+test_manifest_subtree(void **state)
+{
+	struct tctx *t = *state;
+	static const char *const bad[] = { "../root", "/B", "B/", "B//D",
+	    "./B", "B/..", "a.txt", "nope", "B/c", "link", "fifo" };
+	char longpath[WIRE_PATH_MAX + 2];
+	struct manifest *m;
+	struct parsed ps;
+	size_t i;
+	int r;
+
+	build_tree(t->rootfd);
+
+	memset(&ps, 0, sizeof ps);
+	run_manifest_at(t->rootfd, "B", 7, &ps);
+	check_manifest_at(t->rootfd, &ps, "B");
+	assert_int_equal(count_blocks(&ps), 3);
+	assert_int_equal(find_block(&ps, "B/D", 3), 4);	/* c, D, link2 */
+	assert_true(find_block(&ps, "B/D/F", 5) > 4);
+	assert_int_equal(ps.entries, 3 + 2);
+	parsed_free(&ps);
+
+	memset(&ps, 0, sizeof ps);
+	run_manifest_at(t->rootfd, "B/D/F", 1u << 20, &ps);
+	check_manifest_at(t->rootfd, &ps, "B/D/F");
+	assert_int_equal(ps.n, 1);
+	assert_int_equal(ps.count, 0);
+	parsed_free(&ps);
+
+	/* The whole tree by its other name. */
+	memset(&ps, 0, sizeof ps);
+	run_manifest_at(t->rootfd, "", 4096, &ps);
+	check_manifest(t->rootfd, &ps);
+	check_tree_values(&ps);
+	parsed_free(&ps);
+
+	/* Not a directory beneath the root, or not a valid path at all. */
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		m = NULL;
+		r = manifest_new_at(t->rootfd, bad[i], strlen(bad[i]), &m);
+		if (r == 0)
+			fail_msg("manifest_new_at '%s' succeeded", bad[i]);
+		assert_true(r == -AR_EPROTO || r == -AR_EIO);
+		assert_null(m);
+	}
+	/* A path beyond the limit. */
+	memset(longpath, 'a', sizeof longpath);
+	longpath[WIRE_PATH_MAX + 1] = '\0';
+	for (i = 1; i < WIRE_PATH_MAX; i += 2)
+		longpath[i] = '/';
+	m = NULL;
+	assert_int_equal(manifest_new_at(t->rootfd, longpath,
+	    WIRE_PATH_MAX + 1, &m), -AR_EPROTO);
+	assert_null(m);
+}
+
 static void
 test_manifest_empty_root(void **state)
 {
@@ -990,12 +1089,10 @@ static void
 test_manifest_unreadable_dir(void **state)
 {
 	struct tctx *t = *state;
+	const struct frame *e;
 	struct parsed ps;
 	int d;
 
-	/* As root, mode 000 does not keep us out: nothing to test. */
-	if (geteuid() == 0)
-		skip();
 	d = mkdir_open(t->rootfd, "locked", 0755);
 	put(d, "secret", 1, 0644);
 	close(d);
@@ -1007,13 +1104,29 @@ test_manifest_unreadable_dir(void **state)
 	memset(&ps, 0, sizeof ps);
 	run_manifest(t->rootfd, 7, &ps);
 	assert_int_equal(fchmodat(t->rootfd, "locked", 0755, 0), 0);
-	/* Listed in its parent, its contents skipped, the rest served. */
 	assert_false(ps.errored);
 	assert_true(ps.ended);
 	assert_int_equal(ps.count, ps.entries);
-	assert_non_null(find_entry(&ps, "", "locked", 6));
-	assert_int_equal(find_block(&ps, "locked", 6), -1);
+	e = find_entry(&ps, "", "locked", 6);
+	assert_non_null(e);
+	assert_int_equal(e->etype, 'd');
+	assert_int_equal(e->mode, 0);
 	assert_non_null(find_entry(&ps, "open", "f", 1));
+	/*
+	 * As root, mode 000 keeps nobody out, so the unreadable case cannot
+	 * be made here; root must then see it all. (Not skip(): cmocka
+	 * 1.1.5 prints "not ok # SKIP", which the TAP driver counts as a
+	 * failure.)
+	 */
+	if (geteuid() == 0) {
+		print_message("# as root: mode 000 is readable, checked as "
+		    "such\n");
+		assert_non_null(find_entry(&ps, "locked", "secret", 6));
+	} else {
+		/* Listed in its parent, its contents skipped. */
+		assert_int_equal(find_block(&ps, "locked", 6), -1);
+		assert_int_equal(count_blocks(&ps), 2);
+	}
 	parsed_free(&ps);
 }
 
@@ -1149,21 +1262,28 @@ test_manifest_out_of_fds(void **state)
 	struct tctx *t = *state;
 	struct parsed ps;
 	struct rlimit rl;
-	int k;
+	int fds[17];
+	size_t i;
 
 	make_chain(t->rootfd, "d", 24, 1);
 	memset(&ps, 0, sizeof ps);
 
-	/* The lowest free fd is the one manifest_new takes for the root;
-	 * level j (root = 1) holds fd k + j - 1, and listing a level dups
-	 * its fd once more. Level 17 opens, its listing cannot. */
-	k = fcntl(t->topfd, F_DUPFD_CLOEXEC, 0);
-	assert_true(k >= 0);
-	close(k);
+	/*
+	 * Level j (the root is 1) holds the j-th free fd, and listing a
+	 * level dups its fd once more, for a moment. With the limit just
+	 * past the 17th free fd, level 17 opens and its listing cannot.
+	 * (Free fds need not be contiguous: a parent may leave some open.)
+	 */
+	for (i = 0; i < 17; i++) {
+		fds[i] = fcntl(t->topfd, F_DUPFD_CLOEXEC, 0);
+		assert_true(fds[i] >= 0);
+	}
+	for (i = 0; i < 17; i++)
+		close(fds[i]);
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
 	t->nofile = rl;
 	t->nofile_changed = 1;
-	rl.rlim_cur = (rlim_t)k + 17;
+	rl.rlim_cur = (rlim_t)fds[16] + 1;
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	run_manifest(t->rootfd, 1u << 20, &ps);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &t->nofile), 0);
@@ -1186,6 +1306,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_empty_root,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_manifest_subtree, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_big_dir, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_dir_removed,

@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -582,10 +583,11 @@ test_append_reopen(void **state)
 {
 	struct tctx *t = *state;
 	struct spool *sp;
+	char name[32], tmp[PATH_MAX];
 	struct got g;
 	uint64_t seq;
-	char name[32];
 	size_t i;
+	int fd;
 
 	got_init(&g, 5000);
 	sp = sp_open(t->dir, 0, 0, 0);
@@ -649,9 +651,21 @@ test_append_reopen(void **state)
 	assert_int_equal(g.n, 0);
 	/* close commits what is buffered */
 	spool_close(sp);
+	/* The temp file of a segment whose creation was cut short: a
+	 * read-only open leaves it, a writer removes it. */
+	path_in(tmp, sizeof tmp, t->dir,
+	    ".asyncrep-tmp.seg-0000000000000bba.log.AbCdEf");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
 	sp = sp_open(t->dir, 1, 0, 0);
 	assert_int_equal(spool_durable_seq(sp), 3001);
 	spool_close(sp);
+	assert_int_equal(access(tmp, F_OK), 0);
+	sp = sp_open(t->dir, 0, 0, 0);
+	assert_int_equal(spool_durable_seq(sp), 3001);
+	spool_close(sp);
+	assert_int_equal(access(tmp, F_OK), -1);
 	got_free(&g);
 }
 
@@ -792,6 +806,51 @@ test_corrupt_middle(void **state)
 	    4 + (rec_end - off + REC_MIN - 1) / REC_MIN + 1);
 }
 
+/* The only segment loses its first record: it is left with no record,
+ * so it goes, and the RESCAN starts a segment named after itself. */
+static void
+test_corrupt_first(void **state)
+{
+	struct tctx *t = *state;
+	char names[16][32], seg[PATH_MAX], expect[32];
+	struct spool *sp;
+	struct got g;
+	uint64_t rescan, seq;
+	size_t len;
+
+	sp = sp_open(t->dir, 0, 0, 0);
+	fill(sp, 3, 3);
+	spool_close(sp);
+	last_seg_path(t->dir, seg, sizeof seg);
+	free(read_file(seg, &len));
+	flip_byte(seg, HDR + 8 + 9);
+	rescan = 0 + (len - HDR + REC_MIN - 1) / REC_MIN + 1;
+
+	sp = sp_open(t->dir, 0, 0, 0);
+	assert_int_equal(spool_durable_seq(sp), rescan);
+	assert_int_equal(spool_first_seq(sp), rescan);
+	assert_int_equal(list_segs(t->dir, names, 16), 1);
+	snprintf(expect, sizeof expect, "seg-%016llx.log",
+	    (unsigned long long)rescan);
+	assert_string_equal(names[0], expect);
+	got_init(&g, 10);
+	/* Whoever stands before the RESCAN: the records are gone. */
+	assert_int_equal(spool_read(sp, 0, UINT64_MAX, got_cb, &g),
+	    -AR_ESTATE);
+	assert_int_equal(spool_read(sp, rescan - 1, UINT64_MAX, got_cb, &g),
+	    0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.op[0], SPOOL_RESCAN);
+	assert_int_equal(spool_append(sp, SPOOL_MODIFY, "a", 1, NULL, 0, &seq),
+	    0);
+	assert_int_equal(seq, rescan + 1);
+	spool_close(sp);
+	sp = sp_open(t->dir, 0, 0, 0);
+	assert_int_equal(spool_durable_seq(sp), rescan + 1);
+	spool_close(sp);
+	got_free(&g);
+}
+
 /* A standby acknowledged more than the journal holds (a tail that a
  * lying disk lost without a trace): a RESCAN past its ack follows. */
 static void
@@ -868,6 +927,26 @@ test_rotation(void **state)
 	assert_int_equal(spool_read(sp, 999, UINT64_MAX, got_cb, &g), 0);
 	check_range(&g, 1000, 1000);
 	assert_int_equal(spool_size(sp) > 40 * 400, 1);
+
+	/* Damage in an earlier segment is found when it is read: the
+	 * records before it are delivered, then the read fails; the
+	 * segments after it still read. */
+	path_in(path, sizeof path, t->dir, names[3]);
+	assert_int_equal(sscanf(names[4], "seg-%16llx.log", &first), 1);
+	flip_byte(path, HDR + 8 + 30);
+	got_reset(&g);
+	assert_int_equal(spool_read(sp, 0, UINT64_MAX, got_cb, &g),
+	    -AR_ESTATE);
+	assert_true(g.n > 0 && g.seq[g.n - 1] < first);
+	got_reset(&g);
+	assert_int_equal(spool_read(sp, first - 1, UINT64_MAX, got_cb, &g),
+	    0);
+	check_range(&g, first, 1000);
+	/* An earlier segment cut short: a torn record there is corrupt. */
+	assert_int_equal(truncate(path, HDR + 10), 0);
+	got_reset(&g);
+	assert_int_equal(spool_read(sp, 0, UINT64_MAX, got_cb, &g),
+	    -AR_ESTATE);
 	spool_close(sp);
 	got_free(&g);
 }
@@ -1153,7 +1232,7 @@ test_bad_segment(void **state)
 
 struct race {
 	struct spool *sp;
-	volatile int stop;
+	atomic_int stop;
 	uint64_t appended;
 	uint64_t reads;
 	uint64_t seen;
@@ -1166,7 +1245,7 @@ race_writer(void *arg)
 	struct race *x = arg;
 	uint64_t seq, i = 0;
 
-	while (!x->stop) {
+	while (!atomic_load(&x->stop)) {
 		if (spool_append(x->sp, SPOOL_ATTRIB, "w", 1, NULL, 0,
 		    &seq) != 0 || seq != i + 1) {
 			x->bad = 1;
@@ -1214,7 +1293,7 @@ test_concurrent(void **state)
 		    &x), 0);
 		x.reads++;
 	}
-	x.stop = 1;
+	atomic_store(&x.stop, 1);
 	pthread_join(th, NULL);
 	assert_int_equal(x.bad, 0);
 	assert_int_equal(spool_commit(x.sp), 0);
@@ -1240,6 +1319,7 @@ main(void)
 		ONE(test_torn_tail),
 		ONE(test_garbage_tail),
 		ONE(test_corrupt_middle),
+		ONE(test_corrupt_first),
 		ONE(test_ack_ahead),
 		ONE(test_rotation),
 		ONE(test_ack_trim),
