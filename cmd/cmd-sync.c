@@ -56,11 +56,8 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 		r = sync_follow(&o, &st, &stop, err, sizeof(err));
-		if (r != 0)
-			log_error("%s", err);
-		return r;
-	}
-	r = sync_run(&o, &st, err, sizeof(err));
+	} else
+		r = sync_run(&o, &st, err, sizeof(err));
 	fflush(stdout);
 	if (r != 0)
 		log_error("%s", err);

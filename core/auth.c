@@ -5,15 +5,18 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "auth.h"
 #include "error.h"
 #include "fs.h"
+#include "log.h"
 
 int
 auth_load(struct auth *a, const char *path, char *err, size_t errlen)
 {
 	char buf[AUTH_TOKEN_MAX + 64];
+	struct stat st;
 	size_t len, start, i;
 	int r;
 
@@ -24,6 +27,7 @@ auth_load(struct auth *a, const char *path, char *err, size_t errlen)
 	if (r == -AR_ENOMEM) {
 		snprintf(err, errlen, "auth token file '%s': longer than %d "
 		    "characters", path, AUTH_TOKEN_MAX);
+		explicit_bzero(buf, sizeof(buf));
 		return -AR_ECONFIG;
 	}
 	if (r != 0) {
@@ -58,6 +62,11 @@ auth_load(struct auth *a, const char *path, char *err, size_t errlen)
 			return -AR_ECONFIG;
 		}
 	}
+	/* A secret others can read is no secret: say so, but serve. */
+	if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
+		log_warn("auth token file '%s' can be read by other users "
+		    "(mode %04o): chmod 600 it", path,
+		    (unsigned)(st.st_mode & 07777));
 	memcpy(a->token, buf + start, len);
 	a->token[len] = '\0';
 	a->len = len;

@@ -149,6 +149,8 @@ client_new(const struct config_standby *cfg, const struct auth *auth,
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* The primary is dialled directly, whatever http_proxy says. */
+	curl_easy_setopt(c->curl, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c->curl, CURLOPT_BUFFERSIZE, 256L * 1024);
 	curl_easy_setopt(c->curl, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
@@ -313,6 +315,12 @@ client_traffic(const struct client *c, uint64_t *sent, uint64_t *received)
 {
 	*sent = c->sent;
 	*received = c->received;
+}
+
+long
+client_status(const struct client *c)
+{
+	return c->status;
 }
 
 const char *

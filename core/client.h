@@ -54,6 +54,9 @@ void client_set_abort(struct client *c, volatile sig_atomic_t *flag);
 void client_traffic(const struct client *c, uint64_t *sent,
     uint64_t *received);
 
+/* HTTP status of the last request (0 if none was answered). */
+long client_status(const struct client *c);
+
 /* The last error, explained ("connect to 127.0.0.1:9: refused"). */
 const char *client_errmsg(const struct client *c);
 

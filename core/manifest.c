@@ -12,8 +12,9 @@
 #include "manifest.h"
 #include "walk.h"
 
-/* Deepest directory nesting served; PATH_MAX bounds it anyway. */
-#define MANIFEST_MAX_DEPTH 2048
+/* Deepest directory nesting served: the root and the 2048 directories of
+ * the longest valid path ("a/a/.../a", WIRE_PATH_MAX bytes). */
+#define MANIFEST_MAX_DEPTH ((WIRE_PATH_MAX + 1) / 2 + 1)
 /* Room for the largest frame we emit (an entry with path and target). */
 #define MANIFEST_OUT (2 * (WIRE_HDR + 32 + WIRE_PATH_MAX + WIRE_TARGET_MAX))
 
@@ -58,7 +59,7 @@ static int
 level_push(struct manifest *m, int fd, size_t path_len)
 {
 	struct level *lv;
-	int r;
+	int r, saved;
 
 	if (m->depth == MANIFEST_MAX_DEPTH) {
 		close(fd);
@@ -82,8 +83,10 @@ level_push(struct manifest *m, int fd, size_t path_len)
 	walk_dir_init(&lv->list);
 	r = walk_list(fd, WALK_SKIP_TMP, &lv->list);
 	if (r != 0) {
+		saved = errno;
 		walk_dir_release(&lv->list);
 		close(fd);
+		errno = saved;
 		return r;
 	}
 	m->depth++;
@@ -183,25 +186,40 @@ descend(struct manifest *m, struct level *lv)
 		if (we->type != WALK_DIR || !fits(we, lv) ||
 		    excluded(m, lv, we))
 			continue;
-		fd = openat(lv->fd, we->name, O_RDONLY | O_DIRECTORY |
-		    O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			/* Vanished or replaced since listed: the next
-			 * compare sees it. */
-			continue;
-		}
 		base = lv->path_len;
 		if (base > 0)
 			m->path[base++] = '/';
 		memcpy(m->path + base, we->name, we->namelen);
 		m->path[base + we->namelen] = '\0';
-		r = level_push(m, fd, base + we->namelen);
-		if (r == -AR_EIO) {
+		fd = openat(lv->fd, we->name, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			/* Vanished or replaced since listed: the next
+			 * compare sees it. */
+			if (errno == ENOENT || errno == ENOTDIR ||
+			    errno == ELOOP)
+				continue;
+			r = -AR_EIO;
+		} else {
+			r = level_push(m, fd, base + we->namelen);
+			/* level_push may have moved m->levels. */
+			lv = &m->levels[m->depth - 1];
+		}
+		/* Unreadable, or removed while being listed: skipped, and
+		 * the operator told. Anything else (out of fds or memory, an
+		 * I/O error) fails the manifest rather than leave a subtree
+		 * out of a stream that ends as if complete. */
+		if (r == -AR_EIO && (errno == EACCES || errno == EPERM ||
+		    errno == ENOENT)) {
 			log_warn("skipping directory '%s': %s",
 			    log_escape(m->path, base + we->namelen, esc,
 			    sizeof(esc)), strerror(errno));
 			continue;
 		}
+		if (r == -AR_EIO)
+			log_error("directory '%s': %s", log_escape(m->path,
+			    base + we->namelen, esc, sizeof(esc)),
+			    strerror(errno));
 		return r;
 	}
 	level_pop(m);

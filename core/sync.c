@@ -112,6 +112,7 @@ struct syncer {
 	char **rescan;		/* subtrees to compare after a batch */
 	size_t nrescan, rescan_cap;
 	int full;		/* the whole tree must be compared */
+	int following;		/* sync --follow */
 	char id[65];
 	struct wire_pathop op;
 	uint64_t hello_seq;
@@ -268,8 +269,11 @@ retry_add(struct syncer *s, const char *path)
 
 	if (s->retrying || s->nretry == RETRY_MAX) {
 		s->st->files_failed++;
-		log_warn("'%s' changed while it was sent: not replicated "
-		    "this time", esc(path, strlen(path)));
+		/* Following, the change that made it move is in a later
+		 * batch: no cause for alarm. */
+		log_msg(s->following ? LOG_LVL_VERBOSE : LOG_LVL_WARN,
+		    "'%s' changed while it was sent: not replicated this "
+		    "time", esc(path, strlen(path)));
 		return 0;
 	}
 	if (s->nretry == s->retry_cap) {
@@ -1438,6 +1442,13 @@ full_compare(struct syncer *s, const char *path)
 
 	s->mf_entries = 0;
 	r = manifest_fetch(s, path, &mfd);
+	if (r == -AR_EPROTO && path[0] != '\0' &&
+	    client_status(s->client) == 404) {
+		/* Gone since the batch was made: its K frame or a later
+		 * batch tells what became of it. */
+		s->msg[0] = '\0';
+		return 0;
+	}
 	if (r != 0)
 		return r;
 	r = manifest_replay(s, mfd, mf_frame);
@@ -2092,6 +2103,7 @@ sync_follow(const struct sync_opts *o, struct sync_stats *st,
 		return r;
 	}
 	client_set_abort(s.client, stop);
+	s.following = 1;
 	while (!*stop) {
 		msg[0] = '\0';
 		r = follow_session(&s, stop);

@@ -32,7 +32,7 @@ s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$TEST_I
 	exit 99
 
 cleanup() {
-	for pid in $BG_PIDS; do
+	for pid in $BG_PIDS $(cat "$TRASH/.pids" 2>/dev/null); do
 		kill -KILL "$pid" 2>/dev/null
 	done
 	wait 2>/dev/null
@@ -46,10 +46,16 @@ trap cleanup EXIT
 
 say() { echo "# $*"; }
 
+# The body runs in this shell (as in git's test-lib), so variables it
+# sets, such as WATCH_PID, live on; steps are chained with &&.
+test_eval_() {
+	eval "$1"
+}
+
 test_expect_success() {
 	test_count=$((test_count + 1))
 	say_title=$1
-	if ( set -e; eval "$2" ) >"$TRASH/.out.$test_count" 2>&1; then
+	if test_eval_ "$2" >"$TRASH/.out.$test_count" 2>&1 </dev/null; then
 		echo "ok $test_count - $say_title"
 	else
 		test_failures=$((test_failures + 1))
@@ -90,8 +96,9 @@ test_cmp() { diff -u "$1" "$2"; }
 start_bg() {
 	log=$1; shift
 	"$@" >"$log" 2>&1 &
-	BG_PIDS="$BG_PIDS $!"
 	last_pid=$!
+	BG_PIDS="$BG_PIDS $last_pid"
+	echo "$last_pid" >>"$TRASH/.pids"
 }
 
 # wait_for SECONDS CMD...: retry CMD every 0.05s until it succeeds.

@@ -18,7 +18,7 @@ done
 test_expect_success 'asyncrep.1 documents every exit status' '
 	for n in $(sed -n "s/.*= \([0-9][0-9]*\),.*/\1/p" "$SRCDIR/core/error.h"); do
 		grep -qx ".It $n" "$SRCDIR/man/asyncrep.1" ||
-			{ echo "exit status $n undocumented"; exit 1; }
+			{ echo "exit status $n undocumented"; return 1; }
 	done
 '
 
@@ -30,9 +30,9 @@ for cmd in watch sync; do
 		while read -r opt; do
 			key=$(echo "$opt" | tr - _) &&
 			grep -q "^\.It Fl -$opt " "$SRCDIR/man/asyncrep.1" ||
-				{ echo "--$opt missing from asyncrep.1"; exit 1; }
+				{ echo "--$opt missing from asyncrep.1"; return 1; }
 			grep -q "^\.It Ic $key " "$SRCDIR/man/asyncrep.conf.5" ||
-				{ echo "$key missing from asyncrep.conf.5"; exit 1; }
+				{ echo "$key missing from asyncrep.conf.5"; return 1; }
 		done <opts
 	'
 done

@@ -39,7 +39,7 @@ for cmd in watch sync; do
 		grep -q "^usage: asyncrep '"$cmd"' " out &&
 		for o in config verbose quiet syslog dry-run itemize-changes \
 		    follow json help data-dir auth-token-file; do
-			grep -q -- "--$o" out || { echo "no --$o"; exit 1; }
+			grep -q -- "--$o" out || { echo "no --$o"; return 1; }
 		done &&
 		"$ASYNCREP" '"$cmd"' -h >out2 &&
 		test_cmp out out2
@@ -50,7 +50,7 @@ test_expect_success 'watch --help lists the [primary] keys only' '
 	"$ASYNCREP" watch --help >out &&
 	for o in spool-dir listen interval max-connections max-per-ip \
 	    timeout max-signature-size threads; do
-		grep -q -- "--$o VALUE" out || { echo "no --$o"; exit 1; }
+		grep -q -- "--$o VALUE" out || { echo "no --$o"; return 1; }
 	done &&
 	! grep -q -- "--state-dir" out
 '
@@ -59,7 +59,7 @@ test_expect_success 'sync --help lists the [standby] keys only' '
 	"$ASYNCREP" sync --help >out &&
 	for o in state-dir primary connect-timeout stall-timeout \
 	    delta-min-size batch-size batch-files; do
-		grep -q -- "--$o VALUE" out || { echo "no --$o"; exit 1; }
+		grep -q -- "--$o VALUE" out || { echo "no --$o"; return 1; }
 	done &&
 	! grep -q -- "--spool-dir" out
 '

@@ -49,7 +49,7 @@ test_expect_success 'SIGKILL during a delta leaves the old version intact' '
 	sync_to "$TRASH/dst" "$TRASH/state" &&
 	cp dst/large old-large &&
 	"$PYTHON3" -c "
-f = open(\"src/large\", \"r+b\"); f.seek(30000000); f.write(b\"K\" * 100000); f.close()" || exit 1
+f = open(\"src/large\", \"r+b\"); f.seek(30000000); f.write(b\"K\" * 100000); f.close()" || return 1
 	"$ASYNCREP" sync --data-dir "$TRASH/dst" --state-dir "$TRASH/state" \
 		--primary "$TEST_IP:$TEST_PORT" >/dev/null 2>&1 &
 	pid=$! &&
