@@ -40,7 +40,10 @@ enum {
 static const struct cmd_entry *const asyncrep_commands[] = {
 	&cmd_watch_entry,
 	&cmd_sync_entry,
+	&cmd_status_entry,
 };
+
+static const char *const no_keys[] = { NULL };
 #define ASYNCREP_NCOMMANDS \
 	(sizeof asyncrep_commands / sizeof asyncrep_commands[0])
 
@@ -115,6 +118,8 @@ asyncrep_command_help(const struct cmd_entry *entry,
 			snprintf(left, sizeof left, "    --%s", o->name);
 		printf("  %-26s %s\n", left, o->help);
 	}
+	if (entry->section == NULL)
+		return;
 	printf("\nconfiguration keys of [%s], overriding the file "
 	    "(see asyncrep.conf(5)):\n", entry->section);
 	for (i = 0; keys[i] != NULL; i++)
@@ -172,7 +177,9 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 	config_init(&ctx.cfg);
 	ctx.verbosity = LOG_LVL_INFO;
 
-	keys = config_section_keys(entry->section);
+	/* A command of no section (status) reads whole files only. */
+	keys = entry->section != NULL ? config_section_keys(entry->section) :
+	    no_keys;
 	if (keys == NULL) {
 		fprintf(stderr, "asyncrep: %s: unknown section [%s]\n",
 		    entry->name, entry->section);
@@ -306,7 +313,8 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 			goto out;
 		}
 	}
-	r = config_check(&ctx.cfg, entry->section, err, sizeof err);
+	r = entry->section != NULL ? config_check(&ctx.cfg, entry->section,
+	    err, sizeof err) : 0;
 	if (r != 0) {
 		fprintf(stderr, "asyncrep: %s: %s\n", entry->name, err);
 		r = asyncrep_status(r);

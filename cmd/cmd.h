@@ -24,7 +24,8 @@ struct cmd_ctx {
 
 struct cmd_entry {
 	const char *name;
-	const char *section;	/* config section: "primary" or "standby" */
+	const char *section;	/* config section: "primary" or "standby";
+				 * NULL: whole files only, no key options */
 	const char *usage;	/* one line, after "asyncrep NAME " */
 	const char *help;	/* what it does, one line */
 	int (*exec)(struct cmd_ctx *ctx);	/* returns 0 or -enum ar_err */
@@ -32,5 +33,6 @@ struct cmd_entry {
 
 extern const struct cmd_entry cmd_watch_entry;
 extern const struct cmd_entry cmd_sync_entry;
+extern const struct cmd_entry cmd_status_entry;
 
 #endif

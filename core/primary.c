@@ -14,6 +14,7 @@
 #include "primary.h"
 #include "server.h"
 #include "spool.h"
+#include "status.h"
 #include "watcher.h"
 
 /* How often the pump looks at the clock when nothing happens: it ends
@@ -65,10 +66,36 @@ on_change(void *arg, int op, const char *path, size_t len, const char *path2,
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* The watcher's figures for asyncrep status, every 2 s. Called from the
+ * watcher thread only: the watcher module is single-threaded. */
+static void
+write_status(struct primary *p)
+{
+	struct watcher_stats ws;
+	char line[512];
+	int n, dirfd;
+
+	watcher_get_stats(p->watcher, &ws);
+	n = snprintf(line, sizeof(line), "%s mode, %llu directories watched, "
+	    "%llu events, %llu overflows, %llu rebuilds, pid %ld",
+	    ws.mode == WATCHER_POLL ? "poll" : "inotify",
+	    (unsigned long long)ws.watches, (unsigned long long)ws.events,
+	    (unsigned long long)ws.overflows, (unsigned long long)ws.rebuilds,
+	    (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
+	if (fs_open_dir(p->cfg->spool_dir, &dirfd) != 0)
+		return;
+	if (fs_write_durable(dirfd, STATUS_FILE, line, (size_t)n, 0644) != 0)
+		log_debug("cannot write %s", STATUS_FILE);
+	close(dirfd);
+}
+
 static void *
 watcher_main(void *arg)
 {
 	struct primary *p = arg;
+	uint64_t next_status = 0, now;
 	int r, stop;
 
 	for (;;) {
@@ -77,6 +104,11 @@ watcher_main(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		if (stop)
 			break;
+		now = mono_ns();
+		if (now >= next_status) {
+			write_status(p);
+			next_status = now + 2000000000ull;
+		}
 		r = watcher_poll(p->watcher, 100);
 		if (r != 0) {
 			log_error("watcher: %s", ar_strerror(r));
@@ -187,6 +219,13 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 	}
 	memset(&spo, 0, sizeof(spo));
 	spo.max_size = cfg->spool_max_size;
+	/* Trimming and the cap drop whole segments: keep several under the
+	 * cap. */
+	spo.segment_size = cfg->spool_max_size / 8;
+	if (spo.segment_size > 16u * 1024 * 1024)
+		spo.segment_size = 16u * 1024 * 1024;
+	if (spo.segment_size < 64u * 1024)
+		spo.segment_size = 64u * 1024;
 	r = spool_open(cfg->spool_dir, &spo, &p.spool, err, errlen);
 	if (r != 0)
 		goto out;

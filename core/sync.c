@@ -1467,6 +1467,8 @@ full_compare(struct syncer *s, const char *path)
 	return r;
 }
 
+static int position_save(struct syncer *s, const char *gen, uint64_t seq);
+
 /* Deletions, links and attributes: durable before we say so. */
 static int
 make_durable(struct syncer *s)
@@ -1491,6 +1493,9 @@ run(struct syncer *s)
 		r = full_compare(s, "");
 	if (r == 0)
 		r = make_durable(s);
+	/* A later --follow starts from here instead of comparing again. */
+	if (r == 0 && !s->o->dry_run && s->st->files_failed == 0)
+		r = position_save(s, s->hello_gen, s->hello_seq);
 	if (r == 0 && s->st->files_failed > 0)
 		r = fail(s, -AR_EPARTIAL, "%llu files were not replicated",
 		    (unsigned long long)s->st->files_failed);

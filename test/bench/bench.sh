@@ -23,6 +23,12 @@
 # overridden: BENCH_A_FILES, BENCH_A_MB, BENCH_B_FILES, BENCH_B_DIRS,
 # BENCH_C_MB, BENCH_C_CHANGE_KB. BENCH_DIR picks the scratch parent
 # (default /tmp). Everything is removed at the end, daemons killed.
+#
+# Second part, continuous replication (see "follow part" below): asyncrep
+# watch + sync --follow against lsyncd (delay = 0, default.rsync to the
+# same rsync daemon): lag of a 4 KiB write, a burst of 4 KiB files, and
+# watch start-up time and RSS on a large tree. BENCH_PART=copy runs only
+# the first part, BENCH_PART=follow only the second (default: both).
 if [ -z "${BASH_VERSION:-}" ]; then
 	exec bash "$0" "$@"
 fi
@@ -50,8 +56,16 @@ TIME=/usr/bin/time
 RSYNC_FSYNC=yes
 rsync --help 2>/dev/null | grep -q -- '--fsync' || RSYNC_FSYNC=no
 
+PART=${BENCH_PART:-all}
+case $PART in all|copy|follow) ;; *) echo "bench: BENCH_PART is all, copy or follow"; exit 1 ;; esac
+if [ "$PART" != copy ]; then
+	command -v lsyncd >/dev/null || { echo "bench: lsyncd is missing (apt-get install -y lsyncd)"; exit 1; }
+fi
+LAGPY=$(cd "$(dirname "$0")" && pwd)/lag.py
+[ -r "$LAGPY" ] || { echo "bench: $LAGPY is missing"; exit 1; }
+
 SCRATCH=$(mktemp -d "${BENCH_DIR:-/tmp}/asyncrep-bench.XXXXXX")
-WATCH_PID= RSYNCD_PID=
+WATCH_PID= RSYNCD_PID= FOLLOW_PID= LSYNCD_PID=
 stop_pid() {
 	local pid=$1 n=0
 	[ -n "$pid" ] || return 0
@@ -62,9 +76,23 @@ stop_pid() {
 	kill -KILL "$pid" 2>/dev/null || :
 	wait "$pid" 2>/dev/null || :
 }
+# stop_tree PID: PID's children (lsyncd's rsync runs), then PID.
+stop_tree() {
+	local pid=$1 c
+	[ -n "$pid" ] || return 0
+	for c in $(cat "/proc/$pid/task/"*/children 2>/dev/null); do
+		kill -TERM "$c" 2>/dev/null || :
+	done
+	stop_pid "$pid"
+}
 cleanup() {
+	stop_pid "$FOLLOW_PID"
 	stop_pid "$WATCH_PID"
+	stop_tree "$LSYNCD_PID"
 	stop_pid "$RSYNCD_PID"
+	if [ -n "${BENCH_LOGS:-}" ] && [ -d "$SCRATCH/logs" ]; then
+		mkdir -p "$BENCH_LOGS" && cp -a "$SCRATCH/logs/." "$BENCH_LOGS/" || :
+	fi
 	rm -rf "$SCRATCH"
 }
 trap cleanup EXIT
@@ -230,6 +258,7 @@ echo "asyncrep bench: scale ${BENCH_SCALE:-full}, scratch $SCRATCH"
 echo "  $("$ASYNCREP" --version 2>/dev/null | head -1 || echo asyncrep)"
 echo "  $(rsync --version | head -1)"
 
+if [ "$PART" != follow ]; then	# first part: one-shot copies
 # --- a: 40 x 50 MB -----------------------------------------------------------
 echo
 echo "a: initial sync of $A_FILES files of $(human "$A_BYTES")"
@@ -293,4 +322,319 @@ printf '%-3s %-16s %9s %9s %9s %14s  %s\n' "" tool seconds "MB/s" "files/s" "wir
 for r in "${ROWS[@]}"; do
 	echo "$r"
 done
+fi	# first part
+
+if [ "$PART" != copy ]; then	# second part: continuous replication
+# --- follow part: asyncrep watch + sync --follow against lsyncd --------------
+# Every asyncrep run: `asyncrep watch` on the primary tree and
+# `asyncrep sync --follow` into a standby tree (both on this host, loopback);
+# the standby applies every file durably (temp file, fsync, rename, fsync of
+# the directory). lsyncd: delay = 0, default.rsync to the rsync daemon above,
+# rsync without --fsync (lsyncd's default): its files are NOT durable when
+# they appear, so its lag is a lower bound for a durable copy.
+#   lag    LAG_WRITES writes of 4 KiB (a new file each, one at a time, after a
+#          random 0-10 ms pause; 0-200 ms at interval 200ms so the writes are
+#          not in phase with the timer); each is timed from before open() on
+#          the primary until the standby's file holds the same bytes (polled
+#          every 0.2 ms, at most 10 s): time.monotonic_ns in lag.py.
+#          On an empty tree, then on a tree of TREE_FILES files in TREE_DIRS
+#          directories (the standby is seeded with cp -a and both tools must
+#          report it identical before the timed writes).
+#   burst  BURST_FILES x 4 KiB into BURST_DIRS new directories, written at
+#          once; seconds from the first write until the standby holds all
+#          of them with the right bytes (polled every 5 ms).
+#   start  asyncrep watch: from exec until it logs "serving" (its inotify
+#          watches are set before); lsyncd: from exec until it logs
+#          "recursive startup rsync" (its watches are set before), and until
+#          "Startup of ... finished" (its initial rsync against a target
+#          that already holds the tree, i.e. a compare). Peak RSS = VmHWM of
+#          the process (lsyncd: without its rsync children).
+LAG_WRITES=${BENCH_LAG_WRITES:-$((200 / div))}
+BURST_FILES=${BENCH_BURST_FILES:-$((5000 / div))}
+BURST_DIRS=${BENCH_BURST_DIRS:-$((50 / div > 0 ? 50 / div : 1))}
+TREE_FILES=${BENCH_TREE_FILES:-$((100000 / div))}
+TREE_DIRS=${BENCH_TREE_DIRS:-$((10000 / div))}
+TREE_SIZE=${BENCH_TREE_FILE_SIZE:-1024}
+LAG_TIMEOUT=10		# seconds per write
+mkdir -p "$SCRATCH/logs"
+
+exec {NAPFD}<> <(:)
+nap() { read -r -t "$1" -u "$NAPFD" _ || :; }	# sleep without a fork
+
+# wait_log FILE ERE TIMEOUT PID T0: wait (polling every ~2 ms, no fork)
+# until a line of FILE matches; WAITED = seconds since T0 ($EPOCHREALTIME).
+WAITED=
+wait_log() {
+	local file=$1 rx=$2 limit=$3 pid=$4 t0=$5 fd= line buf= t1 n=0
+	exec {fd}<"$file" || return 1
+	while :; do
+		while IFS= read -r -u "$fd" line; do
+			line=$buf$line buf=
+			if [[ $line =~ $rx ]]; then
+				t1=$EPOCHREALTIME
+				exec {fd}<&-
+				WAITED=$(elapsed "$t0" "$t1")
+				return 0
+			fi
+		done
+		buf+=$line
+		if ! kill -0 "$pid" 2>/dev/null; then
+			exec {fd}<&-
+			echo "  process $pid exited; its log:"; tail -5 "$file" | sed 's/^/  | /'
+			return 1
+		fi
+		n=$((n + 1))
+		if [ $n -gt $((limit * 400)) ]; then
+			exec {fd}<&-
+			echo "  no '$rx' in $file after ${limit}s"
+			return 1
+		fi
+		nap 0.002
+	done
+}
+
+hwm() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo '?'; }
+
+# start_watch NAME SRC [INTERVAL]: asyncrep watch on a new port; STARTUP = s.
+STARTUP= WATCH_PORT=
+start_watch() {
+	local name=$1 src=$2 t0
+	WATCH_PORT=$(free_port)
+	local args=(watch --data-dir "$src" --spool-dir "$SCRATCH/spool-$name"
+		--listen "127.0.0.1:$WATCH_PORT")
+	[ -n "${3:-}" ] && args+=(--interval "$3")
+	: >>"$SCRATCH/logs/watch-$name.log"
+	t0=$EPOCHREALTIME
+	"$ASYNCREP" "${args[@]}" 2>>"$SCRATCH/logs/watch-$name.log" &
+	WATCH_PID=$!
+	wait_log "$SCRATCH/logs/watch-$name.log" 'serving' 300 "$WATCH_PID" "$t0" || return 1
+	STARTUP=$WAITED
+}
+start_follow() {	# NAME DST
+	"$ASYNCREP" sync --follow --data-dir "$2" --state-dir "$SCRATCH/state-$1" \
+		--primary "127.0.0.1:$WATCH_PORT" 2>>"$SCRATCH/logs/follow-$1.log" &
+	FOLLOW_PID=$!
+}
+# start_lsyncd NAME SRC TARGET: STARTUP = until watches set, READY = until
+# its startup rsync finished.
+READY=
+start_lsyncd() {
+	local name=$1 src=$2 target=$3 t0 log="$SCRATCH/logs/lsyncd-$1.log"
+	cat >"$SCRATCH/lsyncd-$name.conf" <<LSY
+settings { nodaemon = true, inotifyMode = "CloseWrite or Modify" }
+sync { default.rsync, source = "$src", delay = 0,
+	target = "rsync://127.0.0.1:$RSYNC_PORT/bench/$target/",
+	rsync = { archive = true } }
+LSY
+	: >"$log"
+	t0=$EPOCHREALTIME
+	lsyncd "$SCRATCH/lsyncd-$name.conf" >>"$log" 2>&1 &
+	LSYNCD_PID=$!
+	wait_log "$log" 'recursive startup rsync' 300 "$LSYNCD_PID" "$t0" || return 1
+	STARTUP=$WAITED
+	wait_log "$log" 'Startup of .* finished' 600 "$LSYNCD_PID" "$t0" || return 1
+	READY=$WAITED
+}
+stop_all() {
+	stop_pid "$FOLLOW_PID"; FOLLOW_PID=
+	stop_pid "$WATCH_PID"; WATCH_PID=
+	stop_tree "$LSYNCD_PID"; LSYNCD_PID=
+}
+
+# same SRC DST: wait (bounded) until DST is identical; CAUGHT_UP = s.
+CAUGHT_UP=
+same() {
+	local out
+	if out=$("$PYTHON3" "$LAGPY" same "$1" "$2" "${3:-600}"); then
+		CAUGHT_UP=$out
+		return 0
+	fi
+	echo "  standby never caught up: $out"
+	return 1
+}
+
+LAG_ROWS=() BURST_ROWS=() START_ROWS=() OUTLIERS=()
+num_le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0 && a != "nan") }'; }
+verdict() { if num_le "$1" "$2"; then echo met; else echo MISSED; fi; }
+
+# lag TREE TOOL SRC DST GAP_MAX TAG [TARGETS]
+lag() {
+	local tree=$1 tool=$2 src=$3 dst=$4 gap=$5 tag=$6 out p50 p99 max ok to tgt=
+	# Two unmeasured writes: the path is warm, a reconnect is over.
+	"$PYTHON3" "$LAGPY" lag "$src" "$dst" 2 0 "$LAG_TIMEOUT" "warm-$tag" >/dev/null
+	out=$("$PYTHON3" "$LAGPY" lag "$src" "$dst" "$LAG_WRITES" "$gap" \
+		"$LAG_TIMEOUT" "$tag" "$SCRATCH/logs/lag-$tag.samples")
+	read -r p50 p99 max ok to <<<"$out"
+	if [ "${7:-}" = target ]; then
+		tgt="p50 <= 5 ms: $(verdict "$p50" 5); p99 <= 25 ms: $(verdict "$p99" 25)"
+	fi
+	printf '  %-26s p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms  (%d ok, %d timeouts)\n' \
+		"$tool" "$p50" "$p99" "$max" "$ok" "$to"
+	LAG_ROWS+=("$(printf '%-12s %-28s %8.2f ms %8.2f ms %8.2f ms %5s  %s' \
+		"$tree" "$tool" "$p50" "$p99" "$max" "$to" "$tgt")")
+	OUTLIERS+=("$(printf '%s %s: slowest writes (index ms): %s' "$tree" "$tool" \
+		"$(sort -k2 -rn "$SCRATCH/logs/lag-$tag.samples" | head -5 | tr '\n' ' ')")")
+}
+
+BURST_A=
+burst() {	# TOOL SRC DST
+	local out s w
+	if ! out=$("$PYTHON3" "$LAGPY" burst "$2" "$3" "$BURST_FILES" "$BURST_DIRS" 300); then
+		echo "  $1 burst FAILED: $out"
+		BURST_ROWS+=("$(printf '%-28s %s' "$1" "FAILED ($out)")")
+		return 0
+	fi
+	read -r s w <<<"$out"
+	printf '  %-26s burst %8.3f s (written in %.3f s)\n' "$1" "$s" "$w"
+	BURST_ROWS+=("$1|$s|$w")
+}
+
+# asyncrep's own complaints, for the notes.
+log_check() {	# NAME FILE...
+	local name=$1 f
+	shift
+	for f in "$@"; do
+		[ -s "$f" ] || continue
+		if grep -qiE 'error|warn|fail|cannot|overflow|refus|retry|reconnect' "$f"; then
+			echo "  log lines of $(basename "$f") worth a look:"
+			grep -iE 'error|warn|fail|cannot|overflow|refus|retry|reconnect' "$f" |
+				sort | uniq -c | sort -rn | head -5 | sed 's/^/  | /'
+		fi
+	done
+}
+
+FSTART=$(now)
+echo
+echo "follow part: lag ($LAG_WRITES writes of 4 KiB), burst ($BURST_FILES x 4 KiB in $BURST_DIRS dirs),"
+echo "  start-up and RSS on $TREE_FILES files of $TREE_SIZE bytes in $TREE_DIRS directories"
+echo "  lsyncd $(lsyncd --version 2>&1 | sed -n 's/^Version: //p' | head -1)"
+
+# --- empty tree ---------------------------------------------------------------
+echo
+echo "empty tree:"
+mkdir -p "$SCRATCH/e0" "$SCRATCH/e0-dst" "$SCRATCH/e2" "$SCRATCH/e2-dst" \
+	"$SCRATCH/el" "$SCRATCH/rsyncd/el"
+if start_watch e0 "$SCRATCH/e0" 0; then
+	start_follow e0 "$SCRATCH/e0-dst"
+	same "$SCRATCH/e0" "$SCRATCH/e0-dst" 60 &&
+		lag empty "asyncrep interval 0" "$SCRATCH/e0" "$SCRATCH/e0-dst" 0.01 e0 target &&
+		burst "asyncrep interval 0" "$SCRATCH/e0" "$SCRATCH/e0-dst"
+	echo "  (watch VmHWM $(hwm "$WATCH_PID") MiB, sync --follow VmHWM $(hwm "$FOLLOW_PID") MiB)"
+fi
+stop_all
+if start_watch e2 "$SCRATCH/e2"; then	# the default interval (200ms)
+	start_follow e2 "$SCRATCH/e2-dst"
+	same "$SCRATCH/e2" "$SCRATCH/e2-dst" 60 &&
+		lag empty "asyncrep interval 200ms" "$SCRATCH/e2" "$SCRATCH/e2-dst" 0.2 e2
+fi
+stop_all
+if start_lsyncd el "$SCRATCH/el" el; then
+	same "$SCRATCH/el" "$SCRATCH/rsyncd/el" 60 &&
+		lag empty "lsyncd delay 0 (no fsync)" "$SCRATCH/el" "$SCRATCH/rsyncd/el" 0.01 el &&
+		burst "lsyncd delay 0 (no fsync)" "$SCRATCH/el" "$SCRATCH/rsyncd/el"
+fi
+stop_all
+log_check empty "$SCRATCH/logs/watch-e0.log" "$SCRATCH/logs/follow-e0.log" \
+	"$SCRATCH/logs/watch-e2.log" "$SCRATCH/logs/follow-e2.log"
+rm -rf "$SCRATCH/e0" "$SCRATCH/e0-dst" "$SCRATCH/e2" "$SCRATCH/e2-dst" \
+	"$SCRATCH/el" "$SCRATCH/rsyncd/el"
+
+# --- large tree: start-up, RSS, lag ----------------------------------------------
+echo
+echo "tree of $TREE_FILES files in $TREE_DIRS directories:"
+t0=$(now)
+"$PYTHON3" "$LAGPY" mktree "$SCRATCH/t" "$TREE_FILES" "$TREE_DIRS" "$TREE_SIZE"
+cp -a "$SCRATCH/t" "$SCRATCH/t-dst"
+echo "  created (and copied with cp -a for the standby) in $(elapsed "$t0" "$(now)") s"
+TREE="$((TREE_FILES / 1000))k files"
+[ "$TREE_FILES" -lt 1000 ] && TREE="$TREE_FILES files"
+W_START= W_RSS= W_RESTART= W_RSS_END= L_START= L_READY= L_RSS=
+drop_caches
+if start_watch t0 "$SCRATCH/t" 0; then
+	W_START=$STARTUP W_RSS=$(hwm "$WATCH_PID")
+	echo "  asyncrep watch: serving after $W_START s, VmHWM $W_RSS MiB"
+	start_follow t "$SCRATCH/t-dst"
+	if same "$SCRATCH/t" "$SCRATCH/t-dst" 600; then
+		echo "  asyncrep standby (seeded by cp -a) identical after $CAUGHT_UP s"
+		lag "$TREE" "asyncrep interval 0" "$SCRATCH/t" "$SCRATCH/t-dst" 0.01 t0 target
+	fi
+	W_RSS_END=$(hwm "$WATCH_PID")
+	echo "  (watch VmHWM now $W_RSS_END MiB, sync --follow VmHWM $(hwm "$FOLLOW_PID") MiB)"
+fi
+stop_all
+# The same spool and standby state: a restart of both sides.
+drop_caches
+if start_watch t0 "$SCRATCH/t"; then
+	W_RESTART=$STARTUP
+	echo "  asyncrep watch restarted (existing spool): serving after $W_RESTART s, VmHWM $(hwm "$WATCH_PID") MiB"
+	start_follow t "$SCRATCH/t-dst"
+	if same "$SCRATCH/t" "$SCRATCH/t-dst" 600; then
+		lag "$TREE" "asyncrep interval 200ms" "$SCRATCH/t" "$SCRATCH/t-dst" 0.2 t2
+	fi
+fi
+stop_all
+log_check tree "$SCRATCH/logs/watch-t0.log" "$SCRATCH/logs/follow-t.log"
+rm -rf "$SCRATCH/t-dst"
+cp -a "$SCRATCH/t" "$SCRATCH/rsyncd/tl"
+drop_caches
+if start_lsyncd tl "$SCRATCH/t" tl; then
+	L_START=$STARTUP L_READY=$READY L_RSS=$(hwm "$LSYNCD_PID")
+	echo "  lsyncd: watches set after $L_START s, startup rsync finished after $L_READY s, VmHWM $L_RSS MiB"
+	same "$SCRATCH/t" "$SCRATCH/rsyncd/tl" 600 &&
+		lag "$TREE" "lsyncd delay 0 (no fsync)" "$SCRATCH/t" "$SCRATCH/rsyncd/tl" 0.01 tl
+fi
+stop_all
+rm -rf "$SCRATCH/t" "$SCRATCH/rsyncd/tl"
+
+# --- the tables -------------------------------------------------------------------
+echo
+echo "follow part (scale ${BENCH_SCALE:-full}, $(nproc) CPUs; asyncrep applies durably, lsyncd's rsync does not fsync)"
+echo
+echo "lag: 4 KiB write on the primary -> same bytes on the standby, $LAG_WRITES writes one at a time"
+printf '%-12s %-28s %11s %11s %11s %5s  %s\n' tree tool p50 p99 max t/o "target (asyncrep interval 0: p50 <= 5 ms, p99 <= 25 ms)"
+for r in "${LAG_ROWS[@]}"; do echo "$r"; done
+echo
+echo "burst: $BURST_FILES x 4 KiB in $BURST_DIRS new dirs, written at once -> all on the standby"
+lsy=
+for r in "${BURST_ROWS[@]}"; do
+	case $r in lsyncd*"|"*) lsy=$(echo "$r" | cut -d'|' -f2) ;; esac
+done
+printf '%-28s %10s %12s  %s\n' tool seconds "written in" "target (asyncrep <= 0.5 x lsyncd)"
+for r in "${BURST_ROWS[@]}"; do
+	case $r in
+	*"|"*)
+		IFS='|' read -r tool s w <<<"$r"
+		tgt=
+		case $tool in asyncrep*)
+			if [ -n "$lsy" ]; then
+				lim=$(awk -v l="$lsy" 'BEGIN { printf "%.3f", l / 2 }')
+				tgt="<= $lim s: $(verdict "$s" "$lim") ($(awk -v a="$s" -v l="$lsy" 'BEGIN { printf "%.2f", a / l }') x lsyncd)"
+			else
+				tgt="(no lsyncd time)"
+			fi ;;
+		esac
+		printf '%-28s %8.3f s %10.3f s  %s\n' "$tool" "$s" "$w" "$tgt" ;;
+	*) echo "$r" ;;
+	esac
+done
+echo
+echo "start-up with $TREE_FILES files in $TREE_DIRS dirs ($CACHE), peak RSS (VmHWM)"
+printf '%-46s %10s %10s  %s\n' "" start-up "VmHWM" "target (asyncrep: start-up <= lsyncd's watches set; RSS <= 16 MiB)"
+tgt=
+if [ -n "$W_START" ]; then
+	[ -n "$L_START" ] && tgt="start-up <= $L_START s: $(verdict "$W_START" "$L_START"); "
+	tgt+="RSS <= 16 MiB: $(verdict "$W_RSS" 16)"
+fi
+printf '%-46s %8s s %6s MiB  %s\n' "asyncrep watch, new spool: until \"serving\"" "${W_START:-?}" "${W_RSS:-?}" "$tgt"
+printf '%-46s %8s s %6s MiB  %s\n' "asyncrep watch, restart: until \"serving\"" "${W_RESTART:-?}" "" ""
+printf '%-46s %8s s %6s MiB  %s\n' "asyncrep watch after lag runs (RSS only)" "" "${W_RSS_END:-?}" \
+	"$( [ -n "$W_RSS_END" ] && echo "RSS <= 16 MiB: $(verdict "$W_RSS_END" 16)")"
+printf '%-46s %8s s %6s MiB\n' "lsyncd: until watches set (startup rsync starts)" "${L_START:-?}" "${L_RSS:-?}"
+printf '%-46s %8s s %6s MiB\n' "lsyncd: until its startup rsync finished" "${L_READY:-?}" ""
+echo
+for r in "${OUTLIERS[@]}"; do echo "$r"; done
+echo "follow part: $(elapsed "$FSTART" "$(now)") s"
+fi	# second part
+
+echo
 echo "total bench time: $(elapsed "$START" "$(now)") s"

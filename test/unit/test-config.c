@@ -258,18 +258,22 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 10);
+	assert_int_equal(n, 14);
 	assert_string_equal(k[0], "data_dir");
 	assert_string_equal(k[2], "listen");
 	assert_string_equal(k[9], "threads");
+	assert_string_equal(k[10], "watch_mode");
+	assert_string_equal(k[13], "spool_max_size");
 
 	k = config_section_keys("standby");
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 9);
+	assert_int_equal(n, 11);
 	assert_string_equal(k[1], "state_dir");
 	assert_string_equal(k[8], "batch_files");
+	assert_string_equal(k[9], "standby_id");
+	assert_string_equal(k[10], "exclude");
 
 	assert_null(config_section_keys("rescue"));
 }

@@ -1,0 +1,279 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "error.h"
+#include "fs.h"
+#include "gen.h"
+#include "spool.h"
+#include "status.h"
+#include "wire.h"
+
+/* A JSON string: quotes, backslashes and control bytes escaped. */
+static void
+json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+/* 1 if some process holds the lock file in dir (a running daemon). */
+static int
+locked(const char *dir)
+{
+	char path[4200];
+	int fd, held = 0;
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK)
+		held = 1;
+	close(fd);
+	return held;
+}
+
+static void
+read_gen(const char *dir, const char *name, char *out, size_t outlen)
+{
+	char path[4200];
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	out[0] = '\0';
+	if (fs_read_small(AT_FDCWD, path, out, outlen, &len) == 0) {
+		while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
+			out[--len] = '\0';
+	}
+}
+
+struct ack_report {
+	FILE *out;
+	int json;
+	int n;
+	struct spool *sp;
+	uint64_t durable;
+};
+
+struct lag_bytes {
+	uint64_t bytes;
+};
+
+static int
+count_bytes(void *arg, const struct spool_rec *r)
+{
+	struct lag_bytes *lb = arg;
+
+	/* As encoded: length, checksum, the fixed fields, the paths. */
+	lb->bytes += 4 + 4 + 8 + 1 + 8 + 2 + r->path_len + 2 + r->path2_len;
+	return 0;
+}
+
+static void
+report_ack(void *arg, const char *id, uint64_t seq, uint64_t mtime_ns)
+{
+	struct ack_report *ar = arg;
+	struct lag_bytes lb = { 0 };
+	uint64_t lag = ar->durable > seq ? ar->durable - seq : 0;
+	struct timespec now;
+	double secs = 0;
+	int gone;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gone = spool_read(ar->sp, seq, ar->durable, count_bytes, &lb) ==
+	    -AR_ESTATE;
+	/* Behind: how long since it last acknowledged anything. */
+	if (lag > 0)
+		secs = ((double)now.tv_sec * 1e9 + (double)now.tv_nsec -
+		    (double)mtime_ns) / 1e9;
+	if (ar->json) {
+		fprintf(ar->out, "%s{\"id\":", ar->n ? "," : "");
+		json_str(ar->out, id);
+		fprintf(ar->out, ",\"acked\":%" PRIu64 ",\"lag_records\":%"
+		    PRIu64 ",\"lag_bytes\":%" PRIu64 ",\"lag_seconds\":%.3f,"
+		    "\"full_compare_needed\":%s}", seq, lag, lb.bytes, secs,
+		    gone ? "true" : "false");
+	} else
+		fprintf(ar->out, "  standby %-20s acked %" PRIu64 ", lag %"
+		    PRIu64 " records, %" PRIu64 " bytes, %.1f s%s\n", id, seq,
+		    lag, lb.bytes, secs, gone ? " (behind the trimmed spool: "
+		    "full compare at next contact)" : "");
+	ar->n++;
+}
+
+int
+status_primary(const struct config_primary *cfg, int json, FILE *out,
+    char *err, size_t errlen)
+{
+	struct spool_opts so;
+	struct spool *sp;
+	struct ack_report ar;
+	char gen[64], path[4200], watch[512];
+	size_t wlen;
+	int running, r;
+
+	read_gen(cfg->spool_dir, "generation", gen, sizeof(gen));
+	if (!gen_valid(gen)) {
+		snprintf(err, errlen, "spool directory '%s': no generation "
+		    "(never started?)", cfg->spool_dir);
+		return -AR_ESTATE;
+	}
+	memset(&so, 0, sizeof(so));
+	so.readonly = 1;
+	r = spool_open(cfg->spool_dir, &so, &sp, err, errlen);
+	if (r != 0)
+		return r;
+	running = locked(cfg->spool_dir);
+	snprintf(path, sizeof(path), "%s/%s", cfg->spool_dir, STATUS_FILE);
+	watch[0] = '\0';
+	if (!running || fs_read_small(AT_FDCWD, path, watch, sizeof(watch),
+	    &wlen) != 0)
+		watch[0] = '\0';
+	memset(&ar, 0, sizeof(ar));
+	ar.out = out;
+	ar.json = json;
+	ar.sp = sp;
+	ar.durable = spool_durable_seq(sp);
+	if (json) {
+		fprintf(out, "{\"role\":\"primary\",\"generation\":\"%s\","
+		    "\"running\":%s,\"listen\":", gen, running ? "true" :
+		    "false");
+		json_str(out, cfg->listen.text);
+		fprintf(out, ",\"data_dir\":");
+		json_str(out, cfg->data_dir);
+		fprintf(out, ",\"spool\":{\"first_seq\":%" PRIu64 ",\"last_seq\""
+		    ":%" PRIu64 ",\"bytes\":%" PRIu64 "},\"watcher\":",
+		    spool_first_seq(sp), ar.durable, spool_size(sp));
+		json_str(out, watch);
+		fprintf(out, ",\"standbys\":[");
+	} else {
+		fprintf(out, "primary %s (%s), generation %s\n",
+		    cfg->listen.text, running ? "running" : "not running", gen);
+		fprintf(out, "  data %s\n  spool %s: changes %" PRIu64 "..%"
+		    PRIu64 ", %" PRIu64 " bytes\n", cfg->data_dir,
+		    cfg->spool_dir, spool_first_seq(sp), ar.durable,
+		    spool_size(sp));
+		if (watch[0] != '\0')
+			fprintf(out, "  watcher: %s\n", watch);
+	}
+	r = spool_acks(sp, report_ack, &ar);
+	if (json)
+		fprintf(out, "]}\n");
+	else if (ar.n == 0)
+		fprintf(out, "  no standby has connected yet\n");
+	spool_close(sp);
+	return r;
+}
+
+struct hello_ctx {
+	struct wire_reader rd;
+	struct wire_hello h;
+	int got;
+};
+
+static int
+hello_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct hello_ctx *hc = arg;
+
+	if (type != WIRE_HELLO || wire_get_hello(p, len, &hc->h) != 0)
+		return -AR_EPROTO;
+	hc->got = 1;
+	return 0;
+}
+
+static int
+hello_body(void *arg, const void *data, size_t len)
+{
+	struct hello_ctx *hc = arg;
+
+	return wire_reader_feed(&hc->rd, data, len, hello_frame, hc);
+}
+
+int
+status_standby(const struct config_standby *cfg, const struct auth *auth,
+    int json, FILE *out, char *err, size_t errlen)
+{
+	struct hello_ctx hc;
+	struct client *c = NULL;
+	struct stat st;
+	char pos[128], gen[64], path[4200];
+	unsigned long long seq = 0;
+	int running, have_pos = 0, reach = 0;
+
+	(void)err;
+	(void)errlen;
+	read_gen(cfg->state_dir, "generation", gen, sizeof(gen));
+	read_gen(cfg->state_dir, "position", pos, sizeof(pos));
+	if (strlen(pos) > WIRE_GEN_LEN + 1 &&
+	    sscanf(pos + WIRE_GEN_LEN + 1, "%llu", &seq) == 1)
+		have_pos = 1;
+	snprintf(path, sizeof(path), "%s/position", cfg->state_dir);
+	if (stat(path, &st) != 0)
+		memset(&st, 0, sizeof(st));
+	running = locked(cfg->state_dir);
+	memset(&hc, 0, sizeof(hc));
+	if (client_new(cfg, auth, &c) == 0 &&
+	    wire_reader_init(&hc.rd, 4096) == 0) {
+		reach = client_get(c, "/v1/hello", hello_body, &hc) == 0 &&
+		    hc.got;
+		wire_reader_release(&hc.rd);
+	}
+	client_free(c);
+	if (json) {
+		fprintf(out, "{\"role\":\"standby\",\"running\":%s,"
+		    "\"primary\":", running ? "true" : "false");
+		json_str(out, cfg->primary.text);
+		fprintf(out, ",\"data_dir\":");
+		json_str(out, cfg->data_dir);
+		fprintf(out, ",\"generation\":");
+		json_str(out, gen);
+		fprintf(out, ",\"position\":%llu,\"position_time\":%lld,"
+		    "\"primary_reachable\":%s", have_pos ? seq : 0ULL,
+		    (long long)st.st_mtim.tv_sec, reach ? "true" : "false");
+		if (reach)
+			fprintf(out, ",\"primary_generation\":\"%s\","
+			    "\"primary_seq\":%" PRIu64 ",\"lag_records\":%"
+			    PRIu64, hc.h.generation, hc.h.seq,
+			    have_pos && strcmp(gen, hc.h.generation) == 0 &&
+			    hc.h.seq > seq ? hc.h.seq - (uint64_t)seq : 0);
+		fprintf(out, "}\n");
+		return 0;
+	}
+	fprintf(out, "standby of %s (%s)\n  data %s\n", cfg->primary.text,
+	    running ? "a sync is running" : "no sync running", cfg->data_dir);
+	fprintf(out, "  generation %s\n", gen[0] ? gen : "(none yet)");
+	if (have_pos)
+		fprintf(out, "  applied change %llu\n", seq);
+	else
+		fprintf(out, "  no position yet: the next sync compares the "
+		    "whole tree\n");
+	if (!reach)
+		fprintf(out, "  primary unreachable\n");
+	else if (strcmp(gen, hc.h.generation) != 0)
+		fprintf(out, "  primary is at generation %s: a full compare "
+		    "comes next\n", hc.h.generation);
+	else
+		fprintf(out, "  primary at change %" PRIu64 ": lag %" PRIu64
+		    " records\n", hc.h.seq, have_pos && hc.h.seq > seq ?
+		    hc.h.seq - (uint64_t)seq : 0);
+	return 0;
+}

@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""lag.py: measuring helpers for the follow part of bench.sh (stdlib only).
+
+  lag.py mktree ROOT FILES DIRS SIZE
+      FILES files of SIZE random bytes spread over DIRS directories.
+  lag.py same SRC DST TIMEOUT
+      wait until DST holds the same regular files as SRC (names, sizes,
+      then contents); prints the seconds waited. Exit 1 on timeout.
+  lag.py lag SRC DST COUNT GAP_MAX TIMEOUT TAG [SAMPLES_FILE]
+      COUNT times, one at a time: pause a random 0..GAP_MAX seconds, write
+      4 KiB of random data to SRC/TAG-i, then poll DST/TAG-i (os.stat,
+      then read and compare, every 0.2 ms, at most TIMEOUT seconds) until
+      it holds exactly those bytes. Prints "p50 p99 max ok timeouts" in
+      milliseconds (time.monotonic_ns, from before open() on the primary
+      to the successful compare on the standby); the samples, one per line
+      with their index, go to SAMPLES_FILE if given.
+  lag.py burst SRC DST COUNT DIRS TIMEOUT
+      write COUNT files of 4 KiB into DIRS new directories under
+      SRC/burst as fast as possible, then poll DST/burst (every 5 ms) until
+      COUNT files of 4096 bytes are there and a byte compare of all of
+      them succeeds. Prints the seconds from the first write. Exit 1 on
+      timeout (prints how many were there).
+  lag.py waitlog FILE REGEX TIMEOUT T0 [PID]
+      poll FILE every 1 ms until a line matches REGEX; print the seconds
+      since T0 (a time.time() value, e.g. `date +%s.%N`). Exit 1 on
+      timeout or if PID has exited.
+"""
+import os
+import re
+import sys
+import time
+
+
+def mktree(root, files, dirs, size):
+    files, dirs, size = int(files), int(dirs), int(size)
+    for d in range(dirs):
+        os.makedirs(os.path.join(root, "d%05d" % d), exist_ok=True)
+    blob = os.urandom(size + 4096)
+    for i in range(files):
+        off = i % 4096
+        with open(os.path.join(root, "d%05d" % (i % dirs), "f%06d" % i),
+                  "wb") as f:
+            f.write(blob[off:off + size])
+
+
+def listing(root):
+    out = {}
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        try:
+            it = os.scandir(os.path.join(root, rel) if rel else root)
+        except FileNotFoundError:
+            continue
+        with it:
+            for e in it:
+                p = os.path.join(rel, e.name) if rel else e.name
+                try:
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(p)
+                    elif e.is_file(follow_symlinks=False):
+                        out[p] = e.stat(follow_symlinks=False).st_size
+                except FileNotFoundError:
+                    pass
+    return out
+
+
+def read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+
+
+def same(src, dst, timeout):
+    t0 = time.monotonic()
+    deadline = t0 + float(timeout)
+    while True:
+        a = listing(src)
+        b = listing(dst)
+        if a == b and all(read(os.path.join(src, p)) ==
+                          read(os.path.join(dst, p)) for p in a):
+            print("%.3f" % (time.monotonic() - t0))
+            return 0
+        if time.monotonic() > deadline:
+            missing = sum(1 for p in a if b.get(p) != a[p])
+            extra = sum(1 for p in b if p not in a)
+            print("timeout: %d of %d files missing or different, %d extra"
+                  % (missing, len(a), extra))
+            return 1
+        time.sleep(0.2)
+
+
+def pct(sorted_ms, p):
+    # nearest rank
+    if not sorted_ms:
+        return float("nan")
+    k = max(0, min(len(sorted_ms) - 1,
+                   int(-(-p * len(sorted_ms) // 100)) - 1))
+    return sorted_ms[k]
+
+
+def lag(src, dst, count, gap_max, timeout, tag, samples=None):
+    import random
+    count, gap_max, timeout = int(count), float(gap_max), float(timeout)
+    rng = random.Random(1234)
+    lags, timeouts = [], 0
+    log = open(samples, "w") if samples else None
+    for i in range(count):
+        if gap_max > 0:
+            time.sleep(rng.uniform(0, gap_max))
+        data = os.urandom(4096)
+        name = "%s-%03d" % (tag, i)
+        sp, dp = os.path.join(src, name), os.path.join(dst, name)
+        t0 = time.monotonic_ns()
+        with open(sp, "wb") as f:
+            f.write(data)
+        deadline = t0 + int(timeout * 1e9)
+        ok = False
+        while True:
+            try:
+                st = os.stat(dp)
+                if st.st_size == 4096:
+                    with open(dp, "rb") as f:
+                        if f.read() == data:
+                            ok = True
+            except FileNotFoundError:
+                pass
+            t1 = time.monotonic_ns()
+            if ok or t1 > deadline:
+                break
+            time.sleep(0.0002)
+        if ok:
+            ms = (t1 - t0) / 1e6
+            lags.append(ms)
+            if log:
+                log.write("%d %.3f\n" % (i, ms))
+        else:
+            timeouts += 1
+            if log:
+                log.write("%d timeout\n" % i)
+    if log:
+        log.close()
+    s = sorted(lags)
+    print("%.2f %.2f %.2f %d %d" % (pct(s, 50), pct(s, 99),
+                                    s[-1] if s else float("nan"),
+                                    len(s), timeouts))
+    return 0
+
+
+def burst(src, dst, count, dirs, timeout):
+    count, dirs, timeout = int(count), int(dirs), float(timeout)
+    base_s, base_d = os.path.join(src, "burst"), os.path.join(dst, "burst")
+    blob = os.urandom(4096 + count)
+    t0 = time.monotonic_ns()
+    os.mkdir(base_s)
+    for d in range(dirs):
+        os.mkdir(os.path.join(base_s, "d%02d" % d))
+    for i in range(count):
+        with open(os.path.join(base_s, "d%02d" % (i % dirs), "f%05d" % i),
+                  "wb") as f:
+            f.write(blob[i:i + 4096])
+    t_written = time.monotonic_ns()
+    deadline = t0 + int(timeout * 1e9)
+    n = 0
+    while True:
+        now = time.monotonic_ns()
+        b = listing(base_d)
+        n = sum(1 for v in b.values() if v == 4096)
+        if n == count:
+            ok = True
+            for i in range(count):
+                rel = os.path.join("d%02d" % (i % dirs), "f%05d" % i)
+                if read(os.path.join(base_d, rel)) != blob[i:i + 4096]:
+                    ok = False
+                    break
+            if ok:
+                t1 = time.monotonic_ns()
+                print("%.3f %.3f" % ((t1 - t0) / 1e9,
+                                     (t_written - t0) / 1e9))
+                return 0
+        if now > deadline:
+            print("timeout %d/%d" % (n, count))
+            return 1
+        time.sleep(0.005)
+
+
+def waitlog(path, regex, timeout, t0, pid=None):
+    rx = re.compile(regex)
+    deadline = time.time() + float(timeout)
+    pos = 0
+    buf = b""
+    while True:
+        try:
+            with open(path, "rb") as f:
+                f.seek(pos)
+                chunk = f.read()
+        except FileNotFoundError:
+            chunk = b""
+        if chunk:
+            pos += len(chunk)
+            buf += chunk
+            lines = buf.split(b"\n")
+            buf = lines.pop()
+            for ln in lines:
+                if rx.search(ln.decode("utf-8", "replace")):
+                    print("%.3f" % (time.time() - float(t0)))
+                    return 0
+        if time.time() > deadline:
+            print("timeout")
+            return 1
+        if pid and not os.path.exists("/proc/%s" % pid):
+            print("exited")
+            return 1
+        time.sleep(0.001)
+
+
+def main(argv):
+    cmds = {"mktree": mktree, "same": same, "lag": lag, "burst": burst,
+            "waitlog": waitlog}
+    if len(argv) < 2 or argv[1] not in cmds:
+        sys.stderr.write(__doc__)
+        return 2
+    return cmds[argv[1]](*argv[2:]) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
