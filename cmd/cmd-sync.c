@@ -36,6 +36,11 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 		log_error("%s", err);
 		return r;
 	}
+	if (ctx->follow && ctx->dry_run) {
+		log_error("--follow and --dry-run cannot go together: a "
+		    "follower's position must only move past what it applied");
+		return -AR_EUSAGE;
+	}
 	r = auth_load(&auth, cfg->auth_token_file, err, sizeof(err));
 	if (r != 0) {
 		log_error("%s", err);

@@ -197,6 +197,9 @@ file_open(struct stream *s)
 	const char *p = cur_path(s);
 	int r;
 
+	/* Excluded is never served, even when asked for by name. */
+	if (exclude_match(s->srv->opts.exclude, p, strlen(p), 0))
+		return put_retry(s, WIRE_RETRY_GONE);
 	r = fs_open_beneath(s->srv->opts.rootfd, p, O_RDONLY | O_NONBLOCK, 0,
 	    &s->fd);
 	if (r != 0) {
@@ -209,6 +212,7 @@ file_open(struct stream *s)
 		return put_retry(s, WIRE_RETRY_UNREADABLE);
 	if (!S_ISREG(s->st0.st_mode))
 		return put_retry(s, WIRE_RETRY_GONE);
+	(void)posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	if (hash_init(&s->hash) != 0)
 		return -AR_ENOMEM;
 	e = malloc(sizeof(*e));
@@ -747,6 +751,10 @@ answer_delta_prepare(struct server *srv, struct request *rq)
 	r = delta_loadsig_finish(rq->loadsig, &sig);
 	if (r != 0) {
 		request_fail(rq, MHD_HTTP_BAD_REQUEST, "malformed signature");
+		return;
+	}
+	if (exclude_match(srv->opts.exclude, s->paths, strlen(s->paths), 0)) {
+		rs_free_sumset(sig);
 		return;
 	}
 	r = fs_open_beneath(srv->opts.rootfd, s->paths, O_RDONLY | O_NONBLOCK,

@@ -84,6 +84,8 @@ stop_tree() {
 		kill -TERM "$c" 2>/dev/null || :
 	done
 	stop_pid "$pid"
+	# what is left of the process group it led (see start_lsyncd)
+	kill -TERM -- "-$pid" 2>/dev/null || :
 }
 cleanup() {
 	stop_pid "$FOLLOW_PID"
@@ -395,24 +397,27 @@ wait_log() {
 
 hwm() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo '?'; }
 
-# start_watch NAME SRC [INTERVAL]: asyncrep watch on a new port; STARTUP = s.
-STARTUP= WATCH_PORT=
+# start_watch LOG SPOOL SRC [INTERVAL]: asyncrep watch on a new port, stderr
+# to logs/watch-LOG.log, spool in spool-SPOOL; STARTUP = seconds to "serving".
+STARTUP= WATCH_PORT= WATCH_LOG= FOLLOW_LOG= LSYNCD_LOG=
 start_watch() {
-	local name=$1 src=$2 t0
+	local log="$SCRATCH/logs/watch-$1.log" t0
+	WATCH_LOG=$log
 	WATCH_PORT=$(free_port)
-	local args=(watch --data-dir "$src" --spool-dir "$SCRATCH/spool-$name"
+	local args=(watch --data-dir "$3" --spool-dir "$SCRATCH/spool-$2"
 		--listen "127.0.0.1:$WATCH_PORT")
-	[ -n "${3:-}" ] && args+=(--interval "$3")
-	: >>"$SCRATCH/logs/watch-$name.log"
+	[ -n "${4:-}" ] && args+=(--interval "$4")
+	: >"$log"
 	t0=$EPOCHREALTIME
-	"$ASYNCREP" "${args[@]}" 2>>"$SCRATCH/logs/watch-$name.log" &
+	"$ASYNCREP" "${args[@]}" 2>>"$log" &
 	WATCH_PID=$!
-	wait_log "$SCRATCH/logs/watch-$name.log" 'serving' 300 "$WATCH_PID" "$t0" || return 1
+	wait_log "$log" 'serving' 300 "$WATCH_PID" "$t0" || return 1
 	STARTUP=$WAITED
 }
-start_follow() {	# NAME DST
-	"$ASYNCREP" sync --follow --data-dir "$2" --state-dir "$SCRATCH/state-$1" \
-		--primary "127.0.0.1:$WATCH_PORT" 2>>"$SCRATCH/logs/follow-$1.log" &
+start_follow() {	# NAME DST: state in state-(NAME up to a "-"), log follow-NAME.log
+	FOLLOW_LOG="$SCRATCH/logs/follow-$1.log"
+	"$ASYNCREP" sync --follow --data-dir "$2" --state-dir "$SCRATCH/state-${1%%-*}" \
+		--primary "127.0.0.1:$WATCH_PORT" 2>>"$FOLLOW_LOG" &
 	FOLLOW_PID=$!
 }
 # start_lsyncd NAME SRC TARGET: STARTUP = until watches set, READY = until
@@ -420,6 +425,7 @@ start_follow() {	# NAME DST
 READY=
 start_lsyncd() {
 	local name=$1 src=$2 target=$3 t0 log="$SCRATCH/logs/lsyncd-$1.log"
+	LSYNCD_LOG=$log
 	cat >"$SCRATCH/lsyncd-$name.conf" <<LSY
 settings { nodaemon = true, inotifyMode = "CloseWrite or Modify" }
 sync { default.rsync, source = "$src", delay = 0,
@@ -428,14 +434,30 @@ sync { default.rsync, source = "$src", delay = 0,
 LSY
 	: >"$log"
 	t0=$EPOCHREALTIME
-	lsyncd "$SCRATCH/lsyncd-$name.conf" >>"$log" 2>&1 &
+	# In a session of its own (setsid does not fork here: a background
+	# job of a script is no group leader), so that its rsync children can
+	# be stopped with it, by its process group.
+	setsid lsyncd "$SCRATCH/lsyncd-$name.conf" >>"$log" 2>&1 &
 	LSYNCD_PID=$!
 	wait_log "$log" 'recursive startup rsync' 300 "$LSYNCD_PID" "$t0" || return 1
 	STARTUP=$WAITED
+	[ "$(cat "/proc/$LSYNCD_PID/comm" 2>/dev/null)" = lsyncd ] ||
+		echo "  (pid $LSYNCD_PID is not lsyncd itself: its VmHWM is not lsyncd's)"
 	wait_log "$log" 'Startup of .* finished' 600 "$LSYNCD_PID" "$t0" || return 1
 	READY=$WAITED
 }
+# died NAME PID LOG: say so if PID has exited by itself (it should not have).
+died() {
+	local st=0
+	[ -n "$2" ] && ! kill -0 "$2" 2>/dev/null || return 0
+	wait "$2" 2>/dev/null || st=$?
+	echo "  $1 (pid $2) had EXITED by itself, status $st; the end of its log:"
+	tail -5 "$3" | sed 's/^/  | /'
+}
 stop_all() {
+	died "asyncrep sync --follow" "$FOLLOW_PID" "$FOLLOW_LOG"
+	died "asyncrep watch" "$WATCH_PID" "$WATCH_LOG"
+	died lsyncd "$LSYNCD_PID" "$LSYNCD_LOG"
 	stop_pid "$FOLLOW_PID"; FOLLOW_PID=
 	stop_pid "$WATCH_PID"; WATCH_PID=
 	stop_tree "$LSYNCD_PID"; LSYNCD_PID=
@@ -514,7 +536,7 @@ echo
 echo "empty tree:"
 mkdir -p "$SCRATCH/e0" "$SCRATCH/e0-dst" "$SCRATCH/e2" "$SCRATCH/e2-dst" \
 	"$SCRATCH/el" "$SCRATCH/rsyncd/el"
-if start_watch e0 "$SCRATCH/e0" 0; then
+if start_watch e0 e0 "$SCRATCH/e0" 0; then
 	start_follow e0 "$SCRATCH/e0-dst"
 	same "$SCRATCH/e0" "$SCRATCH/e0-dst" 60 &&
 		lag empty "asyncrep interval 0" "$SCRATCH/e0" "$SCRATCH/e0-dst" 0.01 e0 target &&
@@ -522,7 +544,7 @@ if start_watch e0 "$SCRATCH/e0" 0; then
 	echo "  (watch VmHWM $(hwm "$WATCH_PID") MiB, sync --follow VmHWM $(hwm "$FOLLOW_PID") MiB)"
 fi
 stop_all
-if start_watch e2 "$SCRATCH/e2"; then	# the default interval (200ms)
+if start_watch e2 e2 "$SCRATCH/e2"; then	# the default interval (200ms)
 	start_follow e2 "$SCRATCH/e2-dst"
 	same "$SCRATCH/e2" "$SCRATCH/e2-dst" 60 &&
 		lag empty "asyncrep interval 200ms" "$SCRATCH/e2" "$SCRATCH/e2-dst" 0.2 e2
@@ -550,7 +572,7 @@ TREE="$((TREE_FILES / 1000))k files"
 [ "$TREE_FILES" -lt 1000 ] && TREE="$TREE_FILES files"
 W_START= W_RSS= W_RESTART= W_RSS_END= L_START= L_READY= L_RSS=
 drop_caches
-if start_watch t0 "$SCRATCH/t" 0; then
+if start_watch t0 t "$SCRATCH/t" 0; then
 	W_START=$STARTUP W_RSS=$(hwm "$WATCH_PID")
 	echo "  asyncrep watch: serving after $W_START s, VmHWM $W_RSS MiB"
 	start_follow t "$SCRATCH/t-dst"
@@ -564,16 +586,17 @@ fi
 stop_all
 # The same spool and standby state: a restart of both sides.
 drop_caches
-if start_watch t0 "$SCRATCH/t"; then
+if start_watch t2 t "$SCRATCH/t"; then
 	W_RESTART=$STARTUP
 	echo "  asyncrep watch restarted (existing spool): serving after $W_RESTART s, VmHWM $(hwm "$WATCH_PID") MiB"
-	start_follow t "$SCRATCH/t-dst"
+	start_follow t-2 "$SCRATCH/t-dst"
 	if same "$SCRATCH/t" "$SCRATCH/t-dst" 600; then
 		lag "$TREE" "asyncrep interval 200ms" "$SCRATCH/t" "$SCRATCH/t-dst" 0.2 t2
 	fi
 fi
 stop_all
-log_check tree "$SCRATCH/logs/watch-t0.log" "$SCRATCH/logs/follow-t.log"
+log_check tree "$SCRATCH/logs/watch-t0.log" "$SCRATCH/logs/follow-t.log" \
+	"$SCRATCH/logs/watch-t2.log" "$SCRATCH/logs/follow-t-2.log"
 rm -rf "$SCRATCH/t-dst"
 cp -a "$SCRATCH/t" "$SCRATCH/rsyncd/tl"
 drop_caches
