@@ -916,8 +916,14 @@ watcher_event(struct watcher *w, const struct inotify_event *ev,
 		return watcher_move_in(w, d, name, namelen, w->p1, len,
 		    isdir);
 	}
-	if (excluded)
+	if (excluded) {
+		/* Its directory's mtime changed all the same. */
+		if ((ev->mask & (IN_CREATE | IN_DELETE)) && len > namelen &&
+		    !watcher_skipped(w, w->p1, len - namelen - 1))
+			watcher_report(w, SPOOL_ATTRIB, w->p1,
+			    len - namelen - 1, NULL, 0);
 		return 0;
+	}
 	if (ev->mask & IN_CREATE) {
 		if (isdir) {
 			watcher_report(w, SPOOL_MKDIR, w->p1, len, NULL, 0);
@@ -1181,7 +1187,7 @@ static void
 watcher_pent_of(const struct walk_ent *e, struct watcher_pent *p)
 {
 	uint64_t h;
-	int64_t v[3];
+	int64_t v[4];
 
 	p->namehash = watcher_hash(WATCHER_HASH_INIT, e->name, e->namelen);
 	/* A directory's size and mtime move with its entries, which are
@@ -1190,11 +1196,16 @@ watcher_pent_of(const struct walk_ent *e, struct watcher_pent *p)
 	v[1] = e->type == WALK_DIR ? 0 : (int64_t)e->st.st_size;
 	v[2] = e->type == WALK_DIR ? 0 : (int64_t)e->st.st_mtim.tv_sec *
 	    1000000000 + e->st.st_mtim.tv_nsec;
+	v[3] = 0;
 	h = watcher_hash(WATCHER_HASH_INIT, v, sizeof v);
 	p->data = watcher_h32(h);
+	/* A directory's mtime is one of its attributes: an excluded
+	 * entry created in it changes nothing else a standby can see. */
 	v[0] = e->st.st_mode;
 	v[1] = e->st.st_uid;
 	v[2] = e->st.st_gid;
+	v[3] = e->type == WALK_DIR ? (int64_t)e->st.st_mtim.tv_sec *
+	    1000000000 + e->st.st_mtim.tv_nsec : 0;
 	h = watcher_hash(WATCHER_HASH_INIT, v, sizeof v);
 	p->attr = watcher_h32(h);
 }
