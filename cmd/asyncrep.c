@@ -34,12 +34,17 @@ enum {
 	OPT_SYSLOG = 256,
 	OPT_FOLLOW,
 	OPT_JSON,
+	OPT_ROOT,
+	OPT_TIMEOUT,
+	OPT_STATUS_FILE,
+	OPT_REINIT,
 	OPT_KEY = 512,
 };
 
 static const struct cmd_entry *const asyncrep_commands[] = {
 	&cmd_watch_entry,
 	&cmd_sync_entry,
+	&cmd_rescue_entry,
 	&cmd_status_entry,
 };
 
@@ -71,7 +76,15 @@ static const struct asyncrep_option asyncrep_common[] = {
 	{ "follow", no_argument, OPT_FOLLOW, NULL,
 	    "keep running and replicating until stopped" },
 	{ "json", no_argument, OPT_JSON, NULL,
-	    "print machine-readable output" },
+	    "print machine-readable output (status)" },
+	{ "root", required_argument, OPT_ROOT, "DIR",
+	    "rescue: the primary's paths lie under DIR" },
+	{ "timeout", required_argument, OPT_TIMEOUT, "T",
+	    "rescue: fail if no standby calls for T (default 300s)" },
+	{ "status-file", required_argument, OPT_STATUS_FILE, "FILE",
+	    "rescue: keep the progress in FILE" },
+	{ "reinit", no_argument, OPT_REINIT, NULL,
+	    "watch: start a new generation (after a rescue)" },
 	{ "help", no_argument, 'h', NULL, "show this help" },
 };
 #define ASYNCREP_NCOMMON (sizeof asyncrep_common / sizeof asyncrep_common[0])
@@ -226,6 +239,7 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 		switch (c) {
 		case 'c':
 			config_path = optarg;
+			ctx.config_path = optarg;
 			break;
 		case 'v':
 			ctx.verbosity++;
@@ -250,6 +264,24 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 			break;
 		case OPT_JSON:
 			ctx.json = 1;
+			break;
+		case OPT_ROOT:
+			ctx.root = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if (config_parse_duration(optarg, &ctx.timeout_ns) != 0 ||
+			    ctx.timeout_ns == 0) {
+				fprintf(stderr, "asyncrep: %s: --timeout: bad "
+				    "duration '%s'\n", entry->name, optarg);
+				r = AR_EUSAGE;
+				goto out;
+			}
+			break;
+		case OPT_STATUS_FILE:
+			ctx.status_file = optarg;
+			break;
+		case OPT_REINIT:
+			ctx.reinit = 1;
 			break;
 		case ':':
 			fprintf(stderr, "asyncrep: %s: option '%s' needs a "

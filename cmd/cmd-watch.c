@@ -9,6 +9,7 @@
 #include "cmd.h"
 #include "delta.h"
 #include "error.h"
+#include "gen.h"
 #include "log.h"
 #include "primary.h"
 
@@ -27,6 +28,13 @@ cmd_watch_exec(struct cmd_ctx *ctx)
 	if (r != 0) {
 		log_error("%s", err);
 		return r;
+	}
+	if (ctx->reinit) {
+		r = gen_reinit(cfg->spool_dir, err, sizeof(err));
+		if (r != 0) {
+			log_error("%s", err);
+			return r;
+		}
 	}
 	delta_global_init();
 	/* Signals are taken synchronously by this thread only; every other
@@ -47,7 +55,7 @@ const struct cmd_entry cmd_watch_entry = {
 	.name = "watch",
 	.section = "primary",
 	.usage = "[-c FILE] [--data-dir D --spool-dir S --listen IP:PORT] "
-	    "[--interval T]",
+	    "[--interval T] [--reinit]",
 	.help = "watch data_dir and serve its changes (the primary)",
 	.exec = cmd_watch_exec,
 };

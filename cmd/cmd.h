@@ -9,6 +9,8 @@
 #ifndef ASYNCREP_CMD_H
 #define ASYNCREP_CMD_H
 
+#include <stdint.h>
+
 #include "config.h"
 
 struct cmd_ctx {
@@ -18,6 +20,11 @@ struct cmd_ctx {
 	int follow;		/* --follow */
 	int json;		/* --json */
 	int verbosity;		/* LOG_LVL_INFO, +1 per -v, -1 per -q */
+	const char *config_path; /* -c FILE, or NULL */
+	const char *root;	/* --root (rescue) */
+	uint64_t timeout_ns;	/* --timeout (rescue), 0: default */
+	const char *status_file; /* --status-file (rescue) */
+	int reinit;		/* --reinit (watch) */
 	int argc;		/* operands left after options */
 	char **argv;
 };
@@ -34,5 +41,6 @@ struct cmd_entry {
 extern const struct cmd_entry cmd_watch_entry;
 extern const struct cmd_entry cmd_sync_entry;
 extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_rescue_entry;
 
 #endif

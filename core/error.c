@@ -19,6 +19,8 @@ static const char *const messages[AR__MAX] = {
 	[AR_ESTATE] = "local state unusable",
 	[AR_EINTERNAL] = "internal error",
 	[AR_ESIGNAL] = "interrupted by a signal",
+	[AR_ENOSTANDBY] = "no standby connected in time",
+	[AR_ESTORAGE] = "the primary's storage is unreadable or hung",
 };
 
 const char *

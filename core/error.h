@@ -26,6 +26,8 @@ enum ar_err {
 	AR_ESTATE = 13,		/* 13: local state (spool/state dir) unusable or locked */
 	AR_EINTERNAL = 14,	/* 14: internal error (a bug) */
 	AR_ESIGNAL = 15,	/* 15: interrupted by a signal */
+	AR_ENOSTANDBY = 16,	/* 16: rescue: no standby came within --timeout */
+	AR_ESTORAGE = 17,	/* 17: the primary's storage is unreadable or hung */
 	AR__MAX
 };
 

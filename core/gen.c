@@ -9,6 +9,8 @@
 #include "error.h"
 #include "fs.h"
 #include "gen.h"
+#include "log.h"
+#include "walk.h"
 
 #define GEN_FILE "generation"
 #define LOCK_FILE "lock"
@@ -76,6 +78,16 @@ gen_open(const char *spool_dir, int *lockfd, char generation[WIRE_GEN_LEN + 1],
 		close(dirfd);
 		return -AR_ESTATE;
 	}
+	if (faccessat(dirfd, GEN_RESCUED_FILE, F_OK, AT_SYMLINK_NOFOLLOW) ==
+	    0) {
+		snprintf(err, errlen, "spool directory '%s': its generation "
+		    "was closed by a rescue (see '%s'); the standby now holds "
+		    "the data: re-initialise with asyncrep watch --reinit",
+		    spool_dir, GEN_RESCUED_FILE);
+		close(dirfd);
+		close(fd);
+		return -AR_EFENCED;
+	}
 	r = fs_read_small(dirfd, GEN_FILE, buf, sizeof(buf), &len);
 	if (r != 0 && errno == ENOENT) {
 		r = gen_create(dirfd, generation);
@@ -102,4 +114,116 @@ gen_open(const char *spool_dir, int *lockfd, char generation[WIRE_GEN_LEN + 1],
 	}
 	*lockfd = fd;
 	return 0;
+}
+
+int
+gen_read(const char *spool_dir, char generation[WIRE_GEN_LEN + 1], char *err,
+    size_t errlen)
+{
+	char path[4200], buf[128];
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/%s", spool_dir, GEN_FILE);
+	if (fs_read_small(AT_FDCWD, path, buf, sizeof(buf), &len) != 0) {
+		snprintf(err, errlen, "spool '%s': cannot read '%s': %s",
+		    spool_dir, GEN_FILE, strerror(errno));
+		return -AR_ESTORAGE;
+	}
+	if (len < WIRE_GEN_LEN || !gen_valid(buf)) {
+		snprintf(err, errlen, "spool '%s': '%s' is corrupt", spool_dir,
+		    GEN_FILE);
+		return -AR_ESTATE;
+	}
+	memcpy(generation, buf, WIRE_GEN_LEN);
+	generation[WIRE_GEN_LEN] = '\0';
+	return 0;
+}
+
+int
+gen_fence(const char *spool_dir, const char *report, size_t len)
+{
+	int dirfd, r;
+
+	if (fs_open_dir(spool_dir, &dirfd) != 0)
+		return -AR_ESTORAGE;
+	r = fs_write_durable(dirfd, GEN_RESCUED_FILE, report, len, 0644);
+	close(dirfd);
+	return r;
+}
+
+int
+gen_fenced(const char *spool_dir, char *buf, size_t buflen)
+{
+	char path[4200];
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/%s", spool_dir, GEN_RESCUED_FILE);
+	if (fs_read_small(AT_FDCWD, path, buf, buflen, &len) != 0)
+		return 0;
+	return 1;
+}
+
+/* Remove dirfd's entries named PREFIX*; a missing directory is fine. */
+static int
+gen_remove_prefixed(int dirfd, const char *prefix)
+{
+	struct walk_dir d;
+	size_t i, plen = strlen(prefix);
+	int r;
+
+	walk_dir_init(&d);
+	r = walk_list(dirfd, 0, &d);
+	for (i = 0; r == 0 && i < d.n; i++) {
+		if (d.ents[i].namelen >= plen &&
+		    memcmp(d.ents[i].name, prefix, plen) == 0)
+			r = fs_remove_tree(dirfd, d.ents[i].name);
+	}
+	walk_dir_release(&d);
+	return r;
+}
+
+int
+gen_reinit(const char *spool_dir, char *err, size_t errlen)
+{
+	char gen[WIRE_GEN_LEN + 1];
+	int dirfd, fd, r;
+
+	if (fs_mkdir_p(spool_dir, 0700) != 0 ||
+	    fs_open_dir(spool_dir, &dirfd) != 0) {
+		snprintf(err, errlen, "spool directory '%s': %s", spool_dir,
+		    strerror(errno));
+		return -AR_ESTATE;
+	}
+	fd = openat(dirfd, LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		snprintf(err, errlen, "spool directory '%s': %s", spool_dir,
+		    errno == EWOULDBLOCK ? "locked by another asyncrep "
+		    "process" : strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		close(dirfd);
+		return -AR_ESTATE;
+	}
+	/* The journal first: a crash half way leaves no generation file
+	 * with an old journal, only an empty spool or a new generation. */
+	r = gen_remove_prefixed(dirfd, "seg-");
+	if (r == 0)
+		r = fs_remove_tree(dirfd, "acks");
+	if (r == 0)
+		r = fs_remove_tree(dirfd, GEN_FILE);
+	if (r == 0)
+		r = fs_remove_tree(dirfd, GEN_RESCUED_FILE);
+	if (r == 0 && fs_fsync_dir(dirfd) != 0)
+		r = -AR_EIO;
+	if (r == 0)
+		r = gen_create(dirfd, gen);
+	if (r != 0)
+		snprintf(err, errlen, "spool directory '%s': cannot "
+		    "re-initialise: %s", spool_dir, strerror(errno));
+	else
+		log_info("spool '%s': new generation %s", spool_dir, gen);
+	close(fd);
+	close(dirfd);
+	return r != 0 ? -AR_ESTATE : 0;
 }

@@ -20,6 +20,31 @@
 int gen_open(const char *spool_dir, int *lockfd,
     char generation[WIRE_GEN_LEN + 1], char *err, size_t errlen);
 
+/* The marker a rescue leaves in a spool whose generation it closed. */
+#define GEN_RESCUED_FILE "rescued"
+
+/*
+ * Read the generation of a spool without creating or locking anything
+ * (a rescue, on the failed primary's storage). -AR_ESTORAGE if the
+ * directory or the file cannot be read, -AR_ESTATE if it is corrupt.
+ */
+int gen_read(const char *spool_dir, char generation[WIRE_GEN_LEN + 1],
+    char *err, size_t errlen);
+
+/* Close the spool's generation: write the rescue's report as the
+ * marker, durably. */
+int gen_fence(const char *spool_dir, const char *report, size_t len);
+
+/* 1 and the marker's text (NUL-terminated) if the spool was rescued. */
+int gen_fenced(const char *spool_dir, char *buf, size_t buflen);
+
+/*
+ * Start a new generation on spool_dir (asyncrep watch --reinit): under
+ * the spool's lock, remove the journal, the acknowledgements and the
+ * rescue's marker, and write a new generation id.
+ */
+int gen_reinit(const char *spool_dir, char *err, size_t errlen);
+
 /* 1 if s is a well-formed generation id. */
 int gen_valid(const char *s);
 

@@ -51,6 +51,8 @@ struct server {
 	uint64_t released;		/* changes standbys may see */
 	struct request *waiters;	/* suspended long-polls */
 	int stopping;
+	int phase;			/* rescue: 0 spool, 1 compare */
+	struct server_stats stats;	/* under lock */
 };
 
 static uint64_t
@@ -71,6 +73,8 @@ enum stream_kind {
 	STREAM_DELTA,		/* POST /v1/delta: one librsync delta */
 	STREAM_CHANGES,		/* GET /v1/changes: one coalesced batch */
 	STREAM_GONE,		/* GET /v1/changes: full compare needed */
+	STREAM_FINAL,		/* rescue: compare everything, then C */
+	STREAM_COMPLETE,	/* rescue: the standby holds it all: C */
 };
 
 /* What is being sent of the current file. */
@@ -100,6 +104,8 @@ struct stream {
 	uint64_t sent;
 	uint64_t answered;
 	struct delta_gen *gen;
+
+	int rphase;		/* rescue phase when the answer began */
 
 	/* changes */
 	struct changes *changes;
@@ -135,6 +141,9 @@ stream_new(struct server *srv, enum stream_kind kind)
 	s->kind = kind;
 	s->srv = srv;
 	s->fd = -1;
+	pthread_mutex_lock(&srv->lock);
+	s->rphase = srv->phase;
+	pthread_mutex_unlock(&srv->lock);
 	return s;
 }
 
@@ -256,6 +265,12 @@ file_finish(struct stream *s, uint64_t size, const uint8_t *hash)
 	t.size = size;
 	memcpy(t.hash, hash, HASH_LEN);
 	file_close(s);
+	pthread_mutex_lock(&s->srv->lock);
+	s->srv->stats.files[s->rphase]++;
+	if (s->rphase == 1 && s->srv->stats.ncompare_only < 8)
+		snprintf(s->srv->stats.compare_only[
+		    s->srv->stats.ncompare_only++], 128, "%s", cur_path(s));
+	pthread_mutex_unlock(&s->srv->lock);
 	s->fstate = FILE_DONE;
 	return put(s, wire_put_trailer(s->out + s->out_len,
 	    sizeof(s->out) - s->out_len, &t));
@@ -442,14 +457,24 @@ produce_changes(struct stream *s)
 	size_t len, len2;
 	int r = 0, rescan;
 
-	if (s->kind == STREAM_GONE) {
-		/* G has the payload of Z: the position the server has. */
-		int n = wire_put_end(s->out, sizeof(s->out), s->upto);
+	if (s->kind == STREAM_GONE || s->kind == STREAM_FINAL ||
+	    s->kind == STREAM_COMPLETE) {
+		/* G and C have the payload of Z: a position. */
+		int n = 0;
 
+		if (s->kind == STREAM_FINAL)
+			n = wire_put_pathop(s->out, sizeof(s->out), WIRE_RESCAN,
+			    "", 0, NULL, 0);
 		if (n < 0)
 			return n;
-		s->out[0] = WIRE_GONE;
 		s->out_len = (size_t)n;
+		n = wire_put_end(s->out + s->out_len, sizeof(s->out) -
+		    s->out_len, s->upto);
+		if (n < 0)
+			return n;
+		s->out[s->out_len] = s->kind == STREAM_GONE ? WIRE_GONE :
+		    WIRE_COMPLETE;
+		s->out_len += (size_t)n;
 		s->finished = 1;
 		return 0;
 	}
@@ -509,8 +534,8 @@ stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 		} else {
 			if (s->finished)
 				return MHD_CONTENT_READER_END_OF_STREAM;
-			r = s->kind == STREAM_CHANGES || s->kind == STREAM_GONE ?
-			    produce_changes(s) : produce_files(s);
+			r = s->kind == STREAM_FILES || s->kind == STREAM_DELTA ?
+			    produce_files(s) : produce_changes(s);
 			if (r != 0) {
 				log_error("stream: %s", ar_strerror(r));
 				return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -524,6 +549,11 @@ stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 		n = max;
 	memcpy(buf, s->out + s->out_pos, n);
 	s->out_pos += n;
+	if (s->kind == STREAM_FILES || s->kind == STREAM_DELTA) {
+		pthread_mutex_lock(&s->srv->lock);
+		s->srv->stats.bytes[s->rphase] += n;
+		pthread_mutex_unlock(&s->srv->lock);
+	}
 	return (ssize_t)n;
 }
 
@@ -895,11 +925,55 @@ gather_rec(void *arg, const struct spool_rec *r)
 	return 0;
 }
 
+static enum MHD_Result reply_position(struct MHD_Connection *c,
+    struct server *srv, struct request *rq, enum stream_kind kind,
+    uint64_t seq);
+
 static enum MHD_Result
 reply_gone(struct MHD_Connection *c, struct server *srv, struct request *rq,
     uint64_t seq)
 {
-	rq->stream = stream_new(srv, STREAM_GONE);
+	return reply_position(c, srv, rq, STREAM_GONE, seq);
+}
+
+static void
+event(struct server *srv, int ev)
+{
+	if (srv->opts.event != NULL)
+		srv->opts.event(srv->opts.event_arg, ev);
+}
+
+/*
+ * A rescue serves its journal up to `released`, then one last batch: a
+ * compare of the whole tree and C at released + 1. A standby asking for
+ * changes after released + 1 holds everything: the rescue is complete.
+ */
+static enum MHD_Result
+reply_rescue(struct MHD_Connection *c, struct server *srv, struct request *rq,
+    uint64_t released)
+{
+	uint64_t final = released + 1;
+
+	event(srv, SERVER_EV_CONTACT);
+	if (rq->since == final) {
+		event(srv, SERVER_EV_COMPLETE);
+		return reply_position(c, srv, rq, STREAM_COMPLETE, final);
+	}
+	if (rq->since == released) {
+		pthread_mutex_lock(&srv->lock);
+		srv->phase = 1;
+		pthread_mutex_unlock(&srv->lock);
+		event(srv, SERVER_EV_COMPARE);
+		return reply_position(c, srv, rq, STREAM_FINAL, final);
+	}
+	return MHD_NO;	/* not reached: the caller handles the rest */
+}
+
+static enum MHD_Result
+reply_position(struct MHD_Connection *c, struct server *srv,
+    struct request *rq, enum stream_kind kind, uint64_t seq)
+{
+	rq->stream = stream_new(srv, kind);
 	if (rq->stream == NULL)
 		return MHD_NO;
 	rq->stream->upto = seq;
@@ -930,8 +1004,10 @@ reply_changes(struct MHD_Connection *c, struct server *srv,
 	pthread_mutex_unlock(&srv->lock);
 	/* Another generation, or a position this spool never had. */
 	if (srv->opts.spool == NULL || strcmp(rq->gen, srv->generation) != 0 ||
-	    rq->since > released)
+	    rq->since > released + (srv->opts.role == WIRE_ROLE_RESCUE))
 		return reply_gone(c, srv, rq, released);
+	if (srv->opts.role == WIRE_ROLE_RESCUE && rq->since >= released)
+		return reply_rescue(c, srv, rq, released);
 	/* Asking for changes after `since` says everything up to it is
 	 * durable on the standby: the acknowledgement that trims. */
 	if (!rq->acked && srv->opts.role == WIRE_ROLE_PRIMARY) {
@@ -1230,6 +1306,14 @@ wake(struct server *srv)
 		} else
 			pp = &rq->next_waiter;
 	}
+	pthread_mutex_unlock(&srv->lock);
+}
+
+void
+server_get_stats(struct server *srv, struct server_stats *st)
+{
+	pthread_mutex_lock(&srv->lock);
+	*st = srv->stats;
 	pthread_mutex_unlock(&srv->lock);
 }
 

@@ -28,7 +28,26 @@ struct server_opts {
 	const struct auth *auth;
 	struct spool *spool;		/* changes journal; NULL: none */
 	const struct exclude *exclude;	/* never served; may be NULL */
+	/* rescue: told when a standby calls, when the final compare is
+	 * handed out, and when a standby confirmed the end */
+	void (*event)(void *arg, int ev);
+	void *event_arg;
 };
+
+enum server_event {
+	SERVER_EV_CONTACT = 1,	/* a standby asked for changes */
+	SERVER_EV_COMPARE = 2,	/* the final batch (compare) went out */
+	SERVER_EV_COMPLETE = 3,	/* a standby holds the final position */
+};
+
+/* What went out, per phase of a rescue (0 spool, 1 compare). */
+struct server_stats {
+	uint64_t files[2];	/* whole files and deltas completed */
+	uint64_t bytes[2];	/* bytes of answers to files and deltas */
+	char compare_only[8][128];	/* first files sent in the compare */
+	unsigned ncompare_only;
+};
+void server_get_stats(struct server *s, struct server_stats *st);
 
 /* Bind, listen and start serving. Errors (-AR_EBIND...) are explained in
  * err. */

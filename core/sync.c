@@ -117,6 +117,7 @@ struct syncer {
 	char id[65];
 	struct wire_pathop op;
 	uint64_t hello_seq;
+	uint32_t hello_role;
 	char hello_gen[WIRE_GEN_LEN + 1];
 };
 
@@ -1349,6 +1350,48 @@ hello_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	return 0;
 }
 
+#define CLOSED_FILE "closed"
+/* Closed generations remembered (the oldest are forgotten). */
+#define CLOSED_MAX 64
+
+/* 1 if a rescue closed gen, as recorded in state_dir. */
+static int
+gen_closed(struct syncer *s, const char *gen)
+{
+	char buf[CLOSED_MAX * (WIRE_GEN_LEN + 1) + 1];
+	size_t len, i;
+
+	if (fs_read_small(s->statefd, CLOSED_FILE, buf, sizeof(buf), &len) != 0)
+		return 0;
+	for (i = 0; i + WIRE_GEN_LEN <= len; i += WIRE_GEN_LEN + 1) {
+		if (memcmp(buf + i, gen, WIRE_GEN_LEN) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+gen_close(struct syncer *s, const char *gen)
+{
+	char buf[(CLOSED_MAX + 1) * (WIRE_GEN_LEN + 1) + 1];
+	size_t len = 0, off = 0;
+
+	if (fs_read_small(s->statefd, CLOSED_FILE, buf, sizeof(buf) -
+	    (WIRE_GEN_LEN + 1), &len) != 0)
+		len = 0;
+	len -= len % (WIRE_GEN_LEN + 1);
+	if (len >= CLOSED_MAX * (WIRE_GEN_LEN + 1))
+		off = len - (CLOSED_MAX - 1) * (WIRE_GEN_LEN + 1);
+	memcpy(buf + len, gen, WIRE_GEN_LEN);
+	buf[len + WIRE_GEN_LEN] = '\n';
+	len += WIRE_GEN_LEN + 1;
+	if (fs_write_durable(s->statefd, CLOSED_FILE, buf + off, len - off,
+	    0644) != 0)
+		return fail(s, -AR_ESTATE, "state directory: cannot record "
+		    "the closed generation: %s", strerror(errno));
+	return 0;
+}
+
 static int
 hello(struct syncer *s)
 {
@@ -1382,9 +1425,15 @@ hello(struct syncer *s)
 		return fail(s, -AR_EVERSION, "primary %s speaks protocol "
 		    "version %u; this asyncrep speaks %d",
 		    s->cfg->primary.text, h.version, WIRE_VERSION);
+	if (s->statefd >= 0 && gen_closed(s, h.generation))
+		return fail(s, -AR_EFENCED, "primary %s serves generation %s, "
+		    "which a rescue closed: refusing a resurrected primary "
+		    "(re-initialise it with asyncrep watch --reinit)",
+		    s->cfg->primary.text, h.generation);
 	memcpy(s->st->generation, h.generation, WIRE_GEN_LEN + 1);
 	memcpy(s->hello_gen, h.generation, WIRE_GEN_LEN + 1);
 	s->hello_seq = h.seq;
+	s->hello_role = h.role;
 	log_verbose("primary %s: %s, generation %s, role %s",
 	    s->cfg->primary.text, esc(h.server, strlen(h.server)),
 	    h.generation, h.role == WIRE_ROLE_RESCUE ? "rescue" : "primary");
@@ -1831,6 +1880,7 @@ struct batch_ctx {
 	struct wire_reader rd;
 	int fd;
 	int gone;		/* G: our position is unknown there */
+	int complete;		/* C: a rescue ends the generation here */
 	int ended;
 	uint64_t upto;
 };
@@ -1851,11 +1901,13 @@ changes_check(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		return 0;
 	case WIRE_END:
 	case WIRE_GONE:
+	case WIRE_COMPLETE:
 		if (wire_get_end(p, len, &bc->upto) != 0)
 			return fail(bc->s, -AR_EPROTO, "malformed end of a "
 			    "batch");
 		bc->ended = 1;
 		bc->gone = type == WIRE_GONE;
+		bc->complete = type == WIRE_COMPLETE;
 		return 0;
 	default:
 		return fail(bc->s, -AR_EPROTO, "unexpected frame (type "
@@ -2028,6 +2080,16 @@ follow_batch(struct syncer *s, uint64_t *pos)
 		close(bc.fd);
 		return r;
 	}
+	if (r == 0 && bc.complete && bc.upto == *pos) {
+		/* The rescue saw that we hold its final position. */
+		close(bc.fd);
+		r = gen_close(s, s->hello_gen);
+		if (r == 0)
+			log_info("the replica is complete: a rescue closed "
+			    "generation %s at change %llu", s->hello_gen,
+			    (unsigned long long)*pos);
+		return r == 0 ? 1 : r;
+	}
 	if (r == 0 && bc.upto == *pos) {
 		close(bc.fd);
 		return 0;	/* the long-poll ended with nothing */
@@ -2073,8 +2135,10 @@ follow_session(struct syncer *s, volatile sig_atomic_t *stop)
 	r = hello(s);
 	if (r != 0)
 		return r;
+	/* A rescue's last position is one past its journal: the compare
+	 * that closes the generation. */
 	if (position_load(s, s->hello_gen, &pos) != 0 ||
-	    pos > s->hello_seq) {
+	    pos > s->hello_seq + (s->hello_role == WIRE_ROLE_RESCUE)) {
 		r = follow_full(s);
 		if (r != 0)
 			return r;
@@ -2086,7 +2150,7 @@ follow_session(struct syncer *s, volatile sig_atomic_t *stop)
 		s->msg[0] = '\0';
 		r = follow_batch(s, &pos);
 		if (r != 0)
-			return r;
+			return r;	/* 1: complete */
 		s->progress = 1;
 		if (s->st->files_failed > 0) {
 			/* Changed while sent: the primary's next record of
@@ -2134,6 +2198,10 @@ sync_follow(const struct sync_opts *o, struct sync_stats *st,
 	while (!*stop) {
 		msg[0] = '\0';
 		r = follow_session(&s, stop);
+		if (r == 1) {
+			r = 0;	/* the generation is complete: done */
+			break;
+		}
 		/* It worked for a while: the next outage starts afresh. */
 		if (s.progress) {
 			backoff = BACKOFF_MIN_MS;

@@ -38,6 +38,7 @@ enum wire_type {
 	WIRE_GONE_PATH = 'K',	/* path no longer exists: delete it */
 	WIRE_RESCAN = 'S',	/* compare the subtree at path ("" = all) */
 	WIRE_GONE = 'G',	/* position unknown here: full compare (u64 seq) */
+	WIRE_COMPLETE = 'C',	/* rescue: the generation ends at this position */
 };
 
 enum wire_role {

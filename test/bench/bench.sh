@@ -463,11 +463,11 @@ stop_all() {
 	stop_tree "$LSYNCD_PID"; LSYNCD_PID=
 }
 
-# same SRC DST: wait (bounded) until DST is identical; CAUGHT_UP = s.
+# same SRC DST TIMEOUT [meta]: wait until DST is identical; CAUGHT_UP = s.
 CAUGHT_UP=
 same() {
 	local out
-	if out=$("$PYTHON3" "$LAGPY" same "$1" "$2" "${3:-600}"); then
+	if out=$("$PYTHON3" "$LAGPY" same "$1" "$2" "$3" ${4:-}); then
 		CAUGHT_UP=$out
 		return 0
 	fi
@@ -475,39 +475,40 @@ same() {
 	return 1
 }
 
-LAG_ROWS=() BURST_ROWS=() START_ROWS=() OUTLIERS=()
+LAG_ROWS=() BURST_ROWS=() OUTLIERS=()
 num_le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0 && a != "nan") }'; }
 verdict() { if num_le "$1" "$2"; then echo met; else echo MISSED; fi; }
 
 # lag TREE TOOL SRC DST GAP_MAX TAG [TARGETS]
 lag() {
 	local tree=$1 tool=$2 src=$3 dst=$4 gap=$5 tag=$6 out p50 p99 max ok to tgt=
-	# Two unmeasured writes: the path is warm, a reconnect is over.
-	"$PYTHON3" "$LAGPY" lag "$src" "$dst" 2 0 "$LAG_TIMEOUT" "warm-$tag" >/dev/null
+	# Two unmeasured writes (waited for up to 10 minutes): the standby has
+	# finished its start-up compare, a reconnect is over, the path is warm.
+	out=$("$PYTHON3" "$LAGPY" lag "$src" "$dst" 2 0 600 "warm-$tag")
+	case $out in *" 0") ;; *) echo "  warm-up writes did not arrive: $out" ;; esac
 	out=$("$PYTHON3" "$LAGPY" lag "$src" "$dst" "$LAG_WRITES" "$gap" \
 		"$LAG_TIMEOUT" "$tag" "$SCRATCH/logs/lag-$tag.samples")
 	read -r p50 p99 max ok to <<<"$out"
 	if [ "${7:-}" = target ]; then
 		tgt="p50 <= 5 ms: $(verdict "$p50" 5); p99 <= 25 ms: $(verdict "$p99" 25)"
 	fi
-	printf '  %-26s p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms  (%d ok, %d timeouts)\n' \
-		"$tool" "$p50" "$p99" "$max" "$ok" "$to"
-	LAG_ROWS+=("$(printf '%-12s %-28s %8.2f ms %8.2f ms %8.2f ms %5s  %s' \
+	printf '  %s%-34s p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms  (%d ok, %d timeouts)\n' \
+		"$(at)" "$tool" "$p50" "$p99" "$max" "$ok" "$to"
+	LAG_ROWS+=("$(printf '%-12s %-36s %8.2f ms %8.2f ms %8.2f ms %5s  %s' \
 		"$tree" "$tool" "$p50" "$p99" "$max" "$to" "$tgt")")
 	OUTLIERS+=("$(printf '%s %s: slowest writes (index ms): %s' "$tree" "$tool" \
 		"$(sort -k2 -rn "$SCRATCH/logs/lag-$tag.samples" | head -5 | tr '\n' ' ')")")
 }
 
-BURST_A=
 burst() {	# TOOL SRC DST
 	local out s w
 	if ! out=$("$PYTHON3" "$LAGPY" burst "$2" "$3" "$BURST_FILES" "$BURST_DIRS" 300); then
 		echo "  $1 burst FAILED: $out"
-		BURST_ROWS+=("$(printf '%-28s %s' "$1" "FAILED ($out)")")
+		BURST_ROWS+=("$(printf '%-36s %s' "$1" "FAILED ($out)")")
 		return 0
 	fi
 	read -r s w <<<"$out"
-	printf '  %-26s burst %8.3f s (written in %.3f s)\n' "$1" "$s" "$w"
+	printf '  %s%-34s burst %8.3f s (written in %.3f s)\n' "$(at)" "$1" "$s" "$w"
 	BURST_ROWS+=("$1|$s|$w")
 }
 
@@ -526,6 +527,7 @@ log_check() {	# NAME FILE...
 }
 
 FSTART=$(now)
+at() { printf '[%5.0f s] ' "$(elapsed "$FSTART" "$(now)")"; }
 echo
 echo "follow part: lag ($LAG_WRITES writes of 4 KiB), burst ($BURST_FILES x 4 KiB in $BURST_DIRS dirs),"
 echo "  start-up and RSS on $TREE_FILES files of $TREE_SIZE bytes in $TREE_DIRS directories"
@@ -533,7 +535,7 @@ echo "  lsyncd $(lsyncd --version 2>&1 | sed -n 's/^Version: //p' | head -1)"
 
 # --- empty tree ---------------------------------------------------------------
 echo
-echo "empty tree:"
+echo "$(at)empty tree:"
 mkdir -p "$SCRATCH/e0" "$SCRATCH/e0-dst" "$SCRATCH/e2" "$SCRATCH/e2-dst" \
 	"$SCRATCH/el" "$SCRATCH/rsyncd/el"
 if start_watch e0 e0 "$SCRATCH/e0" 0; then
@@ -547,7 +549,7 @@ stop_all
 if start_watch e2 e2 "$SCRATCH/e2"; then	# the default interval (200ms)
 	start_follow e2 "$SCRATCH/e2-dst"
 	same "$SCRATCH/e2" "$SCRATCH/e2-dst" 60 &&
-		lag empty "asyncrep interval 200ms" "$SCRATCH/e2" "$SCRATCH/e2-dst" 0.2 e2
+		lag empty "asyncrep interval 200ms (default)" "$SCRATCH/e2" "$SCRATCH/e2-dst" 0.2 e2
 fi
 stop_all
 if start_lsyncd el "$SCRATCH/el" el; then
@@ -563,35 +565,35 @@ rm -rf "$SCRATCH/e0" "$SCRATCH/e0-dst" "$SCRATCH/e2" "$SCRATCH/e2-dst" \
 
 # --- large tree: start-up, RSS, lag ----------------------------------------------
 echo
-echo "tree of $TREE_FILES files in $TREE_DIRS directories:"
+echo "$(at)tree of $TREE_FILES files in $TREE_DIRS directories:"
 t0=$(now)
 "$PYTHON3" "$LAGPY" mktree "$SCRATCH/t" "$TREE_FILES" "$TREE_DIRS" "$TREE_SIZE"
 cp -a "$SCRATCH/t" "$SCRATCH/t-dst"
-echo "  created (and copied with cp -a for the standby) in $(elapsed "$t0" "$(now)") s"
+echo "  $(at)created (and copied with cp -a for the standby) in $(elapsed "$t0" "$(now)") s"
 TREE="$((TREE_FILES / 1000))k files"
 [ "$TREE_FILES" -lt 1000 ] && TREE="$TREE_FILES files"
-W_START= W_RSS= W_RESTART= W_RSS_END= L_START= L_READY= L_RSS=
+W_START= W_RSS= W_RESTART= W_RSS2= W_RSS_END= L_START= L_READY= L_RSS=
 drop_caches
 if start_watch t0 t "$SCRATCH/t" 0; then
 	W_START=$STARTUP W_RSS=$(hwm "$WATCH_PID")
-	echo "  asyncrep watch: serving after $W_START s, VmHWM $W_RSS MiB"
+	echo "  $(at)asyncrep watch: serving after $W_START s, VmHWM $W_RSS MiB"
 	start_follow t "$SCRATCH/t-dst"
-	if same "$SCRATCH/t" "$SCRATCH/t-dst" 600; then
-		echo "  asyncrep standby (seeded by cp -a) identical after $CAUGHT_UP s"
+	if same "$SCRATCH/t" "$SCRATCH/t-dst" 600 meta; then
+		echo "  $(at)asyncrep standby (seeded by cp -a): names, sizes, mtimes identical after $CAUGHT_UP s"
 		lag "$TREE" "asyncrep interval 0" "$SCRATCH/t" "$SCRATCH/t-dst" 0.01 t0 target
 	fi
 	W_RSS_END=$(hwm "$WATCH_PID")
-	echo "  (watch VmHWM now $W_RSS_END MiB, sync --follow VmHWM $(hwm "$FOLLOW_PID") MiB)"
+	echo "  $(at)(watch VmHWM now $W_RSS_END MiB, sync --follow VmHWM $(hwm "$FOLLOW_PID") MiB)"
 fi
 stop_all
 # The same spool and standby state: a restart of both sides.
 drop_caches
 if start_watch t2 t "$SCRATCH/t"; then
-	W_RESTART=$STARTUP
-	echo "  asyncrep watch restarted (existing spool): serving after $W_RESTART s, VmHWM $(hwm "$WATCH_PID") MiB"
+	W_RESTART=$STARTUP W_RSS2=$(hwm "$WATCH_PID")
+	echo "  $(at)asyncrep watch restarted (existing spool): serving after $W_RESTART s, VmHWM $W_RSS2 MiB"
 	start_follow t-2 "$SCRATCH/t-dst"
-	if same "$SCRATCH/t" "$SCRATCH/t-dst" 600; then
-		lag "$TREE" "asyncrep interval 200ms" "$SCRATCH/t" "$SCRATCH/t-dst" 0.2 t2
+	if same "$SCRATCH/t" "$SCRATCH/t-dst" 600 meta; then
+		lag "$TREE" "asyncrep interval 200ms (default)" "$SCRATCH/t" "$SCRATCH/t-dst" 0.2 t2
 	fi
 fi
 stop_all
@@ -602,8 +604,8 @@ cp -a "$SCRATCH/t" "$SCRATCH/rsyncd/tl"
 drop_caches
 if start_lsyncd tl "$SCRATCH/t" tl; then
 	L_START=$STARTUP L_READY=$READY L_RSS=$(hwm "$LSYNCD_PID")
-	echo "  lsyncd: watches set after $L_START s, startup rsync finished after $L_READY s, VmHWM $L_RSS MiB"
-	same "$SCRATCH/t" "$SCRATCH/rsyncd/tl" 600 &&
+	echo "  $(at)lsyncd: watches set after $L_START s, startup rsync finished after $L_READY s, VmHWM $L_RSS MiB"
+	same "$SCRATCH/t" "$SCRATCH/rsyncd/tl" 600 meta &&
 		lag "$TREE" "lsyncd delay 0 (no fsync)" "$SCRATCH/t" "$SCRATCH/rsyncd/tl" 0.01 tl
 fi
 stop_all
@@ -614,7 +616,7 @@ echo
 echo "follow part (scale ${BENCH_SCALE:-full}, $(nproc) CPUs; asyncrep applies durably, lsyncd's rsync does not fsync)"
 echo
 echo "lag: 4 KiB write on the primary -> same bytes on the standby, $LAG_WRITES writes one at a time"
-printf '%-12s %-28s %11s %11s %11s %5s  %s\n' tree tool p50 p99 max t/o "target (asyncrep interval 0: p50 <= 5 ms, p99 <= 25 ms)"
+printf '%-12s %-36s %11s %11s %11s %5s  %s\n' tree tool p50 p99 max t/o "target (asyncrep interval 0: p50 <= 5 ms, p99 <= 25 ms)"
 for r in "${LAG_ROWS[@]}"; do echo "$r"; done
 echo
 echo "burst: $BURST_FILES x 4 KiB in $BURST_DIRS new dirs, written at once -> all on the standby"
@@ -622,7 +624,7 @@ lsy=
 for r in "${BURST_ROWS[@]}"; do
 	case $r in lsyncd*"|"*) lsy=$(echo "$r" | cut -d'|' -f2) ;; esac
 done
-printf '%-28s %10s %12s  %s\n' tool seconds "written in" "target (asyncrep <= 0.5 x lsyncd)"
+printf '%-36s %10s %12s  %s\n' tool seconds "written in" "target (asyncrep <= 0.5 x lsyncd)"
 for r in "${BURST_ROWS[@]}"; do
 	case $r in
 	*"|"*)
@@ -636,7 +638,7 @@ for r in "${BURST_ROWS[@]}"; do
 				tgt="(no lsyncd time)"
 			fi ;;
 		esac
-		printf '%-28s %8.3f s %10.3f s  %s\n' "$tool" "$s" "$w" "$tgt" ;;
+		printf '%-36s %8.3f s %10.3f s  %s\n' "$tool" "$s" "$w" "$tgt" ;;
 	*) echo "$r" ;;
 	esac
 done
@@ -649,7 +651,7 @@ if [ -n "$W_START" ]; then
 	tgt+="RSS <= 16 MiB: $(verdict "$W_RSS" 16)"
 fi
 printf '%-46s %8s s %6s MiB  %s\n' "asyncrep watch, new spool: until \"serving\"" "${W_START:-?}" "${W_RSS:-?}" "$tgt"
-printf '%-46s %8s s %6s MiB  %s\n' "asyncrep watch, restart: until \"serving\"" "${W_RESTART:-?}" "" ""
+printf '%-46s %8s s %6s MiB\n' "asyncrep watch, restart: until \"serving\"" "${W_RESTART:-?}" "${W_RSS2:-?}"
 printf '%-46s %8s s %6s MiB  %s\n' "asyncrep watch after lag runs (RSS only)" "" "${W_RSS_END:-?}" \
 	"$( [ -n "$W_RSS_END" ] && echo "RSS <= 16 MiB: $(verdict "$W_RSS_END" 16)")"
 printf '%-46s %8s s %6s MiB\n' "lsyncd: until watches set (startup rsync starts)" "${L_START:-?}" "${L_RSS:-?}"

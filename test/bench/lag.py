@@ -3,9 +3,11 @@
 
   lag.py mktree ROOT FILES DIRS SIZE
       FILES files of SIZE random bytes spread over DIRS directories.
-  lag.py same SRC DST TIMEOUT
+  lag.py same SRC DST TIMEOUT [meta]
       wait until DST holds the same regular files as SRC (names, sizes,
-      then contents); prints the seconds waited. Exit 1 on timeout.
+      then contents; with "meta": names, sizes and mtimes to the second,
+      for a standby seeded with cp -a); prints the seconds waited. Exit 1
+      on timeout.
   lag.py lag SRC DST COUNT GAP_MAX TIMEOUT TAG [SAMPLES_FILE]
       COUNT times, one at a time: pause a random 0..GAP_MAX seconds, write
       4 KiB of random data to SRC/TAG-i, then poll DST/TAG-i (os.stat,
@@ -43,7 +45,7 @@ def mktree(root, files, dirs, size):
             f.write(blob[off:off + size])
 
 
-def listing(root):
+def listing(root, meta=False):
     out = {}
     stack = [""]
     while stack:
@@ -59,7 +61,9 @@ def listing(root):
                     if e.is_dir(follow_symlinks=False):
                         stack.append(p)
                     elif e.is_file(follow_symlinks=False):
-                        out[p] = e.stat(follow_symlinks=False).st_size
+                        st = e.stat(follow_symlinks=False)
+                        out[p] = ((st.st_size, int(st.st_mtime)) if meta
+                                  else st.st_size)
                 except FileNotFoundError:
                     pass
     return out
@@ -73,14 +77,15 @@ def read(path):
         return None
 
 
-def same(src, dst, timeout):
+def same(src, dst, timeout, mode="full"):
     t0 = time.monotonic()
     deadline = t0 + float(timeout)
+    meta = mode == "meta"
     while True:
-        a = listing(src)
-        b = listing(dst)
-        if a == b and all(read(os.path.join(src, p)) ==
-                          read(os.path.join(dst, p)) for p in a):
+        a = listing(src, meta)
+        b = listing(dst, meta)
+        if a == b and (meta or all(read(os.path.join(src, p)) ==
+                                   read(os.path.join(dst, p)) for p in a)):
             print("%.3f" % (time.monotonic() - t0))
             return 0
         if time.monotonic() > deadline:

@@ -1,0 +1,325 @@
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fs.h"
+#include "gen.h"
+#include "log.h"
+#include "rescue.h"
+#include "server.h"
+#include "spool.h"
+
+/* How long the first look at the storage may take before it counts as
+ * hung (an NFS server gone with a hard mount never answers). */
+#define PROBE_NS (10ull * 1000000000ull)
+
+struct rescue {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t first_contact, last_contact, compare, complete;
+};
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void
+rescue_status(const char *file, const char *state, const char *detail)
+{
+	char line[512], dir[4096];
+	const char *slash;
+	int n, dirfd;
+
+	if (file == NULL)
+		return;
+	n = snprintf(line, sizeof(line), "%s%s%s\n", state,
+	    detail[0] ? " " : "", detail);
+	slash = strrchr(file, '/');
+	if (n < 0 || (size_t)n >= sizeof(line) || slash == NULL ||
+	    (size_t)(slash - file) >= sizeof(dir))
+		return;
+	memcpy(dir, file, (size_t)(slash - file));
+	dir[slash - file] = '\0';
+	if (dir[0] == '\0')
+		snprintf(dir, sizeof(dir), "/");
+	if (fs_mkdir_p(dir, 0755) != 0 || fs_open_dir(dir, &dirfd) != 0) {
+		log_warn("status file '%s': %s", file, strerror(errno));
+		return;
+	}
+	if (fs_write_durable(dirfd, slash + 1, line, (size_t)n, 0644) != 0)
+		log_warn("status file '%s': %s", file, strerror(errno));
+	close(dirfd);
+}
+
+static void
+on_event(void *arg, int ev)
+{
+	struct rescue *rs = arg;
+	uint64_t now = mono_ns();
+
+	pthread_mutex_lock(&rs->lock);
+	rs->last_contact = now;
+	if (rs->first_contact == 0)
+		rs->first_contact = now;
+	if (ev == SERVER_EV_COMPARE && rs->compare == 0)
+		rs->compare = now;
+	if (ev == SERVER_EV_COMPLETE && rs->complete == 0)
+		rs->complete = now;
+	pthread_cond_signal(&rs->cond);
+	pthread_mutex_unlock(&rs->lock);
+}
+
+/* The first look at the storage, in a thread so a hung mount shows. */
+struct probe {
+	const struct config_primary *cfg;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done, r;
+	char gen[WIRE_GEN_LEN + 1];
+	char err[512];
+};
+
+static void *
+probe_main(void *arg)
+{
+	struct probe *p = arg;
+	struct stat st;
+	char gen[WIRE_GEN_LEN + 1], err[512];
+	int r = 0;
+
+	err[0] = '\0';
+	if (stat(p->cfg->data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, sizeof(err), "the primary's data directory '%s': "
+		    "%s", p->cfg->data_dir, errno ? strerror(errno) :
+		    "not a directory");
+		r = -AR_ESTORAGE;
+	} else
+		r = gen_read(p->cfg->spool_dir, gen, err, sizeof(err));
+	pthread_mutex_lock(&p->lock);
+	p->r = r;
+	memcpy(p->gen, gen, sizeof(gen));
+	memcpy(p->err, err, sizeof(err));
+	p->done = 1;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+static int
+probe_storage(const struct config_primary *cfg, char *gen, char *err,
+    size_t errlen)
+{
+	static struct probe p;	/* outlives us if the thread hangs */
+	struct timespec until;
+	pthread_t t;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	p.cfg = cfg;
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cond, NULL);
+	if (pthread_create(&t, NULL, probe_main, &p) != 0)
+		return -AR_EINTERNAL;
+	pthread_detach(t);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)(PROBE_NS / 1000000000ull);
+	pthread_mutex_lock(&p.lock);
+	while (!p.done) {
+		if (pthread_cond_timedwait(&p.cond, &p.lock, &until) ==
+		    ETIMEDOUT)
+			break;
+	}
+	if (!p.done) {
+		pthread_mutex_unlock(&p.lock);
+		snprintf(err, errlen, "the primary's storage ('%s', '%s') did "
+		    "not answer within %llu s: hung mount?", cfg->data_dir,
+		    cfg->spool_dir, PROBE_NS / 1000000000ull);
+		return -AR_ESTORAGE;
+	}
+	r = p.r;
+	if (r != 0)
+		snprintf(err, errlen, "%s", p.err);
+	else
+		memcpy(gen, p.gen, WIRE_GEN_LEN + 1);
+	pthread_mutex_unlock(&p.lock);
+	return r;
+}
+
+static double
+secs(uint64_t a, uint64_t b)
+{
+	return b > a ? (double)(b - a) / 1e9 : 0.0;
+}
+
+/* The report, kept in the fencing marker and printed. */
+static int
+report(char *out, size_t outlen, const struct rescue_opts *o,
+    const char *gen, struct spool *sp, const struct rescue *rs,
+    const struct server_stats *st, uint64_t started)
+{
+	char when[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	int n, k;
+	unsigned i;
+
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(out, outlen, "asyncrep rescue completed %s\n"
+	    "generation %s closed at change %llu\n"
+	    "primary %s, data %s, spool %s\n"
+	    "waiting for the standby: %.3f s\n"
+	    "spool phase: %llu files, %llu bytes, %.3f s\n"
+	    "compare phase: %llu files, %llu bytes, %.3f s\n",
+	    when, gen, (unsigned long long)spool_durable_seq(sp) + 1,
+	    o->cfg->listen.text, o->cfg->data_dir, o->cfg->spool_dir,
+	    secs(started, rs->first_contact),
+	    (unsigned long long)st->files[0], (unsigned long long)st->bytes[0],
+	    secs(rs->first_contact, rs->compare),
+	    (unsigned long long)st->files[1], (unsigned long long)st->bytes[1],
+	    secs(rs->compare, rs->complete));
+	if (n < 0 || (size_t)n >= outlen)
+		return n < 0 ? 0 : (int)outlen - 1;
+	for (i = 0; i < st->ncompare_only; i++) {
+		char esc[LOG_ESC_MAX];
+
+		log_escape(st->compare_only[i], strlen(st->compare_only[i]),
+		    esc, sizeof(esc));
+		k = snprintf(out + n, outlen - (size_t)n, "found only by the "
+		    "compare: %s\n", esc);
+		if (k < 0 || (size_t)k >= outlen - (size_t)n)
+			break;
+		n += k;
+	}
+	return n;
+}
+
+int
+rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
+{
+	struct rescue rs;
+	struct server_opts so;
+	struct server *srv = NULL;
+	struct server_stats st;
+	struct spool_opts spo;
+	struct spool *sp = NULL;
+	struct timespec tick = { 0, 100 * 1000 * 1000 };
+	char gen[WIRE_GEN_LEN + 1], rep[4096], marker[4096];
+	uint64_t started = mono_ns(), timeout = o->timeout_ns, now, last;
+	int rootfd = -1, r, n, sig, state = 0;
+
+	memset(&rs, 0, sizeof(rs));
+	pthread_mutex_init(&rs.lock, NULL);
+	pthread_cond_init(&rs.cond, NULL);
+	rescue_status(o->status_file, "starting", "");
+	r = probe_storage(o->cfg, gen, err, errlen);
+	if (r != 0)
+		goto out;
+	if (gen_fenced(o->cfg->spool_dir, marker, sizeof(marker))) {
+		/* Run again after success: the marker is the proof. */
+		fputs(marker, stdout);
+		log_info("generation %s was already rescued", gen);
+		rescue_status(o->status_file, "complete", "already rescued");
+		r = 0;
+		goto out;
+	}
+	if (fs_open_dir(o->cfg->data_dir, &rootfd) != 0) {
+		snprintf(err, errlen, "the primary's data directory '%s': %s",
+		    o->cfg->data_dir, strerror(errno));
+		r = -AR_ESTORAGE;
+		goto out;
+	}
+	memset(&spo, 0, sizeof(spo));
+	spo.readonly = 1;
+	r = spool_open(o->cfg->spool_dir, &spo, &sp, err, errlen);
+	if (r != 0)
+		goto out;
+	memset(&so, 0, sizeof(so));
+	so.cfg = o->cfg;
+	so.rootfd = rootfd;
+	so.generation = gen;
+	so.role = WIRE_ROLE_RESCUE;
+	so.auth = o->auth;
+	so.spool = sp;
+	so.event = on_event;
+	so.event_arg = &rs;
+	r = server_start(&so, &srv, err, errlen);
+	if (r != 0)
+		goto out;
+	log_info("rescue of generation %s listening on %s: journal up to "
+	    "change %llu", gen, o->cfg->listen.text,
+	    (unsigned long long)spool_durable_seq(sp));
+	rescue_status(o->status_file, "listening", o->cfg->listen.text);
+	for (;;) {
+		sig = sigtimedwait(o->sigs, NULL, &tick);
+		if (sig > 0) {
+			snprintf(err, errlen, "stopped by signal %d before the "
+			    "standby confirmed", sig);
+			r = -AR_ESIGNAL;
+			goto out;
+		}
+		/* Long-polls end on their own deadlines. */
+		server_release(srv, 0);
+		now = mono_ns();
+		pthread_mutex_lock(&rs.lock);
+		last = rs.last_contact ? rs.last_contact : started;
+		n = rs.complete ? 3 : rs.compare ? 2 : rs.first_contact ? 1 : 0;
+		pthread_mutex_unlock(&rs.lock);
+		if (n != state) {
+			state = n;
+			if (n == 1)
+				rescue_status(o->status_file, "transferring",
+				    "");
+			else if (n == 2)
+				rescue_status(o->status_file, "comparing", "");
+		}
+		if (n == 3)
+			break;
+		if (now - last > timeout) {
+			snprintf(err, errlen, "no standby %s for %.0f s",
+			    state == 0 ? "connected" : "called",
+			    (double)timeout / 1e9);
+			r = -AR_ENOSTANDBY;
+			goto out;
+		}
+	}
+	server_get_stats(srv, &st);
+	n = report(rep, sizeof(rep), o, gen, sp, &rs, &st, started);
+	r = gen_fence(o->cfg->spool_dir, rep, (size_t)n);
+	if (r != 0) {
+		snprintf(err, errlen, "the standby is complete, but the spool "
+		    "'%s' could not be marked: %s", o->cfg->spool_dir,
+		    strerror(errno));
+		r = -AR_ESTORAGE;
+		goto out;
+	}
+	fwrite(rep, 1, (size_t)n, stdout);
+	fflush(stdout);
+	rescue_status(o->status_file, "complete", gen);
+	/* Let the confirmation's answer reach the standby. */
+	nanosleep(&(struct timespec){ 0, 200 * 1000 * 1000 }, NULL);
+	r = 0;
+out:
+	if (r != 0) {
+		char esc[600];
+
+		log_escape(err, strlen(err), esc, sizeof(esc));
+		rescue_status(o->status_file, "failed", esc);
+	}
+	server_stop(srv);
+	spool_close(sp);
+	if (rootfd >= 0)
+		close(rootfd);
+	return r;
+}

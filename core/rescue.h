@@ -1,0 +1,34 @@
+/*
+ * rescue.h: the third-party takeover (claims 2 to 6).
+ *
+ * On a node that can read the failed primary's storage, it serves the
+ * primary's journal from the primary's own address under the primary's
+ * generation (role "rescue"), then has the standby compare the whole
+ * tree, and returns success only when the standby confirmed that it
+ * holds the final position. Then it closes the generation: the marker
+ * in spool_dir fences the old primary and carries the report.
+ */
+#ifndef ASYNCREP_RESCUE_H
+#define ASYNCREP_RESCUE_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "config.h"
+
+struct rescue_opts {
+	const struct config_primary *cfg;	/* paths already re-rooted */
+	const struct auth *auth;
+	uint64_t timeout_ns;		/* no standby call for this long: fail */
+	const char *status_file;	/* progress for cluster monitors */
+	const sigset_t *sigs;		/* blocked; any of them stops */
+};
+
+int rescue_run(const struct rescue_opts *o, char *err, size_t errlen);
+
+/* Write "STATE detail" to file atomically (for monitors); errors are
+ * logged only: progress reporting must not stop a rescue. */
+void rescue_status(const char *file, const char *state, const char *detail);
+
+#endif
