@@ -18,6 +18,9 @@
 /* How long the first look at the storage may take before it counts as
  * hung (an NFS server gone with a hard mount never answers). */
 #define PROBE_NS (10ull * 1000000000ull)
+/* A standby that called once may go quiet this long before the rescue
+ * gives up on it (it restarts, or applies a large batch). */
+#define IDLE_NS (600ull * 1000000000ull)
 
 struct rescue {
 	pthread_mutex_t lock;
@@ -234,6 +237,15 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 		r = 0;
 		goto out;
 	}
+	/* The marker must be writable, or the end cannot be recorded
+	 * after the standby closed the generation. */
+	if (access(o->cfg->spool_dir, W_OK) != 0) {
+		snprintf(err, errlen, "the primary's spool '%s' is not "
+		    "writable (%s): the rescue could not fence it",
+		    o->cfg->spool_dir, strerror(errno));
+		r = -AR_ESTORAGE;
+		goto out;
+	}
 	if (fs_open_dir(o->cfg->data_dir, &rootfd) != 0) {
 		snprintf(err, errlen, "the primary's data directory '%s': %s",
 		    o->cfg->data_dir, strerror(errno));
@@ -286,8 +298,11 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 		}
 		if (n == 3)
 			break;
-		if (now - last > timeout) {
-			snprintf(err, errlen, "no standby %s for %.0f s",
+		/* --timeout is for the first call; once a standby works,
+		 * it may pause (applying, restarting) for longer. */
+		if (now - last > (state == 0 ? timeout : timeout > IDLE_NS ?
+		    timeout : IDLE_NS)) {
+			snprintf(err, errlen, "no standby %s for %.1f s",
 			    state == 0 ? "connected" : "called",
 			    (double)timeout / 1e9);
 			r = -AR_ENOSTANDBY;

@@ -512,6 +512,8 @@ produce_changes(struct stream *s)
 	return r;
 }
 
+static void event(struct server *srv, int ev);
+
 static ssize_t
 stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -553,6 +555,9 @@ stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 		pthread_mutex_lock(&s->srv->lock);
 		s->srv->stats.bytes[s->rphase] += n;
 		pthread_mutex_unlock(&s->srv->lock);
+		/* A long transfer is a live standby too. */
+		if (s->srv->opts.role == WIRE_ROLE_RESCUE)
+			event(s->srv, SERVER_EV_CONTACT);
 	}
 	return (ssize_t)n;
 }
@@ -954,7 +959,6 @@ reply_rescue(struct MHD_Connection *c, struct server *srv, struct request *rq,
 {
 	uint64_t final = released + 1;
 
-	event(srv, SERVER_EV_CONTACT);
 	if (rq->since == final) {
 		event(srv, SERVER_EV_COMPLETE);
 		return reply_position(c, srv, rq, STREAM_COMPLETE, final);
@@ -1068,6 +1072,9 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 			return MHD_NO;
 		*req_cls = rq;
 		peer_name(c, rq->peer, sizeof(rq->peer));
+		/* A rescue counts every call as a sign of a live standby. */
+		if (srv->opts.role == WIRE_ROLE_RESCUE)
+			event(srv, SERVER_EV_CONTACT);
 		post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 		if (strcmp(url, "/v1/hello") == 0)
 			rq->route = ROUTE_HELLO;

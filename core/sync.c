@@ -1425,7 +1425,9 @@ hello(struct syncer *s)
 		return fail(s, -AR_EVERSION, "primary %s speaks protocol "
 		    "version %u; this asyncrep speaks %d",
 		    s->cfg->primary.text, h.version, WIRE_VERSION);
-	if (s->statefd >= 0 && gen_closed(s, h.generation))
+	/* A rescue may ask again to confirm what it closed. */
+	if (s->statefd >= 0 && h.role != WIRE_ROLE_RESCUE &&
+	    gen_closed(s, h.generation))
 		return fail(s, -AR_EFENCED, "primary %s serves generation %s, "
 		    "which a rescue closed: refusing a resurrected primary "
 		    "(re-initialise it with asyncrep watch --reinit)",

@@ -8,14 +8,17 @@
       then contents; with "meta": names, sizes and mtimes to the second,
       for a standby seeded with cp -a); prints the seconds waited. Exit 1
       on timeout.
-  lag.py lag SRC DST COUNT GAP_MAX TIMEOUT TAG [SAMPLES_FILE]
+  lag.py lag SRC DST COUNT GAP_MAX TIMEOUT TAG [SAMPLES_FILE [WARM WARM_TIMEOUT]]
       COUNT times, one at a time: pause a random 0..GAP_MAX seconds, write
       4 KiB of random data to SRC/TAG-i, then poll DST/TAG-i (os.stat,
       then read and compare, every 0.2 ms, at most TIMEOUT seconds) until
-      it holds exactly those bytes. Prints "p50 p99 max ok timeouts" in
-      milliseconds (time.monotonic_ns, from before open() on the primary
-      to the successful compare on the standby); the samples, one per line
-      with their index, go to SAMPLES_FILE if given.
+      it holds exactly those bytes. Prints "p50 p99 max ok timeouts
+      warm_timeouts", times in milliseconds (time.monotonic_ns, from
+      before open() on the primary to the successful compare on the
+      standby; p50 and p99 by nearest rank); the samples, one per line
+      with their index, go to SAMPLES_FILE if given ("-": nowhere). WARM
+      unmeasured writes (SRC/warm-TAG-i, waited for up to WARM_TIMEOUT
+      seconds each) come first.
   lag.py burst SRC DST COUNT DIRS TIMEOUT
       write COUNT files of 4 KiB into DIRS new directories under
       SRC/burst as fast as possible, then poll DST/burst (every 5 ms) until
@@ -106,41 +109,47 @@ def pct(sorted_ms, p):
     return sorted_ms[k]
 
 
-def lag(src, dst, count, gap_max, timeout, tag, samples=None):
+def one_write(src, dst, name, timeout):
+    """Write 4 KiB to src/name; nanoseconds until dst/name has them."""
+    data = os.urandom(4096)
+    sp, dp = os.path.join(src, name), os.path.join(dst, name)
+    t0 = time.monotonic_ns()
+    with open(sp, "wb") as f:
+        f.write(data)
+    deadline = t0 + int(timeout * 1e9)
+    while True:
+        try:
+            if os.stat(dp).st_size == 4096:
+                with open(dp, "rb") as f:
+                    if f.read() == data:
+                        return time.monotonic_ns() - t0
+        except FileNotFoundError:
+            pass
+        if time.monotonic_ns() > deadline:
+            return None
+        time.sleep(0.0002)
+
+
+def lag(src, dst, count, gap_max, timeout, tag, samples=None, warm=0,
+        warm_timeout=600):
     import random
     count, gap_max, timeout = int(count), float(gap_max), float(timeout)
+    warm_fail = 0
+    for i in range(int(warm)):
+        if one_write(src, dst, "warm-%s-%d" % (tag, i),
+                     float(warm_timeout)) is None:
+            warm_fail += 1
     rng = random.Random(1234)
     lags, timeouts = [], 0
-    log = open(samples, "w") if samples else None
+    log = open(samples, "w") if samples and samples != "-" else None
     for i in range(count):
         if gap_max > 0:
             time.sleep(rng.uniform(0, gap_max))
-        data = os.urandom(4096)
-        name = "%s-%03d" % (tag, i)
-        sp, dp = os.path.join(src, name), os.path.join(dst, name)
-        t0 = time.monotonic_ns()
-        with open(sp, "wb") as f:
-            f.write(data)
-        deadline = t0 + int(timeout * 1e9)
-        ok = False
-        while True:
-            try:
-                st = os.stat(dp)
-                if st.st_size == 4096:
-                    with open(dp, "rb") as f:
-                        if f.read() == data:
-                            ok = True
-            except FileNotFoundError:
-                pass
-            t1 = time.monotonic_ns()
-            if ok or t1 > deadline:
-                break
-            time.sleep(0.0002)
-        if ok:
-            ms = (t1 - t0) / 1e6
-            lags.append(ms)
+        ns = one_write(src, dst, "%s-%03d" % (tag, i), timeout)
+        if ns is not None:
+            lags.append(ns / 1e6)
             if log:
-                log.write("%d %.3f\n" % (i, ms))
+                log.write("%d %.3f\n" % (i, ns / 1e6))
         else:
             timeouts += 1
             if log:
@@ -148,9 +157,9 @@ def lag(src, dst, count, gap_max, timeout, tag, samples=None):
     if log:
         log.close()
     s = sorted(lags)
-    print("%.2f %.2f %.2f %d %d" % (pct(s, 50), pct(s, 99),
-                                    s[-1] if s else float("nan"),
-                                    len(s), timeouts))
+    print("%.2f %.2f %.2f %d %d %d" % (pct(s, 50), pct(s, 99),
+                                       s[-1] if s else float("nan"),
+                                       len(s), timeouts, warm_fail))
     return 0
 
 

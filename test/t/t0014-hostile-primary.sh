@@ -99,7 +99,7 @@ expect_status() {
 # run_sync "STATUSES": one sync of R/sb/data from the fake on PORT,
 # bounded so a hang fails (timeout's 124) instead of stalling the suite.
 run_sync() {
-	wait_for 30 test -f "$R/logs/ready" &&
+	wait_for 60 test -f "$R/logs/ready" &&
 	expect_status "$1" timeout 60 "$ASYNCREP" sync \
 		--data-dir "$R/sb/data" --state-dir "$R/sb/state" \
 		--primary "$TEST_IP:$PORT" >"$R/logs/sync.out" 2>"$R/logs/sync.err"
