@@ -1132,93 +1132,106 @@ entry(struct syncer *s, const struct wire_entry *e)
 /* ---------------------------------------------------------------- */
 /* The manifest */
 
-struct mf_check {
+/*
+ * An answer stored whole in a state_dir file while its framing is
+ * checked frame by frame, so it can be replayed while other requests
+ * run on the same connection.
+ */
+struct stored {
 	struct syncer *s;
 	struct wire_reader rd;
 	int fd;
-	int last;		/* type of the last frame */
-	int bad;
+	wire_frame_cb *check;	/* sees each frame as it arrives */
+	void *arg;
+	int ended;		/* check saw the last frame */
 };
+
+static int
+stored_body(void *arg, const void *data, size_t len)
+{
+	struct stored *st = arg;
+	int r;
+
+	r = wire_reader_feed(&st->rd, data, len, st->check, st);
+	if (r == -AR_EPROTO && st->s->msg[0] == '\0')
+		fail(st->s, r, "primary sent a malformed frame");
+	if (r != 0)
+		return r;
+	if (fs_write_full(st->fd, data, len) != 0)
+		return fail(st->s, -AR_ESTATE, "state directory: cannot store "
+		    "an answer: %s", strerror(errno));
+	return 0;
+}
+
+/* GET url into state_dir/file; *fdp is the file, ready to replay. */
+static int
+fetch_stored(struct syncer *s, const char *url, const char *file,
+    wire_frame_cb *check, void *arg, const char *what, int *fdp)
+{
+	struct stored st;
+	int r;
+
+	memset(&st, 0, sizeof(st));
+	st.s = s;
+	st.check = check;
+	st.arg = arg;
+	st.fd = openat(s->statefd, file, O_RDWR | O_CREAT | O_TRUNC |
+	    O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (st.fd < 0)
+		return fail(s, -AR_ESTATE, "state directory: %s",
+		    strerror(errno));
+	r = wire_reader_init(&st.rd, WIRE_MAX_FRAME);
+	if (r == 0) {
+		r = client_get(s->client, url, stored_body, &st);
+		if (r != 0 && s->msg[0] == '\0')
+			fail(s, r, "%s", client_errmsg(s->client));
+		if (r == 0 && (!st.ended || !wire_reader_idle(&st.rd)))
+			r = fail(s, -AR_EPROTO, "primary's %s was truncated",
+			    what);
+		wire_reader_release(&st.rd);
+	}
+	if (r != 0) {
+		close(st.fd);
+		return r;
+	}
+	*fdp = st.fd;
+	return 0;
+}
 
 static int
 mf_check_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 {
-	struct mf_check *mc = arg;
+	struct stored *st = arg;
 	struct wire_error we;
 
-	(void)p;
-	if (mc->last == WIRE_END)
-		return fail(mc->s, -AR_EPROTO, "primary sent data after the "
+	if (st->ended)
+		return fail(st->s, -AR_EPROTO, "primary sent data after the "
 		    "end of its manifest");
 	if (type == WIRE_ERROR) {
 		if (wire_get_error(p, len, &we) == 0)
-			return fail(mc->s, -AR_EPROTO, "primary could not list "
+			return fail(st->s, -AR_EPROTO, "primary could not list "
 			    "its tree: %s", esc(we.msg, we.msg_len));
-		return fail(mc->s, -AR_EPROTO, "primary could not list its "
+		return fail(st->s, -AR_EPROTO, "primary could not list its "
 		    "tree");
 	}
 	if (type != WIRE_DIR && type != WIRE_ENTRY && type != WIRE_END)
-		return fail(mc->s, -AR_EPROTO, "unexpected frame (type "
+		return fail(st->s, -AR_EPROTO, "unexpected frame (type "
 		    "0x%02x) in the manifest", type);
-	mc->last = type;
+	st->ended = type == WIRE_END;
 	return 0;
 }
 
-static int
-mf_store(void *arg, const void *data, size_t len)
-{
-	struct mf_check *mc = arg;
-	int r;
-
-	r = wire_reader_feed(&mc->rd, data, len, mf_check_frame, mc);
-	if (r == -AR_EPROTO && mc->s->msg[0] == '\0')
-		fail(mc->s, r, "primary sent a malformed manifest frame");
-	if (r != 0)
-		return r;
-	if (fs_write_full(mc->fd, data, len) != 0)
-		return fail(mc->s, -AR_EIO, "state directory: cannot store "
-		    "the manifest: %s", strerror(errno));
-	return 0;
-}
-
-/* Download the manifest into state_dir, checking its framing. */
+/* Download the manifest of path ("" = all) into state_dir. */
 static int
 manifest_fetch(struct syncer *s, const char *path, int *fdp)
 {
 	char url[64 + 3 * WIRE_PATH_MAX];
-	struct mf_check mc;
-	int fd, r;
 
-	fd = openat(s->statefd, MANIFEST_FILE, O_RDWR | O_CREAT | O_TRUNC |
-	    O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return fail(s, -AR_ESTATE, "state directory: %s",
-		    strerror(errno));
 	if (client_url(s->client, "/v1/manifest", "path", path, url,
-	    sizeof(url)) != 0) {
-		close(fd);
+	    sizeof(url)) != 0)
 		return -AR_ENOMEM;
-	}
-	memset(&mc, 0, sizeof(mc));
-	mc.s = s;
-	mc.fd = fd;
-	r = wire_reader_init(&mc.rd, WIRE_MAX_FRAME);
-	if (r == 0) {
-		r = client_get(s->client, url, mf_store, &mc);
-		if (r != 0 && s->msg[0] == '\0')
-			fail(s, r, "%s", client_errmsg(s->client));
-		if (r == 0 && (mc.last != WIRE_END ||
-		    !wire_reader_idle(&mc.rd)))
-			r = fail(s, -AR_EPROTO, "primary's manifest was "
-			    "truncated");
-		wire_reader_release(&mc.rd);
-	}
-	if (r != 0) {
-		close(fd);
-		return r;
-	}
-	*fdp = fd;
-	return 0;
+	return fetch_stored(s, url, MANIFEST_FILE, mf_check_frame, NULL,
+	    "manifest", fdp);
 }
 
 static int
@@ -1878,9 +1891,6 @@ out:
 }
 
 struct batch_ctx {
-	struct syncer *s;
-	struct wire_reader rd;
-	int fd;
 	int gone;		/* G: our position is unknown there */
 	int complete;		/* C: a rescue ends the generation here */
 	int ended;
@@ -1890,10 +1900,11 @@ struct batch_ctx {
 static int
 changes_check(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 {
-	struct batch_ctx *bc = arg;
+	struct stored *st = arg;
+	struct batch_ctx *bc = st->arg;
 
-	if (bc->ended)
-		return fail(bc->s, -AR_EPROTO, "primary sent data after the "
+	if (st->ended)
+		return fail(st->s, -AR_EPROTO, "primary sent data after the "
 		    "end of a batch");
 	switch (type) {
 	case WIRE_MOVE:
@@ -1905,33 +1916,16 @@ changes_check(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	case WIRE_GONE:
 	case WIRE_COMPLETE:
 		if (wire_get_end(p, len, &bc->upto) != 0)
-			return fail(bc->s, -AR_EPROTO, "malformed end of a "
+			return fail(st->s, -AR_EPROTO, "malformed end of a "
 			    "batch");
-		bc->ended = 1;
+		st->ended = 1;
 		bc->gone = type == WIRE_GONE;
 		bc->complete = type == WIRE_COMPLETE;
 		return 0;
 	default:
-		return fail(bc->s, -AR_EPROTO, "unexpected frame (type "
+		return fail(st->s, -AR_EPROTO, "unexpected frame (type "
 		    "0x%02x) in a batch of changes", type);
 	}
-}
-
-static int
-changes_store(void *arg, const void *data, size_t len)
-{
-	struct batch_ctx *bc = arg;
-	int r;
-
-	r = wire_reader_feed(&bc->rd, data, len, changes_check, bc);
-	if (r == -AR_EPROTO && bc->s->msg[0] == '\0')
-		fail(bc->s, r, "primary sent a malformed frame");
-	if (r != 0)
-		return r;
-	if (fs_write_full(bc->fd, data, len) != 0)
-		return fail(bc->s, -AR_ESTATE, "state directory: cannot store "
-		    "a batch: %s", strerror(errno));
-	return 0;
 }
 
 static int
@@ -2051,40 +2045,28 @@ follow_batch(struct syncer *s, uint64_t *pos)
 	struct batch_ctx bc;
 	char url[256];
 	size_t i;
-	int r;
+	int r, fd = -1;
 
 	memset(&bc, 0, sizeof(bc));
-	bc.s = s;
 	snprintf(url, sizeof(url), "/v1/changes?since=%llu&wait=%d&id=%s"
 	    "&gen=%s", (unsigned long long)*pos, FOLLOW_WAIT_MS, s->id,
 	    s->hello_gen);
-	bc.fd = openat(s->statefd, CHANGES_FILE, O_RDWR | O_CREAT | O_TRUNC |
-	    O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (bc.fd < 0)
-		return fail(s, -AR_ESTATE, "state directory: %s",
-		    strerror(errno));
-	r = wire_reader_init(&bc.rd, WIRE_MAX_FRAME);
-	if (r == 0) {
-		r = client_get(s->client, url, changes_store, &bc);
-		if (r != 0 && s->msg[0] == '\0')
-			fail(s, r, "%s", client_errmsg(s->client));
-		if (r == 0 && (!bc.ended || !wire_reader_idle(&bc.rd)))
-			r = fail(s, -AR_EPROTO, "primary's batch was "
-			    "truncated");
-		wire_reader_release(&bc.rd);
-	}
-	if (r == 0 && bc.gone) {
+	r = fetch_stored(s, url, CHANGES_FILE, changes_check, &bc, "batch",
+	    &fd);
+	if (r != 0)
+		return r;
+	if (bc.gone) {
 		log_info("the primary does not hold our position %llu any "
 		    "more", (unsigned long long)*pos);
 		r = follow_full(s);
 		if (r == 0)
 			*pos = s->hello_seq;
-		close(bc.fd);
+		close(fd);
 		return r;
 	}
 	if (r == 0 && bc.complete && bc.upto == *pos) {
 		/* The rescue saw that we hold its final position. */
-		close(bc.fd);
+		close(fd);
 		r = gen_close(s, s->hello_gen);
 		if (r == 0)
 			log_info("the replica is complete: a rescue closed "
@@ -2093,14 +2075,14 @@ follow_batch(struct syncer *s, uint64_t *pos)
 		return r == 0 ? 1 : r;
 	}
 	if (r == 0 && bc.upto == *pos) {
-		close(bc.fd);
+		close(fd);
 		return 0;	/* the long-poll ended with nothing */
 	}
 	if (r == 0 && bc.upto < *pos)
 		r = fail(s, -AR_EPROTO, "primary moved our position back");
 	s->full = 0;
 	if (r == 0)
-		r = manifest_replay(s, bc.fd, apply_frame);
+		r = manifest_replay(s, fd, apply_frame);
 	if (r == 0)
 		r = flush_all(s);
 	if (r == 0 && s->full)
@@ -2108,11 +2090,11 @@ follow_batch(struct syncer *s, uint64_t *pos)
 	for (i = 0; r == 0 && !s->full && i < s->nrescan; i++)
 		r = full_compare(s, s->rescan[i]);
 	if (r == 0 && !s->o->dry_run)
-		r = manifest_replay(s, bc.fd, apply_dirattr);
+		r = manifest_replay(s, fd, apply_dirattr);
 	for (i = 0; i < s->nrescan; i++)
 		free(s->rescan[i]);
 	s->nrescan = 0;
-	close(bc.fd);
+	close(fd);
 	if (r == 0)
 		r = make_durable(s);
 	if (r == 0)

@@ -3,11 +3,23 @@
 #
 #   sh test/demo.sh /path/to/asyncrep
 #
-# Starts a primary (`asyncrep watch`) on 127.0.0.1:<free port> over a small
-# mixed tree, replicates it to a standby dir with `asyncrep sync`, changes
-# a few things, syncs again, shows that a third sync moves nothing, and
-# checks the two trees are identical. Everything lives in a scratch dir
-# under /tmp, removed at the end. Exits non-zero on any failure.
+# Part one: starts a primary (`asyncrep watch`) on 127.0.0.1:<free port>
+# over a small mixed tree, replicates it to a standby dir with
+# `asyncrep sync`, changes a few things, syncs again, shows that a third
+# sync moves nothing, and checks the two trees are identical.
+#
+# Part two, the mission: a primary on 127.0.0.2:<free port> (from a
+# configuration file) and a standby following it (`sync --follow`); an
+# application writes and fsyncs files on the primary, logging each one it
+# completed; the primary is SIGKILLed in the middle of the writes;
+# `asyncrep rescue -c CONFIG` takes over the same address, reads the dead
+# primary's spool and data, and completes the standby. The verdict counts
+# the files written, the files on the standby and the files lost (by
+# content: it must be 0), and prints the rescue's time per phase.
+#
+# Everything lives in a scratch dir under /tmp, removed at the end, and
+# every process it started is stopped. Exits non-zero on any failure, and
+# if a single logged write is missing or the trees differ.
 set -eu
 
 ASYNCREP=${1:?usage: demo.sh /path/to/asyncrep}
@@ -17,21 +29,32 @@ PYTHON3=${PYTHON3:-python3}
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 
 SCRATCH=$(mktemp -d /tmp/asyncrep-demo.XXXXXX)
-WATCH_PID=
+WATCH_PID= FOLLOW_PID= RESCUE_PID= APP_PID= LOGS=$SCRATCH/watch.log
+# stop PID: SIGTERM, then SIGKILL after 10 s; reaps it.
+stop() {
+	[ -n "$1" ] || return 0
+	kill -TERM "$1" 2>/dev/null || :
+	n=0
+	while kill -0 "$1" 2>/dev/null && [ $n -lt 100 ]; do
+		sleep 0.1; n=$((n + 1))
+	done
+	kill -KILL "$1" 2>/dev/null || :
+	wait "$1" 2>/dev/null || :
+}
 cleanup() {
 	st=$?
-	if [ -n "$WATCH_PID" ]; then
-		kill -TERM "$WATCH_PID" 2>/dev/null || :
-		n=0
-		while kill -0 "$WATCH_PID" 2>/dev/null && [ $n -lt 100 ]; do
-			sleep 0.1; n=$((n + 1))
-		done
-		kill -KILL "$WATCH_PID" 2>/dev/null || :
-	fi
+	trap - EXIT INT TERM
+	for pid in "$APP_PID" "$RESCUE_PID" "$FOLLOW_PID" "$WATCH_PID"; do
+		stop "$pid"
+	done
 	if [ $st -ne 0 ]; then
 		echo
-		echo "demo FAILED (exit $st); primary log:"
-		sed 's/^/  | /' "$SCRATCH/watch.log" 2>/dev/null || :
+		echo "demo FAILED (exit $st); logs:"
+		for f in $LOGS; do
+			[ -f "$f" ] || continue
+			echo "  $(basename "$f"):"
+			tail -n 20 "$f" | sed 's/^/  | /'
+		done
 	fi
 	rm -rf "$SCRATCH"
 	exit $st
@@ -42,6 +65,18 @@ trap 'exit 130' INT TERM
 heading() {
 	echo
 	echo "=== $* ==="
+}
+# wait_listen IP PORT PID: until PID (a primary) accepts connections.
+wait_listen() {
+	n=0
+	until "$PYTHON3" -c 'import socket, sys
+socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=0.5).close()' \
+		"$1" "$2" 2>/dev/null; do
+		kill -0 "$3" 2>/dev/null || { echo "the primary exited"; exit 1; }
+		n=$((n + 1))
+		[ $n -lt 100 ] || { echo "the primary did not listen within 10s"; exit 1; }
+		sleep 0.1
+	done
 }
 run() {
 	echo "\$ $*" | sed "s|$SCRATCH|\$DEMO|g"
@@ -70,15 +105,7 @@ heading "2. start the primary on $ADDR"
 "$ASYNCREP" watch --data-dir "$P" --spool-dir "$SCRATCH/spool" \
 	--listen "$ADDR" --interval 100ms >"$SCRATCH/watch.log" 2>&1 &
 WATCH_PID=$!
-n=0
-until "$PYTHON3" -c 'import socket, sys
-socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.5).close()' \
-	"$PORT" 2>/dev/null; do
-	kill -0 "$WATCH_PID" 2>/dev/null || { echo "the primary exited"; exit 1; }
-	n=$((n + 1))
-	[ $n -lt 100 ] || { echo "the primary did not listen within 10s"; exit 1; }
-	sleep 0.1
-done
+wait_listen 127.0.0.1 "$PORT" "$WATCH_PID"
 echo "  primary running, pid $WATCH_PID"
 
 sync_standby() {
@@ -114,5 +141,237 @@ run diff -r --no-dereference "$P" "$S"
 "$PYTHON3" "$HERE/t/treelist.py" "$S" >"$SCRATCH/list.standby"
 run diff -u "$SCRATCH/list.primary" "$SCRATCH/list.standby"
 echo "  $(wc -l <"$SCRATCH/list.primary") paths: content, modes, mtimes and symlink targets match"
+echo "  trees identical"
+stop "$WATCH_PID"
+WATCH_PID=
+
+# ---------------------------------------------------------------------
+# Part two: the mission.
+
 echo
-echo "trees identical"
+echo "######## part two: the primary dies mid-write; a rescue loses nothing"
+
+M=$SCRATCH/mission
+CONF=$M/asyncrep.conf
+LOGS="$LOGS $M/watch.log $M/follow.log $M/rescue.log $M/app.log"
+PORT2=$("$PYTHON3" -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.2", 0)); print(s.getsockname()[1])')
+ADDR2=127.0.0.2:$PORT2
+mkdir -p "$M/primary/data/before"
+printf 'written before the demo\n' >"$M/primary/data/before/hello.txt"
+
+heading "8. one configuration file, the same on every node"
+cat >"$CONF" <<EOF
+[primary]
+data_dir  = $M/primary/data
+spool_dir = $M/primary/spool
+listen    = $ADDR2
+interval  = 1s
+
+[standby]
+data_dir  = $M/standby/data
+state_dir = $M/standby/state
+primary   = $ADDR2
+EOF
+sed "s|$SCRATCH|\$DEMO|g; s/^/  /" "$CONF"
+echo "  (interval = 1s: up to a second of changes waits in the spool, unreleased)"
+
+heading "9. the primary on $ADDR2, a standby following it"
+echo "\$ asyncrep watch -c \$DEMO/mission/asyncrep.conf &"
+"$ASYNCREP" watch -c "$CONF" >"$M/watch.log" 2>&1 &
+WATCH_PID=$!
+wait_listen 127.0.0.2 "$PORT2" "$WATCH_PID"
+echo "\$ asyncrep sync --follow -c \$DEMO/mission/asyncrep.conf &"
+"$ASYNCREP" sync --follow -c "$CONF" >"$M/follow.log" 2>&1 &
+FOLLOW_PID=$!
+n=0
+until [ -f "$M/standby/data/before/hello.txt" ]; do
+	kill -0 "$FOLLOW_PID" 2>/dev/null || { echo "the standby exited"; exit 1; }
+	n=$((n + 1))
+	[ $n -lt 200 ] || { echo "the standby did not catch up within 20s"; exit 1; }
+	sleep 0.1
+done
+echo "  primary pid $WATCH_PID, standby pid $FOLLOW_PID: the standby caught up"
+
+# The application: writes a file (1 byte to 64 KiB), fsyncs it and its
+# directory, and only then logs "name sha256" of what it wrote: a logged
+# line is a write the application was told is durable. Every tenth write
+# appends to an earlier file instead.
+cat >"$M/app.py" <<'EOF'
+import hashlib, os, random, sys, time
+root, log = sys.argv[1], sys.argv[2]
+rng = random.Random(1)
+lf = open(log, "a")
+i = 0
+while True:
+    sub = "batch-%02d" % (i // 50)
+    os.makedirs(os.path.join(root, sub), exist_ok=True)
+    if i % 10 == 9:
+        name = "batch-%02d/file-%05d" % ((i - 5) // 50, i - 5)
+        flags = os.O_WRONLY | os.O_APPEND
+    else:
+        name = "%s/file-%05d" % (sub, i)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    path = os.path.join(root, name)
+    fd = os.open(path, flags, 0o644)
+    os.write(fd, os.urandom(rng.randint(1, 64 * 1024)))
+    os.fsync(fd)
+    os.close(fd)
+    dfd = os.open(os.path.dirname(path), os.O_RDONLY)
+    os.fsync(dfd)
+    os.close(dfd)
+    with open(path, "rb") as f:
+        h = hashlib.sha256(f.read()).hexdigest()
+    lf.write("%s %s\n" % (name, h))
+    lf.flush()
+    i += 1
+    time.sleep(0.003)
+EOF
+
+# The verdict's arithmetic: the last logged content of every file, against
+# what a tree holds. Prints "WRITTEN PRESENT LOST"; -v lists the lost ones.
+cat >"$M/count.py" <<'EOF'
+import hashlib, os, sys
+verbose = sys.argv[1] == "-v"
+log, tree = sys.argv[-2], sys.argv[-1]
+last = {}
+for line in open(log):
+    parts = line.split()
+    if len(parts) == 2 and len(parts[1]) == 64:
+        last[parts[0]] = parts[1]
+lost = 0
+for name, h in sorted(last.items()):
+    try:
+        with open(os.path.join(tree, name), "rb") as f:
+            ok = hashlib.sha256(f.read()).hexdigest() == h
+    except OSError:
+        ok = False
+    if not ok:
+        lost += 1
+        if verbose:
+            print("  lost: %s" % name, file=sys.stderr)
+print(len(last), len(last) - lost, lost)
+EOF
+
+heading "10. an application writes on the primary, fsyncing and logging each file"
+echo "\$ python3 app.py \$DEMO/mission/primary/data written.log &"
+"$PYTHON3" "$M/app.py" "$M/primary/data" "$M/written.log" >"$M/app.log" 2>&1 &
+APP_PID=$!
+for t in 1 2 3; do
+	sleep 1
+	kill -0 "$APP_PID" 2>/dev/null || { echo "the application exited"; exit 1; }
+	set -- $("$PYTHON3" "$M/count.py" -q "$M/written.log" "$M/standby/data")
+	echo "  after ${t} s: $1 files written, $2 of them already on the standby"
+done
+
+heading "11. the primary dies in the middle of the writes"
+echo "\$ kill -KILL $WATCH_PID    # asyncrep watch"
+kill -KILL "$WATCH_PID"
+wait "$WATCH_PID" 2>/dev/null || :
+WATCH_PID=
+# The application outlives the watcher by a moment: its last writes are in
+# no spool at all, only on the primary's disk.
+sleep 0.3
+echo "\$ kill -KILL $APP_PID    # the application, 0.3 s later"
+kill -KILL "$APP_PID"
+wait "$APP_PID" 2>/dev/null || :
+APP_PID=
+set -- $("$PYTHON3" "$M/count.py" -q "$M/written.log" "$M/standby/data")
+AT_CRASH=$3
+echo "  $1 files written; the standby lacks $3 of them (missing or older)."
+echo "  Plain asynchronous replication would lose those $3 files now."
+
+heading "12. a third node: asyncrep rescue takes over $ADDR2"
+echo "\$ asyncrep rescue -c \$DEMO/mission/asyncrep.conf --status-file rescue.status"
+start=$(date +%s%N)
+# elapsed: seconds since the rescue started, to 0.01 s.
+elapsed() {
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	printf '%d.%02d s' $((ms / 1000)) $((ms % 1000 / 10))
+}
+"$ASYNCREP" rescue -c "$CONF" --timeout 30s \
+	--status-file "$M/rescue.status" >"$M/rescue.out" 2>"$M/rescue.log" &
+RESCUE_PID=$!
+last=
+while kill -0 "$RESCUE_PID" 2>/dev/null; do
+	cur=$(cat "$M/rescue.status" 2>/dev/null || :)
+	if [ -n "$cur" ] && [ "$cur" != "$last" ]; then
+		echo "  $(elapsed)  status: $cur"
+		last=$cur
+	fi
+	sleep 0.02
+done
+rc=0
+wait "$RESCUE_PID" || rc=$?
+RESCUE_PID=
+cur=$(cat "$M/rescue.status" 2>/dev/null || :)
+[ "$cur" = "$last" ] || echo "  $(elapsed)  status: $cur"
+if [ $rc -ne 0 ]; then
+	echo "  the rescue exited $rc:"
+	sed 's/^/  | /' "$M/rescue.log"
+	exit 1
+fi
+echo "  $(elapsed)  the rescue exited 0; its report (also kept in the spool, as 'rescued'):"
+# The list of what only the compare found can be long: its first 5.
+sed "s|$SCRATCH|\$DEMO|g" "$M/rescue.out" | awk '
+	/^found only by the compare: / { if (++n > 5) next }
+	{ print "  | " $0 }
+	END { if (n > 5) printf "  | (and %d more found only by the compare)\n", n - 5 }'
+
+
+echo
+echo "  the standby's log:"
+n=0
+while kill -0 "$FOLLOW_PID" 2>/dev/null; do
+	n=$((n + 1))
+	[ $n -lt 200 ] || { echo "the standby did not exit within 20s"; exit 1; }
+	sleep 0.1
+done
+rc=0
+wait "$FOLLOW_PID" || rc=$?
+FOLLOW_PID=
+sed "s|$SCRATCH|\$DEMO|g; s/^/  | /" "$M/follow.log"
+[ $rc -eq 0 ] || { echo "the standby exited $rc"; exit 1; }
+grep -q "the replica is complete" "$M/follow.log" ||
+	{ echo "the standby did not log that the replica is complete"; exit 1; }
+echo "  sync --follow exited 0: the standby can be promoted"
+
+heading "13. the old primary comes back: fenced"
+echo "\$ asyncrep watch -c \$DEMO/mission/asyncrep.conf"
+rc=0
+"$ASYNCREP" watch -c "$CONF" >"$M/watch2.log" 2>&1 || rc=$?
+sed "s|$SCRATCH|\$DEMO|g; s/^/  | /" "$M/watch2.log"
+echo "  exit status $rc"
+[ $rc -eq 12 ] || { echo "expected exit status 12 (fenced)"; exit 1; }
+
+heading "14. verdict"
+set -- $("$PYTHON3" "$M/count.py" -v "$M/written.log" "$M/standby/data")
+WRITTEN=$1 PRESENT=$2 LOST=$3
+ONSTANDBY=$(find "$M/standby/data" -type f ! -name '.asyncrep-tmp.*' | wc -l)
+"$PYTHON3" "$HERE/t/treelist.py" "$M/primary/data" >"$M/list.primary"
+"$PYTHON3" "$HERE/t/treelist.py" "$M/standby/data" >"$M/list.standby"
+SAME=yes
+cmp -s "$M/list.primary" "$M/list.standby" || SAME=no
+phase() {
+	sed -n "s/^$1 phase: \([0-9]*\) files, \([0-9]*\) bytes, \([0-9.]*\) s\$/\3 s (\1 files, \2 bytes)/p" \
+		"$M/rescue.out"
+}
+printf '  %-52s %s\n' \
+	"files written and fsynced (the application's log):" "$WRITTEN" \
+	"of them on the standby, same content:" "$PRESENT" \
+	"files on the standby (incl. $((ONSTANDBY - PRESENT)) from before):" "$ONSTANDBY" \
+	"missing on the standby when the primary died:" "$AT_CRASH" \
+	"files lost:" "$LOST" \
+	"standby tree identical to the primary's disk:" "$SAME" \
+	"rescue, waiting for the standby to call:" \
+	"$(sed -n 's/^waiting for the standby: //p' "$M/rescue.out")" \
+	"rescue, spool phase:" "$(phase spool)" \
+	"rescue, compare phase:" "$(phase compare)"
+if [ "$LOST" -ne 0 ] || [ "$SAME" != yes ] || [ "$WRITTEN" -eq 0 ]; then
+	echo
+	echo "FAILED: $LOST files lost, trees identical: $SAME"
+	diff -u "$M/list.primary" "$M/list.standby" | head -20
+	exit 1
+fi
+echo
+echo "nothing lost: the standby holds every write the primary made durable"
