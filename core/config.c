@@ -82,7 +82,7 @@ static const struct config_key config_keys[] = {
 	    1, 65536, "64", 0 },
 	{ "primary", "max_per_ip", CONFIG_T_UINT, P(max_per_ip),
 	    1, 65536, "16", 0 },
-	{ "primary", "timeout", CONFIG_T_DURATION, P(timeout_ns),
+	{ "primary", "idle_timeout", CONFIG_T_DURATION, P(timeout_ns),
 	    NS_PER_S, 24 * HOUR, "30s", 0 },
 	{ "primary", "max_signature_size", CONFIG_T_SIZE,
 	    P(max_signature_size), 4 * KIB, 4 * GIB, "64M", 0 },

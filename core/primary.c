@@ -131,8 +131,14 @@ pump_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&p->lock);
 		if (!p->pending && !p->stop) {
+			/* Wake for the next release on time, not on a tick. */
+			uint64_t wait = PUMP_TICK_NS;
+
+			now = mono_ns();
+			if (interval > 0 && next > now && next - now < wait)
+				wait = next - now;
 			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += PUMP_TICK_NS;
+			until.tv_nsec += (long)wait;
 			if (until.tv_nsec >= 1000000000) {
 				until.tv_sec++;
 				until.tv_nsec -= 1000000000;

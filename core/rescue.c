@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "exclude.h"
 #include "fs.h"
 #include "gen.h"
 #include "log.h"
@@ -219,7 +220,8 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	struct spool *sp = NULL;
 	struct timespec tick = { 0, 100 * 1000 * 1000 };
 	char gen[WIRE_GEN_LEN + 1], rep[4096], marker[4096];
-	uint64_t started = mono_ns(), timeout = o->timeout_ns, now, last;
+	uint64_t started = mono_ns(), timeout = o->timeout_ns, now, last, limit;
+	struct exclude *ex = NULL;
 	int rootfd = -1, r, n, sig, state = 0;
 
 	memset(&rs, 0, sizeof(rs));
@@ -257,7 +259,15 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	r = spool_open(o->cfg->spool_dir, &spo, &sp, err, errlen);
 	if (r != 0)
 		goto out;
+	/* What the primary never served, its rescue does not serve. */
+	r = exclude_new(&ex);
+	if (r == 0 && o->cfg->exclude != NULL &&
+	    exclude_add_list(ex, o->cfg->exclude, err, errlen) != 0)
+		r = -AR_ECONFIG;
+	if (r != 0)
+		goto out;
 	memset(&so, 0, sizeof(so));
+	so.exclude = ex;
 	so.cfg = o->cfg;
 	so.rootfd = rootfd;
 	so.generation = gen;
@@ -300,11 +310,12 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 			break;
 		/* --timeout is for the first call; once a standby works,
 		 * it may pause (applying, restarting) for longer. */
-		if (now - last > (state == 0 ? timeout : timeout > IDLE_NS ?
-		    timeout : IDLE_NS)) {
+		limit = state == 0 ? timeout : timeout > IDLE_NS ? timeout :
+		    IDLE_NS;
+		if (now - last > limit) {
 			snprintf(err, errlen, "no standby %s for %.1f s",
 			    state == 0 ? "connected" : "called",
-			    (double)timeout / 1e9);
+			    (double)limit / 1e9);
 			r = -AR_ENOSTANDBY;
 			goto out;
 		}
@@ -334,6 +345,7 @@ out:
 	}
 	server_stop(srv);
 	spool_close(sp);
+	exclude_free(ex);
 	if (rootfd >= 0)
 		close(rootfd);
 	return r;

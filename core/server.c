@@ -1024,12 +1024,18 @@ reply_changes(struct MHD_Connection *c, struct server *srv,
 	if (rq->since == released && !stopping &&
 	    now_ms() < rq->deadline_ms) {
 		pthread_mutex_lock(&srv->lock);
-		rq->suspended = 1;
-		rq->next_waiter = srv->waiters;
-		srv->waiters = rq;
-		MHD_suspend_connection(c);
+		/* A release since we looked would find no waiter to wake:
+		 * look again under the lock that queues us. */
+		if (srv->released == rq->since && !srv->stopping) {
+			rq->suspended = 1;
+			rq->next_waiter = srv->waiters;
+			srv->waiters = rq;
+			MHD_suspend_connection(c);
+			pthread_mutex_unlock(&srv->lock);
+			return MHD_YES;
+		}
+		released = srv->released;
 		pthread_mutex_unlock(&srv->lock);
-		return MHD_YES;
 	}
 	rq->stream = stream_new(srv, STREAM_CHANGES);
 	if (rq->stream == NULL ||

@@ -1528,6 +1528,16 @@ spool_ack(struct spool *sp, const char *id, uint64_t seq)
 		r = -AR_EINTERNAL;
 		goto out;
 	}
+	/* A standby asks again from the same place after every idle
+	 * long-poll: no fsync when nothing moved. */
+	{
+		char cur[SPOOL_ACK_FILE_MAX];
+		size_t clen;
+
+		if (fs_read_small(sp->acksfd, id, cur, sizeof cur, &clen) ==
+		    0 && clen == (size_t)n && memcmp(cur, line, clen) == 0)
+			goto out;
+	}
 	r = fs_write_durable(sp->acksfd, id, line, (size_t)n, 0644);
 	if (r != 0) {
 		log_error("spool: cannot save the ack of standby '%s': %s", id,

@@ -144,7 +144,13 @@ walk_read(int dirfd, DIR *dir, int flags, struct walk_dir *d)
 		    memcmp(de->d_name, FS_TMP_PREFIX,
 		    sizeof FS_TMP_PREFIX - 1) == 0)
 			continue;
-		if (fstatat(dirfd, de->d_name, &st,
+		memset(&st, 0, sizeof st);
+		/* Only the type is wanted, and readdir knows it. */
+		if ((flags & WALK_TYPE_ONLY) && de->d_type != DT_UNKNOWN)
+			st.st_mode = de->d_type == DT_DIR ? S_IFDIR :
+			    de->d_type == DT_REG ? S_IFREG :
+			    de->d_type == DT_LNK ? S_IFLNK : S_IFIFO;
+		else if (fstatat(dirfd, de->d_name, &st,
 		    AT_SYMLINK_NOFOLLOW) == -1) {
 			/* Gone between readdir and stat: a listing taken a
 			 * moment later would not have it either. */

@@ -35,6 +35,8 @@ struct walk_dir {
 };
 
 #define WALK_SKIP_TMP 0x1	/* leave out FS_TMP_PREFIX names */
+#define WALK_TYPE_ONLY 0x2	/* st holds only the type (from d_type when
+				 * the filesystem gives it): no stat */
 
 /* Hard limit of entries in one directory listing. */
 #define WALK_MAX_ENTRIES (16u * 1024 * 1024)

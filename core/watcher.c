@@ -665,7 +665,7 @@ watcher_add_dir(struct watcher *w, struct watcher_dir *parent,
 	if (fd == -1)
 		return 0;
 	walk_dir_init(&list);
-	r = walk_list(fd, WALK_SKIP_TMP, &list);
+	r = walk_list(fd, WALK_SKIP_TMP | WALK_TYPE_ONLY, &list);
 	close(fd);
 	if (r != 0) {
 		walk_dir_release(&list);
@@ -1235,7 +1235,7 @@ watcher_pscan(struct watcher *w, char *rel, size_t len, int report,
 	if (fd == -1)
 		return 0;
 	walk_dir_init(&list);
-	r = walk_list(fd, WALK_SKIP_TMP, &list);
+	r = walk_list(fd, WALK_SKIP_TMP | WALK_TYPE_ONLY, &list);
 	close(fd);
 	if (r != 0) {
 		walk_dir_release(&list);

@@ -29,7 +29,8 @@ PYTHON3=${PYTHON3:-python3}
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 
 SCRATCH=$(mktemp -d /tmp/asyncrep-demo.XXXXXX)
-WATCH_PID= FOLLOW_PID= RESCUE_PID= APP_PID= LOGS=$SCRATCH/watch.log
+WATCH_PID='' FOLLOW_PID='' RESCUE_PID='' APP_PID=''
+LOGS=$SCRATCH/watch.log
 # stop PID: SIGTERM, then SIGKILL after 10 s; reaps it.
 stop() {
 	[ -n "$1" ] || return 0
@@ -173,7 +174,7 @@ data_dir  = $M/standby/data
 state_dir = $M/standby/state
 primary   = $ADDR2
 EOF
-sed "s|$SCRATCH|\$DEMO|g; s/^/  /" "$CONF"
+sed "s|$SCRATCH|\$DEMO|g; s/^./  &/" "$CONF"
 echo "  (interval = 1s: up to a second of changes waits in the spool, unreleased)"
 
 heading "9. the primary on $ADDR2, a standby following it"
@@ -346,8 +347,13 @@ echo "  exit status $rc"
 
 heading "14. verdict"
 set -- $("$PYTHON3" "$M/count.py" -v "$M/written.log" "$M/standby/data")
-WRITTEN=$1 PRESENT=$2 LOST=$3
-ONSTANDBY=$(find "$M/standby/data" -type f ! -name '.asyncrep-tmp.*' | wc -l)
+WRITTEN=${1:-} PRESENT=${2:-} LOST=${3:-}
+case "$WRITTEN.$PRESENT.$LOST" in
+*[!0-9.]* | .* | *..* | *.) echo "cannot count the files"; exit 1 ;;
+esac
+nfiles() { find "$1" -type f ! -name '.asyncrep-tmp.*' | wc -l; }
+ONSTANDBY=$(nfiles "$M/standby/data")
+ONPRIMARY=$(nfiles "$M/primary/data")
 "$PYTHON3" "$HERE/t/treelist.py" "$M/primary/data" >"$M/list.primary"
 "$PYTHON3" "$HERE/t/treelist.py" "$M/standby/data" >"$M/list.standby"
 SAME=yes
@@ -359,9 +365,10 @@ phase() {
 printf '  %-52s %s\n' \
 	"files written and fsynced (the application's log):" "$WRITTEN" \
 	"of them on the standby, same content:" "$PRESENT" \
-	"files on the standby (incl. $((ONSTANDBY - PRESENT)) from before):" "$ONSTANDBY" \
 	"missing on the standby when the primary died:" "$AT_CRASH" \
 	"files lost:" "$LOST" \
+	"files on the primary's disk, in all:" "$ONPRIMARY" \
+	"files on the standby, in all:" "$ONSTANDBY" \
 	"standby tree identical to the primary's disk:" "$SAME" \
 	"rescue, waiting for the standby to call:" \
 	"$(sed -n 's/^waiting for the standby: //p' "$M/rescue.out")" \

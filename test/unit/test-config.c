@@ -288,7 +288,7 @@ static const char both_sections[] =
     "auth_token_file = /etc/asyncrep/token\n"
     "max_connections = 8\n"
     "max_per_ip = 2\n"
-    "timeout = 2m\n"
+    "idle_timeout = 2m\n"
     "max_signature_size = 1G\n"
     "threads = 16\n"
     "\n"
