@@ -1732,7 +1732,7 @@ parent_len(const char *path, size_t len)
  */
 static int
 pseudo_block(struct syncer *s, const char *path, size_t len,
-    const char **base)
+    const char **base, int rescan_missing)
 {
 	struct block *b = &s->blk;
 	size_t plen = parent_len(path, len);
@@ -1740,8 +1740,11 @@ pseudo_block(struct syncer *s, const char *path, size_t len,
 
 	r = fs_open_parent(s->rootfd, path, &dirfd, base);
 	if (r != 0) {
-		if (r == -AR_EPROTO || errno == ENOENT || errno == ENOTDIR)
-			return rescan_add(s, path, plen) == 0 ? 1 : -AR_ENOMEM;
+		if (r == -AR_EPROTO || errno == ENOENT || errno == ENOTDIR) {
+			if (rescan_missing && rescan_add(s, path, plen) != 0)
+				return -AR_ENOMEM;
+			return 1;
+		}
 		return fail(s, -AR_EIO, "'%s': cannot open its directory: %s",
 		    esc(path, len), strerror(errno));
 	}
@@ -1767,7 +1770,7 @@ apply_state(struct syncer *s, const struct wire_entry *e)
 
 	if (exclude_match(s->exclude, e->name, e->name_len, e->type == 'd'))
 		return 0;
-	r = pseudo_block(s, e->name, e->name_len, &base);
+	r = pseudo_block(s, e->name, e->name_len, &base, 1);
 	if (r != 0)
 		return r < 0 ? r : 0;
 	memset(&le, 0, sizeof(le));
@@ -1819,13 +1822,9 @@ apply_delete(struct syncer *s, const char *path, size_t len)
 
 	if (exclude_match(s->exclude, path, len, 0))
 		return 0;
-	r = pseudo_block(s, path, len, &base);
-	if (r != 0) {
-		/* No parent here: nothing to delete either. */
-		if (r == 1 && s->nrescan > 0)
-			free(s->rescan[--s->nrescan]);
-		return r < 0 ? r : 0;
-	}
+	r = pseudo_block(s, path, len, &base, 0);
+	if (r != 0)
+		return r < 0 ? r : 0;	/* no parent here: nothing to delete */
 	memset(&le, 0, sizeof(le));
 	if (fstatat(s->blk.dirfd, base, &le.st, AT_SYMLINK_NOFOLLOW) == 0) {
 		le.name = base;
