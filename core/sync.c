@@ -53,6 +53,7 @@ struct item {
 	dev_t dir_dev;
 	ino_t dir_ino;
 	int existed;		/* a local version is replaced */
+	int gone;		/* R said gone, not changed */
 	enum item_state state;
 	int fd;			/* temp file while receiving */
 	char tmp[NAME_MAX + 1];
@@ -114,6 +115,7 @@ struct syncer {
 	int full;		/* the whole tree must be compared */
 	int following;		/* sync --follow */
 	int progress;		/* a batch was applied since the last error */
+	int hold;		/* keep the position: a file moved while sent */
 	char id[65];
 	struct wire_pathop op;
 	uint64_t hello_seq;
@@ -265,12 +267,18 @@ batch_clear(struct syncer *s)
 }
 
 static int
-retry_add(struct syncer *s, const char *path)
+retry_add(struct syncer *s, const char *path, int gone)
 {
 	char **n;
 
 	if (s->retrying || s->nretry == RETRY_MAX) {
 		s->st->files_failed++;
+		/* Gone from its path: moved (perhaps with a directory above
+		 * it) or deleted. A later record may not name the file, so a
+		 * follower asks for this batch again, merged with what came
+		 * after, instead of moving past it. */
+		if (gone)
+			s->hold = 1;
 		/* Following, the change that made it move is in a later
 		 * batch: no cause for alarm. */
 		log_msg(s->following ? LOG_LVL_VERBOSE : LOG_LVL_WARN,
@@ -406,6 +414,7 @@ files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			    "or unexpected retry");
 		item_discard(it);
 		it->state = ITEM_RETRY;
+		it->gone = rt.reason != WIRE_RETRY_CHANGED;
 		b->cur++;
 		return 0;
 	case WIRE_END:
@@ -499,7 +508,7 @@ batch_flush(struct syncer *s)
 		struct stat st;
 
 		if (it->state == ITEM_RETRY) {
-			r = retry_add(s, it->path);
+			r = retry_add(s, it->path, it->gone);
 			if (r != 0)
 				break;
 			continue;
@@ -2047,6 +2056,7 @@ follow_batch(struct syncer *s, uint64_t *pos)
 	int r, fd = -1;
 
 	memset(&bc, 0, sizeof(bc));
+	s->hold = 0;
 	snprintf(url, sizeof(url), "/v1/changes?since=%llu&wait=%d&id=%s"
 	    "&gen=%s", (unsigned long long)*pos, FOLLOW_WAIT_MS, s->id,
 	    s->hello_gen);
@@ -2096,6 +2106,12 @@ follow_batch(struct syncer *s, uint64_t *pos)
 	close(fd);
 	if (r == 0)
 		r = make_durable(s);
+	if (r == 0 && s->hold) {
+		s->hold = 0;
+		log_verbose("a file moved while it was sent: asking again "
+		    "from change %llu", (unsigned long long)*pos);
+		return 0;
+	}
 	if (r == 0)
 		r = position_save(s, s->hello_gen, bc.upto);
 	if (r == 0) {
