@@ -92,6 +92,15 @@ test_must_fail() {
 
 test_cmp() { diff -u "$1" "$2"; }
 
+# is_stopped PID: every thread of the process is stopped (SIGSTOP took
+# effect): a signal is only pending until each thread next runs.
+is_stopped() {
+	for t in /proc/"$1"/task/*/stat; do
+		test "$(sed 's/.*) \(.\).*/\1/' "$t" 2>/dev/null)" = T ||
+			return 1
+	done
+}
+
 # Start a command in the background, logging to FILE; its pid is in $!.
 start_bg() {
 	log=$1; shift

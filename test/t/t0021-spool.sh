@@ -82,7 +82,7 @@ else
 		echo "$old_max" >/proc/sys/fs/inotify/max_queued_events &&
 		stop_follow && start_follow && mkdir src/burst &&
 		wait_for 30 converged &&
-		kill -STOP "$WATCH_PID" &&
+		kill -STOP "$WATCH_PID" && wait_for 10 is_stopped "$WATCH_PID" &&
 		for i in $(seq 1 300); do echo "$i" >"src/burst/f$i"; done &&
 		kill -CONT "$WATCH_PID" &&
 		wait_for 60 converged &&

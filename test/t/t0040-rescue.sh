@@ -280,7 +280,7 @@ test_expect_success 'writes the watcher never saw (SIGSTOP) are found by the com
 	start_primary p3 &&
 	start_follow s3 &&
 	wait_for 20 trees_equal p3/data s3/data &&
-	kill -STOP $WATCH_PID &&
+	kill -STOP $WATCH_PID && wait_for 10 is_stopped $WATCH_PID &&
 	echo unseen1 >p3/data/unseen-c1 && mkdir p3/data/late &&
 	echo unseen2 >p3/data/late/unseen-c2 && echo changed >p3/data/pre &&
 	sync && kill9 $WATCH_PID &&
@@ -305,7 +305,7 @@ test_expect_success 'setup: 4 x 50 MB written behind a stopped primary' '
 	start_primary p4 &&
 	start_follow s4 &&
 	wait_for 20 trees_equal p4/data s4/data &&
-	kill -STOP $WATCH_PID &&
+	kill -STOP $WATCH_PID && wait_for 10 is_stopped $WATCH_PID &&
 	for i in 1 2 3 4; do
 		head -c 50000000 /dev/urandom >p4/data/big$i || return 1
 	done &&
@@ -461,7 +461,7 @@ test_expect_success 'rescue with --root over a bind mount (or a copy) of the sto
 	wait_for 20 trees_equal p8/data s8/data &&
 	echo spooled >p8/data/held &&
 	wait_for 10 grep -qa held p8/spool/seg-*.log &&
-	kill -STOP $WATCH_PID && echo unseen >p8/data/unseen &&
+	kill -STOP $WATCH_PID && wait_for 10 is_stopped $WATCH_PID && echo unseen >p8/data/unseen &&
 	kill9 $WATCH_PID &&
 	mkdir -p "$MNT$FAKE" &&
 	if mount --bind "$TRASH/p8" "$MNT$FAKE" 2>/dev/null
@@ -529,7 +529,7 @@ else
 		start_primary p9 --data-dir "$TRASH/p9/data" --spool-dir "$TRASH/p9/spool" &&
 		start_follow s9 &&
 		wait_for 20 trees_equal p9/data s9/data &&
-		kill -STOP $WATCH_PID && echo unseen >p9/data/unseen &&
+		kill -STOP $WATCH_PID && wait_for 10 is_stopped $WATCH_PID && echo unseen >p9/data/unseen &&
 		kill9 $WATCH_PID &&
 		mount --bind "$TRASH" "$TRASH/ro" &&
 		mount -o remount,ro,bind "$TRASH/ro" &&
