@@ -49,7 +49,8 @@ done
 test_expect_success 'watch --help lists the [primary] keys only' '
 	"$ASYNCREP" watch --help >out &&
 	for o in spool-dir listen interval max-connections max-per-ip \
-	    timeout max-signature-size threads; do
+	    idle-timeout max-signature-size threads watch-mode poll-interval \
+	    exclude spool-max-size; do
 		grep -q -- "--$o VALUE" out || { echo "no --$o"; return 1; }
 	done &&
 	! grep -q -- "--state-dir" out
@@ -58,7 +59,7 @@ test_expect_success 'watch --help lists the [primary] keys only' '
 test_expect_success 'sync --help lists the [standby] keys only' '
 	"$ASYNCREP" sync --help >out &&
 	for o in state-dir primary connect-timeout stall-timeout \
-	    delta-min-size batch-size batch-files; do
+	    delta-min-size batch-size batch-files standby-id exclude; do
 		grep -q -- "--$o VALUE" out || { echo "no --$o"; return 1; }
 	done &&
 	! grep -q -- "--spool-dir" out
