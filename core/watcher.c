@@ -665,7 +665,7 @@ watcher_add_dir(struct watcher *w, struct watcher_dir *parent,
 	if (fd == -1)
 		return 0;
 	walk_dir_init(&list);
-	r = walk_list(fd, WALK_SKIP_TMP | WALK_TYPE_ONLY, &list);
+	r = walk_list(fd, WALK_SKIP_TMP, &list);
 	close(fd);
 	if (r != 0) {
 		walk_dir_release(&list);
@@ -1199,13 +1199,10 @@ watcher_pent_of(const struct walk_ent *e, struct watcher_pent *p)
 	v[3] = 0;
 	h = watcher_hash(WATCHER_HASH_INIT, v, sizeof v);
 	p->data = watcher_h32(h);
-	/* A directory's mtime is one of its attributes: an excluded
-	 * entry created in it changes nothing else a standby can see. */
 	v[0] = e->st.st_mode;
 	v[1] = e->st.st_uid;
 	v[2] = e->st.st_gid;
-	v[3] = e->type == WALK_DIR ? (int64_t)e->st.st_mtim.tv_sec *
-	    1000000000 + e->st.st_mtim.tv_nsec : 0;
+	v[3] = 0;
 	h = watcher_hash(WATCHER_HASH_INIT, v, sizeof v);
 	p->attr = watcher_h32(h);
 }
@@ -1235,7 +1232,7 @@ watcher_pscan(struct watcher *w, char *rel, size_t len, int report,
 	if (fd == -1)
 		return 0;
 	walk_dir_init(&list);
-	r = walk_list(fd, WALK_SKIP_TMP | WALK_TYPE_ONLY, &list);
+	r = walk_list(fd, WALK_SKIP_TMP, &list);
 	close(fd);
 	if (r != 0) {
 		walk_dir_release(&list);

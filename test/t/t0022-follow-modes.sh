@@ -9,10 +9,14 @@ start_follow() {
 		--standby-id "$name" --primary "$TEST_IP:$TEST_PORT" "$@"
 }
 
-# same A B: identical trees, leaving out what the test excludes.
+# same A B: identical trees, leaving out what the test excludes, and
+# directory mtimes: in poll mode an excluded entry's creation changes its
+# directory's mtime unseen (asyncrep.conf(5), watch_mode).
 same() {
-	tree_listing "$1" | grep -v "keep\|\.tmp'" >"$TRASH/.same.a" &&
-	tree_listing "$2" | grep -v "keep\|\.tmp'" >"$TRASH/.same.b" &&
+	tree_listing "$1" | grep -v "keep\|\.tmp'" |
+		sed 's/\( d [0-7]* - \)[0-9]*$/\1*/' >"$TRASH/.same.a" &&
+	tree_listing "$2" | grep -v "keep\|\.tmp'" |
+		sed 's/\( d [0-7]* - \)[0-9]*$/\1*/' >"$TRASH/.same.b" &&
 	test_cmp "$TRASH/.same.a" "$TRASH/.same.b"
 }
 
