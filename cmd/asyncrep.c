@@ -19,6 +19,7 @@
 #include "cmd.h"
 #include "config.h"
 #include "error.h"
+#include "guard.h"
 #include "log.h"
 
 #ifndef PACKAGE_VERSION
@@ -36,6 +37,8 @@ enum {
 	OPT_JSON,
 	OPT_ROOT,
 	OPT_TIMEOUT,
+	OPT_STORAGE_TIMEOUT,
+	OPT_SETTLE,
 	OPT_STATUS_FILE,
 	OPT_REINIT,
 	OPT_KEY = 512,
@@ -81,6 +84,10 @@ static const struct asyncrep_option asyncrep_common[] = {
 	    "rescue: the primary's paths lie under DIR" },
 	{ "timeout", required_argument, OPT_TIMEOUT, "T",
 	    "rescue: fail if no standby calls for T (default 300s)" },
+	{ "storage-timeout", required_argument, OPT_STORAGE_TIMEOUT, "T",
+	    "rescue: storage silent for T is hung (default 20s)" },
+	{ "settle", required_argument, OPT_SETTLE, "T",
+	    "rescue: wait T for the mount's caches to expire first" },
 	{ "status-file", required_argument, OPT_STATUS_FILE, "FILE",
 	    "rescue: keep the progress in FILE" },
 	{ "reinit", no_argument, OPT_REINIT, NULL,
@@ -162,6 +169,39 @@ asyncrep_absolute(const char *key, const char *value, char *out,
 		return -1;
 	n = snprintf(out, outlen, "%s/%s", cwd, value);
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+/* The watchdog's verdict (guard.h): a thread made no progress in its
+ * stretch of storage work. It is still blocked in the kernel and cannot
+ * be cancelled; the process ends (a killable NFS or FUSE wait lets it). */
+static void
+asyncrep_storage_hung(void *arg, const struct guard_expiry *e)
+{
+	(void)arg;
+	log_error("storage hung: no answer for %.1f s while %s (a hard NFS "
+	    "mount whose server is gone?)", (double)e->stuck_ns / 1e9,
+	    e->what);
+	_exit(AR_ESTORAGE);
+}
+
+/* --timeout, --storage-timeout (both above 0) and --settle into ctx. */
+static int
+asyncrep_duration_opt(const struct cmd_entry *entry, int opt,
+    const char *arg, struct cmd_ctx *ctx)
+{
+	uint64_t *out = opt == OPT_TIMEOUT ? &ctx->timeout_ns :
+	    opt == OPT_STORAGE_TIMEOUT ? &ctx->storage_timeout_ns :
+	    &ctx->settle_ns;
+	const char *name = opt == OPT_TIMEOUT ? "timeout" :
+	    opt == OPT_STORAGE_TIMEOUT ? "storage-timeout" : "settle";
+
+	if (config_parse_duration(arg, out) != 0 ||
+	    (opt != OPT_SETTLE && *out == 0)) {
+		fprintf(stderr, "asyncrep: %s: --%s: bad duration '%s'\n",
+		    entry->name, name, arg);
+		return -1;
+	}
+	return 0;
 }
 
 /* The exit status for what a command returned. */
@@ -269,10 +309,9 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 			ctx.root = optarg;
 			break;
 		case OPT_TIMEOUT:
-			if (config_parse_duration(optarg, &ctx.timeout_ns) != 0 ||
-			    ctx.timeout_ns == 0) {
-				fprintf(stderr, "asyncrep: %s: --timeout: bad "
-				    "duration '%s'\n", entry->name, optarg);
+		case OPT_STORAGE_TIMEOUT:
+		case OPT_SETTLE:
+			if (asyncrep_duration_opt(entry, c, optarg, &ctx) != 0) {
 				r = AR_EUSAGE;
 				goto out;
 			}
@@ -319,9 +358,18 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 	ctx.argc = argc - optind;
 	ctx.argv = argv + optind;
 
+	if (entry->storage_guard_ns != 0 && guard_start(
+	    ctx.storage_timeout_ns ? ctx.storage_timeout_ns :
+	    entry->storage_guard_ns, asyncrep_storage_hung, NULL) != 0) {
+		fprintf(stderr, "asyncrep: cannot start the storage watchdog\n");
+		r = AR_EINTERNAL;
+		goto out;
+	}
 	/* The file first, so that options win whatever their order. */
 	if (config_path != NULL) {
+		guard_enter("reading the configuration file");
 		r = config_load(&ctx.cfg, config_path, err, sizeof err);
+		guard_leave();
 		if (r != 0) {
 			fprintf(stderr, "asyncrep: %s\n", err);
 			r = asyncrep_status(r);
@@ -356,6 +404,7 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 	log_open("asyncrep", use_syslog, ctx.verbosity);
 	r = asyncrep_status(entry->exec(&ctx));
 out:
+	guard_stop();
 	free(sets);
 	config_release(&ctx.cfg);
 	return r;

@@ -13,6 +13,7 @@
 #include "cmd.h"
 #include "delta.h"
 #include "error.h"
+#include "guard.h"
 #include "log.h"
 #include "rescue.h"
 
@@ -60,19 +61,26 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 		r = reroot(ctx->root, &cfg->spool_dir);
 	if (r == 0 && ctx->root != NULL && cfg->auth_token_file != NULL) {
 		char buf[8192];
+		int shared;
 
 		/* The token may live on the shared storage or be deployed
 		 * on every node: prefer the shared copy. */
 		snprintf(buf, sizeof(buf), "%s%s", ctx->root,
 		    cfg->auth_token_file);
-		if (access(buf, R_OK) == 0)
+		guard_enter("looking for the token file");
+		shared = access(buf, R_OK) == 0;
+		guard_leave();
+		if (shared)
 			r = reroot(ctx->root, &cfg->auth_token_file);
 	}
 	if (r != 0) {
-		log_error("rescue: --root: path too long");
+		log_error("rescue: --root: %s", r == -AR_EUSAGE ?
+		    "path too long" : ar_strerror(r));
 		return r;
 	}
+	guard_enter("reading the token file");
 	r = auth_load(&auth, cfg->auth_token_file, err, sizeof(err));
+	guard_leave();
 	if (r != 0) {
 		log_error("%s", err);
 		return r;
@@ -87,6 +95,7 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 	o.cfg = cfg;
 	o.auth = &auth;
 	o.timeout_ns = ctx->timeout_ns ? ctx->timeout_ns : RESCUE_TIMEOUT_NS;
+	o.settle_ns = ctx->settle_ns;
 	o.status_file = ctx->status_file;
 	o.sigs = &set;
 	r = rescue_run(&o, err, sizeof(err));
@@ -99,8 +108,9 @@ const struct cmd_entry cmd_rescue_entry = {
 	.name = "rescue",
 	.section = "primary",
 	.usage = "-c PRIMARY_CONFIG [--root MOUNTPOINT] [--listen IP:PORT] "
-	    "[--timeout T] [--status-file FILE]",
+	    "[--timeout T] [--storage-timeout T] [--settle T] [--status-file FILE]",
 	.help = "take over a failed primary and complete its replication "
 	    "(the third node)",
 	.exec = cmd_rescue_exec,
+	.storage_guard_ns = 20ull * 1000000000ull,
 };

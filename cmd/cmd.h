@@ -23,6 +23,8 @@ struct cmd_ctx {
 	const char *config_path; /* -c FILE, or NULL */
 	const char *root;	/* --root (rescue) */
 	uint64_t timeout_ns;	/* --timeout (rescue), 0: default */
+	uint64_t storage_timeout_ns; /* --storage-timeout (rescue), 0: default */
+	uint64_t settle_ns;	/* --settle (rescue) */
 	const char *status_file; /* --status-file (rescue) */
 	int reinit;		/* --reinit (watch) */
 	int argc;		/* operands left after options */
@@ -36,6 +38,10 @@ struct cmd_entry {
 	const char *usage;	/* one line, after "asyncrep NAME " */
 	const char *help;	/* what it does, one line */
 	int (*exec)(struct cmd_ctx *ctx);	/* returns 0 or -enum ar_err */
+	/* Not 0: the command reads storage that may hang (guard.h). The
+	 * watchdog runs from before the configuration is read, with this
+	 * limit unless --storage-timeout gives one. */
+	uint64_t storage_guard_ns;
 };
 
 extern const struct cmd_entry cmd_watch_entry;

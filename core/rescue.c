@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -11,14 +12,12 @@
 #include "exclude.h"
 #include "fs.h"
 #include "gen.h"
+#include "guard.h"
 #include "log.h"
 #include "rescue.h"
 #include "server.h"
 #include "spool.h"
 
-/* How long the first look at the storage may take before it counts as
- * hung (an NFS server gone with a hard mount never answers). */
-#define PROBE_NS (10ull * 1000000000ull)
 /* A standby that called once may go quiet this long before the rescue
  * gives up on it (it restarts, or applies a large batch). */
 #define IDLE_NS (600ull * 1000000000ull)
@@ -84,80 +83,70 @@ on_event(void *arg, int ev)
 	pthread_mutex_unlock(&rs->lock);
 }
 
-/* The first look at the storage, in a thread so a hung mount shows. */
-struct probe {
-	const struct config_primary *cfg;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int done, r;
-	char gen[WIRE_GEN_LEN + 1];
-	char err[512];
-};
+/* The watchdog's verdict under a rescue: the cluster's monitor learns it
+ * from the status file, then the process ends (guard.h). */
+static const char *hung_status_file;
 
-static void *
-probe_main(void *arg)
+static void
+rescue_hung(void *arg, const struct guard_expiry *e)
 {
-	struct probe *p = arg;
-	struct stat st;
-	char gen[WIRE_GEN_LEN + 1], err[512];
-	int r = 0;
+	const struct config_primary *cfg = arg;
+	char detail[256];
 
-	err[0] = '\0';
-	if (stat(p->cfg->data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, sizeof(err), "the primary's data directory '%s': "
-		    "%s", p->cfg->data_dir, errno ? strerror(errno) :
-		    "not a directory");
-		r = -AR_ESTORAGE;
-	} else
-		r = gen_read(p->cfg->spool_dir, gen, err, sizeof(err));
-	pthread_mutex_lock(&p->lock);
-	p->r = r;
-	memcpy(p->gen, gen, sizeof(gen));
-	memcpy(p->err, err, sizeof(err));
-	p->done = 1;
-	pthread_cond_signal(&p->cond);
-	pthread_mutex_unlock(&p->lock);
-	return NULL;
+	log_error("rescue: storage hung: no answer for %.1f s while %s "
+	    "('%s', '%s'): a hard NFS mount whose server is gone?",
+	    (double)e->stuck_ns / 1e9, e->what, cfg->data_dir,
+	    cfg->spool_dir);
+	snprintf(detail, sizeof(detail), "storage hung for %.1f s while %s",
+	    (double)e->stuck_ns / 1e9, e->what);
+	rescue_status(hung_status_file, "failed", detail);
+	_exit(AR_ESTORAGE);
 }
 
+/* The first look at the storage: the data directory and the generation. */
 static int
 probe_storage(const struct config_primary *cfg, char *gen, char *err,
     size_t errlen)
 {
-	static struct probe p;	/* outlives us if the thread hangs */
-	struct timespec until;
-	pthread_t t;
-	int r;
+	struct stat st;
 
-	memset(&p, 0, sizeof(p));
-	p.cfg = cfg;
-	pthread_mutex_init(&p.lock, NULL);
-	pthread_cond_init(&p.cond, NULL);
-	if (pthread_create(&t, NULL, probe_main, &p) != 0)
-		return -AR_EINTERNAL;
-	pthread_detach(t);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)(PROBE_NS / 1000000000ull);
-	pthread_mutex_lock(&p.lock);
-	while (!p.done) {
-		if (pthread_cond_timedwait(&p.cond, &p.lock, &until) ==
-		    ETIMEDOUT)
-			break;
-	}
-	if (!p.done) {
-		pthread_mutex_unlock(&p.lock);
-		snprintf(err, errlen, "the primary's storage ('%s', '%s') did "
-		    "not answer within %llu s: hung mount?", cfg->data_dir,
-		    cfg->spool_dir, PROBE_NS / 1000000000ull);
+	if (stat(cfg->data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "the primary's data directory '%s': %s",
+		    cfg->data_dir, errno ? strerror(errno) : "not a directory");
 		return -AR_ESTORAGE;
 	}
-	r = p.r;
-	if (r != 0)
-		snprintf(err, errlen, "%s", p.err);
-	else
-		memcpy(gen, p.gen, WIRE_GEN_LEN + 1);
-	pthread_mutex_unlock(&p.lock);
-	return r;
+	return gen_read(cfg->spool_dir, gen, err, errlen);
+}
+
+/* A network filesystem's client may cache attributes and lookups: say so
+ * when nothing outwaits the caches (the mount options are not visible
+ * from here in a portable way; the operator knows them). */
+static void
+warn_caching(const struct config_primary *cfg, uint64_t settle_ns)
+{
+	struct statfs sf;
+	const char *kind;
+
+	if (settle_ns > 0 || statfs(cfg->data_dir, &sf) != 0)
+		return;
+	switch ((unsigned long)sf.f_type) {
+	case 0x6969UL:		/* NFS_SUPER_MAGIC */
+		kind = "NFS";
+		break;
+	case 0x65735546UL:	/* FUSE_SUPER_MAGIC */
+		kind = "FUSE";
+		break;
+	case 0xff534d42UL:	/* CIFS_SUPER_MAGIC */
+	case 0xfe534d42UL:	/* SMB2_SUPER_MAGIC */
+		kind = "SMB";
+		break;
+	default:
+		return;
+	}
+	log_warn("rescue: the primary's storage is on %s: unless it is "
+	    "mounted without attribute and lookup caching (NFS: actimeo=0,"
+	    "lookupcache=none), stale answers can hide the last writes; "
+	    "give --settle the cache lifetime (asyncrep(1), RESCUE)", kind);
 }
 
 static double
@@ -222,15 +211,43 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	char gen[WIRE_GEN_LEN + 1], rep[4096], marker[4096];
 	uint64_t started = mono_ns(), timeout = o->timeout_ns, now, last, limit;
 	struct exclude *ex = NULL;
-	int rootfd = -1, r, n, sig, state = 0;
+	int rootfd = -1, r, n, sig, state = 0, guarded = 0;
 
 	memset(&rs, 0, sizeof(rs));
 	pthread_mutex_init(&rs.lock, NULL);
 	pthread_cond_init(&rs.cond, NULL);
 	rescue_status(o->status_file, "starting", "");
+	/* A client that caches attributes (NFS without actimeo=0, sshfs)
+	 * may still show sizes and mtimes from before the primary's last
+	 * writes: stale sizes cut reads short and stale metadata hides
+	 * changes from the compare. Nothing writes the storage any more, so
+	 * once the cache lifetime has passed, every answer is fresh. */
+	if (o->settle_ns > 0) {
+		struct timespec ts;
+
+		log_info("rescue: waiting %.1f s for the mount's caches to "
+		    "expire (--settle)", (double)o->settle_ns / 1e9);
+		rescue_status(o->status_file, "settling", "");
+		ts.tv_sec = (time_t)(o->settle_ns / 1000000000u);
+		ts.tv_nsec = (long)(o->settle_ns % 1000000000u);
+		sig = sigtimedwait(o->sigs, NULL, &ts);
+		if (sig > 0) {
+			snprintf(err, errlen, "stopped by signal %d while "
+			    "settling", sig);
+			r = -AR_ESIGNAL;
+			goto out;
+		}
+	}
+	/* The watchdog runs since the command started (cmd-rescue.c):
+	 * from here on, a hung storage also shows in the status file. */
+	hung_status_file = o->status_file;
+	guard_handler(rescue_hung, (void *)o->cfg);
+	guard_enter("opening the primary's storage");
+	guarded = 1;
 	r = probe_storage(o->cfg, gen, err, errlen);
 	if (r != 0)
 		goto out;
+	warn_caching(o->cfg, o->settle_ns);
 	if (gen_fenced(o->cfg->spool_dir, marker, sizeof(marker))) {
 		/* Run again after success: the marker is the proof. */
 		fputs(marker, stdout);
@@ -276,6 +293,8 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	so.spool = sp;
 	so.event = on_event;
 	so.event_arg = &rs;
+	guard_leave();
+	guarded = 0;
 	r = server_start(&so, &srv, err, errlen);
 	if (r != 0)
 		goto out;
@@ -322,7 +341,9 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	}
 	server_get_stats(srv, &st);
 	n = report(rep, sizeof(rep), o, gen, sp, &rs, &st, started);
+	guard_enter("fencing the primary's spool");
 	r = gen_fence(o->cfg->spool_dir, rep, (size_t)n);
+	guard_leave();
 	if (r != 0) {
 		snprintf(err, errlen, "the standby is complete, but the spool "
 		    "'%s' could not be marked: %s", o->cfg->spool_dir,
@@ -337,6 +358,8 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	nanosleep(&(struct timespec){ 0, 200 * 1000 * 1000 }, NULL);
 	r = 0;
 out:
+	if (guarded)
+		guard_leave();
 	if (r != 0) {
 		char esc[600];
 

@@ -21,6 +21,7 @@ struct rescue_opts {
 	const struct config_primary *cfg;	/* paths already re-rooted */
 	const struct auth *auth;
 	uint64_t timeout_ns;		/* no standby call for this long: fail */
+	uint64_t settle_ns;		/* wait this long before any read */
 	const char *status_file;	/* progress for cluster monitors */
 	const sigset_t *sigs;		/* blocked; any of them stops */
 };

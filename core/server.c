@@ -20,6 +20,7 @@
 #include "exclude.h"
 #include "fs.h"
 #include "gen.h"
+#include "guard.h"
 #include "hash.h"
 #include "log.h"
 #include "manifest.h"
@@ -513,9 +514,10 @@ produce_changes(struct stream *s)
 }
 
 static void event(struct server *srv, int ev);
+static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max);
 
 static ssize_t
-stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
+stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct stream *s = cls;
 	size_t n;
@@ -1060,7 +1062,7 @@ reply_changes(struct MHD_Connection *c, struct server *srv,
 }
 
 static enum MHD_Result
-handle(void *cls, struct MHD_Connection *c, const char *url,
+handle_run(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload,
     size_t *upload_size, void **req_cls)
 {
@@ -1185,6 +1187,33 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 	return MHD_NO;
 }
 
+/* Every entry from libmicrohttpd may touch the tree or the spool: each
+ * is a guarded stretch (guard.h), so a hung mount under a rescue shows. */
+static ssize_t
+stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	ssize_t n;
+
+	guard_enter("serving a transfer");
+	n = stream_run(cls, pos, buf, max);
+	guard_leave();
+	return n;
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **req_cls)
+{
+	enum MHD_Result r;
+
+	guard_enter("answering a request");
+	r = handle_run(cls, c, url, method, version, upload, upload_size,
+	    req_cls);
+	guard_leave();
+	return r;
+}
+
 static void
 completed(void *cls, struct MHD_Connection *c, void **req_cls,
     enum MHD_RequestTerminationCode toe)
@@ -1192,9 +1221,11 @@ completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	(void)cls;
 	(void)c;
 	(void)toe;
+	guard_enter("closing a request");
 	if (*req_cls != NULL)
 		request_free(*req_cls);
 	*req_cls = NULL;
+	guard_leave();
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)

@@ -33,6 +33,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "guard.h"
 #include "log.h"
 #include "spool.h"
 #include "wire.h"
@@ -532,6 +533,7 @@ spool_rd_next(struct spool_rd *rd, struct spool_rec *r, uint64_t *recoff)
 			rd->eof = 1;
 			continue;
 		}
+		guard_progress();
 		n = fs_pread_full(rd->fd, rd->buf + rd->have, want,
 		    rd->off + rd->have);
 		if (n < 0)

@@ -18,6 +18,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "guard.h"
 #include "walk.h"
 
 #define WALK_ENTS_MIN 64
@@ -131,6 +132,7 @@ walk_read(int dirfd, DIR *dir, int flags, struct walk_dir *d)
 	int r;
 
 	for (;;) {
+		guard_progress();
 		errno = 0;
 		de = readdir(dir);
 		if (de == NULL)

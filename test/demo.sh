@@ -194,74 +194,22 @@ until [ -f "$M/standby/data/before/hello.txt" ]; do
 done
 echo "  primary pid $WATCH_PID, standby pid $FOLLOW_PID: the standby caught up"
 
-# The application: writes a file (1 byte to 64 KiB), fsyncs it and its
-# directory, and only then logs "name sha256" of what it wrote: a logged
-# line is a write the application was told is durable. Every tenth write
-# appends to an earlier file instead.
-cat >"$M/app.py" <<'EOF'
-import hashlib, os, random, sys, time
-root, log = sys.argv[1], sys.argv[2]
-rng = random.Random(1)
-lf = open(log, "a")
-i = 0
-while True:
-    sub = "batch-%02d" % (i // 50)
-    os.makedirs(os.path.join(root, sub), exist_ok=True)
-    if i % 10 == 9:
-        name = "batch-%02d/file-%05d" % ((i - 5) // 50, i - 5)
-        flags = os.O_WRONLY | os.O_APPEND
-    else:
-        name = "%s/file-%05d" % (sub, i)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    path = os.path.join(root, name)
-    fd = os.open(path, flags, 0o644)
-    os.write(fd, os.urandom(rng.randint(1, 64 * 1024)))
-    os.fsync(fd)
-    os.close(fd)
-    dfd = os.open(os.path.dirname(path), os.O_RDONLY)
-    os.fsync(dfd)
-    os.close(dfd)
-    with open(path, "rb") as f:
-        h = hashlib.sha256(f.read()).hexdigest()
-    lf.write("%s %s\n" % (name, h))
-    lf.flush()
-    i += 1
-    time.sleep(0.003)
-EOF
-
-# The verdict's arithmetic: the last logged content of every file, against
-# what a tree holds. Prints "WRITTEN PRESENT LOST"; -v lists the lost ones.
-cat >"$M/count.py" <<'EOF'
-import hashlib, os, sys
-verbose = sys.argv[1] == "-v"
-log, tree = sys.argv[-2], sys.argv[-1]
-last = {}
-for line in open(log):
-    parts = line.split()
-    if len(parts) == 2 and len(parts[1]) == 64:
-        last[parts[0]] = parts[1]
-lost = 0
-for name, h in sorted(last.items()):
-    try:
-        with open(os.path.join(tree, name), "rb") as f:
-            ok = hashlib.sha256(f.read()).hexdigest() == h
-    except OSError:
-        ok = False
-    if not ok:
-        lost += 1
-        if verbose:
-            print("  lost: %s" % name, file=sys.stderr)
-print(len(last), len(last) - lost, lost)
-EOF
+# The application (test/t/writes.py): writes a file (1 byte to 64 KiB),
+# fsyncs it and its directory, and only then logs "name sha256" of what it
+# wrote: a logged line is a write the application was told is durable.
+# Its "check" counts the last logged content of every file against a
+# tree: "WRITTEN PRESENT LOST".
+WRITES=$HERE/t/writes.py
 
 heading "10. an application writes on the primary, fsyncing and logging each file"
-echo "\$ python3 app.py \$DEMO/mission/primary/data written.log &"
-"$PYTHON3" "$M/app.py" "$M/primary/data" "$M/written.log" >"$M/app.log" 2>&1 &
+echo "\$ python3 writes.py write \$DEMO/mission/primary/data written.log &"
+"$PYTHON3" "$WRITES" write "$M/primary/data" "$M/written.log" 1 65536 50 \
+	>"$M/app.log" 2>&1 &
 APP_PID=$!
 for t in 1 2 3; do
 	sleep 1
 	kill -0 "$APP_PID" 2>/dev/null || { echo "the application exited"; exit 1; }
-	set -- $("$PYTHON3" "$M/count.py" -q "$M/written.log" "$M/standby/data")
+	set -- $("$PYTHON3" "$WRITES" check "$M/written.log" "$M/standby/data" || :)
 	echo "  after ${t} s: $1 files written, $2 of them already on the standby"
 done
 
@@ -277,7 +225,7 @@ echo "\$ kill -KILL $APP_PID    # the application, 0.3 s later"
 kill -KILL "$APP_PID"
 wait "$APP_PID" 2>/dev/null || :
 APP_PID=
-set -- $("$PYTHON3" "$M/count.py" -q "$M/written.log" "$M/standby/data")
+set -- $("$PYTHON3" "$WRITES" check "$M/written.log" "$M/standby/data" || :)
 AT_CRASH=$3
 echo "  $1 files written; the standby lacks $3 of them (missing or older)."
 echo "  Plain asynchronous replication would lose those $3 files now."
@@ -346,7 +294,7 @@ echo "  exit status $rc"
 [ $rc -eq 12 ] || { echo "expected exit status 12 (fenced)"; exit 1; }
 
 heading "14. verdict"
-set -- $("$PYTHON3" "$M/count.py" -v "$M/written.log" "$M/standby/data")
+set -- $("$PYTHON3" "$WRITES" check -v "$M/written.log" "$M/standby/data" || :)
 WRITTEN=${1:-} PRESENT=${2:-} LOST=${3:-}
 case "$WRITTEN.$PRESENT.$LOST" in
 *[!0-9.]* | .* | *..* | *.) echo "cannot count the files"; exit 1 ;;

@@ -31,13 +31,19 @@ TEST_PORT=$("$PYTHON3" -c 'import socket,sys
 s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$TEST_IP") ||
 	exit 99
 
+# A script may define test_cleanup (say, to unmount what it mounted): it
+# runs first. The scratch directory is removed without crossing into
+# another filesystem, whatever a failed step left mounted.
 cleanup() {
+	if command -v test_cleanup >/dev/null 2>&1; then
+		test_cleanup
+	fi
 	for pid in $BG_PIDS $(cat "$TRASH/.pids" 2>/dev/null); do
 		kill -KILL "$pid" 2>/dev/null
 	done
 	wait 2>/dev/null
 	if [ "$test_failures" -eq 0 ] && [ -z "${KEEP_TRASH:-}" ]; then
-		cd / && rm -rf "$TRASH"
+		cd / && rm -rf --one-file-system "$TRASH"
 	else
 		echo "# scratch directory kept: $TRASH"
 	fi

@@ -180,7 +180,7 @@ status=/run/asyncrep/rescue.status conf=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-c) conf=$2; shift 2 ;;
-	--root|--listen|--timeout) shift 2 ;;
+	--root|--listen|--timeout|--storage-timeout|--settle) shift 2 ;;
 	--status-file) status=$2; shift 2 ;;
 	*) echo "fake: unknown option $1" >&2; exit 1 ;;
 	esac
@@ -211,6 +211,11 @@ test_expect_success 'rescue: validate-all: missing config 6, no binary 5' '
 	reason_has "missing or unreadable" &&
 	expect_rc 6 "$RESCUE_RA" validate-all $R OCF_RESKEY_config= &&
 	expect_rc 6 "$RESCUE_RA" validate-all $R OCF_RESKEY_timeout=soon &&
+	expect_rc 6 "$RESCUE_RA" validate-all $R OCF_RESKEY_storage_timeout=0 &&
+	reason_has "storage_timeout" &&
+	expect_rc 6 "$RESCUE_RA" validate-all $R OCF_RESKEY_settle=later &&
+	reason_has "settle" &&
+	expect_rc 0 "$RESCUE_RA" validate-all $R OCF_RESKEY_settle=60 OCF_RESKEY_storage_timeout=1m &&
 	expect_rc 5 "$RESCUE_RA" validate-all $R OCF_RESKEY_binary="$TRASH/nonexistent" &&
 	expect_rc 0 "$RESCUE_RA" validate-all $R
 '

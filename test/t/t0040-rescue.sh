@@ -4,194 +4,7 @@ test_description='rescue: a third node takes over a dead primary and completes t
 # second per start (wait_for runs trees_equal many times).
 : "${PYTHON3:=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || echo python3)}"
 . "$SRCDIR/test/t/lib.sh"
-
-# The primary's service address is 127.0.0.2 (the issue's address); the
-# rescue binds the same address once the primary is dead.
-TEST_IP=127.0.0.2
-TEST_PORT=$("$PYTHON3" -c 'import socket,sys
-s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$TEST_IP") ||
-	exit 99
-ADDR=$TEST_IP:$TEST_PORT
-
-# write_conf NAME DATA SPOOL INTERVAL: the primary's configuration file,
-# as it would be deployed on the primary (and read by the rescue).
-write_conf() {
-	cat >"$TRASH/$1.conf" <<-EOF
-	[primary]
-	data_dir  = $2
-	spool_dir = $3
-	listen    = $ADDR
-	interval  = $4
-	EOF
-}
-
-# start_primary NAME [options]: asyncrep watch -c NAME.conf, serving;
-# sets WATCH_PID.
-start_primary() {
-	name=$1; shift
-	start_bg "$TRASH/$name.watch.log" "$ASYNCREP" watch -v \
-		-c "$TRASH/$name.conf" "$@"
-	WATCH_PID=$last_pid
-	wait_for 10 grep -q "serving" "$TRASH/$name.watch.log" &&
-	kill -0 "$WATCH_PID" || {
-		cat "$TRASH/$name.watch.log"; return 1; }
-}
-
-# start_follow NAME: a following standby in NAME/ (data and state),
-# dialling the primary's address; logs to NAME.follow.log (appended, so a
-# restarted standby keeps the history). Sets FOLLOW_PID.
-start_follow() {
-	echo "--- start" >>"$TRASH/$1.follow.log"
-	"$ASYNCREP" sync --follow -v --data-dir "$TRASH/$1/data" \
-		--state-dir "$TRASH/$1/state" --primary "$ADDR" \
-		>>"$TRASH/$1.follow.log" 2>&1 &
-	FOLLOW_PID=$!
-	BG_PIDS="$BG_PIDS $FOLLOW_PID"
-	echo "$FOLLOW_PID" >>"$TRASH/.pids"
-}
-
-# start_rescue NAME [options]: asyncrep rescue -c NAME.conf in the
-# background; status in NAME.rescue-status; sets RESCUE_PID.
-start_rescue() {
-	name=$1; shift
-	echo "--- start" >>"$TRASH/$name.rescue.log"
-	"$ASYNCREP" rescue -c "$TRASH/$name.conf" \
-		--status-file "$TRASH/$name.rescue-status" "$@" \
-		>>"$TRASH/$name.rescue.log" 2>&1 &
-	RESCUE_PID=$!
-	BG_PIDS="$BG_PIDS $RESCUE_PID"
-	echo "$RESCUE_PID" >>"$TRASH/.pids"
-}
-
-# exited PID: the process is gone or a zombie (kill -0 still sees those).
-exited() {
-	[ ! -e "/proc/$1" ] ||
-	[ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" = Z ]
-}
-
-# reap SECS PID: wait (bounded) for PID to exit; its status goes in $RC.
-reap() {
-	RC=
-	wait_for "$1" exited "$2" || return 1
-	RC=0
-	wait "$2" || RC=$?
-	return 0
-}
-
-# kill9 PID: SIGKILL and reap.
-kill9() {
-	kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 0
-}
-
-# stop_strays: a scenario starts with nothing of an earlier one running
-# (a standby left by a failed step would dial the next primary).
-# Only our own children: a reaped pid may have been reused since.
-stop_strays() {
-	for pid in $BG_PIDS; do
-		[ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null |
-			cut -d" " -f2)" = "$$" ] || continue
-		kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	done
-	return 0
-}
-
-# status_is NAME WORD: the rescue's status file starts with WORD.
-status_is() {
-	test "$(cut -d" " -f1 "$TRASH/$1.rescue-status" 2>/dev/null)" = "$2"
-}
-
-# report_count NAME PHASE: files sent in the report's PHASE (spool or
-# compare).
-report_count() {
-	sed -n "s/^$2 phase: \([0-9]*\) files.*/\1/p" "$TRASH/$1.rescue.log" |
-		tail -1
-}
-
-# rescued_ok P S: the rescue of primary P exited 0 and so did standby S
-# (its pid in FOLLOW_PID), saying the replica is complete.
-rescued_ok() {
-	reap 60 "$RESCUE_PID" &&
-	{ test "$RC" = 0 || { echo "rescue exited $RC"; show_logs "$1" "$2"; }; } &&
-	reap 20 "$FOLLOW_PID" &&
-	{ test "$RC" = 0 || { echo "standby exited $RC"; show_logs "$1" "$2"; }; } &&
-	grep -q "the replica is complete" "$TRASH/$2.follow.log" &&
-	grep -q "^asyncrep rescue completed" "$TRASH/$1.rescue.log" &&
-	test -f "$1/spool/rescued" &&
-	status_is "$1" complete
-}
-
-# logged_ge N: the workload logged at least N writes.
-logged_ge() {
-	test "$(wc -l <"$TRASH/written.log")" -ge "$1"
-}
-
-# show_logs P S: the ends of the rescue's and the standby's logs; fails.
-show_logs() {
-	for f in "$TRASH/$1.rescue.log" "$TRASH/$2.follow.log"; do
-		echo "== $f"; tail -n 15 "$f"
-	done
-	return 1
-}
-
-# A workload: writes, fsyncs and only then logs "path sha256" of what the
-# file holds, forever; every tenth step appends to an earlier file.
-cat >workload.py <<'EOF'
-import hashlib, os, random, sys, time
-root, log = sys.argv[1], sys.argv[2]
-rng = random.Random(40)
-lf = open(log, "a")
-i = 0
-while True:
-    sub = "d%02d" % (i // 40)
-    os.makedirs(os.path.join(root, sub), exist_ok=True)
-    if i % 10 == 9:
-        name = "d%02d/w%05d" % ((i - 5) // 40, i - 5)
-        flags = os.O_WRONLY | os.O_APPEND
-    else:
-        name = "%s/w%05d" % (sub, i)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    path = os.path.join(root, name)
-    fd = os.open(path, flags, 0o644)
-    os.write(fd, os.urandom(rng.randint(1, 48 * 1024)))
-    os.fsync(fd)
-    os.close(fd)
-    dfd = os.open(os.path.dirname(path), os.O_RDONLY)
-    os.fsync(dfd)
-    os.close(dfd)
-    with open(path, "rb") as f:
-        h = hashlib.sha256(f.read()).hexdigest()
-    lf.write("%s %s\n" % (name, h))
-    lf.flush()
-    i += 1
-    time.sleep(0.002)
-EOF
-
-# check_log LOG DIR: the last logged hash of every logged file is what DIR
-# holds.
-cat >check_log.py <<'EOF'
-import hashlib, os, sys
-last = {}
-for line in open(sys.argv[1]):
-    parts = line.split()
-    if len(parts) == 2 and len(parts[1]) == 64:
-        last[parts[0]] = parts[1]
-bad = 0
-for name, h in sorted(last.items()):
-    p = os.path.join(sys.argv[2], name)
-    try:
-        got = hashlib.sha256(open(p, "rb").read()).hexdigest()
-    except OSError as e:
-        print("missing on the standby: %s (%s)" % (name, e))
-        bad += 1
-        continue
-    if got != h:
-        print("differs on the standby: %s" % name)
-        bad += 1
-print("%d logged files checked, %d bad" % (len(last), bad))
-sys.exit(1 if bad or not last else 0)
-EOF
+. "$SRCDIR/test/t/lib-rescue.sh"
 
 # ---------------------------------------------------------------------
 # 1. The primary SIGKILLed in the middle of a workload.
@@ -205,7 +18,7 @@ test_expect_success 'setup: a primary on 127.0.0.2 and a following standby' '
 '
 
 test_expect_success 'primary SIGKILLed mid-workload: every logged write reaches the standby' '
-	start_bg workload.out "$PYTHON3" workload.py p1/data written.log &&
+	start_bg workload.out "$PYTHON3" "$WRITES" write p1/data written.log &&
 	WL_PID=$last_pid &&
 	wait_for 20 test -f s1/data/d01/w00045 &&
 	wait_for 20 logged_ge 300 &&
@@ -215,7 +28,7 @@ test_expect_success 'primary SIGKILLed mid-workload: every logged write reaches 
 	cp -a p1/spool p1-spool.before &&
 	start_rescue p1 --timeout 30s &&
 	rescued_ok p1 s1 &&
-	"$PYTHON3" check_log.py written.log s1/data &&
+	"$PYTHON3" "$WRITES" check written.log s1/data &&
 	trees_equal p1/data s1/data &&
 	say "spool phase $(report_count p1 spool) files, compare phase $(report_count p1 compare) files"
 '
@@ -449,7 +262,11 @@ test_expect_success 'no standby within --timeout 2s: 16' '
 
 FAKE=/srv/asyncrep-t0040.$$
 MNT=$TRASH/mnt
-trap 'umount "$MNT$FAKE" 2>/dev/null; umount "$TRASH/ro" 2>/dev/null; cleanup' EXIT
+test_cleanup() {
+	umount "$MNT$FAKE" 2>/dev/null
+	umount "$TRASH/ro" 2>/dev/null
+	return 0
+}
 
 test_expect_success 'rescue with --root over a bind mount (or a copy) of the storage' '
 	stop_strays &&
@@ -544,7 +361,7 @@ else
 			start_follow s9
 		fi &&
 		start_rescue p9 --root "$TRASH" --timeout 5s &&
-		rescued_ok p9 s9 &&
+		rescued_ok p9 s9 p9/spool &&
 		trees_equal p9/data s9/data
 	'
 fi

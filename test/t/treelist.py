@@ -11,6 +11,11 @@ import os
 import stat
 import sys
 
+# TREELIST_MTIME_RES=N: mtimes truncated to multiples of N ns (a tree
+# that went through a filesystem with coarser timestamps, such as sftp's
+# whole seconds).
+MTIME_RES = int(os.environ.get("TREELIST_MTIME_RES", "1") or "1")
+
 
 def walk(root):
     out = []
@@ -26,7 +31,7 @@ def walk(root):
             st = os.lstat(p)
             mode = stat.S_IMODE(st.st_mode)
             if stat.S_ISDIR(st.st_mode):
-                out.append((r, "d %o - %d" % (mode, st.st_mtime_ns)))
+                out.append((r, "d %o - %d" % (mode, st.st_mtime_ns // MTIME_RES * MTIME_RES)))
                 stack.append(r)
             elif stat.S_ISLNK(st.st_mode):
                 out.append((r, "l -> %r" % os.readlink(p)))
@@ -39,7 +44,7 @@ def walk(root):
                             break
                         h.update(b)
                 out.append((r, "f %o %d %d %s" % (mode, st.st_size,
-                                                  st.st_mtime_ns, h.hexdigest())))
+                                                  st.st_mtime_ns // MTIME_RES * MTIME_RES, h.hexdigest())))
             else:
                 out.append((r, "o"))
     out.sort()
