@@ -32,7 +32,7 @@ wait_log() { # FILE PATTERN SECONDS
 	done
 }
 
-printf '\n%-26s %10s %10s %12s %12s\n' "rescue, 64 KiB files" "tree" "pending" "spool phase" "compare"
+printf '\n%-26s %10s %10s %24s %12s\n' "rescue, 64 KiB files" "tree" "pending" "spool phase" "compare"
 for n in $sizes; do
 	R=$W/t$n
 	mkdir -p "$R/src"
@@ -83,7 +83,7 @@ PY
 	sp=$(sed -n 's/^spool phase: \([0-9]*\) files, [0-9]* bytes, \([0-9.]*\) s$/\2 s (\1 files)/p' "$R/report")
 	cp=$(sed -n 's/^compare phase: \([0-9]*\) files, [0-9]* bytes, \([0-9.]*\) s$/\2 s/p' "$R/report")
 	total=$($PY -c "print('%.2f s' % ($t1 - $t0))")
-	printf '%-26s %10s %10s %12s %12s\n' "total $total" "$n" "$pending" "${sp%% (*}" "$cp"
+	printf '%-26s %10s %10s %24s %12s\n' "total $total" "$n" "$pending" "$sp" "$cp"
 	if ! diff -r "$R/src" "$R/dst" >/dev/null; then
 		echo "  standby differs from the primary after the rescue!"
 	fi
