@@ -137,7 +137,13 @@ client_new(const struct config_standby *cfg, const struct auth *auth,
 		stall_s = 1;
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	/* A primary that died holds the standby's long-poll open: no FIN,
+	 * no RST. Once its address moved to a rescue (or back), the first
+	 * keepalive probe gets an RST and the standby redials at once,
+	 * instead of after stall_timeout. */
 	curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPIDLE, 3L);
+	curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPINTVL, 3L);
 	curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS,
 	    (long)(cfg->connect_timeout_ns / 1000000u));
