@@ -110,9 +110,11 @@ probe_storage(const struct config_primary *cfg, char *gen, char *err,
 {
 	struct stat st;
 
+	memset(&st, 0, sizeof(st));
 	if (stat(cfg->data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "the primary's data directory '%s': %s",
-		    cfg->data_dir, errno ? strerror(errno) : "not a directory");
+		    cfg->data_dir, S_ISDIR(st.st_mode) || st.st_mode == 0 ?
+		    strerror(errno) : "not a directory");
 		return -AR_ESTORAGE;
 	}
 	return gen_read(cfg->spool_dir, gen, err, errlen);
