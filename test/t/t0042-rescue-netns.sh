@@ -2,6 +2,7 @@
 test_description='rescue: the service address moves to the rescue node (network namespaces)'
 : "${PYTHON3:=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || echo python3)}"
 . "$SRCDIR/test/t/lib.sh"
+. "$SRCDIR/test/t/lib-rescue.sh"
 
 # Three nodes as network namespaces this test creates: the primary, the
 # rescue node and the standby, joined by a bridge in the standby's
@@ -44,12 +45,6 @@ test_cleanup() {
 inns() {
 	n=$1; shift
 	ip netns exec "$n" "$@"
-}
-
-# exited PID: gone, or a zombie.
-exited() {
-	[ ! -e "/proc/$1" ] ||
-	[ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" = Z ]
 }
 
 test_expect_success 'setup: three namespaces on one bridge, VIP on the primary' '
