@@ -21,6 +21,7 @@
 #include "error.h"
 #include "guard.h"
 #include "log.h"
+#include "rescue.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "unknown"
@@ -177,14 +178,21 @@ asyncrep_absolute(const char *key, const char *value, char *out,
 static void
 asyncrep_storage_hung(void *arg, const struct guard_expiry *e)
 {
-	(void)arg;
+	const char *status_file = arg;
+	char detail[256];
+
 	log_error("storage hung: no answer for %.1f s while %s (a hard NFS "
 	    "mount whose server is gone?)", (double)e->stuck_ns / 1e9,
 	    e->what);
+	snprintf(detail, sizeof(detail), "storage hung for %.1f s while %s",
+	    (double)e->stuck_ns / 1e9, e->what);
+	alarm(5);
+	rescue_status_final(status_file, "failed", detail);
 	_exit(AR_ESTORAGE);
 }
 
-/* --timeout, --storage-timeout (both above 0) and --settle into ctx. */
+/* --timeout (above 0), --storage-timeout (1s at least: the watchdog
+ * looks four times a second) and --settle into ctx. */
 static int
 asyncrep_duration_opt(const struct cmd_entry *entry, int opt,
     const char *arg, struct cmd_ctx *ctx)
@@ -196,9 +204,11 @@ asyncrep_duration_opt(const struct cmd_entry *entry, int opt,
 	    opt == OPT_STORAGE_TIMEOUT ? "storage-timeout" : "settle";
 
 	if (config_parse_duration(arg, out) != 0 ||
-	    (opt != OPT_SETTLE && *out == 0)) {
-		fprintf(stderr, "asyncrep: %s: --%s: bad duration '%s'\n",
-		    entry->name, name, arg);
+	    (opt == OPT_TIMEOUT && *out == 0) ||
+	    (opt == OPT_STORAGE_TIMEOUT && *out < 1000000000ull)) {
+		fprintf(stderr, "asyncrep: %s: --%s: bad duration '%s'%s\n",
+		    entry->name, name, arg, opt == OPT_STORAGE_TIMEOUT ?
+		    " (1s at least)" : "");
 		return -1;
 	}
 	return 0;
@@ -360,7 +370,8 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 
 	if (entry->storage_guard_ns != 0 && guard_start(
 	    ctx.storage_timeout_ns ? ctx.storage_timeout_ns :
-	    entry->storage_guard_ns, asyncrep_storage_hung, NULL) != 0) {
+	    entry->storage_guard_ns, asyncrep_storage_hung,
+	    (void *)ctx.status_file) != 0) {
 		fprintf(stderr, "asyncrep: cannot start the storage watchdog\n");
 		r = AR_EINTERNAL;
 		goto out;

@@ -1,8 +1,11 @@
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "client.h"
 #include "error.h"
@@ -28,7 +31,24 @@ struct client {
 	char errbody[256];		/* start of an error response body */
 	size_t errbody_len;
 	volatile sig_atomic_t *abort_flag;
+	int keepcnt;			/* keepalive probes: about stall_s */
 };
+
+#define CLIENT_KEEPALIVE_S 3L
+
+/* Keepalive probes, unanswered, end a connection after about
+ * stall_timeout, as the stall detector would (curl before 8.9 has no
+ * option for the count). */
+static int
+sockopt_cb(void *arg, curl_socket_t fd, curlsocktype purpose)
+{
+	const struct client *c = arg;
+
+	if (purpose == CURLSOCKTYPE_IPCXN)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &c->keepcnt,
+		    sizeof(c->keepcnt));
+	return CURL_SOCKOPT_OK;
+}
 
 /* Ends a transfer (a long-poll above all) when the process is told to
  * stop. */
@@ -142,8 +162,13 @@ client_new(const struct config_standby *cfg, const struct auth *auth,
 	 * keepalive probe gets an RST and the standby redials at once,
 	 * instead of after stall_timeout. */
 	curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPIDLE, 3L);
-	curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPINTVL, 3L);
+	curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPIDLE, CLIENT_KEEPALIVE_S);
+	curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPINTVL, CLIENT_KEEPALIVE_S);
+	c->keepcnt = (int)(stall_s / CLIENT_KEEPALIVE_S);
+	if (c->keepcnt < 1)
+		c->keepcnt = 1;
+	curl_easy_setopt(c->curl, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
+	curl_easy_setopt(c->curl, CURLOPT_SOCKOPTDATA, c);
 	curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS,
 	    (long)(cfg->connect_timeout_ns / 1000000u));

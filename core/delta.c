@@ -16,6 +16,7 @@
 
 #include "delta.h"
 #include "error.h"
+#include "guard.h"
 #include "hash.h"
 
 /* Size of the file-side buffer of each engine. 256 KiB keeps the number
@@ -168,6 +169,9 @@ delta_pull_read(struct delta_pull *d, void *out, size_t len)
 	b.avail_out = len;
 	while (b.avail_out > 0) {
 		if (d->avail == 0 && !d->eof) {
+			/* Matching blocks make little output: one call may
+			 * read much of a large file (guard.h). */
+			guard_progress();
 			n = delta_pread(d->fd, d->buf, sizeof d->buf, d->off);
 			if (n < 0) {
 				d->err = (int)n;

@@ -37,8 +37,13 @@ mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void
-rescue_status(const char *file, const char *state, const char *detail)
+/* The status file ends with a verdict written from the watchdog thread
+ * (rescue_status_final): nothing may rename an older state over it. */
+static pthread_mutex_t status_lock = PTHREAD_MUTEX_INITIALIZER;
+static int status_sealed;
+
+static void
+status_write(const char *file, const char *state, const char *detail)
 {
 	char line[512], dir[4096];
 	const char *slash;
@@ -63,6 +68,34 @@ rescue_status(const char *file, const char *state, const char *detail)
 	if (fs_write_durable(dirfd, slash + 1, line, (size_t)n, 0644) != 0)
 		log_warn("status file '%s': %s", file, strerror(errno));
 	close(dirfd);
+}
+
+void
+rescue_status(const char *file, const char *state, const char *detail)
+{
+	pthread_mutex_lock(&status_lock);
+	if (!status_sealed)
+		status_write(file, state, detail);
+	pthread_mutex_unlock(&status_lock);
+}
+
+void
+rescue_status_final(const char *file, const char *state,
+    const char *detail)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	/* A writer stuck with the lock must not keep the verdict out. */
+	if (pthread_mutex_timedlock(&status_lock, &until) == 0) {
+		status_sealed = 1;
+		status_write(file, state, detail);
+		pthread_mutex_unlock(&status_lock);
+	} else {
+		status_sealed = 1;
+		status_write(file, state, detail);
+	}
 }
 
 static void
@@ -99,8 +132,22 @@ rescue_hung(void *arg, const struct guard_expiry *e)
 	    cfg->spool_dir);
 	snprintf(detail, sizeof(detail), "storage hung for %.1f s while %s",
 	    (double)e->stuck_ns / 1e9, e->what);
-	rescue_status(hung_status_file, "failed", detail);
+	/* Should the status file's own directory hang, SIGALRM ends us. */
+	alarm(5);
+	rescue_status_final(hung_status_file, "failed", detail);
 	_exit(AR_ESTORAGE);
+}
+
+/* Once the standby confirmed and the spool is marked, a thread still
+ * blocked in the storage (a late request) changes nothing: the rescue
+ * succeeded. */
+static void
+rescue_hung_after(void *arg, const struct guard_expiry *e)
+{
+	(void)arg;
+	log_warn("rescue: the storage hung after the rescue completed (%.1f "
+	    "s while %s); exiting", (double)e->stuck_ns / 1e9, e->what);
+	_exit(0);
 }
 
 /* The first look at the storage: the data directory and the generation. */
@@ -122,15 +169,16 @@ probe_storage(const struct config_primary *cfg, char *gen, char *err,
 
 /* A network filesystem's client may cache attributes and lookups: say so
  * when nothing outwaits the caches (the mount options are not visible
- * from here in a portable way; the operator knows them). */
-static void
-warn_caching(const struct config_primary *cfg, uint64_t settle_ns)
+ * from here in a portable way; the operator knows them). Returns 1 if it
+ * warned. */
+static int
+warn_caching(const char *dir, uint64_t settle_ns)
 {
 	struct statfs sf;
 	const char *kind;
 
-	if (settle_ns > 0 || statfs(cfg->data_dir, &sf) != 0)
-		return;
+	if (settle_ns > 0 || statfs(dir, &sf) != 0)
+		return 0;
 	switch ((unsigned long)sf.f_type) {
 	case 0x6969UL:		/* NFS_SUPER_MAGIC */
 		kind = "NFS";
@@ -143,12 +191,14 @@ warn_caching(const struct config_primary *cfg, uint64_t settle_ns)
 		kind = "SMB";
 		break;
 	default:
-		return;
+		return 0;
 	}
-	log_warn("rescue: the primary's storage is on %s: unless it is "
-	    "mounted without attribute and lookup caching (NFS: actimeo=0,"
+	log_warn("rescue: the primary's storage ('%s') is on %s: unless it "
+	    "is mounted without attribute and lookup caching (NFS: actimeo=0,"
 	    "lookupcache=none), stale answers can hide the last writes; "
-	    "give --settle the cache lifetime (asyncrep(1), RESCUE)", kind);
+	    "give --settle the cache lifetime (asyncrep(1), RESCUE)", dir,
+	    kind);
+	return 1;
 }
 
 static double
@@ -225,20 +275,27 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	 * changes from the compare. Nothing writes the storage any more, so
 	 * once the cache lifetime has passed, every answer is fresh. */
 	if (o->settle_ns > 0) {
+		uint64_t until = mono_ns() + o->settle_ns, left;
 		struct timespec ts;
 
 		log_info("rescue: waiting %.1f s for the mount's caches to "
 		    "expire (--settle)", (double)o->settle_ns / 1e9);
 		rescue_status(o->status_file, "settling", "");
-		ts.tv_sec = (time_t)(o->settle_ns / 1000000000u);
-		ts.tv_nsec = (long)(o->settle_ns % 1000000000u);
-		sig = sigtimedwait(o->sigs, NULL, &ts);
-		if (sig > 0) {
-			snprintf(err, errlen, "stopped by signal %d while "
-			    "settling", sig);
-			r = -AR_ESIGNAL;
-			goto out;
+		/* sigtimedwait also returns early on EINTR (a SIGCONT). */
+		while ((now = mono_ns()) < until) {
+			left = until - now;
+			ts.tv_sec = (time_t)(left / 1000000000u);
+			ts.tv_nsec = (long)(left % 1000000000u);
+			sig = sigtimedwait(o->sigs, NULL, &ts);
+			if (sig > 0) {
+				snprintf(err, errlen, "stopped by signal %d "
+				    "while settling", sig);
+				r = -AR_ESIGNAL;
+				goto out;
+			}
 		}
+		/* --timeout counts from the end of the wait. */
+		started = mono_ns();
 	}
 	/* The watchdog runs since the command started (cmd-rescue.c):
 	 * from here on, a hung storage also shows in the status file. */
@@ -249,7 +306,8 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	r = probe_storage(o->cfg, gen, err, errlen);
 	if (r != 0)
 		goto out;
-	warn_caching(o->cfg, o->settle_ns);
+	if (!warn_caching(o->cfg->data_dir, o->settle_ns))
+		warn_caching(o->cfg->spool_dir, o->settle_ns);
 	if (gen_fenced(o->cfg->spool_dir, marker, sizeof(marker))) {
 		/* Run again after success: the marker is the proof. */
 		fputs(marker, stdout);
@@ -346,6 +404,8 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	guard_enter("fencing the primary's spool");
 	r = gen_fence(o->cfg->spool_dir, rep, (size_t)n);
 	guard_leave();
+	if (r == 0)
+		guard_handler(rescue_hung_after, NULL);
 	if (r != 0) {
 		snprintf(err, errlen, "the standby is complete, but the spool "
 		    "'%s' could not be marked: %s", o->cfg->spool_dir,

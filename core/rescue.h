@@ -32,4 +32,9 @@ int rescue_run(const struct rescue_opts *o, char *err, size_t errlen);
  * logged only: progress reporting must not stop a rescue. */
 void rescue_status(const char *file, const char *state, const char *detail);
 
+/* The last word in file: no rescue_status after it changes it (for the
+ * watchdog's verdict, from another thread). */
+void rescue_status_final(const char *file, const char *state,
+    const char *detail);
+
 #endif

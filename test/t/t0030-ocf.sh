@@ -176,6 +176,7 @@ cat >"$TRASH/fake-asyncrep" <<'EOF'
 #!/bin/sh
 [ "$1" = rescue ] || { echo "fake: only rescue" >&2; exit 1; }
 shift
+echo "$*" >"${FAKE_ARGS:-/dev/null}"
 status=/run/asyncrep/rescue.status conf=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -213,6 +214,8 @@ test_expect_success 'rescue: validate-all: missing config 6, no binary 5' '
 	expect_rc 6 "$RESCUE_RA" validate-all $R OCF_RESKEY_timeout=soon &&
 	expect_rc 6 "$RESCUE_RA" validate-all $R OCF_RESKEY_storage_timeout=0 &&
 	reason_has "storage_timeout" &&
+	expect_rc 6 "$RESCUE_RA" validate-all $R OCF_RESKEY_storage_timeout=0ms &&
+	reason_has "storage_timeout" &&
 	expect_rc 6 "$RESCUE_RA" validate-all $R OCF_RESKEY_settle=later &&
 	reason_has "settle" &&
 	expect_rc 0 "$RESCUE_RA" validate-all $R OCF_RESKEY_settle=60 OCF_RESKEY_storage_timeout=1m &&
@@ -246,6 +249,23 @@ test_expect_success 'rescue: start returns when listening; complete stays starte
 test_expect_success 'rescue: wait_complete=true returns only after completion' '
 	expect_rc 0 "$RESCUE_RA" start $R FAKE_RESCUE_MODE=ok OCF_RESKEY_wait_complete=true &&
 	test "$(rescue_rc)" = 0 &&
+	expect_rc 0 "$RESCUE_RA" stop $R
+'
+
+test_expect_success 'rescue: storage_timeout and settle reach asyncrep only when set' '
+	expect_rc 0 "$RESCUE_RA" start $R FAKE_RESCUE_MODE=ok \
+		OCF_RESKEY_wait_complete=true FAKE_ARGS="$TRASH/args" &&
+	cat "$TRASH/args" &&
+	grep -q -- "--timeout 1s" "$TRASH/args" &&
+	! grep -q -- "--settle" "$TRASH/args" &&
+	! grep -q -- "--storage-timeout" "$TRASH/args" &&
+	expect_rc 0 "$RESCUE_RA" stop $R &&
+	expect_rc 0 "$RESCUE_RA" start $R FAKE_RESCUE_MODE=ok \
+		OCF_RESKEY_wait_complete=true FAKE_ARGS="$TRASH/args" \
+		OCF_RESKEY_settle=60 OCF_RESKEY_storage_timeout=45s &&
+	cat "$TRASH/args" &&
+	grep -q -- "--settle 60s" "$TRASH/args" &&
+	grep -q -- "--storage-timeout 45s" "$TRASH/args" &&
 	expect_rc 0 "$RESCUE_RA" stop $R
 '
 

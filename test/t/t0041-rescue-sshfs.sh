@@ -76,9 +76,10 @@ secs_since() {
 # ---------------------------------------------------------------------
 # 1. The third node's mount has cached the tree (attributes, listings)
 # before the primary's last changes. Stale sizes would cut the journal
-# short and stale metadata would hide changes from the compare: --settle
-# outwaits the caches (2 s here: sshfs's dcache_timeout; the kernel's
-# attr_timeout is 1 s), and the rescue ships what the disk holds.
+# short and stale metadata would hide changes from the compare (without
+# --settle, the new file below is lost): --settle outwaits the caches
+# (10 s here: sshfs's dcache_timeout; the kernel's attr_timeout is 1 s),
+# and the rescue ships what the disk holds.
 
 test_expect_success 'setup: a primary whose storage a third node has mounted and read' '
 	mkdir -p store/p1/data/sub &&
@@ -90,7 +91,7 @@ test_expect_success 'setup: a primary whose storage a third node has mounted and
 	start_primary p1 &&
 	start_follow s1 &&
 	wait_for 20 trees_equal store/p1/data s1/data &&
-	mount_store -o dcache_timeout=2 &&
+	mount_store -o dcache_timeout=10 &&
 	ls -laR "$MNT/p1" >/dev/null &&
 	cat "$MNT"/p1/data/sub/* "$MNT/p1/data/edit" >/dev/null
 '
@@ -110,9 +111,17 @@ test_expect_success 'changes held by a 30 s interval, then the primary dies' '
 	! trees_equal store/p1/data s1/data
 '
 
+test_expect_success 'the mount still shows the old listing' '
+	ls "$MNT/p1/data/sub" >listing &&
+	cat listing &&
+	! grep -qx new listing
+'
+
 test_expect_success 'rescue through the caching mount: the standby ends identical' '
-	start_rescue p1 --root "$ROOT" --timeout 30s --settle 3s &&
+	start_rescue p1 --root "$ROOT" --timeout 30s --settle 11s &&
 	rescued_ok p1 s1 &&
+	grep -q "waiting 11.0 s for the mount" p1.rescue.log &&
+	! grep -q "is on FUSE" p1.rescue.log &&
 	cat "$MNT/p1/spool/rescued" &&
 	grep -q "^found only by the compare: unseen$" "$MNT/p1/spool/rescued" &&
 	trees_equal store/p1/data s1/data
@@ -141,8 +150,10 @@ test_expect_success 'hung while reading the configuration: 17 within the storage
 	kill -STOP $SSHFS_PID && wait_for 10 is_stopped $SSHFS_PID &&
 	t0=$(date +%s) &&
 	test_must_fail 17 timeout 60 "$ASYNCREP" rescue -c "$MNT/p2.conf" \
-		--root "$ROOT" --storage-timeout 2s --timeout 30s 2>err &&
-	cat err &&
+		--root "$ROOT" --storage-timeout 2s --timeout 30s \
+		--status-file "$TRASH/cfg.status" 2>err &&
+	cat err "$TRASH/cfg.status" &&
+	grep -q "^failed storage hung .* reading the configuration file" "$TRASH/cfg.status" &&
 	test $(secs_since $t0) -lt 15 &&
 	grep -q "storage hung" err && grep -q "configuration file" err &&
 	kill -CONT $SSHFS_PID
@@ -161,7 +172,7 @@ test_expect_success 'hung while serving the standby: 17, the status says why' '
 	cat p2.rescue.log p2.rescue-status &&
 	grep -q "storage hung" p2.rescue.log &&
 	status_is p2 failed && grep -q "storage hung" p2.rescue-status &&
-	grep -q "storage is on FUSE" p2.rescue.log &&
+	grep -q "is on FUSE" p2.rescue.log &&
 	kill -0 $FOLLOW_PID &&
 	! grep -q "the replica is complete" s2.follow.log
 '
