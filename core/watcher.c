@@ -665,7 +665,9 @@ watcher_add_dir(struct watcher *w, struct watcher_dir *parent,
 	if (fd == -1)
 		return 0;
 	walk_dir_init(&list);
-	r = walk_list(fd, WALK_SKIP_TMP, &list);
+	/* Only types are needed here (inotify mode): readdir's d_type,
+	 * not a stat per file, which on a cold cache reads every inode. */
+	r = walk_list(fd, WALK_SKIP_TMP | WALK_TYPE_ONLY, &list);
 	close(fd);
 	if (r != 0) {
 		walk_dir_release(&list);
