@@ -238,14 +238,18 @@ run_cp() {
 	row "$scen" "$name" "$(elapsed "$t0" "$t1")" "$bytes" "$files" "(local)" -
 }
 
-# warm_up SRC: one untimed read of a freshly written source. Right after
-# a tree is written, the first reader of it is slow on this kind of
-# machine (measured: rsync --fsync 7.5 s first, 3.9 s second, asyncrep
-# likewise), whatever it is; without this, the first tool in the table
-# pays for it.
+# warm_up SRC: one untimed copy of a freshly written source, synced and
+# removed. On this kind of machine the first run after a tree is written
+# is up to twice as slow, whatever the tool (measured: rsync --fsync
+# 7.5 s first, 3.9 s second; asyncrep 6.5 s, then 2.6 to 3.5 s), most
+# likely the virtual disk allocating the blocks the first writer gets;
+# later runs reuse the blocks freed by the earlier ones. Without this,
+# the first tool in the table pays for it.
 warm_up() {
 	sync
-	tar -C "$1" -cf - . | cat >/dev/null
+	cp -a "$1" "$SCRATCH/warm-up"
+	sync
+	rm -rf "$SCRATCH/warm-up"
 	sync
 }
 
