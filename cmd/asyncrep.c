@@ -172,25 +172,6 @@ asyncrep_absolute(const char *key, const char *value, char *out,
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
-/* The watchdog's verdict (guard.h): a thread made no progress in its
- * stretch of storage work. It is still blocked in the kernel and cannot
- * be cancelled; the process ends (a killable NFS or FUSE wait lets it). */
-static void
-asyncrep_storage_hung(void *arg, const struct guard_expiry *e)
-{
-	const char *status_file = arg;
-	char detail[256];
-
-	log_error("storage hung: no answer for %.1f s while %s (a hard NFS "
-	    "mount whose server is gone?)", (double)e->stuck_ns / 1e9,
-	    e->what);
-	snprintf(detail, sizeof(detail), "storage hung for %.1f s while %s",
-	    (double)e->stuck_ns / 1e9, e->what);
-	alarm(5);
-	rescue_status_final(status_file, "failed", detail);
-	_exit(AR_ESTORAGE);
-}
-
 /* --timeout (above 0), --storage-timeout (1s at least: the watchdog
  * looks four times a second) and --settle into ctx. */
 static int
@@ -370,7 +351,7 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 
 	if (entry->storage_guard_ns != 0 && guard_start(
 	    ctx.storage_timeout_ns ? ctx.storage_timeout_ns :
-	    entry->storage_guard_ns, asyncrep_storage_hung,
+	    entry->storage_guard_ns, rescue_storage_hung,
 	    (void *)ctx.status_file) != 0) {
 		fprintf(stderr, "asyncrep: cannot start the storage watchdog\n");
 		r = AR_EINTERNAL;

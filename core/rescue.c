@@ -116,25 +116,19 @@ on_event(void *arg, int ev)
 	pthread_mutex_unlock(&rs->lock);
 }
 
-/* The watchdog's verdict under a rescue: the cluster's monitor learns it
- * from the status file, then the process ends (guard.h). */
-static const char *hung_status_file;
-
-static void
-rescue_hung(void *arg, const struct guard_expiry *e)
+void
+rescue_storage_hung(void *status_file, const struct guard_expiry *e)
 {
-	const struct config_primary *cfg = arg;
 	char detail[256];
 
-	log_error("rescue: storage hung: no answer for %.1f s while %s "
-	    "('%s', '%s'): a hard NFS mount whose server is gone?",
-	    (double)e->stuck_ns / 1e9, e->what, cfg->data_dir,
-	    cfg->spool_dir);
+	log_error("rescue: storage hung: no answer for %.1f s while %s (a "
+	    "hard NFS mount whose server is gone?)",
+	    (double)e->stuck_ns / 1e9, e->what);
 	snprintf(detail, sizeof(detail), "storage hung for %.1f s while %s",
 	    (double)e->stuck_ns / 1e9, e->what);
 	/* Should the status file's own directory hang, SIGALRM ends us. */
 	alarm(5);
-	rescue_status_final(hung_status_file, "failed", detail);
+	rescue_status_final(status_file, "failed", detail);
 	_exit(AR_ESTORAGE);
 }
 
@@ -297,10 +291,8 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 		/* --timeout counts from the end of the wait. */
 		started = mono_ns();
 	}
-	/* The watchdog runs since the command started (cmd-rescue.c):
-	 * from here on, a hung storage also shows in the status file. */
-	hung_status_file = o->status_file;
-	guard_handler(rescue_hung, (void *)o->cfg);
+	/* The watchdog (rescue_storage_hung) runs since the command
+	 * started: each stretch below is bounded. */
 	guard_enter("opening the primary's storage");
 	guarded = 1;
 	r = probe_storage(o->cfg, gen, err, errlen);

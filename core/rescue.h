@@ -16,6 +16,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "guard.h"
 
 struct rescue_opts {
 	const struct config_primary *cfg;	/* paths already re-rooted */
@@ -31,6 +32,11 @@ int rescue_run(const struct rescue_opts *o, char *err, size_t errlen);
 /* Write "STATE detail" to file atomically (for monitors); errors are
  * logged only: progress reporting must not stop a rescue. */
 void rescue_status(const char *file, const char *state, const char *detail);
+
+/* The storage watchdog's handler for a rescue (guard.h), from before the
+ * configuration is read: logs what hung, makes "failed storage hung ..."
+ * the last word in status_file (NULL: none) and exits 17. */
+void rescue_storage_hung(void *status_file, const struct guard_expiry *e);
 
 /* The last word in file: no rescue_status after it changes it (for the
  * watchdog's verdict, from another thread). */

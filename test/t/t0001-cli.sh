@@ -113,6 +113,19 @@ test_expect_success 'bad duration on the command line exits 1 naming the option'
 	grep -q -- "--stall-timeout" err
 '
 
+test_expect_success 'rescue durations: bad values exit 1 before anything is read' '
+	test_must_fail 1 "$ASYNCREP" rescue -c /nonexistent.conf \
+		--storage-timeout 500ms 2>err &&
+	grep -q -- "--storage-timeout: bad duration .500ms. (1s at least)" err &&
+	test_must_fail 1 "$ASYNCREP" rescue -c /nonexistent.conf \
+		--settle soon 2>err &&
+	grep -q -- "--settle: bad duration" err &&
+	test_must_fail 1 "$ASYNCREP" rescue -c /nonexistent.conf \
+		--timeout 0 2>err &&
+	grep -q -- "--timeout: bad duration" err &&
+	! grep -q nonexistent err
+'
+
 test_expect_success 'bad address, size and number on the command line exit 1' '
 	test_must_fail 1 "$ASYNCREP" sync --primary localhost:80 2>err &&
 	grep -q -- "--primary.*localhost:80" err &&
