@@ -21,6 +21,8 @@ static const char *const messages[AR__MAX] = {
 	[AR_ESIGNAL] = "interrupted by a signal",
 	[AR_ENOSTANDBY] = "no standby connected in time",
 	[AR_ESTORAGE] = "the primary's storage is unreadable or hung",
+	[AR_ERESCUE_PARTIAL] = "rescue incomplete: some standby not completed",
+	[AR_EDIFFER] = "the standby differs from the primary",
 };
 
 const char *

@@ -28,6 +28,8 @@ enum ar_err {
 	AR_ESIGNAL = 15,	/* 15: interrupted by a signal */
 	AR_ENOSTANDBY = 16,	/* 16: rescue: no standby came within --timeout */
 	AR_ESTORAGE = 17,	/* 17: the primary's storage is unreadable or hung */
+	AR_ERESCUE_PARTIAL = 18, /* 18: rescue: some standby was not completed */
+	AR_EDIFFER = 19,	/* 19: verify: the standby differs from the primary */
 	AR__MAX
 };
 
