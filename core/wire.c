@@ -299,6 +299,12 @@ wire_put_hello(uint8_t *out, size_t outlen, const struct wire_hello *h)
 	wput_uint(&w, slen, 1);
 	wput_bytes(&w, h->server, slen);
 	wput_uint(&w, h->seq, 8);
+	if (h->version >= 2) {
+		if (h->vmin > h->version || h->vmax < h->version)
+			return -AR_EINTERNAL;
+		wput_uint(&w, h->vmin, 4);
+		wput_uint(&w, h->vmax, 4);
+	}
 	return wput_finish(&w);
 }
 
@@ -503,7 +509,16 @@ wire_get_hello(const uint8_t *p, size_t len, struct wire_hello *h)
 	cur_str(&c, 1, h->generation, WIRE_GEN_LEN, &glen);
 	cur_str(&c, 1, h->server, sizeof(h->server) - 1, &slen);
 	h->seq = cur_u64(&c);
+	/* Version 1 ends here; from 2 on the server's range follows. */
+	if (h->version >= 2) {
+		h->vmin = cur_u32(&c);
+		h->vmax = cur_u32(&c);
+	} else {
+		h->vmin = h->vmax = h->version;
+	}
 	if (cur_done(&c) != 0)
+		return -AR_EPROTO;
+	if (h->version == 0 || h->vmin > h->version || h->vmax < h->version)
 		return -AR_EPROTO;
 	if (!gen_valid(h->generation, glen))
 		return -AR_EPROTO;
@@ -766,4 +781,66 @@ int
 wire_reader_idle(const struct wire_reader *r)
 {
 	return !r->failed && r->len == 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Version negotiation.
+ */
+
+/* A decimal version at *s, 1 to WIRE_VERSION_LIMIT, no sign, no spaces. */
+static int
+version_number(const char **s, uint32_t *v)
+{
+	const char *p = *s;
+	uint32_t n = 0;
+
+	if (*p < '0' || *p > '9' || *p == '0')
+		return -AR_EPROTO;
+	while (*p >= '0' && *p <= '9') {
+		n = n * 10 + (uint32_t)(*p - '0');
+		if (n > WIRE_VERSION_LIMIT)
+			return -AR_EPROTO;
+		p++;
+	}
+	*v = n;
+	*s = p;
+	return 0;
+}
+
+int
+wire_versions_parse(const char *s, uint32_t *lo, uint32_t *hi)
+{
+	if (s == NULL || version_number(&s, lo) != 0)
+		return -AR_EPROTO;
+	if (*s == '\0') {
+		*hi = *lo;
+		return 0;
+	}
+	if (*s != '-')
+		return -AR_EPROTO;
+	s++;
+	if (version_number(&s, hi) != 0 || *s != '\0' || *lo > *hi)
+		return -AR_EPROTO;
+	return 0;
+}
+
+int
+wire_version_parse(const char *s, uint32_t *v)
+{
+	if (s == NULL || version_number(&s, v) != 0 || *s != '\0')
+		return -AR_EPROTO;
+	return 0;
+}
+
+int
+wire_version_pick(uint32_t lo, uint32_t hi, uint32_t my_lo, uint32_t my_hi,
+    uint32_t *v)
+{
+	uint32_t top = hi < my_hi ? hi : my_hi;
+	uint32_t bottom = lo > my_lo ? lo : my_lo;
+
+	if (top < bottom)
+		return -AR_EVERSION;
+	*v = top;
+	return 0;
 }

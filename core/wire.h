@@ -12,6 +12,19 @@
 #include <stdint.h>
 
 #define WIRE_VERSION 1
+/*
+ * The range of protocol versions this build speaks. The standby offers
+ * its range in the hello request (header WIRE_HDR_VERSIONS, "MIN-MAX"),
+ * the server answers the highest version both speak, and the standby
+ * names it in every later request (header WIRE_HDR_VERSION). No header
+ * means a version 1 peer. A frame or field that a version adds is used
+ * only when that version was negotiated.
+ */
+#define WIRE_VERSION_MIN 1
+#define WIRE_VERSION_MAX 2
+#define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */
+#define WIRE_HDR_VERSIONS "X-Asyncrep-Versions"
+#define WIRE_HDR_VERSION "X-Asyncrep-Version"
 #define WIRE_HDR 5
 #define WIRE_MAX_FRAME (1u << 20)	/* largest payload accepted */
 #define WIRE_DATA_CHUNK (256u * 1024)	/* largest payload we send as data */
@@ -53,7 +66,8 @@ enum wire_retry_reason {
 };
 
 struct wire_hello {
-	uint32_t version;
+	uint32_t version;		/* the version chosen for this peer */
+	uint32_t vmin, vmax;		/* the server's range (v2 on; v1: version) */
 	uint32_t role;			/* enum wire_role */
 	char generation[WIRE_GEN_LEN + 1];
 	char server[64];		/* "asyncrep X.Y", NUL-terminated */
@@ -149,6 +163,19 @@ void wire_put_data_hdr(uint8_t *out, uint32_t len);
  * path or name, bad type, lengths beyond the limits above.
  */
 int wire_get_hello(const uint8_t *p, size_t len, struct wire_hello *h);
+
+/*
+ * Version negotiation, pure. wire_versions_parse reads a WIRE_HDR_VERSIONS
+ * value ("MIN-MAX", or one number N for N-N; decimal, 1 to
+ * WIRE_VERSION_LIMIT, MIN <= MAX) and returns 0 or -AR_EPROTO.
+ * wire_version_parse reads a WIRE_HDR_VERSION value (one number).
+ * wire_version_pick chooses the highest version in both [lo, hi] and
+ * [my_lo, my_hi]: 0, or -AR_EVERSION when the ranges do not overlap.
+ */
+int wire_versions_parse(const char *s, uint32_t *lo, uint32_t *hi);
+int wire_version_parse(const char *s, uint32_t *v);
+int wire_version_pick(uint32_t lo, uint32_t hi, uint32_t my_lo,
+    uint32_t my_hi, uint32_t *v);
 int wire_get_dir(const uint8_t *p, size_t len, char *path, size_t *path_len);
 int wire_get_entry(const uint8_t *p, size_t len, uint8_t frame_type,
     struct wire_entry *e);

@@ -273,7 +273,7 @@ test_hello_roundtrip(void **state)
 
 	(void)state;
 	memset(&h, 0, sizeof(h));
-	h.version = 0xdeadbeef;	/* any version travels; the caller compares */
+	h.version = 1;		/* version 1: no range follows the seq */
 	h.role = WIRE_ROLE_RESCUE;
 	memcpy(h.generation, gen_ok, sizeof(gen_ok));
 	memset(h.server, 's', 63);
@@ -283,7 +283,9 @@ test_hello_roundtrip(void **state)
 	assert_int_equal(plen, 4 + 4 + 1 + 32 + 1 + 63 + 8);
 	assert_int_equal(wire_get_hello(frame + WIRE_HDR, plen, &d), 0);
 	assert_true(d.seq == h.seq);
-	assert_int_equal(d.version, 0xdeadbeef);
+	assert_int_equal(d.version, 1);
+	assert_int_equal(d.vmin, 1);
+	assert_int_equal(d.vmax, 1);
 	assert_int_equal(d.role, WIRE_ROLE_RESCUE);
 	assert_string_equal(d.generation, gen_ok);
 	assert_string_equal(d.server, h.server);
@@ -303,6 +305,101 @@ test_hello_roundtrip(void **state)
 	assert_memory_equal(frame + WIRE_HDR, tb.b, tb.n);
 	check_exact(dec_hello, tb.b, tb.n);
 	check_space(enc_hello);
+}
+
+/* From version 2 on, the server's range follows the seq. */
+static void
+test_hello_v2_range(void **state)
+{
+	struct wire_hello h, d;
+	size_t plen;
+	int n;
+
+	(void)state;
+	memset(&h, 0, sizeof(h));
+	h.version = 2;
+	h.vmin = 1;
+	h.vmax = 7;
+	h.role = WIRE_ROLE_PRIMARY;
+	memcpy(h.generation, gen_ok, sizeof(gen_ok));
+	memcpy(h.server, "asyncrep 0.2", 13);
+	h.seq = 9;
+	n = wire_put_hello(frame, sizeof(frame), &h);
+	plen = check_hdr(n, 'H');
+	assert_int_equal(plen, 4 + 4 + 1 + 32 + 1 + 12 + 8 + 4 + 4);
+	assert_int_equal(wire_get_hello(frame + WIRE_HDR, plen, &d), 0);
+	assert_int_equal(d.version, 2);
+	assert_int_equal(d.vmin, 1);
+	assert_int_equal(d.vmax, 7);
+	assert_true(d.seq == 9);
+	/* a version-2 hello cut after the seq is a version-1 layout: short */
+	assert_int_equal(wire_get_hello(frame + WIRE_HDR, plen - 8, &d),
+	    -AR_EPROTO);
+	/* a chosen version outside the announced range is malformed */
+	frame[WIRE_HDR + plen - 5] = 3;	/* vmin = 3 > version 2 */
+	assert_int_equal(wire_get_hello(frame + WIRE_HDR, plen, &d),
+	    -AR_EPROTO);
+	/* the encoder refuses it too, and a version 0 */
+	h.vmin = 3;
+	assert_int_equal(wire_put_hello(frame, sizeof(frame), &h),
+	    -AR_EINTERNAL);
+	h.vmin = 1;
+	h.vmax = 1;
+	assert_int_equal(wire_put_hello(frame, sizeof(frame), &h),
+	    -AR_EINTERNAL);
+}
+
+static void
+test_versions_parse(void **state)
+{
+	uint32_t lo, hi, v;
+
+	(void)state;
+	assert_int_equal(wire_versions_parse("1-2", &lo, &hi), 0);
+	assert_int_equal(lo, 1);
+	assert_int_equal(hi, 2);
+	assert_int_equal(wire_versions_parse("3", &lo, &hi), 0);
+	assert_int_equal(lo, 3);
+	assert_int_equal(hi, 3);
+	assert_int_equal(wire_versions_parse("65535-65535", &lo, &hi), 0);
+	assert_int_equal(wire_versions_parse("2-1", &lo, &hi), -AR_EPROTO);
+	assert_int_equal(wire_versions_parse("0-2", &lo, &hi), -AR_EPROTO);
+	assert_int_equal(wire_versions_parse("01-2", &lo, &hi), -AR_EPROTO);
+	assert_int_equal(wire_versions_parse("1-65536", &lo, &hi), -AR_EPROTO);
+	assert_int_equal(wire_versions_parse("1-", &lo, &hi), -AR_EPROTO);
+	assert_int_equal(wire_versions_parse("-2", &lo, &hi), -AR_EPROTO);
+	assert_int_equal(wire_versions_parse(" 1-2", &lo, &hi), -AR_EPROTO);
+	assert_int_equal(wire_versions_parse("1-2 ", &lo, &hi), -AR_EPROTO);
+	assert_int_equal(wire_versions_parse("1-2-3", &lo, &hi), -AR_EPROTO);
+	assert_int_equal(wire_versions_parse("", &lo, &hi), -AR_EPROTO);
+	assert_int_equal(wire_versions_parse("99999999999999999999", &lo,
+	    &hi), -AR_EPROTO);
+	assert_int_equal(wire_versions_parse(NULL, &lo, &hi), -AR_EPROTO);
+	assert_int_equal(wire_version_parse("2", &v), 0);
+	assert_int_equal(v, 2);
+	assert_int_equal(wire_version_parse("2-3", &v), -AR_EPROTO);
+	assert_int_equal(wire_version_parse("+2", &v), -AR_EPROTO);
+	assert_int_equal(wire_version_parse(NULL, &v), -AR_EPROTO);
+}
+
+static void
+test_version_pick(void **state)
+{
+	uint32_t v = 0;
+
+	(void)state;
+	assert_int_equal(wire_version_pick(1, 2, 1, 2, &v), 0);
+	assert_int_equal(v, 2);
+	assert_int_equal(wire_version_pick(1, 5, 2, 3, &v), 0);
+	assert_int_equal(v, 3);
+	assert_int_equal(wire_version_pick(1, 1, 1, 2, &v), 0);
+	assert_int_equal(v, 1);	/* a version 1 standby: one in common */
+	assert_int_equal(wire_version_pick(3, 4, 2, 3, &v), 0);
+	assert_int_equal(v, 3);
+	v = 0;
+	assert_int_equal(wire_version_pick(3, 4, 1, 2, &v), -AR_EVERSION);
+	assert_int_equal(wire_version_pick(1, 1, 2, 2, &v), -AR_EVERSION);
+	assert_int_equal(v, 0);
 }
 
 static void
@@ -1271,6 +1368,9 @@ main(void)
 		cmocka_unit_test(test_path_valid),
 		cmocka_unit_test(test_name_valid),
 		cmocka_unit_test(test_hello_roundtrip),
+		cmocka_unit_test(test_hello_v2_range),
+		cmocka_unit_test(test_versions_parse),
+		cmocka_unit_test(test_version_pick),
 		cmocka_unit_test(test_hello_reject),
 		cmocka_unit_test(test_pathop),
 		cmocka_unit_test(test_dir),
