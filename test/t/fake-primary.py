@@ -6,7 +6,7 @@ Usage:
                   [--tree DIR] [--outside DIR] [--victim PATH]
                   [--auth-token-file F] [--lifetime SECONDS]
 
-It speaks PROTOCOL.md (version 1) over HTTP/1.1 with the Python standard
+It speaks PROTOCOL.md (versions 1 and 2) over HTTP/1.1 with the Python standard
 library only: GET /v1/hello, GET /v1/manifest, POST /v1/files and
 POST /v1/delta. It serves the tree under --tree honestly (a manifest built
 from lstat, whole files, and "deltas" that are a single librsync LITERAL
@@ -46,7 +46,7 @@ import threading
 import time
 
 # --- protocol constants (PROTOCOL.md) ----------------------------------------
-VERSION = 1
+VERSION = 2                     # the highest version spoken
 ROLE_PRIMARY = 1
 MAX_FRAME = 1 << 20
 DATA_CHUNK = 256 * 1024
@@ -144,8 +144,18 @@ MODES = {
         "boundary without a Z frame. A naive standby would delete every "
         "subdirectory: it must reject (6) and delete nothing.",
     "wrong-version":
-        "hello announces version 99 (the rest is served honestly). Refuse "
-        "with 10 before asking for anything else.",
+        "a future server that speaks versions 98-99 only: the hello answers "
+        "an X frame (code 10) when the standby's offered range does not "
+        "reach 98, as asyncrep does. Refuse with 10 before asking for "
+        "anything else.",
+    "bad-version":
+        "hello announces version 99 (range 99-99) whatever the standby "
+        "offered (the rest is served honestly). Refuse with 10 before "
+        "asking for anything else.",
+    "v1-only":
+        "a version 1 server: it ignores the offered range and answers a "
+        "version 1 hello; the rest is served honestly. The standby speaks "
+        "version 1 with it and changes nothing (0).",
     "garbage":
         "the manifest is 4096 random bytes (fixed seed). Reject (6).",
     "stall":
@@ -165,13 +175,22 @@ def frame(ftype, payload):
     return ftype.encode() + struct.pack(">I", len(payload)) + payload
 
 
-def hello(version=VERSION, generation=None, server=b"fake", seq=0):
+def hello(version=VERSION, generation=None, server=b"fake", seq=0,
+          vrange=None):
     # seq: the last released change sequence (core/wire.h); 0 = nothing
-    # released, so the standby does a full compare.
+    # released, so the standby does a full compare. From version 2 on
+    # the server's range (vmin, vmax) follows.
     gen = generation.encode()
+    tail = b""
+    if version >= 2:
+        tail = struct.pack(">II", *(vrange or (version, version)))
     return frame("H", struct.pack(">II", version, ROLE_PRIMARY)
                  + bytes([len(gen)]) + gen + bytes([len(server)]) + server
-                 + struct.pack(">Q", seq))
+                 + struct.pack(">Q", seq) + tail)
+
+
+def error_frame(code, msg):
+    return frame("X", struct.pack(">IH", code, len(msg)) + msg)
 
 
 def dir_frame(path):
@@ -348,7 +367,7 @@ class Fake:
         self.generation = secrets.token_hex(16)
         self.tree = Tree(args.tree or builtin_tree())
         self.outside = os.fsencode(args.outside)
-        self.version = 99 if self.mode == "wrong-version" else VERSION
+        self.version = 99 if self.mode == "bad-version" else VERSION
         self.extra = {}            # path -> bytes served for injected files
         self.file_answers = {}     # path -> frames answering /v1/files
         self.delta_answers = {}    # path -> frames answering /v1/delta
@@ -620,14 +639,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.reply(401, b"")
         return False
 
+    def hello_answer(self, fake):
+        """What the hello answers, after the version negotiation."""
+        if fake.mode in ("v1-only", "bad-version"):
+            return hello(fake.version, fake.generation)
+        offered = self.headers.get("X-Asyncrep-Versions", "1")
+        lo, _, hi = offered.partition("-")
+        lo, hi = int(lo), int(hi or lo)
+        mine = (98, 99) if fake.mode == "wrong-version" else (1, VERSION)
+        top = min(hi, mine[1])
+        if top < max(lo, mine[0]):
+            return error_frame(10, b"this server speaks protocol versions "
+                               b"%d to %d" % mine)
+        return hello(top, fake.generation, vrange=mine)
+
     def do_GET(self):
         fake = self.server.fake
         path = self.path.split("?", 1)[0]
         if not self.authorized():
             return
-        self.note("GET " + path)
         if path == "/v1/hello":
-            self.reply(200, hello(fake.version, fake.generation))
+            self.note("GET %s (versions %s)" % (path, self.headers.get(
+                "X-Asyncrep-Versions", "none")))
+        else:
+            self.note("GET " + path)
+        if path == "/v1/hello":
+            self.reply(200, self.hello_answer(fake))
         elif path == "/v1/manifest":
             body, length = fake.manifest_body()
             self.reply(200, body, length)
