@@ -190,6 +190,7 @@ attack truncated-noend  6     strict  "$M" -
 attack truncated-close  "4 6" strict  "$M" -
 attack garbage          6     strict  "$M" -
 attack wrong-version    10    strict  'GET /v1/hello' -
+attack bad-version      10    strict  'GET /v1/hello' -
 
 test_expect_success 'wrong-version: nothing is asked after the hello' '
 	R=$TRASH/wrong-version &&
