@@ -2,7 +2,6 @@
  * cmd-rescue.c: asyncrep rescue, the third node: take over a failed
  * primary's address and finish its replication from its storage.
  */
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,11 +85,11 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 		return r;
 	}
 	delta_global_init();
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	r = cmd_signals(&set, 0, NULL);
+	if (r != 0) {
+		log_error("rescue: cannot block the stop signals");
+		return r;
+	}
 	memset(&o, 0, sizeof(o));
 	o.cfg = cfg;
 	o.auth = &auth;

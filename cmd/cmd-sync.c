@@ -3,7 +3,6 @@
  */
 #include <signal.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "auth.h"
 #include "cmd.h"
@@ -29,6 +28,7 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 	struct sync_stats st;
 	struct auth auth;
 	char err[CONFIG_ERR_MAX + 1024];
+	sigset_t set;
 	int r;
 
 	r = config_check(&ctx->cfg, "standby", err, sizeof(err));
@@ -46,20 +46,17 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 		log_error("%s", err);
 		return r;
 	}
-	signal(SIGPIPE, SIG_IGN);
 	delta_global_init();
 	o.cfg = cfg;
 	o.auth = &auth;
 	o.dry_run = ctx->dry_run;
 	o.itemize = ctx->itemize ? stdout : NULL;
 	if (ctx->follow) {
-		struct sigaction sa;
-
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = on_stop;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
+		r = cmd_signals(&set, 0, on_stop);
+		if (r != 0) {
+			log_error("sync: cannot catch the stop signals");
+			return r;
+		}
 		r = sync_follow(&o, &st, &stop, err, sizeof(err));
 	} else
 		r = sync_run(&o, &st, err, sizeof(err));

@@ -2,7 +2,6 @@
  * cmd-watch.c: asyncrep watch, the primary: watch data_dir, journal its
  * changes, and serve them to standbys.
  */
-#include <pthread.h>
 #include <signal.h>
 
 #include "auth.h"
@@ -39,12 +38,11 @@ cmd_watch_exec(struct cmd_ctx *ctx)
 	delta_global_init();
 	/* Signals are taken synchronously by this thread only; every other
 	 * thread inherits the mask. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	r = cmd_signals(&set, 1, NULL);
+	if (r != 0) {
+		log_error("watch: cannot block the stop signals");
+		return r;
+	}
 	r = primary_run(cfg, &auth, &set, err, sizeof(err));
 	if (r != 0)
 		log_error("%s", err);

@@ -4,11 +4,13 @@
  * cmd/asyncrep.c parses the options common to every command (including
  * one long option per config key of the command's section) into a
  * struct cmd_ctx, then calls the command's exec. Each cmd-<name>.c is
- * thin: it checks the config and calls into core/.
+ * thin: it checks the config and calls into core/. cmd/cmd.c holds what
+ * the commands share.
  */
 #ifndef ASYNCREP_CMD_H
 #define ASYNCREP_CMD_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -48,5 +50,17 @@ extern const struct cmd_entry cmd_watch_entry;
 extern const struct cmd_entry cmd_sync_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_rescue_entry;
+
+/*
+ * The signals of a long-running command, put into *set: SIGINT and
+ * SIGTERM, which stop it, and with hup SIGHUP, which the command takes
+ * rather than dies of. With a handler, each is caught by it (without
+ * SA_RESTART, so that a blocking call returns EINTR); without, they are
+ * blocked in this thread and every thread it creates later, for the
+ * caller to take with sigwait() or sigtimedwait(). SIGPIPE is ignored by
+ * main() for every command. Returns 0 or -AR_EINTERNAL.
+ */
+int cmd_signals(sigset_t *set, int hup, void (*handler)(int));
+
 
 #endif
