@@ -18,21 +18,48 @@
 
 #define RESCUE_TIMEOUT_NS (300ull * 1000000000ull)
 
+/* Longest path of the primary's, seen under --root. */
+#define RESCUE_PATH_MAX 8192
+
+/*
+ * The primary's absolute path (its config key key) seen under root, into
+ * buf; a path that does not fit is an error that names it.
+ */
+static int
+rescue_path(const char *root, const char *key, const char *path, char *buf,
+    size_t len)
+{
+	char qr[128], qp[128];
+	int n;
+
+	n = snprintf(buf, len, "%s%s", root, path);
+	if (n >= 0 && (size_t)n < len)
+		return 0;
+	log_error("rescue: %s '%s' under --root '%s': path too long", key,
+	    log_escape(path, strlen(path), qp, sizeof(qp)),
+	    log_escape(root, strlen(root), qr, sizeof(qr)));
+	return -AR_EUSAGE;
+}
+
 /* Put an absolute path of the primary under root, into *path. */
 static int
-reroot(const char *root, char **path)
+rescue_reroot(const char *root, const char *key, char **path)
 {
-	char buf[8192];
-	int n;
+	char buf[RESCUE_PATH_MAX];
+	int r;
 
 	if (root == NULL || *path == NULL)
 		return 0;
-	n = snprintf(buf, sizeof(buf), "%s%s", root, *path);
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		return -AR_EUSAGE;
+	r = rescue_path(root, key, *path, buf, sizeof(buf));
+	if (r != 0)
+		return r;
 	free(*path);
 	*path = strdup(buf);
-	return *path == NULL ? -AR_ENOMEM : 0;
+	if (*path == NULL) {
+		log_error("rescue: %s", ar_strerror(-AR_ENOMEM));
+		return -AR_ENOMEM;
+	}
+	return 0;
 }
 
 static int
@@ -55,28 +82,28 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 		return -AR_EUSAGE;
 	}
 	/* Claim 3: the primary's paths, seen under the mount point. */
-	r = reroot(ctx->root, &cfg->data_dir);
+	r = rescue_reroot(ctx->root, "data_dir", &cfg->data_dir);
 	if (r == 0)
-		r = reroot(ctx->root, &cfg->spool_dir);
+		r = rescue_reroot(ctx->root, "spool_dir", &cfg->spool_dir);
 	if (r == 0 && ctx->root != NULL && cfg->auth_token_file != NULL) {
-		char buf[8192];
+		char buf[RESCUE_PATH_MAX];
 		int shared;
 
 		/* The token may live on the shared storage or be deployed
 		 * on every node: prefer the shared copy. */
-		snprintf(buf, sizeof(buf), "%s%s", ctx->root,
-		    cfg->auth_token_file);
+		r = rescue_path(ctx->root, "auth_token_file",
+		    cfg->auth_token_file, buf, sizeof(buf));
+		if (r != 0)
+			return r;
 		guard_enter("looking for the token file");
 		shared = access(buf, R_OK) == 0;
 		guard_leave();
 		if (shared)
-			r = reroot(ctx->root, &cfg->auth_token_file);
+			r = rescue_reroot(ctx->root, "auth_token_file",
+			    &cfg->auth_token_file);
 	}
-	if (r != 0) {
-		log_error("rescue: --root: %s", r == -AR_EUSAGE ?
-		    "path too long" : ar_strerror(r));
+	if (r != 0)
 		return r;
-	}
 	guard_enter("reading the token file");
 	r = auth_load(&auth, cfg->auth_token_file, err, sizeof(err));
 	guard_leave();

@@ -126,6 +126,18 @@ test_expect_success 'rescue durations: bad values exit 1 before anything is read
 	! grep -q nonexistent err
 '
 
+test_expect_success 'rescue: a path too long under --root exits 1 naming it' '
+	printf "[primary]\ndata_dir = /d\nspool_dir = /s\nlisten = 127.0.0.1:1\n" \
+		>long.conf &&
+	long=$(printf "%08000d" 0) &&
+	test_must_fail 1 "$ASYNCREP" rescue -c long.conf \
+		--root "/$long$long" 2>err &&
+	grep -q "^asyncrep: rescue: data_dir ./d. under --root ./0*\.\.\..: path too long" err &&
+	test_must_fail 1 "$ASYNCREP" rescue -c long.conf --root "/$long" \
+		--auth-token-file "/token$(printf "%0300d" 0)" 2>err &&
+	grep -q "^asyncrep: rescue: auth_token_file ./token0*\.\.\.. under --root" err
+'
+
 test_expect_success 'bad address, size and number on the command line exit 1' '
 	test_must_fail 1 "$ASYNCREP" sync --primary localhost:80 2>err &&
 	grep -q -- "--primary.*localhost:80" err &&
