@@ -1,11 +1,15 @@
 /*
- * asyncrep.c: main(), the command table and the options of every command.
+ * asyncrep.c: main(), the command table and the options common to every
+ * command.
  *
  * Nothing here replicates anything: main finds the command, turns the
- * options into a struct cmd_ctx (config file first, then one long option
- * per config key on top of it, whatever their order on the line), checks
- * that the command's section is complete, opens the log and calls the
- * command. Its exit status is the command's error, negated.
+ * options it takes (the common ones, the command's own from its
+ * cmd_entry, and one long option per config key of its section) into a
+ * struct cmd_ctx (config file first, then the key options on top of it,
+ * whatever their order on the line), checks once that the command's
+ * section is complete, opens the log and calls the command. An option
+ * of another command is a usage error that names the commands it belongs
+ * to. Its exit status is the command's error, negated.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,23 +31,10 @@
 #define PACKAGE_VERSION "unknown"
 #endif
 
-/* Bounds of the option table built from the config keys. */
+/* Bounds of the option table: common and own options, config keys. */
+#define ASYNCREP_MAX_OPTS 32
 #define ASYNCREP_MAX_KEYS 32
 #define ASYNCREP_OPT_NAME 48
-
-/* Values of long options without a short form; keys start at OPT_KEY. */
-enum {
-	OPT_SYSLOG = 256,
-	OPT_FOLLOW,
-	OPT_JSON,
-	OPT_ROOT,
-	OPT_TIMEOUT,
-	OPT_STORAGE_TIMEOUT,
-	OPT_SETTLE,
-	OPT_STATUS_FILE,
-	OPT_REINIT,
-	OPT_KEY = 512,
-};
 
 static const struct cmd_entry *const asyncrep_commands[] = {
 	&cmd_watch_entry,
@@ -56,46 +47,19 @@ static const char *const no_keys[] = { NULL };
 #define ASYNCREP_NCOMMANDS \
 	(sizeof asyncrep_commands / sizeof asyncrep_commands[0])
 
-struct asyncrep_option {
-	const char *name;
-	int has_arg;
-	int val;
-	const char *arg;	/* shown in help, NULL if none */
-	const char *help;
-};
-
-static const struct asyncrep_option asyncrep_common[] = {
+/* The options of every command; each command adds its own. */
+static const struct cmd_option asyncrep_common[] = {
 	{ "config", required_argument, 'c', "FILE",
 	    "read FILE (its section for this command)" },
 	{ "verbose", no_argument, 'v', NULL,
 	    "more messages (twice: debugging)" },
 	{ "quiet", no_argument, 'q', NULL,
 	    "fewer messages (twice: errors only)" },
-	{ "syslog", no_argument, OPT_SYSLOG, NULL,
+	{ "syslog", no_argument, CMD_OPT_SYSLOG, NULL,
 	    "log to syslog instead of standard error" },
-	{ "dry-run", no_argument, 'n', NULL,
-	    "show what would be done, change nothing" },
-	{ "itemize-changes", no_argument, 'i', NULL,
-	    "print one line per changed file" },
-	{ "follow", no_argument, OPT_FOLLOW, NULL,
-	    "keep running and replicating until stopped" },
-	{ "json", no_argument, OPT_JSON, NULL,
-	    "print machine-readable output (status)" },
-	{ "root", required_argument, OPT_ROOT, "DIR",
-	    "rescue: the primary's paths lie under DIR" },
-	{ "timeout", required_argument, OPT_TIMEOUT, "T",
-	    "rescue: fail if no standby calls for T (default 300s)" },
-	{ "storage-timeout", required_argument, OPT_STORAGE_TIMEOUT, "T",
-	    "rescue: storage silent for T is hung (default 20s)" },
-	{ "settle", required_argument, OPT_SETTLE, "T",
-	    "rescue: wait T for the mount's caches to expire first" },
-	{ "status-file", required_argument, OPT_STATUS_FILE, "FILE",
-	    "rescue: keep the progress in FILE" },
-	{ "reinit", no_argument, OPT_REINIT, NULL,
-	    "watch: start a new generation (after a rescue)" },
 	{ "help", no_argument, 'h', NULL, "show this help" },
+	{ NULL, 0, 0, NULL, NULL },
 };
-#define ASYNCREP_NCOMMON (sizeof asyncrep_common / sizeof asyncrep_common[0])
 
 /* A key option seen on the command line, applied after the file. */
 struct asyncrep_set {
@@ -103,6 +67,96 @@ struct asyncrep_set {
 	const char *opt;
 	const char *value;
 };
+
+/* The option of a config key: its name with each '_' written '-'. */
+static int
+asyncrep_key_option(const char *key, char *out, size_t outlen)
+{
+	size_t i;
+
+	for (i = 0; key[i] != '\0'; i++) {
+		if (i + 1 >= outlen)
+			return -1;
+		out[i] = key[i] == '_' ? '-' : key[i];
+	}
+	out[i] = '\0';
+	return 0;
+}
+
+/* The config keys of a command's section, NULL for an unknown one. */
+static const char *const *
+asyncrep_keys(const struct cmd_entry *entry)
+{
+	return entry->section != NULL ? config_section_keys(entry->section) :
+	    no_keys;
+}
+
+/*
+ * Whether entry takes the option: the long one called name (if not
+ * NULL), or the short one letter.
+ */
+static int
+asyncrep_takes(const struct cmd_entry *entry, const char *name, int letter)
+{
+	const struct cmd_option *lists[2] = { asyncrep_common, entry->options };
+	const struct cmd_option *o;
+	const char *const *keys;
+	char opt[ASYNCREP_OPT_NAME];
+	size_t l;
+
+	for (l = 0; l < 2; l++) {
+		for (o = lists[l]; o != NULL && o->name != NULL; o++) {
+			if (name != NULL ? strcmp(o->name, name) == 0 :
+			    o->val == letter)
+				return 1;
+		}
+	}
+	keys = asyncrep_keys(entry);
+	for (; name != NULL && keys != NULL && *keys != NULL; keys++) {
+		if (asyncrep_key_option(*keys, opt, sizeof opt) == 0 &&
+		    strcmp(opt, name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * An option that entry does not take, the long one called name or (name
+ * NULL) the short one letter: if other commands take it, a usage error
+ * that names them, since it is in the wrong place, not misspelled.
+ * Returns 1 if it said so, 0 if no command takes it.
+ */
+static int
+asyncrep_foreign(const struct cmd_entry *entry, const char *name, int letter)
+{
+	char owners[128];
+	size_t off = 0, i;
+	int n;
+
+	if (name == NULL && (letter <= 0 || letter >= 128))
+		return 0;
+	for (i = 0; i < ASYNCREP_NCOMMANDS; i++) {
+		if (asyncrep_commands[i] == entry ||
+		    !asyncrep_takes(asyncrep_commands[i], name, letter))
+			continue;
+		n = snprintf(owners + off, sizeof owners - off, "%s%s",
+		    off > 0 ? ", " : "", asyncrep_commands[i]->name);
+		if (n < 0 || (size_t)n >= sizeof owners - off)
+			break;
+		off += (size_t)n;
+	}
+	if (off == 0)
+		return 0;
+	if (name != NULL)
+		fprintf(stderr, "asyncrep: %s: option '--%s' is not an option "
+		    "of %s (it belongs to %s)\n", entry->name, name,
+		    entry->name, owners);
+	else
+		fprintf(stderr, "asyncrep: %s: option '-%c' is not an option "
+		    "of %s (it belongs to %s)\n", entry->name, letter,
+		    entry->name, owners);
+	return 1;
+}
 
 static void
 asyncrep_usage(FILE *f)
@@ -120,25 +174,33 @@ asyncrep_usage(FILE *f)
 }
 
 static void
-asyncrep_command_help(const struct cmd_entry *entry,
-    const char *const *keys, char names[][ASYNCREP_OPT_NAME])
+asyncrep_option_help(const struct cmd_option *o)
 {
-	const struct asyncrep_option *o;
 	char left[ASYNCREP_OPT_NAME + 16];
-	size_t i;
 
-	printf("usage: asyncrep %s %s\n%s\n\noptions:\n", entry->name,
-	    entry->usage, entry->help);
-	for (i = 0; i < ASYNCREP_NCOMMON; i++) {
-		o = &asyncrep_common[i];
+	for (; o != NULL && o->name != NULL; o++) {
 		if (o->val < 256)
 			snprintf(left, sizeof left, "-%c, --%s%s%s", o->val,
 			    o->name, o->arg != NULL ? " " : "",
 			    o->arg != NULL ? o->arg : "");
 		else
-			snprintf(left, sizeof left, "    --%s", o->name);
+			snprintf(left, sizeof left, "    --%s%s%s", o->name,
+			    o->arg != NULL ? " " : "",
+			    o->arg != NULL ? o->arg : "");
 		printf("  %-26s %s\n", left, o->help);
 	}
+}
+
+static void
+asyncrep_command_help(const struct cmd_entry *entry,
+    const char *const *keys, char names[][ASYNCREP_OPT_NAME])
+{
+	size_t i;
+
+	printf("usage: asyncrep %s %s\n%s\n\noptions:\n", entry->name,
+	    entry->usage, entry->help);
+	asyncrep_option_help(asyncrep_common);
+	asyncrep_option_help(entry->options);
 	if (entry->section == NULL)
 		return;
 	printf("\nconfiguration keys of [%s], overriding the file "
@@ -178,17 +240,17 @@ static int
 asyncrep_duration_opt(const struct cmd_entry *entry, int opt,
     const char *arg, struct cmd_ctx *ctx)
 {
-	uint64_t *out = opt == OPT_TIMEOUT ? &ctx->timeout_ns :
-	    opt == OPT_STORAGE_TIMEOUT ? &ctx->storage_timeout_ns :
+	uint64_t *out = opt == CMD_OPT_TIMEOUT ? &ctx->timeout_ns :
+	    opt == CMD_OPT_STORAGE_TIMEOUT ? &ctx->storage_timeout_ns :
 	    &ctx->settle_ns;
-	const char *name = opt == OPT_TIMEOUT ? "timeout" :
-	    opt == OPT_STORAGE_TIMEOUT ? "storage-timeout" : "settle";
+	const char *name = opt == CMD_OPT_TIMEOUT ? "timeout" :
+	    opt == CMD_OPT_STORAGE_TIMEOUT ? "storage-timeout" : "settle";
 
 	if (config_parse_duration(arg, out) != 0 ||
-	    (opt == OPT_TIMEOUT && *out == 0) ||
-	    (opt == OPT_STORAGE_TIMEOUT && *out < 1000000000ull)) {
+	    (opt == CMD_OPT_TIMEOUT && *out == 0) ||
+	    (opt == CMD_OPT_STORAGE_TIMEOUT && *out < 1000000000ull)) {
 		fprintf(stderr, "asyncrep: %s: --%s: bad duration '%s'%s\n",
-		    entry->name, name, arg, opt == OPT_STORAGE_TIMEOUT ?
+		    entry->name, name, arg, opt == CMD_OPT_STORAGE_TIMEOUT ?
 		    " (1s at least)" : "");
 		return -1;
 	}
@@ -204,54 +266,114 @@ asyncrep_status(int r)
 	return -r;
 }
 
+/*
+ * The getopt tables of entry: the common options, its own and one per
+ * key of its section (names[] holds those), into longopts and shorts.
+ * Returns the number of keys, or -1 if a table is too small (a bug).
+ */
+static int
+asyncrep_table(const struct cmd_entry *entry, const char *const *keys,
+    char names[][ASYNCREP_OPT_NAME], struct option *longopts, char *shorts)
+{
+	const struct cmd_option *lists[2] = { asyncrep_common, entry->options };
+	const struct cmd_option *o;
+	size_t n = 0, ns = 0, nkeys, l;
+
+	shorts[ns++] = ':';	/* a missing value is ':', not '?' */
+	for (l = 0; l < 2; l++) {
+		for (o = lists[l]; o != NULL && o->name != NULL; o++) {
+			if (n == ASYNCREP_MAX_OPTS)
+				return -1;
+			longopts[n].name = o->name;
+			longopts[n].has_arg = o->has_arg;
+			longopts[n].flag = NULL;
+			longopts[n].val = o->val;
+			n++;
+			if (o->val >= 256)
+				continue;
+			shorts[ns++] = (char)o->val;
+			if (o->has_arg == required_argument)
+				shorts[ns++] = ':';
+		}
+	}
+	shorts[ns] = '\0';
+	for (nkeys = 0; keys[nkeys] != NULL; nkeys++) {
+		if (nkeys == ASYNCREP_MAX_KEYS || asyncrep_key_option(
+		    keys[nkeys], names[nkeys], ASYNCREP_OPT_NAME) != 0)
+			return -1;
+		longopts[n].name = names[nkeys];
+		longopts[n].has_arg = required_argument;
+		longopts[n].flag = NULL;
+		longopts[n].val = CMD_OPT_KEY + (int)nkeys;
+		n++;
+	}
+	memset(&longopts[n], 0, sizeof longopts[0]);
+	return (int)nkeys;
+}
+
+/* An option getopt refused: say why; its argument is argv[optind - 1]. */
+static void
+asyncrep_refused(const struct cmd_entry *entry, int c, const char *bad)
+{
+	/* A bad short option may sit inside a group. */
+	int is_long = strncmp(bad, "--", 2) == 0;
+	char name[ASYNCREP_OPT_NAME];
+	size_t len;
+
+	if (c == ':') {
+		fprintf(stderr, "asyncrep: %s: option '%s' needs a value\n",
+		    entry->name, bad);
+		return;
+	}
+	if (is_long) {
+		len = strcspn(bad + 2, "=");
+		if (len < sizeof name) {
+			memcpy(name, bad + 2, len);
+			name[len] = '\0';
+			if (asyncrep_foreign(entry, name, 0))
+				return;
+		}
+	} else if (asyncrep_foreign(entry, NULL, optopt))
+		return;
+	if (!is_long && optopt > 0 && optopt < 128)
+		fprintf(stderr, "asyncrep: %s: unknown option '-%c'",
+		    entry->name, optopt);
+	else
+		fprintf(stderr, "asyncrep: %s: unknown or malformed option "
+		    "'%s'", entry->name, bad);
+	fprintf(stderr, " (try 'asyncrep %s --help')\n", entry->name);
+}
+
 static int
 asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 {
 	static char names[ASYNCREP_MAX_KEYS][ASYNCREP_OPT_NAME];
-	struct option longopts[ASYNCREP_NCOMMON + ASYNCREP_MAX_KEYS + 1];
+	struct option longopts[ASYNCREP_MAX_OPTS + ASYNCREP_MAX_KEYS + 1];
+	char shorts[3 * ASYNCREP_MAX_OPTS + 2];
 	struct cmd_ctx ctx;
 	struct asyncrep_set *sets = NULL;
 	const char *const *keys;
-	const char *config_path = NULL, *bad;
 	char err[CONFIG_ERR_MAX], value[PATH_MAX + 1];
-	size_t nkeys, nsets = 0, i, j;
-	int c, use_syslog = 0, r;
+	size_t nsets = 0, i;
+	int c, nkeys, use_syslog = 0, r;
 
 	memset(&ctx, 0, sizeof ctx);
 	config_init(&ctx.cfg);
 	ctx.verbosity = LOG_LVL_INFO;
 
 	/* A command of no section (status) reads whole files only. */
-	keys = entry->section != NULL ? config_section_keys(entry->section) :
-	    no_keys;
+	keys = asyncrep_keys(entry);
 	if (keys == NULL) {
 		fprintf(stderr, "asyncrep: %s: unknown section [%s]\n",
 		    entry->name, entry->section);
 		return AR_EINTERNAL;
 	}
-	for (i = 0; i < ASYNCREP_NCOMMON; i++) {
-		longopts[i].name = asyncrep_common[i].name;
-		longopts[i].has_arg = asyncrep_common[i].has_arg;
-		longopts[i].flag = NULL;
-		longopts[i].val = asyncrep_common[i].val;
+	nkeys = asyncrep_table(entry, keys, names, longopts, shorts);
+	if (nkeys < 0) {
+		fprintf(stderr, "asyncrep: %s: too many or too long options\n",
+		    entry->name);
+		return AR_EINTERNAL;
 	}
-	for (nkeys = 0; keys[nkeys] != NULL; nkeys++) {
-		if (nkeys == ASYNCREP_MAX_KEYS ||
-		    strlen(keys[nkeys]) >= ASYNCREP_OPT_NAME) {
-			fprintf(stderr, "asyncrep: too many or too long "
-			    "config keys\n");
-			return AR_EINTERNAL;
-		}
-		for (j = 0; keys[nkeys][j] != '\0'; j++)
-			names[nkeys][j] = keys[nkeys][j] == '_' ? '-' :
-			    keys[nkeys][j];
-		names[nkeys][j] = '\0';
-		longopts[ASYNCREP_NCOMMON + nkeys].name = names[nkeys];
-		longopts[ASYNCREP_NCOMMON + nkeys].has_arg = required_argument;
-		longopts[ASYNCREP_NCOMMON + nkeys].flag = NULL;
-		longopts[ASYNCREP_NCOMMON + nkeys].val = OPT_KEY + (int)nkeys;
-	}
-	memset(&longopts[ASYNCREP_NCOMMON + nkeys], 0, sizeof longopts[0]);
 
 	/* At most one key option per argument. */
 	sets = calloc((size_t)argc + 1, sizeof *sets);
@@ -264,12 +386,11 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 	optind = 1;
 	r = 0;
 	for (;;) {
-		c = getopt_long(argc, argv, ":c:vqnih", longopts, NULL);
+		c = getopt_long(argc, argv, shorts, longopts, NULL);
 		if (c == -1)
 			break;
 		switch (c) {
 		case 'c':
-			config_path = optarg;
 			ctx.config_path = optarg;
 			break;
 		case 'v':
@@ -287,60 +408,46 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 		case 'h':
 			asyncrep_command_help(entry, keys, names);
 			goto out;
-		case OPT_SYSLOG:
+		case CMD_OPT_SYSLOG:
 			use_syslog = 1;
 			break;
-		case OPT_FOLLOW:
+		case CMD_OPT_FOLLOW:
 			ctx.follow = 1;
 			break;
-		case OPT_JSON:
+		case CMD_OPT_JSON:
 			ctx.json = 1;
 			break;
-		case OPT_ROOT:
+		case CMD_OPT_ROOT:
 			ctx.root = optarg;
 			break;
-		case OPT_TIMEOUT:
-		case OPT_STORAGE_TIMEOUT:
-		case OPT_SETTLE:
+		case CMD_OPT_TIMEOUT:
+		case CMD_OPT_STORAGE_TIMEOUT:
+		case CMD_OPT_SETTLE:
 			if (asyncrep_duration_opt(entry, c, optarg, &ctx) != 0) {
 				r = AR_EUSAGE;
 				goto out;
 			}
 			break;
-		case OPT_STATUS_FILE:
+		case CMD_OPT_STATUS_FILE:
 			ctx.status_file = optarg;
 			break;
-		case OPT_REINIT:
+		case CMD_OPT_REINIT:
 			ctx.reinit = 1;
 			break;
 		case ':':
-			fprintf(stderr, "asyncrep: %s: option '%s' needs a "
-			    "value\n", entry->name, argv[optind - 1]);
-			r = AR_EUSAGE;
-			goto out;
 		case '?':
-			/* A bad short option may sit inside a group. */
-			bad = argv[optind - 1];
-			if (optopt > 0 && optopt < 128 &&
-			    strncmp(bad, "--", 2) != 0)
-				fprintf(stderr, "asyncrep: %s: unknown option "
-				    "'-%c'", entry->name, optopt);
-			else
-				fprintf(stderr, "asyncrep: %s: unknown or "
-				    "malformed option '%s'", entry->name, bad);
-			fprintf(stderr, " (try 'asyncrep %s --help')\n",
-			    entry->name);
+			asyncrep_refused(entry, c, argv[optind - 1]);
 			r = AR_EUSAGE;
 			goto out;
 		default:
-			if (c < OPT_KEY || c >= OPT_KEY + (int)nkeys) {
+			if (c < CMD_OPT_KEY || c >= CMD_OPT_KEY + nkeys) {
 				fprintf(stderr, "asyncrep: unexpected option "
 				    "%d\n", c);
 				r = AR_EINTERNAL;
 				goto out;
 			}
-			sets[nsets].key = keys[c - OPT_KEY];
-			sets[nsets].opt = names[c - OPT_KEY];
+			sets[nsets].key = keys[c - CMD_OPT_KEY];
+			sets[nsets].opt = names[c - CMD_OPT_KEY];
 			sets[nsets].value = optarg;
 			nsets++;
 			break;
@@ -358,9 +465,9 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 		goto out;
 	}
 	/* The file first, so that options win whatever their order. */
-	if (config_path != NULL) {
+	if (ctx.config_path != NULL) {
 		guard_enter("reading the configuration file");
-		r = config_load(&ctx.cfg, config_path, err, sizeof err);
+		r = config_load(&ctx.cfg, ctx.config_path, err, sizeof err);
 		guard_leave();
 		if (r != 0) {
 			fprintf(stderr, "asyncrep: %s\n", err);
@@ -385,6 +492,7 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 			goto out;
 		}
 	}
+	/* The one check of the command's section: its exec relies on it. */
 	r = entry->section != NULL ? config_check(&ctx.cfg, entry->section,
 	    err, sizeof err) : 0;
 	if (r != 0) {

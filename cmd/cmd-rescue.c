@@ -2,6 +2,7 @@
  * cmd-rescue.c: asyncrep rescue, the third node: take over a failed
  * primary's address and finish its replication from its storage.
  */
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +131,20 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 	return r;
 }
 
+static const struct cmd_option cmd_rescue_options[] = {
+	{ "root", required_argument, CMD_OPT_ROOT, "DIR",
+	    "the primary's paths lie under DIR" },
+	{ "timeout", required_argument, CMD_OPT_TIMEOUT, "T",
+	    "fail if no standby calls for T (default 300s)" },
+	{ "storage-timeout", required_argument, CMD_OPT_STORAGE_TIMEOUT, "T",
+	    "storage silent for T is hung (default 20s)" },
+	{ "settle", required_argument, CMD_OPT_SETTLE, "T",
+	    "wait T for the mount's caches to expire first" },
+	{ "status-file", required_argument, CMD_OPT_STATUS_FILE, "FILE",
+	    "keep the progress in FILE" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 const struct cmd_entry cmd_rescue_entry = {
 	.name = "rescue",
 	.section = "primary",
@@ -137,6 +152,7 @@ const struct cmd_entry cmd_rescue_entry = {
 	    "[--timeout T] [--storage-timeout T] [--settle T] [--status-file FILE]",
 	.help = "take over a failed primary and complete its replication "
 	    "(the third node)",
+	.options = cmd_rescue_options,
 	.exec = cmd_rescue_exec,
 	.storage_guard_ns = 20ull * 1000000000ull,
 };

@@ -2,6 +2,7 @@
  * cmd-status.c: asyncrep status: lag, queue depth, position, peers and
  * generation of whichever roles the configuration file describes.
  */
+#include <getopt.h>
 #include <stdio.h>
 
 #include "auth.h"
@@ -41,11 +42,18 @@ cmd_status_exec(struct cmd_ctx *ctx)
 	return r;
 }
 
+static const struct cmd_option cmd_status_options[] = {
+	{ "json", no_argument, CMD_OPT_JSON, NULL,
+	    "print one JSON object per role instead of text" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 const struct cmd_entry cmd_status_entry = {
 	.name = "status",
 	.section = NULL,
 	.usage = "-c FILE [--json]",
 	.help = "report the state of the primary or standby the file "
 	    "describes",
+	.options = cmd_status_options,
 	.exec = cmd_status_exec,
 };

@@ -1,6 +1,7 @@
 /*
  * cmd-sync.c: asyncrep sync, the standby: bring data_dir up to date.
  */
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 
@@ -31,11 +32,6 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 	sigset_t set;
 	int r;
 
-	r = config_check(&ctx->cfg, "standby", err, sizeof(err));
-	if (r != 0) {
-		log_error("%s", err);
-		return r;
-	}
 	if (ctx->follow && ctx->dry_run) {
 		log_error("--follow and --dry-run cannot go together: a "
 		    "follower's position must only move past what it applied");
@@ -79,6 +75,16 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 	return r;
 }
 
+static const struct cmd_option cmd_sync_options[] = {
+	{ "dry-run", no_argument, 'n', NULL,
+	    "show what would be done, change nothing" },
+	{ "itemize-changes", no_argument, 'i', NULL,
+	    "print one line per changed file" },
+	{ "follow", no_argument, CMD_OPT_FOLLOW, NULL,
+	    "keep running and replicating until stopped" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 const struct cmd_entry cmd_sync_entry = {
 	.name = "sync",
 	.section = "standby",
@@ -86,5 +92,6 @@ const struct cmd_entry cmd_sync_entry = {
 	    "[-n] [-i] [--follow]",
 	.help = "bring data_dir up to date with the primary, once or "
 	    "--follow (the standby)",
+	.options = cmd_sync_options,
 	.exec = cmd_sync_exec,
 };

@@ -2,6 +2,7 @@
  * cmd-watch.c: asyncrep watch, the primary: watch data_dir, journal its
  * changes, and serve them to standbys.
  */
+#include <getopt.h>
 #include <signal.h>
 
 #include "auth.h"
@@ -21,9 +22,7 @@ cmd_watch_exec(struct cmd_ctx *ctx)
 	sigset_t set;
 	int r;
 
-	r = config_check(&ctx->cfg, "primary", err, sizeof(err));
-	if (r == 0)
-		r = auth_load(&auth, cfg->auth_token_file, err, sizeof(err));
+	r = auth_load(&auth, cfg->auth_token_file, err, sizeof(err));
 	if (r != 0) {
 		log_error("%s", err);
 		return r;
@@ -49,11 +48,18 @@ cmd_watch_exec(struct cmd_ctx *ctx)
 	return r;
 }
 
+static const struct cmd_option cmd_watch_options[] = {
+	{ "reinit", no_argument, CMD_OPT_REINIT, NULL,
+	    "start a new generation (after a rescue)" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 const struct cmd_entry cmd_watch_entry = {
 	.name = "watch",
 	.section = "primary",
 	.usage = "[-c FILE] [--data-dir D --spool-dir S --listen IP:PORT] "
 	    "[--interval T] [--reinit]",
 	.help = "watch data_dir and serve its changes (the primary)",
+	.options = cmd_watch_options,
 	.exec = cmd_watch_exec,
 };

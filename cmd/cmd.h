@@ -1,11 +1,14 @@
 /*
  * cmd.h: the command table of the asyncrep tool.
  *
- * cmd/asyncrep.c parses the options common to every command (including
- * one long option per config key of the command's section) into a
- * struct cmd_ctx, then calls the command's exec. Each cmd-<name>.c is
- * thin: it checks the config and calls into core/. cmd/cmd.c holds what
- * the commands share.
+ * Each cmd-<name>.c exports a struct cmd_entry that lists the options
+ * of its command. cmd/asyncrep.c accepts, for a command, the options
+ * common to every command, the command's own and one long option per
+ * config key of its section, and nothing else: an option of another
+ * command is a usage error. It turns them into a struct cmd_ctx, checks
+ * the command's section once and calls the command's exec. Each
+ * cmd-<name>.c is thin: it calls into core/. cmd/cmd.c holds what the
+ * commands share.
  */
 #ifndef ASYNCREP_CMD_H
 #define ASYNCREP_CMD_H
@@ -17,10 +20,10 @@
 
 struct cmd_ctx {
 	struct config cfg;
-	int dry_run;		/* --dry-run / -n */
-	int itemize;		/* --itemize-changes / -i */
-	int follow;		/* --follow */
-	int json;		/* --json */
+	int dry_run;		/* --dry-run / -n (sync) */
+	int itemize;		/* --itemize-changes / -i (sync) */
+	int follow;		/* --follow (sync) */
+	int json;		/* --json (status) */
 	int verbosity;		/* LOG_LVL_INFO, +1 per -v, -1 per -q */
 	const char *config_path; /* -c FILE, or NULL */
 	const char *root;	/* --root (rescue) */
@@ -33,12 +36,38 @@ struct cmd_ctx {
 	char **argv;
 };
 
+/* Values of the options without a short form (a short option's value is
+ * its letter); config keys' options come after CMD_OPT_KEY. */
+enum cmd_opt {
+	CMD_OPT_SYSLOG = 256,
+	CMD_OPT_FOLLOW,
+	CMD_OPT_JSON,
+	CMD_OPT_ROOT,
+	CMD_OPT_TIMEOUT,
+	CMD_OPT_STORAGE_TIMEOUT,
+	CMD_OPT_SETTLE,
+	CMD_OPT_STATUS_FILE,
+	CMD_OPT_REINIT,
+	CMD_OPT_KEY = 512,
+};
+
+struct cmd_option {
+	const char *name;	/* long name, without "--"; NULL ends a list */
+	int has_arg;		/* getopt's no_argument or required_argument */
+	int val;		/* the short letter, or an enum cmd_opt */
+	const char *arg;	/* the value's name in --help, NULL if none */
+	const char *help;	/* one line */
+};
+
 struct cmd_entry {
 	const char *name;
 	const char *section;	/* config section: "primary" or "standby";
 				 * NULL: whole files only, no key options */
 	const char *usage;	/* one line, after "asyncrep NAME " */
 	const char *help;	/* what it does, one line */
+	/* The command's own options, ended by { NULL }; asyncrep.c adds
+	 * the common ones and the keys of section. */
+	const struct cmd_option *options;
 	int (*exec)(struct cmd_ctx *ctx);	/* returns 0 or -enum ar_err */
 	/* Not 0: the command reads storage that may hang (guard.h). The
 	 * watchdog runs from before the configuration is read, with this
@@ -61,6 +90,5 @@ extern const struct cmd_entry cmd_rescue_entry;
  * main() for every command. Returns 0 or -AR_EINTERNAL.
  */
 int cmd_signals(sigset_t *set, int hup, void (*handler)(int));
-
 
 #endif

@@ -37,4 +37,16 @@ for cmd in watch sync; do
 	'
 done
 
+for cmd in watch sync rescue status; do
+	test_expect_success "every option of $cmd is documented" '
+		"$ASYNCREP" '"$cmd"' --help >help.out &&
+		sed -n "s/^ *\(-., \)\{0,1\}--\([a-z-]*\) [^V].*/\2/p" help.out >opts &&
+		test -s opts &&
+		while read -r opt; do
+			grep -q "^\.It .*Fl -$opt\( \|\$\)" "$SRCDIR/man/asyncrep.1" ||
+				{ echo "--$opt missing from asyncrep.1"; return 1; }
+		done <opts
+	'
+done
+
 test_done

@@ -33,36 +33,115 @@ test_expect_success 'an option before the command exits 1' '
 	grep -q "^asyncrep: unknown option .--data-dir." err
 '
 
-for cmd in watch sync; do
-	test_expect_success "$cmd --help lists every option and exits 0" '
+# Each command's own options; every command also takes these.
+common_opts='config verbose quiet syslog help'
+watch_opts='reinit'
+sync_opts='dry-run itemize-changes follow'
+rescue_opts='root timeout storage-timeout settle status-file'
+status_opts='json'
+# The options of the config keys of each section.
+primary_keys='data-dir spool-dir listen interval auth-token-file
+	max-connections max-per-ip idle-timeout max-signature-size threads
+	watch-mode poll-interval exclude spool-max-size'
+standby_keys='data-dir state-dir primary auth-token-file connect-timeout
+	stall-timeout delta-min-size batch-size batch-files standby-id exclude'
+all_own="$watch_opts $sync_opts $rescue_opts $status_opts"
+
+# The options a command takes, one per line, sorted.
+takes() {
+	eval "own=\$$1_opts" &&
+	case $1 in
+	watch|rescue) keys=$primary_keys ;;
+	sync) keys=$standby_keys ;;
+	status) keys= ;;
+	esac &&
+	for o in $common_opts $own $keys; do echo "$o"; done | sort
+}
+
+for cmd in watch sync rescue status; do
+	test_expect_success "$cmd --help lists its own options only" '
 		"$ASYNCREP" '"$cmd"' --help >out 2>err &&
+		test_cmp /dev/null err &&
 		grep -q "^usage: asyncrep '"$cmd"' " out &&
-		for o in config verbose quiet syslog dry-run itemize-changes \
-		    follow json help data-dir auth-token-file; do
-			grep -q -- "--$o" out || { echo "no --$o"; return 1; }
-		done &&
+		sed -n "s/^ *\(-., \)\{0,1\}--\([a-z-]*\).*/\2/p" out |
+			sort >actual &&
+		takes '"$cmd"' >expect &&
+		test_cmp expect actual &&
 		"$ASYNCREP" '"$cmd"' -h >out2 &&
 		test_cmp out out2
 	'
+
+	test_expect_success "$cmd: an option of another command exits 1 naming it" '
+		takes '"$cmd"' >mine &&
+		for o in $all_own; do
+			grep -qx -- "$o" mine || {
+				test_must_fail 1 "$ASYNCREP" '"$cmd"' \
+					-c /nonexistent.conf --$o 5s 2>err &&
+				grep -q "^asyncrep: '"$cmd"': option .--$o. is not an option of '"$cmd"' (it belongs to [a-z, ]*)\$" err &&
+				! grep -q nonexistent err
+			} || { echo "--$o"; return 1; }
+		done
+	'
 done
 
-test_expect_success 'watch --help lists the [primary] keys only' '
-	"$ASYNCREP" watch --help >out &&
-	for o in spool-dir listen interval max-connections max-per-ip \
-	    idle-timeout max-signature-size threads watch-mode poll-interval \
-	    exclude spool-max-size; do
-		grep -q -- "--$o VALUE" out || { echo "no --$o"; return 1; }
-	done &&
-	! grep -q -- "--state-dir" out
+test_expect_success 'the owners of a foreign option are named' '
+	test_must_fail 1 "$ASYNCREP" sync --timeout 5 2>err &&
+	grep -qx "asyncrep: sync: option .--timeout. is not an option of sync (it belongs to rescue)" err &&
+	test_must_fail 1 "$ASYNCREP" watch --follow 2>err &&
+	grep -qx "asyncrep: watch: option .--follow. is not an option of watch (it belongs to sync)" err &&
+	test_must_fail 1 "$ASYNCREP" sync --json 2>err &&
+	grep -qx "asyncrep: sync: option .--json. is not an option of sync (it belongs to status)" err &&
+	test_must_fail 1 "$ASYNCREP" status --root /x 2>err &&
+	grep -qx "asyncrep: status: option .--root. is not an option of status (it belongs to rescue)" err &&
+	test_must_fail 1 "$ASYNCREP" rescue --follow 2>err &&
+	grep -qx "asyncrep: rescue: option .--follow. is not an option of rescue (it belongs to sync)" err &&
+	test_must_fail 1 "$ASYNCREP" rescue --reinit 2>err &&
+	grep -qx "asyncrep: rescue: option .--reinit. is not an option of rescue (it belongs to watch)" err &&
+	test_must_fail 1 "$ASYNCREP" watch --status-file=/x 2>err &&
+	grep -qx "asyncrep: watch: option .--status-file. is not an option of watch (it belongs to rescue)" err
 '
 
-test_expect_success 'sync --help lists the [standby] keys only' '
-	"$ASYNCREP" sync --help >out &&
-	for o in state-dir primary connect-timeout stall-timeout \
-	    delta-min-size batch-size batch-files standby-id exclude; do
-		grep -q -- "--$o VALUE" out || { echo "no --$o"; return 1; }
-	done &&
-	! grep -q -- "--spool-dir" out
+test_expect_success 'a foreign short option exits 1, also inside a group' '
+	for cmd in watch rescue status; do
+		for o in n i; do
+			test_must_fail 1 "$ASYNCREP" $cmd -$o 2>err &&
+			grep -qx "asyncrep: $cmd: option .-$o. is not an option of $cmd (it belongs to sync)" err &&
+			test_must_fail 1 "$ASYNCREP" $cmd -v$o 2>err &&
+			grep -qx "asyncrep: $cmd: option .-$o. is not an option of $cmd (it belongs to sync)" err ||
+				{ echo "$cmd -$o"; return 1; }
+		done
+	done
+'
+
+test_expect_success 'a config key of another section names the commands of that section' '
+	test_must_fail 1 "$ASYNCREP" sync --spool-dir /s 2>err &&
+	grep -qx "asyncrep: sync: option .--spool-dir. is not an option of sync (it belongs to watch, rescue)" err &&
+	test_must_fail 1 "$ASYNCREP" watch --state-dir /s 2>err &&
+	grep -qx "asyncrep: watch: option .--state-dir. is not an option of watch (it belongs to sync)" err &&
+	test_must_fail 1 "$ASYNCREP" rescue --primary 127.0.0.1:1 2>err &&
+	grep -qx "asyncrep: rescue: option .--primary. is not an option of rescue (it belongs to sync)" err &&
+	test_must_fail 1 "$ASYNCREP" status --data-dir /d 2>err &&
+	grep -qx "asyncrep: status: option .--data-dir. is not an option of status (it belongs to watch, sync, rescue)" err
+'
+
+# With nothing configured, a command that parsed its options stops at the
+# check of its section (exit 2), not at them (exit 1).
+test_expect_success 'every own option is taken by its command' '
+	test_must_fail 2 "$ASYNCREP" watch --reinit 2>err &&
+	grep -q "missing data_dir" err &&
+	test_must_fail 2 "$ASYNCREP" sync -n -i 2>err &&
+	grep -q "missing data_dir" err &&
+	test_must_fail 2 "$ASYNCREP" sync -ni --dry-run --itemize-changes 2>err &&
+	grep -q "missing data_dir" err &&
+	test_must_fail 2 "$ASYNCREP" sync --follow 2>err &&
+	grep -q "missing data_dir" err &&
+	test_must_fail 2 "$ASYNCREP" rescue --root /mnt --timeout 5s \
+		--storage-timeout 2s --settle 1s --status-file st 2>err &&
+	grep -q "missing data_dir" err &&
+	test_must_fail 2 "$ASYNCREP" status --json 2>err &&
+	grep -q "no complete \[primary\] or \[standby\] section" err &&
+	test_must_fail 2 "$ASYNCREP" watch -v -q --syslog 2>err &&
+	grep -q "missing data_dir" err
 '
 
 test_expect_success 'unknown long option exits 1 and names it' '
@@ -73,13 +152,6 @@ test_expect_success 'unknown long option exits 1 and names it' '
 test_expect_success 'unknown short option exits 1 and names it' '
 	test_must_fail 1 "$ASYNCREP" sync -Z 2>err &&
 	grep -q "^asyncrep: sync: unknown option .-Z." err
-'
-
-test_expect_success 'a key of the other section is an unknown option' '
-	test_must_fail 1 "$ASYNCREP" sync --spool-dir /s 2>err &&
-	grep -q -- "--spool-dir" err &&
-	test_must_fail 1 "$ASYNCREP" watch --state-dir /s 2>err &&
-	grep -q -- "--state-dir" err
 '
 
 test_expect_success 'an option without its value exits 1' '
