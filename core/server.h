@@ -1,10 +1,12 @@
 /*
- * server.h: the HTTP side of a primary (and, later, of a rescue).
+ * server.h: the HTTP side of a primary and of a rescue.
  *
  * It owns the listening socket and libmicrohttpd, authenticates every
  * request, parses request bodies with wire.c under hard limits, and
  * streams the manifest, whole files and librsync deltas from the tree
- * under rootfd. It never writes to the tree.
+ * under rootfd (serve-files.c) and the batches of changes from the spool
+ * (serve-changes.c). It never writes to the tree. server-int.h is what
+ * those files share; nothing outside them includes it.
  */
 #ifndef ASYNCREP_SERVER_H
 #define ASYNCREP_SERVER_H
@@ -40,10 +42,17 @@ enum server_event {
 	SERVER_EV_COMPLETE = 3,	/* a standby holds the final position */
 };
 
-/* What went out, per phase of a rescue (0 spool, 1 compare). */
+/* Where a rescue stands; a primary stays in SERVER_PHASE_SPOOL. */
+enum server_phase {
+	SERVER_PHASE_SPOOL = 0,		/* serving the journal's changes */
+	SERVER_PHASE_COMPARE = 1,	/* the final compare was handed out */
+};
+#define SERVER_PHASES 2
+
+/* What went out, per phase of a rescue (index: enum server_phase). */
 struct server_stats {
-	uint64_t files[2];	/* whole files and deltas completed */
-	uint64_t bytes[2];	/* bytes of answers to files and deltas */
+	uint64_t files[SERVER_PHASES];	/* whole files and deltas completed */
+	uint64_t bytes[SERVER_PHASES];	/* bytes of answers to files and deltas */
 	char compare_only[8][128];	/* first files sent in the compare */
 	unsigned ncompare_only;
 };

@@ -1,0 +1,347 @@
+/*
+ * serve-changes.c: GET /v1/changes (PROTOCOL.md "Continuous
+ * replication"). It reads the standby's position, records it as the
+ * acknowledgement that trims the spool, holds the request as a long-poll
+ * until the primary releases more, and answers one coalesced batch, G
+ * (compare everything) for a position it cannot serve, or, from a
+ * rescue, the final batch (a whole compare, then C) and C again once the
+ * standby holds it.
+ */
+#include <assert.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <pthread.h>
+
+#include "changes.h"
+#include "error.h"
+#include "exclude.h"
+#include "fs.h"
+#include "log.h"
+#include "query.h"
+#include "server-int.h"
+#include "spool.h"
+#include "util.h"
+#include "walk.h"
+
+/* Touched paths (and renames) in one answer to /v1/changes. */
+#define SERVE_CHANGES_MAX 4096
+/* Fill the stream's output up to about this before handing it out. */
+#define SERVE_CHANGES_FILL 16384
+
+/* The K frame: path is gone (or never served). */
+static int
+serve_changes_put_gone(struct server_stream *s, const char *path, size_t len)
+{
+	return server_stream_put(s, wire_put_pathop(s->out + s->out_len,
+	    sizeof(s->out) - s->out_len, WIRE_GONE_PATH, path, len, NULL, 0));
+}
+
+/* The S frame: compare the subtree at path ("" the whole tree). */
+static int
+serve_changes_put_rescan(struct server_stream *s, const char *path,
+    size_t len)
+{
+	return server_stream_put(s, wire_put_pathop(s->out + s->out_len,
+	    sizeof(s->out) - s->out_len, WIRE_RESCAN, path, len, NULL, 0));
+}
+
+/* The U frame (with S for a directory to rescan) or K frame that tells
+ * the current state of path. */
+static int
+serve_changes_put_state(struct server_stream *s, const char *path,
+    size_t len, int rescan)
+{
+	char target[WIRE_TARGET_MAX + 1];
+	struct stat st;
+	const char *base;
+	int dirfd, type, r;
+	ssize_t tl = 0;
+
+	if (exclude_match(s->srv->opts.exclude, path, len, 0) ||
+	    fs_open_parent(s->srv->opts.rootfd, path, &dirfd, &base) != 0)
+		return serve_changes_put_gone(s, path, len);
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) ||
+	    S_ISLNK(st.st_mode))) {
+		close(dirfd);
+		return serve_changes_put_gone(s, path, len);
+	}
+	type = S_ISREG(st.st_mode) ? WALK_FILE : S_ISDIR(st.st_mode) ?
+	    WALK_DIR : WALK_LINK;
+	if (type == WALK_LINK) {
+		tl = readlinkat(dirfd, base, target, WIRE_TARGET_MAX);
+		if (tl <= 0) {
+			close(dirfd);
+			return serve_changes_put_gone(s, path, len);
+		}
+	}
+	close(dirfd);
+	r = server_stream_put_entry(s, WIRE_STATE, type, &st, path, len,
+	    type == WALK_LINK ? target : NULL, (size_t)tl);
+	if (r == 0 && rescan && type == WALK_DIR)
+		r = serve_changes_put_rescan(s, path, len);
+	return r;
+}
+
+/* G and C: the payload of Z (a position), under another type. A rescue's
+ * final batch (FINAL) asks for a whole compare first. */
+static int
+serve_changes_put_position(struct server_stream *s)
+{
+	int n = 0;
+
+	assert(s->out_len == 0);
+	if (s->kind == SERVER_STREAM_FINAL)
+		n = wire_put_pathop(s->out, sizeof(s->out), WIRE_RESCAN, "", 0,
+		    NULL, 0);
+	if (n < 0)
+		return n;
+	s->out_len = (size_t)n;
+	n = wire_put_end(s->out + s->out_len, sizeof(s->out) - s->out_len,
+	    s->upto);
+	if (n < 0)
+		return n;
+	s->out[s->out_len] = s->kind == SERVER_STREAM_GONE ? WIRE_GONE :
+	    WIRE_COMPLETE;
+	s->out_len += (size_t)n;
+	s->finished = 1;
+	return 0;
+}
+
+int
+serve_changes_produce(struct server_stream *s)
+{
+	const char *p, *p2;
+	size_t len, len2;
+	int r = 0, rescan;
+
+	if (s->kind == SERVER_STREAM_GONE || s->kind == SERVER_STREAM_FINAL ||
+	    s->kind == SERVER_STREAM_COMPLETE)
+		return serve_changes_put_position(s);
+	assert(s->kind == SERVER_STREAM_CHANGES && s->changes != NULL);
+	while (r == 0 && !s->finished && s->out_len < SERVE_CHANGES_FILL) {
+		switch (s->step) {
+		case SERVE_CHANGES_RENAMES:
+			if (changes_full(s->changes)) {
+				r = serve_changes_put_rescan(s, "", 0);
+				s->step = SERVE_CHANGES_END;
+				break;
+			}
+			if (s->idx == changes_nrenames(s->changes)) {
+				s->step = SERVE_CHANGES_PATHS;
+				s->idx = 0;
+				break;
+			}
+			changes_rename(s->changes, s->idx++, &p, &len, &p2,
+			    &len2);
+			r = server_stream_put(s, wire_put_pathop(s->out +
+			    s->out_len, sizeof(s->out) - s->out_len, WIRE_MOVE,
+			    p, len, p2, len2));
+			break;
+		case SERVE_CHANGES_PATHS:
+			if (s->idx == changes_npaths(s->changes)) {
+				s->step = SERVE_CHANGES_END;
+				break;
+			}
+			if (changes_path(s->changes, s->idx++, &p, &len,
+			    &rescan))
+				r = serve_changes_put_state(s, p, len, rescan);
+			break;
+		case SERVE_CHANGES_END:
+			r = server_stream_put(s, wire_put_end(s->out +
+			    s->out_len, sizeof(s->out) - s->out_len, s->upto));
+			s->finished = 1;
+			break;
+		}
+	}
+	return r;
+}
+
+/* ---------------------------------------------------------------- */
+/* Requests */
+
+/* Parse since, wait, id and gen of a /v1/changes request; the long-poll
+ * runs from now. */
+static int
+serve_changes_args(struct MHD_Connection *c, struct server_request *rq)
+{
+	int r;
+
+	r = query_changes_parse(
+	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since"),
+	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait"),
+	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "gen"),
+	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "id"),
+	    &rq->q);
+	if (r != 0)
+		return r;
+	rq->deadline_ms = util_mono_ms() + rq->q.wait_ms;
+	return 0;
+}
+
+/* Gather records (since, released] into a batch; upto is where the
+ * standby stands once it applied it. */
+struct serve_changes_gather {
+	struct changes *ch;
+	uint64_t upto;
+};
+
+static int
+serve_changes_gather_rec(void *arg, const struct spool_rec *r)
+{
+	struct serve_changes_gather *g = arg;
+	int full;
+
+	full = changes_add(g->ch, r);
+	if (full != 0)
+		return full;	/* 1: the batch is full; stop before r */
+	g->upto = r->seq;
+	return 0;
+}
+
+/* Answer G, C or the final batch: a position, no changes to read. */
+static enum MHD_Result
+serve_changes_position(struct MHD_Connection *c, struct server *srv,
+    struct server_request *rq, enum server_stream_kind kind, uint64_t seq)
+{
+	assert(kind == SERVER_STREAM_GONE || kind == SERVER_STREAM_FINAL ||
+	    kind == SERVER_STREAM_COMPLETE);
+	rq->stream = server_stream_new(srv, kind);
+	if (rq->stream == NULL)
+		return MHD_NO;
+	rq->stream->upto = seq;
+	return server_reply_stream(c, rq);
+}
+
+/*
+ * A rescue serves its journal up to `released`, then one last batch: a
+ * compare of the whole tree and C at released + 1. A standby asking for
+ * changes after released + 1 holds everything: the rescue is complete.
+ */
+static enum MHD_Result
+serve_changes_rescue(struct MHD_Connection *c, struct server *srv,
+    struct server_request *rq, uint64_t released)
+{
+	uint64_t final = released + 1;
+
+	/* The caller answered every other position with G. */
+	assert(rq->q.since == final || rq->q.since == released);
+	if (rq->q.since == final) {
+		server_notify(srv, SERVER_EV_COMPLETE);
+		return serve_changes_position(c, srv, rq,
+		    SERVER_STREAM_COMPLETE, final);
+	}
+	pthread_mutex_lock(&srv->lock);
+	srv->phase = SERVER_PHASE_COMPARE;
+	pthread_mutex_unlock(&srv->lock);
+	server_notify(srv, SERVER_EV_COMPARE);
+	return serve_changes_position(c, srv, rq, SERVER_STREAM_FINAL, final);
+}
+
+enum MHD_Result
+serve_changes_reply(struct MHD_Connection *c, struct server *srv,
+    struct server_request *rq)
+{
+	struct serve_changes_gather g;
+	uint64_t released;
+	int r, stopping, rescue = srv->opts.role == WIRE_ROLE_RESCUE;
+
+	if (!rq->parsed) {
+		if (serve_changes_args(c, rq) != 0) {
+			log_warn("%s: /v1/changes: malformed arguments",
+			    rq->peer);
+			return server_reply_text(c, MHD_HTTP_BAD_REQUEST,
+			    "malformed arguments");
+		}
+		rq->parsed = 1;
+		rq->conn = c;
+	}
+	assert(!rq->suspended);
+	pthread_mutex_lock(&srv->lock);
+	released = srv->released;
+	stopping = srv->stopping;
+	pthread_mutex_unlock(&srv->lock);
+	/* Another generation, or a position this spool never had. */
+	if (srv->opts.spool == NULL ||
+	    strcmp(rq->q.gen, srv->generation) != 0 ||
+	    rq->q.since > released + (uint64_t)rescue)
+		return serve_changes_position(c, srv, rq, SERVER_STREAM_GONE,
+		    released);
+	if (rescue && rq->q.since >= released)
+		return serve_changes_rescue(c, srv, rq, released);
+	/* Asking for changes after `since` says everything up to it is
+	 * durable on the standby: the acknowledgement that trims. */
+	if (!rq->acked && srv->opts.role == WIRE_ROLE_PRIMARY) {
+		rq->acked = 1;
+		r = spool_ack(srv->opts.spool, rq->q.id, rq->q.since);
+		if (r != 0)
+			log_warn("%s: cannot record the position of '%s': %s",
+			    rq->peer, rq->q.id, ar_strerror(r));
+	}
+	if (rq->q.since == released && !stopping &&
+	    util_mono_ms() < rq->deadline_ms) {
+		pthread_mutex_lock(&srv->lock);
+		/* A release since we looked would find no waiter to wake:
+		 * look again under the lock that queues us. */
+		if (srv->released == rq->q.since && !srv->stopping) {
+			rq->suspended = 1;
+			rq->next_waiter = srv->waiters;
+			srv->waiters = rq;
+			MHD_suspend_connection(c);
+			pthread_mutex_unlock(&srv->lock);
+			return MHD_YES;
+		}
+		released = srv->released;
+		pthread_mutex_unlock(&srv->lock);
+	}
+	rq->stream = server_stream_new(srv, SERVER_STREAM_CHANGES);
+	if (rq->stream == NULL ||
+	    changes_new(SERVE_CHANGES_MAX, &rq->stream->changes) != 0)
+		return MHD_NO;
+	g.ch = rq->stream->changes;
+	g.upto = rq->q.since;
+	r = spool_read(srv->opts.spool, rq->q.since, released,
+	    serve_changes_gather_rec, &g);
+	if (r == -AR_ESTATE) {
+		server_stream_free(rq->stream);
+		rq->stream = NULL;
+		return serve_changes_position(c, srv, rq, SERVER_STREAM_GONE,
+		    released);
+	}
+	if (r < 0) {
+		log_error("%s: reading the spool: %s", rq->peer,
+		    ar_strerror(r));
+		return server_reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    "cannot read the spool");
+	}
+	assert(g.upto >= rq->q.since && g.upto <= released);
+	rq->stream->upto = g.upto;
+	return server_reply_stream(c, rq);
+}
+
+void
+serve_changes_wake(struct server *srv)
+{
+	struct server_request **pp, *rq;
+	uint64_t now = util_mono_ms();
+
+	pthread_mutex_lock(&srv->lock);
+	pp = &srv->waiters;
+	while (*pp != NULL) {
+		rq = *pp;
+		assert(rq->suspended && rq->conn != NULL);
+		if (srv->stopping || srv->released > rq->q.since ||
+		    now >= rq->deadline_ms) {
+			*pp = rq->next_waiter;
+			rq->next_waiter = NULL;
+			rq->suspended = 0;
+			MHD_resume_connection(rq->conn);
+		} else
+			pp = &rq->next_waiter;
+	}
+	pthread_mutex_unlock(&srv->lock);
+}

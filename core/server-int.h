@@ -1,0 +1,197 @@
+/*
+ * server-int.h: what the three files of the server share, and nothing
+ * else includes.
+ *
+ *   server.c         the daemon: listening socket, libmicrohttpd and its
+ *                    connection limits, authentication, the routing
+ *                    table, request lifecycle, hello, streamed answers
+ *   serve-files.c    GET /v1/manifest, POST /v1/files, POST /v1/delta
+ *   serve-changes.c  GET /v1/changes: batches from the spool, long-polls,
+ *                    and a rescue's final batch
+ */
+#ifndef ASYNCREP_SERVER_INT_H
+#define ASYNCREP_SERVER_INT_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "hash.h"
+#include "query.h"
+#include "server.h"
+#include "wire.h"
+
+struct changes;
+struct delta_gen;
+struct delta_loadsig;
+struct manifest;
+struct server_request;
+
+/* Our pending output: one data frame plus the largest metadata frame. */
+#define SERVER_STREAM_OUT (WIRE_HDR + WIRE_DATA_CHUNK + 32768)
+
+struct server {
+	struct MHD_Daemon *mhd;
+	int listen_fd;
+	struct server_opts opts;
+	char generation[WIRE_GEN_LEN + 1];
+	pthread_mutex_t lock;		/* released, waiters, stopping,
+					 * phase, stats */
+	uint64_t released;		/* changes standbys may see */
+	struct server_request *waiters;	/* suspended long-polls */
+	int stopping;
+	enum server_phase phase;
+	struct server_stats stats;
+};
+
+/* ---------------------------------------------------------------- */
+/* Streamed answers (server.c runs them, the serve-*.c fill them) */
+
+enum server_stream_kind {
+	SERVER_STREAM_MANIFEST,	/* GET /v1/manifest */
+	SERVER_STREAM_FILES,	/* POST /v1/files: whole files in order */
+	SERVER_STREAM_DELTA,	/* POST /v1/delta: one librsync delta */
+	SERVER_STREAM_CHANGES,	/* GET /v1/changes: one coalesced batch */
+	SERVER_STREAM_GONE,	/* GET /v1/changes: full compare needed */
+	SERVER_STREAM_FINAL,	/* rescue: compare everything, then C */
+	SERVER_STREAM_COMPLETE,	/* rescue: the standby holds it all: C */
+};
+
+/* What is being sent of the current request of a files or delta answer. */
+enum serve_files_state {
+	SERVE_FILES_NEXT,	/* start the next request (or end with Z) */
+	SERVE_FILES_SENDING,	/* F sent, D frames going out */
+	SERVE_FILES_DONE,	/* T or R sent for this request */
+};
+
+/* Where a batch of changes stands. */
+enum serve_changes_step {
+	SERVE_CHANGES_RENAMES,	/* M frames, in order */
+	SERVE_CHANGES_PATHS,	/* U, K and S frames of the touched paths */
+	SERVE_CHANGES_END,	/* Z, the position after the batch */
+};
+
+struct server_stream {
+	enum server_stream_kind kind;
+	struct server *srv;
+	uint8_t out[SERVER_STREAM_OUT];
+	size_t out_len, out_pos;
+	int finished;		/* nothing more after out drains */
+	enum server_phase rphase;	/* rescue phase when the answer began */
+
+	struct manifest *manifest;
+
+	/* files and delta */
+	char *paths;		/* NUL-separated request paths */
+	size_t npaths, cur;
+	size_t paths_off;	/* offset of the current path in paths */
+	enum serve_files_state fstate;
+	int fd;
+	struct stat st0;	/* stat at open */
+	struct hash_ctx hash;
+	uint64_t sent;
+	uint64_t answered;
+	struct delta_gen *gen;
+
+	/* changes */
+	struct changes *changes;
+	uint64_t upto;		/* the position after this batch */
+	enum serve_changes_step step;
+	size_t idx;
+};
+
+struct server_stream *server_stream_new(struct server *srv,
+    enum server_stream_kind kind);
+void server_stream_free(void *cls);
+/* Account for n bytes a wire_put_* wrote at out + out_len (or its error). */
+int server_stream_put(struct server_stream *s, int n);
+/* Queue an F or U frame (frame) for path, of type (WALK_*) and stat st;
+ * target is a symlink's, NULL otherwise. */
+int server_stream_put_entry(struct server_stream *s, uint8_t frame, int type,
+    const struct stat *st, const char *path, size_t len, const char *target,
+    size_t target_len);
+
+/* ---------------------------------------------------------------- */
+/* Requests */
+
+struct server_route;
+
+/* Per-request state, from the first call of the handler to completion. */
+struct server_request {
+	const struct server_route *route;
+	int status;		/* HTTP status of an error seen, or 0 */
+	char why[160];		/* its explanation, sent as the body */
+	struct wire_reader reader;
+	uint64_t body;		/* bytes of body received */
+	uint64_t body_max;	/* bytes of body accepted */
+	struct server_stream *stream;	/* built while the body arrives */
+	size_t paths_len, paths_cap;
+	int got_req;		/* delta: the N frame was seen */
+	struct delta_loadsig *loadsig;
+	char peer[64];
+
+	/* GET /v1/changes: the standby's position and its long-poll */
+	struct MHD_Connection *conn;
+	int parsed;		/* q and deadline_ms are set */
+	int acked;		/* q.since was recorded in the spool */
+	struct query_changes q;
+	uint64_t deadline_ms;
+	int suspended;		/* on srv->waiters */
+	struct server_request *next_waiter;
+};
+
+/*
+ * One row of the routing table: the first call (headers only) finds the
+ * row by path and method; begin (POST only) readies the body, whose
+ * frames go to frame; check runs once the body is complete and may
+ * fail the request; reply answers it (not called after a failure).
+ */
+struct server_route {
+	const char *method;
+	const char *path;
+	int (*begin)(struct server *srv, struct server_request *rq);
+	wire_frame_cb *frame;
+	void (*check)(struct server *srv, struct server_request *rq);
+	enum MHD_Result (*reply)(struct MHD_Connection *c, struct server *srv,
+	    struct server_request *rq);
+};
+
+/* Remember the first error of a request; it is answered at the end. */
+void server_request_fail(struct server_request *rq, int status,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+enum MHD_Result server_reply_text(struct MHD_Connection *c, int status,
+    const char *text);
+/* Answer with rq->stream, which the response owns from now on. */
+enum MHD_Result server_reply_stream(struct MHD_Connection *c,
+    struct server_request *rq);
+/* Tell the rescue about ev (enum server_event). */
+void server_notify(struct server *srv, int ev);
+
+/* serve-files.c */
+enum MHD_Result serve_files_manifest(struct MHD_Connection *c,
+    struct server *srv, struct server_request *rq);
+int serve_files_begin(struct server *srv, struct server_request *rq);
+int serve_files_frame(void *arg, uint8_t type, const uint8_t *p,
+    uint32_t len);
+void serve_files_check(struct server *srv, struct server_request *rq);
+int serve_files_delta_begin(struct server *srv, struct server_request *rq);
+int serve_files_delta_frame(void *arg, uint8_t type, const uint8_t *p,
+    uint32_t len);
+void serve_files_delta_check(struct server *srv, struct server_request *rq);
+enum MHD_Result serve_files_reply(struct MHD_Connection *c,
+    struct server *srv, struct server_request *rq);
+/* Produce the next frames of a files or delta answer into s->out. */
+int serve_files_produce(struct server_stream *s);
+
+/* serve-changes.c */
+enum MHD_Result serve_changes_reply(struct MHD_Connection *c,
+    struct server *srv, struct server_request *rq);
+/* Produce the next frames of a changes answer (or G, C) into s->out. */
+int serve_changes_produce(struct server_stream *s);
+/* Resume the long-polls that have something to see or whose time is up;
+ * all of them when stopping. */
+void serve_changes_wake(struct server *srv);
+
+#endif
