@@ -66,36 +66,16 @@ ref_number(const char *v, unsigned long long max, unsigned long long *n)
 	return errno == 0 && *end == '\0' && *n <= max;
 }
 
+/* The references for gen= and id=: a length and an alphabet. */
 static int
-ref_gen(const char *v)
+ref_spelled(const char *v, size_t min, size_t max, const char *alphabet)
 {
-	size_t i;
-
-	if (v == NULL || strlen(v) != WIRE_GEN_LEN)
-		return 0;
-	for (i = 0; i < WIRE_GEN_LEN; i++) {
-		if (strchr("0123456789abcdef", v[i]) == NULL)
-			return 0;
-	}
-	return 1;
-}
-
-static int
-ref_id(const char *v)
-{
-	size_t i, len;
+	size_t len;
 
 	if (v == NULL)
 		return 0;
 	len = strlen(v);
-	if (len < 1 || len > QUERY_ID_MAX)
-		return 0;
-	for (i = 0; i < len; i++) {
-		if (strchr("abcdefghijklmnopqrstuvwxyz"
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", v[i]) == NULL)
-			return 0;
-	}
-	return 1;
+	return len >= min && len <= max && strspn(v, alphabet) == len;
 }
 
 int
@@ -115,7 +95,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	ok = ref_number(vals[0], ~0ull, &since) &&
 	    (vals[1] == NULL || ref_number(vals[1], QUERY_WAIT_MAX_MS, &wait)) &&
-	    ref_gen(vals[2]) && ref_id(vals[3]);
+	    ref_spelled(vals[2], WIRE_GEN_LEN, WIRE_GEN_LEN,
+	    "0123456789abcdef") &&
+	    ref_spelled(vals[3], 1, QUERY_ID_MAX, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
 
 	memset(&out, 0xa5, sizeof(out));
 	memcpy(&before, &out, sizeof(out));
