@@ -20,7 +20,7 @@
 
 struct query_changes {
 	uint64_t since;			/* the standby's position */
-	uint64_t wait_ms;		/* long-poll for at most this; 0: none */
+	uint64_t wait_ms;		/* long-poll at most this; 0: none */
 	char gen[WIRE_GEN_LEN + 1];	/* the generation it follows */
 	char id[QUERY_ID_MAX + 1];	/* the standby's id */
 };

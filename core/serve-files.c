@@ -155,7 +155,7 @@ serve_files_finish(struct server_stream *s, uint64_t size,
 	pthread_mutex_lock(&srv->lock);
 	srv->stats.files[s->rphase]++;
 	if (s->rphase == SERVER_PHASE_COMPARE && srv->stats.ncompare_only <
-	    sizeof(srv->stats.compare_only) / sizeof(srv->stats.compare_only[0]))
+	    SERVER_COMPARE_ONLY)
 		snprintf(srv->stats.compare_only[srv->stats.ncompare_only++],
 		    sizeof(srv->stats.compare_only[0]), "%s",
 		    serve_files_path(s));
@@ -352,7 +352,7 @@ serve_files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 }
 
 void
-serve_files_check(struct server *srv, struct server_request *rq)
+serve_files_end(struct server *srv, struct server_request *rq)
 {
 	(void)srv;
 	if (rq->stream->npaths == 0)
@@ -416,7 +416,7 @@ serve_files_delta_frame(void *arg, uint8_t type, const uint8_t *p,
 
 /* The whole delta request arrived: load the signature, open the file. */
 void
-serve_files_delta_check(struct server *srv, struct server_request *rq)
+serve_files_delta_end(struct server *srv, struct server_request *rq)
 {
 	struct server_stream *s = rq->stream;
 	rs_signature_t *sig = NULL;

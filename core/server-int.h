@@ -145,15 +145,15 @@ struct server_request {
 /*
  * One row of the routing table: the first call (headers only) finds the
  * row by path and method; begin (POST only) readies the body, whose
- * frames go to frame; check runs once the body is complete and may
- * fail the request; reply answers it (not called after a failure).
+ * frames go to frame; end runs once the body is complete and may fail
+ * the request; reply answers it (not called after a failure).
  */
 struct server_route {
 	const char *method;
 	const char *path;
 	int (*begin)(struct server *srv, struct server_request *rq);
 	wire_frame_cb *frame;
-	void (*check)(struct server *srv, struct server_request *rq);
+	void (*end)(struct server *srv, struct server_request *rq);
 	enum MHD_Result (*reply)(struct MHD_Connection *c, struct server *srv,
 	    struct server_request *rq);
 };
@@ -175,11 +175,11 @@ enum MHD_Result serve_files_manifest(struct MHD_Connection *c,
 int serve_files_begin(struct server *srv, struct server_request *rq);
 int serve_files_frame(void *arg, uint8_t type, const uint8_t *p,
     uint32_t len);
-void serve_files_check(struct server *srv, struct server_request *rq);
+void serve_files_end(struct server *srv, struct server_request *rq);
 int serve_files_delta_begin(struct server *srv, struct server_request *rq);
 int serve_files_delta_frame(void *arg, uint8_t type, const uint8_t *p,
     uint32_t len);
-void serve_files_delta_check(struct server *srv, struct server_request *rq);
+void serve_files_delta_end(struct server *srv, struct server_request *rq);
 enum MHD_Result serve_files_reply(struct MHD_Connection *c,
     struct server *srv, struct server_request *rq);
 /* Produce the next frames of a files or delta answer into s->out. */

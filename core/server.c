@@ -310,10 +310,10 @@ static const struct server_route server_routes[] = {
 	  .reply = serve_files_manifest },
 	{ .method = MHD_HTTP_METHOD_POST, .path = "/v1/files",
 	  .begin = serve_files_begin, .frame = serve_files_frame,
-	  .check = serve_files_check, .reply = serve_files_reply },
+	  .end = serve_files_end, .reply = serve_files_reply },
 	{ .method = MHD_HTTP_METHOD_POST, .path = "/v1/delta",
 	  .begin = serve_files_delta_begin, .frame = serve_files_delta_frame,
-	  .check = serve_files_delta_check, .reply = serve_files_reply },
+	  .end = serve_files_delta_end, .reply = serve_files_reply },
 	{ .method = MHD_HTTP_METHOD_GET, .path = "/v1/changes",
 	  .reply = serve_changes_reply },
 };
@@ -440,8 +440,8 @@ server_handle_run(void *cls, struct MHD_Connection *c, const char *url,
 	    !wire_reader_idle(&rq->reader))
 		server_request_fail(rq, MHD_HTTP_BAD_REQUEST, "truncated "
 		    "request body");
-	if (rq->status == 0 && rq->route->check != NULL)
-		rq->route->check(srv, rq);
+	if (rq->status == 0 && rq->route->end != NULL)
+		rq->route->end(srv, rq);
 	if (rq->status != 0) {
 		log_warn("%s: %s: %s", rq->peer, url, rq->why);
 		return server_reply_text(c, rq->status, rq->why);

@@ -48,12 +48,15 @@ enum server_phase {
 	SERVER_PHASE_COMPARE = 1,	/* the final compare was handed out */
 };
 #define SERVER_PHASES 2
+/* How many files sent by the compare a rescue names in its report. */
+#define SERVER_COMPARE_ONLY 8
 
 /* What went out, per phase of a rescue (index: enum server_phase). */
 struct server_stats {
 	uint64_t files[SERVER_PHASES];	/* whole files and deltas completed */
-	uint64_t bytes[SERVER_PHASES];	/* bytes of answers to files and deltas */
-	char compare_only[8][128];	/* first files sent in the compare */
+	uint64_t bytes[SERVER_PHASES];	/* bytes answered to files and deltas */
+	/* the first files that only the compare sent */
+	char compare_only[SERVER_COMPARE_ONLY][128];
 	unsigned ncompare_only;
 };
 void server_get_stats(struct server *s, struct server_stats *st);

@@ -94,7 +94,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_split(q, vals);
 
 	ok = ref_number(vals[0], ~0ull, &since) &&
-	    (vals[1] == NULL || ref_number(vals[1], QUERY_WAIT_MAX_MS, &wait)) &&
+	    (vals[1] == NULL ||
+	    ref_number(vals[1], QUERY_WAIT_MAX_MS, &wait)) &&
 	    ref_spelled(vals[2], WIRE_GEN_LEN, WIRE_GEN_LEN,
 	    "0123456789abcdef") &&
 	    ref_spelled(vals[3], 1, QUERY_ID_MAX, "abcdefghijklmnopqrstuvwxyz"

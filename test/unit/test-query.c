@@ -20,8 +20,8 @@ test_all_arguments(void **state)
 	struct query_changes q;
 
 	(void)state;
-	assert_int_equal(query_changes_parse("42", "30000", GEN, "standby-1.a_b",
-	    &q), 0);
+	assert_int_equal(query_changes_parse("42", "30000", GEN,
+	    "standby-1.a_b", &q), 0);
 	assert_true(q.since == 42);
 	assert_true(q.wait_ms == 30000);
 	assert_string_equal(q.gen, GEN);
