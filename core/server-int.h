@@ -121,6 +121,8 @@ struct server_route;
 /* Per-request state, from the first call of the handler to completion. */
 struct server_request {
 	const struct server_route *route;
+	uint32_t version;	/* protocol version of this request (>= 1) */
+	uint32_t offer_lo, offer_hi;	/* hello: the standby's range */
 	int status;		/* HTTP status of an error seen, or 0 */
 	char why[160];		/* its explanation, sent as the body */
 	struct wire_reader reader;
@@ -151,6 +153,7 @@ struct server_request {
 struct server_route {
 	const char *method;
 	const char *path;
+	int negotiates;		/* takes WIRE_HDR_VERSIONS, not _VERSION */
 	int (*begin)(struct server *srv, struct server_request *rq);
 	wire_frame_cb *frame;
 	void (*end)(struct server *srv, struct server_request *rq);

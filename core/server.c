@@ -246,6 +246,30 @@ server_reply_stream(struct MHD_Connection *c, struct server_request *rq)
 	return ret;
 }
 
+/* An X frame with code err and message msg, under HTTP status. */
+static enum MHD_Result
+server_reply_error(struct MHD_Connection *c, int status, int err,
+    const char *msg)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	uint8_t buf[WIRE_HDR + 6 + WIRE_MSG_MAX];
+	int n;
+
+	n = wire_put_error(buf, sizeof(buf), (uint32_t)err, msg);
+	if (n < 0)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer((size_t)n, buf,
+	    MHD_RESPMEM_MUST_COPY);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "application/x-asyncrep");
+	ret = MHD_queue_response(c, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 static enum MHD_Result
 server_reply_hello(struct MHD_Connection *c, struct server *srv,
     struct server_request *rq)
@@ -254,11 +278,27 @@ server_reply_hello(struct MHD_Connection *c, struct server *srv,
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	uint8_t buf[256];
+	char msg[128];
 	int n;
 
-	(void)rq;
 	memset(&h, 0, sizeof(h));
-	h.version = WIRE_VERSION;
+	if (wire_version_pick(rq->offer_lo, rq->offer_hi, WIRE_VERSION_MIN,
+	    WIRE_VERSION_MAX, &h.version) != 0) {
+		snprintf(msg, sizeof(msg), "this server speaks protocol "
+		    "versions %d to %d, the standby offered %u to %u",
+		    WIRE_VERSION_MIN, WIRE_VERSION_MAX, rq->offer_lo,
+		    rq->offer_hi);
+		log_warn("%s: %s", rq->peer, msg);
+		/* A version 1 standby reads only a version 1 hello: one
+		 * that names our lowest version, which it refuses. */
+		if (rq->offer_hi > 1)
+			return server_reply_error(c, MHD_HTTP_OK,
+			    AR_EVERSION, msg);
+		h.version = WIRE_VERSION_MIN;
+	} else if (h.version >= 2) {
+		h.vmin = WIRE_VERSION_MIN;
+		h.vmax = WIRE_VERSION_MAX;
+	}
 	h.role = (uint32_t)srv->opts.role;
 	memcpy(h.generation, srv->generation, sizeof(h.generation));
 	snprintf(h.server, sizeof(h.server), "asyncrep %s", PACKAGE_VERSION);
@@ -277,6 +317,54 @@ server_reply_hello(struct MHD_Connection *c, struct server *srv,
 	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+/*
+ * The protocol version of a request (PROTOCOL.md "Versions"): a hello
+ * carries the standby's range, every other request the version chosen;
+ * no header is a version 1 peer. Returns 0, or answers the request
+ * (400) and returns -1.
+ */
+static int
+server_request_version(struct MHD_Connection *c, struct server_request *rq,
+    enum MHD_Result *answer)
+{
+	const char *v;
+	char msg[128];
+
+	rq->version = 1;
+	rq->offer_lo = rq->offer_hi = 1;
+	if (rq->route->negotiates) {
+		v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+		    WIRE_HDR_VERSIONS);
+		if (v == NULL || wire_versions_parse(v, &rq->offer_lo,
+		    &rq->offer_hi) == 0)
+			return 0;
+		log_warn("%s: malformed %s header", rq->peer,
+		    WIRE_HDR_VERSIONS);
+		*answer = server_reply_text(c, MHD_HTTP_BAD_REQUEST,
+		    "malformed " WIRE_HDR_VERSIONS " header");
+		return -1;
+	}
+	v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, WIRE_HDR_VERSION);
+	if (v == NULL)
+		return 0;
+	if (wire_version_parse(v, &rq->version) != 0) {
+		log_warn("%s: malformed %s header", rq->peer, WIRE_HDR_VERSION);
+		*answer = server_reply_text(c, MHD_HTTP_BAD_REQUEST,
+		    "malformed " WIRE_HDR_VERSION " header");
+		return -1;
+	}
+	if (rq->version < WIRE_VERSION_MIN || rq->version > WIRE_VERSION_MAX) {
+		snprintf(msg, sizeof(msg), "protocol version %u asked; this "
+		    "server speaks versions %d to %d", rq->version,
+		    WIRE_VERSION_MIN, WIRE_VERSION_MAX);
+		log_warn("%s: %s", rq->peer, msg);
+		*answer = server_reply_error(c, MHD_HTTP_BAD_REQUEST,
+		    AR_EVERSION, msg);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -305,7 +393,7 @@ server_peer_name(struct MHD_Connection *c, char *out, size_t outlen)
 /* Every request the protocol has (PROTOCOL.md "Requests"). */
 static const struct server_route server_routes[] = {
 	{ .method = MHD_HTTP_METHOD_GET, .path = "/v1/hello",
-	  .reply = server_reply_hello },
+	  .negotiates = 1, .reply = server_reply_hello },
 	{ .method = MHD_HTTP_METHOD_GET, .path = "/v1/manifest",
 	  .reply = serve_files_manifest },
 	{ .method = MHD_HTTP_METHOD_POST, .path = "/v1/files",
@@ -344,6 +432,7 @@ server_request_begin(struct server *srv, struct MHD_Connection *c,
 {
 	struct server_request *rq;
 	const struct server_route *route;
+	enum MHD_Result answer = MHD_NO;
 	char esc[256];
 	int method_ok = 0;
 
@@ -376,6 +465,8 @@ server_request_begin(struct server *srv, struct MHD_Connection *c,
 		return server_reply_text(c, MHD_HTTP_UNAUTHORIZED,
 		    "bad or missing token");
 	}
+	if (server_request_version(c, rq, &answer) != 0)
+		return answer;
 	if (route->frame != NULL) {
 		assert(route->begin != NULL);
 		if (route->begin(srv, rq) != 0 ||

@@ -299,8 +299,11 @@ wire_put_hello(uint8_t *out, size_t outlen, const struct wire_hello *h)
 	wput_uint(&w, slen, 1);
 	wput_bytes(&w, h->server, slen);
 	wput_uint(&w, h->seq, 8);
-	if (h->version >= 2) {
-		if (h->vmin > h->version || h->vmax < h->version)
+	/* vmax 0: the version 1 layout, whatever the version (the refusal
+	 * of a version 1 peer names our lowest version in it). */
+	if (h->vmax != 0) {
+		if (h->version < 2 || h->vmin > h->version ||
+		    h->vmax < h->version)
 			return -AR_EINTERNAL;
 		wput_uint(&w, h->vmin, 4);
 		wput_uint(&w, h->vmax, 4);

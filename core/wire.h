@@ -67,7 +67,8 @@ enum wire_retry_reason {
 
 struct wire_hello {
 	uint32_t version;		/* the version chosen for this peer */
-	uint32_t vmin, vmax;		/* the server's range (v2 on; v1: version) */
+	uint32_t vmin, vmax;		/* the server's range (v2 on; v1 layout:
+				 * vmax 0 to send, version on receipt) */
 	uint32_t role;			/* enum wire_role */
 	char generation[WIRE_GEN_LEN + 1];
 	char server[64];		/* "asyncrep X.Y", NUL-terminated */

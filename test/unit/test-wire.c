@@ -347,6 +347,14 @@ test_hello_v2_range(void **state)
 	h.vmax = 1;
 	assert_int_equal(wire_put_hello(frame, sizeof(frame), &h),
 	    -AR_EINTERNAL);
+	/* vmax 0: the version 1 layout with version 2 in it, as refused by
+	 * a version 1 peer; a reader of version 2 finds it short */
+	h.vmin = h.vmax = 0;
+	n = wire_put_hello(frame, sizeof(frame), &h);
+	plen = check_hdr(n, 'H');
+	assert_int_equal(plen, 4 + 4 + 1 + 32 + 1 + 12 + 8);
+	assert_int_equal(wire_get_hello(frame + WIRE_HDR, plen, &d),
+	    -AR_EPROTO);
 }
 
 static void
