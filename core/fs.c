@@ -23,7 +23,7 @@
 
 #include "error.h"
 #include "fs.h"
-#include "wire.h"
+#include "limit.h"
 
 /*
  * openat2 needs both the kernel header and the syscall number; without
@@ -198,7 +198,7 @@ fs_path_valid(const char *p, size_t len)
 
 	if (len == 0)
 		return 1;
-	if (len > WIRE_PATH_MAX)
+	if (len > LIMIT_PATH_MAX)
 		return 0;
 	for (i = 0; i <= len; i++) {
 		if (i < len && p[i] == '\0')
@@ -206,7 +206,7 @@ fs_path_valid(const char *p, size_t len)
 		if (i < len && p[i] != '/')
 			continue;
 		n = i - start;
-		if (n == 0 || n > WIRE_NAME_MAX)
+		if (n == 0 || n > LIMIT_NAME_MAX)
 			return 0;
 		if (n == 1 && p[start] == '.')
 			return 0;
@@ -305,7 +305,7 @@ fs_link_errno(int dirfd, const char *name, int err)
 static int
 fs_open_walk(int rootfd, const char *relpath, int flags, mode_t mode)
 {
-	char comp[WIRE_NAME_MAX + 1];
+	char comp[LIMIT_NAME_MAX + 1];
 	const char *p = relpath, *slash;
 	size_t n;
 	int cur = rootfd, next, saved;
@@ -350,7 +350,7 @@ fs_open_beneath(int rootfd, const char *relpath, int flags, mode_t mode,
 	size_t len;
 	int r;
 
-	len = strnlen(relpath, WIRE_PATH_MAX + 1);
+	len = strnlen(relpath, LIMIT_PATH_MAX + 1);
 	if (!fs_path_valid(relpath, len)) {
 		errno = EINVAL;
 		return -AR_EPROTO;
@@ -378,12 +378,12 @@ int
 fs_open_parent(int rootfd, const char *relpath, int *dirfd,
     const char **base)
 {
-	char dir[WIRE_PATH_MAX + 1];
+	char dir[LIMIT_PATH_MAX + 1];
 	const char *slash;
 	size_t len, n;
 	int r;
 
-	len = strnlen(relpath, WIRE_PATH_MAX + 1);
+	len = strnlen(relpath, LIMIT_PATH_MAX + 1);
 	if (len == 0 || !fs_path_valid(relpath, len)) {
 		errno = EINVAL;
 		return -AR_EPROTO;

@@ -1,8 +1,12 @@
+/*
+ * gen.c: the generation of a primary incarnation (gen.h): the files
+ * generation, lock and rescued in spool_dir, and starting afresh.
+ */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -10,6 +14,7 @@
 #include "fs.h"
 #include "gen.h"
 #include "log.h"
+#include "util.h"
 #include "walk.h"
 
 #define GEN_FILE "generation"
@@ -18,22 +23,48 @@
 int
 gen_valid(const char *s)
 {
-	size_t i;
+	/* limit_gen_valid stops at the first byte that is not hex, so a
+	 * shorter string is never read past its NUL. */
+	return limit_gen_valid(s, LIMIT_GEN_LEN) &&
+	    (s[LIMIT_GEN_LEN] == '\0' || s[LIMIT_GEN_LEN] == '\n');
+}
 
-	for (i = 0; i < WIRE_GEN_LEN; i++) {
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
+/*
+ * Take the spool's lock (util_lock), or explain in err why not: a second
+ * primary on the same spool, or an unusable directory.
+ */
+static int
+gen_lock(int dirfd, const char *spool_dir, int *lockfd, char *err,
+    size_t errlen)
+{
+	if (util_lock(dirfd, LOCK_FILE, 1, lockfd) == 0)
+		return 0;
+	snprintf(err, errlen, "spool directory '%s': %s", spool_dir,
+	    errno == EWOULDBLOCK ? "locked by another asyncrep process" :
+	    strerror(errno));
+	return -AR_ESTATE;
+}
+
+/* dir/name into out; -AR_ENOMEM (errno ENAMETOOLONG) if it is cut. */
+static int
+gen_path(char *out, size_t outlen, const char *dir, const char *name)
+{
+	int n;
+
+	n = snprintf(out, outlen, "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= outlen) {
+		errno = ENAMETOOLONG;
+		return -AR_ENOMEM;
 	}
-	return s[WIRE_GEN_LEN] == '\0' || s[WIRE_GEN_LEN] == '\n';
+	return 0;
 }
 
 static int
-gen_create(int dirfd, char out[WIRE_GEN_LEN + 1])
+gen_create(int dirfd, char out[LIMIT_GEN_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char rnd[WIRE_GEN_LEN / 2];
-	char line[WIRE_GEN_LEN + 2];
+	unsigned char rnd[LIMIT_GEN_LEN / 2];
+	char line[LIMIT_GEN_LEN + 2];
 	size_t i;
 
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
@@ -42,20 +73,22 @@ gen_create(int dirfd, char out[WIRE_GEN_LEN + 1])
 		out[2 * i] = hex[rnd[i] >> 4];
 		out[2 * i + 1] = hex[rnd[i] & 0xf];
 	}
-	out[WIRE_GEN_LEN] = '\0';
-	memcpy(line, out, WIRE_GEN_LEN);
-	line[WIRE_GEN_LEN] = '\n';
-	return fs_write_durable(dirfd, GEN_FILE, line, WIRE_GEN_LEN + 1, 0644);
+	out[LIMIT_GEN_LEN] = '\0';
+	assert(gen_valid(out));
+	memcpy(line, out, LIMIT_GEN_LEN);
+	line[LIMIT_GEN_LEN] = '\n';
+	return fs_write_durable(dirfd, GEN_FILE, line, LIMIT_GEN_LEN + 1, 0644);
 }
 
 int
-gen_open(const char *spool_dir, int *lockfd, char generation[WIRE_GEN_LEN + 1],
-    char *err, size_t errlen)
+gen_open(const char *spool_dir, int *lockfd,
+    char generation[LIMIT_GEN_LEN + 1], char *err, size_t errlen)
 {
 	char buf[128];
 	size_t len;
 	int dirfd, fd, r;
 
+	assert(spool_dir != NULL && lockfd != NULL && generation != NULL);
 	*lockfd = -1;
 	if (fs_mkdir_p(spool_dir, 0700) != 0) {
 		snprintf(err, errlen, "spool directory '%s': %s", spool_dir,
@@ -67,14 +100,7 @@ gen_open(const char *spool_dir, int *lockfd, char generation[WIRE_GEN_LEN + 1],
 		    strerror(errno));
 		return -AR_ESTATE;
 	}
-	fd = openat(dirfd, LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		snprintf(err, errlen, "spool directory '%s': %s", spool_dir,
-		    errno == EWOULDBLOCK ? "locked by another asyncrep "
-		    "process" : strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if (gen_lock(dirfd, spool_dir, &fd, err, errlen) != 0) {
 		close(dirfd);
 		return -AR_ESTATE;
 	}
@@ -98,14 +124,14 @@ gen_open(const char *spool_dir, int *lockfd, char generation[WIRE_GEN_LEN + 1],
 	} else if (r != 0) {
 		snprintf(err, errlen, "spool directory '%s': cannot read "
 		    "'%s': %s", spool_dir, GEN_FILE, strerror(errno));
-	} else if (len < WIRE_GEN_LEN || !gen_valid(buf)) {
+	} else if (len < LIMIT_GEN_LEN || !gen_valid(buf)) {
 		snprintf(err, errlen, "spool directory '%s': '%s' is corrupt "
 		    "(expected %d hex characters)", spool_dir, GEN_FILE,
-		    WIRE_GEN_LEN);
+		    LIMIT_GEN_LEN);
 		r = -AR_ESTATE;
 	} else {
-		memcpy(generation, buf, WIRE_GEN_LEN);
-		generation[WIRE_GEN_LEN] = '\0';
+		memcpy(generation, buf, LIMIT_GEN_LEN);
+		generation[LIMIT_GEN_LEN] = '\0';
 	}
 	close(dirfd);
 	if (r != 0) {
@@ -117,25 +143,25 @@ gen_open(const char *spool_dir, int *lockfd, char generation[WIRE_GEN_LEN + 1],
 }
 
 int
-gen_read(const char *spool_dir, char generation[WIRE_GEN_LEN + 1], char *err,
-    size_t errlen)
+gen_read(const char *spool_dir, char generation[LIMIT_GEN_LEN + 1],
+    char *err, size_t errlen)
 {
 	char path[4200], buf[128];
 	size_t len;
 
-	snprintf(path, sizeof(path), "%s/%s", spool_dir, GEN_FILE);
-	if (fs_read_small(AT_FDCWD, path, buf, sizeof(buf), &len) != 0) {
+	if (gen_path(path, sizeof(path), spool_dir, GEN_FILE) != 0 ||
+	    fs_read_small(AT_FDCWD, path, buf, sizeof(buf), &len) != 0) {
 		snprintf(err, errlen, "spool '%s': cannot read '%s': %s",
 		    spool_dir, GEN_FILE, strerror(errno));
 		return -AR_ESTORAGE;
 	}
-	if (len < WIRE_GEN_LEN || !gen_valid(buf)) {
+	if (len < LIMIT_GEN_LEN || !gen_valid(buf)) {
 		snprintf(err, errlen, "spool '%s': '%s' is corrupt", spool_dir,
 		    GEN_FILE);
 		return -AR_ESTATE;
 	}
-	memcpy(generation, buf, WIRE_GEN_LEN);
-	generation[WIRE_GEN_LEN] = '\0';
+	memcpy(generation, buf, LIMIT_GEN_LEN);
+	generation[LIMIT_GEN_LEN] = '\0';
 	return 0;
 }
 
@@ -157,8 +183,8 @@ gen_fenced(const char *spool_dir, char *buf, size_t buflen)
 	char path[4200];
 	size_t len;
 
-	snprintf(path, sizeof(path), "%s/%s", spool_dir, GEN_RESCUED_FILE);
-	if (fs_read_small(AT_FDCWD, path, buf, buflen, &len) != 0)
+	if (gen_path(path, sizeof(path), spool_dir, GEN_RESCUED_FILE) != 0 ||
+	    fs_read_small(AT_FDCWD, path, buf, buflen, &len) != 0)
 		return 0;
 	return 1;
 }
@@ -185,7 +211,7 @@ gen_remove_prefixed(int dirfd, const char *prefix)
 int
 gen_reinit(const char *spool_dir, char *err, size_t errlen)
 {
-	char gen[WIRE_GEN_LEN + 1];
+	char gen[LIMIT_GEN_LEN + 1];
 	int dirfd, fd, r;
 
 	if (fs_mkdir_p(spool_dir, 0700) != 0 ||
@@ -194,14 +220,7 @@ gen_reinit(const char *spool_dir, char *err, size_t errlen)
 		    strerror(errno));
 		return -AR_ESTATE;
 	}
-	fd = openat(dirfd, LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		snprintf(err, errlen, "spool directory '%s': %s", spool_dir,
-		    errno == EWOULDBLOCK ? "locked by another asyncrep "
-		    "process" : strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if (gen_lock(dirfd, spool_dir, &fd, err, errlen) != 0) {
 		close(dirfd);
 		return -AR_ESTATE;
 	}

@@ -9,7 +9,9 @@
 #ifndef ASYNCREP_GEN_H
 #define ASYNCREP_GEN_H
 
-#include "wire.h"
+#include <stddef.h>
+
+#include "limit.h"
 
 /*
  * Open (creating if needed) the spool directory, take its exclusive lock
@@ -18,7 +20,7 @@
  * needed.
  */
 int gen_open(const char *spool_dir, int *lockfd,
-    char generation[WIRE_GEN_LEN + 1], char *err, size_t errlen);
+    char generation[LIMIT_GEN_LEN + 1], char *err, size_t errlen);
 
 /* The marker a rescue leaves in a spool whose generation it closed. */
 #define GEN_RESCUED_FILE "rescued"
@@ -28,7 +30,7 @@ int gen_open(const char *spool_dir, int *lockfd,
  * (a rescue, on the failed primary's storage). -AR_ESTORAGE if the
  * directory or the file cannot be read, -AR_ESTATE if it is corrupt.
  */
-int gen_read(const char *spool_dir, char generation[WIRE_GEN_LEN + 1],
+int gen_read(const char *spool_dir, char generation[LIMIT_GEN_LEN + 1],
     char *err, size_t errlen);
 
 /* Close the spool's generation: write the rescue's report as the
@@ -45,7 +47,8 @@ int gen_fenced(const char *spool_dir, char *buf, size_t buflen);
  */
 int gen_reinit(const char *spool_dir, char *err, size_t errlen);
 
-/* 1 if s is a well-formed generation id. */
+/* 1 if s is a generation file's line: an id (limit_gen_valid) ended by
+ * NUL or '\n'. */
 int gen_valid(const char *s);
 
 #endif

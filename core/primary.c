@@ -1,3 +1,9 @@
+/*
+ * primary.c: asyncrep watch put together: the spool, the watcher thread,
+ * the pump thread (group commit and release) and the server, started and
+ * stopped in order (primary.h).
+ */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,7 +20,7 @@
 #include "primary.h"
 #include "server.h"
 #include "spool.h"
-#include "status.h"
+#include "util.h"
 #include "watcher.h"
 
 /* How often the pump looks at the clock when nothing happens: it ends
@@ -33,25 +39,18 @@ struct primary {
 	int failed;		/* the spool failed: stop serving changes */
 };
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* The watcher's callback: one change, into the spool. */
 static void
-on_change(void *arg, int op, const char *path, size_t len, const char *path2,
-    size_t len2)
+primary_on_change(void *arg, int op, const char *path, size_t len,
+    const char *path2, size_t len2)
 {
 	struct primary *p = arg;
 	char esc[LOG_ESC_MAX];
 	uint64_t seq;
 	int r;
 
+	assert(op >= SPOOL_MODIFY && op <= SPOOL_RESCAN);
+	assert((op == SPOOL_RENAME) == (path2 != NULL && len2 > 0));
 	r = spool_append(p->spool, (uint8_t)op, path, len, path2, len2, &seq);
 	if (r != 0) {
 		log_error("spool: cannot record a change of '%s': %s",
@@ -69,7 +68,7 @@ on_change(void *arg, int op, const char *path, size_t len, const char *path2,
 /* The watcher's figures for asyncrep status, every 2 s. Called from the
  * watcher thread only: the watcher module is single-threaded. */
 static void
-write_status(struct primary *p)
+primary_write_status(struct primary *p)
 {
 	struct watcher_stats ws;
 	char line[512];
@@ -86,13 +85,14 @@ write_status(struct primary *p)
 		return;
 	if (fs_open_dir(p->cfg->spool_dir, &dirfd) != 0)
 		return;
-	if (fs_write_durable(dirfd, STATUS_FILE, line, (size_t)n, 0644) != 0)
-		log_debug("cannot write %s", STATUS_FILE);
+	if (fs_write_durable(dirfd, PRIMARY_STATUS_FILE, line, (size_t)n,
+	    0644) != 0)
+		log_debug("cannot write %s", PRIMARY_STATUS_FILE);
 	close(dirfd);
 }
 
 static void *
-watcher_main(void *arg)
+primary_watcher_main(void *arg)
 {
 	struct primary *p = arg;
 	uint64_t next_status = 0, now;
@@ -104,9 +104,9 @@ watcher_main(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		if (stop)
 			break;
-		now = mono_ns();
+		now = util_mono_ns();
 		if (now >= next_status) {
-			write_status(p);
+			primary_write_status(p);
 			next_status = now + 2000000000ull;
 		}
 		r = watcher_poll(p->watcher, 100);
@@ -120,10 +120,11 @@ watcher_main(void *arg)
 
 /* Commit what the watcher appended; release it when interval says. */
 static void *
-pump_main(void *arg)
+primary_pump_main(void *arg)
 {
 	struct primary *p = arg;
-	uint64_t interval = p->cfg->interval_ns, next = mono_ns() + interval;
+	uint64_t interval = p->cfg->interval_ns;
+	uint64_t next = util_mono_ns() + interval;
 	uint64_t committed = spool_durable_seq(p->spool), now;
 	struct timespec until;
 	int pending, stop, r;
@@ -134,9 +135,11 @@ pump_main(void *arg)
 			/* Wake for the next release on time, not on a tick. */
 			uint64_t wait = PUMP_TICK_NS;
 
-			now = mono_ns();
+			now = util_mono_ns();
 			if (interval > 0 && next > now && next - now < wait)
 				wait = next - now;
+			/* One carry into tv_sec is enough below a second. */
+			assert(wait < 1000000000u);
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_nsec += (long)wait;
 			if (until.tv_nsec >= 1000000000) {
@@ -157,10 +160,13 @@ pump_main(void *arg)
 				    "no longer released (restart to recover)",
 				    ar_strerror(r));
 				p->failed = 1;
-			} else
+			} else {
+				assert(spool_durable_seq(p->spool) >=
+				    committed);
 				committed = spool_durable_seq(p->spool);
+			}
 		}
-		now = mono_ns();
+		now = util_mono_ns();
 		if (interval == 0 || now >= next) {
 			server_release(p->srv, committed);
 			if (interval > 0)
@@ -176,9 +182,9 @@ pump_main(void *arg)
 static int
 primary_start_threads(struct primary *p, pthread_t *wt, pthread_t *pt)
 {
-	if (pthread_create(pt, NULL, pump_main, p) != 0)
+	if (pthread_create(pt, NULL, primary_pump_main, p) != 0)
 		return -AR_EINTERNAL;
-	if (pthread_create(wt, NULL, watcher_main, p) != 0) {
+	if (pthread_create(wt, NULL, primary_watcher_main, p) != 0) {
 		pthread_mutex_lock(&p->lock);
 		p->stop = 1;
 		pthread_cond_signal(&p->cond);
@@ -256,7 +262,7 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 	wo.poll_interval_ns = cfg->poll_interval_ns;
 	wo.exclude = ex;
 	wo.skip_dir = cfg->spool_dir;
-	r = watcher_new(&wo, on_change, &p, &p.watcher, err, errlen);
+	r = watcher_new(&wo, primary_on_change, &p, &p.watcher, err, errlen);
 	if (r != 0)
 		goto out;
 	memset(&so, 0, sizeof(so));

@@ -14,8 +14,10 @@
 
 #include "auth.h"
 #include "config.h"
+#include "primary.h"
 
-#define STATUS_FILE "watch.status"
+/* What status reads from spool_dir: the file a running watch writes. */
+#define STATUS_FILE PRIMARY_STATUS_FILE
 
 int status_primary(const struct config_primary *cfg, int json, FILE *out,
     char *err, size_t errlen);

@@ -247,21 +247,6 @@ put_path_check(const char *p, size_t len, int allow_empty)
 }
 
 static int
-gen_valid(const char *g, size_t len)
-{
-	size_t i;
-
-	if (len != WIRE_GEN_LEN)
-		return 0;
-	for (i = 0; i < len; i++) {
-		if (!((g[i] >= '0' && g[i] <= '9') ||
-		    (g[i] >= 'a' && g[i] <= 'f')))
-			return 0;
-	}
-	return 1;
-}
-
-static int
 entry_type_valid(uint8_t frame_type, uint8_t type)
 {
 	/* F announces the bytes of a regular file: nothing else is sent. */
@@ -286,7 +271,7 @@ wire_put_hello(uint8_t *out, size_t outlen, const struct wire_hello *h)
 		return -AR_EINTERNAL;
 	slen = (size_t)(nul - h->server);
 	if (memchr(h->generation, '\0', sizeof(h->generation)) == NULL ||
-	    !gen_valid(h->generation, strlen(h->generation)))
+	    !limit_gen_valid(h->generation, strlen(h->generation)))
 		return -AR_EINTERNAL;
 	if (h->role != WIRE_ROLE_PRIMARY && h->role != WIRE_ROLE_RESCUE)
 		return -AR_EINTERNAL;
@@ -523,7 +508,7 @@ wire_get_hello(const uint8_t *p, size_t len, struct wire_hello *h)
 		return -AR_EPROTO;
 	if (h->version == 0 || h->vmin > h->version || h->vmax < h->version)
 		return -AR_EPROTO;
-	if (!gen_valid(h->generation, glen))
+	if (!limit_gen_valid(h->generation, glen))
 		return -AR_EPROTO;
 	if (h->role != WIRE_ROLE_PRIMARY && h->role != WIRE_ROLE_RESCUE)
 		return -AR_EPROTO;

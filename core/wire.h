@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "limit.h"
+
 #define WIRE_VERSION 1
 /*
  * The range of protocol versions this build speaks. The standby offers
@@ -28,11 +30,11 @@
 #define WIRE_HDR 5
 #define WIRE_MAX_FRAME (1u << 20)	/* largest payload accepted */
 #define WIRE_DATA_CHUNK (256u * 1024)	/* largest payload we send as data */
-#define WIRE_PATH_MAX 4095		/* bytes of a relative path */
-#define WIRE_NAME_MAX 255		/* bytes of one component */
-#define WIRE_TARGET_MAX 4095		/* bytes of a symlink target */
+#define WIRE_PATH_MAX LIMIT_PATH_MAX	/* bytes of a relative path */
+#define WIRE_NAME_MAX LIMIT_NAME_MAX	/* bytes of one component */
+#define WIRE_TARGET_MAX LIMIT_TARGET_MAX /* bytes of a symlink target */
 #define WIRE_MSG_MAX 1024		/* bytes of an error message */
-#define WIRE_GEN_LEN 32			/* hex characters of a generation id */
+#define WIRE_GEN_LEN LIMIT_GEN_LEN	/* hex characters of a generation id */
 
 enum wire_type {
 	WIRE_HELLO = 'H',	/* server hello */

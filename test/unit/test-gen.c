@@ -36,7 +36,7 @@ struct tctx {
 	char spool[PATH_MAX];	/* top/a/spool */
 	char genfile[PATH_MAX];	/* spool/generation */
 	int lockfd, lockfd2;
-	char gen[WIRE_GEN_LEN + 1];
+	char gen[LIMIT_GEN_LEN + 1];
 	char err[512];
 };
 
@@ -133,15 +133,15 @@ static void
 test_gen_fresh_and_persistent(void **state)
 {
 	struct tctx *t = *state;
-	char first[WIRE_GEN_LEN + 1], buf[128];
+	char first[LIMIT_GEN_LEN + 1], buf[128];
 	struct stat st;
 
 	memset(t->gen, 'x', sizeof t->gen);
 	assert_int_equal(gen_open(t->spool, &t->lockfd, t->gen, t->err,
 	    sizeof t->err), 0);
 	assert_true(t->lockfd >= 0);
-	assert_int_equal(strlen(t->gen), WIRE_GEN_LEN);
-	assert_true(is_lower_hex(t->gen, WIRE_GEN_LEN));
+	assert_int_equal(strlen(t->gen), LIMIT_GEN_LEN);
+	assert_true(is_lower_hex(t->gen, LIMIT_GEN_LEN));
 	assert_true(gen_valid(t->gen));
 
 	/* A new directory (and its parent), private to us. */
@@ -151,9 +151,9 @@ test_gen_fresh_and_persistent(void **state)
 
 	/* On disk: the id and a newline. */
 	assert_int_equal(get_file(t->genfile, buf, sizeof buf),
-	    WIRE_GEN_LEN + 1);
-	assert_memory_equal(buf, t->gen, WIRE_GEN_LEN);
-	assert_int_equal(buf[WIRE_GEN_LEN], '\n');
+	    LIMIT_GEN_LEN + 1);
+	assert_memory_equal(buf, t->gen, LIMIT_GEN_LEN);
+	assert_int_equal(buf[LIMIT_GEN_LEN], '\n');
 
 	/* Kept across a restart. */
 	memcpy(first, t->gen, sizeof first);
@@ -165,15 +165,15 @@ test_gen_fresh_and_persistent(void **state)
 	assert_true(t->lockfd >= 0);
 	assert_string_equal(t->gen, first);
 	assert_int_equal(get_file(t->genfile, buf, sizeof buf),
-	    WIRE_GEN_LEN + 1);
-	assert_memory_equal(buf, first, WIRE_GEN_LEN);
+	    LIMIT_GEN_LEN + 1);
+	assert_memory_equal(buf, first, LIMIT_GEN_LEN);
 }
 
 static void
 test_gen_differs_per_spool(void **state)
 {
 	struct tctx *t = *state;
-	char other[PATH_MAX], g2[WIRE_GEN_LEN + 1];
+	char other[PATH_MAX], g2[LIMIT_GEN_LEN + 1];
 	int n;
 
 	assert_int_equal(gen_open(t->spool, &t->lockfd, t->gen, t->err,
@@ -199,14 +199,14 @@ test_gen_existing_file(void **state)
 	assert_int_equal(mkdir(t->spool, 0700), 0);
 
 	/* An id written by hand, without the newline, is taken as is. */
-	put_file(t->genfile, GOOD, WIRE_GEN_LEN);
+	put_file(t->genfile, GOOD, LIMIT_GEN_LEN);
 	assert_int_equal(gen_open(t->spool, &t->lockfd, t->gen, t->err,
 	    sizeof t->err), 0);
 	assert_string_equal(t->gen, GOOD);
 	close(t->lockfd);
 	t->lockfd = -1;
 
-	put_file(t->genfile, GOOD "\n", WIRE_GEN_LEN + 1);
+	put_file(t->genfile, GOOD "\n", LIMIT_GEN_LEN + 1);
 	assert_int_equal(gen_open(t->spool, &t->lockfd, t->gen, t->err,
 	    sizeof t->err), 0);
 	assert_string_equal(t->gen, GOOD);
@@ -216,7 +216,7 @@ static void
 test_gen_locked(void **state)
 {
 	struct tctx *t = *state;
-	char g2[WIRE_GEN_LEN + 1];
+	char g2[LIMIT_GEN_LEN + 1];
 
 	assert_int_equal(gen_open(t->spool, &t->lockfd, t->gen, t->err,
 	    sizeof t->err), 0);
@@ -312,7 +312,7 @@ test_gen_corrupt(void **state)
 	}
 
 	/* Put right, it opens again. */
-	put_file(t->genfile, GOOD "\n", WIRE_GEN_LEN + 1);
+	put_file(t->genfile, GOOD "\n", LIMIT_GEN_LEN + 1);
 	assert_int_equal(gen_open(t->spool, &t->lockfd, t->gen, t->err,
 	    sizeof t->err), 0);
 	assert_string_equal(t->gen, GOOD);
@@ -395,6 +395,15 @@ test_gen_valid(void **state)
 	assert_false(gen_valid("0123456789abcdef0123456789abcdef\r\n"));
 	assert_false(gen_valid("0123456789abcdef-0123456789abcdef"));
 	assert_false(gen_valid("0123456789abcdef\xff" "123456789abcdef"));
+
+	/* The wire's check: the id's bytes alone, by length. */
+	assert_true(limit_gen_valid(GOOD, LIMIT_GEN_LEN));
+	assert_true(limit_gen_valid(GOOD "\n", LIMIT_GEN_LEN));
+	assert_false(limit_gen_valid(GOOD, LIMIT_GEN_LEN - 1));
+	assert_false(limit_gen_valid(GOOD "0", LIMIT_GEN_LEN + 1));
+	assert_false(limit_gen_valid("", 0));
+	assert_false(limit_gen_valid("0123456789ABCDEF0123456789abcdef",
+	    LIMIT_GEN_LEN));
 }
 
 int
