@@ -1,26 +1,34 @@
+/*
+ * changes.c: one standby's batch, coalesced from spool records
+ * (changes.h): the renames in order, each touched path once, and the
+ * hash map that finds a path already touched.
+ */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "changes.h"
 #include "error.h"
+#include "limit.h"
+#include "util.h"
 
-struct cpath {
+struct changes_entry {
 	char *path;
 	size_t len;
 	int rescan;
 	int live;		/* 0 once rewritten by a rename */
 };
 
-struct crename {
+struct changes_move {
 	char *from, *to;
 	size_t flen, tlen;
 };
 
 struct changes {
 	size_t max;
-	struct cpath *paths;
+	struct changes_entry *paths;
 	size_t npaths, cap;
-	struct crename *renames;
+	struct changes_move *renames;
 	size_t nrenames, rcap;
 	size_t *table;		/* open addressing: index + 1, 0 = empty */
 	size_t tsize;		/* a power of two, > 2 * max */
@@ -28,7 +36,7 @@ struct changes {
 };
 
 static uint64_t
-hash(const char *p, size_t len)
+changes_hash(const char *p, size_t len)
 {
 	uint64_t h = 1469598103934665603ull;
 	size_t i;
@@ -42,9 +50,9 @@ hash(const char *p, size_t len)
 
 /* The slot of path: where it is, or the empty slot where it would go. */
 static size_t
-slot(const struct changes *c, const char *p, size_t len)
+changes_slot(const struct changes *c, const char *p, size_t len)
 {
-	size_t i = (size_t)hash(p, len) & (c->tsize - 1);
+	size_t i = (size_t)changes_hash(p, len) & (c->tsize - 1);
 
 	for (;;) {
 		size_t v = c->table[i];
@@ -60,7 +68,7 @@ slot(const struct changes *c, const char *p, size_t len)
 
 /* Open addressing cannot just clear a slot: re-insert the cluster. */
 static void
-unslot(struct changes *c, size_t i)
+changes_unslot(struct changes *c, size_t i)
 {
 	size_t j = i, v;
 
@@ -71,8 +79,8 @@ unslot(struct changes *c, size_t i)
 		if (v == 0)
 			return;
 		c->table[j] = 0;
-		c->table[slot(c, c->paths[v - 1].path, c->paths[v - 1].len)] =
-		    v;
+		c->table[changes_slot(c, c->paths[v - 1].path,
+		    c->paths[v - 1].len)] = v;
 	}
 }
 
@@ -127,27 +135,24 @@ changes_free(struct changes *c)
 }
 
 static int
-touch(struct changes *c, const char *p, size_t len, int rescan)
+changes_touch(struct changes *c, const char *p, size_t len, int rescan)
 {
-	struct cpath *cp;
+	struct changes_entry *cp;
 	size_t i;
 
 	if (len == 0)
 		return 0;	/* the root's own attributes are not kept */
-	i = slot(c, p, len);
+	/* The table has room for every path a full batch holds: a free
+	 * slot always ends a probe. */
+	assert(c->npaths < c->tsize / 2);
+	i = changes_slot(c, p, len);
 	if (c->table[i] != 0) {
 		c->paths[c->table[i] - 1].rescan |= rescan;
 		return 0;
 	}
-	if (c->npaths == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 64;
-		struct cpath *n = reallocarray(c->paths, ncap, sizeof(*n));
-
-		if (n == NULL)
-			return -AR_ENOMEM;
-		c->paths = n;
-		c->cap = ncap;
-	}
+	if (util_grow(&c->paths, &c->cap, c->npaths + 1, sizeof(*c->paths),
+	    64) != 0)
+		return -AR_ENOMEM;
 	cp = &c->paths[c->npaths];
 	cp->path = malloc(len + 1);
 	if (cp->path == NULL)
@@ -164,7 +169,8 @@ touch(struct changes *c, const char *p, size_t len, int rescan)
 
 /* Touch the parent, then the path, so parents come first. */
 static int
-touch_with_parent(struct changes *c, const char *p, size_t len, int rescan)
+changes_touch_parent(struct changes *c, const char *p, size_t len,
+    int rescan)
 {
 	const char *slash = NULL;
 	size_t i;
@@ -177,23 +183,23 @@ touch_with_parent(struct changes *c, const char *p, size_t len, int rescan)
 		}
 	}
 	if (slash != NULL) {
-		r = touch(c, p, (size_t)(slash - p), 0);
+		r = changes_touch(c, p, (size_t)(slash - p), 0);
 		if (r != 0)
 			return r;
 	}
-	return touch(c, p, len, rescan);
+	return changes_touch(c, p, len, rescan);
 }
 
 /* Paths at or beneath from now live under to. */
 static int
-rewrite(struct changes *c, const char *from, size_t flen, const char *to,
-    size_t tlen)
+changes_rewrite(struct changes *c, const char *from, size_t flen,
+    const char *to, size_t tlen)
 {
 	size_t i, n = c->npaths;
 	int r;
 
 	for (i = 0; i < n; i++) {
-		struct cpath *cp = &c->paths[i];
+		struct changes_entry *cp = &c->paths[i];
 		char *np;
 		size_t nlen;
 		int rescan;
@@ -203,11 +209,11 @@ rewrite(struct changes *c, const char *from, size_t flen, const char *to,
 		    (cp->len > flen && cp->path[flen] != '/'))
 			continue;
 		nlen = tlen + (cp->len - flen);
-		if (nlen > WIRE_PATH_MAX) {
+		if (nlen > LIMIT_PATH_MAX) {
 			/* Unrepresentable: compare the new subtree. */
 			cp->live = 0;
-			unslot(c, slot(c, cp->path, cp->len));
-			r = touch(c, to, tlen, 1);
+			changes_unslot(c, changes_slot(c, cp->path, cp->len));
+			r = changes_touch(c, to, tlen, 1);
 			if (r != 0)
 				return r;
 			continue;
@@ -220,13 +226,13 @@ rewrite(struct changes *c, const char *from, size_t flen, const char *to,
 		np[nlen] = '\0';
 		rescan = cp->rescan;
 		cp->live = 0;
-		unslot(c, slot(c, cp->path, cp->len));
+		changes_unslot(c, changes_slot(c, cp->path, cp->len));
 		/* It keeps its place in the order under the new name. */
 		free(cp->path);
 		cp->path = np;
 		cp->len = nlen;
 		{
-			size_t s2 = slot(c, np, nlen);
+			size_t s2 = changes_slot(c, np, nlen);
 
 			if (c->table[s2] == 0) {
 				cp->live = 1;
@@ -241,9 +247,11 @@ rewrite(struct changes *c, const char *from, size_t flen, const char *to,
 int
 changes_add(struct changes *c, const struct spool_rec *rec)
 {
-	struct crename *rn;
+	struct changes_move *rn;
 	int r;
 
+	assert(rec->op >= SPOOL_MODIFY && rec->op <= SPOOL_RESCAN);
+	assert(c->npaths <= 2 * c->max && c->nrenames <= c->max);
 	/* Each record adds at most two paths (and a rename). */
 	if (c->npaths + 2 > 2 * c->max || c->nrenames + 1 > c->max)
 		return 1;
@@ -253,17 +261,11 @@ changes_add(struct changes *c, const struct spool_rec *rec)
 			c->full = 1;
 			return 0;
 		}
-		return touch_with_parent(c, rec->path, rec->path_len, 1);
+		return changes_touch_parent(c, rec->path, rec->path_len, 1);
 	case SPOOL_RENAME:
-		if (c->nrenames == c->rcap) {
-			size_t ncap = c->rcap ? c->rcap * 2 : 16;
-
-			rn = reallocarray(c->renames, ncap, sizeof(*rn));
-			if (rn == NULL)
-				return -AR_ENOMEM;
-			c->renames = rn;
-			c->rcap = ncap;
-		}
+		if (util_grow(&c->renames, &c->rcap, c->nrenames + 1,
+		    sizeof(*c->renames), 16) != 0)
+			return -AR_ENOMEM;
 		rn = &c->renames[c->nrenames];
 		rn->from = strndup(rec->path, rec->path_len);
 		rn->to = strndup(rec->path2, rec->path2_len);
@@ -275,15 +277,17 @@ changes_add(struct changes *c, const struct spool_rec *rec)
 		rn->flen = rec->path_len;
 		rn->tlen = rec->path2_len;
 		c->nrenames++;
-		r = rewrite(c, rec->path, rec->path_len, rec->path2,
+		r = changes_rewrite(c, rec->path, rec->path_len, rec->path2,
 		    rec->path2_len);
 		if (r == 0)
-			r = touch_with_parent(c, rec->path, rec->path_len, 0);
+			r = changes_touch_parent(c, rec->path, rec->path_len,
+			    0);
 		if (r == 0)
-			r = touch_with_parent(c, rec->path2, rec->path2_len, 0);
+			r = changes_touch_parent(c, rec->path2,
+			    rec->path2_len, 0);
 		return r;
 	default:
-		return touch_with_parent(c, rec->path, rec->path_len, 0);
+		return changes_touch_parent(c, rec->path, rec->path_len, 0);
 	}
 }
 
@@ -309,6 +313,7 @@ void
 changes_rename(const struct changes *c, size_t i, const char **from,
     size_t *flen, const char **to, size_t *tlen)
 {
+	assert(i < c->nrenames);
 	*from = c->renames[i].from;
 	*flen = c->renames[i].flen;
 	*to = c->renames[i].to;
@@ -325,8 +330,10 @@ int
 changes_path(const struct changes *c, size_t i, const char **path,
     size_t *len, int *rescan)
 {
-	const struct cpath *cp = &c->paths[i];
+	const struct changes_entry *cp;
 
+	assert(i < c->npaths);
+	cp = &c->paths[i];
 	if (!cp->live)
 		return 0;
 	*path = cp->path;

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -36,14 +37,8 @@
 #include "guard.h"
 #include "log.h"
 #include "spool.h"
-#include "wire.h"
+#include "util.h"
 
-#define SPOOL_MAGIC "ASRSPOOL"
-#define SPOOL_VERSION 1
-#define SPOOL_HDR 16			/* magic, version, reserved */
-#define SPOOL_BODY_MIN (8 + 1 + 8 + 2 + 2)
-#define SPOOL_REC_MIN (8 + SPOOL_BODY_MIN)
-#define SPOOL_BODY_MAX (SPOOL_REC_MAX - 8)
 #define SPOOL_BUF_MAX (1024u * 1024)	/* appended, not yet committed */
 #define SPOOL_CHUNK (256u * 1024)	/* one read of a segment */
 #define SPOOL_SEG_NAME_LEN 24		/* "seg-" 16 hex ".log" */
@@ -90,218 +85,16 @@ struct spool {
 };
 
 /* ------------------------------------------------------------------------
- * CRC-32C.
- *
- * The table is built once; on x86-64 the SSE4.2 instruction is used when
- * the CPU has it (checked at run time, so one binary runs everywhere).
- */
-
-static uint32_t spool_crc_table[256];
-static int spool_crc_hw;
-static pthread_once_t spool_crc_once = PTHREAD_ONCE_INIT;
-
-static void
-spool_crc_init(void)
-{
-	uint32_t c;
-	int i, k;
-
-	for (i = 0; i < 256; i++) {
-		c = (uint32_t)i;
-		for (k = 0; k < 8; k++)
-			c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-		spool_crc_table[i] = c;
-	}
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-	__builtin_cpu_init();
-	spool_crc_hw = __builtin_cpu_supports("sse4.2");
-#endif
-}
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-__attribute__((target("sse4.2")))
-static uint32_t
-spool_crc_sse42(uint32_t c, const uint8_t *p, size_t len)
-{
-	uint64_t c64 = c, v;
-
-	while (len >= 8) {
-		memcpy(&v, p, 8);
-		c64 = __builtin_ia32_crc32di(c64, v);
-		p += 8;
-		len -= 8;
-	}
-	c = (uint32_t)c64;
-	while (len-- > 0)
-		c = __builtin_ia32_crc32qi(c, *p++);
-	return c;
-}
-#endif
-
-uint32_t
-spool_crc32c(uint32_t crc, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	uint32_t c = ~crc;
-
-	pthread_once(&spool_crc_once, spool_crc_init);
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-	if (spool_crc_hw)
-		return ~spool_crc_sse42(c, p, len);
-#endif
-	while (len-- > 0)
-		c = spool_crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
-	return ~c;
-}
-
-/* ------------------------------------------------------------------------
- * The record codec: pure, no I/O.
- */
-
-static uint64_t
-spool_get_be(const uint8_t *p, size_t n)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static void
-spool_put_be(uint8_t *p, uint64_t v, size_t n)
-{
-	while (n-- > 0) {
-		p[n] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-/*
- * What a record may hold, the same for the encoder and the decoder: a
- * path is "" only in a RESCAN of the whole tree, path2 is there exactly
- * for a RENAME. Returns 0, -AR_ENOMEM for a path too long (a real tree
- * can hit that) or -AR_EINTERNAL for anything else.
- */
-static int
-spool_rec_check(uint8_t op, const char *path, size_t len, const char *path2,
-    size_t len2)
-{
-	if (op < SPOOL_MODIFY || op > SPOOL_RESCAN)
-		return -AR_EINTERNAL;
-	if (len > WIRE_PATH_MAX || len2 > WIRE_PATH_MAX)
-		return -AR_ENOMEM;
-	if (!wire_path_valid(path, len))
-		return -AR_EINTERNAL;
-	if (len == 0 && op != SPOOL_RESCAN)
-		return -AR_EINTERNAL;
-	if (op == SPOOL_RENAME) {
-		if (len2 == 0 || !wire_path_valid(path2, len2))
-			return -AR_EINTERNAL;
-	} else if (len2 != 0)
-		return -AR_EINTERNAL;
-	return 0;
-}
-
-static int
-spool_rec_put(uint8_t *out, size_t outlen, uint64_t seq, uint8_t op,
-    uint64_t time_ns, const char *path, size_t len, const char *path2,
-    size_t len2)
-{
-	size_t body, off;
-	int r;
-
-	r = spool_rec_check(op, path, len, path2, len2);
-	if (r != 0)
-		return r;
-	if (seq == 0)
-		return -AR_EINTERNAL;
-	body = SPOOL_BODY_MIN + len + len2;
-	if (outlen < 8 + body)
-		return -AR_ENOMEM;
-	off = 8;
-	spool_put_be(out + off, seq, 8);
-	off += 8;
-	out[off++] = op;
-	spool_put_be(out + off, time_ns, 8);
-	off += 8;
-	spool_put_be(out + off, len, 2);
-	off += 2;
-	if (len > 0)
-		memcpy(out + off, path, len);
-	off += len;
-	spool_put_be(out + off, len2, 2);
-	off += 2;
-	if (len2 > 0)
-		memcpy(out + off, path2, len2);
-	spool_put_be(out, body, 4);
-	spool_put_be(out + 4, spool_crc32c(0, out + 8, body), 4);
-	return (int)(8 + body);
-}
-
-int
-spool_rec_encode(const struct spool_rec *r, uint8_t *out, size_t outlen)
-{
-	if (r->path_len > WIRE_PATH_MAX || r->path2_len > WIRE_PATH_MAX)
-		return -AR_ENOMEM;
-	return spool_rec_put(out, outlen, r->seq, r->op, r->time_ns, r->path,
-	    r->path_len, r->path2, r->path2_len);
-}
-
-int
-spool_rec_decode(const uint8_t *buf, size_t len, struct spool_rec *r,
-    size_t *used)
-{
-	const uint8_t *b;
-	size_t body, plen, p2len;
-
-	/* The length is checked before "torn" is answered, so garbage with
-	 * a huge length is corrupt, not a record still to come. */
-	if (len < 4)
-		return 1;
-	body = (size_t)spool_get_be(buf, 4);
-	if (body < SPOOL_BODY_MIN || body > SPOOL_BODY_MAX)
-		return -AR_EPROTO;
-	if (len < 8 + body)
-		return 1;
-	b = buf + 8;
-	if (spool_crc32c(0, b, body) != (uint32_t)spool_get_be(buf + 4, 4))
-		return -AR_EPROTO;
-	plen = (size_t)spool_get_be(b + 17, 2);
-	if (plen > body - SPOOL_BODY_MIN)
-		return -AR_EPROTO;
-	p2len = (size_t)spool_get_be(b + 19 + plen, 2);
-	if (SPOOL_BODY_MIN + plen + p2len != body)
-		return -AR_EPROTO;
-	r->seq = spool_get_be(b, 8);
-	r->op = b[8];
-	r->time_ns = spool_get_be(b + 9, 8);
-	if (r->seq == 0)
-		return -AR_EPROTO;
-	if (spool_rec_check(r->op, (const char *)b + 19, plen,
-	    (const char *)b + 21 + plen, p2len) != 0)
-		return -AR_EPROTO;
-	r->path_len = (uint16_t)plen;
-	memcpy(r->path, b + 19, plen);
-	r->path[plen] = '\0';
-	r->path2_len = (uint16_t)p2len;
-	memcpy(r->path2, b + 21 + plen, p2len);
-	r->path2[p2len] = '\0';
-	*used = 8 + body;
-	return 0;
-}
-
-/* ------------------------------------------------------------------------
  * Small helpers.
  */
 
+/* A record's time: the wall clock, for status and for people. */
 static uint64_t
-spool_now(clockid_t clk)
+spool_realtime_ns(void)
 {
 	struct timespec ts;
 
-	clock_gettime(clk, &ts);
+	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) +
 	    (uint64_t)ts.tv_nsec;
 }
@@ -374,16 +167,16 @@ spool_ack_parse(const char *s, size_t len, uint64_t *seq)
 	size_t i;
 
 	if (len < 2 || len > 21 || s[len - 1] != '\n')
-		return -1;
+		return -AR_EPROTO;
 	for (i = 0; i < len - 1; i++) {
 		if (s[i] < '0' || s[i] > '9')
-			return -1;
+			return -AR_EPROTO;
 		if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-			return -1;
+			return -AR_EPROTO;
 		v = v * 10 + (uint64_t)(s[i] - '0');
 	}
 	if (v >= SPOOL_SEQ_SANE)
-		return -1;
+		return -AR_EPROTO;
 	*seq = v;
 	return 0;
 }
@@ -491,36 +284,44 @@ struct spool_rd {
 	int eof;
 };
 
+/* What spool_rd_next found. */
 enum spool_rd_res {
-	SPOOL_RD_REC = 0,	/* *r holds the next record */
-	SPOOL_RD_END = 1,	/* clean end: no byte left */
-	SPOOL_RD_TORN = 2,	/* bytes left that are only a record's start */
+	SPOOL_RD_REC,		/* *r holds the next record */
+	SPOOL_RD_END,		/* clean end: no byte left */
+	SPOOL_RD_TORN,		/* bytes left that are only a record's start */
 };
 
-/* Returns an spool_rd_res, -AR_EPROTO (a corrupt record at *recoff) or
- * -AR_EIO. */
+/* The next record, or how the segment ends, in *res. Returns 0,
+ * -AR_EPROTO (a corrupt record at *recoff) or -AR_EIO. */
 static int
-spool_rd_next(struct spool_rd *rd, struct spool_rec *r, uint64_t *recoff)
+spool_rd_next(struct spool_rd *rd, struct spool_rec *r, uint64_t *recoff,
+    enum spool_rd_res *res)
 {
 	size_t used, want;
 	ssize_t n;
 	int d;
 
 	for (;;) {
+		assert(rd->pos <= rd->have && rd->have <= SPOOL_CHUNK);
 		*recoff = rd->off + rd->pos;
 		if (rd->pos < rd->have) {
 			d = spool_rec_decode(rd->buf + rd->pos,
 			    rd->have - rd->pos, r, &used);
 			if (d < 0)
 				return d;
-			if (d == 0) {
+			if (used > 0) {
 				rd->pos += used;
-				return SPOOL_RD_REC;
+				*res = SPOOL_RD_REC;
+				return 0;
 			}
-			if (rd->eof)
-				return SPOOL_RD_TORN;
-		} else if (rd->eof)
-			return SPOOL_RD_END;
+			if (rd->eof) {
+				*res = SPOOL_RD_TORN;
+				return 0;
+			}
+		} else if (rd->eof) {
+			*res = SPOOL_RD_END;
+			return 0;
+		}
 
 		memmove(rd->buf, rd->buf + rd->pos, rd->have - rd->pos);
 		rd->off += rd->pos;
@@ -564,19 +365,14 @@ spool_seq_follows(uint64_t prev, const struct spool_rec *r)
 static int
 spool_segs_push(struct spool *sp, uint64_t first, uint64_t size)
 {
-	struct spool_seg *n;
-	size_t alloc;
+	int r;
 
-	if (sp->nsegs == sp->segs_alloc) {
-		if (sp->segs_alloc >= SPOOL_SEGS_MAX)
-			return -AR_ENOMEM;
-		alloc = sp->segs_alloc == 0 ? 16 : sp->segs_alloc * 2;
-		n = reallocarray(sp->segs, alloc, sizeof *n);
-		if (n == NULL)
-			return -AR_ENOMEM;
-		sp->segs = n;
-		sp->segs_alloc = alloc;
-	}
+	if (sp->nsegs >= SPOOL_SEGS_MAX)
+		return -AR_ENOMEM;
+	r = util_grow(&sp->segs, &sp->segs_alloc, sp->nsegs + 1,
+	    sizeof *sp->segs, 16);
+	if (r != 0)
+		return r;
 	sp->segs[sp->nsegs].first = first;
 	sp->segs[sp->nsegs].size = size;
 	sp->nsegs++;
@@ -597,6 +393,7 @@ spool_seg_find(const struct spool *sp, uint64_t seq)
 {
 	size_t lo = 0, hi = sp->nsegs, mid;
 
+	assert(sp->nsegs > 0 && sp->segs[0].first <= seq);
 	while (hi - lo > 1) {
 		mid = lo + (hi - lo) / 2;
 		if (sp->segs[mid].first <= seq)
@@ -616,20 +413,19 @@ spool_first_locked(const struct spool *sp)
 static int
 spool_header_check(int fd, uint64_t *size)
 {
-	uint8_t h[SPOOL_HDR];
+	uint8_t h[SPOOL_REC_SEG_HDR];
 	struct stat st;
 	ssize_t n;
+	int r;
 
 	if (fstat(fd, &st) == -1)
 		return -AR_EIO;
 	n = fs_pread_full(fd, h, sizeof h, 0);
 	if (n < 0)
 		return -AR_EIO;
-	if ((size_t)n < sizeof h || memcmp(h, SPOOL_MAGIC, 8) != 0)
-		return -AR_EPROTO;
-	/* Reserved bytes are ignored, so a later version may use them. */
-	if (spool_get_be(h + 8, 4) != SPOOL_VERSION)
-		return -AR_EVERSION;
+	r = spool_rec_seg_check(h, (size_t)n);
+	if (r != 0)
+		return r;
 	*size = (uint64_t)st.st_size;
 	return 0;
 }
@@ -643,12 +439,10 @@ static int
 spool_seg_create(struct spool *sp, uint64_t first)
 {
 	char name[SPOOL_SEG_NAME_LEN + 1];
-	uint8_t h[SPOOL_HDR];
+	uint8_t h[SPOOL_REC_SEG_HDR];
 	int fd, r;
 
-	memcpy(h, SPOOL_MAGIC, 8);
-	spool_put_be(h + 8, SPOOL_VERSION, 4);
-	spool_put_be(h + 12, 0, 4);
+	spool_rec_seg_header(h);
 	spool_seg_name(name, first);
 	r = fs_write_durable(sp->dirfd, name, h, sizeof h, 0644);
 	if (r != 0) {
@@ -662,7 +456,7 @@ spool_seg_create(struct spool *sp, uint64_t first)
 		    strerror(errno));
 		return -AR_EIO;
 	}
-	r = spool_segs_push(sp, first, SPOOL_HDR);
+	r = spool_segs_push(sp, first, SPOOL_REC_SEG_HDR);
 	if (r != 0) {
 		close(fd);
 		return r;
@@ -679,6 +473,8 @@ spool_seg_drop_oldest(struct spool *sp)
 {
 	char name[SPOOL_SEG_NAME_LEN + 1];
 
+	/* The current segment always stays. */
+	assert(sp->nsegs > 1);
 	spool_seg_name(name, sp->segs[0].first);
 	if (unlinkat(sp->dirfd, name, 0) == -1 && errno != ENOENT) {
 		log_error("spool: cannot remove segment '%s': %s", name,
@@ -801,9 +597,9 @@ spool_commit_locked(struct spool *sp)
 	while (pos < sp->buflen) {
 		cur = sp->nsegs > 0 ? &sp->segs[sp->nsegs - 1] : NULL;
 		if (sp->curfd == -1 || cur == NULL ||
-		    (cur->size > SPOOL_HDR && cur->size >= sp->segment_size)) {
-			r = spool_seg_create(sp,
-			    spool_get_be(sp->buf + pos + 8, 8));
+		    (cur->size > SPOOL_REC_SEG_HDR &&
+		    cur->size >= sp->segment_size)) {
+			r = spool_seg_create(sp, spool_rec_seq(sp->buf + pos));
 			if (r != 0) {
 				sp->err = -AR_EIO;
 				return sp->err;
@@ -814,8 +610,8 @@ spool_commit_locked(struct spool *sp)
 		start = pos;
 		while (pos < sp->buflen &&
 		    (pos == start || base + (pos - start) < sp->segment_size)) {
-			reclen = 8 + (size_t)spool_get_be(sp->buf + pos, 4);
-			last = spool_get_be(sp->buf + pos + 8, 8);
+			reclen = spool_rec_len(sp->buf + pos);
+			last = spool_rec_seq(sp->buf + pos);
 			pos += reclen;
 		}
 		if (fs_pwrite_full(sp->curfd, sp->buf + start, pos - start,
@@ -827,8 +623,11 @@ spool_commit_locked(struct spool *sp)
 			return sp->err;
 		}
 		cur->size = base + (pos - start);
+		assert(last > sp->durable_seq);
 		sp->durable_seq = last;
 	}
+	/* The buffer holds whole records only. */
+	assert(pos == sp->buflen);
 	sp->buflen = 0;
 	/* The records are durable: a failure to enforce the cap is logged
 	 * there and retried at the next commit, not reported as a failed
@@ -857,14 +656,14 @@ spool_append_locked(struct spool *sp, uint8_t op, const char *path,
 			return r;
 	}
 	n = spool_rec_put(sp->buf + sp->buflen, SPOOL_BUF_MAX - sp->buflen,
-	    sp->next_seq, op, spool_now(CLOCK_REALTIME), path, len, path2,
-	    len2);
+	    sp->next_seq, op, spool_realtime_ns(), path, len, path2, len2);
 	if (n < 0)
 		return n;
-	now = spool_now(CLOCK_MONOTONIC);
+	now = util_mono_ns();
 	if (sp->buflen == 0)
 		sp->buf_since_ns = now;
 	sp->buflen += (size_t)n;
+	assert(sp->buflen <= SPOOL_BUF_MAX && sp->next_seq > sp->durable_seq);
 	if (seq != NULL)
 		*seq = sp->next_seq;
 	sp->next_seq++;
@@ -967,6 +766,7 @@ spool_scan_last(int fd, uint64_t first, struct spool_scan *sc)
 	struct spool_rec *rec;
 	struct spool_rd rd;
 	struct stat st;
+	enum spool_rd_res res;
 	uint64_t recoff;
 	int r;
 
@@ -979,16 +779,17 @@ spool_scan_last(int fd, uint64_t first, struct spool_scan *sc)
 		return -AR_ENOMEM;
 	}
 	rd.fd = fd;
-	rd.off = SPOOL_HDR;
+	rd.off = SPOOL_REC_SEG_HDR;
 	rd.end = UINT64_MAX;
-	sc->good_end = SPOOL_HDR;
+	sc->good_end = SPOOL_REC_SEG_HDR;
 	sc->last_seq = first - 1;
 	sc->why = NULL;
 	for (;;) {
-		r = spool_rd_next(&rd, rec, &recoff);
-		if (r == SPOOL_RD_REC) {
-			if ((recoff == SPOOL_HDR && rec->seq != first) ||
-			    (recoff > SPOOL_HDR &&
+		r = spool_rd_next(&rd, rec, &recoff, &res);
+		if (r == 0 && res == SPOOL_RD_REC) {
+			if ((recoff == SPOOL_REC_SEG_HDR &&
+			    rec->seq != first) ||
+			    (recoff > SPOOL_REC_SEG_HDR &&
 			    !spool_seq_follows(sc->last_seq, rec))) {
 				sc->why = "record out of sequence";
 				break;
@@ -997,9 +798,9 @@ spool_scan_last(int fd, uint64_t first, struct spool_scan *sc)
 			sc->good_end = rd.off + rd.pos;
 			continue;
 		}
-		if (r == SPOOL_RD_END)
+		if (r == 0 && res == SPOOL_RD_END)
 			break;
-		if (r == SPOOL_RD_TORN)
+		if (r == 0)
 			sc->why = "torn record";
 		else if (r == -AR_EPROTO)
 			sc->why = "corrupt record";
@@ -1069,7 +870,8 @@ spool_recover(struct spool *sp, uint64_t dropped, char *err, size_t errlen)
 	/* A segment's name is the seq of its first record: an emptied last
 	 * segment cannot take a RESCAN numbered past its name. */
 	cur = sp->nsegs > 0 ? &sp->segs[sp->nsegs - 1] : NULL;
-	if (cur != NULL && cur->size == SPOOL_HDR && cur->first != next) {
+	if (cur != NULL && cur->size == SPOOL_REC_SEG_HDR &&
+	    cur->first != next) {
 		spool_seg_name(name, cur->first);
 		if (unlinkat(sp->dirfd, name, 0) == -1 ||
 		    fs_fsync_dir(sp->dirfd) != 0) {
@@ -1340,8 +1142,8 @@ spool_size(struct spool *sp)
 /*
  * Under mu: open the segment to read next (the one holding seq when
  * prev_first is 0, else the one after prev_first) and snapshot its
- * durable end. Returns 0, 1 when there is none, -AR_ESTATE when it was
- * trimmed meanwhile, or -AR_EIO.
+ * durable end. Returns 0 (*fd -1 when there is none), -AR_ESTATE when
+ * it was trimmed meanwhile, or -AR_EIO.
  */
 static int
 spool_read_seg(struct spool *sp, uint64_t seq, uint64_t prev_first, int *fd,
@@ -1351,11 +1153,10 @@ spool_read_seg(struct spool *sp, uint64_t seq, uint64_t prev_first, int *fd,
 	size_t i;
 	int r = 0;
 
+	*fd = -1;
 	pthread_mutex_lock(&sp->mu);
-	if (sp->nsegs == 0) {
-		r = 1;
+	if (sp->nsegs == 0)
 		goto out;
-	}
 	if (prev_first == 0) {
 		if (seq < sp->segs[0].first) {
 			r = -AR_ESTATE;
@@ -1372,10 +1173,8 @@ spool_read_seg(struct spool *sp, uint64_t seq, uint64_t prev_first, int *fd,
 		i = spool_seg_find(sp, prev_first);
 		if (sp->segs[i].first <= prev_first)
 			i++;
-		if (i >= sp->nsegs) {
-			r = 1;
+		if (i >= sp->nsegs)
 			goto out;
-		}
 	}
 	*first = sp->segs[i].first;
 	/* The last segment ends at its durable end; an earlier one at its
@@ -1400,6 +1199,7 @@ spool_read(struct spool *sp, uint64_t after, uint64_t upto,
 {
 	struct spool_rec *rec = NULL;
 	struct spool_rd rd;
+	enum spool_rd_res res;
 	uint64_t durable, first, seg = 0, prev = 0, recoff;
 	const char *why;
 	int fd, r, done = 0;
@@ -1418,6 +1218,7 @@ spool_read(struct spool *sp, uint64_t after, uint64_t upto,
 		upto = durable;
 	if (after >= upto)
 		return 0;
+	assert(after < upto && upto <= durable);
 
 	memset(&rd, 0, sizeof rd);
 	rec = malloc(sizeof *rec);
@@ -1429,28 +1230,22 @@ spool_read(struct spool *sp, uint64_t after, uint64_t upto,
 	r = 0;
 	while (!done) {
 		r = spool_read_seg(sp, after + 1, seg, &fd, &seg, &rd.end);
-		if (r == 1) {
-			r = 0;
-			break;
-		}
-		if (r != 0)
+		if (r != 0 || fd == -1)
 			break;
 		rd.fd = fd;
-		rd.off = SPOOL_HDR;
+		rd.off = SPOOL_REC_SEG_HDR;
 		rd.pos = rd.have = 0;
 		rd.eof = 0;
 		for (;;) {
-			r = spool_rd_next(&rd, rec, &recoff);
-			if (r == SPOOL_RD_END) {
-				r = 0;
+			r = spool_rd_next(&rd, rec, &recoff, &res);
+			if (r == 0 && res == SPOOL_RD_END)
 				break;
-			}
 			why = NULL;
-			if (r == SPOOL_RD_REC &&
-			    ((recoff == SPOOL_HDR && rec->seq != seg) ||
+			if (r == 0 && res == SPOOL_RD_REC &&
+			    ((recoff == SPOOL_REC_SEG_HDR && rec->seq != seg) ||
 			    (prev != 0 && !spool_seq_follows(prev, rec))))
 				why = "record out of sequence";
-			else if (r == SPOOL_RD_TORN)
+			else if (r == 0 && res == SPOOL_RD_TORN)
 				why = "torn record";
 			else if (r == -AR_EPROTO)
 				why = "corrupt record";
@@ -1470,6 +1265,7 @@ spool_read(struct spool *sp, uint64_t after, uint64_t upto,
 				done = 1;
 				break;
 			}
+			assert(r == 0 && res == SPOOL_RD_REC);
 			if (rec->seq > after) {
 				r = cb(arg, rec);
 				if (r != 0) {

@@ -5,7 +5,8 @@
  * (gen.c): append-only segment files of checksummed, sequenced change
  * records written with group commit; each standby's acknowledged
  * position; trimming and the size cap. A rescue helper on another node
- * opens the same directory read-only.
+ * opens the same directory read-only. The bytes of a record and of a
+ * segment's header are spool-rec.h's.
  *
  * Thread safety: every function takes the spool's mutex, so the watcher
  * thread appends while server threads read and record acks.
@@ -16,44 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wire.h"
-
-enum spool_op {
-	SPOOL_MODIFY = 1,	/* a file was created or its content changed */
-	SPOOL_ATTRIB = 2,	/* mode, owner or times changed */
-	SPOOL_DELETE = 3,	/* path (file, link or whole directory) gone */
-	SPOOL_RENAME = 4,	/* path moved to path2, both inside the tree */
-	SPOOL_MKDIR = 5,	/* a directory was created */
-	SPOOL_SYMLINK = 6,	/* a symlink was created or replaced */
-	SPOOL_RESCAN = 7,	/* compare the subtree at path ("" = all) */
-};
-
-struct spool_rec {
-	uint64_t seq;
-	uint8_t op;		/* enum spool_op */
-	uint64_t time_ns;	/* CLOCK_REALTIME when appended */
-	uint16_t path_len;
-	char path[WIRE_PATH_MAX + 1];
-	uint16_t path2_len;	/* RENAME only */
-	char path2[WIRE_PATH_MAX + 1];
-};
-
-/* Largest encoded record. */
-#define SPOOL_REC_MAX (8 + 8 + 1 + 8 + 2 + WIRE_PATH_MAX + 2 + WIRE_PATH_MAX)
-
-/* --- pure codec (no I/O; unit tested and fuzzed) --- */
-
-/* CRC-32C (Castagnoli), as in iSCSI and ext4. */
-uint32_t spool_crc32c(uint32_t crc, const void *buf, size_t len);
-/* Encode r into out; returns the length or -AR_ENOMEM / -AR_EINTERNAL. */
-int spool_rec_encode(const struct spool_rec *r, uint8_t *out, size_t outlen);
-/*
- * Decode the record at buf. Returns 0 and sets *used, 1 when buf holds
- * only the start of a record (a torn tail), or -AR_EPROTO when the bytes
- * are not a valid record (bad length, checksum, op or path).
- */
-int spool_rec_decode(const uint8_t *buf, size_t len, struct spool_rec *r,
-    size_t *used);
+#include "spool-rec.h"
 
 /* --- the journal --- */
 

@@ -82,8 +82,7 @@ count_bytes(void *arg, const struct spool_rec *r)
 {
 	struct lag_bytes *lb = arg;
 
-	/* As encoded: length, checksum, the fixed fields, the paths. */
-	lb->bytes += 4 + 4 + 8 + 1 + 8 + 2 + r->path_len + 2 + r->path2_len;
+	lb->bytes += spool_rec_size(r);
 	return 0;
 }
 

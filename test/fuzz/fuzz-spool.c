@@ -1,19 +1,21 @@
 /*
- * fuzz-spool.c: libFuzzer target for the spool record decoder.
+ * fuzz-spool.c: libFuzzer target for the spool record decoder
+ * (spool-rec.c).
  *
  * The input is read as the records of a segment, one after the other,
  * as spool_open and spool_read do: decode, advance by what was used, stop
- * at a torn record (1) or a corrupt one (an error). Whatever the decoder
- * accepts must re-encode to the very same bytes: the layout has one
- * encoding per record, so any difference is a bug. Every torn prefix of
- * an accepted record must also be reported as torn, never as a record.
+ * at a torn record (nothing used) or a corrupt one (an error). Whatever
+ * the decoder accepts must re-encode to the very same bytes: the layout
+ * has one encoding per record, so any difference is a bug. Every torn
+ * prefix of an accepted record must also be reported as torn, never as a
+ * record.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
-#include "spool.h"
+#include "spool-rec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -38,14 +40,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (off < size) {
 		used = 0;
 		r = spool_rec_decode(data + off, size - off, &rec, &used);
-		if (r == 1)
-			break;
 		if (r != 0) {
 			CHECK(r == -AR_EPROTO);
 			break;
 		}
-		CHECK(used >= 8 + 21 && used <= SPOOL_REC_MAX &&
+		if (used == 0)
+			break;
+		CHECK(used >= SPOOL_REC_MIN && used <= SPOOL_REC_MAX &&
 		    used <= size - off);
+		CHECK(used == spool_rec_size(&rec));
 		CHECK(rec.seq != 0);
 		CHECK(rec.op >= SPOOL_MODIFY && rec.op <= SPOOL_RESCAN);
 		check_str(rec.path, rec.path_len);
@@ -66,7 +69,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* A few cuts, not all: keep each input fast. */
 		for (cut = 0; cut < used; cut += 1 + used / 16)
 			CHECK(spool_rec_decode(data + off, cut, &rec2,
-			    &used2) == 1);
+			    &used2) == 0 && used2 == 0);
 		off += used;
 	}
 	return 0;
