@@ -1,6 +1,7 @@
 /*
- * watcher.c: change detection on the primary's tree, by inotify or by
- * periodic metadata scans.
+ * watcher.c: change detection on the primary's tree by inotify, and the
+ * interface of watcher.h for both modes (the poll mode's scans are
+ * watcher-scan.c's).
  *
  * Why the kernel's inotify API and not libinotifytools' event and path
  * functions (LIBRARIES.md allows this where a defect cannot be worked
@@ -53,6 +54,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -61,7 +63,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -69,9 +70,9 @@
 #include "fs.h"
 #include "log.h"
 #include "spool.h"
+#include "util.h"
 #include "walk.h"
-#include "watcher.h"
-#include "wire.h"
+#include "watcher-int.h"
 
 #define WATCHER_MASK (IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_CREATE | \
 	IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | \
@@ -81,133 +82,17 @@
 #define WATCHER_READS_MAX 16		/* reads per watcher_poll: the
 					 * caller regains control under a
 					 * flood */
-#define WATCHER_SLOTS 64		/* files debounced at once */
 #define WATCHER_WINDOW_NS 100000000ull	/* IN_MODIFY debounce window */
 #define WATCHER_MOVE_WAIT_MS 5		/* wait for a MOVED_TO */
 #define WATCHER_POLL_DEFAULT_NS 1000000000ull
 #define WATCHER_REBUILD_DEFAULT 4096
-#define WATCHER_DEPTH_MAX 2048		/* PATH_MAX / 2 levels */
 #define WATCHER_PROC_QUEUED "/proc/sys/fs/inotify/max_queued_events"
 #define WATCHER_PROC_WATCHES "/proc/sys/fs/inotify/max_user_watches"
-
-/* A watched directory; the root has no parent and an empty name. */
-struct watcher_dir {
-	int wd;
-	size_t namelen;
-	char *name;
-	struct watcher_dir *parent;
-	struct watcher_dir *child;	/* first child */
-	struct watcher_dir *next;	/* siblings */
-	struct watcher_dir *prev;
-};
-
-/* A file whose content events are being debounced. */
-struct watcher_slot {
-	int used;
-	int dirty;		/* a change not reported yet */
-	uint64_t last_ns;	/* last report (or creation) */
-	struct watcher_dir *dir;
-	size_t namelen;
-	char name[NAME_MAX + 1];
-};
-
-/* Poll mode: one entry of a directory listing, 16 bytes. */
-struct watcher_pent {
-	uint64_t namehash;
-	uint32_t data;		/* type, size, mtime */
-	uint32_t attr;		/* mode, owner */
-};
-
-/* Poll mode: what the last scan saw of one directory. */
-struct watcher_pdir {
-	uint64_t key;		/* hash of the relative path, 0 = free */
-	uint64_t listhash;
-	uint32_t gen;		/* scan that last saw it */
-	uint32_t n;
-	struct watcher_pent *ents;	/* sorted by namehash */
-};
-
-struct watcher {
-	char *root;		/* without trailing '/'; "" for "/" */
-	size_t rootlen;
-	char *skip_rel;		/* skip_dir relative to root, or NULL */
-	size_t skip_len;
-	const struct exclude *x;
-	int mode;
-	int live;		/* counted in watcher_live */
-	uint64_t poll_ns;
-	watcher_cb *cb;
-	void *cb_arg;
-	struct watcher_stats st;
-
-	/* inotify */
-	int fd;
-	int dead;		/* root deleted, moved or unmounted */
-	int need_rebuild;
-	struct watcher_dir *top;
-	struct watcher_dir **tab;	/* wd -> node, linear probing */
-	size_t tabcap;
-	size_t ndirs;
-	unsigned char *buf;
-	struct watcher_slot slots[WATCHER_SLOTS];
-	int add_failed;		/* logged once: out of watches */
-
-	/* a MOVED_FROM waiting for its MOVED_TO */
-	int mv_pending;
-	uint32_t mv_cookie;
-	int mv_isdir;
-	int mv_excluded;
-	struct watcher_dir *mv_dir;
-	size_t mv_namelen;
-	char mv_name[NAME_MAX + 1];
-
-	/* last reported change, to drop an identical repeat */
-	int last_op;
-	size_t last_len;
-	char last[WIRE_PATH_MAX + 1];
-
-	/* path scratch: absolute path being walked, and event paths */
-	char abs[PATH_MAX];
-	char p1[WIRE_PATH_MAX + 1];
-	char p2[WIRE_PATH_MAX + 1];
-
-	/* poll mode */
-	struct watcher_pdir *ptab;
-	size_t ptabcap;
-	size_t npdirs;
-	uint32_t pgen;
-	uint64_t next_scan_ns;
-};
 
 /* libinotifytools kept process-global state; this module keeps the rule
  * of one instance so a process cannot exhaust max_user_instances (128
  * per user) by accident, and so stats are the process's. */
 static int watcher_live;
-
-static uint64_t
-watcher_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* FNV-1a, 64 bits: cheap, and good enough to tell names apart. */
-static uint64_t
-watcher_hash(uint64_t h, const void *p, size_t len)
-{
-	const unsigned char *s = p;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= s[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
-#define WATCHER_HASH_INIT 0xcbf29ce484222325ull
 
 /* Read a small integer from /proc; -1 if it cannot be read. */
 static long
@@ -230,7 +115,7 @@ watcher_proc_long(const char *path)
 /* reporting                                                           */
 /* ------------------------------------------------------------------ */
 
-static int
+int
 watcher_skipped(struct watcher *w, const char *rel, size_t len)
 {
 	if (w->skip_rel == NULL || len < w->skip_len ||
@@ -239,10 +124,13 @@ watcher_skipped(struct watcher *w, const char *rel, size_t len)
 	return len == w->skip_len || rel[w->skip_len] == '/';
 }
 
-static void
+void
 watcher_report(struct watcher *w, int op, const char *path, size_t len,
     const char *path2, size_t len2)
 {
+	assert(op >= SPOOL_MODIFY && op <= SPOOL_RESCAN);
+	assert(len <= LIMIT_PATH_MAX && len2 <= LIMIT_PATH_MAX);
+	assert((op == SPOOL_RENAME) == (len2 > 0));
 	if (op != SPOOL_RESCAN && watcher_skipped(w, path, len))
 		return;
 	/* A repeat of the last MODIFY or ATTRIB of the same read batch adds
@@ -317,6 +205,8 @@ watcher_tab_insert(struct watcher *w, struct watcher_dir *d)
 		;
 	w->tab[i] = d;
 	w->ndirs++;
+	/* Half empty at least: every probe ends at a free slot. */
+	assert(w->ndirs * 2 <= w->tabcap);
 	return 0;
 }
 
@@ -349,6 +239,8 @@ watcher_tab_remove(struct watcher *w, int wd)
 static void
 watcher_link(struct watcher_dir *parent, struct watcher_dir *d)
 {
+	/* A node is in one list at a time: unlinked before it moves. */
+	assert(d->parent == NULL && d->next == NULL && d->prev == NULL);
 	d->parent = parent;
 	d->prev = NULL;
 	d->next = parent->child;
@@ -420,7 +312,7 @@ watcher_free_dir(struct watcher *w, struct watcher_dir *d, int rm)
 
 /*
  * The relative path of name inside d (name may be empty: d's own path)
- * into out. Returns the length, or SIZE_MAX if it exceeds WIRE_PATH_MAX
+ * into out. Returns the length, or SIZE_MAX if it exceeds LIMIT_PATH_MAX
  * (such a path cannot be replicated anyway).
  */
 static size_t
@@ -432,11 +324,12 @@ watcher_path(struct watcher_dir *d, const char *name, size_t namelen,
 
 	for (p = d; p->parent != NULL; p = p->parent) {
 		len += p->namelen + 1;
-		if (len > WIRE_PATH_MAX)
+		if (len > LIMIT_PATH_MAX)
 			return SIZE_MAX;
 	}
 	if (namelen == 0 && len > 0)
 		len--;		/* no trailing '/' */
+	assert(len <= LIMIT_PATH_MAX);
 	pos = len;
 	if (namelen > 0) {
 		pos -= namelen;
@@ -448,12 +341,12 @@ watcher_path(struct watcher_dir *d, const char *name, size_t namelen,
 		pos -= p->namelen;
 		memcpy(out + pos, p->name, p->namelen);
 	}
+	assert(pos == 0);
 	out[len] = '\0';
 	return len;
 }
 
-/* Absolute path of rel (len bytes) into w->abs; -1 if too long. */
-static int
+int
 watcher_abs(struct watcher *w, const char *rel, size_t len)
 {
 	int n;
@@ -463,7 +356,7 @@ watcher_abs(struct watcher *w, const char *rel, size_t len)
 	else
 		n = snprintf(w->abs, sizeof w->abs, "%s/%.*s", w->root,
 		    (int)len, rel);
-	return n < 0 || (size_t)n >= sizeof w->abs ? -1 : 0;
+	return n < 0 || (size_t)n >= sizeof w->abs ? -AR_ENOMEM : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -571,7 +464,7 @@ watcher_slot_due(struct watcher *w, uint64_t now)
 /* adding watches                                                      */
 /* ------------------------------------------------------------------ */
 
-static void
+void
 watcher_report_ent(struct watcher *w, int type, const char *rel, size_t len)
 {
 	if (type == WALK_FILE)
@@ -598,7 +491,7 @@ watcher_add_dir(struct watcher *w, struct watcher_dir *parent,
 	struct watcher_dir *d, *old;
 	struct walk_dir list;
 	struct walk_ent *e;
-	char rel[WIRE_PATH_MAX + 1], esc[LOG_ESC_MAX];
+	char rel[LIMIT_PATH_MAX + 1], esc[LOG_ESC_MAX];
 	size_t len, i, clen;
 	int wd, fd, r;
 
@@ -1006,7 +899,7 @@ watcher_read(struct watcher *w)
 		log_error("read inotify: %s", strerror(errno));
 		return -AR_EIO;
 	}
-	now = watcher_now();
+	now = util_mono_ns();
 	w->last_op = 0;
 	for (off = 0; off + sizeof *ev <= (size_t)n;
 	    off += sizeof *ev + ev->len) {
@@ -1020,7 +913,7 @@ watcher_read(struct watcher *w)
 	return 1;
 }
 
-static int
+int
 watcher_wait(int fd, uint64_t ns)
 {
 	struct pollfd pfd;
@@ -1071,7 +964,7 @@ watcher_poll_inotify(struct watcher *w, uint64_t deadline)
 			watcher_move_out(w);
 			got = 1;
 		}
-		now = watcher_now();
+		now = util_mono_ns();
 		watcher_slot_expire(w, now, 0);
 		if (got || now >= deadline)
 			break;
@@ -1085,292 +978,6 @@ watcher_poll_inotify(struct watcher *w, uint64_t deadline)
 	}
 	w->st.watches = w->ndirs;
 	return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* poll mode                                                           */
-/* ------------------------------------------------------------------ */
-
-static uint32_t
-watcher_h32(uint64_t h)
-{
-	return (uint32_t)(h ^ (h >> 32));
-}
-
-static int
-watcher_pent_cmp(const void *pa, const void *pb)
-{
-	const struct watcher_pent *a = pa, *b = pb;
-
-	if (a->namehash != b->namehash)
-		return a->namehash < b->namehash ? -1 : 1;
-	return 0;
-}
-
-static struct watcher_pdir *
-watcher_pfind(struct watcher *w, uint64_t key, int create)
-{
-	struct watcher_pdir *old, *p;
-	size_t i, oldcap, j;
-
-	if (create && (w->npdirs + 1) * 2 > w->ptabcap) {
-		old = w->ptab;
-		oldcap = w->ptabcap;
-		w->ptabcap = oldcap == 0 ? 256 : oldcap * 2;
-		w->ptab = calloc(w->ptabcap, sizeof *w->ptab);
-		if (w->ptab == NULL) {
-			w->ptab = old;
-			w->ptabcap = oldcap;
-			return NULL;
-		}
-		for (i = 0; i < oldcap; i++) {
-			if (old[i].key == 0)
-				continue;
-			for (j = old[i].key & (w->ptabcap - 1);
-			    w->ptab[j].key != 0; j = (j + 1) & (w->ptabcap - 1))
-				;
-			w->ptab[j] = old[i];
-		}
-		free(old);
-	}
-	if (w->ptabcap == 0)
-		return NULL;
-	for (i = key & (w->ptabcap - 1); w->ptab[i].key != 0;
-	    i = (i + 1) & (w->ptabcap - 1)) {
-		if (w->ptab[i].key == key)
-			return &w->ptab[i];
-	}
-	if (!create)
-		return NULL;
-	p = &w->ptab[i];
-	memset(p, 0, sizeof *p);
-	p->key = key;
-	w->npdirs++;
-	return p;
-}
-
-/* Drop the records of directories the last scan did not see. */
-static void
-watcher_psweep(struct watcher *w)
-{
-	struct watcher_pdir *old;
-	size_t i, j, oldcap, live = 0;
-
-	for (i = 0; i < w->ptabcap; i++)
-		if (w->ptab[i].key != 0 && w->ptab[i].gen == w->pgen)
-			live++;
-	if (live == w->npdirs)
-		return;
-	old = w->ptab;
-	oldcap = w->ptabcap;
-	w->ptab = calloc(oldcap, sizeof *w->ptab);
-	if (w->ptab == NULL) {
-		w->ptab = old;
-		return;
-	}
-	w->npdirs = 0;
-	for (i = 0; i < oldcap; i++) {
-		if (old[i].key == 0)
-			continue;
-		if (old[i].gen != w->pgen) {
-			free(old[i].ents);
-			continue;
-		}
-		for (j = old[i].key & (oldcap - 1); w->ptab[j].key != 0;
-		    j = (j + 1) & (oldcap - 1))
-			;
-		w->ptab[j] = old[i];
-		w->npdirs++;
-	}
-	free(old);
-}
-
-static void
-watcher_pent_of(const struct walk_ent *e, struct watcher_pent *p)
-{
-	uint64_t h;
-	int64_t v[4];
-
-	p->namehash = watcher_hash(WATCHER_HASH_INIT, e->name, e->namelen);
-	/* A directory's size and mtime move with its entries, which are
-	 * compared on their own: only its type counts as its data. */
-	v[0] = e->type;
-	v[1] = e->type == WALK_DIR ? 0 : (int64_t)e->st.st_size;
-	v[2] = e->type == WALK_DIR ? 0 : (int64_t)e->st.st_mtim.tv_sec *
-	    1000000000 + e->st.st_mtim.tv_nsec;
-	v[3] = 0;
-	h = watcher_hash(WATCHER_HASH_INIT, v, sizeof v);
-	p->data = watcher_h32(h);
-	v[0] = e->st.st_mode;
-	v[1] = e->st.st_uid;
-	v[2] = e->st.st_gid;
-	v[3] = 0;
-	h = watcher_hash(WATCHER_HASH_INIT, v, sizeof v);
-	p->attr = watcher_h32(h);
-}
-
-/*
- * Scan the directory at rel (w->p1 holds nothing useful across the
- * recursion: rel is a caller-owned buffer extended in place). Compares
- * its listing with the record of the last scan and reports the
- * difference; entries whose names vanished cannot be named from 16-byte
- * records, so a directory that lost any reports SPOOL_RESCAN of itself.
- */
-static int
-watcher_pscan(struct watcher *w, char *rel, size_t len, int report,
-    int depth)
-{
-	struct watcher_pdir *rec;
-	struct watcher_pent *ents = NULL, *old;
-	struct walk_dir list;
-	struct walk_ent *e;
-	uint64_t key, lh;
-	size_t i, n = 0, clen, matched = 0;
-	int fd, r, isnew, lost;
-
-	if (depth > WATCHER_DEPTH_MAX || watcher_abs(w, rel, len) != 0)
-		return 0;
-	fd = open(w->abs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1)
-		return 0;
-	walk_dir_init(&list);
-	r = walk_list(fd, WALK_SKIP_TMP, &list);
-	close(fd);
-	if (r != 0) {
-		walk_dir_release(&list);
-		return r == -AR_ENOMEM ? r : 0;
-	}
-	if (list.n > 0) {
-		ents = calloc(list.n, sizeof *ents);
-		if (ents == NULL) {
-			walk_dir_release(&list);
-			return -AR_ENOMEM;
-		}
-	}
-	/* Mark the entries that take part; the rest are left out of the
-	 * record so excluding a name is not a change. */
-	for (i = 0; i < list.n; i++) {
-		e = &list.ents[i];
-		e->namelen = e->type == WALK_OTHER ? 0 : e->namelen;
-		if (e->namelen == 0 || len + 1 + e->namelen > WIRE_PATH_MAX)
-			continue;
-		clen = len == 0 ? 0 : len + 1;
-		if (len > 0)
-			rel[len] = '/';
-		memcpy(rel + clen, e->name, e->namelen);
-		clen += e->namelen;
-		rel[clen] = '\0';
-		if (exclude_match(w->x, rel, clen, e->type == WALK_DIR) ||
-		    watcher_skipped(w, rel, clen)) {
-			e->namelen = 0;
-			continue;
-		}
-		watcher_pent_of(e, &ents[n++]);
-	}
-	rel[len] = '\0';
-	qsort(ents, n, sizeof *ents, watcher_pent_cmp);
-	lh = watcher_hash(WATCHER_HASH_INIT, ents, n * sizeof *ents);
-	key = watcher_hash(WATCHER_HASH_INIT, rel, len) | 1;
-	rec = watcher_pfind(w, key, 0);
-	isnew = rec == NULL;
-	if (rec == NULL) {
-		rec = watcher_pfind(w, key, 1);
-		if (rec == NULL) {
-			free(ents);
-			walk_dir_release(&list);
-			return -AR_ENOMEM;
-		}
-	}
-	for (i = 0; i < list.n; i++) {
-		struct watcher_pent p;
-
-		e = &list.ents[i];
-		if (e->namelen == 0)
-			continue;
-		clen = len == 0 ? 0 : len + 1;
-		if (len > 0)
-			rel[len] = '/';
-		memcpy(rel + clen, e->name, e->namelen);
-		clen += e->namelen;
-		rel[clen] = '\0';
-		if (report && (isnew || rec->listhash != lh)) {
-			watcher_pent_of(e, &p);
-			old = isnew || rec->n == 0 ? NULL : bsearch(&p,
-			    rec->ents, rec->n, sizeof p, watcher_pent_cmp);
-			if (old != NULL)
-				matched++;
-			if (old == NULL)
-				watcher_report_ent(w, e->type, rel, clen);
-			else if (old->data != p.data) {
-				if (e->type == WALK_DIR)
-					/* type changed to a directory */
-					watcher_report(w, SPOOL_DELETE, rel,
-					    clen, NULL, 0);
-				watcher_report_ent(w, e->type == WALK_DIR ?
-				    WALK_DIR : e->type, rel, clen);
-			} else if (old->attr != p.attr)
-				watcher_report(w, SPOOL_ATTRIB, rel, clen,
-				    NULL, 0);
-		}
-		if (e->type == WALK_DIR) {
-			r = watcher_pscan(w, rel, clen, report, depth + 1);
-			if (r != 0)
-				break;
-		}
-	}
-	rel[len] = '\0';
-	lost = report && !isnew && rec->listhash != lh && matched < rec->n;
-	/* rec may have moved: the table can grow during the recursion. */
-	rec = watcher_pfind(w, key, 0);
-	if (rec != NULL) {
-		free(rec->ents);
-		rec->ents = ents;
-		rec->n = (uint32_t)n;
-		rec->listhash = lh;
-		rec->gen = w->pgen;
-	} else
-		free(ents);
-	if (lost)
-		watcher_report(w, SPOOL_RESCAN, rel, len, NULL, 0);
-	walk_dir_release(&list);
-	return r;
-}
-
-static int
-watcher_pscan_all(struct watcher *w, int report)
-{
-	char rel[WIRE_PATH_MAX + 1];
-	int r;
-
-	rel[0] = '\0';
-	w->pgen++;
-	r = watcher_pscan(w, rel, 0, report, 0);
-	if (r == 0)
-		watcher_psweep(w);
-	w->st.watches = w->npdirs;
-	return r;
-}
-
-static int
-watcher_poll_scan(struct watcher *w, uint64_t deadline)
-{
-	uint64_t now;
-	int r;
-
-	for (;;) {
-		now = watcher_now();
-		if (now >= w->next_scan_ns) {
-			r = watcher_pscan_all(w, 1);
-			w->next_scan_ns = watcher_now() + w->poll_ns;
-			return r;
-		}
-		if (now >= deadline)
-			return 0;
-		r = watcher_wait(-1, (deadline < w->next_scan_ns ?
-		    deadline : w->next_scan_ns) - now);
-		if (r == -1 && errno == EINTR)
-			return 0;
-	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -1432,24 +1039,23 @@ watcher_new(const struct watcher_opts *opts, watcher_cb *cb, void *arg,
 	w->x = opts->exclude;
 	w->mode = opts->mode;
 	w->st.mode = opts->mode;
-	w->poll_ns = opts->poll_interval_ns != 0 ? opts->poll_interval_ns :
-	    WATCHER_POLL_DEFAULT_NS;
 	w->cb = cb;
 	w->cb_arg = arg;
 
 	if (w->mode == WATCHER_POLL) {
-		r = watcher_pscan_all(w, 0);
+		r = watcher_scan_start(w, opts->poll_interval_ns != 0 ?
+		    opts->poll_interval_ns : WATCHER_POLL_DEFAULT_NS);
 		if (r != 0) {
 			snprintf(err, errlen, "scan %s: %s", w->root,
 			    ar_strerror(r));
 			watcher_free(w);
 			return r;
 		}
-		w->next_scan_ns = watcher_now() + w->poll_ns;
 		watcher_live = w->live = 1;
 		log_info("watching %s by polling every %llu ms, %zu "
 		    "directories", w->root[0] == '\0' ? "/" : w->root,
-		    (unsigned long long)(w->poll_ns / 1000000), w->npdirs);
+		    (unsigned long long)(w->scan.interval_ns / 1000000),
+		    w->scan.ndirs);
 		*out = w;
 		return 0;
 	}
@@ -1504,17 +1110,15 @@ watcher_poll(struct watcher *w, int timeout_ms)
 	uint64_t deadline;
 
 	deadline = timeout_ms < 0 ? UINT64_MAX :
-	    watcher_now() + (uint64_t)timeout_ms * 1000000ull;
+	    util_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
 	if (w->mode == WATCHER_POLL)
-		return watcher_poll_scan(w, deadline);
+		return watcher_scan_poll(w, deadline);
 	return watcher_poll_inotify(w, deadline);
 }
 
 void
 watcher_free(struct watcher *w)
 {
-	size_t i;
-
 	if (w == NULL)
 		return;
 	if (w->top != NULL)
@@ -1523,9 +1127,7 @@ watcher_free(struct watcher *w)
 		close(w->fd);
 	if (w->live)
 		watcher_live = 0;
-	for (i = 0; i < w->ptabcap; i++)
-		free(w->ptab[i].ents);
-	free(w->ptab);
+	watcher_scan_release(w);
 	free(w->tab);
 	free(w->buf);
 	free(w->root);
@@ -1537,5 +1139,5 @@ void
 watcher_get_stats(struct watcher *w, struct watcher_stats *st)
 {
 	*st = w->st;
-	st->watches = w->mode == WATCHER_POLL ? w->npdirs : w->ndirs;
+	st->watches = w->mode == WATCHER_POLL ? w->scan.ndirs : w->ndirs;
 }

@@ -1,13 +1,15 @@
 /*
  * watcher.h: change detection on the primary's tree.
  *
- * This module owns libinotifytools (used from one thread only, through
- * this interface) and the poll mode. It turns kernel events into
- * spool-level changes (spool.h's ops) with paths relative to the root,
- * and works around the library's defects listed in LIBRARIES.md: one
- * event per read, rebuilding the instance when removed watches leak,
- * re-registering renamed subtrees, scanning new directories, and
- * answering IN_Q_OVERFLOW with a rescan.
+ * This module owns the process's one inotify instance (the kernel's API,
+ * read directly: watcher.c says why not libinotifytools, and
+ * test-watcher.c shows the library's defects) and the poll mode
+ * (watcher-scan.c), for writers inotify cannot see. It turns what either
+ * sees into spool-level changes (spool.h's ops) with paths relative to
+ * the root: it keeps its own map of watched directories so renamed
+ * subtrees keep their paths, lists new directories, debounces busy
+ * writers, and answers IN_Q_OVERFLOW with a rebuild and a rescan. Used
+ * from one thread only.
  */
 #ifndef ASYNCREP_WATCHER_H
 #define ASYNCREP_WATCHER_H
