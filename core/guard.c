@@ -7,6 +7,7 @@
  * thread is outside any stretch. The watchdog scans the table four times
  * a second.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -14,16 +15,17 @@
 
 #include "error.h"
 #include "guard.h"
+#include "util.h"
 
 #define GUARD_SLOTS 512
 #define GUARD_TICK_NS (250ull * 1000 * 1000)
 
-struct slot {
+struct guard_slot {
 	_Atomic uint64_t since;		/* last progress, 0: idle */
 	_Atomic(const char *) what;
 };
 
-static struct slot slots[GUARD_SLOTS];
+static struct guard_slot slots[GUARD_SLOTS];
 static atomic_uint nslots;
 
 static _Thread_local int my_slot = -1;	/* -2: table full */
@@ -37,17 +39,10 @@ static uint64_t wd_limit;
 static guard_expired_fn wd_fn;
 static void *wd_arg;
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static struct slot *
-my(void)
+/* The calling thread's slot, taken on its first call; NULL once the
+ * table is full (that thread is not watched). */
+static struct guard_slot *
+guard_my_slot(void)
 {
 	unsigned i;
 
@@ -61,20 +56,28 @@ my(void)
 void
 guard_enter(const char *what)
 {
-	struct slot *s;
+	struct guard_slot *s;
 
-	if (depth++ > 0 || (s = my()) == NULL)
+	if (depth++ > 0)
+		return;
+	s = guard_my_slot();
+	if (s == NULL)
 		return;
 	atomic_store(&s->what, what);
-	atomic_store(&s->since, mono_ns());
+	atomic_store(&s->since, util_mono_ns());
 }
 
 void
 guard_leave(void)
 {
-	struct slot *s;
+	struct guard_slot *s;
 
-	if (depth == 0 || --depth > 0 || (s = my()) == NULL)
+	/* Every leave closes an enter of the same thread. */
+	assert(depth > 0);
+	if (depth == 0 || --depth > 0)
+		return;
+	s = guard_my_slot();
+	if (s == NULL)
 		return;
 	atomic_store(&s->since, 0);
 }
@@ -82,15 +85,18 @@ guard_leave(void)
 void
 guard_progress(void)
 {
-	struct slot *s;
+	struct guard_slot *s;
 
-	if (depth == 0 || (s = my()) == NULL)
+	if (depth == 0)
 		return;
-	atomic_store(&s->since, mono_ns());
+	s = guard_my_slot();
+	if (s == NULL)
+		return;
+	atomic_store(&s->since, util_mono_ns());
 }
 
 static void *
-watchdog(void *arg)
+guard_watchdog(void *arg)
 {
 	struct timespec until;
 	struct guard_expiry e;
@@ -109,7 +115,7 @@ watchdog(void *arg)
 		pthread_cond_timedwait(&wd_cond, &wd_lock, &until);
 		if (wd_stop)
 			break;
-		now = mono_ns();
+		now = util_mono_ns();
 		n = atomic_load(&nslots);
 		if (n > GUARD_SLOTS)
 			n = GUARD_SLOTS;
@@ -165,7 +171,7 @@ guard_start(uint64_t limit_ns, guard_expired_fn fn, void *arg)
 	 * signals (sigtimedwait) blocks them later, in its own thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&wd_thread, NULL, watchdog, NULL);
+	r = pthread_create(&wd_thread, NULL, guard_watchdog, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	wd_running = r == 0;
 	pthread_mutex_unlock(&wd_lock);
