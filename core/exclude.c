@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #endif
 
+#include <assert.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "error.h"
 #include "exclude.h"
 #include "fs.h"
+#include "util.h"
 
 /* Longest pattern, in bytes; a path longer than EXCLUDE_PATH_MAX is
  * beyond anything the wire can carry and is never matched. */
@@ -45,6 +47,7 @@ struct exclude_pat {
 	size_t ntoks;
 	uint8_t (*sets)[32];	/* 256-bit byte sets of the classes */
 	size_t nsets;
+	size_t setscap;
 	int anchored;		/* leading '/': matched at the root only */
 	int fullpath;		/* has an inner '/' or '**' */
 	int dironly;		/* trailing '/' */
@@ -138,7 +141,6 @@ exclude_compile(struct exclude_pat *xp, const char *p, size_t len)
 	const char *e = p + len, *q;
 	struct exclude_tok *t;
 	uint8_t set[32];
-	void *np;
 
 	xp->toks = calloc(len, sizeof *xp->toks);
 	if (xp->toks == NULL)
@@ -170,11 +172,9 @@ exclude_compile(struct exclude_pat *xp, const char *p, size_t len)
 		} else if (*p == '[' &&
 		    exclude_parse_class(p + 1, e, set) != NULL) {
 			q = exclude_parse_class(p + 1, e, set);
-			np = reallocarray(xp->sets, xp->nsets + 1,
-			    sizeof *xp->sets);
-			if (np == NULL)
+			if (util_grow(&xp->sets, &xp->setscap, xp->nsets + 1,
+			    sizeof *xp->sets, 4) != 0)
 				return -AR_ENOMEM;
-			xp->sets = np;
 			memcpy(xp->sets[xp->nsets], set, sizeof set);
 			t->type = EXCLUDE_CLASS;
 			t->set = (uint16_t)xp->nsets++;
@@ -188,6 +188,8 @@ exclude_compile(struct exclude_pat *xp, const char *p, size_t len)
 			t->c = (uint8_t)*p++;
 		}
 		xp->ntoks++;
+		/* A token takes one byte of the pattern at least. */
+		assert(xp->ntoks <= len);
 	}
 	return 0;
 }

@@ -1,3 +1,8 @@
+/*
+ * manifest.c: the manifest stream of manifest.h: one sorted listing per
+ * level of the current path, turned into P and E frames depth first.
+ */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -10,6 +15,7 @@
 #include "fs.h"
 #include "log.h"
 #include "manifest.h"
+#include "util.h"
 #include "walk.h"
 
 /* Deepest directory nesting served: the root and the 2048 directories of
@@ -18,7 +24,7 @@
 /* Room for the largest frame we emit (an entry with path and target). */
 #define MANIFEST_OUT (2 * (WIRE_HDR + 32 + WIRE_PATH_MAX + WIRE_TARGET_MAX))
 
-struct level {
+struct manifest_level {
 	int fd;
 	size_t path_len;	/* bytes of this directory's path in m->path */
 	struct walk_dir list;
@@ -28,7 +34,7 @@ struct level {
 };
 
 struct manifest {
-	struct level *levels;
+	struct manifest_level *levels;
 	size_t depth;		/* levels in use */
 	size_t cap;
 	char path[WIRE_PATH_MAX + 2];
@@ -56,25 +62,20 @@ manifest_entry_from_stat(struct wire_entry *e, int type, const struct stat *st)
 }
 
 static int
-level_push(struct manifest *m, int fd, size_t path_len)
+manifest_level_push(struct manifest *m, int fd, size_t path_len)
 {
-	struct level *lv;
+	struct manifest_level *lv;
 	int r, saved;
 
+	assert(m->depth <= MANIFEST_MAX_DEPTH);
 	if (m->depth == MANIFEST_MAX_DEPTH) {
 		close(fd);
 		return -AR_ENOMEM;
 	}
-	if (m->depth == m->cap) {
-		size_t ncap = m->cap ? m->cap * 2 : 16;
-		struct level *n = reallocarray(m->levels, ncap, sizeof(*n));
-
-		if (n == NULL) {
-			close(fd);
-			return -AR_ENOMEM;
-		}
-		m->levels = n;
-		m->cap = ncap;
+	if (util_grow(&m->levels, &m->cap, m->depth + 1, sizeof(*m->levels),
+	    16) != 0) {
+		close(fd);
+		return -AR_ENOMEM;
 	}
 	lv = &m->levels[m->depth];
 	memset(lv, 0, sizeof(*lv));
@@ -94,16 +95,18 @@ level_push(struct manifest *m, int fd, size_t path_len)
 }
 
 static void
-level_pop(struct manifest *m)
+manifest_level_pop(struct manifest *m)
 {
-	struct level *lv = &m->levels[--m->depth];
+	struct manifest_level *lv;
 
+	assert(m->depth > 0);
+	lv = &m->levels[--m->depth];
 	walk_dir_release(&lv->list);
 	close(lv->fd);
 }
 
 static int
-fits(const struct walk_ent *we, const struct level *lv)
+manifest_fits(const struct walk_ent *we, const struct manifest_level *lv)
 {
 	return we->namelen <= WIRE_NAME_MAX &&
 	    lv->path_len + 1 + we->namelen <= WIRE_PATH_MAX;
@@ -111,7 +114,8 @@ fits(const struct walk_ent *we, const struct level *lv)
 
 /* Whether the exclude patterns leave this child out. */
 static int
-excluded(struct manifest *m, const struct level *lv, const struct walk_ent *we)
+manifest_excluded(struct manifest *m, const struct manifest_level *lv,
+    const struct walk_ent *we)
 {
 	size_t base = lv->path_len;
 
@@ -134,7 +138,8 @@ manifest_set_exclude(struct manifest *m, const struct exclude *x)
 
 /* Append the E frame of one entry of the level on top. */
 static int
-emit_entry(struct manifest *m, struct level *lv, struct walk_ent *we)
+manifest_emit_entry(struct manifest *m, struct manifest_level *lv,
+    struct walk_ent *we)
 {
 	struct wire_entry *e = &m->ent;
 	char esc[LOG_ESC_MAX];
@@ -144,12 +149,12 @@ emit_entry(struct manifest *m, struct level *lv, struct walk_ent *we)
 	if (we->type != WALK_FILE && we->type != WALK_DIR &&
 	    we->type != WALK_LINK)
 		return 0;
-	if (!fits(we, lv)) {
+	if (!manifest_fits(we, lv)) {
 		log_warn("skipping '%s': path too long to replicate",
 		    log_escape(we->name, we->namelen, esc, sizeof(esc)));
 		return 0;
 	}
-	if (excluded(m, lv, we))
+	if (manifest_excluded(m, lv, we))
 		return 0;
 	manifest_entry_from_stat(e, we->type, &we->st);
 	memcpy(e->name, we->name, we->namelen);
@@ -174,7 +179,7 @@ emit_entry(struct manifest *m, struct level *lv, struct walk_ent *we)
 /* Open the next child directory of the level on top and push it; pops
  * the level when it has none left. */
 static int
-descend(struct manifest *m, struct level *lv)
+manifest_descend(struct manifest *m, struct manifest_level *lv)
 {
 	struct walk_ent *we;
 	char esc[LOG_ESC_MAX];
@@ -183,8 +188,8 @@ descend(struct manifest *m, struct level *lv)
 
 	while (lv->next < lv->list.n) {
 		we = &lv->list.ents[lv->next++];
-		if (we->type != WALK_DIR || !fits(we, lv) ||
-		    excluded(m, lv, we))
+		if (we->type != WALK_DIR || !manifest_fits(we, lv) ||
+		    manifest_excluded(m, lv, we))
 			continue;
 		base = lv->path_len;
 		if (base > 0)
@@ -201,7 +206,7 @@ descend(struct manifest *m, struct level *lv)
 				continue;
 			r = -AR_EIO;
 		} else {
-			r = level_push(m, fd, base + we->namelen);
+			r = manifest_level_push(m, fd, base + we->namelen);
 			/* level_push may have moved m->levels. */
 			lv = &m->levels[m->depth - 1];
 		}
@@ -222,15 +227,15 @@ descend(struct manifest *m, struct level *lv)
 			    strerror(errno));
 		return r;
 	}
-	level_pop(m);
+	manifest_level_pop(m);
 	return 0;
 }
 
 /* Fill m->out with as many frames as fit, or the end of the stream. */
 static int
-produce(struct manifest *m)
+manifest_produce(struct manifest *m)
 {
-	struct level *lv;
+	struct manifest_level *lv;
 	int n, r;
 
 	while (!m->done && sizeof(m->out) - m->out_len >= MANIFEST_OUT / 2) {
@@ -250,13 +255,15 @@ produce(struct manifest *m)
 			if (n < 0)
 				return n;
 			m->out_len += (size_t)n;
+			assert(m->out_len <= sizeof(m->out));
 			lv->header_sent = 1;
 		} else if (lv->emit < lv->list.n) {
-			r = emit_entry(m, lv, &lv->list.ents[lv->emit++]);
+			r = manifest_emit_entry(m, lv,
+			    &lv->list.ents[lv->emit++]);
 			if (r != 0)
 				return r;
 		} else {
-			r = descend(m, lv);
+			r = manifest_descend(m, lv);
 			if (r != 0)
 				return r;
 		}
@@ -289,7 +296,7 @@ manifest_new_at(int rootfd, const char *path, size_t len,
 	}
 	memcpy(m->path, path, len);
 	m->path[len] = '\0';
-	r = level_push(m, fd, len);
+	r = manifest_level_push(m, fd, len);
 	if (r != 0) {
 		free(m->levels);
 		free(m);
@@ -305,7 +312,7 @@ manifest_free(struct manifest *m)
 	if (m == NULL)
 		return;
 	while (m->depth > 0)
-		level_pop(m);
+		manifest_level_pop(m);
 	free(m->levels);
 	free(m);
 }
@@ -320,7 +327,7 @@ manifest_read(struct manifest *m, void *buf, size_t len)
 		m->out_pos = m->out_len = 0;
 		if (m->done)
 			return 0;
-		r = produce(m);
+		r = manifest_produce(m);
 		if (r != 0) {
 			int n = wire_put_error(m->out + m->out_len,
 			    sizeof(m->out) - m->out_len, (uint32_t)-r,

@@ -19,9 +19,14 @@
 #include "error.h"
 #include "fs.h"
 #include "guard.h"
+#include "util.h"
 #include "walk.h"
 
 #define WALK_ENTS_MIN 64
+_Static_assert(((WALK_MAX_ENTRIES / WALK_ENTS_MIN) &
+    (WALK_MAX_ENTRIES / WALK_ENTS_MIN - 1)) == 0 &&
+    WALK_MAX_ENTRIES % WALK_ENTS_MIN == 0,
+    "doubling from WALK_ENTS_MIN must reach WALK_MAX_ENTRIES exactly");
 #define WALK_NAMES_MIN 4096
 
 void
@@ -76,43 +81,19 @@ walk_cmp(const void *pa, const void *pb)
 static int
 walk_grow_ents(struct walk_dir *d)
 {
-	struct walk_ent *p;
-	size_t cap;
-
-	if (d->n < d->cap)
-		return 0;
 	if (d->n >= WALK_MAX_ENTRIES)
 		return -AR_ENOMEM;
-	cap = d->cap == 0 ? WALK_ENTS_MIN : d->cap * 2;
-	if (cap > WALK_MAX_ENTRIES)
-		cap = WALK_MAX_ENTRIES;
-	p = reallocarray(d->ents, cap, sizeof *p);
-	if (p == NULL)
-		return -AR_ENOMEM;
-	d->ents = p;
-	d->cap = cap;
-	return 0;
+	/* Doubling never passes WALK_MAX_ENTRIES (the _Static_assert). */
+	return util_grow(&d->ents, &d->cap, d->n + 1, sizeof *d->ents,
+	    WALK_ENTS_MIN);
 }
 
 static int
 walk_add_name(struct walk_dir *d, const char *name, size_t len)
 {
-	char *p;
-	size_t cap;
-
-	if (d->names_cap - d->names_len < len + 1) {
-		cap = d->names_cap == 0 ? WALK_NAMES_MIN : d->names_cap;
-		while (cap - d->names_len < len + 1) {
-			if (cap > SIZE_MAX / 2)
-				return -AR_ENOMEM;
-			cap *= 2;
-		}
-		p = realloc(d->names, cap);
-		if (p == NULL)
-			return -AR_ENOMEM;
-		d->names = p;
-		d->names_cap = cap;
-	}
+	if (util_grow(&d->names, &d->names_cap, d->names_len + len + 1, 1,
+	    WALK_NAMES_MIN) != 0)
+		return -AR_ENOMEM;
 	memcpy(d->names + d->names_len, name, len + 1);
 	d->names_len += len + 1;
 	return 0;
