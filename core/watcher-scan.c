@@ -189,6 +189,22 @@ watcher_scan_ent_of(const struct walk_ent *e, struct watcher_scan_ent *p)
 	p->attr = watcher_scan_h32(h);
 }
 
+/* Extend rel (len bytes, room for LIMIT_PATH_MAX + 1) in place to the
+ * path of its entry e; returns the new length. */
+static size_t
+watcher_scan_child(char *rel, size_t len, const struct walk_ent *e)
+{
+	size_t clen = len == 0 ? 0 : len + 1;
+
+	assert(clen + e->namelen <= LIMIT_PATH_MAX);
+	if (len > 0)
+		rel[len] = '/';
+	memcpy(rel + clen, e->name, e->namelen);
+	clen += e->namelen;
+	rel[clen] = '\0';
+	return clen;
+}
+
 /*
  * Scan the directory at rel (w->p1 holds nothing useful across the
  * recursion: rel is a caller-owned buffer extended in place). Compares
@@ -231,15 +247,14 @@ watcher_scan_dir(struct watcher *w, char *rel, size_t len, int report,
 	 * record so excluding a name is not a change. */
 	for (i = 0; i < list.n; i++) {
 		e = &list.ents[i];
-		e->namelen = e->type == WALK_OTHER ? 0 : e->namelen;
-		if (e->namelen == 0 || len + 1 + e->namelen > LIMIT_PATH_MAX)
+		/* Neither is replicated; a path past the limit is not even
+		 * built (the second loop skips it too). */
+		if (e->type == WALK_OTHER ||
+		    len + 1 + e->namelen > LIMIT_PATH_MAX) {
+			e->namelen = 0;
 			continue;
-		clen = len == 0 ? 0 : len + 1;
-		if (len > 0)
-			rel[len] = '/';
-		memcpy(rel + clen, e->name, e->namelen);
-		clen += e->namelen;
-		rel[clen] = '\0';
+		}
+		clen = watcher_scan_child(rel, len, e);
 		if (exclude_match(w->x, rel, clen, e->type == WALK_DIR) ||
 		    watcher_skipped(w, rel, clen)) {
 			e->namelen = 0;
@@ -267,12 +282,7 @@ watcher_scan_dir(struct watcher *w, char *rel, size_t len, int report,
 		e = &list.ents[i];
 		if (e->namelen == 0)
 			continue;
-		clen = len == 0 ? 0 : len + 1;
-		if (len > 0)
-			rel[len] = '/';
-		memcpy(rel + clen, e->name, e->namelen);
-		clen += e->namelen;
-		rel[clen] = '\0';
+		clen = watcher_scan_child(rel, len, e);
 		if (report && (isnew || rec->listhash != lh)) {
 			watcher_scan_ent_of(e, &p);
 			old = isnew || rec->n == 0 ? NULL : bsearch(&p,

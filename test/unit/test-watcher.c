@@ -830,6 +830,59 @@ test_poll_mode(void **state)
 	assert_int_equal(st.watches, 3);
 }
 
+/*
+ * Poll mode near the path limit: entries whose path would pass
+ * LIMIT_PATH_MAX (4095 bytes) beneath a directory that is still within
+ * it cannot be replicated and are left out, as inotify mode leaves them
+ * out, and are never written past the end of the path buffer.
+ */
+static void
+test_poll_long_path(void **state)
+{
+	struct tctx *t = *state;
+	char name[201], lname[101];
+	int fd, dfd, i;
+
+	memset(name, 'd', 200);
+	name[200] = '\0';
+	memset(lname, 'f', 100);
+	lname[100] = '\0';
+	/* 20 levels of 200 bytes: a relative path of 4019 bytes, and an
+	 * absolute one still below PATH_MAX for the scan to open it. */
+	dfd = open(t->root, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	for (i = 0; i < 20; i++) {
+		assert_int_equal(mkdirat(dfd, name, 0755), 0);
+		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY);
+		assert_true(fd >= 0);
+		close(dfd);
+		dfd = fd;
+	}
+	/* 4019 + 1 + 100 bytes: past the limit. */
+	fd = openat(dfd, lname, O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	start(t, WATCHER_POLL, NULL);
+	drain(t);
+	assert_int_equal(t->n, 0);
+
+	lname[0] = 'g';
+	fd = openat(dfd, lname, O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(mkdirat(dfd, "x", 0755), 0);
+	close(dfd);
+	put(t, "top", "1");
+	drain(t);
+	dump(t);
+	assert_true(has(t, SPOOL_MODIFY, "top", NULL));
+	/* The deepest directory's "x" fits and is seen; its long names
+	 * are not (only the two records). */
+	assert_int_equal(t->n, 2);
+	assert_int_equal(t->recs[0].op + t->recs[1].op,
+	    SPOOL_MODIFY + SPOOL_MKDIR);
+}
+
 int
 main(void)
 {
@@ -858,6 +911,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_exclude_skip, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_modify_debounce, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_poll_long_path, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_poll_mode, setup,
 		    teardown),
