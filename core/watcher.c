@@ -881,10 +881,10 @@ watcher_event(struct watcher *w, const struct inotify_event *ev,
 	return 0;
 }
 
-/* Read and handle what the queue holds: 1 if it held something, 0 if
- * it was empty, or an error. */
+/* Read and handle what the queue holds; *got tells whether it held
+ * anything. Returns 0 or an error. */
 static int
-watcher_read(struct watcher *w)
+watcher_read(struct watcher *w, int *got)
 {
 	const struct inotify_event *ev;
 	ssize_t n;
@@ -892,6 +892,7 @@ watcher_read(struct watcher *w)
 	uint64_t now;
 	int r;
 
+	*got = 0;
 	n = read(w->fd, w->buf, WATCHER_BUF);
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EINTR)
@@ -910,7 +911,8 @@ watcher_read(struct watcher *w)
 		if (r != 0)
 			return r;
 	}
-	return 1;
+	*got = 1;
+	return 0;
 }
 
 int
@@ -932,17 +934,17 @@ static int
 watcher_poll_inotify(struct watcher *w, uint64_t deadline)
 {
 	uint64_t now, wait, due;
-	int r, got = 0, reads = 0;
+	int r, got = 0, reads = 0, read_some;
 
 	for (;;) {
 		if (w->dead)
 			return -AR_EIO;
 		if (reads >= WATCHER_READS_MAX)
 			break;	/* a flood: hand control back, go on later */
-		r = watcher_read(w);
-		if (r < 0)
+		r = watcher_read(w, &read_some);
+		if (r != 0)
 			return r;
-		if (r > 0) {
+		if (read_some) {
 			got = 1;
 			reads++;
 			continue;
