@@ -20,13 +20,11 @@
 #include "gen.h"
 #include "hash.h"
 #include "log.h"
+#include "state.h"
 #include "sync.h"
 #include "walk.h"
 #include "wire.h"
 
-#define MANIFEST_FILE "manifest"
-#define GENERATION_FILE "generation"
-#define LOCK_FILE "lock"
 /* Largest /v1/files request body we build (the server takes 1 MiB). */
 #define BATCH_BODY_MAX (1000u * 1024)
 /* Batches at least this many files are made durable with one syncfs. */
@@ -93,8 +91,7 @@ struct syncer {
 	struct sync_stats *st;
 	struct client *client;
 	int rootfd;
-	int statefd;
-	int lockfd;
+	struct state state;
 	int is_root;
 	int changed;		/* anything written: syncfs at the end */
 	struct block blk;
@@ -1174,7 +1171,7 @@ stored_body(void *arg, const void *data, size_t len)
 
 /* GET url into state_dir/file; *fdp is the file, ready to replay. */
 static int
-fetch_stored(struct syncer *s, const char *url, const char *file,
+fetch_stored(struct syncer *s, const char *url, enum state_scratch file,
     wire_frame_cb *check, void *arg, const char *what, int *fdp)
 {
 	struct stored st;
@@ -1184,11 +1181,9 @@ fetch_stored(struct syncer *s, const char *url, const char *file,
 	st.s = s;
 	st.check = check;
 	st.arg = arg;
-	st.fd = openat(s->statefd, file, O_RDWR | O_CREAT | O_TRUNC |
-	    O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (st.fd < 0)
-		return fail(s, -AR_ESTATE, "state directory: %s",
-		    strerror(errno));
+	r = state_scratch(&s->state, file, &st.fd, s->msg, s->msglen);
+	if (r != 0)
+		return r;
 	r = wire_reader_init(&st.rd, WIRE_MAX_FRAME);
 	if (r == 0) {
 		r = client_get(s->client, url, stored_body, &st);
@@ -1239,7 +1234,7 @@ manifest_fetch(struct syncer *s, const char *path, int *fdp)
 	if (client_url(s->client, "/v1/manifest", "path", path, url,
 	    sizeof(url)) != 0)
 		return -AR_ENOMEM;
-	return fetch_stored(s, url, MANIFEST_FILE, mf_check_frame, NULL,
+	return fetch_stored(s, url, STATE_SCRATCH_MANIFEST, mf_check_frame, NULL,
 	    "manifest", fdp);
 }
 
@@ -1372,55 +1367,11 @@ hello_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	return 0;
 }
 
-#define CLOSED_FILE "closed"
-/* Closed generations remembered (the oldest are forgotten). */
-#define CLOSED_MAX 64
-
-/* 1 if a rescue closed gen, as recorded in state_dir. */
-static int
-gen_closed(struct syncer *s, const char *gen)
-{
-	char buf[CLOSED_MAX * (WIRE_GEN_LEN + 1) + 1];
-	size_t len, i;
-
-	if (fs_read_small(s->statefd, CLOSED_FILE, buf, sizeof(buf), &len) != 0)
-		return 0;
-	for (i = 0; i + WIRE_GEN_LEN <= len; i += WIRE_GEN_LEN + 1) {
-		if (memcmp(buf + i, gen, WIRE_GEN_LEN) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-static int
-gen_close(struct syncer *s, const char *gen)
-{
-	char buf[(CLOSED_MAX + 1) * (WIRE_GEN_LEN + 1) + 1];
-	size_t len = 0, off = 0;
-
-	if (fs_read_small(s->statefd, CLOSED_FILE, buf, sizeof(buf) -
-	    (WIRE_GEN_LEN + 1), &len) != 0)
-		len = 0;
-	len -= len % (WIRE_GEN_LEN + 1);
-	if (len >= CLOSED_MAX * (WIRE_GEN_LEN + 1))
-		off = len - (CLOSED_MAX - 1) * (WIRE_GEN_LEN + 1);
-	memcpy(buf + len, gen, WIRE_GEN_LEN);
-	buf[len + WIRE_GEN_LEN] = '\n';
-	len += WIRE_GEN_LEN + 1;
-	if (fs_write_durable(s->statefd, CLOSED_FILE, buf + off, len - off,
-	    0644) != 0)
-		return fail(s, -AR_ESTATE, "state directory: cannot record "
-		    "the closed generation: %s", strerror(errno));
-	return 0;
-}
-
 static int
 hello(struct syncer *s)
 {
 	struct wire_hello h;
 	struct body_ctx bc;
-	char line[WIRE_GEN_LEN + 2], cur[64];
-	size_t len;
 	int r;
 
 	memset(&h, 0, sizeof(h));
@@ -1448,8 +1399,8 @@ hello(struct syncer *s)
 		    "version %u; this asyncrep speaks %d",
 		    s->cfg->primary.text, h.version, WIRE_VERSION);
 	/* A rescue may ask again to confirm what it closed. */
-	if (s->statefd >= 0 && h.role != WIRE_ROLE_RESCUE &&
-	    gen_closed(s, h.generation))
+	if (h.role != WIRE_ROLE_RESCUE &&
+	    state_gen_closed(&s->state, h.generation))
 		return fail(s, -AR_EFENCED, "primary %s serves generation %s, "
 		    "which a rescue closed: refusing a resurrected primary "
 		    "(re-initialise it with asyncrep watch --reinit)",
@@ -1463,18 +1414,7 @@ hello(struct syncer *s)
 	    h.generation, h.role == WIRE_ROLE_RESCUE ? "rescue" : "primary");
 	if (s->o->dry_run)
 		return 0;
-	/* Remember the generation we follow. */
-	if (fs_read_small(s->statefd, GENERATION_FILE, cur, sizeof(cur),
-	    &len) == 0 && len >= WIRE_GEN_LEN &&
-	    memcmp(cur, h.generation, WIRE_GEN_LEN) == 0)
-		return 0;
-	memcpy(line, h.generation, WIRE_GEN_LEN);
-	line[WIRE_GEN_LEN] = '\n';
-	if (fs_write_durable(s->statefd, GENERATION_FILE, line,
-	    WIRE_GEN_LEN + 1, 0644) != 0)
-		return fail(s, -AR_ESTATE, "state directory: cannot record "
-		    "the generation: %s", strerror(errno));
-	return 0;
+	return state_gen_follow(&s->state, h.generation, s->msg, s->msglen);
 }
 
 static int
@@ -1489,19 +1429,7 @@ open_state(struct syncer *s)
 	    fs_open_dir(cfg->data_dir, &s->rootfd) != 0)
 		return fail(s, -AR_EIO, "data directory '%s': %s",
 		    cfg->data_dir, strerror(errno));
-	if (fs_mkdir_p(cfg->state_dir, 0700) != 0 ||
-	    fs_open_dir(cfg->state_dir, &s->statefd) != 0)
-		return fail(s, -AR_ESTATE, "state directory '%s': %s",
-		    cfg->state_dir, strerror(errno));
-	s->lockfd = openat(s->statefd, LOCK_FILE, O_RDWR | O_CREAT |
-	    O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (s->lockfd < 0)
-		return fail(s, -AR_ESTATE, "state directory '%s': %s",
-		    cfg->state_dir, strerror(errno));
-	if (flock(s->lockfd, LOCK_EX | LOCK_NB) != 0)
-		return fail(s, -AR_ESTATE, "state directory '%s': another "
-		    "asyncrep sync is running", cfg->state_dir);
-	return 0;
+	return state_open(&s->state, cfg->state_dir, s->msg, s->msglen);
 }
 
 /* Fetch again, whole, the files that changed while they were sent. */
@@ -1561,8 +1489,6 @@ full_compare(struct syncer *s, const char *path)
 	return r;
 }
 
-static int position_save(struct syncer *s, const char *gen, uint64_t seq);
-
 /* Deletions, links and attributes: durable before we say so. */
 static int
 make_durable(struct syncer *s)
@@ -1589,7 +1515,8 @@ run(struct syncer *s)
 		r = make_durable(s);
 	/* A later --follow starts from here instead of comparing again. */
 	if (r == 0 && !s->o->dry_run && s->st->files_failed == 0)
-		r = position_save(s, s->hello_gen, s->hello_seq);
+		r = state_position_save(&s->state, s->hello_gen,
+		    s->hello_seq, s->msg, s->msglen);
 	if (r == 0 && s->st->files_failed > 0)
 		r = fail(s, -AR_EPARTIAL, "%llu files were not replicated",
 		    (unsigned long long)s->st->files_failed);
@@ -1598,36 +1525,6 @@ run(struct syncer *s)
 
 /* ---------------------------------------------------------------- */
 /* Life cycle */
-
-/* The name this standby gives the primary: standby_id, or the host
- * name with anything outside [A-Za-z0-9._-] made '_'. */
-static void
-standby_id(const struct config_standby *cfg, char *out, size_t outlen)
-{
-	const char *src = cfg->standby_id;
-	char host[256];
-	size_t i;
-
-	if (src == NULL) {
-		if (gethostname(host, sizeof(host)) != 0)
-			snprintf(host, sizeof(host), "standby");
-		host[sizeof(host) - 1] = '\0';
-		src = host;
-	}
-	for (i = 0; i + 1 < outlen && src[i] != '\0'; i++)
-		out[i] = src[i];
-	out[i] = '\0';
-	for (i = 0; out[i] != '\0'; i++) {
-		char c = out[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		    c == '-'))
-			out[i] = '_';
-	}
-	if (out[0] == '\0')
-		snprintf(out, outlen, "standby");
-}
 
 static int
 syncer_init(struct syncer *s, const struct sync_opts *o,
@@ -1640,14 +1537,15 @@ syncer_init(struct syncer *s, const struct sync_opts *o,
 	s->o = o;
 	s->cfg = o->cfg;
 	s->st = st;
-	s->rootfd = s->statefd = s->lockfd = -1;
+	s->rootfd = -1;
+	state_init(&s->state);
 	s->blk.dirfd = -1;
 	s->is_root = geteuid() == 0;
 	s->msg = msg;
 	s->msglen = msglen;
 	msg[0] = '\0';
 	walk_dir_init(&s->blk.local);
-	standby_id(s->cfg, s->id, sizeof(s->id));
+	state_standby_id(s->cfg, s->id, sizeof(s->id));
 	r = exclude_new(&s->exclude);
 	if (r == 0 && s->cfg->exclude != NULL &&
 	    exclude_add_list(s->exclude, s->cfg->exclude, msg, msglen) != 0)
@@ -1676,10 +1574,7 @@ syncer_release(struct syncer *s)
 	free(s->rescan);
 	exclude_free(s->exclude);
 	client_free(s->client);
-	if (s->lockfd >= 0)
-		close(s->lockfd);
-	if (s->statefd >= 0)
-		close(s->statefd);
+	state_release(&s->state);
 	if (s->rootfd >= 0)
 		close(s->rootfd);
 }
@@ -1687,8 +1582,6 @@ syncer_release(struct syncer *s)
 /* ---------------------------------------------------------------- */
 /* Following: batches of changes, applied and acknowledged */
 
-#define POSITION_FILE "position"
-#define CHANGES_FILE "changes"
 /* How long the primary may hold a long-poll. */
 #define FOLLOW_WAIT_MS 10000
 #define BACKOFF_MIN_MS 100
@@ -1992,41 +1885,6 @@ apply_dirattr(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	return r;
 }
 
-static int
-position_save(struct syncer *s, const char *gen, uint64_t seq)
-{
-	char line[WIRE_GEN_LEN + 32];
-	int n;
-
-	n = snprintf(line, sizeof(line), "%s %llu\n", gen,
-	    (unsigned long long)seq);
-	if (fs_write_durable(s->statefd, POSITION_FILE, line, (size_t)n,
-	    0644) != 0)
-		return fail(s, -AR_ESTATE, "state directory: cannot save the "
-		    "position: %s", strerror(errno));
-	return 0;
-}
-
-/* 0 and the position if one is saved for gen, 1 if none is. */
-static int
-position_load(struct syncer *s, const char *gen, uint64_t *seq)
-{
-	char buf[128], *end;
-	size_t len;
-
-	if (fs_read_small(s->statefd, POSITION_FILE, buf, sizeof(buf),
-	    &len) != 0)
-		return 1;
-	if (len < WIRE_GEN_LEN + 2 || memcmp(buf, gen, WIRE_GEN_LEN) != 0 ||
-	    buf[WIRE_GEN_LEN] != ' ')
-		return 1;
-	errno = 0;
-	*seq = strtoull(buf + WIRE_GEN_LEN + 1, &end, 10);
-	if (errno != 0 || *end != '\n')
-		return 1;
-	return 0;
-}
-
 /* Compare everything, then stand at the position hello reported. */
 static int
 follow_full(struct syncer *s)
@@ -2042,7 +1900,8 @@ follow_full(struct syncer *s)
 	if (r == 0)
 		r = make_durable(s);
 	if (r == 0)
-		r = position_save(s, s->hello_gen, s->hello_seq);
+		r = state_position_save(&s->state, s->hello_gen,
+		    s->hello_seq, s->msg, s->msglen);
 	return r;
 }
 
@@ -2060,8 +1919,8 @@ follow_batch(struct syncer *s, uint64_t *pos)
 	snprintf(url, sizeof(url), "/v1/changes?since=%llu&wait=%d&id=%s"
 	    "&gen=%s", (unsigned long long)*pos, FOLLOW_WAIT_MS, s->id,
 	    s->hello_gen);
-	r = fetch_stored(s, url, CHANGES_FILE, changes_check, &bc, "batch",
-	    &fd);
+	r = fetch_stored(s, url, STATE_SCRATCH_CHANGES, changes_check, &bc,
+	    "batch", &fd);
 	if (r != 0)
 		return r;
 	if (bc.gone) {
@@ -2076,7 +1935,8 @@ follow_batch(struct syncer *s, uint64_t *pos)
 	if (r == 0 && bc.complete && bc.upto == *pos) {
 		/* The rescue saw that we hold its final position. */
 		close(fd);
-		r = gen_close(s, s->hello_gen);
+		r = state_gen_close(&s->state, s->hello_gen, s->msg,
+		    s->msglen);
 		if (r == 0)
 			log_info("the replica is complete: a rescue closed "
 			    "generation %s at change %llu", s->hello_gen,
@@ -2113,7 +1973,8 @@ follow_batch(struct syncer *s, uint64_t *pos)
 		return 0;
 	}
 	if (r == 0)
-		r = position_save(s, s->hello_gen, bc.upto);
+		r = state_position_save(&s->state, s->hello_gen, bc.upto,
+		    s->msg, s->msglen);
 	if (r == 0) {
 		log_verbose("applied changes %llu..%llu",
 		    (unsigned long long)*pos + 1,
@@ -2136,7 +1997,7 @@ follow_session(struct syncer *s, volatile sig_atomic_t *stop)
 		return r;
 	/* A rescue's last position is one past its journal: the compare
 	 * that closes the generation. */
-	if (position_load(s, s->hello_gen, &pos) != 0 ||
+	if (state_position_load(&s->state, s->hello_gen, &pos) != 0 ||
 	    pos > s->hello_seq + (s->hello_role == WIRE_ROLE_RESCUE)) {
 		r = follow_full(s);
 		if (r != 0)
