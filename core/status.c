@@ -179,36 +179,11 @@ status_primary(const struct config_primary *cfg, int json, FILE *out,
 	return r;
 }
 
-struct hello_ctx {
-	struct wire_reader rd;
-	struct wire_hello h;
-	int got;
-};
-
-static int
-hello_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
-{
-	struct hello_ctx *hc = arg;
-
-	if (type != WIRE_HELLO || wire_get_hello(p, len, &hc->h) != 0)
-		return -AR_EPROTO;
-	hc->got = 1;
-	return 0;
-}
-
-static int
-hello_body(void *arg, const void *data, size_t len)
-{
-	struct hello_ctx *hc = arg;
-
-	return wire_reader_feed(&hc->rd, data, len, hello_frame, hc);
-}
-
 int
 status_standby(const struct config_standby *cfg, const struct auth *auth,
     int json, FILE *out, char *err, size_t errlen)
 {
-	struct hello_ctx hc;
+	struct wire_hello h;
 	struct client *c = NULL;
 	struct state_info si;
 	uint64_t seq;
@@ -218,13 +193,7 @@ status_standby(const struct config_standby *cfg, const struct auth *auth,
 	(void)errlen;
 	(void)state_read(cfg->state_dir, &si);
 	seq = si.have_position ? si.position : 0;
-	memset(&hc, 0, sizeof(hc));
-	if (client_new(cfg, auth, &c) == 0 &&
-	    wire_reader_init(&hc.rd, 4096) == 0) {
-		reach = client_get(c, "/v1/hello", hello_body, &hc) == 0 &&
-		    hc.got;
-		wire_reader_release(&hc.rd);
-	}
+	reach = client_new(cfg, auth, &c) == 0 && client_hello(c, &h) == 0;
 	client_free(c);
 	if (json) {
 		fprintf(out, "{\"role\":\"standby\",\"running\":%s,"
@@ -240,10 +209,10 @@ status_standby(const struct config_standby *cfg, const struct auth *auth,
 		if (reach)
 			fprintf(out, ",\"primary_generation\":\"%s\","
 			    "\"primary_seq\":%" PRIu64 ",\"lag_records\":%"
-			    PRIu64, hc.h.generation, hc.h.seq,
+			    PRIu64, h.generation, h.seq,
 			    si.have_position && strcmp(si.generation,
-			    hc.h.generation) == 0 && hc.h.seq > seq ?
-			    hc.h.seq - seq : 0);
+			    h.generation) == 0 && h.seq > seq ?
+			    h.seq - seq : 0);
 		fprintf(out, "}\n");
 		return 0;
 	}
@@ -259,12 +228,12 @@ status_standby(const struct config_standby *cfg, const struct auth *auth,
 		    "whole tree\n");
 	if (!reach)
 		fprintf(out, "  primary unreachable\n");
-	else if (strcmp(si.generation, hc.h.generation) != 0)
+	else if (strcmp(si.generation, h.generation) != 0)
 		fprintf(out, "  primary is at generation %s: a full compare "
-		    "comes next\n", hc.h.generation);
+		    "comes next\n", h.generation);
 	else
 		fprintf(out, "  primary at change %" PRIu64 ": lag %" PRIu64
-		    " records\n", hc.h.seq, si.have_position && hc.h.seq > seq ?
-		    hc.h.seq - seq : 0);
+		    " records\n", h.seq, si.have_position && h.seq > seq ?
+		    h.seq - seq : 0);
 	return 0;
 }

@@ -1355,45 +1355,14 @@ dirattr_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 /* The run */
 
 static int
-hello_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
-{
-	struct wire_hello *h = arg;
-
-	if (type != WIRE_HELLO || h->version != 0 ||
-	    wire_get_hello(p, len, h) != 0)
-		return -AR_EPROTO;
-	if (h->version == 0)
-		return -AR_EPROTO;
-	return 0;
-}
-
-static int
 hello(struct syncer *s)
 {
 	struct wire_hello h;
-	struct body_ctx bc;
 	int r;
 
-	memset(&h, 0, sizeof(h));
-	bc.s = s;
-	bc.arg = &h;
-	bc.cb = hello_frame;
-	r = wire_reader_init(&bc.reader, 4096);
+	r = client_hello(s->client, &h);
 	if (r != 0)
-		return r;
-	r = client_get(s->client, "/v1/hello", body_feed, &bc);
-	if (r == -AR_EPROTO && s->msg[0] == '\0' &&
-	    client_errmsg(s->client)[0] == '\0')
-		fail(s, r, "primary %s: malformed hello",
-		    s->cfg->primary.text);
-	if (r != 0 && s->msg[0] == '\0')
-		fail(s, r, "%s", client_errmsg(s->client));
-	if (r == 0 && (h.version == 0 || !wire_reader_idle(&bc.reader)))
-		r = fail(s, -AR_EPROTO, "primary %s: no hello",
-		    s->cfg->primary.text);
-	wire_reader_release(&bc.reader);
-	if (r != 0)
-		return r;
+		return fail(s, r, "%s", client_errmsg(s->client));
 	if (h.version != WIRE_VERSION)
 		return fail(s, -AR_EVERSION, "primary %s speaks protocol "
 		    "version %u; this asyncrep speaks %d",
