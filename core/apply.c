@@ -101,11 +101,35 @@ apply_pseudo_block(struct syncer *s, const char *path, size_t len,
 	return 0;
 }
 
+/* *le describes base in s->blk when it exists here; else NULL. */
+static struct walk_ent *
+apply_local(struct syncer *s, const char *base, struct walk_ent *le)
+{
+	memset(le, 0, sizeof(*le));
+	if (fstatat(s->blk.dirfd, base, &le->st, AT_SYMLINK_NOFOLLOW) != 0)
+		return NULL;
+	le->name = base;
+	le->namelen = strlen(base);
+	le->type = S_ISREG(le->st.st_mode) ? WALK_FILE :
+	    S_ISDIR(le->st.st_mode) ? WALK_DIR :
+	    S_ISLNK(le->st.st_mode) ? WALK_LINK : WALK_OTHER;
+	return le;
+}
+
+/* Finish the one-name block whatever r is; r, else the finish's error. */
+static int
+apply_block_end(struct syncer *s, int r)
+{
+	int f = sync_block_finish(s);
+
+	return r != 0 ? r : f;
+}
+
 /* U: make one path match the primary's current state. */
 static int
 apply_state(struct syncer *s, const struct wire_entry *e)
 {
-	struct walk_ent le, *lep = NULL;
+	struct walk_ent le, *lep;
 	const char *base;
 	int r, missing;
 
@@ -114,15 +138,7 @@ apply_state(struct syncer *s, const struct wire_entry *e)
 	r = apply_pseudo_block(s, e->name, e->name_len, &base, 1, &missing);
 	if (r != 0 || missing)
 		return r;
-	memset(&le, 0, sizeof(le));
-	if (fstatat(s->blk.dirfd, base, &le.st, AT_SYMLINK_NOFOLLOW) == 0) {
-		le.name = base;
-		le.namelen = strlen(base);
-		le.type = S_ISREG(le.st.st_mode) ? WALK_FILE :
-		    S_ISDIR(le.st.st_mode) ? WALK_DIR :
-		    S_ISLNK(le.st.st_mode) ? WALK_LINK : WALK_OTHER;
-		lep = &le;
-	}
+	lep = apply_local(s, base, &le);
 	s->uent = *e;
 	assert(strlen(base) <= WIRE_NAME_MAX);
 	s->uent.name_len = (uint16_t)strlen(base);
@@ -133,26 +149,9 @@ apply_state(struct syncer *s, const struct wire_entry *e)
 	}
 	if (r == 0) {
 		s->st->entries++;
-		switch (e->type) {
-		case WALK_DIR:
-			r = sync_entry_dir(s, &s->uent, lep, e->name,
-			    e->name_len);
-			break;
-		case WALK_LINK:
-			r = sync_entry_link(s, &s->uent, lep, e->name,
-			    e->name_len);
-			break;
-		default:
-			r = sync_entry_file(s, &s->uent, lep, e->name,
-			    e->name_len);
-			break;
-		}
+		r = sync_entry_apply(s, &s->uent, lep, e->name, e->name_len);
 	}
-	if (r == 0)
-		r = sync_block_finish(s);
-	else
-		sync_block_finish(s);
-	return r;
+	return apply_block_end(s, r);
 }
 
 /* K: the path is gone on the primary. */
@@ -168,18 +167,9 @@ apply_delete(struct syncer *s, const char *path, size_t len)
 	r = apply_pseudo_block(s, path, len, &base, 0, &missing);
 	if (r != 0 || missing)
 		return r;	/* no parent here: nothing to delete */
-	memset(&le, 0, sizeof(le));
-	if (fstatat(s->blk.dirfd, base, &le.st, AT_SYMLINK_NOFOLLOW) == 0) {
-		le.name = base;
-		le.namelen = strlen(base);
-		le.type = S_ISDIR(le.st.st_mode) ? WALK_DIR : WALK_FILE;
+	if (apply_local(s, base, &le) != NULL)
 		r = sync_remove_local(s, &le);
-	}
-	if (r == 0)
-		r = sync_block_finish(s);
-	else
-		sync_block_finish(s);
-	return r;
+	return apply_block_end(s, r);
 }
 
 /* M: rename our copy, so its data need not travel again. */

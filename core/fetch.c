@@ -748,7 +748,7 @@ fetch_manifest(struct syncer *s, const char *path, int *fdp)
 	    fetch_manifest_check, NULL, "manifest", fdp);
 }
 
-/* Read the stored manifest and hand each frame to cb. */
+/* Read a stored answer (manifest or batch) and hand each frame to cb. */
 int
 fetch_replay(struct syncer *s, int fd, wire_frame_cb *cb)
 {

@@ -229,7 +229,7 @@ sync_block_start(struct syncer *s, const char *path, size_t len)
 	return 0;
 }
 
-int
+static int
 sync_entry_dir(struct syncer *s, const struct wire_entry *e,
     const struct walk_ent *le, const char *path, size_t plen)
 {
@@ -255,7 +255,7 @@ sync_entry_dir(struct syncer *s, const struct wire_entry *e,
 	return 0;
 }
 
-int
+static int
 sync_entry_link(struct syncer *s, const struct wire_entry *e,
     const struct walk_ent *le, const char *path, size_t plen)
 {
@@ -316,7 +316,7 @@ sync_entry_link(struct syncer *s, const struct wire_entry *e,
 	return 0;
 }
 
-int
+static int
 sync_entry_file(struct syncer *s, const struct wire_entry *e,
     const struct walk_ent *le, const char *path, size_t plen)
 {
@@ -354,6 +354,20 @@ sync_entry_file(struct syncer *s, const struct wire_entry *e,
 	}
 	/* A symlink in the way is replaced by the rename. */
 	return fetch_batch_add(s, path, plen, e->size, le != NULL);
+}
+
+int
+sync_entry_apply(struct syncer *s, const struct wire_entry *e,
+    const struct walk_ent *le, const char *path, size_t plen)
+{
+	switch (e->type) {
+	case WALK_DIR:
+		return sync_entry_dir(s, e, le, path, plen);
+	case WALK_LINK:
+		return sync_entry_link(s, e, le, path, plen);
+	default:
+		return sync_entry_file(s, e, le, path, plen);
+	}
 }
 
 int
@@ -434,14 +448,7 @@ sync_entry(struct syncer *s, const struct wire_entry *e)
 			return r;
 		le = NULL;
 	}
-	switch (e->type) {
-	case WALK_DIR:
-		return sync_entry_dir(s, e, le, path, len);
-	case WALK_LINK:
-		return sync_entry_link(s, e, le, path, len);
-	default:
-		return sync_entry_file(s, e, le, path, len);
-	}
+	return sync_entry_apply(s, e, le, path, len);
 }
 
 /* ---------------------------------------------------------------- */

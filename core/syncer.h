@@ -169,12 +169,10 @@ int sync_block_finish(struct syncer *s);
 int sync_merge_upto(struct syncer *s, const char *name, size_t nlen,
     const struct walk_ent **le);
 int sync_remove_local(struct syncer *s, const struct walk_ent *le);
-/* Make the name e of s->blk (local entry le, or NULL) match e. */
-int sync_entry_dir(struct syncer *s, const struct wire_entry *e,
-    const struct walk_ent *le, const char *path, size_t plen);
-int sync_entry_link(struct syncer *s, const struct wire_entry *e,
-    const struct walk_ent *le, const char *path, size_t plen);
-int sync_entry_file(struct syncer *s, const struct wire_entry *e,
+/* Make the name e->name of s->blk (local entry le, or NULL; path its
+ * whole path) what e describes: a directory, a link, or a file fetched
+ * whole or as a delta. */
+int sync_entry_apply(struct syncer *s, const struct wire_entry *e,
     const struct walk_ent *le, const char *path, size_t plen);
 /* A frame of a stored manifest (P, E, Z): the merge, for fetch_replay. */
 int sync_merge_frame(void *arg, uint8_t type, const uint8_t *p,

@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +24,7 @@
 #include "config.h"
 #include "error.h"
 #include "state.h"
+#include "scratch.h"
 
 #define GEN_A "0123456789abcdef0123456789abcdef"
 #define GEN_B "fedcba9876543210fedcba9876543210"
@@ -37,23 +37,14 @@ struct tctx {
 };
 
 static int
-rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 setup(void **state)
 {
 	struct tctx *t;
 
 	t = calloc(1, sizeof(*t));
 	assert_non_null(t);
-	snprintf(t->top, sizeof(t->top), "/tmp/test-state.XXXXXX");
-	assert_non_null(mkdtemp(t->top));
+	assert_int_equal(scratch_make(t->top, sizeof(t->top), "test-state"),
+	    0);
 	snprintf(t->dir, sizeof(t->dir), "%s/a/state", t->top);
 	state_init(&t->st);
 	assert_int_equal(state_open(&t->st, t->dir, t->err, sizeof(t->err)),
@@ -68,7 +59,7 @@ teardown(void **state)
 	struct tctx *t = *state;
 
 	state_release(&t->st);
-	nftw(t->top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	scratch_remove(t->top);
 	free(t);
 	return 0;
 }

@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +29,7 @@
 #include "sync.h"
 #include "syncer.h"
 #include "wire.h"
+#include "scratch.h"
 
 #define MTIME 1000000000	/* an mtime both sides agree on */
 
@@ -47,28 +47,16 @@ struct tctx {
 	size_t len;
 };
 
-static int
-rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 /* A syncer on data/ and state/ of a fresh scratch directory, with the
  * exclude list x (or none) and dry_run as given. */
 static struct tctx *
 open_ctx(const char *x, int dry_run)
 {
 	struct tctx *t;
-	const char *tmp = getenv("TMPDIR");
 
 	t = calloc(1, sizeof(*t));
 	assert_non_null(t);
-	snprintf(t->top, sizeof(t->top), "%s/test-sync.XXXXXX",
-	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	assert_non_null(mkdtemp(t->top));
+	assert_int_equal(scratch_make(t->top, sizeof(t->top), "test-sync"), 0);
 	snprintf(t->data, sizeof(t->data), "%s/data", t->top);
 	snprintf(t->state, sizeof(t->state), "%s/state", t->top);
 	config_init(&t->cfg);
@@ -114,7 +102,7 @@ teardown(void **state)
 	struct tctx *t = *state;
 
 	sync_release(&t->s);
-	nftw(t->top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	scratch_remove(t->top);
 	free(t);
 	return 0;
 }
