@@ -112,6 +112,7 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 	    s->hello_gen);
 	/* id and generation are bounded (and URL-safe) by construction. */
 	assert(n > 0 && (size_t)n < sizeof(url));
+	(void)n;
 	r = fetch_stored(s, url, STATE_SCRATCH_CHANGES, follow_check_frame,
 	    &bc, "batch", &fd);
 	if (r != 0)
