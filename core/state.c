@@ -14,7 +14,7 @@
 
 #include "error.h"
 #include "fs.h"
-#include "gen.h"
+#include "limit.h"
 #include "state.h"
 #include "util.h"
 
@@ -169,7 +169,7 @@ state_position_parse(const char *buf, size_t len,
 	gen[WIRE_GEN_LEN] = '\0';
 	errno = 0;
 	*seq = strtoull(buf + WIRE_GEN_LEN + 1, &end, 10);
-	if (errno != 0 || *end != '\n' || !gen_valid(gen))
+	if (errno != 0 || *end != '\n' || !limit_gen_valid(gen, WIRE_GEN_LEN))
 		return -AR_ESTATE;
 	return 0;
 }
@@ -230,7 +230,7 @@ state_read(const char *dir, struct state_info *info)
 	if (fs_read_small(dirfd, STATE_GENERATION_FILE, buf, sizeof(buf),
 	    &len) == 0 && len >= WIRE_GEN_LEN) {
 		buf[WIRE_GEN_LEN] = '\0';
-		if (gen_valid(buf))
+		if (limit_gen_valid(buf, WIRE_GEN_LEN))
 			memcpy(info->generation, buf, WIRE_GEN_LEN + 1);
 	}
 	info->have_position = state_position_read(dirfd, info->position_gen,
