@@ -313,6 +313,61 @@ client_post_stream(struct client *c, const char *path, client_upload_cb *up,
 	return r;
 }
 
+struct client_hello_ctx {
+	struct wire_reader rd;
+	struct wire_hello *h;
+	int got;		/* the hello frame was seen */
+};
+
+static int
+client_hello_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct client_hello_ctx *hc = arg;
+
+	if (type != WIRE_HELLO || hc->got || wire_get_hello(p, len, hc->h) != 0
+	    || hc->h->version == 0)
+		return -AR_EPROTO;
+	hc->got = 1;
+	return 0;
+}
+
+static int
+client_hello_body(void *arg, const void *data, size_t len)
+{
+	struct client_hello_ctx *hc = arg;
+
+	return wire_reader_feed(&hc->rd, data, len, client_hello_frame, hc);
+}
+
+int
+client_hello(struct client *c, struct wire_hello *h)
+{
+	struct client_hello_ctx hc;
+	int r;
+
+	memset(h, 0, sizeof(*h));
+	memset(&hc, 0, sizeof(hc));
+	hc.h = h;
+	r = wire_reader_init(&hc.rd, 4096);
+	if (r != 0)
+		return r;
+	r = client_get(c, "/v1/hello", client_hello_body, &hc);
+	if (r == 0 && (!hc.got || !wire_reader_idle(&hc.rd))) {
+		r = -AR_EPROTO;
+		snprintf(c->msg, sizeof(c->msg), "primary %s: no hello",
+		    c->cfg->primary.text);
+	} else if (r == -AR_EPROTO && c->status == 404) {
+		/* A web server, not an asyncrep primary of any version. */
+		snprintf(c->msg, sizeof(c->msg), "primary %s: not an asyncrep "
+		    "server (HTTP 404 for /v1/hello)", c->cfg->primary.text);
+	} else if (r == -AR_EPROTO && c->msg[0] == '\0') {
+		snprintf(c->msg, sizeof(c->msg), "primary %s: malformed hello",
+		    c->cfg->primary.text);
+	}
+	wire_reader_release(&hc.rd);
+	return r;
+}
+
 int
 client_url(struct client *c, const char *base, const char *key,
     const char *value, char *out, size_t outlen)

@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "wire.h"
 
 struct client;
 
@@ -42,6 +43,14 @@ int client_post_buf(struct client *c, const char *path, const void *body,
 int client_post_stream(struct client *c, const char *path,
     client_upload_cb *up, client_rewind_cb *rewind, void *uparg,
     client_body_cb *cb, void *arg);
+
+/*
+ * GET /v1/hello: *h is the one hello frame of the answer, decoded. An
+ * answer that is not exactly one well-formed hello is -AR_EPROTO, and so
+ * is a 404 (the peer is not asyncrep), explained by client_errmsg;
+ * otherwise as client_get. The version is the caller's to check.
+ */
+int client_hello(struct client *c, struct wire_hello *h);
 
 /* base, or base?key=VALUE with VALUE percent-encoded when not empty. */
 int client_url(struct client *c, const char *base, const char *key,

@@ -3,7 +3,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,7 +12,9 @@
 #include "fs.h"
 #include "gen.h"
 #include "spool.h"
+#include "state.h"
 #include "status.h"
+#include "util.h"
 #include "wire.h"
 
 /* A JSON string: quotes, backslashes and control bytes escaped. */
@@ -38,16 +39,12 @@ json_str(FILE *out, const char *s)
 static int
 locked(const char *dir)
 {
-	char path[4200];
-	int fd, held = 0;
+	int dirfd, held;
 
-	snprintf(path, sizeof(path), "%s/lock", dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
+	if (fs_open_dir(dir, &dirfd) != 0)
 		return 0;
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK)
-		held = 1;
-	close(fd);
+	held = util_lock_held(dirfd, "lock");
+	close(dirfd);
 	return held;
 }
 
@@ -182,97 +179,61 @@ status_primary(const struct config_primary *cfg, int json, FILE *out,
 	return r;
 }
 
-struct hello_ctx {
-	struct wire_reader rd;
-	struct wire_hello h;
-	int got;
-};
-
-static int
-hello_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
-{
-	struct hello_ctx *hc = arg;
-
-	if (type != WIRE_HELLO || wire_get_hello(p, len, &hc->h) != 0)
-		return -AR_EPROTO;
-	hc->got = 1;
-	return 0;
-}
-
-static int
-hello_body(void *arg, const void *data, size_t len)
-{
-	struct hello_ctx *hc = arg;
-
-	return wire_reader_feed(&hc->rd, data, len, hello_frame, hc);
-}
-
 int
 status_standby(const struct config_standby *cfg, const struct auth *auth,
     int json, FILE *out, char *err, size_t errlen)
 {
-	struct hello_ctx hc;
+	struct wire_hello h;
 	struct client *c = NULL;
-	struct stat st;
-	char pos[128], gen[64], path[4200];
-	unsigned long long seq = 0;
-	int running, have_pos = 0, reach = 0;
+	struct state_info si;
+	uint64_t seq;
+	int reach = 0;
 
 	(void)err;
 	(void)errlen;
-	read_gen(cfg->state_dir, "generation", gen, sizeof(gen));
-	read_gen(cfg->state_dir, "position", pos, sizeof(pos));
-	if (strlen(pos) > WIRE_GEN_LEN + 1 &&
-	    sscanf(pos + WIRE_GEN_LEN + 1, "%llu", &seq) == 1)
-		have_pos = 1;
-	snprintf(path, sizeof(path), "%s/position", cfg->state_dir);
-	if (stat(path, &st) != 0)
-		memset(&st, 0, sizeof(st));
-	running = locked(cfg->state_dir);
-	memset(&hc, 0, sizeof(hc));
-	if (client_new(cfg, auth, &c) == 0 &&
-	    wire_reader_init(&hc.rd, 4096) == 0) {
-		reach = client_get(c, "/v1/hello", hello_body, &hc) == 0 &&
-		    hc.got;
-		wire_reader_release(&hc.rd);
-	}
+	(void)state_read(cfg->state_dir, &si);
+	seq = si.have_position ? si.position : 0;
+	reach = client_new(cfg, auth, &c) == 0 && client_hello(c, &h) == 0;
 	client_free(c);
 	if (json) {
 		fprintf(out, "{\"role\":\"standby\",\"running\":%s,"
-		    "\"primary\":", running ? "true" : "false");
+		    "\"primary\":", si.running ? "true" : "false");
 		json_str(out, cfg->primary.text);
 		fprintf(out, ",\"data_dir\":");
 		json_str(out, cfg->data_dir);
 		fprintf(out, ",\"generation\":");
-		json_str(out, gen);
-		fprintf(out, ",\"position\":%llu,\"position_time\":%lld,"
-		    "\"primary_reachable\":%s", have_pos ? seq : 0ULL,
-		    (long long)st.st_mtim.tv_sec, reach ? "true" : "false");
+		json_str(out, si.generation);
+		fprintf(out, ",\"position\":%" PRIu64 ",\"position_time\":%"
+		    PRId64 ",\"primary_reachable\":%s", seq, si.position_time,
+		    reach ? "true" : "false");
 		if (reach)
 			fprintf(out, ",\"primary_generation\":\"%s\","
 			    "\"primary_seq\":%" PRIu64 ",\"lag_records\":%"
-			    PRIu64, hc.h.generation, hc.h.seq,
-			    have_pos && strcmp(gen, hc.h.generation) == 0 &&
-			    hc.h.seq > seq ? hc.h.seq - (uint64_t)seq : 0);
+			    PRIu64, h.generation, h.seq,
+			    si.have_position && strcmp(si.generation,
+			    h.generation) == 0 && h.seq > seq ?
+			    h.seq - seq : 0);
 		fprintf(out, "}\n");
 		return 0;
 	}
 	fprintf(out, "standby of %s (%s)\n  data %s\n", cfg->primary.text,
-	    running ? "a sync is running" : "no sync running", cfg->data_dir);
-	fprintf(out, "  generation %s\n", gen[0] ? gen : "(none yet)");
-	if (have_pos)
-		fprintf(out, "  applied change %llu\n", seq);
+	    si.running ? "a sync is running" : "no sync running",
+	    cfg->data_dir);
+	fprintf(out, "  generation %s\n", si.generation[0] ? si.generation :
+	    "(none yet)");
+	if (si.have_position)
+		fprintf(out, "  applied change %" PRIu64 "\n", seq);
 	else
 		fprintf(out, "  no position yet: the next sync compares the "
 		    "whole tree\n");
 	if (!reach)
 		fprintf(out, "  primary unreachable\n");
-	else if (strcmp(gen, hc.h.generation) != 0)
+	else if (strcmp(si.generation, h.generation) != 0)
 		fprintf(out, "  primary is at generation %s: a full compare "
-		    "comes next\n", hc.h.generation);
+		    "comes next\n", h.generation);
 	else
 		fprintf(out, "  primary at change %" PRIu64 ": lag %" PRIu64
-		    " records\n", hc.h.seq, have_pos && hc.h.seq > seq ?
-		    hc.h.seq - (uint64_t)seq : 0);
+		    " records\n", h.seq, si.have_position && h.seq > seq ?
+		    h.seq - seq : 0);
 	return 0;
 }

@@ -7,6 +7,10 @@
  * together; large changed files as librsync deltas. Everything written
  * lands in a temp file beside its target, verified against the primary's
  * size and SHA-256, made durable, and renamed into place.
+ *
+ * sync.c runs it; fetch.c receives, apply.c applies a batch of changes,
+ * follow.c follows (syncer.h, private, is what they share); state_dir
+ * is state.c's.
  */
 #ifndef ASYNCREP_SYNC_H
 #define ASYNCREP_SYNC_H

@@ -1,0 +1,287 @@
+/*
+ * follow.c: sync --follow. Compare once when no position is saved for
+ * the primary's generation, then long-poll for batches of changes, apply
+ * each (apply.c), make it durable and only then save the position, which
+ * acknowledges it at the next poll; reconnect with exponential backoff
+ * and jitter. A rescue's complete-mark ends the loop.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "error.h"
+#include "log.h"
+#include "state.h"
+#include "syncer.h"
+#include "wire.h"
+
+/* How long the primary may hold a long-poll. */
+#define FOLLOW_WAIT_MS 10000
+#define FOLLOW_BACKOFF_MIN_MS 100
+#define FOLLOW_BACKOFF_MAX_MS 10000
+
+/* How a batch of changes ended: its last frame. */
+enum follow_batch_end {
+	FOLLOW_END_NONE,	/* no end frame (yet) */
+	FOLLOW_END_UPTO,	/* Z: the batch runs up to upto */
+	FOLLOW_END_GONE,	/* G: the primary does not hold our position */
+	FOLLOW_END_COMPLETE,	/* C: a rescue ends the generation at upto */
+};
+
+struct follow_batch_ctx {
+	enum follow_batch_end end;
+	uint64_t upto;		/* the position after the batch */
+};
+
+/* The framing of a batch of changes, checked as it is stored. */
+static int
+follow_check_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct fetch_stored_ctx *st = arg;
+	struct follow_batch_ctx *bc = st->arg;
+
+	if (st->ended)
+		return sync_fail(st->s, -AR_EPROTO, "primary sent data after "
+		    "the end of a batch");
+	switch (type) {
+	case WIRE_MOVE:
+	case WIRE_STATE:
+	case WIRE_GONE_PATH:
+	case WIRE_RESCAN:
+		return 0;
+	case WIRE_END:
+	case WIRE_GONE:
+	case WIRE_COMPLETE:
+		if (wire_get_end(p, len, &bc->upto) != 0)
+			return sync_fail(st->s, -AR_EPROTO, "malformed end of "
+			    "a batch");
+		st->ended = 1;
+		bc->end = type == WIRE_GONE ? FOLLOW_END_GONE :
+		    type == WIRE_COMPLETE ? FOLLOW_END_COMPLETE :
+		    FOLLOW_END_UPTO;
+		return 0;
+	default:
+		return sync_fail(st->s, -AR_EPROTO, "unexpected frame (type "
+		    "0x%02x) in a batch of changes", type);
+	}
+}
+
+/* Compare everything, then stand at the position hello reported. */
+static int
+follow_full(struct syncer *s)
+{
+	int r;
+
+	r = sync_hello(s);
+	if (r != 0)
+		return r;
+	log_info("comparing the whole tree with generation %s",
+	    s->hello_gen);
+	r = sync_compare(s, "");
+	if (r == 0)
+		r = sync_make_durable(s);
+	if (r == 0)
+		r = state_position_save(&s->state, s->hello_gen,
+		    s->hello_seq, s->msg, s->msglen);
+	return r;
+}
+
+/*
+ * Fetch one batch after pos and apply it; *pos moves past it. *complete
+ * is set when a rescue said that we hold all of its generation.
+ */
+static int
+follow_batch(struct syncer *s, uint64_t *pos, int *complete)
+{
+	struct follow_batch_ctx bc;
+	char url[256];
+	size_t i;
+	int r, n, fd = -1;
+
+	memset(&bc, 0, sizeof(bc));
+	s->hold = 0;
+	n = snprintf(url, sizeof(url), "/v1/changes?since=%llu&wait=%d&id=%s"
+	    "&gen=%s", (unsigned long long)*pos, FOLLOW_WAIT_MS, s->id,
+	    s->hello_gen);
+	/* id and generation are bounded (and URL-safe) by construction. */
+	assert(n > 0 && (size_t)n < sizeof(url));
+	(void)n;
+	r = fetch_stored(s, url, STATE_SCRATCH_CHANGES, follow_check_frame,
+	    &bc, "batch", &fd);
+	if (r != 0)
+		return r;
+	assert(bc.end != FOLLOW_END_NONE);	/* fetch_stored checked */
+	if (bc.end == FOLLOW_END_GONE) {
+		log_info("the primary does not hold our position %llu any "
+		    "more", (unsigned long long)*pos);
+		r = follow_full(s);
+		if (r == 0)
+			*pos = s->hello_seq;
+		close(fd);
+		return r;
+	}
+	if (bc.end == FOLLOW_END_COMPLETE && bc.upto == *pos) {
+		/* The rescue saw that we hold its final position. */
+		close(fd);
+		r = state_gen_close(&s->state, s->hello_gen, s->msg,
+		    s->msglen);
+		if (r == 0)
+			log_info("the replica is complete: a rescue closed "
+			    "generation %s at change %llu", s->hello_gen,
+			    (unsigned long long)*pos);
+		*complete = r == 0;
+		return r;
+	}
+	if (bc.upto == *pos) {
+		close(fd);
+		return 0;	/* the long-poll ended with nothing */
+	}
+	if (bc.upto < *pos)
+		r = sync_fail(s, -AR_EPROTO, "primary moved our position "
+		    "back");
+	s->full = 0;
+	if (r == 0)
+		r = fetch_replay(s, fd, apply_frame);
+	if (r == 0)
+		r = fetch_flush_all(s);
+	if (r == 0 && s->full)
+		r = sync_compare(s, "");
+	for (i = 0; r == 0 && !s->full && i < s->nrescan; i++)
+		r = sync_compare(s, s->rescan[i]);
+	if (r == 0 && !s->o->dry_run)
+		r = fetch_replay(s, fd, apply_dirattr);
+	for (i = 0; i < s->nrescan; i++)
+		free(s->rescan[i]);
+	s->nrescan = 0;
+	close(fd);
+	if (r == 0)
+		r = sync_make_durable(s);
+	if (r == 0 && s->hold) {
+		s->hold = 0;
+		log_verbose("a file moved while it was sent: asking again "
+		    "from change %llu", (unsigned long long)*pos);
+		return 0;
+	}
+	if (r == 0)
+		r = state_position_save(&s->state, s->hello_gen, bc.upto,
+		    s->msg, s->msglen);
+	if (r == 0) {
+		assert(bc.upto > *pos);
+		log_verbose("applied changes %llu..%llu",
+		    (unsigned long long)*pos + 1,
+		    (unsigned long long)bc.upto);
+		*pos = bc.upto;
+	}
+	if (s->o->itemize != NULL)
+		fflush(s->o->itemize);
+	return r;
+}
+
+/* One connection's worth of following: until *stop, an error, or
+ * *complete. */
+static int
+follow_session(struct syncer *s, volatile sig_atomic_t *stop,
+    int *complete)
+{
+	uint64_t pos;
+	int r;
+
+	r = sync_hello(s);
+	if (r != 0)
+		return r;
+	/* A rescue's last position is one past its journal: the compare
+	 * that closes the generation. */
+	if (state_position_load(&s->state, s->hello_gen, &pos) != 0 ||
+	    pos > s->hello_seq + (s->hello_role == WIRE_ROLE_RESCUE)) {
+		r = follow_full(s);
+		if (r != 0)
+			return r;
+		pos = s->hello_seq;
+	}
+	log_info("following %s from change %llu", s->cfg->primary.text,
+	    (unsigned long long)pos);
+	while (!*stop) {
+		s->msg[0] = '\0';
+		r = follow_batch(s, &pos, complete);
+		if (r != 0 || *complete)
+			return r;
+		s->progress = 1;
+		if (s->st->files_failed > 0) {
+			/* Changed while sent: the primary's next record of
+			 * them comes in a later batch. */
+			s->st->files_failed = 0;
+		}
+	}
+	return 0;
+}
+
+static void
+follow_sleep_ms(unsigned ms, volatile sig_atomic_t *stop)
+{
+	struct timespec ts;
+
+	while (ms > 0 && !*stop) {
+		unsigned step = ms < 50 ? ms : 50;
+
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)step * 1000000L;
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+}
+
+int
+follow_run(struct syncer *s, volatile sig_atomic_t *stop)
+{
+	unsigned backoff = FOLLOW_BACKOFF_MIN_MS, jitter;
+	int r, logged = 0, complete = 0;
+
+	r = sync_open(s);
+	if (r == 0)
+		r = client_new(s->cfg, s->o->auth, &s->client);
+	if (r != 0)
+		return r;
+	client_set_abort(s->client, stop);
+	s->following = 1;
+	while (!*stop) {
+		s->msg[0] = '\0';
+		r = follow_session(s, stop, &complete);
+		if (complete) {
+			assert(r == 0);
+			break;	/* the generation is complete: done */
+		}
+		/* It worked for a while: the next outage starts afresh. */
+		if (s->progress) {
+			backoff = FOLLOW_BACKOFF_MIN_MS;
+			logged = 0;
+			s->progress = 0;
+		}
+		if (*stop)
+			break;
+		if (r == -AR_EAUTH || r == -AR_EVERSION || r == -AR_EFENCED ||
+		    r == -AR_ESTATE || r == -AR_ENOMEM || r == -AR_EINTERNAL)
+			break;
+		/* Transient: the primary restarts, the network drops. */
+		if (!logged || log_get_level() >= LOG_LVL_VERBOSE)
+			log_warn("%s; retrying", s->msg[0] ? s->msg :
+			    ar_strerror(r));
+		logged = 1;
+		if (getrandom(&jitter, sizeof(jitter), 0) !=
+		    (ssize_t)sizeof(jitter))
+			jitter = 0;
+		follow_sleep_ms(backoff / 2 + jitter % (backoff / 2 + 1),
+		    stop);
+		backoff = backoff * 2 > FOLLOW_BACKOFF_MAX_MS ?
+		    FOLLOW_BACKOFF_MAX_MS : backoff * 2;
+	}
+	if (*stop)
+		r = 0;
+	return r;
+}

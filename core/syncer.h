@@ -1,0 +1,230 @@
+/*
+ * syncer.h: private to the standby's replication code, which these files
+ * share (nothing else includes this header):
+ *   sync.c    the run: one-shot compare and merge of a directory at a
+ *             time, metadata, life cycle (sync_run, sync_follow)
+ *   fetch.c   the receiving side: whole files in batches, deltas, answers
+ *             stored in state_dir and replayed
+ *   apply.c   a batch of changes applied to the data directory (M, U, K
+ *             and S frames)
+ *   follow.c  the follow loop: long-poll, apply, acknowledge, reconnect
+ * state_dir itself belongs to state.c.
+ *
+ * Every function returns 0 or a negative enum ar_err; the first error of
+ * a run is explained in s->msg (sync_fail).
+ */
+#ifndef ASYNCREP_SYNCER_H
+#define ASYNCREP_SYNCER_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "client.h"
+#include "config.h"
+#include "exclude.h"
+#include "hash.h"
+#include "state.h"
+#include "sync.h"
+#include "walk.h"
+#include "wire.h"
+
+/* ---------------------------------------------------------------- */
+/* What a run holds */
+
+/* Where a file of a batch is while the answer to /v1/files arrives. */
+enum fetch_item_state {
+	FETCH_ITEM_PENDING,	/* requested, nothing received */
+	FETCH_ITEM_RECEIVING,	/* F seen, temp file open */
+	FETCH_ITEM_READY,	/* verified temp file, to rename */
+	FETCH_ITEM_RETRY,	/* the primary said R */
+};
+
+/* A file to receive whole in the current batch. */
+struct fetch_item {
+	char *path;
+	const char *base;	/* last component, inside path */
+	int dirfd;		/* its directory (owned) */
+	dev_t dir_dev;
+	ino_t dir_ino;
+	int existed;		/* a local version is replaced */
+	int gone;		/* R said gone, not changed */
+	enum fetch_item_state state;
+	int fd;			/* temp file while receiving */
+	char tmp[NAME_MAX + 1];
+	uint64_t size;		/* from the F frame */
+	uint64_t got;
+	struct timespec mtime;
+	uint32_t mode, uid, gid;
+};
+
+/* Files to receive whole with one /v1/files request. */
+struct fetch_batch {
+	struct fetch_item *items;
+	size_t n, cap;
+	uint64_t bytes;		/* announced bytes of the queued files */
+	size_t body_len;	/* bytes of the request body */
+	size_t cur;		/* item being answered */
+	int ended;		/* Z frame seen */
+	struct hash_ctx hash;
+};
+
+/* The directory being merged: its sorted local listing and a cursor
+ * (apply.c: one directory, no listing, for a single name). */
+struct sync_block {
+	int active;		/* between sync_block_start and _finish */
+	int dirfd;		/* -1 in a dry run for a directory not yet made */
+	char path[WIRE_PATH_MAX + 1];
+	size_t path_len;
+	struct walk_dir local;
+	size_t cursor;
+	char last[WIRE_NAME_MAX + 1];
+	size_t last_len;
+	int have_last;
+	int dirty;		/* entries created or removed here */
+};
+
+/* One run of sync or sync --follow. */
+struct syncer {
+	const struct sync_opts *o;
+	const struct config_standby *cfg;
+	struct sync_stats *st;
+	struct client *client;
+	int rootfd;
+	struct state state;
+	int is_root;
+	int changed;		/* anything written: syncfs at the end */
+	struct sync_block blk;
+	struct fetch_batch batch;
+	char **retry;
+	size_t nretry, retry_cap;
+	int retrying;		/* the retry pass: R now means failed */
+	char *msg;
+	size_t msglen;
+	struct wire_entry ent;	/* scratch for decoded entries */
+	struct wire_entry fent;
+	struct wire_entry uent;	/* a U frame, renamed to its base name */
+	uint64_t mf_entries;	/* E frames of the manifest being merged */
+	struct exclude *exclude;
+	/* follow */
+	char **rescan;		/* subtrees to compare after a batch */
+	size_t nrescan, rescan_cap;
+	int full;		/* the whole tree must be compared */
+	int following;		/* sync --follow */
+	int progress;		/* a batch was applied since the last error */
+	int hold;		/* keep the position: a file moved while sent */
+	char id[65];
+	struct wire_pathop op;
+	uint64_t hello_seq;
+	uint32_t hello_role;
+	char hello_gen[WIRE_GEN_LEN + 1];
+};
+
+/*
+ * An answer stored whole in a state_dir file while its framing is
+ * checked frame by frame, so it can be replayed while other requests
+ * run on the same connection.
+ */
+struct fetch_stored_ctx {
+	struct syncer *s;
+	struct wire_reader rd;
+	int fd;
+	wire_frame_cb *check;	/* sees each frame as it arrives */
+	void *arg;
+	int ended;		/* check saw the last frame */
+};
+
+
+
+/* ---------------------------------------------------------------- */
+/* sync.c: the run, metadata, merging one directory */
+
+/* Record err's explanation in s->msg unless one is there (the first
+ * error is the cause); returns err. */
+int sync_fail(struct syncer *s, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* An escaped copy of a path for messages; two calls may share a line. */
+const char *sync_esc(const char *p, size_t len);
+/* One rsync-style line on the itemize stream, if any. */
+void sync_itemize(struct syncer *s, const char *code, const char *path,
+    size_t len, const char *suffix);
+
+int sync_same_mtime(const struct stat *st, const struct wire_entry *e);
+/* 1 if mode (or, as root, owner) differ from the entry's. */
+int sync_attrs_differ(const struct syncer *s, const struct stat *st,
+    const struct wire_entry *e);
+int sync_attrs_set_fd(struct syncer *s, int fd, uint32_t mode, uint32_t uid,
+    uint32_t gid, int64_t sec, uint32_t nsec);
+int sync_attrs_set_at(struct syncer *s, int dirfd, const char *name,
+    const struct wire_entry *e, int dir);
+
+/* s->blk becomes the directory path, listed; sync_block_finish deletes
+ * what the merge did not reach and makes the directory durable. */
+int sync_block_start(struct syncer *s, const char *path, size_t len);
+int sync_block_finish(struct syncer *s);
+/* Delete the local names of s->blk sorted before name; *le is the local
+ * entry of that name, or NULL. */
+int sync_merge_upto(struct syncer *s, const char *name, size_t nlen,
+    const struct walk_ent **le);
+int sync_remove_local(struct syncer *s, const struct walk_ent *le);
+/* Make the name e->name of s->blk (local entry le, or NULL; path its
+ * whole path) what e describes: a directory, a link, or a file fetched
+ * whole or as a delta. */
+int sync_entry_apply(struct syncer *s, const struct wire_entry *e,
+    const struct walk_ent *le, const char *path, size_t plen);
+/* A frame of a stored manifest (P, E, Z): the merge, for fetch_replay. */
+int sync_merge_frame(void *arg, uint8_t type, const uint8_t *p,
+    uint32_t len);
+
+int sync_init(struct syncer *s, const struct sync_opts *o,
+    struct sync_stats *st, char *msg, size_t msglen);
+void sync_release(struct syncer *s);
+/* Open (creating) data_dir and state_dir and take the state's lock. */
+int sync_open(struct syncer *s);
+/* Ask the hello; refuse a closed generation; record the one followed. */
+int sync_hello(struct syncer *s);
+/* Make the subtree at path ("" = all) equal to the primary's. */
+int sync_compare(struct syncer *s, const char *path);
+/* syncfs when anything was written since the last call. */
+int sync_make_durable(struct syncer *s);
+
+/* ---------------------------------------------------------------- */
+/* fetch.c: the receiving side */
+
+/* Queue a file to receive whole (flushing a full batch first). */
+int fetch_batch_add(struct syncer *s, const char *path, size_t len,
+    uint64_t size, int existed);
+/* Receive the queued batch, then once more whole the files that changed
+ * while they were sent. */
+int fetch_flush_all(struct syncer *s);
+void fetch_batch_clear(struct syncer *s);
+/* Rebuild path from a delta against the local copy; *whole is set when
+ * the primary asked for the file to be sent whole instead. */
+int fetch_delta_file(struct syncer *s, const char *path, size_t plen,
+    int *whole);
+/* GET url into the scratch file; check sees each frame as it arrives
+ * (arg in its fetch_stored_ctx); *fdp is the file, ready to replay. */
+int fetch_stored(struct syncer *s, const char *url, enum state_scratch file,
+    wire_frame_cb *check, void *arg, const char *what, int *fdp);
+/* The manifest of path ("" = all), stored. */
+int fetch_manifest(struct syncer *s, const char *path, int *fdp);
+/* Hand each frame of the stored answer fd to cb(s). */
+int fetch_replay(struct syncer *s, int fd, wire_frame_cb *cb);
+
+/* ---------------------------------------------------------------- */
+/* apply.c: a batch of changes */
+
+/* A frame of a stored batch of changes, applied (M, U, K, S). */
+int apply_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len);
+/* After the contents: the directory attributes of the U frames. */
+int apply_dirattr(void *arg, uint8_t type, const uint8_t *p, uint32_t len);
+
+/* ---------------------------------------------------------------- */
+/* follow.c: the follow loop */
+
+/* Follow until *stop (see sync_follow), on an initialised syncer. */
+int follow_run(struct syncer *s, volatile sig_atomic_t *stop);
+
+#endif
