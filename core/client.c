@@ -13,7 +13,9 @@
 
 struct client {
 	CURL *curl;
-	struct curl_slist *headers;
+	struct curl_slist *headers;	/* every request's */
+	struct curl_slist *vheaders;	/* headers + the version, or NULL */
+	uint32_t version;		/* negotiated by the last hello, or 0 */
 	const struct config_standby *cfg;
 	char base[128];			/* "http://IP:PORT" */
 	char errbuf[CURL_ERROR_SIZE];
@@ -197,6 +199,7 @@ client_free(struct client *c)
 	if (c->curl != NULL)
 		curl_easy_cleanup(c->curl);
 	curl_slist_free_all(c->headers);
+	curl_slist_free_all(c->vheaders);
 	free(c);
 }
 
@@ -314,6 +317,7 @@ client_post_stream(struct client *c, const char *path, client_upload_cb *up,
 }
 
 struct client_hello_ctx {
+	struct client *c;
 	struct wire_reader rd;
 	struct wire_hello *h;
 	int got;		/* the hello frame was seen */
@@ -323,9 +327,19 @@ static int
 client_hello_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 {
 	struct client_hello_ctx *hc = arg;
+	struct wire_error we;
 
-	if (type != WIRE_HELLO || hc->got || wire_get_hello(p, len, hc->h) != 0
-	    || hc->h->version == 0)
+	/* The server's refusal: no version in common. */
+	if (type == WIRE_ERROR && !hc->got && wire_get_error(p, len, &we) == 0 &&
+	    we.code == AR_EVERSION) {
+		snprintf(hc->c->msg, sizeof(hc->c->msg), "primary %s refused "
+		    "protocol versions %d to %d: %s", hc->c->cfg->primary.text,
+		    WIRE_VERSION_MIN, WIRE_VERSION_MAX,
+		    log_escape(we.msg, we.msg_len, hc->c->errbuf,
+		    sizeof(hc->c->errbuf)));
+		return -AR_EVERSION;
+	}
+	if (type != WIRE_HELLO || hc->got || wire_get_hello(p, len, hc->h) != 0)
 		return -AR_EPROTO;
 	hc->got = 1;
 	return 0;
@@ -339,19 +353,54 @@ client_hello_body(void *arg, const void *data, size_t len)
 	return wire_reader_feed(&hc->rd, data, len, client_hello_frame, hc);
 }
 
+/* c->headers and one more line; NULL when out of memory. */
+static struct curl_slist *
+client_headers_with(const struct client *c, const char *line)
+{
+	struct curl_slist *l = NULL, *n;
+	const struct curl_slist *i;
+
+	for (i = c->headers; i != NULL; i = i->next) {
+		n = curl_slist_append(l, i->data);
+		if (n == NULL)
+			goto fail;
+		l = n;
+	}
+	n = curl_slist_append(l, line);
+	if (n != NULL)
+		return n;
+fail:
+	curl_slist_free_all(l);
+	return NULL;
+}
+
 int
 client_hello(struct client *c, struct wire_hello *h)
 {
 	struct client_hello_ctx hc;
+	struct curl_slist *offer, *chosen;
+	char line[64];
 	int r;
 
 	memset(h, 0, sizeof(*h));
 	memset(&hc, 0, sizeof(hc));
+	hc.c = c;
 	hc.h = h;
+	snprintf(line, sizeof(line), "%s: %d-%d", WIRE_HDR_VERSIONS,
+	    WIRE_VERSION_MIN, WIRE_VERSION_MAX);
+	offer = client_headers_with(c, line);
+	if (offer == NULL)
+		return -AR_ENOMEM;
 	r = wire_reader_init(&hc.rd, 4096);
-	if (r != 0)
+	if (r != 0) {
+		curl_slist_free_all(offer);
 		return r;
+	}
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, offer);
 	r = client_get(c, "/v1/hello", client_hello_body, &hc);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->vheaders != NULL ?
+	    c->vheaders : c->headers);
+	curl_slist_free_all(offer);
 	if (r == 0 && (!hc.got || !wire_reader_idle(&hc.rd))) {
 		r = -AR_EPROTO;
 		snprintf(c->msg, sizeof(c->msg), "primary %s: no hello",
@@ -363,9 +412,33 @@ client_hello(struct client *c, struct wire_hello *h)
 	} else if (r == -AR_EPROTO && c->msg[0] == '\0') {
 		snprintf(c->msg, sizeof(c->msg), "primary %s: malformed hello",
 		    c->cfg->primary.text);
+	} else if (r == 0 && (h->version < WIRE_VERSION_MIN ||
+	    h->version > WIRE_VERSION_MAX)) {
+		r = -AR_EVERSION;
+		snprintf(c->msg, sizeof(c->msg), "primary %s speaks protocol "
+		    "version %u; this asyncrep speaks versions %d to %d",
+		    c->cfg->primary.text, h->version, WIRE_VERSION_MIN,
+		    WIRE_VERSION_MAX);
 	}
 	wire_reader_release(&hc.rd);
-	return r;
+	if (r != 0)
+		return r;
+	/* Every later request names the version chosen. */
+	snprintf(line, sizeof(line), "%s: %u", WIRE_HDR_VERSION, h->version);
+	chosen = client_headers_with(c, line);
+	if (chosen == NULL)
+		return -AR_ENOMEM;
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, chosen);
+	curl_slist_free_all(c->vheaders);
+	c->vheaders = chosen;
+	c->version = h->version;
+	return 0;
+}
+
+uint32_t
+client_version(const struct client *c)
+{
+	return c->version;
 }
 
 int

@@ -45,12 +45,18 @@ int client_post_stream(struct client *c, const char *path,
     client_body_cb *cb, void *arg);
 
 /*
- * GET /v1/hello: *h is the one hello frame of the answer, decoded. An
- * answer that is not exactly one well-formed hello is -AR_EPROTO, and so
- * is a 404 (the peer is not asyncrep), explained by client_errmsg;
- * otherwise as client_get. The version is the caller's to check.
+ * GET /v1/hello, offering WIRE_VERSION_MIN to WIRE_VERSION_MAX
+ * (PROTOCOL.md "Versions"): *h is the one hello frame of the answer,
+ * decoded, and h->version the version chosen, which every later request
+ * of c names. A version outside our range, or the server's refusal (an X
+ * frame with code 10), is -AR_EVERSION; an answer that is not exactly one
+ * well-formed hello is -AR_EPROTO, and so is a 404 (the peer is not
+ * asyncrep); each explained by client_errmsg; otherwise as client_get.
  */
 int client_hello(struct client *c, struct wire_hello *h);
+
+/* The protocol version the last hello chose (0 before any). */
+uint32_t client_version(const struct client *c);
 
 /* base, or base?key=VALUE with VALUE percent-encoded when not empty. */
 int client_url(struct client *c, const char *base, const char *key,

@@ -550,10 +550,6 @@ sync_hello(struct syncer *s)
 	r = client_hello(s->client, &h);
 	if (r != 0)
 		return sync_fail(s, r, "%s", client_errmsg(s->client));
-	if (h.version != WIRE_VERSION)
-		return sync_fail(s, -AR_EVERSION, "primary %s speaks protocol "
-		    "version %u; this asyncrep speaks %d",
-		    s->cfg->primary.text, h.version, WIRE_VERSION);
 	/* A rescue may ask again to confirm what it closed. */
 	if (h.role != WIRE_ROLE_RESCUE &&
 	    state_gen_closed(&s->state, h.generation))
@@ -565,9 +561,10 @@ sync_hello(struct syncer *s)
 	memcpy(s->hello_gen, h.generation, WIRE_GEN_LEN + 1);
 	s->hello_seq = h.seq;
 	s->hello_role = h.role;
-	log_verbose("primary %s: %s, generation %s, role %s",
-	    s->cfg->primary.text, sync_esc(h.server, strlen(h.server)),
-	    h.generation, h.role == WIRE_ROLE_RESCUE ? "rescue" : "primary");
+	log_verbose("primary %s: %s, generation %s, role %s, protocol "
+	    "version %u", s->cfg->primary.text,
+	    sync_esc(h.server, strlen(h.server)), h.generation,
+	    h.role == WIRE_ROLE_RESCUE ? "rescue" : "primary", h.version);
 	if (s->o->dry_run)
 		return 0;
 	return state_gen_follow(&s->state, h.generation, s->msg, s->msglen);

@@ -13,7 +13,6 @@
 
 #include "limit.h"
 
-#define WIRE_VERSION 1
 /*
  * The range of protocol versions this build speaks. The standby offers
  * its range in the hello request (header WIRE_HDR_VERSIONS, "MIN-MAX"),

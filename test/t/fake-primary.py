@@ -641,7 +641,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def hello_answer(self, fake):
         """What the hello answers, after the version negotiation."""
-        if fake.mode in ("v1-only", "bad-version"):
+        if fake.mode == "v1-only":
+            return hello(1, fake.generation)
+        if fake.mode == "bad-version":
             return hello(fake.version, fake.generation)
         offered = self.headers.get("X-Asyncrep-Versions", "1")
         lo, _, hi = offered.partition("-")

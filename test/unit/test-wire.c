@@ -257,7 +257,7 @@ enc_hello(uint8_t *out, size_t outlen)
 	struct wire_hello h;
 
 	memset(&h, 0, sizeof(h));
-	h.version = WIRE_VERSION;
+	h.version = 1;
 	h.role = WIRE_ROLE_PRIMARY;
 	memcpy(h.generation, gen_ok, sizeof(gen_ok));
 	memcpy(h.server, "asyncrep 0.1", 13);
