@@ -245,16 +245,20 @@ changes_rewrite(struct changes *c, const char *from, size_t flen,
 }
 
 int
+changes_room(const struct changes *c)
+{
+	assert(c->npaths <= 2 * c->max && c->nrenames <= c->max);
+	return c->npaths + 2 <= 2 * c->max && c->nrenames + 1 <= c->max;
+}
+
+int
 changes_add(struct changes *c, const struct spool_rec *rec)
 {
 	struct changes_move *rn;
 	int r;
 
 	assert(rec->op >= SPOOL_MODIFY && rec->op <= SPOOL_RESCAN);
-	assert(c->npaths <= 2 * c->max && c->nrenames <= c->max);
-	/* Each record adds at most two paths (and a rename). */
-	if (c->npaths + 2 > 2 * c->max || c->nrenames + 1 > c->max)
-		return 1;
+	assert(changes_room(c));
 	switch (rec->op) {
 	case SPOOL_RESCAN:
 		if (rec->path_len == 0) {

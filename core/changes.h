@@ -24,9 +24,10 @@ int changes_new(size_t max_paths, struct changes **out);
 void changes_free(struct changes *c);
 void changes_reset(struct changes *c);
 
-/* Take one record. Returns 0, 1 when the batch is full (the record was
- * not taken: release what is there and start again from it), or
- * -AR_ENOMEM. */
+/* 1 while one more record fits (each adds at most two paths and a
+ * rename); else release what is there and start again from it. */
+int changes_room(const struct changes *c);
+/* Take one record, which must fit (changes_room): 0 or -AR_ENOMEM. */
 int changes_add(struct changes *c, const struct spool_rec *r);
 
 /* A RESCAN "" was taken: the standby must compare the whole tree. */

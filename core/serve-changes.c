@@ -194,11 +194,15 @@ static int
 serve_changes_gather_rec(void *arg, const struct spool_rec *r)
 {
 	struct serve_changes_gather *g = arg;
-	int full;
+	int e;
 
-	full = changes_add(g->ch, r);
-	if (full != 0)
-		return full;	/* 1: the batch is full; stop before r */
+	/* A full batch stops spool_read before r (its non-zero return
+	 * that is no error); the standby asks for the rest next. */
+	if (!changes_room(g->ch))
+		return 1;
+	e = changes_add(g->ch, r);
+	if (e != 0)
+		return e;
 	g->upto = r->seq;
 	return 0;
 }

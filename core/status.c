@@ -53,9 +53,12 @@ read_gen(const char *dir, const char *name, char *out, size_t outlen)
 {
 	char path[4200];
 	size_t len;
+	int n;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	out[0] = '\0';
+	n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return;		/* too long a path: read as missing */
 	if (fs_read_small(AT_FDCWD, path, out, outlen, &len) == 0) {
 		while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
 			out[--len] = '\0';
@@ -138,10 +141,10 @@ status_primary(const struct config_primary *cfg, int json, FILE *out,
 	if (r != 0)
 		return r;
 	running = locked(cfg->spool_dir);
-	snprintf(path, sizeof(path), "%s/%s", cfg->spool_dir, STATUS_FILE);
+	r = snprintf(path, sizeof(path), "%s/%s", cfg->spool_dir, STATUS_FILE);
 	watch[0] = '\0';
-	if (!running || fs_read_small(AT_FDCWD, path, watch, sizeof(watch),
-	    &wlen) != 0)
+	if (!running || r < 0 || (size_t)r >= sizeof(path) ||
+	    fs_read_small(AT_FDCWD, path, watch, sizeof(watch), &wlen) != 0)
 		watch[0] = '\0';
 	memset(&ar, 0, sizeof(ar));
 	ar.out = out;
