@@ -246,20 +246,17 @@ server_reply_stream(struct MHD_Connection *c, struct server_request *rq)
 	return ret;
 }
 
-/* An X frame with code err and message msg, under HTTP status. */
+/* Frames held in buf (n bytes, or a negative error), under HTTP status. */
 static enum MHD_Result
-server_reply_error(struct MHD_Connection *c, int status, int err,
-    const char *msg)
+server_reply_frames(struct MHD_Connection *c, int status, const uint8_t *buf,
+    int n)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
-	uint8_t buf[WIRE_HDR + 6 + WIRE_MSG_MAX];
-	int n;
 
-	n = wire_put_error(buf, sizeof(buf), (uint32_t)err, msg);
 	if (n < 0)
 		return MHD_NO;
-	resp = MHD_create_response_from_buffer((size_t)n, buf,
+	resp = MHD_create_response_from_buffer((size_t)n, (void *)buf,
 	    MHD_RESPMEM_MUST_COPY);
 	if (resp == NULL)
 		return MHD_NO;
@@ -270,16 +267,24 @@ server_reply_error(struct MHD_Connection *c, int status, int err,
 	return ret;
 }
 
+/* An X frame with code err and message msg, under HTTP status. */
+static enum MHD_Result
+server_reply_error(struct MHD_Connection *c, int status, int err,
+    const char *msg)
+{
+	uint8_t buf[WIRE_HDR + 6 + WIRE_MSG_MAX];
+
+	return server_reply_frames(c, status, buf, wire_put_error(buf,
+	    sizeof(buf), (uint32_t)err, msg));
+}
+
 static enum MHD_Result
 server_reply_hello(struct MHD_Connection *c, struct server *srv,
     struct server_request *rq)
 {
 	struct wire_hello h;
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
 	uint8_t buf[256];
 	char msg[128];
-	int n;
 
 	memset(&h, 0, sizeof(h));
 	if (wire_version_pick(rq->offer_lo, rq->offer_hi, WIRE_VERSION_MIN,
@@ -305,18 +310,8 @@ server_reply_hello(struct MHD_Connection *c, struct server *srv,
 	pthread_mutex_lock(&srv->lock);
 	h.seq = srv->released;
 	pthread_mutex_unlock(&srv->lock);
-	n = wire_put_hello(buf, sizeof(buf), &h);
-	if (n < 0)
-		return MHD_NO;
-	resp = MHD_create_response_from_buffer((size_t)n, buf,
-	    MHD_RESPMEM_MUST_COPY);
-	if (resp == NULL)
-		return MHD_NO;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    "application/x-asyncrep");
-	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	return server_reply_frames(c, MHD_HTTP_OK, buf, wire_put_hello(buf,
+	    sizeof(buf), &h));
 }
 
 /*
