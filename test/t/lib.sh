@@ -149,11 +149,34 @@ start_watch() {
 		cat "$TRASH/watch.log"; return 1; }
 }
 
+# stop_watch: SIGTERM the primary of start_watch (if any) and reap it; it
+# must exit 0, as a clean shutdown does.
 stop_watch() {
-	[ -n "${WATCH_PID:-}" ] && kill -TERM "$WATCH_PID" 2>/dev/null
-	[ -n "${WATCH_PID:-}" ] && wait "$WATCH_PID" 2>/dev/null
+	[ -n "${WATCH_PID:-}" ] || return 0
+	sw_pid=$WATCH_PID
 	WATCH_PID=
-	return 0
+	kill -TERM "$sw_pid" || return 1
+	sw_st=0
+	wait "$sw_pid" || sw_st=$?
+	[ "$sw_st" = 0 ] && return 0
+	echo "watch (pid $sw_pid) exited $sw_st after SIGTERM"
+	return 1
+}
+
+# kill_wait PID [STATUS...]: SIGKILL our child PID and reap it. It must
+# have died of the signal (status 137) or, for a child that may have
+# finished first, exited with one of the STATUSes: a crash or an error
+# exit fails.
+kill_wait() {
+	kw_pid=$1; shift
+	kill -KILL "$kw_pid" 2>/dev/null
+	kw_st=0
+	wait "$kw_pid" || kw_st=$?
+	for kw_ok in 137 "$@"; do
+		[ "$kw_st" = "$kw_ok" ] && return 0
+	done
+	echo "pid $kw_pid exited $kw_st, not by SIGKILL (137)${1:+ nor with $*}"
+	return 1
 }
 
 # sync_to DATA STATE [options...]: one-shot sync from the test primary.

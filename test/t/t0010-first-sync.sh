@@ -42,7 +42,8 @@ test_expect_success 'symlinks are copied as links, never followed' '
 '
 
 test_expect_success 'no temp files are left behind' '
-	test -z "$(find dst -name ".asyncrep-tmp.*")"
+	find dst -name ".asyncrep-tmp.*" >tmpfiles &&
+	test_cmp /dev/null tmpfiles
 '
 
 test_expect_success 'a dry run on a fresh standby changes nothing' '
@@ -52,7 +53,8 @@ test_expect_success 'a dry run on a fresh standby changes nothing' '
 '
 
 test_expect_success 'the generation is recorded in state_dir' '
-	test "$(cat state/generation)" = "$(cat spool/generation)"
+	gen=$(cat spool/generation) && test -n "$gen" &&
+	test "$(cat state/generation)" = "$gen"
 '
 
 test_done

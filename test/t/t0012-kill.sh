@@ -20,11 +20,11 @@ for d in range(20):
 # never leave a partial file visible under its real name.
 for delay in 0.05 0.2 0.4; do
 	test_expect_success "SIGKILL after ${delay}s, then a rerun completes" '
-		"$ASYNCREP" sync --data-dir "$TRASH/dst" --state-dir "$TRASH/state" \
-			--primary "$TEST_IP:$TEST_PORT" >/dev/null 2>&1 &
-		pid=$! &&
+		start_bg sync.log "$ASYNCREP" sync --data-dir "$TRASH/dst" \
+			--state-dir "$TRASH/state" --primary "$TEST_IP:$TEST_PORT" &&
+		pid=$last_pid &&
 		sleep '"$delay"' &&
-		kill -KILL $pid 2>/dev/null || :; wait $pid || :;
+		{ kill_wait $pid 0 || { cat sync.log; false; }; } &&
 		"$PYTHON3" - <<-PY &&
 		import hashlib, os
 		# Every visible regular file is either absent or complete.
@@ -40,7 +40,8 @@ for delay in 0.05 0.2 0.4; do
 		PY
 		sync_to "$TRASH/dst" "$TRASH/state" &&
 		trees_equal src dst &&
-		test -z "$(find dst -name ".asyncrep-tmp.*")"
+		find dst -name ".asyncrep-tmp.*" >tmpfiles &&
+		test_cmp /dev/null tmpfiles
 	'
 	rm -rf "$TRASH/dst"
 done
@@ -49,12 +50,12 @@ test_expect_success 'SIGKILL during a delta leaves the old version intact' '
 	sync_to "$TRASH/dst" "$TRASH/state" &&
 	cp dst/large old-large &&
 	"$PYTHON3" -c "
-f = open(\"src/large\", \"r+b\"); f.seek(30000000); f.write(b\"K\" * 100000); f.close()" || return 1
-	"$ASYNCREP" sync --data-dir "$TRASH/dst" --state-dir "$TRASH/state" \
-		--primary "$TEST_IP:$TEST_PORT" >/dev/null 2>&1 &
-	pid=$! &&
+f = open(\"src/large\", \"r+b\"); f.seek(30000000); f.write(b\"K\" * 100000); f.close()" &&
+	start_bg sync.log "$ASYNCREP" sync --data-dir "$TRASH/dst" \
+		--state-dir "$TRASH/state" --primary "$TEST_IP:$TEST_PORT" &&
+	pid=$last_pid &&
 	sleep 0.1 &&
-	kill -KILL $pid 2>/dev/null || :; wait $pid || :;
+	{ kill_wait $pid 0 || { cat sync.log; false; }; } &&
 	{ cmp -s dst/large old-large || cmp -s dst/large src/large; } &&
 	sync_to "$TRASH/dst" "$TRASH/state" &&
 	trees_equal src dst

@@ -58,7 +58,7 @@ test_expect_success 'churn of every kind, then quiesce: identical' '
 test_expect_success 'the primary SIGKILLed and restarted: nothing lost' '
 	echo before-kill >src/k1 &&
 	wait_for 20 converged &&
-	kill -KILL $WATCH_PID && wait $WATCH_PID 2>/dev/null || :
+	kill_wait $WATCH_PID &&
 	echo while-down >src/k2 && echo changed >src/k1 &&
 	start_watch "$TRASH/src" "$TRASH/spool" --interval 0 &&
 	echo after-restart >src/k3 &&
@@ -68,7 +68,7 @@ test_expect_success 'the primary SIGKILLed and restarted: nothing lost' '
 test_expect_success 'the standby SIGKILLed and restarted resends nothing unchanged' '
 	head -c 20000000 /dev/urandom >src/large &&
 	wait_for 30 converged &&
-	kill -KILL $FOLLOW_PID && wait $FOLLOW_PID 2>/dev/null || :
+	kill_wait $FOLLOW_PID &&
 	echo small-change >src/k4 &&
 	start_follow "$TRASH/dst" "$TRASH/state" &&
 	wait_for 30 converged &&
@@ -80,7 +80,8 @@ test_expect_success 'the standby SIGKILLed and restarted resends nothing unchang
 '
 
 test_expect_success 'the position is saved with the generation' '
-	grep -q "^$(cat spool/generation) [0-9]*$" state/position
+	gen=$(cat spool/generation) && test -n "$gen" &&
+	grep -q "^$gen [0-9][0-9]*$" state/position
 '
 
 test_done

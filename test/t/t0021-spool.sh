@@ -24,7 +24,17 @@ converged() { trees_equal src dst; }
 
 # The cap dropped the oldest segment, acknowledged or not.
 first_segment_trimmed() {
-	test "$(ls spool/seg-*.log | head -1)" != spool/seg-0000000000000001.log
+	first=$(ls spool/seg-*.log | head -1) && test -n "$first" &&
+	test "$first" != spool/seg-0000000000000001.log
+}
+
+# last_seq: the seq of the spool's last record, as asyncrep status says.
+last_seq() {
+	printf "[primary]\ndata_dir = %s\nspool_dir = %s\nlisten = %s\n" \
+		"$TRASH/src" "$TRASH/spool" "$TEST_IP:$TEST_PORT" >"$TRASH/p.conf" &&
+	"$ASYNCREP" status -c "$TRASH/p.conf" --json >"$TRASH/status.json" &&
+	"$PYTHON3" -c "import json, sys
+print(json.load(open(sys.argv[1]))[\"spool\"][\"last_seq\"])" "$TRASH/status.json"
 }
 
 received() {
@@ -38,12 +48,19 @@ test_expect_success 'setup: a primary with a small spool cap, a standby' '
 	start_follow && wait_for 20 converged
 '
 
+# A record's start (a length of 256) and 25 bytes of the 264 it needs.
 test_expect_success 'a torn spool tail is dropped and replication goes on' '
 	stop_watch &&
 	seg=$(ls spool/seg-*.log | tail -1) &&
+	size=$(stat -c %s "$seg") &&
+	last=$(last_seq) && test "$last" -gt 0 &&
 	printf "\000\000\001\000garbage-that-is-no-record" >>"$seg" &&
 	restart_watch --spool-max-size 1M &&
-	grep -q "seg-" watch.log &&
+	grep "torn record" watch.log >torn &&
+	cat torn &&
+	grep -q "spool segment .$TRASH/$seg.: torn record at offset $size; dropping 29 byte(s) after seq $last$" torn &&
+	! grep -qa garbage-that-is-no-record spool/seg-*.log &&
+	test "$(last_seq)" -gt "$last" &&
 	echo after-tear >src/t1 &&
 	wait_for 20 converged
 '
@@ -83,7 +100,7 @@ else
 		stop_follow && start_follow && mkdir src/burst &&
 		wait_for 30 converged &&
 		kill -STOP "$WATCH_PID" && wait_for 10 is_stopped "$WATCH_PID" &&
-		for i in $(seq 1 300); do echo "$i" >"src/burst/f$i"; done &&
+		for i in $(seq 1 300); do echo "$i" >"src/burst/f$i" || return 1; done &&
 		kill -CONT "$WATCH_PID" &&
 		wait_for 60 converged &&
 		grep -q "overflow" watch.log &&

@@ -304,19 +304,19 @@ elif [ -z "$IS_ROOT" ]; then
 	test_skip 'ocf-tester' 'needs root'
 else
 	test_expect_success 'ocf-tester passes asyncrep-watch' '
-		"$OCF_TESTER" -n test-watch -o config="$TRASH/p.conf" \
+		{ "$OCF_TESTER" -n test-watch -o config="$TRASH/p.conf" \
 			-o binary="$ASYNCREP" -o pidfile="$TRASH/run/ot-watch.pid" \
 			"$WATCH_RA" >ot-watch.log 2>&1 ||
-		{ cat ot-watch.log; false; } &&
+		{ cat ot-watch.log; false; }; } &&
 		grep -q "passed all tests" ot-watch.log
 	'
 	test_expect_success 'ocf-tester passes asyncrep-rescue (fake binary)' '
-		FAKE_RESCUE_MODE=slow "$OCF_TESTER" -n test-rescue \
+		{ FAKE_RESCUE_MODE=slow "$OCF_TESTER" -n test-rescue \
 			-o config="$TRASH/p.conf" -o binary="$TRASH/fake-asyncrep" \
 			-o pidfile="$TRASH/run/ot-rescue.pid" \
 			-o status_file="$TRASH/run/ot-rescue.status" \
 			"$RESCUE_RA" >ot-rescue.log 2>&1 ||
-		{ cat ot-rescue.log; false; } &&
+		{ cat ot-rescue.log; false; }; } &&
 		grep -q "passed all tests" ot-rescue.log
 	'
 fi
@@ -336,12 +336,12 @@ else
 			--data-dir "$TRASH/dst2" --state-dir "$TRASH/state2" \
 			--primary "$TEST_IP:$TEST_PORT" &&
 		FOLLOW2_PID=$last_pid &&
-		for i in 1 2 3 4 5; do echo "file $i" >"src2/f$i"; done &&
+		for i in 1 2 3 4 5; do echo "file $i" >"src2/f$i" || return 1; done &&
 		wait_for 10 trees_equal src2 dst2
 	'
 	test_expect_success 'primary SIGKILLed after unreleased writes: the agent rescues' '
 		kill -STOP "$WATCH2_PID" &&
-		for i in 6 7 8; do echo "late $i" >"src2/g$i"; done &&
+		for i in 6 7 8; do echo "late $i" >"src2/g$i" || return 1; done &&
 		kill -KILL "$WATCH2_PID" &&
 		expect_rc 0 "$RESCUE_RA" start OCF_RESKEY_config="$TRASH/p2.conf" \
 			OCF_RESKEY_binary="$ASYNCREP" OCF_RESKEY_timeout=20s \

@@ -138,10 +138,14 @@ start_outcome() {
 	return 1
 }
 
-# failcount NAME: Pacemaker's fail count of NAME on this node (0: none).
+# failcount NAME: Pacemaker's fail count of NAME on this node (0: none);
+# fails, saying why, when crm_failcount does.
 failcount() {
-	pc crm_failcount --query --resource "$1" --node "$NODE" 2>/dev/null |
-		sed -n 's/.*value=\([0-9A-Za-z]*\).*/\1/p' | grep . || echo 0
+	pc crm_failcount --query --resource "$1" --node "$NODE" \
+		>"$TRASH/failcount.out" 2>&1 || {
+		echo "crm_failcount failed:"; cat "$TRASH/failcount.out"; return 1; }
+	sed -n 's/.*value=\([0-9A-Za-z]*\).*/\1/p' "$TRASH/failcount.out" |
+		grep . || echo 0
 }
 
 set_target_role() {
