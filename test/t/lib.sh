@@ -4,7 +4,8 @@
 # test_expect_success 'title' 'commands' for each step, and ends with
 # test_done. Output is TAP. Each script gets its own scratch directory
 # ($TRASH), removed on success, and every process it started with
-# start_bg is SIGKILLed at exit. Every wait is bounded.
+# start_bg is SIGKILLed at exit. Every wait is bounded. Every body must
+# chain its steps with && (the chain lint fails the test otherwise).
 
 set -u
 : "${ASYNCREP:?ASYNCREP must name the asyncrep binary}"
@@ -58,9 +59,30 @@ test_eval_() {
 	eval "$1"
 }
 
+# test_chain_lint_ BODY: git's chain lint. BODY runs first in a subshell
+# behind a command that exits 117: with every step &&-chained nothing of
+# it runs and the status stays 117. A missing && (or a stray ;) lets what
+# follows run and end with its own status; a here-document without its
+# end swallows the echo. Only the top level of the body is checked, as
+# in git before chainlint.pl: a loop or a { } group checks its own steps
+# (|| return 1).
+test_chain_lint_() {
+	test "${TEST_CHAIN_LINT:-1}" = 0 && return 0
+	test "OK-117" = "$(test_eval_ "(exit 117) && $1
+
+echo OK-\$?" 2>/dev/null </dev/null)"
+}
+
 test_expect_success() {
 	test_count=$((test_count + 1))
 	say_title=$1
+	if ! test_chain_lint_ "$2"; then
+		test_failures=$((test_failures + 1))
+		echo "not ok $test_count - $say_title"
+		echo "#   broken &&-chain or run-away here-document in the body:"
+		printf '%s\n' "$2" | sed 's/^/#   | /'
+		return 0
+	fi
 	if test_eval_ "$2" >"$TRASH/.out.$test_count" 2>&1 </dev/null; then
 		echo "ok $test_count - $say_title"
 	else
