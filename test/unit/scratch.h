@@ -1,44 +1,30 @@
 /*
- * scratch.h: a unit test's scratch directory, made with mkdtemp() under
- * $TMPDIR (else /tmp) and removed with everything in it.
+ * scratch.h: the unit tests' scratch directories. A test makes a fresh
+ * directory under $TMPDIR (/tmp when unset) and removes it, with
+ * whatever it left inside, at the end. Test code only.
  */
-#ifndef ASYNCREP_TEST_SCRATCH_H
-#define ASYNCREP_TEST_SCRATCH_H
+#ifndef SCRATCH_H
+#define SCRATCH_H
 
-#include <ftw.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include <stddef.h>
 
-/* top (toplen bytes) becomes a new directory named after name; 0 or -1. */
-static inline int
-scratch_make(char *top, size_t toplen, const char *name)
-{
-	const char *tmp = getenv("TMPDIR");
-	int n;
+/*
+ * Make a new directory $TMPDIR/PREFIX.XXXXXX (mkdtemp); its path goes in
+ * dir, of dirlen bytes. Returns 0, or -1 with errno set: ENAMETOOLONG if
+ * the path does not fit, or mkdtemp's error.
+ */
+int	scratch_make(char *dir, size_t dirlen, const char *prefix);
 
-	if (tmp == NULL || *tmp == '\0')
-		tmp = "/tmp";
-	n = snprintf(top, toplen, "%s/%s.XXXXXX", tmp, name);
-	if (n < 0 || (size_t)n >= toplen)
-		return -1;
-	return mkdtemp(top) != NULL ? 0 : -1;
-}
+/*
+ * Remove dir and everything under it. Symlinks are removed, never
+ * followed; each level is opened by its parent's fd, so trees deeper
+ * than PATH_MAX go too (one fd per level); a directory the test made
+ * unreadable or unwritable is given mode 0700 first. Returns 0, or -1
+ * if dir is still there.
+ */
+int	scratch_remove(const char *dir);
 
-static inline int
-scratch_rm_one(const char *path, const struct stat *sb, int flag,
-    struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* Remove top and all beneath it (cleanup: failures are ignored). */
-static inline void
-scratch_remove(const char *top)
-{
-	(void)nftw(top, scratch_rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
+/* The same for at/name: at is a directory fd, or AT_FDCWD. */
+int	scratch_remove_at(int at, const char *name);
 
 #endif

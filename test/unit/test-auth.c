@@ -2,7 +2,7 @@
  * test-auth.c: token file loading, the constant-time header check, the
  * header a client sends and loopback detection.
  *
- * Token files are written into a mkdtemp() directory removed afterwards.
+ * Token files are written into a scratch directory removed afterwards.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -31,6 +31,7 @@
 
 #include "auth.h"
 #include "error.h"
+#include "scratch.h"
 
 #define TOKEN "0123456789abcdefGHIJ-_.~+/="	/* 27 visible characters */
 
@@ -45,17 +46,11 @@ static int
 setup(void **state)
 {
 	struct tctx *t;
-	const char *tmp;
 	int n;
 
 	t = calloc(1, sizeof *t);
 	assert_non_null(t);
-	tmp = getenv("TMPDIR");
-	if (tmp == NULL || *tmp == '\0')
-		tmp = "/tmp";
-	n = snprintf(t->top, sizeof t->top, "%s/test-auth.XXXXXX", tmp);
-	assert_true(n > 0 && (size_t)n < sizeof t->top);
-	assert_non_null(mkdtemp(t->top));
+	assert_int_equal(scratch_make(t->top, sizeof t->top, "test-auth"), 0);
 	n = snprintf(t->path, sizeof t->path, "%s/token", t->top);
 	assert_true(n > 0 && (size_t)n < sizeof t->path);
 	*state = t;
@@ -66,16 +61,8 @@ static int
 teardown(void **state)
 {
 	struct tctx *t = *state;
-	char p[PATH_MAX];
-	int n;
 
-	n = snprintf(p, sizeof p, "%s/token", t->top);
-	if (n > 0 && (size_t)n < sizeof p)
-		unlink(p);
-	n = snprintf(p, sizeof p, "%s/dir", t->top);
-	if (n > 0 && (size_t)n < sizeof p)
-		rmdir(p);
-	assert_int_equal(rmdir(t->top), 0);
+	assert_int_equal(scratch_remove(t->top), 0);
 	free(t);
 	return 0;
 }

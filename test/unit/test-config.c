@@ -18,29 +18,22 @@
 
 #include "config.h"
 #include "error.h"
+#include "scratch.h"
 
-static char test_dir[256];
+static char test_dir[PATH_MAX];
 
 static int
 setup_dir(void **state)
 {
-	char tmpl[] = "/tmp/test-config.XXXXXX";
-
-	if (mkdtemp(tmpl) == NULL)
-		return -1;
-	snprintf(test_dir, sizeof test_dir, "%s", tmpl);
-	return 0;
+	(void)state;
+	return scratch_make(test_dir, sizeof test_dir, "test-config");
 }
 
 static int
 teardown_dir(void **state)
 {
-	char path[PATH_MAX + 16];
-
-	/* write_conf only ever writes test.conf. */
-	snprintf(path, sizeof path, "%s/test.conf", test_dir);
-	unlink(path);
-	return rmdir(test_dir);
+	(void)state;
+	return scratch_remove(test_dir);
 }
 
 /* Write text to test_dir/name; path receives the full name. */
@@ -48,8 +41,10 @@ static void
 write_conf(const char *name, const char *text, char *path, size_t pathlen)
 {
 	FILE *f;
+	int n;
 
-	snprintf(path, pathlen, "%s/%s", test_dir, name);
+	n = snprintf(path, pathlen, "%s/%s", test_dir, name);
+	assert_true(n > 0 && (size_t)n < pathlen);
 	f = fopen(path, "w");
 	assert_non_null(f);
 	assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
@@ -461,9 +456,11 @@ test_load_missing(void **state)
 {
 	struct config cfg;
 	char path[PATH_MAX], err[CONFIG_ERR_MAX];
+	int n;
 
 	config_init(&cfg);
-	snprintf(path, sizeof path, "%s/absent.conf", test_dir);
+	n = snprintf(path, sizeof path, "%s/absent.conf", test_dir);
+	assert_true(n > 0 && (size_t)n < sizeof path);
 	assert_int_equal(config_load(&cfg, path, err, sizeof err),
 	    -AR_ECONFIG);
 	assert_non_null(strstr(err, path));

@@ -25,6 +25,7 @@
 #include "delta.h"
 #include "error.h"
 #include "hash.h"
+#include "scratch.h"
 
 #define MIB		(1024u * 1024)
 #define TEST_ALARM	60	/* seconds per test, far above the need */
@@ -35,10 +36,6 @@
 #define OP_COPY_N4_N4	0x4f	/* u32 position, u32 length */
 
 static char scratch[PATH_MAX];
-
-static const char *const scratch_names[] = {
-	"basis", "new", "out", "short",
-};
 
 /* Deterministic data so a failure can be reproduced. */
 static uint64_t rng_state;
@@ -965,17 +962,9 @@ test_teardown(void **state)
 static int
 group_setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-	int n;
-
 	(void)state;
 
-	if (tmp == NULL || *tmp == '\0')
-		tmp = "/tmp";
-	n = snprintf(scratch, sizeof scratch, "%s/test-delta.XXXXXX", tmp);
-	if (n < 0 || (size_t)n >= sizeof scratch)
-		return -1;
-	if (mkdtemp(scratch) == NULL)
+	if (scratch_make(scratch, sizeof scratch, "test-delta") != 0)
 		return -1;
 	delta_global_init();
 	return 0;
@@ -984,19 +973,9 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	char path[PATH_MAX];
-	size_t i;
-	int n;
-
 	(void)state;
 
-	for (i = 0; i < sizeof scratch_names / sizeof scratch_names[0]; i++) {
-		n = snprintf(path, sizeof path, "%s/%s", scratch,
-		    scratch_names[i]);
-		if (n > 0 && (size_t)n < sizeof path)
-			unlink(path);
-	}
-	return rmdir(scratch) == 0 ? 0 : -1;
+	return scratch_remove(scratch);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)

@@ -17,7 +17,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +31,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "scratch.h"
 
 struct tctx {
 	char top[PATH_MAX];	/* the mkdtemp() directory */
@@ -56,16 +56,6 @@ getrandom(void *buf, size_t len, unsigned int flags)
 		return (ssize_t)len;
 	}
 	return syscall(SYS_getrandom, buf, len, flags);
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (type == FTW_DP)
-		return rmdir(path);
-	return unlink(path);
 }
 
 static void
@@ -147,16 +137,11 @@ static int
 setup(void **state)
 {
 	struct tctx *t;
-	const char *tmp;
 	char abs[PATH_MAX];
 
 	t = calloc(1, sizeof *t);
 	assert_non_null(t);
-	tmp = getenv("TMPDIR");
-	if (tmp == NULL || *tmp == '\0')
-		tmp = "/tmp";
-	cat(t->top, sizeof t->top, tmp, "test-fs.XXXXXX");
-	assert_non_null(mkdtemp(t->top));
+	assert_int_equal(scratch_make(t->top, sizeof t->top, "test-fs"), 0);
 	cat(t->root, sizeof t->root, t->top, "root");
 	cat(t->out, sizeof t->out, t->top, "outside");
 	t->topfd = open(t->top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -189,7 +174,7 @@ teardown(void **state)
 	rand_fixed = 0;
 	close(t->rootfd);
 	close(t->topfd);
-	nftw(t->top, rm_one, 64, FTW_DEPTH | FTW_PHYS);
+	scratch_remove(t->top);
 	free(t);
 	return 0;
 }

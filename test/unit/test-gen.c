@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +27,7 @@
 
 #include "error.h"
 #include "gen.h"
+#include "scratch.h"
 
 #define GOOD "0123456789abcdef0123456789abcdef"
 
@@ -41,30 +41,14 @@ struct tctx {
 };
 
 static int
-rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (type == FTW_DP)
-		return rmdir(path);
-	return unlink(path);
-}
-
-static int
 setup(void **state)
 {
 	struct tctx *t;
-	const char *tmp;
 	int n;
 
 	t = calloc(1, sizeof *t);
 	assert_non_null(t);
-	tmp = getenv("TMPDIR");
-	if (tmp == NULL || *tmp == '\0')
-		tmp = "/tmp";
-	n = snprintf(t->top, sizeof t->top, "%s/test-gen.XXXXXX", tmp);
-	assert_true(n > 0 && (size_t)n < sizeof t->top);
-	assert_non_null(mkdtemp(t->top));
+	assert_int_equal(scratch_make(t->top, sizeof t->top, "test-gen"), 0);
 	n = snprintf(t->spool, sizeof t->spool, "%s/a/spool", t->top);
 	assert_true(n > 0 && (size_t)n < sizeof t->spool);
 	n = snprintf(t->genfile, sizeof t->genfile, "%s/generation",
@@ -84,7 +68,7 @@ teardown(void **state)
 		close(t->lockfd);
 	if (t->lockfd2 >= 0)
 		close(t->lockfd2);
-	assert_int_equal(nftw(t->top, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+	assert_int_equal(scratch_remove(t->top), 0);
 	free(t);
 	return 0;
 }

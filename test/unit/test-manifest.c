@@ -2,7 +2,7 @@
  * test-manifest.c: the streamed manifest, parsed back with the wire
  * decoders and checked against lstat of the tree it describes.
  *
- * Each test builds a tree under its own mkdtemp() directory ("root" in
+ * Each test builds a tree under its own scratch directory ("root" in
  * it is what the manifest walks) and removes it with an fd-relative
  * remover, since the deep trees here have paths longer than PATH_MAX.
  */
@@ -34,6 +34,7 @@
 #include "error.h"
 #include "fs.h"
 #include "manifest.h"
+#include "scratch.h"
 #include "walk.h"
 #include "wire.h"
 
@@ -88,63 +89,15 @@ struct parsed {
 /* ------------------------------------------------------------------ */
 /* Trees */
 
-/* Remove dirfd/name whatever it is, without paths (trees here can be
- * deeper than PATH_MAX). Failures are ignored: this is cleanup. */
-static void
-rm_at(int at, const char *name)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd, pass, removed;
-
-	if (unlinkat(at, name, 0) == 0 || errno == ENOENT)
-		return;
-	if (fchmodat(at, name, 0700, 0) != 0) {
-		/* Not ours to fix here: the open below tells. */
-	}
-	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (fd < 0)
-		return;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return;
-	}
-	/* Removing while reading may skip names: pass again until a pass
-	 * finds nothing. */
-	for (pass = 0; pass < 8; pass++) {
-		removed = 0;
-		rewinddir(d);
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			rm_at(dirfd(d), de->d_name);
-			removed = 1;
-		}
-		if (!removed)
-			break;
-	}
-	closedir(d);
-	unlinkat(at, name, AT_REMOVEDIR);
-}
-
 static int
 setup(void **state)
 {
 	struct tctx *t;
-	const char *tmp;
-	int n;
 
 	t = calloc(1, sizeof *t);
 	assert_non_null(t);
-	tmp = getenv("TMPDIR");
-	if (tmp == NULL || *tmp == '\0')
-		tmp = "/tmp";
-	n = snprintf(t->top, sizeof t->top, "%s/test-manifest.XXXXXX", tmp);
-	assert_true(n > 0 && (size_t)n < sizeof t->top);
-	assert_non_null(mkdtemp(t->top));
+	assert_int_equal(scratch_make(t->top, sizeof t->top, "test-manifest"),
+	    0);
 	t->topfd = open(t->top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(t->topfd >= 0);
 	assert_int_equal(mkdirat(t->topfd, "root", 0755), 0);
@@ -159,15 +112,16 @@ static int
 teardown(void **state)
 {
 	struct tctx *t = *state;
+	int r;
 
 	close(t->rootfd);
+	close(t->topfd);
 	/* Before the fd limit goes back down: deep trees need an fd per
 	 * level to be removed too. */
-	rm_at(t->topfd, "root");
-	close(t->topfd);
+	r = scratch_remove(t->top);
 	if (t->nofile_changed)
 		setrlimit(RLIMIT_NOFILE, &t->nofile);
-	assert_int_equal(rmdir(t->top), 0);
+	assert_int_equal(r, 0);
 	free(t);
 	return 0;
 }
@@ -979,7 +933,7 @@ remove_hook(struct parsed *ps, const struct frame *f)
 	if (ps->hook_done || f->type != WIRE_ENTRY)
 		return;
 	ps->hook_done = 1;
-	rm_at(t->rootfd, "zz");
+	scratch_remove_at(t->rootfd, "zz");
 	assert_int_equal(faccessat(t->rootfd, "zz", F_OK,
 	    AT_SYMLINK_NOFOLLOW), -1);
 }
@@ -1042,8 +996,8 @@ replace_hook(struct parsed *ps, const struct frame *f)
 	if (ps->hook_done || f->type != WIRE_ENTRY)
 		return;
 	ps->hook_done = 1;
-	rm_at(t->rootfd, "zz1");
-	rm_at(t->rootfd, "zz2");
+	scratch_remove_at(t->rootfd, "zz1");
+	scratch_remove_at(t->rootfd, "zz2");
 	put(t->rootfd, "zz1", 1, 0644);
 	assert_int_equal(symlinkat("y", t->rootfd, "zz2"), 0);
 }

@@ -16,7 +16,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -35,6 +34,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "scratch.h"
 #include "spool.h"
 
 #define HDR 16
@@ -59,24 +59,13 @@ struct got {
  */
 
 static int
-rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (type == FTW_DP)
-		return rmdir(path);
-	return unlink(path);
-}
-
-static int
 setup(void **state)
 {
 	struct tctx *t;
 
 	t = calloc(1, sizeof *t);
 	assert_non_null(t);
-	snprintf(t->dir, sizeof t->dir, "/tmp/test-spool.XXXXXX");
-	assert_non_null(mkdtemp(t->dir));
+	assert_int_equal(scratch_make(t->dir, sizeof t->dir, "test-spool"), 0);
 	*state = t;
 	return 0;
 }
@@ -86,7 +75,7 @@ teardown(void **state)
 {
 	struct tctx *t = *state;
 
-	nftw(t->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	scratch_remove(t->dir);
 	free(t);
 	return 0;
 }

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "error.h"
+#include "scratch.h"
 #include "util.h"
 
 static void
@@ -73,12 +74,12 @@ test_grow_refuses_overflow(void **state)
 static void
 test_lock_excludes_another_process(void **state)
 {
-	char top[] = "/tmp/test-util.XXXXXX";
+	char top[PATH_MAX];
 	int dirfd, fd, fd2, status;
 	pid_t pid;
 
 	(void)state;
-	assert_non_null(mkdtemp(top));
+	assert_int_equal(scratch_make(top, sizeof top, "test-util"), 0);
 	dirfd = open(top, O_RDONLY | O_DIRECTORY);
 	assert_true(dirfd >= 0);
 	/* Not there yet: an existing-only open fails, nothing is held. */
@@ -103,7 +104,7 @@ test_lock_excludes_another_process(void **state)
 	assert_int_equal(util_lock_held(dirfd, "lock"), 0);
 	assert_int_equal(unlinkat(dirfd, "lock", 0), 0);
 	close(dirfd);
-	assert_int_equal(rmdir(top), 0);
+	assert_int_equal(scratch_remove(top), 0);
 }
 
 int

@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +24,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "scratch.h"
 #include "walk.h"
 
 struct tctx {
@@ -34,30 +34,13 @@ struct tctx {
 };
 
 static int
-rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (type == FTW_DP)
-		return rmdir(path);
-	return unlink(path);
-}
-
-static int
 setup(void **state)
 {
 	struct tctx *t;
-	const char *tmp;
-	int n;
 
 	t = calloc(1, sizeof *t);
 	assert_non_null(t);
-	tmp = getenv("TMPDIR");
-	if (tmp == NULL || *tmp == '\0')
-		tmp = "/tmp";
-	n = snprintf(t->top, sizeof t->top, "%s/test-walk.XXXXXX", tmp);
-	assert_true(n > 0 && (size_t)n < sizeof t->top);
-	assert_non_null(mkdtemp(t->top));
+	assert_int_equal(scratch_make(t->top, sizeof t->top, "test-walk"), 0);
 	t->fd = open(t->top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(t->fd >= 0);
 	walk_dir_init(&t->d);
@@ -72,7 +55,7 @@ teardown(void **state)
 
 	walk_dir_release(&t->d);
 	close(t->fd);
-	nftw(t->top, rm_one, 64, FTW_DEPTH | FTW_PHYS);
+	scratch_remove(t->top);
 	free(t);
 	return 0;
 }

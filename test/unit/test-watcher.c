@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -36,6 +35,7 @@
 
 #include "error.h"
 #include "exclude.h"
+#include "scratch.h"
 #include "spool.h"
 #include "watcher.h"
 
@@ -91,16 +91,6 @@ xsnprintf(char *buf, size_t len, const char *fmt, ...)
 	assert_true(n >= 0 && (size_t)n < len);
 }
 
-static int
-rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (type == FTW_DP)
-		return rmdir(path);
-	return unlink(path);
-}
-
 static long
 read_proc(const char *path)
 {
@@ -135,18 +125,14 @@ static int
 setup(void **state)
 {
 	struct tctx *t;
-	const char *tmp;
 
 	t = calloc(1, sizeof *t);
 	assert_non_null(t);
 	t->recs = calloc(MAXREC, sizeof *t->recs);
 	assert_non_null(t->recs);
 	t->saved_queued = -1;
-	tmp = getenv("TMPDIR");
-	if (tmp == NULL || *tmp == '\0')
-		tmp = "/tmp";
-	xsnprintf(t->top, sizeof t->top, "%s/test-watcher.XXXXXX", tmp);
-	assert_non_null(mkdtemp(t->top));
+	assert_int_equal(scratch_make(t->top, sizeof t->top, "test-watcher"),
+	    0);
 	xsnprintf(t->root, sizeof t->root, "%s/tree", t->top);
 	xsnprintf(t->out, sizeof t->out, "%s/out", t->top);
 	assert_int_equal(mkdir(t->root, 0755), 0);
@@ -166,7 +152,7 @@ teardown(void **state)
 		write_proc(PROC_QUEUED, t->saved_queued);
 	watcher_free(t->w);
 	exclude_free(t->x);
-	nftw(t->top, rm_one, 64, FTW_DEPTH | FTW_PHYS);
+	scratch_remove(t->top);
 	free(t->recs);
 	free(t);
 	return 0;
