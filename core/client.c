@@ -133,6 +133,7 @@ client_new(const struct config_standby *cfg, const struct auth *auth,
 	char hdr[AUTH_TOKEN_MAX + 64];
 	const char *host = cfg->primary.text;
 	long stall_s;
+	int n;
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -143,7 +144,13 @@ client_new(const struct config_standby *cfg, const struct auth *auth,
 		free(c);
 		return -AR_ENOMEM;
 	}
-	snprintf(c->base, sizeof(c->base), "http://%s", host);
+	/* An address text always fits: a cut one would dial another. */
+	n = snprintf(c->base, sizeof(c->base), "http://%s", host);
+	if (n < 0 || (size_t)n >= sizeof(c->base)) {
+		curl_easy_cleanup(c->curl);
+		free(c);
+		return -AR_EINTERNAL;
+	}
 	c->headers = curl_slist_append(NULL, "Expect:");
 	c->headers = curl_slist_append(c->headers,
 	    "Content-Type: application/x-asyncrep");
@@ -236,9 +243,15 @@ perform(struct client *c, const char *path, client_body_cb *cb, void *arg)
 	curl_off_t up = 0, down = 0;
 	long hdr = 0, req = 0;
 	CURLcode cc;
-	int r = 0;
+	int r = 0, n;
 
-	snprintf(url, sizeof(url), "%s%s", c->base, path);
+	/* Request paths are escaped wire paths: they fit, or it is a bug. */
+	n = snprintf(url, sizeof(url), "%s%s", c->base, path);
+	if (n < 0 || (size_t)n >= sizeof(url)) {
+		snprintf(c->msg, sizeof(c->msg), "primary %s: request path "
+		    "too long (%zu bytes)", c->cfg->primary.text, strlen(path));
+		return -AR_EINTERNAL;
+	}
 	curl_easy_setopt(c->curl, CURLOPT_URL, url);
 	c->body_cb = cb;
 	c->body_arg = arg;

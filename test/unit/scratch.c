@@ -35,6 +35,19 @@ scratch_make(char *dir, size_t dirlen, const char *prefix)
 	return mkdtemp(dir) != NULL ? 0 : -1;
 }
 
+int
+scratch_path(char *out, size_t outlen, const char *dir, const char *name)
+{
+	int n;
+
+	n = snprintf(out, outlen, "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= outlen) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
 /* Failures below name are not reported: the final rmdir tells whether
  * everything went. */
 int

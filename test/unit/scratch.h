@@ -16,6 +16,14 @@
 int	scratch_make(char *dir, size_t dirlen, const char *prefix);
 
 /*
+ * dir/name in out (outlen bytes), for a path in a scratch directory.
+ * Returns 0, or -1 with errno ENAMETOOLONG if it does not fit (a cut
+ * path would name another file).
+ */
+int	scratch_path(char *out, size_t outlen, const char *dir,
+	    const char *name);
+
+/*
  * Remove dir and everything under it. Symlinks are removed, never
  * followed; each level is opened by its parent's fd, so trees deeper
  * than PATH_MAX go too (one fd per level); a directory the test made

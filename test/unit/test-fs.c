@@ -609,7 +609,7 @@ test_remove_tree(void **state)
 	struct tctx *t = *state;
 	char abs[PATH_MAX], name[160];
 	struct stat st;
-	int i, fd;
+	int i, fd, n;
 
 	/* A tree holding links out of it, to directories and files. */
 	assert_int_equal(mkdirat(t->rootfd, "t", 0755), 0);
@@ -628,7 +628,8 @@ test_remove_tree(void **state)
 	assert_int_equal(mkdirat(t->rootfd, "t/many", 0755), 0);
 	for (i = 0; i < 300; i++) {
 		/* Long names: 100 directories need several batches. */
-		snprintf(name, sizeof name, "t/many/%d.%0120d", i, i);
+		n = snprintf(name, sizeof name, "t/many/%d.%0120d", i, i);
+		assert_true(n > 0 && (size_t)n < sizeof name);
 		if (i % 3 == 0) {
 			assert_int_equal(mkdirat(t->rootfd, name, 0755), 0);
 			assert_true(strlen(name) + 2 < sizeof name);

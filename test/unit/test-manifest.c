@@ -455,7 +455,10 @@ check_block(int rootfd, const struct parsed *ps, size_t pidx, size_t first,
 	 * all listable, so equal counts mean equal sets. */
 	d = fdopendir(fd);
 	assert_non_null(d);
-	while ((de = readdir(d)) != NULL) {
+	for (;;) {
+		de = readdir(d);
+		if (de == NULL)
+			break;
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;

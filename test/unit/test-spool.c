@@ -324,7 +324,7 @@ test_append_reopen(void **state)
 	struct got g;
 	uint64_t seq;
 	size_t i;
-	int fd;
+	int fd, n;
 
 	got_init(&g, 5000);
 	sp = sp_open(t->dir, 0, 0, 0);
@@ -367,7 +367,8 @@ test_append_reopen(void **state)
 	assert_string_equal(g.path[0], "a");
 	assert_int_equal(g.op[1], SPOOL_RENAME);
 	for (i = 2; i < g.n; i++) {
-		snprintf(name, sizeof name, "dir/f%zu", i - 2);
+		n = snprintf(name, sizeof name, "dir/f%zu", i - 2);
+		assert_true(n > 0 && (size_t)n < sizeof name);
 		assert_string_equal(g.path[i], name);
 	}
 	/* No RESCAN after a clean reopen; appends go on from 3001. */

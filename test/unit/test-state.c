@@ -45,7 +45,8 @@ setup(void **state)
 	assert_non_null(t);
 	assert_int_equal(scratch_make(t->top, sizeof(t->top), "test-state"),
 	    0);
-	snprintf(t->dir, sizeof(t->dir), "%s/a/state", t->top);
+	assert_int_equal(scratch_path(t->dir, sizeof(t->dir), t->top,
+	    "a/state"), 0);
 	state_init(&t->st);
 	assert_int_equal(state_open(&t->st, t->dir, t->err, sizeof(t->err)),
 	    0);
@@ -151,7 +152,8 @@ test_read_reports_what_sync_wrote(void **state)
 	assert_int_equal(si.position, 9);
 	assert_true(si.position_time > 0);
 	assert_int_equal(si.running, 0);
-	snprintf(missing, sizeof(missing), "%s/none", t->top);
+	assert_int_equal(scratch_path(missing, sizeof(missing), t->top,
+	    "none"), 0);
 	assert_int_equal(state_read(missing, &si), -AR_ESTATE);
 	assert_string_equal(si.generation, "");
 }

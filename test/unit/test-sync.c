@@ -57,8 +57,10 @@ open_ctx(const char *x, int dry_run)
 	t = calloc(1, sizeof(*t));
 	assert_non_null(t);
 	assert_int_equal(scratch_make(t->top, sizeof(t->top), "test-sync"), 0);
-	snprintf(t->data, sizeof(t->data), "%s/data", t->top);
-	snprintf(t->state, sizeof(t->state), "%s/state", t->top);
+	assert_int_equal(scratch_path(t->data, sizeof(t->data), t->top,
+	    "data"), 0);
+	assert_int_equal(scratch_path(t->state, sizeof(t->state), t->top,
+	    "state"), 0);
 	config_init(&t->cfg);
 	t->cfg.standby.data_dir = t->data;
 	t->cfg.standby.state_dir = t->state;

@@ -232,14 +232,16 @@ test_walk_many(void **state)
 	struct tctx *t = *state;
 	char name[64];
 	unsigned int i, k;
+	int n;
 	size_t total = 0;
 
 	/* A permutation of 0..MANY-1 (7919 is prime, coprime to MANY),
 	 * with names of varying length so the name storage grows. */
 	for (i = 0; i < MANY; i++) {
 		k = (i * 7919u) % MANY;
-		snprintf(name, sizeof name, "%u-%.*s", k, (int)(k % 40),
+		n = snprintf(name, sizeof name, "%u-%.*s", k, (int)(k % 40),
 		    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+		assert_true(n > 0 && (size_t)n < sizeof name);
 		put(t->fd, name);
 		total += strlen(name) + 1;
 	}
@@ -248,8 +250,9 @@ test_walk_many(void **state)
 	assert_int_equal(t->d.names_len, total);
 	check_sorted(&t->d);
 	for (k = 0; k < MANY; k++) {
-		snprintf(name, sizeof name, "%u-%.*s", k, (int)(k % 40),
+		n = snprintf(name, sizeof name, "%u-%.*s", k, (int)(k % 40),
 		    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+		assert_true(n > 0 && (size_t)n < sizeof name);
 		assert_non_null(walk_find(&t->d, name));
 	}
 	assert_null(walk_find(&t->d, "5000-"));
