@@ -77,12 +77,9 @@ scratch_remove_at(int at, const char *name)
 		removed = 0;
 		rewinddir(d);
 		for (;;) {
-			de = readdir(d);
+			de = scratch_readdir(d);
 			if (de == NULL)
 				break;
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
 			scratch_remove_at(dirfd(d), de->d_name);
 			removed = 1;
 		}
@@ -91,6 +88,19 @@ scratch_remove_at(int at, const char *name)
 	}
 	closedir(d);
 	return unlinkat(at, name, AT_REMOVEDIR);
+}
+
+struct dirent *
+scratch_readdir(DIR *d)
+{
+	struct dirent *de;
+
+	for (;;) {
+		de = readdir(d);
+		if (de == NULL || (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0))
+			return de;
+	}
 }
 
 int

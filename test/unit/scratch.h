@@ -6,6 +6,7 @@
 #ifndef SCRATCH_H
 #define SCRATCH_H
 
+#include <dirent.h>
 #include <stddef.h>
 
 /*
@@ -34,5 +35,9 @@ int	scratch_remove(const char *dir);
 
 /* The same for at/name: at is a directory fd, or AT_FDCWD. */
 int	scratch_remove_at(int at, const char *name);
+
+/* readdir without "." and "..": the next entry of d, or NULL at the end
+ * (or on an error, errno set). */
+struct dirent	*scratch_readdir(DIR *d);
 
 #endif

@@ -95,21 +95,14 @@ static int
 count_entries(int dirfd)
 {
 	DIR *d;
-	struct dirent *de;
 	int n = 0, fd;
 
 	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(fd >= 0);
 	d = fdopendir(fd);
 	assert_non_null(d);
-	for (;;) {
-		de = readdir(d);
-		if (de == NULL)
-			break;
-		if (strcmp(de->d_name, ".") != 0 &&
-		    strcmp(de->d_name, "..") != 0)
-			n++;
-	}
+	while (scratch_readdir(d) != NULL)
+		n++;
 	closedir(d);
 	return n;
 }

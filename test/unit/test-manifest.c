@@ -456,12 +456,9 @@ check_block(int rootfd, const struct parsed *ps, size_t pidx, size_t first,
 	d = fdopendir(fd);
 	assert_non_null(d);
 	for (;;) {
-		de = readdir(d);
+		de = scratch_readdir(d);
 		if (de == NULL)
 			break;
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
 		nlisted += listable(dirfd(d), de->d_name, strlen(de->d_name));
 	}
 	closedir(d);
