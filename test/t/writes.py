@@ -5,14 +5,16 @@ against that log.
   writes.py write ROOT LOG [SEED [MAX_BYTES [PER_DIR]]]
       forever: write a file of 1..MAX_BYTES random bytes (default 48 KiB)
       under ROOT, fsync it and its directory, and only then append
-      "name sha256" to LOG: a logged line is a write the application was
-      told is durable. Every tenth step appends to an earlier file.
+      "name size sha256" to LOG: a logged line is a write the application
+      was told is durable. Every tenth step appends to an earlier file.
       PER_DIR files go in each directory (default 40).
 
   writes.py check [-v] LOG TREE
-      the last logged content of every file against what TREE holds:
-      prints "WRITTEN PRESENT LOST"; -v lists the lost ones on stderr.
-      Exits 1 if anything is lost or nothing was logged.
+      the last logged content of every file against what TREE holds: it
+      must start that file (an append after it may have been made and
+      not logged yet when the application died). Prints "WRITTEN PRESENT
+      LOST"; -v lists the lost ones on stderr. Exits 1 if anything is
+      lost or nothing was logged.
 """
 import hashlib
 import os
@@ -43,8 +45,9 @@ def write(root, log, seed=40, max_bytes=48 * 1024, per_dir=40):
         os.fsync(dfd)
         os.close(dfd)
         with open(path, "rb") as f:
-            h = hashlib.sha256(f.read()).hexdigest()
-        lf.write("%s %s\n" % (name, h))
+            data = f.read()
+        lf.write("%s %d %s\n" % (name, len(data),
+                                  hashlib.sha256(data).hexdigest()))
         lf.flush()
         i += 1
         time.sleep(0.002)
@@ -54,13 +57,15 @@ def check(log, tree, verbose):
     last = {}
     for line in open(log):
         parts = line.split()
-        if len(parts) == 2 and len(parts[1]) == 64:
-            last[parts[0]] = parts[1]
+        if len(parts) == 3 and parts[1].isdigit() and len(parts[2]) == 64:
+            last[parts[0]] = (int(parts[1]), parts[2])
     lost = 0
-    for name, h in sorted(last.items()):
+    for name, (size, h) in sorted(last.items()):
         try:
             with open(os.path.join(tree, name), "rb") as f:
-                ok = hashlib.sha256(f.read()).hexdigest() == h
+                data = f.read()
+            ok = len(data) >= size and \
+                hashlib.sha256(data[:size]).hexdigest() == h
         except OSError:
             ok = False
         if not ok:
