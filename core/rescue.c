@@ -86,7 +86,7 @@ rescue_status_write(const char *file, const char *state, const char *detail)
 	memcpy(dir, file, (size_t)(slash - file));
 	dir[slash - file] = '\0';
 	if (dir[0] == '\0')
-		snprintf(dir, sizeof(dir), "/");
+		memcpy(dir, "/", 2);	/* a file in the root directory */
 	if (fs_mkdir_p(dir, 0755) != 0 || fs_open_dir(dir, &dirfd) != 0) {
 		log_warn("status file '%s': %s", file, strerror(errno));
 		return;
