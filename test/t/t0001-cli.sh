@@ -237,4 +237,16 @@ test_expect_success 'state_dir inside data_dir is refused before any work' '
 	grep -q "overlap" err
 '
 
+# The watcher uses the kernel's inotify API; only test-watcher links
+# libinotifytools (the proof of its defects).
+if command -v readelf >/dev/null 2>&1; then
+	test_expect_success 'the binary links only what it calls (no libinotifytools)' '
+		readelf -d "$ASYNCREP" >needed &&
+		grep -q "NEEDED.*librsync" needed &&
+		! grep -q "inotifytools" needed
+	'
+else
+	test_skip 'the binary links only what it calls' 'no readelf'
+fi
+
 test_done
