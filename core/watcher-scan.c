@@ -263,7 +263,8 @@ watcher_scan_dir(struct watcher *w, char *rel, size_t len, int report,
 		watcher_scan_ent_of(e, &ents[n++]);
 	}
 	rel[len] = '\0';
-	qsort(ents, n, sizeof *ents, watcher_scan_ent_cmp);
+	if (n > 1)	/* ents may be NULL when the directory is empty */
+		qsort(ents, n, sizeof *ents, watcher_scan_ent_cmp);
 	lh = watcher_scan_hash(WATCHER_SCAN_HASH_INIT, ents, n * sizeof *ents);
 	key = watcher_scan_hash(WATCHER_SCAN_HASH_INIT, rel, len) | 1;
 	rec = watcher_scan_find(&w->scan, key, 0);
