@@ -31,6 +31,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "limit.h"
 #include "log.h"
 
 /* Bigger than any sane configuration; bounds what we read into memory. */
@@ -45,6 +46,8 @@ enum config_type {
 	CONFIG_T_PATH,		/* non-empty absolute path */
 	CONFIG_T_STRING,	/* non-empty text, e.g. a file name */
 	CONFIG_T_DURATION,	/* uint64_t nanoseconds, "200ms" */
+	CONFIG_T_SECONDS,	/* a duration where a bare number is seconds */
+	CONFIG_T_IDS,		/* standby ids, "a, b" (stored as text) */
 	CONFIG_T_SIZE,		/* uint64_t bytes, "64K" */
 	CONFIG_T_UINT,		/* unsigned, decimal */
 	CONFIG_T_ADDR,		/* struct config_addr, "IP:PORT" */
@@ -94,6 +97,9 @@ static const struct config_key config_keys[] = {
 	{ "primary", "exclude", CONFIG_T_STRING, P(exclude), 0, 0, NULL, 0 },
 	{ "primary", "spool_max_size", CONFIG_T_SIZE, P(spool_max_size),
 	    MIB, 64 * TIB, "1G", 0 },
+	{ "primary", "standbys", CONFIG_T_IDS, P(standbys), 0, 0, NULL, 0 },
+	{ "primary", "standby_expiry", CONFIG_T_SECONDS, P(standby_expiry_ns),
+	    NS_PER_S, 87600 * HOUR, "168h", 0 },
 
 	{ "standby", "data_dir", CONFIG_T_PATH, S(data_dir), 0, 0, NULL, 1 },
 	{ "standby", "state_dir", CONFIG_T_PATH, S(state_dir), 0, 0, NULL, 1 },
@@ -228,6 +234,26 @@ config_duration(const char *s, uint64_t *ns, const char **why)
 	}
 	*why = "unknown unit (use ns, us, ms, s, m or h)";
 	return -AR_EUSAGE;
+}
+
+/* A duration of a timeout: a bare number is seconds, as rsync and
+ * systemd read it. */
+static int
+config_seconds(const char *s, uint64_t *ns, const char **why)
+{
+	const char *end;
+	uint64_t n;
+
+	if (config_digits(s, &n, &end, why) != 0)
+		return -AR_EUSAGE;
+	if (*end != '\0')
+		return config_duration(s, ns, why);
+	if (n > UINT64_MAX / NS_PER_S) {
+		*why = "duration too large";
+		return -AR_EUSAGE;
+	}
+	*ns = n * NS_PER_S;
+	return 0;
 }
 
 static int
@@ -420,6 +446,71 @@ config_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 	return 0;
 }
 
+int
+config_ids_next(const char **list, char id[LIMIT_ID_MAX + 1])
+{
+	const char *p = *list, *start;
+	size_t len;
+
+	while (*p == ' ' || *p == '\t' || *p == ',')
+		p++;
+	if (*p == '\0') {
+		*list = p;
+		return 0;
+	}
+	start = p;
+	while (*p != '\0' && *p != ',' && *p != ' ' && *p != '\t')
+		p++;
+	len = (size_t)(p - start);
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p != '\0' && *p != ',')
+		return -AR_EUSAGE;	/* "a b": a comma is missing */
+	*list = p;
+	if (!limit_id_valid(start, len))
+		return -AR_EUSAGE;
+	memcpy(id, start, len);
+	id[len] = '\0';
+	return 1;
+}
+
+/* A list of standby ids: each valid, at most CONFIG_IDS_MAX, at least
+ * one, none twice. */
+static int
+config_ids(const char *s, const char **why)
+{
+	char ids[CONFIG_IDS_MAX + 1][LIMIT_ID_MAX + 1];
+	const char *p = s;
+	size_t n = 0, i;
+	int r;
+
+	for (;;) {
+		r = config_ids_next(&p, ids[n]);
+		if (r != 1)
+			break;
+		for (i = 0; i < n; i++) {
+			if (strcmp(ids[i], ids[n]) == 0) {
+				*why = "an id is listed twice";
+				return -AR_EUSAGE;
+			}
+		}
+		if (++n > CONFIG_IDS_MAX) {
+			*why = "too many ids (at most 64)";
+			return -AR_EUSAGE;
+		}
+	}
+	if (r != 0) {
+		*why = "expected ids of [A-Za-z0-9._-], up to 64 characters "
+		    "each, separated by commas";
+		return -AR_EUSAGE;
+	}
+	if (n == 0) {
+		*why = "must not be empty";
+		return -AR_EUSAGE;
+	}
+	return 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /* The table */
 
@@ -449,6 +540,14 @@ config_known_section(const char *section, size_t len)
 	return 0;
 }
 
+/* The key's value is a string of its own (char *), freed at release. */
+static int
+config_is_text(const struct config_key *k)
+{
+	return k->type == CONFIG_T_PATH || k->type == CONFIG_T_STRING ||
+	    k->type == CONFIG_T_IDS;
+}
+
 static void *
 config_field(struct config *cfg, const struct config_key *k)
 {
@@ -473,7 +572,7 @@ config_format(const struct config_key *k, uint64_t v, char *out,
 		snprintf(out, outlen, "0");
 		return;
 	}
-	if (k->type == CONFIG_T_DURATION) {
+	if (k->type == CONFIG_T_DURATION || k->type == CONFIG_T_SECONDS) {
 		u = 0;
 		for (i = 0; i < sizeof config_duration_units /
 		    sizeof config_duration_units[0]; i++) {
@@ -530,6 +629,14 @@ config_value_parse(const struct config_key *k, const char *text,
 		}
 		v->str = text;
 		return 0;
+	case CONFIG_T_IDS:
+		if (config_ids(text, &reason) != 0) {
+			config_err(why, whylen, "bad list '%s': %s", q,
+			    reason);
+			return -AR_EUSAGE;
+		}
+		v->str = text;
+		return 0;
 	case CONFIG_T_ADDR:
 		r = config_addr_parse(text, &v->addr, &reason);
 		if (r != 0) {
@@ -539,7 +646,9 @@ config_value_parse(const struct config_key *k, const char *text,
 		}
 		return 0;
 	case CONFIG_T_DURATION:
-		r = config_duration(text, &n, &reason);
+	case CONFIG_T_SECONDS:
+		r = k->type == CONFIG_T_SECONDS ? config_seconds(text, &n,
+		    &reason) : config_duration(text, &n, &reason);
 		if (r != 0) {
 			config_err(why, whylen, "bad duration '%s': %s", q,
 			    reason);
@@ -591,6 +700,7 @@ config_value_store(struct config *cfg, const struct config_key *k,
 	switch (k->type) {
 	case CONFIG_T_PATH:
 	case CONFIG_T_STRING:
+	case CONFIG_T_IDS:
 		copy = strdup(v->str);
 		if (copy == NULL)
 			return -AR_ENOMEM;
@@ -601,6 +711,7 @@ config_value_store(struct config *cfg, const struct config_key *k,
 		*(struct config_addr *)field = v->addr;
 		break;
 	case CONFIG_T_DURATION:
+	case CONFIG_T_SECONDS:
 	case CONFIG_T_SIZE:
 		*(uint64_t *)field = v->u64;
 		break;
@@ -642,8 +753,7 @@ config_init(struct config *cfg)
 	for (i = 0; i < CONFIG_NKEYS; i++) {
 		k = &config_keys[i];
 		/* Only numeric keys have defaults, so nothing allocates. */
-		if (k->def == NULL || k->type == CONFIG_T_PATH ||
-		    k->type == CONFIG_T_STRING)
+		if (k->def == NULL || config_is_text(k))
 			continue;
 		if (config_value_parse(k, k->def, &v, why, sizeof why) == 0)
 			config_value_store(cfg, k, &v);
@@ -657,8 +767,7 @@ config_release(struct config *cfg)
 	char **p;
 
 	for (i = 0; i < CONFIG_NKEYS; i++) {
-		if (config_keys[i].type != CONFIG_T_PATH &&
-		    config_keys[i].type != CONFIG_T_STRING)
+		if (!config_is_text(&config_keys[i]))
 			continue;
 		p = config_field(cfg, &config_keys[i]);
 		free(*p);
@@ -939,6 +1048,7 @@ config_is_set(const struct config *cfg, const struct config_key *k)
 	switch (k->type) {
 	case CONFIG_T_PATH:
 	case CONFIG_T_STRING:
+	case CONFIG_T_IDS:
 		return *(char *const *)field != NULL;
 	case CONFIG_T_ADDR:
 		return ((const struct config_addr *)field)->set;

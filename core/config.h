@@ -14,7 +14,11 @@
 #include <stdint.h>
 #include <netinet/in.h>
 
+#include "limit.h"
+
 #define CONFIG_ERR_MAX 512
+/* Most standby ids in a list (standbys, rescue --standby). */
+#define CONFIG_IDS_MAX 64
 
 /* An IPv4 or IPv6 address and port; text keeps the operator's spelling. */
 struct config_addr {
@@ -39,6 +43,8 @@ struct config_primary {
 	uint64_t poll_interval_ns;	/* poll mode scan period, default 1s */
 	char *exclude;			/* comma-separated patterns */
 	uint64_t spool_max_size;	/* past it, laggards do a full compare */
+	char *standbys;			/* ids a rescue completes; NULL: acks */
+	uint64_t standby_expiry_ns;	/* older acks: not waited for (168h) */
 };
 
 struct config_standby {
@@ -103,5 +109,13 @@ int config_parse_duration(const char *s, uint64_t *ns);
 int config_parse_size(const char *s, uint64_t *bytes);
 int config_parse_addr(const char *s, struct config_addr *addr);
 int config_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
+
+/*
+ * The next id of a comma-separated list of standby ids (the standbys
+ * key, already checked when it was set): 1 and the id in id, *list
+ * moved past it; 0 at the end; -AR_EUSAGE for an item that is not an
+ * id (limit_id_valid).
+ */
+int config_ids_next(const char **list, char id[LIMIT_ID_MAX + 1]);
 
 #endif

@@ -73,6 +73,14 @@ follow_check_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	}
 }
 
+/* The line that tells the operator to promote this standby. */
+static void
+follow_log_complete(const char *gen, uint64_t seq)
+{
+	log_info("the replica is complete: a rescue closed generation %s at "
+	    "change %llu", gen, (unsigned long long)seq);
+}
+
 /* Compare everything, then stand at the position hello reported. */
 static int
 follow_full(struct syncer *s)
@@ -130,12 +138,10 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 	if (bc.end == FOLLOW_END_COMPLETE && bc.upto == *pos) {
 		/* The rescue saw that we hold its final position. */
 		close(fd);
-		r = state_gen_close(&s->state, s->hello_gen, s->msg,
+		r = state_gen_close(&s->state, s->hello_gen, *pos, s->msg,
 		    s->msglen);
 		if (r == 0)
-			log_info("the replica is complete: a rescue closed "
-			    "generation %s at change %llu", s->hello_gen,
-			    (unsigned long long)*pos);
+			follow_log_complete(s->hello_gen, *pos);
 		*complete = r == 0;
 		return r;
 	}
@@ -241,7 +247,9 @@ int
 follow_run(struct syncer *s, volatile sig_atomic_t *stop)
 {
 	unsigned backoff = FOLLOW_BACKOFF_MIN_MS, jitter;
-	int r, logged = 0, complete = 0;
+	char done_gen[WIRE_GEN_LEN + 1];
+	uint64_t done_seq;
+	int r, logged = 0, complete = 0, done;
 
 	r = sync_open(s);
 	if (r == 0)
@@ -250,13 +258,27 @@ follow_run(struct syncer *s, volatile sig_atomic_t *stop)
 		return r;
 	client_set_abort(s->client, stop);
 	s->following = 1;
+	/* A rescue completed us before: unless a server answers (a new
+	 * generation to follow, or a rescue run again), we are done. */
+	done = state_complete(&s->state, done_gen, &done_seq);
 	while (!*stop) {
 		s->msg[0] = '\0';
+		s->hello_gen[0] = '\0';
 		r = follow_session(s, stop, &complete);
 		if (complete) {
 			assert(r == 0);
 			break;	/* the generation is complete: done */
 		}
+		if (done && r != 0 && s->hello_gen[0] == '\0' &&
+		    r != -AR_EFENCED && r != -AR_EAUTH &&
+		    r != -AR_EVERSION) {
+			log_verbose("%s", s->msg[0] ? s->msg :
+			    ar_strerror(r));
+			follow_log_complete(done_gen, done_seq);
+			r = 0;
+			break;
+		}
+		done = 0;	/* a server answered: follow it */
 		/* It worked for a while: the next outage starts afresh. */
 		if (s->progress) {
 			backoff = FOLLOW_BACKOFF_MIN_MS;

@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "gen.h"
+#include "limit.h"
 #include "query.h"
 
 /* A decimal number: digits only, at least one, at most max. */
@@ -33,28 +34,6 @@ query_u64(const char *v, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-/* 1..QUERY_ID_MAX characters of [A-Za-z0-9._-]. */
-static int
-query_id_valid(const char *v)
-{
-	size_t i, len;
-
-	if (v == NULL)
-		return 0;
-	len = strlen(v);
-	if (len == 0 || len > QUERY_ID_MAX)
-		return 0;
-	for (i = 0; i < len; i++) {
-		char ch = v[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-		    ch == '-'))
-			return 0;
-	}
-	return 1;
-}
-
 int
 query_changes_parse(const char *since, const char *wait, const char *gen,
     const char *id, struct query_changes *out)
@@ -71,7 +50,7 @@ query_changes_parse(const char *since, const char *wait, const char *gen,
 	if (gen == NULL || strlen(gen) != WIRE_GEN_LEN || !gen_valid(gen))
 		return -AR_EPROTO;
 	memcpy(q.gen, gen, WIRE_GEN_LEN + 1);
-	if (!query_id_valid(id))
+	if (id == NULL || !limit_id_valid(id, strlen(id)))
 		return -AR_EPROTO;
 	memcpy(q.id, id, strlen(id) + 1);
 	*out = q;

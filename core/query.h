@@ -11,12 +11,13 @@
 
 #include <stdint.h>
 
+#include "limit.h"
 #include "wire.h"
 
 /* Longest long-poll a standby may ask for (wait=). */
 #define QUERY_WAIT_MAX_MS 60000
 /* Longest standby id (id=): [A-Za-z0-9._-], at least one. */
-#define QUERY_ID_MAX 64
+#define QUERY_ID_MAX LIMIT_ID_MAX
 
 struct query_changes {
 	uint64_t since;			/* the standby's position */

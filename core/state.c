@@ -22,6 +22,7 @@
 #define STATE_GENERATION_FILE "generation"
 #define STATE_POSITION_FILE "position"
 #define STATE_CLOSED_FILE "closed"
+#define STATE_COMPLETE_FILE "complete"
 /* Closed generations remembered (the oldest are forgotten). */
 #define STATE_CLOSED_MAX 64
 /* One line of the closed file: a generation and '\n'. */
@@ -70,13 +71,34 @@ state_release(struct state *st)
 	state_init(st);
 }
 
-int
-state_gen_closed(const struct state *st, const char *gen)
+/* Write "GEN SEQ\n" to name durably; what names it in a message. */
+static int
+state_line_write(struct state *st, const char *name, const char *gen,
+    uint64_t seq, const char *what, char *err, size_t errlen)
+{
+	char line[WIRE_GEN_LEN + 32];
+	int n;
+
+	assert(st->dirfd >= 0 && strlen(gen) == WIRE_GEN_LEN);
+	n = snprintf(line, sizeof(line), "%s %llu\n", gen,
+	    (unsigned long long)seq);
+	assert(n > 0 && (size_t)n < sizeof(line));
+	if (fs_write_durable(st->dirfd, name, line, (size_t)n, 0644) != 0) {
+		snprintf(err, errlen, "state directory: cannot save %s: %s",
+		    what, strerror(errno));
+		return -AR_ESTATE;
+	}
+	return 0;
+}
+
+/* 1 if the closed file of dirfd lists gen. */
+static int
+state_closed_has(int dirfd, const char *gen)
 {
 	char buf[STATE_CLOSED_MAX * STATE_CLOSED_LINE + 1];
 	size_t len, i;
 
-	if (st->dirfd < 0 || fs_read_small(st->dirfd, STATE_CLOSED_FILE, buf,
+	if (dirfd < 0 || fs_read_small(dirfd, STATE_CLOSED_FILE, buf,
 	    sizeof(buf), &len) != 0)
 		return 0;
 	for (i = 0; i + WIRE_GEN_LEN <= len; i += STATE_CLOSED_LINE) {
@@ -87,7 +109,13 @@ state_gen_closed(const struct state *st, const char *gen)
 }
 
 int
-state_gen_close(struct state *st, const char *gen, char *err,
+state_gen_closed(const struct state *st, const char *gen)
+{
+	return state_closed_has(st->dirfd, gen);
+}
+
+int
+state_gen_close(struct state *st, const char *gen, uint64_t seq, char *err,
     size_t errlen)
 {
 	char buf[(STATE_CLOSED_MAX + 1) * STATE_CLOSED_LINE + 1];
@@ -110,7 +138,10 @@ state_gen_close(struct state *st, const char *gen, char *err,
 		    "closed generation: %s", strerror(errno));
 		return -AR_ESTATE;
 	}
-	return 0;
+	/* After closed: complete counts only for a generation listed
+	 * there, so a crash in between leaves the old behaviour. */
+	return state_line_write(st, STATE_COMPLETE_FILE, gen, seq,
+	    "the completed position", err, errlen);
 }
 
 int
@@ -140,23 +171,11 @@ int
 state_position_save(struct state *st, const char *gen, uint64_t seq,
     char *err, size_t errlen)
 {
-	char line[WIRE_GEN_LEN + 32];
-	int n;
-
-	assert(st->dirfd >= 0 && strlen(gen) == WIRE_GEN_LEN);
-	n = snprintf(line, sizeof(line), "%s %llu\n", gen,
-	    (unsigned long long)seq);
-	assert(n > 0 && (size_t)n < sizeof(line));
-	if (fs_write_durable(st->dirfd, STATE_POSITION_FILE, line, (size_t)n,
-	    0644) != 0) {
-		snprintf(err, errlen, "state directory: cannot save the "
-		    "position: %s", strerror(errno));
-		return -AR_ESTATE;
-	}
-	return 0;
+	return state_line_write(st, STATE_POSITION_FILE, gen, seq,
+	    "the position", err, errlen);
 }
 
-/* Parse the position file's "GENERATION SEQ\n". */
+/* Parse a "GENERATION SEQ\n" file (position, complete). */
 static int
 state_position_parse(const char *buf, size_t len,
     char gen[WIRE_GEN_LEN + 1], uint64_t *seq)
@@ -174,17 +193,65 @@ state_position_parse(const char *buf, size_t len,
 	return 0;
 }
 
-/* The position file of dirfd, parsed. */
+/* A "GENERATION SEQ\n" file of dirfd, parsed. */
 static int
-state_position_read(int dirfd, char gen[WIRE_GEN_LEN + 1], uint64_t *seq)
+state_line_read(int dirfd, const char *name, char gen[WIRE_GEN_LEN + 1],
+    uint64_t *seq)
 {
 	char buf[128];
 	size_t len;
 
-	if (fs_read_small(dirfd, STATE_POSITION_FILE, buf, sizeof(buf),
-	    &len) != 0)
+	if (fs_read_small(dirfd, name, buf, sizeof(buf), &len) != 0)
 		return -AR_ESTATE;
 	return state_position_parse(buf, len, gen, seq);
+}
+
+static int
+state_position_read(int dirfd, char gen[WIRE_GEN_LEN + 1], uint64_t *seq)
+{
+	return state_line_read(dirfd, STATE_POSITION_FILE, gen, seq);
+}
+
+/* The generation file of dirfd: 0 and gen, or -AR_ESTATE. */
+static int
+state_followed_read(int dirfd, char gen[WIRE_GEN_LEN + 1])
+{
+	char buf[64];
+	size_t len;
+
+	if (fs_read_small(dirfd, STATE_GENERATION_FILE, buf, sizeof(buf),
+	    &len) != 0 || len < WIRE_GEN_LEN ||
+	    !limit_gen_valid(buf, WIRE_GEN_LEN))
+		return -AR_ESTATE;
+	memcpy(gen, buf, WIRE_GEN_LEN);
+	gen[WIRE_GEN_LEN] = '\0';
+	return 0;
+}
+
+/*
+ * 1 and the generation and position when the standby of dirfd is
+ * complete: it follows a generation that a rescue closed while it held
+ * the final position, and holds that position still.
+ */
+static int
+state_complete_read(int dirfd, char gen[WIRE_GEN_LEN + 1], uint64_t *seq)
+{
+	char followed[WIRE_GEN_LEN + 1], at[WIRE_GEN_LEN + 1];
+	uint64_t pos;
+
+	if (state_line_read(dirfd, STATE_COMPLETE_FILE, gen, seq) != 0 ||
+	    state_followed_read(dirfd, followed) != 0 ||
+	    state_position_read(dirfd, at, &pos) != 0)
+		return 0;
+	return strcmp(followed, gen) == 0 && strcmp(at, gen) == 0 &&
+	    pos == *seq && state_closed_has(dirfd, gen);
+}
+
+int
+state_complete(const struct state *st, char gen[WIRE_GEN_LEN + 1],
+    uint64_t *seq)
+{
+	return st->dirfd >= 0 && state_complete_read(st->dirfd, gen, seq);
 }
 
 int
@@ -219,20 +286,17 @@ state_scratch(const struct state *st, enum state_scratch which, int *fd,
 int
 state_read(const char *dir, struct state_info *info)
 {
-	char buf[64];
+	char gen[WIRE_GEN_LEN + 1];
 	struct stat sb;
-	size_t len;
 	int dirfd;
 
 	memset(info, 0, sizeof(*info));
 	if (fs_open_dir(dir, &dirfd) != 0)
 		return -AR_ESTATE;
-	if (fs_read_small(dirfd, STATE_GENERATION_FILE, buf, sizeof(buf),
-	    &len) == 0 && len >= WIRE_GEN_LEN) {
-		buf[WIRE_GEN_LEN] = '\0';
-		if (limit_gen_valid(buf, WIRE_GEN_LEN))
-			memcpy(info->generation, buf, WIRE_GEN_LEN + 1);
-	}
+	if (state_followed_read(dirfd, info->generation) != 0)
+		info->generation[0] = '\0';
+	info->complete = state_complete_read(dirfd, gen,
+	    &info->complete_seq);
 	info->have_position = state_position_read(dirfd, info->position_gen,
 	    &info->position) == 0;
 	if (fstatat(dirfd, STATE_POSITION_FILE, &sb, 0) == 0)

@@ -7,6 +7,8 @@
  *   generation  the primary generation this standby follows, one line
  *   position    "GENERATION SEQ\n": the last change applied and durable
  *   closed      generations a rescue closed, one a line (the newest 64)
+ *   complete    "GENERATION SEQ\n": the last generation a rescue closed
+ *               while this standby held its final position SEQ
  * and two scratch files, a stored manifest and a stored batch of changes,
  * replayed while other requests run on the same connection.
  *
@@ -42,6 +44,9 @@ struct state_info {
 	uint64_t position;	/* last applied change of position_gen */
 	int64_t position_time;	/* mtime of the position, 0 if none */
 	int running;		/* a sync holds the lock */
+	int complete;		/* a rescue closed generation, at position
+				 * complete_seq, which the standby holds */
+	uint64_t complete_seq;
 };
 
 /* The state of a closed struct state (nothing to release). */
@@ -57,9 +62,17 @@ void state_release(struct state *st);
 
 /* 1 if a rescue closed gen, as recorded in state_dir (else 0). */
 int state_gen_closed(const struct state *st, const char *gen);
-/* Record that a rescue closed gen; the oldest are forgotten. */
-int state_gen_close(struct state *st, const char *gen, char *err,
-    size_t errlen);
+/* Record that a rescue closed gen (the oldest are forgotten) while this
+ * standby held its final position seq. */
+int state_gen_close(struct state *st, const char *gen, uint64_t seq,
+    char *err, size_t errlen);
+/*
+ * 1, and the generation and its final position, if the standby is
+ * complete: the generation it follows was closed by a rescue at the
+ * position it holds, and nothing was applied since. Else 0.
+ */
+int state_complete(const struct state *st, char gen[WIRE_GEN_LEN + 1],
+    uint64_t *seq);
 /* Record gen as the generation followed (no write if it already is). */
 int state_gen_follow(struct state *st, const char *gen, char *err,
     size_t errlen);

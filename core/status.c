@@ -207,7 +207,8 @@ status_standby(const struct config_standby *cfg, const struct auth *auth,
 		fprintf(out, ",\"generation\":");
 		json_str(out, si.generation);
 		fprintf(out, ",\"position\":%" PRIu64 ",\"position_time\":%"
-		    PRId64 ",\"primary_reachable\":%s", seq, si.position_time,
+		    PRId64 ",\"complete\":%s,\"primary_reachable\":%s", seq,
+		    si.position_time, si.complete ? "true" : "false",
 		    reach ? "true" : "false");
 		if (reach)
 			fprintf(out, ",\"primary_generation\":\"%s\","
@@ -226,6 +227,10 @@ status_standby(const struct config_standby *cfg, const struct auth *auth,
 	    "(none yet)");
 	if (si.have_position)
 		fprintf(out, "  applied change %" PRIu64 "\n", seq);
+	if (si.complete)
+		fprintf(out, "  the replica is complete: a rescue closed "
+		    "generation %s at change %" PRIu64 "\n", si.generation,
+		    si.complete_seq);
 	else
 		fprintf(out, "  no position yet: the next sync compares the "
 		    "whole tree\n");

@@ -232,6 +232,9 @@ test_defaults(void **state)
 	assert_int_equal(cfg.primary.timeout_ns, 30000000000ULL);
 	assert_int_equal(cfg.primary.max_signature_size, 64ULL << 20);
 	assert_int_equal(cfg.primary.threads, 4);
+	assert_null(cfg.primary.standbys);
+	assert_int_equal(cfg.primary.standby_expiry_ns,
+	    7ULL * 24 * 3600 * 1000000000ULL);
 	assert_null(cfg.standby.data_dir);
 	assert_null(cfg.standby.state_dir);
 	assert_int_equal(cfg.standby.primary.set, 0);
@@ -253,12 +256,14 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 14);
+	assert_int_equal(n, 16);
 	assert_string_equal(k[0], "data_dir");
 	assert_string_equal(k[2], "listen");
 	assert_string_equal(k[9], "threads");
 	assert_string_equal(k[10], "watch_mode");
 	assert_string_equal(k[13], "spool_max_size");
+	assert_string_equal(k[14], "standbys");
+	assert_string_equal(k[15], "standby_expiry");
 
 	k = config_section_keys("standby");
 	assert_non_null(k);
@@ -475,6 +480,59 @@ test_load_missing(void **state)
 	config_release(&cfg);
 }
 
+/* standbys: a list of ids; standby_expiry: a bare number is seconds. */
+static void
+test_standbys(void **state)
+{
+	static const char *const bad[] = { "", " , ", "a b", "a,,a",
+	    "a/b", "a,b c", "x,y,x", NULL };
+	const char *p;
+	struct config cfg;
+	char err[CONFIG_ERR_MAX], id[LIMIT_ID_MAX + 1], list[64 * 3 + 8];
+	size_t i;
+
+	(void)state;
+	config_init(&cfg);
+	assert_int_equal(config_set(&cfg, "primary", "standbys",
+	    " db-1, db_2 ,x.y", err, sizeof err), 0);
+	p = cfg.primary.standbys;
+	assert_int_equal(config_ids_next(&p, id), 1);
+	assert_string_equal(id, "db-1");
+	assert_int_equal(config_ids_next(&p, id), 1);
+	assert_string_equal(id, "db_2");
+	assert_int_equal(config_ids_next(&p, id), 1);
+	assert_string_equal(id, "x.y");
+	assert_int_equal(config_ids_next(&p, id), 0);
+	for (i = 0; bad[i] != NULL; i++) {
+		assert_int_equal(config_set(&cfg, "primary", "standbys",
+		    bad[i], err, sizeof err), -AR_EUSAGE);
+		assert_non_null(strstr(err, "key 'standbys'"));
+	}
+	/* 64 ids, not 65. */
+	list[0] = '\0';
+	for (i = 0; i < 64; i++)
+		snprintf(list + strlen(list), sizeof list - strlen(list),
+		    "%s%02zx", i ? "," : "", i);
+	assert_int_equal(config_set(&cfg, "primary", "standbys", list,
+	    err, sizeof err), 0);
+	snprintf(list + strlen(list), sizeof list - strlen(list), ",zz");
+	assert_int_equal(config_set(&cfg, "primary", "standbys", list,
+	    err, sizeof err), -AR_EUSAGE);
+	assert_non_null(strstr(err, "too many"));
+
+	assert_int_equal(config_set(&cfg, "primary", "standby_expiry", "90",
+	    err, sizeof err), 0);
+	assert_int_equal(cfg.primary.standby_expiry_ns, 90000000000ULL);
+	assert_int_equal(config_set(&cfg, "primary", "standby_expiry", "2h",
+	    err, sizeof err), 0);
+	assert_int_equal(cfg.primary.standby_expiry_ns, 7200000000000ULL);
+	assert_int_equal(config_set(&cfg, "primary", "standby_expiry", "0",
+	    err, sizeof err), -AR_EUSAGE);
+	assert_int_equal(config_set(&cfg, "primary", "standby_expiry",
+	    "5x", err, sizeof err), -AR_EUSAGE);
+	config_release(&cfg);
+}
+
 static void
 test_set(void **state)
 {
@@ -599,6 +657,7 @@ main(void)
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_load_buffer),
 		cmocka_unit_test(test_load_missing),
+		cmocka_unit_test(test_standbys),
 		cmocka_unit_test(test_set),
 		cmocka_unit_test(test_check),
 	};

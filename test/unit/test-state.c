@@ -117,7 +117,7 @@ test_closed_generations_forget_the_oldest(void **state)
 	assert_int_equal(state_gen_closed(&t->st, GEN_A), 0);
 	for (i = 0; i < 65; i++) {
 		snprintf(gen, sizeof(gen), "%032x", i);
-		assert_int_equal(state_gen_close(&t->st, gen, t->err,
+		assert_int_equal(state_gen_close(&t->st, gen, 7, t->err,
 		    sizeof(t->err)), 0);
 	}
 	snprintf(gen, sizeof(gen), "%032x", 0);
@@ -156,6 +156,45 @@ test_read_reports_what_sync_wrote(void **state)
 	    "none"), 0);
 	assert_int_equal(state_read(missing, &si), -AR_ESTATE);
 	assert_string_equal(si.generation, "");
+}
+
+/* Complete: the generation followed was closed at the position held,
+ * and stays so only while nothing else is followed or applied. */
+static void
+test_complete_needs_closed_generation_at_position(void **state)
+{
+	struct tctx *t = *state;
+	struct state_info si;
+	char gen[WIRE_GEN_LEN + 1];
+	uint64_t seq = 0;
+
+	assert_int_equal(state_complete(&t->st, gen, &seq), 0);
+	assert_int_equal(state_gen_follow(&t->st, GEN_A, t->err,
+	    sizeof(t->err)), 0);
+	assert_int_equal(state_position_save(&t->st, GEN_A, 12, t->err,
+	    sizeof(t->err)), 0);
+	assert_int_equal(state_complete(&t->st, gen, &seq), 0);
+	assert_int_equal(state_gen_close(&t->st, GEN_A, 12, t->err,
+	    sizeof(t->err)), 0);
+	assert_int_equal(state_complete(&t->st, gen, &seq), 1);
+	assert_string_equal(gen, GEN_A);
+	assert_int_equal(seq, 12);
+	assert_int_equal(state_read(t->dir, &si), 0);
+	assert_int_equal(si.complete, 1);
+	assert_int_equal(si.complete_seq, 12);
+	/* A new generation followed (failback): no longer complete. */
+	assert_int_equal(state_gen_follow(&t->st, GEN_B, t->err,
+	    sizeof(t->err)), 0);
+	assert_int_equal(state_complete(&t->st, gen, &seq), 0);
+	assert_int_equal(state_gen_follow(&t->st, GEN_A, t->err,
+	    sizeof(t->err)), 0);
+	assert_int_equal(state_complete(&t->st, gen, &seq), 1);
+	/* Another position of it: not what the rescue closed. */
+	assert_int_equal(state_position_save(&t->st, GEN_A, 11, t->err,
+	    sizeof(t->err)), 0);
+	assert_int_equal(state_complete(&t->st, gen, &seq), 0);
+	assert_int_equal(state_read(t->dir, &si), 0);
+	assert_int_equal(si.complete, 0);
 }
 
 static void
@@ -207,6 +246,9 @@ main(void)
 		    test_closed_generations_forget_the_oldest, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_read_reports_what_sync_wrote, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_complete_needs_closed_generation_at_position, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_scratch_files_are_truncated, setup, teardown),
 		cmocka_unit_test(test_standby_id_is_made_safe),
