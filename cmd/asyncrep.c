@@ -24,6 +24,7 @@
 #include "config.h"
 #include "error.h"
 #include "guard.h"
+#include "limit.h"
 #include "log.h"
 #include "rescue.h"
 
@@ -257,6 +258,34 @@ asyncrep_duration_opt(const struct cmd_entry *entry, int opt,
 	return 0;
 }
 
+/* --standby ID, repeatable: a valid id, once, at most CONFIG_IDS_MAX. */
+static int
+asyncrep_standby_opt(const struct cmd_entry *entry, const char *arg,
+    struct cmd_ctx *ctx)
+{
+	char esc[128];
+	size_t i;
+
+	if (!limit_id_valid(arg, strlen(arg))) {
+		fprintf(stderr, "asyncrep: %s: --standby: bad standby id '%s' "
+		    "(1 to %d characters of [A-Za-z0-9._-])\n", entry->name,
+		    log_escape(arg, strlen(arg), esc, sizeof(esc)),
+		    LIMIT_ID_MAX);
+		return -1;
+	}
+	for (i = 0; i < ctx->nstandbys; i++) {
+		if (strcmp(ctx->standbys[i], arg) == 0)
+			return 0;
+	}
+	if (ctx->nstandbys == CONFIG_IDS_MAX) {
+		fprintf(stderr, "asyncrep: %s: --standby: at most %d standbys\n",
+		    entry->name, CONFIG_IDS_MAX);
+		return -1;
+	}
+	ctx->standbys[ctx->nstandbys++] = arg;
+	return 0;
+}
+
 /* The exit status for what a command returned. */
 static int
 asyncrep_status(int r)
@@ -433,6 +462,15 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 			break;
 		case CMD_OPT_REINIT:
 			ctx.reinit = 1;
+			break;
+		case CMD_OPT_STANDBY:
+			if (asyncrep_standby_opt(entry, optarg, &ctx) != 0) {
+				r = AR_EUSAGE;
+				goto out;
+			}
+			break;
+		case CMD_OPT_ANY:
+			ctx.any = 1;
 			break;
 		case ':':
 		case '?':

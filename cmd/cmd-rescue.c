@@ -125,6 +125,9 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 	o.settle_ns = ctx->settle_ns;
 	o.status_file = ctx->status_file;
 	o.sigs = &set;
+	o.standbys = ctx->standbys;
+	o.nstandbys = ctx->nstandbys;
+	o.any = ctx->any;
 	r = rescue_run(&o, err, sizeof(err));
 	if (r != 0)
 		log_error("rescue: %s", err);
@@ -135,7 +138,11 @@ static const struct cmd_option cmd_rescue_options[] = {
 	{ "root", required_argument, CMD_OPT_ROOT, "DIR",
 	    "the primary's paths lie under DIR" },
 	{ "timeout", required_argument, CMD_OPT_TIMEOUT, "T",
-	    "fail if no standby calls for T (default 300s)" },
+	    "give up on a standby that has not called for T (default 300s)" },
+	{ "standby", required_argument, CMD_OPT_STANDBY, "ID",
+	    "complete standby ID (repeatable; default: standbys, or acks)" },
+	{ "any", no_argument, CMD_OPT_ANY, NULL,
+	    "complete as soon as one standby confirmed" },
 	{ "storage-timeout", required_argument, CMD_OPT_STORAGE_TIMEOUT, "T",
 	    "storage silent for T is hung (default 20s)" },
 	{ "settle", required_argument, CMD_OPT_SETTLE, "T",
@@ -149,7 +156,8 @@ const struct cmd_entry cmd_rescue_entry = {
 	.name = "rescue",
 	.section = "primary",
 	.usage = "-c PRIMARY_CONFIG [--root MOUNTPOINT] [--listen IP:PORT] "
-	    "[--timeout T] [--storage-timeout T] [--settle T] [--status-file FILE]",
+	    "[--timeout T] [--standby ID]... [--any] [--storage-timeout T] "
+	    "[--settle T] [--status-file FILE]",
 	.help = "take over a failed primary and complete its replication "
 	    "(the third node)",
 	.options = cmd_rescue_options,

@@ -31,6 +31,9 @@ struct cmd_ctx {
 	uint64_t storage_timeout_ns; /* --storage-timeout (rescue), 0: default */
 	uint64_t settle_ns;	/* --settle (rescue) */
 	const char *status_file; /* --status-file (rescue) */
+	const char *standbys[CONFIG_IDS_MAX]; /* --standby (rescue) */
+	size_t nstandbys;
+	int any;		/* --any (rescue) */
 	int reinit;		/* --reinit (watch) */
 	int argc;		/* operands left after options */
 	char **argv;
@@ -48,6 +51,8 @@ enum cmd_opt {
 	CMD_OPT_SETTLE,
 	CMD_OPT_STATUS_FILE,
 	CMD_OPT_REINIT,
+	CMD_OPT_STANDBY,
+	CMD_OPT_ANY,
 	CMD_OPT_KEY = 512,
 };
 

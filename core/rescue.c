@@ -1,8 +1,9 @@
 /*
  * rescue.c: asyncrep rescue (rescue.h): settle, probe the primary's
- * storage under the watchdog, serve its journal from its address, wait
- * for a standby to confirm the final position, fence the spool; and the
- * status file that cluster monitors read.
+ * storage under the watchdog, find the standbys it is responsible for,
+ * serve the journal from the primary's address, wait until each of them
+ * has confirmed the final position, fence the spool; and the status
+ * file that cluster monitors read.
  */
 #include <assert.h>
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include "gen.h"
 #include "guard.h"
 #include "log.h"
+#include "limit.h"
 #include "rescue.h"
 #include "server.h"
 #include "spool.h"
@@ -29,13 +31,62 @@
 /* A standby that called once may go quiet this long before the rescue
  * gives up on it (it restarts, or applies a large batch). */
 #define RESCUE_IDLE_NS (600ull * 1000000000ull)
+/* Standbys tracked: those waited for (at most CONFIG_IDS_MAX named, or
+ * ack files) and those that called besides. */
+#define RESCUE_STANDBYS_MAX 128
+/* The status file's one line. */
+#define RESCUE_STATUS_MAX 1024
+/* The report, and the marker that keeps it. */
+#define RESCUE_REPORT_MAX 32768
+/* The first line of the report: the verdict. */
+#define RESCUE_REPORT_DONE "asyncrep rescue completed "
+#define RESCUE_REPORT_PARTIAL "asyncrep rescue partial "
+
+/* How the rescue came to know a standby. */
+enum rescue_origin {
+	RESCUE_NAMED,		/* --standby */
+	RESCUE_LISTED,		/* the primary's standbys key */
+	RESCUE_ACKED,		/* an ack file younger than standby_expiry */
+	RESCUE_EXPIRED,		/* an older ack file: not waited for */
+	RESCUE_CALLER,		/* none of these, but it called */
+};
+
+/* What a standby did, from the server's threads (rescue_on_event):
+ * CLOCK_MONOTONIC of the first time each happened, 0 while it has not. */
+struct rescue_standby {
+	char id[LIMIT_ID_MAX + 1];
+	enum rescue_origin origin;
+	int waited;		/* the rescue is complete only with it */
+	int earlier;		/* confirmed to an earlier, partial run */
+	uint64_t acked_ns;	/* CLOCK_REALTIME of its ack file */
+	uint64_t called;	/* an authenticated /v1/changes named it */
+	uint64_t final_sent;	/* the whole final batch went out to it */
+	uint64_t complete;	/* it then confirmed the final position */
+};
+
+/* Where a standby stands, as the report and the status file say it. */
+enum rescue_standby_state {
+	RESCUE_SB_NEVER,	/* no request named it */
+	RESCUE_SB_CALLED,	/* it called, and has not confirmed */
+	RESCUE_SB_COMPLETE,	/* it confirmed (in this run or before) */
+};
+
+static const char *const rescue_standby_states[] = {
+	[RESCUE_SB_NEVER] = "never called",
+	[RESCUE_SB_CALLED] = "called, incomplete",
+	[RESCUE_SB_COMPLETE] = "complete",
+};
 
 /* What the standbys did, from the server's threads (rescue_on_event):
  * CLOCK_MONOTONIC of the first time each happened, 0 while it has not. */
 struct rescue {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
 	uint64_t first_contact, last_contact, compare, complete;
+	struct rescue_standby sb[RESCUE_STANDBYS_MAX];
+	size_t nsb;
+	unsigned changes;	/* bumped when a standby's state moves */
+	int any;		/* the first to confirm completes the rescue */
+	int full;		/* a caller found no room in sb (logged) */
 };
 
 /*
@@ -47,20 +98,54 @@ enum rescue_state {
 	RESCUE_LISTENING = 0,	/* no standby has called yet */
 	RESCUE_TRANSFERRING,	/* a standby is fetching the journal */
 	RESCUE_COMPARING,	/* the final batch, the compare, went out */
-	RESCUE_COMPLETE,	/* a standby holds the final position */
 };
 
 /* Called with rs->lock held. */
 static enum rescue_state
 rescue_state_of(const struct rescue *rs)
 {
-	if (rs->complete != 0)
-		return RESCUE_COMPLETE;
 	if (rs->compare != 0)
 		return RESCUE_COMPARING;
 	if (rs->first_contact != 0)
 		return RESCUE_TRANSFERRING;
 	return RESCUE_LISTENING;
+}
+
+static enum rescue_standby_state
+rescue_standby_state_of(const struct rescue_standby *sb)
+{
+	if (sb->complete != 0 || sb->earlier)
+		return RESCUE_SB_COMPLETE;
+	return sb->called != 0 ? RESCUE_SB_CALLED : RESCUE_SB_NEVER;
+}
+
+/* The standby id, or NULL; with add, one that called is added (not
+ * waited for) while there is room. Called with rs->lock held. */
+static struct rescue_standby *
+rescue_standby_find(struct rescue *rs, const char *id, int add)
+{
+	struct rescue_standby *sb;
+	size_t i;
+
+	for (i = 0; i < rs->nsb; i++) {
+		if (strcmp(rs->sb[i].id, id) == 0)
+			return &rs->sb[i];
+	}
+	if (!add || strlen(id) > LIMIT_ID_MAX)
+		return NULL;
+	if (rs->nsb == RESCUE_STANDBYS_MAX) {
+		if (!rs->full)
+			log_warn("rescue: more than %d standbys called: the "
+			    "others are served, but cannot confirm",
+			    RESCUE_STANDBYS_MAX);
+		rs->full = 1;
+		return NULL;
+	}
+	sb = &rs->sb[rs->nsb++];
+	memset(sb, 0, sizeof(*sb));
+	memcpy(sb->id, id, strlen(id) + 1);
+	sb->origin = RESCUE_CALLER;
+	return sb;
 }
 
 /* The status file ends with a verdict written from the watchdog thread
@@ -71,14 +156,17 @@ static int rescue_status_sealed;
 static void
 rescue_status_write(const char *file, const char *state, const char *detail)
 {
-	char line[512], dir[4096];
+	char line[RESCUE_STATUS_MAX], dir[4096];
 	const char *slash;
-	int n, dirfd;
+	int n, dirfd, cut;
 
 	if (file == NULL)
 		return;
-	n = snprintf(line, sizeof(line), "%s%s%s\n", state,
-	    detail[0] ? " " : "", detail);
+	/* One line always: a long list of standbys ends with "...". */
+	cut = strlen(state) + 1 + strlen(detail) + 1 >= sizeof(line);
+	n = snprintf(line, sizeof(line), "%s%s%.*s%s\n", state,
+	    detail[0] ? " " : "", cut ? (int)(sizeof(line) - strlen(state) -
+	    8) : (int)strlen(detail), detail, cut ? " ..." : "");
 	slash = strrchr(file, '/');
 	if (n < 0 || (size_t)n >= sizeof(line) || slash == NULL ||
 	    (size_t)(slash - file) >= sizeof(dir))
@@ -124,23 +212,54 @@ rescue_status_final(const char *file, const char *state,
 	}
 }
 
-static void
-rescue_on_event(void *arg, int ev)
+/*
+ * What the server saw (server.h): who called, who was sent the whole
+ * final batch, and whether a confirmation comes from one of those. Only
+ * authenticated requests get here.
+ */
+static int
+rescue_on_event(void *arg, int ev, const char *id)
 {
 	struct rescue *rs = arg;
+	struct rescue_standby *sb = NULL;
 	uint64_t now = util_mono_ns();
+	int ok = 1;
 
-	assert(ev >= SERVER_EV_CONTACT && ev <= SERVER_EV_COMPLETE);
+	assert(ev >= SERVER_EV_CONTACT && ev <= SERVER_EV_CONFIRM);
 	pthread_mutex_lock(&rs->lock);
 	rs->last_contact = now;
 	if (rs->first_contact == 0)
 		rs->first_contact = now;
-	if (ev == SERVER_EV_COMPARE && rs->compare == 0)
-		rs->compare = now;
-	if (ev == SERVER_EV_COMPLETE && rs->complete == 0)
-		rs->complete = now;
-	pthread_cond_signal(&rs->cond);
+	if (id != NULL)
+		sb = rescue_standby_find(rs, id, 1);
+	if (sb != NULL && sb->called == 0) {
+		sb->called = now;
+		rs->changes++;
+	}
+	switch (ev) {
+	case SERVER_EV_COMPARE:
+		if (rs->compare == 0)
+			rs->compare = now;
+		break;
+	case SERVER_EV_FINAL_SENT:
+		if (sb != NULL && sb->final_sent == 0)
+			sb->final_sent = now;
+		break;
+	case SERVER_EV_CONFIRM:
+		ok = sb != NULL && sb->final_sent != 0;
+		if (ok && sb->complete == 0) {
+			sb->complete = now;
+			rs->changes++;
+			if (rs->complete == 0)
+				rs->complete = now;
+			log_info("rescue: standby '%s' is complete", id);
+		}
+		break;
+	default:
+		break;
+	}
 	pthread_mutex_unlock(&rs->lock);
+	return ok;
 }
 
 void
@@ -159,16 +278,15 @@ rescue_storage_hung(void *status_file, const struct guard_expiry *e)
 	_exit(AR_ESTORAGE);
 }
 
-/* Once the standby confirmed and the spool is marked, a thread still
+/* Once the standbys confirmed and the spool is marked, a thread still
  * blocked in the storage (a late request) changes nothing: the rescue
- * succeeded. */
+ * ended as it did (arg: its exit status, an int). */
 static void
 rescue_hung_after(void *arg, const struct guard_expiry *e)
 {
-	(void)arg;
-	log_warn("rescue: the storage hung after the rescue completed (%.1f "
-	    "s while %s); exiting", (double)e->stuck_ns / 1e9, e->what);
-	_exit(0);
+	log_warn("rescue: the storage hung after the rescue ended (%.1f s "
+	    "while %s); exiting", (double)e->stuck_ns / 1e9, e->what);
+	_exit(*(const int *)arg);
 }
 
 /* The first look at the storage: the data directory and the generation. */
@@ -240,28 +358,98 @@ rescue_secs(uint64_t a, uint64_t b)
 	return b > a ? (double)(b - a) / 1e9 : 0.0;
 }
 
-/* The report, kept in the fencing marker and printed. */
+/* What the report says of a standby: its state, and why the rescue did
+ * not wait for it when it did not. */
+static void
+rescue_standby_note(const struct rescue *rs, const struct rescue_standby *sb,
+    int64_t now_real, char *out, size_t outlen)
+{
+	enum rescue_standby_state state = rescue_standby_state_of(sb);
+	const char *name = rescue_standby_states[state];
+
+	if (state == RESCUE_SB_COMPLETE)
+		snprintf(out, outlen, "%s", name);
+	else if (sb->origin == RESCUE_EXPIRED)
+		snprintf(out, outlen, "%s (not waited for: last acknowledged "
+		    "%.1f days ago, past standby_expiry)", name,
+		    (double)(now_real - (int64_t)sb->acked_ns) / 86400e9);
+	else if (!sb->waited)
+		snprintf(out, outlen, "%s (not waited for)", name);
+	else if (rs->any)
+		snprintf(out, outlen, "%s (not waited for: --any)", name);
+	else
+		snprintf(out, outlen, "%s", name);
+}
+
+/*
+ * The standbys, "ID: STATE; ID: STATE", into out (cut at a whole item);
+ * only those not complete with missing. Called with rs->lock held.
+ */
+static void
+rescue_standbys_list(const struct rescue *rs, int missing, char *out,
+    size_t outlen)
+{
+	size_t i, off = 0;
+	int n;
+
+	out[0] = '\0';
+	for (i = 0; i < rs->nsb; i++) {
+		const struct rescue_standby *sb = &rs->sb[i];
+		enum rescue_standby_state state = rescue_standby_state_of(sb);
+
+		if (missing && (state == RESCUE_SB_COMPLETE || !sb->waited ||
+		    sb->origin == RESCUE_EXPIRED))
+			continue;
+		n = snprintf(out + off, outlen - off, "%s%s: %s", off ? "; " :
+		    "", sb->id, rescue_standby_states[state]);
+		if (n < 0 || (size_t)n >= outlen - off) {
+			out[off] = '\0';
+			break;
+		}
+		off += (size_t)n;
+	}
+}
+
+/* The report, kept in the fencing marker and printed; partial: some
+ * standby waited for is not complete. */
 static int
 rescue_report(char *out, size_t outlen, const struct rescue_opts *o,
-    const char *gen, struct spool *sp, const struct rescue *rs,
-    const struct server_stats *st, uint64_t started)
+    const char *gen, struct spool *sp, struct rescue *rs,
+    const struct server_stats *st, uint64_t started, int partial)
 {
-	char when[64];
+	char when[64], note[160];
+	struct timespec real;
 	time_t now = time(NULL);
 	struct tm tm;
 	int n, k;
 	unsigned i;
+	size_t j;
 
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	n = snprintf(out, outlen, "asyncrep rescue completed %s\n"
+	clock_gettime(CLOCK_REALTIME, &real);
+	n = snprintf(out, outlen, "%s%s\n"
 	    "generation %s closed at change %llu\n"
-	    "primary %s, data %s, spool %s\n"
+	    "primary %s, data %s, spool %s\n",
+	    partial ? RESCUE_REPORT_PARTIAL : RESCUE_REPORT_DONE, when, gen,
+	    (unsigned long long)spool_durable_seq(sp) + 1,
+	    o->cfg->listen.text, o->cfg->data_dir, o->cfg->spool_dir);
+	if (n < 0 || (size_t)n >= outlen)
+		return n < 0 ? 0 : (int)outlen - 1;
+	pthread_mutex_lock(&rs->lock);
+	for (j = 0; j < rs->nsb; j++) {
+		rescue_standby_note(rs, &rs->sb[j], (int64_t)real.tv_sec *
+		    1000000000 + real.tv_nsec, note, sizeof(note));
+		k = snprintf(out + n, outlen - (size_t)n, "standby %s: %s\n",
+		    rs->sb[j].id, note);
+		if (k < 0 || (size_t)k >= outlen - (size_t)n)
+			break;
+		n += k;
+	}
+	k = snprintf(out + n, outlen - (size_t)n,
 	    "waiting for the standby: %.3f s\n"
 	    "spool phase: %llu files, %llu bytes, %.3f s\n"
 	    "compare phase: %llu files, %llu bytes, %.3f s\n",
-	    when, gen, (unsigned long long)spool_durable_seq(sp) + 1,
-	    o->cfg->listen.text, o->cfg->data_dir, o->cfg->spool_dir,
 	    rescue_secs(started, rs->first_contact),
 	    (unsigned long long)st->files[SERVER_PHASE_SPOOL],
 	    (unsigned long long)st->bytes[SERVER_PHASE_SPOOL],
@@ -269,8 +457,10 @@ rescue_report(char *out, size_t outlen, const struct rescue_opts *o,
 	    (unsigned long long)st->files[SERVER_PHASE_COMPARE],
 	    (unsigned long long)st->bytes[SERVER_PHASE_COMPARE],
 	    rescue_secs(rs->compare, rs->complete));
-	if (n < 0 || (size_t)n >= outlen)
-		return n < 0 ? 0 : (int)outlen - 1;
+	pthread_mutex_unlock(&rs->lock);
+	if (k < 0 || (size_t)k >= outlen - (size_t)n)
+		return n;
+	n += k;
 	for (i = 0; i < st->ncompare_only; i++) {
 		char esc[LOG_ESC_MAX];
 
@@ -284,6 +474,135 @@ rescue_report(char *out, size_t outlen, const struct rescue_opts *o,
 	}
 	return n;
 }
+
+/* ---------------------------------------------------------------- */
+/* The standbys the rescue is responsible for */
+
+/* A standby the rescue waits for, once. */
+static void
+rescue_standby_want(struct rescue *rs, const char *id,
+    enum rescue_origin origin)
+{
+	struct rescue_standby *sb = rescue_standby_find(rs, id, 1);
+
+	if (sb == NULL)
+		return;
+	sb->origin = origin;
+	sb->waited = origin != RESCUE_EXPIRED;
+}
+
+struct rescue_acks {
+	struct rescue *rs;
+	uint64_t expiry_ns;
+	int64_t now_ns;		/* CLOCK_REALTIME */
+};
+
+static void
+rescue_ack_cb(void *arg, const char *id, uint64_t seq, uint64_t mtime_ns)
+{
+	struct rescue_acks *a = arg;
+	struct rescue_standby *sb;
+	int fresh = a->now_ns - (int64_t)mtime_ns <= (int64_t)a->expiry_ns;
+
+	(void)seq;
+	rescue_standby_want(a->rs, id, fresh ? RESCUE_ACKED :
+	    RESCUE_EXPIRED);
+	sb = rescue_standby_find(a->rs, id, 0);
+	if (sb != NULL)
+		sb->acked_ns = mtime_ns;
+}
+
+/*
+ * The standbys to complete: those of --standby, else those of the
+ * primary's standbys key, else each with an ack file younger than
+ * standby_expiry (the older ones are listed, not waited for). With
+ * none, or --any, the first standby to confirm completes the rescue.
+ */
+static int
+rescue_standbys_setup(const struct rescue_opts *o, struct spool *sp,
+    struct rescue *rs, char *err, size_t errlen)
+{
+	struct rescue_acks a;
+	struct timespec real;
+	char id[LIMIT_ID_MAX + 1];
+	const char *p = o->cfg->standbys;
+	size_t i, waited = 0;
+	int r;
+
+	for (i = 0; i < o->nstandbys; i++)
+		rescue_standby_want(rs, o->standbys[i], RESCUE_NAMED);
+	if (o->nstandbys == 0 && p != NULL) {
+		for (;;) {
+			r = config_ids_next(&p, id);
+			if (r <= 0)
+				break;
+			rescue_standby_want(rs, id, RESCUE_LISTED);
+		}
+		/* The key was checked when it was read. */
+		assert(r == 0);
+	}
+	if (o->nstandbys == 0 && o->cfg->standbys == NULL) {
+		clock_gettime(CLOCK_REALTIME, &real);
+		a.rs = rs;
+		a.expiry_ns = o->cfg->standby_expiry_ns;
+		a.now_ns = (int64_t)real.tv_sec * 1000000000 + real.tv_nsec;
+		r = spool_acks(sp, rescue_ack_cb, &a);
+		if (r != 0) {
+			snprintf(err, errlen, "the primary's spool '%s': cannot "
+			    "list the standbys' acknowledgements: %s",
+			    o->cfg->spool_dir, ar_strerror(r));
+			return -AR_ESTORAGE;
+		}
+	}
+	for (i = 0; i < rs->nsb; i++)
+		waited += rs->sb[i].waited;
+	rs->any = o->any;
+	if (waited == 0) {
+		rs->any = 1;
+		log_warn("rescue: no standby to wait for (no --standby, no "
+		    "standbys key, no acknowledgement younger than "
+		    "standby_expiry): the first standby to confirm completes "
+		    "the rescue");
+	} else if (!o->any)
+		log_info("rescue: completing %zu standby%s", waited,
+		    waited == 1 ? "" : "s");
+	return 0;
+}
+
+/* The standbys that confirmed to an earlier run, whose report marker
+ * says "partial": they are not waited for again. */
+static void
+rescue_standbys_earlier(struct rescue *rs, const char *marker)
+{
+	static const char pre[] = "standby ", post[] = ": complete";
+	struct rescue_standby *sb;
+	char id[LIMIT_ID_MAX + 1];
+	const char *line, *colon, *end;
+	size_t len;
+
+	for (line = marker; *line != '\0'; line = end + (*end == '\n')) {
+		end = strchr(line, '\n');
+		if (end == NULL)
+			end = line + strlen(line);
+		if (strncmp(line, pre, sizeof(pre) - 1) != 0)
+			continue;
+		colon = memchr(line, ':', (size_t)(end - line));
+		if (colon == NULL || (size_t)(end - colon) != sizeof(post) - 1 ||
+		    memcmp(colon, post, sizeof(post) - 1) != 0)
+			continue;
+		len = (size_t)(colon - line) - (sizeof(pre) - 1);
+		if (!limit_id_valid(line + sizeof(pre) - 1, len))
+			continue;
+		memcpy(id, line + sizeof(pre) - 1, len);
+		id[len] = '\0';
+		sb = rescue_standby_find(rs, id, 1);
+		if (sb != NULL)
+			sb->earlier = 1;
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* Running */
 
 /*
  * --settle: a client that caches attributes (NFS without actimeo=0,
@@ -320,10 +639,70 @@ rescue_settle(const struct rescue_opts *o, char *err, size_t errlen)
 	}
 }
 
+/* How the wait for the standbys ends. */
+enum rescue_verdict {
+	RESCUE_WAITING,		/* keep serving */
+	RESCUE_DONE,		/* each standby waited for is complete */
+	RESCUE_GIVE_UP,		/* the missing ones are not coming */
+};
+
 /*
- * Serve until a standby holds the final position, telling the status
- * file each new state. Returns 0 then, -AR_ESIGNAL for one of o->sigs,
- * or -AR_ENOSTANDBY when no standby called for too long.
+ * Whether the rescue is done, at now. A standby that never called is
+ * waited for until --timeout; one that called may pause for the idle
+ * limit, while any standby's transfer counts as life. Called with
+ * rs->lock held.
+ */
+static enum rescue_verdict
+rescue_verdict_of(const struct rescue *rs, uint64_t now, uint64_t started,
+    uint64_t timeout_ns)
+{
+	uint64_t last = rs->last_contact ? rs->last_contact : started;
+	uint64_t idle = timeout_ns > RESCUE_IDLE_NS ? timeout_ns :
+	    RESCUE_IDLE_NS;
+	size_t i, pending = 0, busy = 0, complete = 0;
+
+	for (i = 0; i < rs->nsb; i++) {
+		const struct rescue_standby *sb = &rs->sb[i];
+		enum rescue_standby_state state = rescue_standby_state_of(sb);
+
+		if (state == RESCUE_SB_COMPLETE)
+			complete++;
+		else if (sb->waited) {
+			pending++;
+			busy += state == RESCUE_SB_CALLED;
+		}
+	}
+	if (rs->any)
+		return complete > 0 ? RESCUE_DONE : now - last > (rs->
+		    first_contact ? idle : timeout_ns) ? RESCUE_GIVE_UP :
+		    RESCUE_WAITING;
+	if (pending == 0)
+		return RESCUE_DONE;
+	if (now - started <= timeout_ns)
+		return RESCUE_WAITING;
+	return busy == 0 || now - last > idle ? RESCUE_GIVE_UP :
+	    RESCUE_WAITING;
+}
+
+/* The status file's line for state, naming each standby. Called with
+ * rs->lock held. */
+static void
+rescue_status_standbys(const struct rescue_opts *o, const struct rescue *rs,
+    const char *state, const char *gen)
+{
+	char list[RESCUE_STATUS_MAX], detail[RESCUE_STATUS_MAX + 64];
+
+	rescue_standbys_list(rs, 0, list, sizeof(list));
+	snprintf(detail, sizeof(detail), "%s%s%s", gen != NULL ? gen : "",
+	    gen != NULL && list[0] ? "; " : "", list);
+	rescue_status(o->status_file, state, detail);
+}
+
+/*
+ * Serve until each standby waited for holds the final position, telling
+ * the status file each new state. Returns 0 then, -AR_ERESCUE_PARTIAL
+ * when some did and the others did not come in time, -AR_ENOSTANDBY when
+ * none did, or -AR_ESIGNAL for one of o->sigs.
  */
 static int
 rescue_wait(const struct rescue_opts *o, struct server *srv,
@@ -331,68 +710,84 @@ rescue_wait(const struct rescue_opts *o, struct server *srv,
 {
 	const struct timespec tick = { 0, 100 * 1000 * 1000 };
 	enum rescue_state state = RESCUE_LISTENING, now_state;
-	uint64_t now, last, limit;
+	enum rescue_verdict verdict;
+	char missing[RESCUE_STATUS_MAX];
+	unsigned changes = 0;
+	uint64_t now, first, last, complete;
 	int sig;
 
 	for (;;) {
 		sig = sigtimedwait(o->sigs, NULL, &tick);
 		if (sig > 0) {
 			snprintf(err, errlen, "stopped by signal %d before the "
-			    "standby confirmed", sig);
+			    "standbys confirmed", sig);
 			return -AR_ESIGNAL;
 		}
 		/* Long-polls end on their own deadlines. */
 		server_release(srv, 0);
 		pthread_mutex_lock(&rs->lock);
-		last = rs->last_contact ? rs->last_contact : started;
 		now_state = rescue_state_of(rs);
-		pthread_mutex_unlock(&rs->lock);
-		/* After last: a contact in between must not make now - last
-		 * wrap around. */
+		/* After the look at the times: a contact in between must
+		 * not make now - last wrap around. */
 		now = util_mono_ns();
+		verdict = rescue_verdict_of(rs, now, started, o->timeout_ns);
 		assert(now_state >= state);
-		if (now_state != state) {
-			state = now_state;
-			if (state == RESCUE_TRANSFERRING)
-				rescue_status(o->status_file, "transferring",
-				    "");
-			else if (state == RESCUE_COMPARING)
-				rescue_status(o->status_file, "comparing", "");
-		}
-		if (state == RESCUE_COMPLETE)
+		if (verdict == RESCUE_WAITING && now_state != RESCUE_LISTENING &&
+		    (now_state != state || rs->changes != changes))
+			rescue_status_standbys(o, rs, now_state ==
+			    RESCUE_TRANSFERRING ? "transferring" : "comparing",
+			    NULL);
+		state = now_state;
+		changes = rs->changes;
+		rescue_standbys_list(rs, 1, missing, sizeof(missing));
+		first = rs->first_contact;
+		last = rs->last_contact;
+		complete = rs->complete;
+		pthread_mutex_unlock(&rs->lock);
+		if (verdict == RESCUE_DONE)
 			return 0;
-		/* --timeout is for the first call; once a standby works,
-		 * it may pause (applying, restarting) for longer. */
-		limit = state == RESCUE_LISTENING ? o->timeout_ns :
-		    o->timeout_ns > RESCUE_IDLE_NS ? o->timeout_ns :
-		    RESCUE_IDLE_NS;
-		if (now - last > limit) {
-			snprintf(err, errlen, "no standby %s for %.1f s",
-			    state == RESCUE_LISTENING ? "connected" : "called",
-			    (double)limit / 1e9);
+		if (verdict == RESCUE_WAITING)
+			continue;
+		if (complete == 0 && first == 0) {
+			snprintf(err, errlen, "no standby connected for %.1f s",
+			    (double)o->timeout_ns / 1e9);
 			return -AR_ENOSTANDBY;
 		}
+		if (complete == 0 && !rs->any) {
+			snprintf(err, errlen, "no standby completed: %s",
+			    missing);
+			return -AR_ENOSTANDBY;
+		}
+		if (complete == 0) {
+			snprintf(err, errlen, "no standby called for %.1f s",
+			    (double)(now - last) / 1e9);
+			return -AR_ENOSTANDBY;
+		}
+		snprintf(err, errlen, "partial: not complete: %s", missing);
+		return -AR_ERESCUE_PARTIAL;
 	}
 }
 
 int
 rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 {
-	struct rescue rs;
+	static struct rescue rs;	/* 128 standbys: not on the stack */
+	static int hung_status;		/* rescue_hung_after's exit status */
+	static char rep[RESCUE_REPORT_MAX], marker[RESCUE_REPORT_MAX];
 	struct server_opts so;
 	struct server *srv = NULL;
 	struct server_stats st;
 	struct spool_opts spo;
 	struct spool *sp = NULL;
-	char gen[WIRE_GEN_LEN + 1], rep[4096], marker[4096];
+	char gen[WIRE_GEN_LEN + 1];
 	uint64_t started = util_mono_ns();
 	struct exclude *ex = NULL;
-	int rootfd = -1, r, n, guarded = 0;
+	int rootfd = -1, r, n, guarded = 0, earlier = 0, reported = 0;
 
 	assert(o != NULL && o->cfg != NULL && o->sigs != NULL);
 	memset(&rs, 0, sizeof(rs));
+	memset(&st, 0, sizeof(st));
 	pthread_mutex_init(&rs.lock, NULL);
-	pthread_cond_init(&rs.cond, NULL);
 	rescue_status(o->status_file, "starting", "");
 	if (o->settle_ns > 0) {
 		r = rescue_settle(o, err, errlen);
@@ -410,12 +805,22 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 		goto out;
 	rescue_warn_caching(o->cfg, o->settle_ns);
 	if (gen_fenced(o->cfg->spool_dir, marker, sizeof(marker))) {
-		/* Run again after success: the marker is the proof. */
-		fputs(marker, stdout);
-		log_info("generation %s was already rescued", gen);
-		rescue_status(o->status_file, "complete", "already rescued");
-		r = 0;
-		goto out;
+		if (strncmp(marker, RESCUE_REPORT_PARTIAL,
+		    sizeof(RESCUE_REPORT_PARTIAL) - 1) == 0) {
+			/* Serve the standbys still missing. */
+			log_info("generation %s was rescued in part: completing "
+			    "the standbys still missing", gen);
+			earlier = 1;
+		} else {
+			/* Run again after success: the marker is the
+			 * proof. */
+			fputs(marker, stdout);
+			log_info("generation %s was already rescued", gen);
+			rescue_status(o->status_file, "complete",
+			    "already rescued");
+			r = 0;
+			goto out;
+		}
 	}
 	/* The marker must be writable, or the end cannot be recorded
 	 * after the standby closed the generation. */
@@ -437,6 +842,19 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	r = spool_open(o->cfg->spool_dir, &spo, &sp, err, errlen);
 	if (r != 0)
 		goto out;
+	r = rescue_standbys_setup(o, sp, &rs, err, errlen);
+	if (r != 0)
+		goto out;
+	if (earlier)
+		rescue_standbys_earlier(&rs, marker);
+	/* Those an earlier run completed may be all there is to do. */
+	if (rescue_verdict_of(&rs, started, started, o->timeout_ns) ==
+	    RESCUE_DONE) {
+		guard_leave();
+		guarded = 0;
+		log_info("every standby of generation %s is complete", gen);
+		goto fence;
+	}
 	/* What the primary never served, its rescue does not serve. */
 	r = exclude_new(&ex);
 	if (r == 0 && o->cfg->exclude != NULL &&
@@ -464,33 +882,40 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	    (unsigned long long)spool_durable_seq(sp));
 	rescue_status(o->status_file, "listening", o->cfg->listen.text);
 	r = rescue_wait(o, srv, &rs, started, err, errlen);
-	if (r != 0)
+	if (r != 0 && r != -AR_ERESCUE_PARTIAL)
 		goto out;
 	server_get_stats(srv, &st);
-	n = rescue_report(rep, sizeof(rep), o, gen, sp, &rs, &st, started);
+fence:
+	/* A partial rescue fences too: the old primary must not come
+	 * back and diverge from the standbys that completed. */
+	n = rescue_report(rep, sizeof(rep), o, gen, sp, &rs, &st, started,
+	    r != 0);
 	assert(n >= 0 && (size_t)n < sizeof(rep));
 	guard_enter("fencing the primary's spool");
-	r = gen_fence(o->cfg->spool_dir, rep, (size_t)n);
-	guard_leave();
-	if (r == 0)
-		guard_handler(rescue_hung_after, NULL);
-	if (r != 0) {
+	hung_status = -r;
+	if (gen_fence(o->cfg->spool_dir, rep, (size_t)n) != 0) {
+		guard_leave();
 		snprintf(err, errlen, "the standby is complete, but the spool "
 		    "'%s' could not be marked: %s", o->cfg->spool_dir,
 		    strerror(errno));
 		r = -AR_ESTORAGE;
 		goto out;
 	}
+	guard_leave();
+	guard_handler(rescue_hung_after, &hung_status);
 	fwrite(rep, 1, (size_t)n, stdout);
 	fflush(stdout);
-	rescue_status(o->status_file, "complete", gen);
+	pthread_mutex_lock(&rs.lock);
+	rescue_status_standbys(o, &rs, r == 0 ? "complete" : "partial", gen);
+	pthread_mutex_unlock(&rs.lock);
+	reported = 1;
 	/* Let the confirmation's answer reach the standby. */
-	nanosleep(&(struct timespec){ 0, 200 * 1000 * 1000 }, NULL);
-	r = 0;
+	if (srv != NULL)
+		nanosleep(&(struct timespec){ 0, 200 * 1000 * 1000 }, NULL);
 out:
 	if (guarded)
 		guard_leave();
-	if (r != 0) {
+	if (r != 0 && !reported) {
 		char esc[600];
 
 		log_escape(err, strlen(err), esc, sizeof(esc));
@@ -501,5 +926,6 @@ out:
 	exclude_free(ex);
 	if (rootfd >= 0)
 		close(rootfd);
+	pthread_mutex_destroy(&rs.lock);
 	return r;
 }

@@ -3,15 +3,18 @@
  *
  * On a node that can read the failed primary's storage, it serves the
  * primary's journal from the primary's own address under the primary's
- * generation (role "rescue"), then has the standby compare the whole
- * tree, and returns success only when the standby confirmed that it
- * holds the final position. Then it closes the generation: the marker
- * in spool_dir fences the old primary and carries the report.
+ * generation (role "rescue"), then has each standby compare the whole
+ * tree, and returns success only when every standby it is responsible
+ * for confirmed that it holds the final position (-AR_ERESCUE_PARTIAL
+ * when only some did). Then it closes the generation: the marker in
+ * spool_dir fences the old primary and carries the report, which a run
+ * again after a partial one reads to complete only the missing.
  */
 #ifndef ASYNCREP_RESCUE_H
 #define ASYNCREP_RESCUE_H
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "auth.h"
@@ -25,6 +28,11 @@ struct rescue_opts {
 	uint64_t settle_ns;		/* wait this long before any read */
 	const char *status_file;	/* progress for cluster monitors */
 	const sigset_t *sigs;		/* blocked; any of them stops */
+	/* --standby: the standbys to complete (valid ids); none: the
+	 * primary's standbys key, else its ack files */
+	const char *const *standbys;
+	size_t nstandbys;
+	int any;			/* the first to confirm completes */
 };
 
 int rescue_run(const struct rescue_opts *o, char *err, size_t errlen);

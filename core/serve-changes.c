@@ -235,14 +235,23 @@ serve_changes_rescue(struct MHD_Connection *c, struct server *srv,
 	/* The caller answered every other position with G. */
 	assert(rq->q.since == final || rq->q.since == released);
 	if (rq->q.since == final) {
-		server_notify(srv, SERVER_EV_COMPLETE);
-		return serve_changes_position(c, srv, rq,
-		    SERVER_STREAM_COMPLETE, final);
+		if (server_notify(srv, SERVER_EV_CONFIRM, rq->q.id))
+			return serve_changes_position(c, srv, rq,
+			    SERVER_STREAM_COMPLETE, final);
+		/* Anyone with the token can ask this: only the standby
+		 * that applied the final batch counts. One that did so
+		 * under an earlier rescue compares again, and confirms. */
+		log_warn("%s: standby '%s' asks to confirm change %llu but "
+		    "was not sent the final batch: it compares again",
+		    rq->peer, rq->q.id, (unsigned long long)final);
+		return serve_changes_position(c, srv, rq, SERVER_STREAM_GONE,
+		    released);
 	}
 	pthread_mutex_lock(&srv->lock);
 	srv->phase = SERVER_PHASE_COMPARE;
 	pthread_mutex_unlock(&srv->lock);
-	server_notify(srv, SERVER_EV_COMPARE);
+	rq->final_batch = 1;
+	(void)server_notify(srv, SERVER_EV_COMPARE, rq->q.id);
 	return serve_changes_position(c, srv, rq, SERVER_STREAM_FINAL, final);
 }
 
@@ -263,6 +272,9 @@ serve_changes_reply(struct MHD_Connection *c, struct server *srv,
 		}
 		rq->parsed = 1;
 		rq->conn = c;
+		/* The standby named itself: it has called the rescue. */
+		if (rescue)
+			(void)server_notify(srv, SERVER_EV_CONTACT, rq->q.id);
 	}
 	assert(!rq->suspended);
 	pthread_mutex_lock(&srv->lock);

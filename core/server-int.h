@@ -138,6 +138,7 @@ struct server_request {
 	struct MHD_Connection *conn;
 	int parsed;		/* q and deadline_ms are set */
 	int acked;		/* q.since was recorded in the spool */
+	int final_batch;	/* the answer is a rescue's final batch */
 	struct query_changes q;
 	uint64_t deadline_ms;
 	int suspended;		/* on srv->waiters */
@@ -169,8 +170,9 @@ enum MHD_Result server_reply_text(struct MHD_Connection *c, int status,
 /* Answer with rq->stream, which the response owns from now on. */
 enum MHD_Result server_reply_stream(struct MHD_Connection *c,
     struct server_request *rq);
-/* Tell the rescue about ev (enum server_event). */
-void server_notify(struct server *srv, int ev);
+/* Tell the rescue about ev (enum server_event) of standby id (NULL:
+ * not named); returns its answer, 1 without a rescue. */
+int server_notify(struct server *srv, int ev, const char *id);
 
 /* serve-files.c */
 enum MHD_Result serve_files_manifest(struct MHD_Connection *c,

@@ -156,7 +156,7 @@ server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 		pthread_mutex_unlock(&s->srv->lock);
 		/* A long transfer is a live standby too. */
 		if (s->srv->opts.role == WIRE_ROLE_RESCUE)
-			server_notify(s->srv, SERVER_EV_CONTACT);
+			(void)server_notify(s->srv, SERVER_EV_CONTACT, NULL);
 	}
 	return (ssize_t)n;
 }
@@ -177,11 +177,12 @@ server_stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 /* ---------------------------------------------------------------- */
 /* Requests */
 
-void
-server_notify(struct server *srv, int ev)
+int
+server_notify(struct server *srv, int ev, const char *id)
 {
-	if (srv->opts.event != NULL)
-		srv->opts.event(srv->opts.event_arg, ev);
+	if (srv->opts.event == NULL)
+		return 1;
+	return srv->opts.event(srv->opts.event_arg, ev, id);
 }
 
 static void
@@ -436,9 +437,6 @@ server_request_begin(struct server *srv, struct MHD_Connection *c,
 		return MHD_NO;
 	*req_cls = rq;
 	server_peer_name(c, rq->peer, sizeof(rq->peer));
-	/* A rescue counts every call as a sign of a live standby. */
-	if (srv->opts.role == WIRE_ROLE_RESCUE)
-		server_notify(srv, SERVER_EV_CONTACT);
 	route = server_route_find(url, method, &method_ok);
 	if (route == NULL) {
 		log_warn("%s: %s %s: unknown path", rq->peer,
@@ -462,6 +460,10 @@ server_request_begin(struct server *srv, struct MHD_Connection *c,
 	}
 	if (server_request_version(c, rq, &answer) != 0)
 		return answer;
+	/* A rescue counts a call as a sign of a live standby only once it
+	 * proved to be one: a stray request must not stretch --timeout. */
+	if (srv->opts.role == WIRE_ROLE_RESCUE)
+		(void)server_notify(srv, SERVER_EV_CONTACT, NULL);
 	if (route->frame != NULL) {
 		assert(route->begin != NULL);
 		if (route->begin(srv, rq) != 0 ||
@@ -553,12 +555,17 @@ static void
 server_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
+	struct server_request *rq = *req_cls;
+
 	(void)c;
-	(void)toe;
 	guard_enter("closing a request");
-	if (*req_cls != NULL)
-		server_request_free(*req_cls);
+	/* Only a final batch that went out whole lets its standby
+	 * confirm: the confirmation is the answer to it. */
+	if (rq != NULL && rq->final_batch &&
+	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		(void)server_notify(cls, SERVER_EV_FINAL_SENT, rq->q.id);
+	if (rq != NULL)
+		server_request_free(rq);
 	*req_cls = NULL;
 	guard_leave();
 }

@@ -30,16 +30,22 @@ struct server_opts {
 	const struct auth *auth;
 	struct spool *spool;		/* changes journal; NULL: none */
 	const struct exclude *exclude;	/* never served; may be NULL */
-	/* rescue: told when a standby calls, when the final compare is
-	 * handed out, and when a standby confirmed the end */
-	void (*event)(void *arg, int ev);
+	/* rescue: told of what the standbys do (enum server_event), with
+	 * the standby's id when the request names one (/v1/changes) and
+	 * NULL otherwise; its answer to SERVER_EV_CONFIRM decides whether
+	 * the standby holds the final position (not 0: it does). Called
+	 * from the server's threads. NULL: every confirmation counts. */
+	int (*event)(void *arg, int ev, const char *id);
 	void *event_arg;
 };
 
 enum server_event {
-	SERVER_EV_CONTACT = 1,	/* a standby asked for changes */
-	SERVER_EV_COMPARE = 2,	/* the final batch (compare) went out */
-	SERVER_EV_COMPLETE = 3,	/* a standby holds the final position */
+	SERVER_EV_CONTACT = 1,	/* an authenticated request (id: from
+				 * /v1/changes), or a transfer going on */
+	SERVER_EV_COMPARE = 2,	/* the final batch is handed out to id */
+	SERVER_EV_FINAL_SENT = 3, /* id was sent all of the final batch */
+	SERVER_EV_CONFIRM = 4,	/* id asks for what follows the final
+				 * position: may it confirm? */
 };
 
 /* Where a rescue stands; a primary stays in SERVER_PHASE_SPOOL. */
