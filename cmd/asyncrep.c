@@ -340,6 +340,29 @@ asyncrep_table(const struct cmd_entry *entry, const char *const *keys,
 	return (int)nkeys;
 }
 
+/*
+ * getopt_long takes an unambiguous prefix of a long option for it: then
+ * sync --standby (rescue's) would be sync --standby-id. 1 and the word
+ * in *bad when the long option name just parsed was not spelled out.
+ */
+static int
+asyncrep_abbreviated(char **argv, const char *name, const char **bad)
+{
+	const char *w = argv[optind - 1];
+	size_t len;
+
+	/* "--name VALUE": the value is the last word taken. */
+	if (optarg != NULL && optarg == w && optind >= 2)
+		w = argv[optind - 2];
+	if (strncmp(w, "--", 2) != 0)
+		return 0;
+	len = strcspn(w + 2, "=");
+	if (strlen(name) == len && strncmp(w + 2, name, len) == 0)
+		return 0;
+	*bad = w;
+	return 1;
+}
+
 /* An option getopt refused: say why; its argument is argv[optind - 1]. */
 static void
 asyncrep_refused(const struct cmd_entry *entry, int c, const char *bad)
@@ -383,8 +406,9 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 	struct asyncrep_set *sets = NULL;
 	const char *const *keys;
 	char err[CONFIG_ERR_MAX], value[PATH_MAX + 1];
+	const char *bad;
 	size_t nsets = 0, i;
-	int c, nkeys, use_syslog = 0, r;
+	int c, idx, nkeys, use_syslog = 0, r;
 
 	memset(&ctx, 0, sizeof ctx);
 	config_init(&ctx.cfg);
@@ -415,9 +439,16 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 	optind = 1;
 	r = 0;
 	for (;;) {
-		c = getopt_long(argc, argv, shorts, longopts, NULL);
+		idx = -1;
+		c = getopt_long(argc, argv, shorts, longopts, &idx);
 		if (c == -1)
 			break;
+		if (idx >= 0 && asyncrep_abbreviated(argv, longopts[idx].name,
+		    &bad)) {
+			asyncrep_refused(entry, '?', bad);
+			r = AR_EUSAGE;
+			goto out;
+		}
 		switch (c) {
 		case 'c':
 			ctx.config_path = optarg;

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -512,6 +513,13 @@ rescue_ack_cb(void *arg, const char *id, uint64_t seq, uint64_t mtime_ns)
 		sb->acked_ns = mtime_ns;
 }
 
+static int
+rescue_standby_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct rescue_standby *)a)->id,
+	    ((const struct rescue_standby *)b)->id);
+}
+
 /*
  * The standbys to complete: those of --standby, else those of the
  * primary's standbys key, else each with an ack file younger than
@@ -553,6 +561,8 @@ rescue_standbys_setup(const struct rescue_opts *o, struct spool *sp,
 			    o->cfg->spool_dir, ar_strerror(r));
 			return -AR_ESTORAGE;
 		}
+		/* In the order of their names, not of the directory. */
+		qsort(rs->sb, rs->nsb, sizeof(rs->sb[0]), rescue_standby_cmp);
 	}
 	for (i = 0; i < rs->nsb; i++)
 		waited += rs->sb[i].waited;

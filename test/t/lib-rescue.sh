@@ -36,14 +36,15 @@ start_primary() {
 		cat "$TRASH/$name.watch.log"; return 1; }
 }
 
-# start_follow NAME: a following standby in NAME/ (data and state),
-# dialling the primary's address; logs to NAME.follow.log (appended, so a
-# restarted standby keeps the history). Sets FOLLOW_PID.
+# start_follow NAME [options]: a following standby in NAME/ (data and
+# state), dialling the primary's address; logs to NAME.follow.log
+# (appended, so a restarted standby keeps the history). Sets FOLLOW_PID.
 start_follow() {
-	echo "--- start" >>"$TRASH/$1.follow.log"
-	"$ASYNCREP" sync --follow -v --data-dir "$TRASH/$1/data" \
-		--state-dir "$TRASH/$1/state" --primary "$ADDR" \
-		>>"$TRASH/$1.follow.log" 2>&1 &
+	name=$1; shift
+	echo "--- start" >>"$TRASH/$name.follow.log"
+	"$ASYNCREP" sync --follow -v --data-dir "$TRASH/$name/data" \
+		--state-dir "$TRASH/$name/state" --primary "$ADDR" "$@" \
+		>>"$TRASH/$name.follow.log" 2>&1 &
 	FOLLOW_PID=$!
 	BG_PIDS="$BG_PIDS $FOLLOW_PID"
 	echo "$FOLLOW_PID" >>"$TRASH/.pids"

@@ -37,12 +37,12 @@ test_expect_success 'an option before the command exits 1' '
 common_opts='config verbose quiet syslog help'
 watch_opts='reinit'
 sync_opts='dry-run itemize-changes follow'
-rescue_opts='root timeout storage-timeout settle status-file'
+rescue_opts='root timeout standby any storage-timeout settle status-file'
 status_opts='json'
 # The options of the config keys of each section.
 primary_keys='data-dir spool-dir listen interval auth-token-file
 	max-connections max-per-ip idle-timeout max-signature-size threads
-	watch-mode poll-interval exclude spool-max-size'
+	watch-mode poll-interval exclude spool-max-size standbys standby-expiry'
 standby_keys='data-dir state-dir primary auth-token-file connect-timeout
 	stall-timeout delta-min-size batch-size batch-files standby-id exclude'
 all_own="$watch_opts $sync_opts $rescue_opts $status_opts"
@@ -101,6 +101,17 @@ test_expect_success 'the owners of a foreign option are named' '
 	grep -qx "asyncrep: watch: option .--status-file. is not an option of watch (it belongs to rescue)" err
 '
 
+test_expect_success 'a long option is spelled out: sync --standby is not --standby-id' '
+	test_must_fail 1 "$ASYNCREP" sync --standby db1 2>err &&
+	grep -qx "asyncrep: sync: option .--standby. is not an option of sync (it belongs to rescue)" err &&
+	test_must_fail 1 "$ASYNCREP" sync --standby=db1 2>err &&
+	grep -qx "asyncrep: sync: option .--standby. is not an option of sync (it belongs to rescue)" err &&
+	test_must_fail 1 "$ASYNCREP" sync --foll 2>err &&
+	grep -q "unknown or malformed option .--foll." err &&
+	test_must_fail 1 "$ASYNCREP" rescue --standby "db/1" 2>err &&
+	grep -q "bad standby id" err
+'
+
 test_expect_success 'a foreign short option exits 1, also inside a group' '
 	for cmd in watch rescue status; do
 		for o in n i; do
@@ -136,6 +147,7 @@ test_expect_success 'every own option is taken by its command' '
 	test_must_fail 2 "$ASYNCREP" sync --follow 2>err &&
 	grep -q "missing data_dir" err &&
 	test_must_fail 2 "$ASYNCREP" rescue --root /mnt --timeout 5s \
+		--standby db1 --standby db2 --any \
 		--storage-timeout 2s --settle 1s --status-file st 2>err &&
 	grep -q "missing data_dir" err &&
 	test_must_fail 2 "$ASYNCREP" status --json 2>err &&

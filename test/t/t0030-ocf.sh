@@ -171,7 +171,8 @@ test_expect_success 'watch: start serves, SIGKILL is a failure, stop cleans up' 
 # It follows the contract of `asyncrep rescue`: it keeps --status-file
 # updated atomically with `STATE [detail]`. FAKE_RESCUE_MODE picks the
 # story: ok (listens, transfers, completes, exits 0), slow (listens for up
-# to 30 s, then completes), nostandby (listens, then fails with 16).
+# to 30 s, then completes), nostandby (listens, then fails with 16),
+# partial (completes db1 only, exits 18).
 cat >"$TRASH/fake-asyncrep" <<'EOF'
 #!/bin/sh
 [ "$1" = rescue ] || { echo "fake: only rescue" >&2; exit 1; }
@@ -181,7 +182,7 @@ status=/run/asyncrep/rescue.status conf=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-c) conf=$2; shift 2 ;;
-	--root|--listen|--timeout|--storage-timeout|--settle) shift 2 ;;
+	--root|--listen|--timeout|--storage-timeout|--settle|--standby) shift 2 ;;
 	--status-file) status=$2; shift 2 ;;
 	*) echo "fake: unknown option $1" >&2; exit 1 ;;
 	esac
@@ -199,6 +200,9 @@ slow)	nap 300; st complete 0 files; exit 0 ;;
 nostandby)
 	nap 5; st failed no standby connected within 1s
 	echo "fake: no standby connected within 1s" >&2; exit 16 ;;
+partial)
+	nap 5; st partial 4c79d267e63dba7947192bfac3dae1e5\; db1: complete\; db2: never called\; db3: called, incomplete
+	echo "fake: partial" >&2; exit 18 ;;
 esac
 exit 14
 EOF
@@ -219,6 +223,9 @@ test_expect_success 'rescue: validate-all: missing config 6, no binary 5' '
 	expect_rc 6 "$RESCUE_RA" validate-all $R OCF_RESKEY_settle=later &&
 	reason_has "settle" &&
 	expect_rc 0 "$RESCUE_RA" validate-all $R OCF_RESKEY_settle=60 OCF_RESKEY_storage_timeout=1m &&
+	expect_rc 6 "$RESCUE_RA" validate-all $R OCF_RESKEY_standbys="db1 db/2" &&
+	reason_has "standbys" &&
+	expect_rc 0 "$RESCUE_RA" validate-all $R OCF_RESKEY_standbys="db1, db2" &&
 	expect_rc 5 "$RESCUE_RA" validate-all $R OCF_RESKEY_binary="$TRASH/nonexistent" &&
 	expect_rc 0 "$RESCUE_RA" validate-all $R
 '
@@ -280,6 +287,22 @@ test_expect_success 'rescue: a failure is OCF_ERR_GENERIC with status and detail
 	expect_rc 7 "$RESCUE_RA" monitor $R &&
 	expect_rc 1 "$RESCUE_RA" start $R FAKE_RESCUE_MODE=nostandby OCF_RESKEY_wait_complete=1 &&
 	reason_has "status 16" &&
+	expect_rc 0 "$RESCUE_RA" stop $R
+'
+
+test_expect_success 'rescue: partial (18) names the missing standbys; the next start runs it again' '
+	expect_rc 0 "$RESCUE_RA" start $R FAKE_RESCUE_MODE=partial \
+		OCF_RESKEY_standbys="db1, db2 db3" FAKE_ARGS="$TRASH/args" &&
+	cat "$TRASH/args" &&
+	grep -q -- "--standby db1 --standby db2 --standby db3" "$TRASH/args" &&
+	wait_for 10 test -f "$TRASH/run/rescue.rc" &&
+	test "$(rescue_rc)" = 18 &&
+	expect_rc 1 "$RESCUE_RA" monitor $R &&
+	reason_has "partial (status 18): not complete: db2 (never called), db3 (called, incomplete)" &&
+	! reason_has "db1" &&
+	expect_rc 0 "$RESCUE_RA" start $R FAKE_RESCUE_MODE=ok OCF_RESKEY_wait_complete=true &&
+	test "$(rescue_rc)" = 0 &&
+	expect_rc 0 "$RESCUE_RA" monitor $R &&
 	expect_rc 0 "$RESCUE_RA" stop $R
 '
 
