@@ -694,18 +694,17 @@ rescue_verdict_of(const struct rescue *rs, uint64_t now, uint64_t started,
 	    RESCUE_WAITING;
 }
 
-/* The status file's line for state, naming each standby. Called with
- * rs->lock held. */
+/* The status file's detail: the generation (or NULL), then each standby
+ * and its state. Called with rs->lock held. */
 static void
-rescue_status_standbys(const struct rescue_opts *o, const struct rescue *rs,
-    const char *state, const char *gen)
+rescue_status_detail(const struct rescue *rs, const char *gen, char *out,
+    size_t outlen)
 {
-	char list[RESCUE_STATUS_MAX], detail[RESCUE_STATUS_MAX + 64];
+	char list[RESCUE_STATUS_MAX];
 
 	rescue_standbys_list(rs, 0, list, sizeof(list));
-	snprintf(detail, sizeof(detail), "%s%s%s", gen != NULL ? gen : "",
+	snprintf(out, outlen, "%s%s%s", gen != NULL ? gen : "",
 	    gen != NULL && list[0] ? "; " : "", list);
-	rescue_status(o->status_file, state, detail);
 }
 
 /*
@@ -721,8 +720,9 @@ rescue_wait(const struct rescue_opts *o, struct server *srv,
 	const struct timespec tick = { 0, 100 * 1000 * 1000 };
 	enum rescue_state state = RESCUE_LISTENING, now_state;
 	enum rescue_verdict verdict;
-	char missing[RESCUE_STATUS_MAX];
+	char missing[RESCUE_STATUS_MAX], detail[RESCUE_STATUS_MAX + 64];
 	unsigned changes = 0;
+	int moved;
 	uint64_t now, first, last, complete;
 	int sig;
 
@@ -742,11 +742,11 @@ rescue_wait(const struct rescue_opts *o, struct server *srv,
 		now = util_mono_ns();
 		verdict = rescue_verdict_of(rs, now, started, o->timeout_ns);
 		assert(now_state >= state);
-		if (verdict == RESCUE_WAITING && now_state != RESCUE_LISTENING &&
-		    (now_state != state || rs->changes != changes))
-			rescue_status_standbys(o, rs, now_state ==
-			    RESCUE_TRANSFERRING ? "transferring" : "comparing",
-			    NULL);
+		moved = verdict == RESCUE_WAITING &&
+		    now_state != RESCUE_LISTENING &&
+		    (now_state != state || rs->changes != changes);
+		if (moved)
+			rescue_status_detail(rs, NULL, detail, sizeof(detail));
 		state = now_state;
 		changes = rs->changes;
 		rescue_standbys_list(rs, 1, missing, sizeof(missing));
@@ -754,6 +754,11 @@ rescue_wait(const struct rescue_opts *o, struct server *srv,
 		last = rs->last_contact;
 		complete = rs->complete;
 		pthread_mutex_unlock(&rs->lock);
+		/* Not under rs->lock: the server's threads need it. */
+		if (moved)
+			rescue_status(o->status_file, state ==
+			    RESCUE_TRANSFERRING ? "transferring" : "comparing",
+			    detail);
 		if (verdict == RESCUE_DONE)
 			return 0;
 		if (verdict == RESCUE_WAITING)
@@ -784,6 +789,7 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	static struct rescue rs;	/* 128 standbys: not on the stack */
 	static int hung_status;		/* rescue_hung_after's exit status */
 	static char rep[RESCUE_REPORT_MAX], marker[RESCUE_REPORT_MAX];
+	char detail[RESCUE_STATUS_MAX + 64];
 	struct server_opts so;
 	struct server *srv = NULL;
 	struct server_stats st;
@@ -916,8 +922,9 @@ fence:
 	fwrite(rep, 1, (size_t)n, stdout);
 	fflush(stdout);
 	pthread_mutex_lock(&rs.lock);
-	rescue_status_standbys(o, &rs, r == 0 ? "complete" : "partial", gen);
+	rescue_status_detail(&rs, gen, detail, sizeof(detail));
 	pthread_mutex_unlock(&rs.lock);
+	rescue_status(o->status_file, r == 0 ? "complete" : "partial", detail);
 	reported = 1;
 	/* Let the confirmation's answer reach the standby. */
 	if (srv != NULL)
