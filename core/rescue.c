@@ -701,10 +701,14 @@ rescue_status_detail(const struct rescue *rs, const char *gen, char *out,
     size_t outlen)
 {
 	char list[RESCUE_STATUS_MAX];
+	int n;
 
 	rescue_standbys_list(rs, 0, list, sizeof(list));
-	snprintf(out, outlen, "%s%s%s", gen != NULL ? gen : "",
+	n = snprintf(out, outlen, "%s%s%s", gen != NULL ? gen : "",
 	    gen != NULL && list[0] ? "; " : "", list);
+	/* The caller's room is a list and a generation. */
+	assert(n >= 0 && (size_t)n < outlen);
+	(void)n;
 }
 
 /*
