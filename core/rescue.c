@@ -726,9 +726,9 @@ rescue_wait(const struct rescue_opts *o, struct server *srv,
 	enum rescue_verdict verdict;
 	char missing[RESCUE_STATUS_MAX], detail[RESCUE_STATUS_MAX + 64];
 	unsigned changes = 0;
-	int moved;
-	uint64_t now, first, last, complete;
-	int sig;
+	uint64_t now, first, last;
+	size_t complete, i;
+	int sig, moved;
 
 	for (;;) {
 		sig = sigtimedwait(o->sigs, NULL, &tick);
@@ -756,7 +756,11 @@ rescue_wait(const struct rescue_opts *o, struct server *srv,
 		rescue_standbys_list(rs, 1, missing, sizeof(missing));
 		first = rs->first_contact;
 		last = rs->last_contact;
-		complete = rs->complete;
+		/* Those an earlier run completed count: still partial. */
+		complete = 0;
+		for (i = 0; i < rs->nsb; i++)
+			complete += rescue_standby_state_of(&rs->sb[i]) ==
+			    RESCUE_SB_COMPLETE;
 		pthread_mutex_unlock(&rs->lock);
 		/* Not under rs->lock: the server's threads need it. */
 		if (moved)
