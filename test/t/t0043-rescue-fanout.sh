@@ -263,4 +263,47 @@ test_expect_success 'a token holder asking to confirm early is not a confirmatio
 	grep -q "^standby x: called, incomplete (not waited for)$" pc/spool/rescued
 '
 
+# ---------------------------------------------------------------------
+# 5. Which standbys: acknowledgements younger than standby_expiry, or
+#    the standbys key.
+
+test_expect_success 'setup: a primary, standby d1, and acks of two standbys gone for days' '
+	stop_strays &&
+	mkdir -p pd/data && echo before >pd/data/f &&
+	write_conf pd "$TRASH/pd/data" "$TRASH/pd/spool" 100ms &&
+	start_primary pd &&
+	start_follow d1 --standby-id d1 && D1=$FOLLOW_PID &&
+	wait_for 20 all_equal pd d1 &&
+	wait_for 10 acked pd d1 &&
+	kill9 $D1 &&
+	echo after >pd/data/after &&
+	wait_for 10 grep -qa after pd/spool/seg-*.log &&
+	kill9 $WATCH_PID &&
+	echo 1 >pd/spool/acks/old && touch -d "3 days ago" pd/spool/acks/old &&
+	echo 1 >pd/spool/acks/older && touch -d "40 days ago" pd/spool/acks/older
+'
+
+test_expect_success 'acks older than standby_expiry (a bare number is seconds) are not waited for' '
+	start_rescue pd --timeout 30s --standby-expiry 86400 &&
+	start_follow d1 --standby-id d1 &&
+	rescued_ok pd d1 &&
+	trees_equal pd/data d1/data &&
+	cat pd/spool/rescued &&
+	grep -q "^standby d1: complete$" pd/spool/rescued &&
+	grep -q "^standby old: never called (not waited for: last acknowledged 3.0 days ago, past standby_expiry)$" pd/spool/rescued &&
+	grep -q "^standby older: never called (not waited for: last acknowledged 40.0 days ago" pd/spool/rescued
+'
+
+test_expect_success 'the standbys key: only those listed are waited for; a complete standby confirms again' '
+	rm pd/spool/rescued &&
+	echo 1 >pd/spool/acks/ghost &&
+	start_rescue pd --timeout 30s --standbys d1 &&
+	wait_for 10 status_is pd listening &&
+	start_follow d1 --standby-id d1 &&
+	rescued_ok pd d1 &&
+	cat pd/spool/rescued &&
+	grep -q "^standby d1: complete$" pd/spool/rescued &&
+	! grep -q "ghost\|old" pd/spool/rescued
+'
+
 test_done
