@@ -44,6 +44,26 @@ status_has() {
 	grep -qF -- "$2" "$TRASH/$1.rescue-status"
 }
 
+# primary_with P ID...: a primary P (data before/f, P.conf with the
+# options of $CONF_MORE) and a following standby per ID, with the options
+# of $FOLLOW_MORE, once each holds the tree and has acknowledged it; the
+# pid of standby ID is in $PID_ID.
+primary_with() {
+	p=$1; shift
+	stop_strays &&
+	mkdir -p "$p/data" && echo before >"$p/data/f" &&
+	write_conf "$p" "$TRASH/$p/data" "$TRASH/$p/spool" 100ms &&
+	if [ -n "${CONF_MORE:-}" ]; then echo "$CONF_MORE" >>"$p.conf"; fi &&
+	start_primary "$p" &&
+	for id in "$@"; do
+		# shellcheck disable=SC2086 # options split on purpose
+		start_follow "$id" --standby-id "$id" ${FOLLOW_MORE:-} &&
+		eval "PID_$id=\$FOLLOW_PID" || return 1
+	done &&
+	wait_for 20 all_equal "$p" "$@" &&
+	wait_for 10 acked "$p" "$@"
+}
+
 # reaped_ok SECS PID: PID exits 0 within SECS.
 reaped_ok() {
 	reap "$1" "$2" && { test "$RC" = 0 || { echo "pid $2 exited $RC"; false; }; }
@@ -53,18 +73,14 @@ reaped_ok() {
 # 1. Two standbys, one of them paused across the rescue's start.
 
 test_expect_success 'setup: a primary and two standbys, a1 and a2' '
-	mkdir -p pa/data/dir && echo before >pa/data/dir/f &&
-	write_conf pa "$TRASH/pa/data" "$TRASH/pa/spool" 100ms &&
-	start_primary pa &&
-	start_follow a1 --standby-id a1 && A1=$FOLLOW_PID &&
-	start_follow a2 --standby-id a2 && A2=$FOLLOW_PID &&
-	wait_for 20 all_equal pa a1 a2 &&
-	wait_for 10 acked pa a1 a2
+	primary_with pa a1 a2 &&
+	A1=$PID_a1 && A2=$PID_a2
 '
 
 test_expect_success 'a2 paused across the rescue start: the rescue waits, both complete' '
 	kill -STOP $A2 && wait_for 10 is_stopped $A2 &&
 	echo new >pa/data/new &&
+	mkdir pa/data/dir &&
 	head -c 3000000 /dev/urandom >pa/data/dir/big &&
 	wait_for 10 grep -qa dir/big pa/spool/seg-*.log &&
 	kill9 $WATCH_PID &&
@@ -137,15 +153,8 @@ test_expect_success 'the old primary re-initialised: the completed standby follo
 #    completes it once it is started.
 
 test_expect_success 'setup: a primary and three standbys, b1 to b3' '
-	stop_strays &&
-	mkdir -p pb/data && echo before >pb/data/f &&
-	write_conf pb "$TRASH/pb/data" "$TRASH/pb/spool" 100ms &&
-	start_primary pb &&
-	start_follow b1 --standby-id b1 && B1=$FOLLOW_PID &&
-	start_follow b2 --standby-id b2 && B2=$FOLLOW_PID &&
-	start_follow b3 --standby-id b3 && B3=$FOLLOW_PID &&
-	wait_for 20 all_equal pb b1 b2 b3 &&
-	wait_for 10 acked pb b1 b2 b3
+	primary_with pb b1 b2 b3 &&
+	B1=$PID_b1 && B2=$PID_b2 && B3=$PID_b3
 '
 
 test_expect_success 'b3 never comes back: exit 18, the report names it, b1 and b2 complete' '
@@ -197,15 +206,9 @@ test_expect_success 'setup: a primary with a token and one standby, c1' '
 	stop_strays &&
 	"$PYTHON3" -c "import secrets; print(secrets.token_hex(24))" >token &&
 	chmod 600 token &&
-	mkdir -p pc/data && echo before >pc/data/f &&
-	write_conf pc "$TRASH/pc/data" "$TRASH/pc/spool" 100ms &&
-	echo "auth_token_file = $TRASH/token" >>pc.conf &&
-	start_primary pc &&
-	start_follow c1 --standby-id c1 --auth-token-file "$TRASH/token" &&
-	C1=$FOLLOW_PID &&
-	wait_for 20 all_equal pc c1 &&
-	wait_for 10 acked pc c1 &&
-	kill9 $C1 &&
+	CONF_MORE="auth_token_file = $TRASH/token" \
+	FOLLOW_MORE="--auth-token-file $TRASH/token" primary_with pc c1 &&
+	kill9 $PID_c1 &&
 	echo after >pc/data/after &&
 	wait_for 10 grep -qa after pc/spool/seg-*.log &&
 	kill9 $WATCH_PID
@@ -268,14 +271,8 @@ test_expect_success 'a token holder asking to confirm early is not a confirmatio
 #    the standbys key.
 
 test_expect_success 'setup: a primary, standby d1, and acks of two standbys gone for days' '
-	stop_strays &&
-	mkdir -p pd/data && echo before >pd/data/f &&
-	write_conf pd "$TRASH/pd/data" "$TRASH/pd/spool" 100ms &&
-	start_primary pd &&
-	start_follow d1 --standby-id d1 && D1=$FOLLOW_PID &&
-	wait_for 20 all_equal pd d1 &&
-	wait_for 10 acked pd d1 &&
-	kill9 $D1 &&
+	primary_with pd d1 &&
+	kill9 $PID_d1 &&
 	echo after >pd/data/after &&
 	wait_for 10 grep -qa after pd/spool/seg-*.log &&
 	kill9 $WATCH_PID &&
