@@ -805,6 +805,45 @@ test_two_standbys(void **state)
 	spool_close(sp);
 }
 
+/* The same position asked again refreshes an ack file's mtime once it
+ * is an hour old: it says when the standby last asked (a rescue's
+ * standby_expiry), not when its position last moved. */
+static void
+test_ack_refresh(void **state)
+{
+	struct tctx *t = *state;
+	struct timespec old[2];
+	struct ackseen a;
+	struct spool *sp;
+	char path[PATH_MAX];
+	struct stat st;
+	time_t now = time(NULL);
+
+	sp = sp_open(t->dir, 0, 512, 0);
+	fill(sp, 10, 10);
+	assert_int_equal(spool_ack(sp, "s1", 5), 0);
+	path_in(path, sizeof path, t->dir, "acks/s1");
+	old[0].tv_sec = old[1].tv_sec = now - 1800;
+	old[0].tv_nsec = old[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	/* Half an hour: left alone. */
+	assert_int_equal(spool_ack(sp, "s1", 5), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mtim.tv_sec, now - 1800);
+	/* Two days: refreshed. */
+	old[0].tv_sec = old[1].tv_sec = now - 2 * 86400;
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	assert_int_equal(spool_ack(sp, "s1", 5), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_mtim.tv_sec >= now);
+	memset(&a, 0, sizeof a);
+	assert_int_equal(spool_acks(sp, ack_cb, &a), 0);
+	assert_int_equal(a.n, 1);
+	assert_int_equal(a.seq[0], 5);
+	assert_true(a.mtime[0] >= (uint64_t)now * 1000000000);
+	spool_close(sp);
+}
+
 static void
 test_cap(void **state)
 {
@@ -1056,6 +1095,7 @@ main(void)
 		ONE(test_rotation),
 		ONE(test_ack_trim),
 		ONE(test_two_standbys),
+		ONE(test_ack_refresh),
 		ONE(test_cap),
 		ONE(test_readonly),
 		ONE(test_sticky_error),
