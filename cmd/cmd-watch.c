@@ -42,7 +42,7 @@ cmd_watch_exec(struct cmd_ctx *ctx)
 		log_error("watch: cannot block the stop signals");
 		return r;
 	}
-	r = primary_run(cfg, &auth, &set, err, sizeof(err));
+	r = primary_run(cfg, &auth, ctx->status_file, &set, err, sizeof(err));
 	if (r != 0)
 		log_error("%s", err);
 	return r;
@@ -51,6 +51,8 @@ cmd_watch_exec(struct cmd_ctx *ctx)
 static const struct cmd_option cmd_watch_options[] = {
 	{ "reinit", no_argument, CMD_OPT_REINIT, NULL,
 	    "start a new generation (after a rescue)" },
+	{ "status-file", required_argument, CMD_OPT_STATUS_FILE, "FILE",
+	    "keep the spool's condition in FILE" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -58,7 +60,7 @@ const struct cmd_entry cmd_watch_entry = {
 	.name = "watch",
 	.section = "primary",
 	.usage = "[-c FILE] [--data-dir D --spool-dir S --listen IP:PORT] "
-	    "[--interval T] [--reinit]",
+	    "[--interval T] [--reinit] [--status-file FILE]",
 	.help = "watch data_dir and serve its changes (the primary)",
 	.options = cmd_watch_options,
 	.exec = cmd_watch_exec,

@@ -30,7 +30,7 @@ struct cmd_ctx {
 	uint64_t timeout_ns;	/* --timeout (rescue), 0: default */
 	uint64_t storage_timeout_ns; /* --storage-timeout (rescue), 0: default */
 	uint64_t settle_ns;	/* --settle (rescue) */
-	const char *status_file; /* --status-file (rescue) */
+	const char *status_file; /* --status-file (rescue, watch) */
 	const char *standbys[CONFIG_IDS_MAX]; /* --standby (rescue) */
 	size_t nstandbys;
 	int any;		/* --any (rescue) */

@@ -5,6 +5,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,18 +27,56 @@
 /* How often the pump looks at the clock when nothing happens: it ends
  * overdue long-polls. */
 #define PUMP_TICK_NS (50u * 1000 * 1000)
+/* How often a spool that cannot record is tried again. */
+#define PRIMARY_RETRY_NS (1000u * 1000 * 1000)
 
 struct primary {
 	const struct config_primary *cfg;
+	const char *status_file;	/* --status-file, or NULL */
 	struct spool *spool;
 	struct server *srv;
 	struct watcher *watcher;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;	/* the fields below, and every append */
 	pthread_cond_t cond;
 	int pending;		/* records appended, not committed */
 	int stop;
-	int failed;		/* the spool failed: stop serving changes */
+	/*
+	 * The spool cannot record: the errno of its failure (0 while it
+	 * records), since when (CLOCK_REALTIME seconds), and how many
+	 * changes it lost in all. Appends and spool_resume happen under
+	 * lock, so a change is either in the journal before the RESCAN
+	 * that ends the condition, or counted here.
+	 */
+	int unrecorded;
+	uint64_t unrecorded_since;
+	uint64_t lost;
+	char status_line[128];	/* last written to status_file */
 };
+
+/* Under p->lock: a change (or a commit of changes) could not be
+ * recorded, r being the spool's answer. One log line per condition. */
+static void
+primary_lost_locked(struct primary *p, int r)
+{
+	int e = spool_failed(p->spool);
+
+	/* Not a write failure (a record refused): the journal still
+	 * works, but only a RESCAN can make up for the change. */
+	if (e == 0)
+		e = EIO;
+	p->lost++;
+	if (p->unrecorded == e)
+		return;
+	if (p->unrecorded == 0) {
+		log_error("spool: cannot record changes: %s (%s); standbys "
+		    "are sent to compare the whole tree until it records "
+		    "again", strerror(e), ar_strerror(r));
+		p->unrecorded_since = (uint64_t)time(NULL);
+	} else
+		log_error("spool: still cannot record changes, now: %s",
+		    strerror(e));
+	p->unrecorded = e;
+}
 
 /* The watcher's callback: one change, into the spool. */
 static void
@@ -46,47 +85,140 @@ primary_on_change(void *arg, int op, const char *path, size_t len,
 {
 	struct primary *p = arg;
 	char esc[LOG_ESC_MAX];
-	uint64_t seq;
+	uint64_t seq = 0;
 	int r;
 
 	assert(op >= SPOOL_MODIFY && op <= SPOOL_RESCAN);
 	assert((op == SPOOL_RENAME) == (path2 != NULL && len2 > 0));
-	r = spool_append(p->spool, (uint8_t)op, path, len, path2, len2, &seq);
-	if (r != 0) {
-		log_error("spool: cannot record a change of '%s': %s",
-		    log_escape(path, len, esc, sizeof(esc)), ar_strerror(r));
-		return;
-	}
-	log_debug("change %llu: op %d '%s'", (unsigned long long)seq, op,
-	    log_escape(path, len, esc, sizeof(esc)));
 	pthread_mutex_lock(&p->lock);
-	p->pending = 1;
+	r = spool_append(p->spool, (uint8_t)op, path, len, path2, len2, &seq);
+	if (r == 0)
+		p->pending = 1;
+	else
+		primary_lost_locked(p, r);
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
+	if (r == 0)
+		log_debug("change %llu: op %d '%s'", (unsigned long long)seq,
+		    op, log_escape(path, len, esc, sizeof(esc)));
 }
 
-/* The watcher's figures for asyncrep status, every 2 s. Called from the
- * watcher thread only: the watcher module is single-threaded. */
+/*
+ * Try to make a spool that cannot record write again (spool_resume):
+ * its RESCAN then makes every standby compare once more, which covers
+ * every change lost meanwhile. Returns 0 and the RESCAN's *seq once it
+ * records again.
+ */
+static int
+primary_resume(struct primary *p, uint64_t *seq)
+{
+	uint64_t lost, secs;
+	int r, e;
+
+	pthread_mutex_lock(&p->lock);
+	r = spool_resume(p->spool, seq);
+	if (r == 0) {
+		lost = p->lost;
+		secs = (uint64_t)time(NULL) - p->unrecorded_since;
+		p->unrecorded = 0;
+		log_warn("spool: recording changes again from change %llu, "
+		    "after %llu s (%llu change(s) not recorded: standbys "
+		    "compare once more)", (unsigned long long)*seq,
+		    (unsigned long long)secs, (unsigned long long)lost);
+		p->lost = 0;
+	} else {
+		e = spool_failed(p->spool);
+		if (e != 0 && e != p->unrecorded) {
+			log_error("spool: still cannot record changes, now: %s",
+			    strerror(e));
+			p->unrecorded = e;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+/*
+ * The spool's condition in one line, as PRIMARY_SPOOL_* in primary.h:
+ * "recording", or "full|failing SINCE ERROR".
+ */
+static void
+primary_condition(struct primary *p, char *out, size_t outlen)
+{
+	uint64_t since;
+	int e;
+
+	pthread_mutex_lock(&p->lock);
+	e = p->unrecorded;
+	since = p->unrecorded_since;
+	pthread_mutex_unlock(&p->lock);
+	if (e == 0)
+		snprintf(out, outlen, "%s", PRIMARY_SPOOL_RECORDING);
+	else
+		snprintf(out, outlen, "%s %llu %s", e == ENOSPC ||
+		    e == EDQUOT ? PRIMARY_SPOOL_FULL : PRIMARY_SPOOL_FAILING,
+		    (unsigned long long)since, strerror(e));
+}
+
+/*
+ * A full filesystem has no room for the temp file of a durable write;
+ * the status file's own block is still there: overwrite it in place (a
+ * reader may see a torn line, which only status shows).
+ */
+static int
+primary_write_inplace(int dirfd, const char *name, const char *buf,
+    size_t len)
+{
+	int fd, r;
+
+	fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1)
+		return -AR_EIO;
+	r = fs_pwrite_full(fd, buf, len, 0);
+	if (r == 0 && ftruncate(fd, (off_t)len) == -1)
+		r = -AR_EIO;
+	close(fd);
+	return r;
+}
+
+/* The watcher's figures and the spool's condition for asyncrep status,
+ * every 2 s, and the condition for --status-file when it changed. Called
+ * from the watcher thread only: the watcher module is single-threaded. */
 static void
 primary_write_status(struct primary *p)
 {
 	struct watcher_stats ws;
-	char line[512];
+	char line[512], cond[sizeof(p->status_line)];
 	int n, dirfd;
 
+	primary_condition(p, cond, sizeof(cond));
+	if (p->status_file != NULL && strcmp(cond, p->status_line) != 0) {
+		n = snprintf(line, sizeof(line), "%s\n", cond);
+		if (n > 0 && (size_t)n < sizeof(line) &&
+		    fs_write_durable(AT_FDCWD, p->status_file, line,
+		    (size_t)n, 0644) == 0)
+			snprintf(p->status_line, sizeof(p->status_line), "%s",
+			    cond);
+		else if (p->status_line[0] != '!') {
+			log_warn("status file '%s': %s", p->status_file,
+			    strerror(errno));
+			snprintf(p->status_line, sizeof(p->status_line), "!");
+		}
+	}
 	watcher_get_stats(p->watcher, &ws);
 	n = snprintf(line, sizeof(line), "%s mode, %llu directories watched, "
-	    "%llu events, %llu overflows, %llu rebuilds, pid %ld",
+	    "%llu events, %llu overflows, %llu rebuilds, pid %ld\nspool %s\n",
 	    ws.mode == WATCHER_POLL ? "poll" : "inotify",
 	    (unsigned long long)ws.watches, (unsigned long long)ws.events,
 	    (unsigned long long)ws.overflows, (unsigned long long)ws.rebuilds,
-	    (long)getpid());
+	    (long)getpid(), cond);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
 	if (fs_open_dir(p->cfg->spool_dir, &dirfd) != 0)
 		return;
 	if (fs_write_durable(dirfd, PRIMARY_STATUS_FILE, line, (size_t)n,
-	    0644) != 0)
+	    0644) != 0 && primary_write_inplace(dirfd, PRIMARY_STATUS_FILE,
+	    line, (size_t)n) != 0)
 		log_debug("cannot write %s", PRIMARY_STATUS_FILE);
 	close(dirfd);
 }
@@ -124,10 +256,10 @@ primary_pump_main(void *arg)
 {
 	struct primary *p = arg;
 	uint64_t interval = p->cfg->interval_ns;
-	uint64_t next = util_mono_ns() + interval;
-	uint64_t committed = spool_durable_seq(p->spool), now;
+	uint64_t next = util_mono_ns() + interval, retry = 0;
+	uint64_t committed = spool_durable_seq(p->spool), now, seq, lost;
 	struct timespec until;
-	int pending, stop, r;
+	int pending, stop, unrecorded, r;
 
 	for (;;) {
 		pthread_mutex_lock(&p->lock);
@@ -151,23 +283,33 @@ primary_pump_main(void *arg)
 		pending = p->pending;
 		p->pending = 0;
 		stop = p->stop;
+		unrecorded = p->unrecorded;
 		pthread_mutex_unlock(&p->lock);
-		if (pending && !p->failed) {
+		if (pending && !unrecorded) {
 			/* Everything appended so far goes in one fdatasync. */
 			r = spool_commit(p->spool);
 			if (r != 0) {
-				log_error("spool: commit failed: %s; changes are "
-				    "no longer released (restart to recover)",
-				    ar_strerror(r));
-				p->failed = 1;
-			} else {
-				assert(spool_durable_seq(p->spool) >=
-				    committed);
-				committed = spool_durable_seq(p->spool);
+				pthread_mutex_lock(&p->lock);
+				primary_lost_locked(p, r);
+				pthread_mutex_unlock(&p->lock);
 			}
 		}
 		now = util_mono_ns();
+		if (unrecorded && now >= retry && !stop) {
+			retry = now + PRIMARY_RETRY_NS;
+			if (primary_resume(p, &seq) == 0)
+				server_recorded(p->srv, seq);
+		}
+		/* Appends commit too, when the group-commit bound passed. */
+		assert(spool_durable_seq(p->spool) >= committed);
+		committed = spool_durable_seq(p->spool);
 		if (interval == 0 || now >= next) {
+			pthread_mutex_lock(&p->lock);
+			unrecorded = p->unrecorded;
+			lost = p->lost;
+			pthread_mutex_unlock(&p->lock);
+			if (unrecorded)
+				server_unrecorded(p->srv, lost);
 			server_release(p->srv, committed);
 			if (interval > 0)
 				next = now + interval;
@@ -197,7 +339,7 @@ primary_start_threads(struct primary *p, pthread_t *wt, pthread_t *pt)
 
 int
 primary_run(const struct config_primary *cfg, const struct auth *auth,
-    const sigset_t *sigs, char *err, size_t errlen)
+    const char *status_file, const sigset_t *sigs, char *err, size_t errlen)
 {
 	struct primary p;
 	struct server_opts so;
@@ -211,6 +353,7 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 
 	memset(&p, 0, sizeof(p));
 	p.cfg = cfg;
+	p.status_file = status_file;
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_cond_init(&p.cond, NULL);
 	if (fs_open_dir(cfg->data_dir, &rootfd) != 0) {
@@ -244,16 +387,21 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 	/*
 	 * What changed while no primary watched is unknown: the first
 	 * record of every incarnation asks standbys for a compare (of
-	 * metadata: unchanged files are not sent again).
+	 * metadata: unchanged files are not sent again). A journal that
+	 * holds records but cannot write this one starts as one that
+	 * cannot record: standbys compare all the same.
 	 */
 	r = spool_append(p.spool, SPOOL_RESCAN, "", 0, NULL, 0, &seq);
 	if (r == 0)
 		r = spool_commit(p.spool);
-	if (r != 0) {
+	if (r != 0 && (spool_failed(p.spool) == 0 ||
+	    spool_durable_seq(p.spool) == 0)) {
 		snprintf(err, errlen, "spool '%s': %s", cfg->spool_dir,
 		    ar_strerror(r));
 		goto out;
 	}
+	if (r != 0)
+		primary_lost_locked(&p, r);	/* no other thread yet */
 	memset(&wo, 0, sizeof(wo));
 	wo.root = cfg->data_dir;
 	wo.mode = cfg->watch_mode != NULL &&
@@ -298,7 +446,7 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 	pthread_join(wt, NULL);
 	pthread_join(pt, NULL);
 	/* What the watcher appended last becomes durable too. */
-	if (!p.failed)
+	if (!p.unrecorded)
 		spool_commit(p.spool);
 	r = 0;
 out:

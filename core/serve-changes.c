@@ -222,6 +222,48 @@ serve_changes_position(struct MHD_Connection *c, struct server *srv,
 }
 
 /*
+ * While the spool cannot record, a standby at the end of the journal may
+ * lack changes that nothing recorded: it is sent to compare the whole
+ * tree (G) unless it was sent at this position already and no change was
+ * lost since. Its compare leaves it one before the end (the hello says
+ * so), so it is back at the end only through the journal's last batch,
+ * after a complete compare; one restarted halfway holds the end, past
+ * the hello's position, and compares at its hello. Returns 1 when G is
+ * the answer (and remembers it), else 0 with rq->lost_seen set: the
+ * request may wait until more is lost. Under srv->lock.
+ */
+static int
+serve_changes_unrecorded(struct server *srv, struct server_request *rq)
+{
+	struct server_sent *e = NULL, *oldest = NULL;
+	size_t i;
+
+	rq->lost_seen = srv->lost;
+	if (!srv->unrecorded || rq->q.since != srv->released)
+		return 0;
+	for (i = 0; i < srv->nsent && e == NULL; i++) {
+		if (strcmp(srv->sent[i].id, rq->q.id) == 0)
+			e = &srv->sent[i];
+		else if (oldest == NULL || srv->sent[i].stamp < oldest->stamp)
+			oldest = &srv->sent[i];
+	}
+	if (e != NULL && e->pos == rq->q.since && e->lost >= srv->lost) {
+		rq->lost_seen = e->lost;
+		return 0;
+	}
+	if (e == NULL) {
+		e = srv->nsent < SERVER_SENT_MAX ? &srv->sent[srv->nsent++] :
+		    oldest;
+		assert(e != NULL);
+		memcpy(e->id, rq->q.id, sizeof(e->id));
+	}
+	e->pos = rq->q.since;
+	e->lost = srv->lost;
+	e->stamp = ++srv->sent_stamp;
+	return 1;
+}
+
+/*
  * A rescue serves its journal up to `released`, then one last batch: a
  * compare of the whole tree and C at released + 1. A standby asking for
  * changes after released + 1 holds everything: the rescue is complete.
@@ -261,7 +303,7 @@ serve_changes_reply(struct MHD_Connection *c, struct server *srv,
 {
 	struct serve_changes_gather g;
 	uint64_t released;
-	int r, stopping, rescue = srv->opts.role == WIRE_ROLE_RESCUE;
+	int r, stopping, compare, rescue = srv->opts.role == WIRE_ROLE_RESCUE;
 
 	if (!rq->parsed) {
 		if (serve_changes_args(c, rq) != 0) {
@@ -280,11 +322,14 @@ serve_changes_reply(struct MHD_Connection *c, struct server *srv,
 	pthread_mutex_lock(&srv->lock);
 	released = srv->released;
 	stopping = srv->stopping;
+	compare = strcmp(rq->q.gen, srv->generation) == 0 &&
+	    serve_changes_unrecorded(srv, rq);
 	pthread_mutex_unlock(&srv->lock);
-	/* Another generation, or a position this spool never had. */
+	/* Another generation, or a position this spool never had; or
+	 * changes the spool could not record. */
 	if (srv->opts.spool == NULL ||
 	    strcmp(rq->q.gen, srv->generation) != 0 ||
-	    rq->q.since > released + (uint64_t)rescue)
+	    rq->q.since > released + (uint64_t)rescue || compare)
 		return serve_changes_position(c, srv, rq, SERVER_STREAM_GONE,
 		    released);
 	if (rescue && rq->q.since >= released)
@@ -294,7 +339,8 @@ serve_changes_reply(struct MHD_Connection *c, struct server *srv,
 	if (!rq->acked && srv->opts.role == WIRE_ROLE_PRIMARY) {
 		rq->acked = 1;
 		r = spool_ack(srv->opts.spool, rq->q.id, rq->q.since);
-		if (r != 0)
+		/* The spool says once why it cannot save acks. */
+		if (r != 0 && r != -AR_EIO)
 			log_warn("%s: cannot record the position of '%s': %s",
 			    rq->peer, rq->q.id, ar_strerror(r));
 	}
@@ -303,7 +349,8 @@ serve_changes_reply(struct MHD_Connection *c, struct server *srv,
 		pthread_mutex_lock(&srv->lock);
 		/* A release since we looked would find no waiter to wake:
 		 * look again under the lock that queues us. */
-		if (srv->released == rq->q.since && !srv->stopping) {
+		if (srv->released == rq->q.since && !srv->stopping &&
+		    !(srv->unrecorded && srv->lost > rq->lost_seen)) {
 			rq->suspended = 1;
 			rq->next_waiter = srv->waiters;
 			srv->waiters = rq;
@@ -351,6 +398,7 @@ serve_changes_wake(struct server *srv)
 		rq = *pp;
 		assert(rq->suspended && rq->conn != NULL);
 		if (srv->stopping || srv->released > rq->q.since ||
+		    (srv->unrecorded && srv->lost > rq->lost_seen) ||
 		    now >= rq->deadline_ms) {
 			*pp = rq->next_waiter;
 			rq->next_waiter = NULL;

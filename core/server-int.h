@@ -31,6 +31,18 @@ struct server_request;
 
 /* Our pending output: one data frame plus the largest metadata frame. */
 #define SERVER_STREAM_OUT (WIRE_HDR + WIRE_DATA_CHUNK + 32768)
+/* Standbys remembered as sent to compare while the spool cannot record;
+ * one forgotten is sent again: a compare too many, never one too few. */
+#define SERVER_SENT_MAX 64
+
+/* A standby sent to compare the whole tree (G) while the spool could
+ * not record. */
+struct server_sent {
+	char id[QUERY_ID_MAX + 1];
+	uint64_t pos;		/* the released position it stood at */
+	uint64_t lost;		/* server.lost when its G was made */
+	uint64_t stamp;		/* for replacing the oldest */
+};
 
 struct server {
 	struct MHD_Daemon *mhd;
@@ -44,6 +56,12 @@ struct server {
 	int stopping;
 	enum server_phase phase;
 	struct server_stats stats;
+	/* the primary's spool cannot record (server_unrecorded) */
+	int unrecorded;
+	uint64_t lost;			/* changes it could not record */
+	struct server_sent sent[SERVER_SENT_MAX];
+	size_t nsent;
+	uint64_t sent_stamp;
 };
 
 /* ---------------------------------------------------------------- */
@@ -142,6 +160,7 @@ struct server_request {
 	struct query_changes q;
 	uint64_t deadline_ms;
 	int suspended;		/* on srv->waiters */
+	uint64_t lost_seen;	/* unrecorded: its compare covered this */
 	struct server_request *next_waiter;
 };
 

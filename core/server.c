@@ -310,6 +310,12 @@ server_reply_hello(struct MHD_Connection *c, struct server *srv,
 	snprintf(h.server, sizeof(h.server), "asyncrep %s", PACKAGE_VERSION);
 	pthread_mutex_lock(&srv->lock);
 	h.seq = srv->released;
+	/* While the spool cannot record, a standby that compares stands
+	 * one before the end of the journal: coming back to the end through
+	 * the journal's last batch then shows that its compare is complete
+	 * (serve_changes_reply). */
+	if (srv->unrecorded && h.seq > 0)
+		h.seq--;
 	pthread_mutex_unlock(&srv->lock);
 	return server_reply_frames(c, MHD_HTTP_OK, buf, wire_put_hello(buf,
 	    sizeof(buf), &h));
@@ -692,6 +698,27 @@ server_release(struct server *srv, uint64_t seq)
 		srv->released = seq;
 	pthread_mutex_unlock(&srv->lock);
 	serve_changes_wake(srv);
+}
+
+void
+server_unrecorded(struct server *srv, uint64_t lost)
+{
+	pthread_mutex_lock(&srv->lock);
+	srv->unrecorded = 1;
+	if (lost > srv->lost)
+		srv->lost = lost;
+	pthread_mutex_unlock(&srv->lock);
+	serve_changes_wake(srv);
+}
+
+void
+server_recorded(struct server *srv, uint64_t seq)
+{
+	pthread_mutex_lock(&srv->lock);
+	srv->unrecorded = 0;
+	srv->nsent = 0;
+	pthread_mutex_unlock(&srv->lock);
+	server_release(srv, seq);
 }
 
 void

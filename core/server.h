@@ -80,4 +80,16 @@ void server_stop(struct server *s);
  */
 void server_release(struct server *s, uint64_t seq);
 
+/*
+ * The primary's spool cannot record changes: lost counts those it could
+ * not record so far (it only grows). Until server_recorded, a standby
+ * that stands at the end of the journal is sent to compare the whole
+ * tree (G) again whenever lost moved since it was last sent, and the
+ * hello reports the position before the last released one (PROTOCOL.md,
+ * "When the spool cannot record"). Call it when releasing.
+ */
+void server_unrecorded(struct server *s, uint64_t lost);
+/* The spool records again: its RESCAN at seq is durable. Release it. */
+void server_recorded(struct server *s, uint64_t seq);
+
 #endif

@@ -18,6 +18,7 @@
 #endif
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include <assert.h>
@@ -70,6 +71,8 @@ struct spool {
 	int curfd;			/* last segment, O_RDWR; -1: start a new one */
 	int readonly;
 	int err;			/* sticky: a failed write or fsync */
+	int err_errno;			/* its errno, for spool_failed */
+	int ack_errno;			/* the last ack's failure, 0: saved */
 	uint64_t segment_size;
 	uint64_t max_size;
 	uint64_t commit_ns;
@@ -446,18 +449,14 @@ spool_seg_create(struct spool *sp, uint64_t first)
 
 	spool_rec_seg_header(h);
 	spool_seg_name(name, first);
+	/* Not logged here: a spool that cannot write says so through
+	 * spool_failed, once per condition, not once per try. */
 	r = fs_write_durable(sp->dirfd, name, h, sizeof h, 0644);
-	if (r != 0) {
-		log_error("spool: cannot create segment '%s': %s", name,
-		    strerror(errno));
+	if (r != 0)
 		return -AR_EIO;
-	}
 	fd = openat(sp->dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (fd == -1) {
-		log_error("spool: cannot open segment '%s': %s", name,
-		    strerror(errno));
+	if (fd == -1)
 		return -AR_EIO;
-	}
 	r = spool_segs_push(sp, first, SPOOL_REC_SEG_HDR);
 	if (r != 0) {
 		close(fd);
@@ -577,12 +576,22 @@ spool_trim_locked(struct spool *sp, const struct spool_minmax *acks)
  * Appending and committing.
  */
 
+/* The journal refuses writes from now on (see spool_commit_locked). */
+static int
+spool_fail_locked(struct spool *sp)
+{
+	sp->err = -AR_EIO;
+	sp->err_errno = errno != 0 ? errno : EIO;
+	return sp->err;
+}
+
 /*
  * Write the buffer at the end of the current segment, starting a new
  * segment whenever the current one reached segment_size, and fdatasync
- * each part before durable_seq moves past it. Any failure is sticky: after
- * a failed fsync the kernel may have dropped the dirty pages and cleared
- * the error, so nothing this spool holds could be trusted again.
+ * each part before durable_seq moves past it. Any failure is sticky until
+ * spool_resume: after a failed fsync the kernel may have dropped the
+ * dirty pages and cleared the error, so nothing written after the last
+ * good fdatasync can be trusted.
  */
 static int
 spool_commit_locked(struct spool *sp)
@@ -601,11 +610,10 @@ spool_commit_locked(struct spool *sp)
 		if (sp->curfd == -1 || cur == NULL ||
 		    (cur->size > SPOOL_REC_SEG_HDR &&
 		    cur->size >= sp->segment_size)) {
+			errno = 0;
 			r = spool_seg_create(sp, spool_rec_seq(sp->buf + pos));
-			if (r != 0) {
-				sp->err = -AR_EIO;
-				return sp->err;
-			}
+			if (r != 0)
+				return spool_fail_locked(sp);
 			cur = &sp->segs[sp->nsegs - 1];
 		}
 		base = cur->size;
@@ -616,14 +624,10 @@ spool_commit_locked(struct spool *sp)
 			last = spool_rec_seq(sp->buf + pos);
 			pos += reclen;
 		}
+		errno = 0;
 		if (fs_pwrite_full(sp->curfd, sp->buf + start, pos - start,
-		    base) != 0 || spool_fdatasync(sp->curfd) != 0) {
-			log_error("spool: cannot write segment %016llx: %s; "
-			    "the spool refuses further writes",
-			    (unsigned long long)cur->first, strerror(errno));
-			sp->err = -AR_EIO;
-			return sp->err;
-		}
+		    base) != 0 || spool_fdatasync(sp->curfd) != 0)
+			return spool_fail_locked(sp);
 		cur->size = base + (pos - start);
 		assert(last > sp->durable_seq);
 		sp->durable_seq = last;
@@ -697,6 +701,101 @@ spool_commit(struct spool *sp)
 	r = spool_commit_locked(sp);
 	pthread_mutex_unlock(&sp->mu);
 	return r;
+}
+
+/*
+ * A segment's name is the seq of its first record: an emptied last
+ * segment cannot take a record numbered next past its name. Remove it
+ * (the next commit starts a new one); 0 or -AR_EIO with errno.
+ */
+static int
+spool_drop_empty_last(struct spool *sp, uint64_t next)
+{
+	char name[SPOOL_SEG_NAME_LEN + 1];
+	struct spool_seg *cur;
+
+	cur = sp->nsegs > 0 ? &sp->segs[sp->nsegs - 1] : NULL;
+	if (cur == NULL || cur->size != SPOOL_REC_SEG_HDR || cur->first == next)
+		return 0;
+	spool_seg_name(name, cur->first);
+	if (unlinkat(sp->dirfd, name, 0) == -1 || fs_fsync_dir(sp->dirfd) != 0)
+		return -AR_EIO;
+	sp->nsegs--;
+	if (sp->curfd != -1)
+		close(sp->curfd);
+	sp->curfd = -1;
+	return 0;
+}
+
+/*
+ * 1 when the spool's filesystem has room to record again after it ran
+ * full: an eighth of it, at most a commit buffer. Resuming on the last
+ * bytes of a page would fail again at the next record, and flap.
+ */
+static int
+spool_has_room(struct spool *sp)
+{
+	struct statvfs vfs;
+	uint64_t room, want;
+
+	if (fstatvfs(sp->dirfd, &vfs) != 0)
+		return 1;	/* let the write tell */
+	room = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	want = (uint64_t)vfs.f_blocks * vfs.f_frsize / 8;
+	if (want > SPOOL_BUF_MAX)
+		want = SPOOL_BUF_MAX;
+	return room >= want;
+}
+
+int
+spool_resume(struct spool *sp, uint64_t *seq)
+{
+	struct spool_seg *cur;
+	int r;
+
+	pthread_mutex_lock(&sp->mu);
+	if (sp->readonly) {
+		r = -AR_ESTATE;
+		goto out;
+	}
+	if (sp->err != 0) {
+		if (sp->err_errno == ENOSPC && !spool_has_room(sp)) {
+			r = sp->err;
+			goto out;
+		}
+		/* The buffered records are lost; their numbers are never
+		 * used again. Whatever a failed write left after the last
+		 * good fdatasync was never durable nor served: cut it. */
+		sp->buflen = 0;
+		cur = sp->nsegs > 0 ? &sp->segs[sp->nsegs - 1] : NULL;
+		errno = 0;
+		if ((cur != NULL && sp->curfd != -1 &&
+		    (ftruncate(sp->curfd, (off_t)cur->size) == -1 ||
+		    fsync(sp->curfd) == -1)) ||
+		    spool_drop_empty_last(sp, sp->next_seq) != 0) {
+			r = spool_fail_locked(sp);
+			goto out;
+		}
+		sp->err = 0;
+		sp->err_errno = 0;
+	}
+	r = spool_append_locked(sp, SPOOL_RESCAN, "", 0, NULL, 0, seq);
+	if (r == 0)
+		r = spool_commit_locked(sp);
+out:
+	pthread_mutex_unlock(&sp->mu);
+	return r;
+}
+
+int
+spool_failed(struct spool *sp)
+{
+	int e;
+
+	pthread_mutex_lock(&sp->mu);
+	e = sp->err != 0 ? sp->err_errno : 0;
+	pthread_mutex_unlock(&sp->mu);
+	return e;
 }
 
 /* ------------------------------------------------------------------------
@@ -849,8 +948,6 @@ static int
 spool_recover(struct spool *sp, uint64_t dropped, char *err, size_t errlen)
 {
 	struct spool_minmax acks;
-	struct spool_seg *cur;
-	char name[SPOOL_SEG_NAME_LEN + 1];
 	uint64_t next;
 	int r;
 
@@ -869,22 +966,10 @@ spool_recover(struct spool *sp, uint64_t dropped, char *err, size_t errlen)
 		next = acks.max;
 	next++;
 
-	/* A segment's name is the seq of its first record: an emptied last
-	 * segment cannot take a RESCAN numbered past its name. */
-	cur = sp->nsegs > 0 ? &sp->segs[sp->nsegs - 1] : NULL;
-	if (cur != NULL && cur->size == SPOOL_REC_SEG_HDR &&
-	    cur->first != next) {
-		spool_seg_name(name, cur->first);
-		if (unlinkat(sp->dirfd, name, 0) == -1 ||
-		    fs_fsync_dir(sp->dirfd) != 0) {
-			snprintf(err, errlen, "spool directory '%s': cannot "
-			    "remove '%s': %s", sp->dir, name,
-			    strerror(errno));
-			return -AR_EIO;
-		}
-		sp->nsegs--;
-		close(sp->curfd);
-		sp->curfd = -1;
+	if (spool_drop_empty_last(sp, next) != 0) {
+		snprintf(err, errlen, "spool directory '%s': cannot remove "
+		    "its empty last segment: %s", sp->dir, strerror(errno));
+		return -AR_EIO;
 	}
 	log_warn("spool: records %llu to %llu may be lost; a full compare "
 	    "(RESCAN at %llu) follows", (unsigned long long)sp->durable_seq + 1,
@@ -1326,16 +1411,16 @@ spool_ack(struct spool *sp, const char *id, uint64_t seq)
 {
 	struct spool_minmax acks;
 	char line[SPOOL_ACK_FILE_MAX];
-	int n, r;
+	int n, r, e;
 
 	if (!spool_id_valid(id))
 		return -AR_EPROTO;
 	pthread_mutex_lock(&sp->ackmu);
 	pthread_mutex_lock(&sp->mu);
+	/* A journal that cannot write does not stop acks: they are files
+	 * of their own, and durable_seq is still what was made durable. */
 	if (sp->readonly)
 		r = -AR_ESTATE;
-	else if (sp->err != 0)
-		r = sp->err;
 	else if (seq > sp->durable_seq)
 		r = -AR_EPROTO;	/* nobody was sent that */
 	else
@@ -1363,10 +1448,19 @@ spool_ack(struct spool *sp, const char *id, uint64_t seq)
 	}
 	r = fs_write_durable(sp->acksfd, id, line, (size_t)n, 0644);
 	if (r != 0) {
-		log_error("spool: cannot save the ack of standby '%s': %s", id,
-		    strerror(errno));
+		/* Every poll of every standby tries again: one line per
+		 * condition, not one per try. */
+		e = errno != 0 ? errno : EIO;
+		if (e != sp->ack_errno)
+			log_error("spool: cannot save the position of standby "
+			    "'%s': %s", id, strerror(e));
+		sp->ack_errno = e;
 		r = -AR_EIO;
 		goto out;
+	}
+	if (sp->ack_errno != 0) {
+		log_info("spool: the positions of standbys are saved again");
+		sp->ack_errno = 0;
 	}
 	memset(&acks, 0, sizeof acks);
 	if (spool_acks_each(sp->acksfd, spool_minmax_cb, &acks) != 0) {

@@ -47,6 +47,22 @@ int spool_append(struct spool *sp, uint8_t op, const char *path, size_t len,
  * covers every record appended before the call. */
 int spool_commit(struct spool *sp);
 
+/*
+ * Whether the journal can write: 0, or the errno of the write or fsync
+ * that failed (ENOSPC, EROFS, EIO...), after which every append and
+ * commit fails until spool_resume. Acks are still recorded meanwhile.
+ */
+int spool_failed(struct spool *sp);
+/*
+ * Make a failed journal write again, without a reopen: drop what was
+ * buffered, cut the last segment back to its durable end, and commit a
+ * RESCAN "" numbered past every seq the lost records took (SPOOL.md).
+ * After ENOSPC it waits (fails) until the filesystem has room again.
+ * On a healthy journal it only appends and commits the RESCAN. Returns
+ * 0 with *seq the RESCAN's, or the error that keeps it failed.
+ */
+int spool_resume(struct spool *sp, uint64_t *seq);
+
 /* Last durable sequence (0 if none ever), and the oldest still held
  * (first_seq > durable when the journal is empty). */
 uint64_t spool_durable_seq(struct spool *sp);

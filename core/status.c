@@ -1,7 +1,12 @@
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE		/* O_TMPFILE */
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -11,6 +16,7 @@
 #include "error.h"
 #include "fs.h"
 #include "gen.h"
+#include "primary.h"
 #include "spool.h"
 #include "state.h"
 #include "status.h"
@@ -73,7 +79,10 @@ struct ack_report {
 	uint64_t durable;
 };
 
+/* What a standby still has to read: records, not the difference of
+ * seqs, which a RESCAN may have made jump. */
 struct lag_bytes {
+	uint64_t records;
 	uint64_t bytes;
 };
 
@@ -82,6 +91,7 @@ count_bytes(void *arg, const struct spool_rec *r)
 {
 	struct lag_bytes *lb = arg;
 
+	lb->records++;
 	lb->bytes += spool_rec_size(r);
 	return 0;
 }
@@ -90,8 +100,8 @@ static void
 report_ack(void *arg, const char *id, uint64_t seq, uint64_t mtime_ns)
 {
 	struct ack_report *ar = arg;
-	struct lag_bytes lb = { 0 };
-	uint64_t lag = ar->durable > seq ? ar->durable - seq : 0;
+	struct lag_bytes lb = { 0, 0 };
+	uint64_t lag;
 	struct timespec now;
 	double secs = 0;
 	int gone;
@@ -99,6 +109,7 @@ report_ack(void *arg, const char *id, uint64_t seq, uint64_t mtime_ns)
 	clock_gettime(CLOCK_REALTIME, &now);
 	gone = spool_read(ar->sp, seq, ar->durable, count_bytes, &lb) ==
 	    -AR_ESTATE;
+	lag = gone && ar->durable > seq ? ar->durable - seq : lb.records;
 	/* Behind: how long since it last acknowledged anything. */
 	if (lag > 0)
 		secs = ((double)now.tv_sec * 1e9 + (double)now.tv_nsec -
@@ -118,6 +129,112 @@ report_ack(void *arg, const char *id, uint64_t seq, uint64_t mtime_ns)
 	ar->n++;
 }
 
+/* A watch.status older than this, while the watch runs: the watch could
+ * not rewrite it (every 2 s). */
+#define STATUS_STALE_S 10
+
+/* Whether the running watch's spool records changes (primary.h). */
+struct spool_cond {
+	const char *state;	/* PRIMARY_SPOOL_*, "unknown" or "stopped" */
+	uint64_t since;		/* 0: not known */
+	char error[160];
+};
+
+/*
+ * Why no file can be written in dir now: the errno (EROFS, ENOSPC...),
+ * 0 if one can, -1 if that cannot be told. The file has no name and is
+ * gone at close: the directory does not change.
+ */
+static int
+spool_dir_probe(const char *dir)
+{
+	int fd, e = 0;
+
+	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd == -1)
+		e = errno;
+	else if (write(fd, "", 1) != 1)
+		e = errno;
+	if (fd != -1)
+		close(fd);
+	if (e == EROFS || e == ENOSPC || e == EDQUOT || e == EIO || e == 0)
+		return e;
+	return -1;	/* no O_TMPFILE here, no permission... */
+}
+
+/*
+ * The condition from watch.status (its "spool" line, after the watcher's
+ * line, which stays in watch). When the watch could not rewrite it for a
+ * while, status looks for itself: a filesystem that is read-only or full
+ * has no room for watch.status either.
+ */
+static void
+spool_condition(const struct config_primary *cfg, int running, char *watch,
+    uint64_t age, struct spool_cond *c)
+{
+	char *line, *rest, *end;
+	int e;
+
+	memset(c, 0, sizeof(*c));
+	c->state = running ? "unknown" : "stopped";
+	line = strchr(watch, '\n');
+	if (line != NULL) {
+		*line++ = '\0';
+		line[strcspn(line, "\n")] = '\0';
+	}
+	if (!running)
+		return;
+	if (line != NULL && strncmp(line, "spool ", 6) == 0) {
+		line += 6;
+		rest = strchr(line, ' ');
+		if (rest != NULL)
+			*rest++ = '\0';
+		if (strcmp(line, PRIMARY_SPOOL_RECORDING) == 0)
+			c->state = PRIMARY_SPOOL_RECORDING;
+		else if (rest != NULL && (strcmp(line, PRIMARY_SPOOL_FULL) == 0 ||
+		    strcmp(line, PRIMARY_SPOOL_FAILING) == 0)) {
+			c->state = strcmp(line, PRIMARY_SPOOL_FULL) == 0 ?
+			    PRIMARY_SPOOL_FULL : PRIMARY_SPOOL_FAILING;
+			c->since = strtoull(rest, &end, 10);
+			snprintf(c->error, sizeof(c->error), "%s",
+			    *end == ' ' ? end + 1 : "");
+		}
+	}
+	if (age <= STATUS_STALE_S || strcmp(c->state, PRIMARY_SPOOL_FULL) == 0 ||
+	    strcmp(c->state, PRIMARY_SPOOL_FAILING) == 0)
+		return;
+	e = spool_dir_probe(cfg->spool_dir);
+	c->since = 0;
+	if (e > 0) {
+		c->state = e == ENOSPC || e == EDQUOT ? PRIMARY_SPOOL_FULL :
+		    PRIMARY_SPOOL_FAILING;
+		snprintf(c->error, sizeof(c->error), "%s", strerror(e));
+	} else {
+		c->state = "unknown";
+		snprintf(c->error, sizeof(c->error), "the watch has not "
+		    "rewritten %s for %llu s", STATUS_FILE,
+		    (unsigned long long)age);
+	}
+}
+
+/* The condition, for people: nothing while the spool records. */
+static void
+spool_condition_print(FILE *out, const struct spool_cond *c)
+{
+	char when[32] = "";
+	struct tm tm;
+	time_t t = (time_t)c->since;
+
+	if (strcmp(c->state, PRIMARY_SPOOL_RECORDING) == 0 ||
+	    strcmp(c->state, "stopped") == 0)
+		return;
+	if (c->since != 0 && gmtime_r(&t, &tm) != NULL)
+		strftime(when, sizeof(when), " since %Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(out, "  spool cannot record changes (%s%s: %s): standbys are "
+	    "sent to compare the whole tree\n", c->state, when,
+	    c->error[0] ? c->error : "see the watch's log");
+}
+
 int
 status_primary(const struct config_primary *cfg, int json, FILE *out,
     char *err, size_t errlen)
@@ -125,7 +242,10 @@ status_primary(const struct config_primary *cfg, int json, FILE *out,
 	struct spool_opts so;
 	struct spool *sp;
 	struct ack_report ar;
-	char gen[64], path[4200], watch[512];
+	struct spool_cond cond;
+	struct stat st;
+	char gen[64], path[4200], watch[1024];
+	uint64_t age = 0;
 	size_t wlen;
 	int running, r;
 
@@ -146,6 +266,9 @@ status_primary(const struct config_primary *cfg, int json, FILE *out,
 	if (!running || r < 0 || (size_t)r >= sizeof(path) ||
 	    fs_read_small(AT_FDCWD, path, watch, sizeof(watch), &wlen) != 0)
 		watch[0] = '\0';
+	else if (stat(path, &st) == 0 && time(NULL) > st.st_mtime)
+		age = (uint64_t)(time(NULL) - st.st_mtime);
+	spool_condition(cfg, running, watch, age, &cond);
 	memset(&ar, 0, sizeof(ar));
 	ar.out = out;
 	ar.json = json;
@@ -159,8 +282,18 @@ status_primary(const struct config_primary *cfg, int json, FILE *out,
 		fprintf(out, ",\"data_dir\":");
 		json_str(out, cfg->data_dir);
 		fprintf(out, ",\"spool\":{\"first_seq\":%" PRIu64 ",\"last_seq\""
-		    ":%" PRIu64 ",\"bytes\":%" PRIu64 "},\"watcher\":",
-		    spool_first_seq(sp), ar.durable, spool_size(sp));
+		    ":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"recording\":%s,"
+		    "\"state\":\"%s\"", spool_first_seq(sp), ar.durable,
+		    spool_size(sp), strcmp(cond.state,
+		    PRIMARY_SPOOL_RECORDING) == 0 ? "true" : "false",
+		    cond.state);
+		if (cond.since != 0)
+			fprintf(out, ",\"since\":%" PRIu64, cond.since);
+		if (cond.error[0] != '\0') {
+			fprintf(out, ",\"error\":");
+			json_str(out, cond.error);
+		}
+		fprintf(out, "},\"watcher\":");
 		json_str(out, watch);
 		fprintf(out, ",\"standbys\":[");
 	} else {
@@ -170,6 +303,7 @@ status_primary(const struct config_primary *cfg, int json, FILE *out,
 		    PRIu64 ", %" PRIu64 " bytes\n", cfg->data_dir,
 		    cfg->spool_dir, spool_first_seq(sp), ar.durable,
 		    spool_size(sp));
+		spool_condition_print(out, &cond);
 		if (watch[0] != '\0')
 			fprintf(out, "  watcher: %s\n", watch);
 	}

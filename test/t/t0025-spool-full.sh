@@ -230,12 +230,14 @@ test_expect_success 'a standby killed and restarted while the spool is full conv
 	test "$(log_count "cannot record")" -eq 2 &&
 	test "$(log_count "recording changes again")" -eq 2 &&
 	echo last >src/last &&
-	wait_for 30 converged
+	wait_for 30 converged &&
+	stop_follow
 '
 
 test_expect_success 'stop: the watch exits cleanly' '
 	stop_primary &&
-	umount spoolfs
+	umount spoolfs &&
+	mv "$WLOG" "$WLOG.full"
 '
 
 # --- a spool that goes read-only ---------------------------------------------------
@@ -260,7 +262,7 @@ test_expect_success 'the spool turns read-only: one line, status and monitor say
 	dev=$(basename "$(findmnt -n -o SOURCE rofs)") &&
 	echo "test" >"/sys/fs/ext4/$dev/trigger_fs_error" &&
 	many ro 200 &&
-	wait_for 20 spool_state failing &&
+	wait_for 30 spool_state failing &&
 	cat status.json &&
 	grep -q "Read-only file system" status.json &&
 	test "$(log_count "cannot record")" -eq 1 &&
