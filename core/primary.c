@@ -43,20 +43,25 @@ struct primary {
 	/*
 	 * The spool cannot record: the errno of its failure (0 while it
 	 * records), since when (CLOCK_REALTIME seconds), and how many
-	 * changes it lost in all. Appends and spool_resume happen under
+	 * changes it lost in all (only grows: server_unrecorded) and
+	 * before this condition. Appends and spool_resume happen under
 	 * lock, so a change is either in the journal before the RESCAN
 	 * that ends the condition, or counted here.
 	 */
 	int unrecorded;
 	uint64_t unrecorded_since;
 	uint64_t lost;
-	char status_line[128];	/* last written to status_file */
+	uint64_t lost_before;
+	/* watcher thread only: what status_file holds, and the errno of
+	 * the last failure to write it (logged once) */
+	char status_line[128];
+	int status_errno;
 };
 
 /* Under p->lock: a change (or a commit of changes) could not be
- * recorded, r being the spool's answer. One log line per condition. */
+ * recorded. One log line per condition. */
 static void
-primary_lost_locked(struct primary *p, int r)
+primary_lost_locked(struct primary *p)
 {
 	int e = spool_failed(p->spool);
 
@@ -64,13 +69,15 @@ primary_lost_locked(struct primary *p, int r)
 	 * works, but only a RESCAN can make up for the change. */
 	if (e == 0)
 		e = EIO;
+	if (p->unrecorded == 0)
+		p->lost_before = p->lost;
 	p->lost++;
 	if (p->unrecorded == e)
 		return;
 	if (p->unrecorded == 0) {
-		log_error("spool: cannot record changes: %s (%s); standbys "
-		    "are sent to compare the whole tree until it records "
-		    "again", strerror(e), ar_strerror(r));
+		log_error("spool: cannot record changes: %s; standbys are "
+		    "sent to compare the whole tree until it records again",
+		    strerror(e));
 		p->unrecorded_since = (uint64_t)time(NULL);
 	} else
 		log_error("spool: still cannot record changes, now: %s",
@@ -95,7 +102,7 @@ primary_on_change(void *arg, int op, const char *path, size_t len,
 	if (r == 0)
 		p->pending = 1;
 	else
-		primary_lost_locked(p, r);
+		primary_lost_locked(p);
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	if (r == 0)
@@ -118,14 +125,13 @@ primary_resume(struct primary *p, uint64_t *seq)
 	pthread_mutex_lock(&p->lock);
 	r = spool_resume(p->spool, seq);
 	if (r == 0) {
-		lost = p->lost;
+		lost = p->lost - p->lost_before;
 		secs = (uint64_t)time(NULL) - p->unrecorded_since;
 		p->unrecorded = 0;
 		log_warn("spool: recording changes again from change %llu, "
 		    "after %llu s (%llu change(s) not recorded: standbys "
 		    "compare once more)", (unsigned long long)*seq,
 		    (unsigned long long)secs, (unsigned long long)lost);
-		p->lost = 0;
 	} else {
 		e = spool_failed(p->spool);
 		if (e != 0 && e != p->unrecorded) {
@@ -194,15 +200,15 @@ primary_write_status(struct primary *p)
 	primary_condition(p, cond, sizeof(cond));
 	if (p->status_file != NULL && strcmp(cond, p->status_line) != 0) {
 		n = snprintf(line, sizeof(line), "%s\n", cond);
-		if (n > 0 && (size_t)n < sizeof(line) &&
-		    fs_write_durable(AT_FDCWD, p->status_file, line,
-		    (size_t)n, 0644) == 0)
-			snprintf(p->status_line, sizeof(p->status_line), "%s",
-			    cond);
-		else if (p->status_line[0] != '!') {
+		assert(n > 0 && (size_t)n < sizeof(line));
+		if (fs_write_durable(AT_FDCWD, p->status_file, line, (size_t)n,
+		    0644) == 0) {
+			memcpy(p->status_line, cond, sizeof(cond));
+			p->status_errno = 0;
+		} else if (errno != p->status_errno) {
+			p->status_errno = errno;
 			log_warn("status file '%s': %s", p->status_file,
 			    strerror(errno));
-			snprintf(p->status_line, sizeof(p->status_line), "!");
 		}
 	}
 	watcher_get_stats(p->watcher, &ws);
@@ -290,7 +296,7 @@ primary_pump_main(void *arg)
 			r = spool_commit(p->spool);
 			if (r != 0) {
 				pthread_mutex_lock(&p->lock);
-				primary_lost_locked(p, r);
+				primary_lost_locked(p);
 				pthread_mutex_unlock(&p->lock);
 			}
 		}
@@ -401,7 +407,7 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 		goto out;
 	}
 	if (r != 0)
-		primary_lost_locked(&p, r);	/* no other thread yet */
+		primary_lost_locked(&p);	/* no other thread yet */
 	memset(&wo, 0, sizeof(wo));
 	wo.root = cfg->data_dir;
 	wo.mode = cfg->watch_mode != NULL &&

@@ -1,7 +1,7 @@
 /*
  * test-spool.c: the journal on disk: reopen, recovery from a torn or
- * corrupt tail, rotation, acks, trimming, the cap, read-only opens and a
- * reader racing a writer. The record codec is test-spool-rec.c's.
+ * corrupt tail, rotation, acks, trimming, the cap, read-only opens, a
+ * failed write and the resume after it, and a reader racing a writer. The record codec is test-spool-rec.c's.
  *
  * Every test works in its own mkdtemp() directory, removed at the end.
  */
@@ -926,38 +926,56 @@ test_readonly(void **state)
 	got_free(&g);
 }
 
-/* A failed write makes the spool refuse every later write, even once the
- * cause is gone: the kernel may have dropped the pages it could not
- * write back, so a later fsync that succeeds proves nothing. */
-static void
-test_sticky_error(void **state)
+/*
+ * Fill the journal past a file size limit of 4 KiB (EFBIG, as a full
+ * disk would fail it); returns what the last append or commit said.
+ */
+static int
+fail_writes(struct spool *sp)
 {
-	struct tctx *t = *state;
 	struct rlimit old, lim;
-	struct spool *sp;
+	char name[250];
 	uint64_t seq, i;
-	char name[3000];
 	int r = 0;
 
-	signal(SIGXFSZ, SIG_IGN);
-	sp = sp_open(t->dir, 0, 0, 0);
-	fill(sp, 5, 5);
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
 	lim = old;
 	lim.rlim_cur = 4096;
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-	memset(name, 'n', 250);
+	memset(name, 'n', sizeof name);
 	for (i = 0; i < 100 && r == 0; i++) {
-		r = spool_append(sp, SPOOL_MODIFY, name, 250, NULL, 0, &seq);
+		r = spool_append(sp, SPOOL_MODIFY, name, sizeof name, NULL, 0,
+		    &seq);
 		if (r == 0)
 			r = spool_commit(sp);
 	}
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
-	assert_int_equal(r, -AR_EIO);
+	return r;
+}
+
+/* A failed write makes the spool refuse every later write, even once the
+ * cause is gone: the kernel may have dropped the pages it could not
+ * write back, so a later fsync that succeeds proves nothing. Acks are
+ * files of their own: they are still recorded. */
+static void
+test_sticky_error(void **state)
+{
+	struct tctx *t = *state;
+	struct spool *sp;
+	uint64_t seq;
+
+	signal(SIGXFSZ, SIG_IGN);
+	sp = sp_open(t->dir, 0, 0, 0);
+	fill(sp, 5, 5);
+	assert_int_equal(spool_failed(sp), 0);
+	assert_int_equal(fail_writes(sp), -AR_EIO);
+	assert_int_equal(spool_failed(sp), EFBIG);
 	assert_int_equal(spool_commit(sp), -AR_EIO);
 	assert_int_equal(spool_append(sp, SPOOL_MODIFY, "a", 1, NULL, 0, &seq),
 	    -AR_EIO);
-	assert_int_equal(spool_ack(sp, "s", 1), -AR_EIO);
+	assert_int_equal(spool_ack(sp, "s", 1), 0);
+	assert_int_equal(spool_ack(sp, "s", spool_durable_seq(sp) + 1),
+	    -AR_EPROTO);
 	seq = spool_durable_seq(sp);
 	assert_true(seq >= 5);
 	spool_close(sp);
@@ -965,10 +983,82 @@ test_sticky_error(void **state)
 
 	/* A reopen recovers whatever reached the disk. */
 	sp = sp_open(t->dir, 0, 0, 0);
+	assert_int_equal(spool_failed(sp), 0);
 	assert_true(spool_durable_seq(sp) >= seq);
 	assert_int_equal(spool_append(sp, SPOOL_MODIFY, "a", 1, NULL, 0, &seq),
 	    0);
 	assert_int_equal(spool_commit(sp), 0);
+	spool_close(sp);
+}
+
+/*
+ * spool_resume makes a failed journal write again without a reopen:
+ * while the cause lasts it fails; once it is gone, the segment is cut
+ * back to its durable end and a RESCAN follows, numbered past every seq
+ * the lost records took; a reopen then finds a clean, valid journal.
+ */
+static void
+test_resume(void **state)
+{
+	struct tctx *t = *state;
+	struct rlimit old, lim;
+	char path[PATH_MAX];
+	struct spool *sp;
+	struct stat st;
+	struct got g;
+	uint64_t durable, lost, seq, rescan;
+	int r;
+
+	signal(SIGXFSZ, SIG_IGN);
+	sp = sp_open(t->dir, 0, 0, 0);
+	fill(sp, 5, 5);
+	assert_int_equal(fail_writes(sp), -AR_EIO);
+	durable = spool_durable_seq(sp);
+	/* One more append numbers no record: the spool refuses it. */
+	assert_int_equal(spool_append(sp, SPOOL_MODIFY, "x", 1, NULL, 0, &lost),
+	    -AR_EIO);
+
+	/* Still no room past the durable end: it stays failed. */
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = spool_size(sp);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	r = spool_resume(sp, &rescan);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(r, -AR_EIO);
+	assert_int_equal(spool_failed(sp), EFBIG);
+
+	assert_int_equal(spool_resume(sp, &rescan), 0);
+	assert_int_equal(spool_failed(sp), 0);
+	assert_true(rescan > durable + 1);	/* past the lost records */
+	assert_int_equal(spool_durable_seq(sp), rescan);
+	last_seg_path(t->dir, path, sizeof path);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(spool_size(sp), (uint64_t)st.st_size);
+	got_init(&g, 200);
+	assert_int_equal(spool_read(sp, durable, UINT64_MAX, got_cb, &g), 0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.seq[0], rescan);
+	assert_int_equal(g.op[0], SPOOL_RESCAN);
+	assert_string_equal(g.path[0], "");
+	assert_int_equal(spool_append(sp, SPOOL_MODIFY, "y", 1, NULL, 0, &seq),
+	    0);
+	assert_int_equal(seq, rescan + 1);
+	assert_int_equal(spool_commit(sp), 0);
+	/* On a healthy journal it only commits one more RESCAN. */
+	assert_int_equal(spool_resume(sp, &seq), 0);
+	assert_int_equal(seq, rescan + 2);
+	spool_close(sp);
+
+	sp = sp_open(t->dir, 0, 0, 0);
+	assert_int_equal(spool_durable_seq(sp), rescan + 2);
+	got_reset(&g);
+	assert_int_equal(spool_read(sp, 0, UINT64_MAX, got_cb, &g), 0);
+	assert_int_equal(g.seq[g.n - 4], durable);
+	assert_int_equal(g.seq[g.n - 3], rescan);
+	assert_int_equal(g.seq[g.n - 1], rescan + 2);
+	got_free(&g);
 	spool_close(sp);
 }
 
@@ -1099,6 +1189,7 @@ main(void)
 		ONE(test_cap),
 		ONE(test_readonly),
 		ONE(test_sticky_error),
+		ONE(test_resume),
 		ONE(test_bad_segment),
 		ONE(test_concurrent),
 	};
