@@ -1,10 +1,10 @@
 /*
  * status.h: what asyncrep status reports, from durable state.
  *
- * On a primary: the generation, the spool (sequence range, size), each
- * standby's acknowledged position and its lag in records, bytes and
- * seconds, and the watcher's figures that a running watch leaves in
- * spool_dir/watch.status. On a standby: the generation it follows, its
+ * On a primary: the generation, the spool (sequence range, size, and
+ * whether it records changes), each standby's acknowledged position and
+ * its lag in records, bytes and seconds, and the watcher's figures that a
+ * running watch leaves in spool_dir/watch.status. On a standby: the generation it follows, its
  * applied position, and its lag behind the primary when reachable.
  */
 #ifndef ASYNCREP_STATUS_H
