@@ -35,7 +35,7 @@ test_expect_success 'an option before the command exits 1' '
 
 # Each command's own options; every command also takes these.
 common_opts='config verbose quiet syslog help'
-watch_opts='reinit'
+watch_opts='reinit status-file'
 sync_opts='dry-run itemize-changes follow'
 rescue_opts='root timeout standby any storage-timeout settle status-file'
 status_opts='json'
@@ -97,8 +97,10 @@ test_expect_success 'the owners of a foreign option are named' '
 	grep -qx "asyncrep: rescue: option .--follow. is not an option of rescue (it belongs to sync)" err &&
 	test_must_fail 1 "$ASYNCREP" rescue --reinit 2>err &&
 	grep -qx "asyncrep: rescue: option .--reinit. is not an option of rescue (it belongs to watch)" err &&
-	test_must_fail 1 "$ASYNCREP" watch --status-file=/x 2>err &&
-	grep -qx "asyncrep: watch: option .--status-file. is not an option of watch (it belongs to rescue)" err
+	test_must_fail 1 "$ASYNCREP" watch --settle=1s 2>err &&
+	grep -qx "asyncrep: watch: option .--settle. is not an option of watch (it belongs to rescue)" err &&
+	test_must_fail 1 "$ASYNCREP" sync --status-file=/x 2>err &&
+	grep -qx "asyncrep: sync: option .--status-file. is not an option of sync (it belongs to watch, rescue)" err
 '
 
 test_expect_success 'a long option is spelled out: sync --standby is not --standby-id' '
