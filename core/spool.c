@@ -1389,9 +1389,10 @@ out:
  * An ack file's mtime says when its standby last asked (a rescue waits
  * only for those that asked within standby_expiry): a standby that asks
  * from the same place, on a quiet tree, refreshes it hourly. No fsync:
- * after a crash the time is at worst an hour older.
+ * after a crash the time is at worst an hour older. Returns 0 or the
+ * errno of a refresh that failed.
  */
-static void
+static int
 spool_ack_touch(int acksfd, const char *id)
 {
 	struct timespec now;
@@ -1400,10 +1401,25 @@ spool_ack_touch(int acksfd, const char *id)
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (fstatat(acksfd, id, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
 	    now.tv_sec - st.st_mtim.tv_sec < SPOOL_ACK_TOUCH_S)
-		return;
+		return 0;
 	if (utimensat(acksfd, id, NULL, AT_SYMLINK_NOFOLLOW) != 0)
-		log_warn("spool: cannot refresh the ack of standby '%s': %s",
-		    id, strerror(errno));
+		return errno != 0 ? errno : EIO;
+	return 0;
+}
+
+/*
+ * Under ackmu: whether an ack was saved (e == 0) or why not. Every poll
+ * of every standby tries again: one line per condition, not per try.
+ */
+static void
+spool_ack_saved(struct spool *sp, const char *id, int e)
+{
+	if (e != 0 && e != sp->ack_errno)
+		log_error("spool: cannot save the position of standby '%s': "
+		    "%s", id, strerror(e));
+	else if (e == 0 && sp->ack_errno != 0)
+		log_info("spool: the positions of standbys are saved again");
+	sp->ack_errno = e;
 }
 
 int
@@ -1442,25 +1458,17 @@ spool_ack(struct spool *sp, const char *id, uint64_t seq)
 
 		if (fs_read_small(sp->acksfd, id, cur, sizeof cur, &clen) ==
 		    0 && clen == (size_t)n && memcmp(cur, line, clen) == 0) {
-			spool_ack_touch(sp->acksfd, id);
+			e = spool_ack_touch(sp->acksfd, id);
+			if (e != 0)
+				spool_ack_saved(sp, id, e);
 			goto out;
 		}
 	}
 	r = fs_write_durable(sp->acksfd, id, line, (size_t)n, 0644);
+	spool_ack_saved(sp, id, r == 0 ? 0 : errno != 0 ? errno : EIO);
 	if (r != 0) {
-		/* Every poll of every standby tries again: one line per
-		 * condition, not one per try. */
-		e = errno != 0 ? errno : EIO;
-		if (e != sp->ack_errno)
-			log_error("spool: cannot save the position of standby "
-			    "'%s': %s", id, strerror(e));
-		sp->ack_errno = e;
 		r = -AR_EIO;
 		goto out;
-	}
-	if (sp->ack_errno != 0) {
-		log_info("spool: the positions of standbys are saved again");
-		sp->ack_errno = 0;
 	}
 	memset(&acks, 0, sizeof acks);
 	if (spool_acks_each(sp->acksfd, spool_minmax_cb, &acks) != 0) {
