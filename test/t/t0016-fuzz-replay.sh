@@ -2,7 +2,8 @@
 test_description='every fuzz target replays its seed corpus without a crash'
 . "$SRCDIR/test/t/lib.sh"
 
-for target in fuzz-wire fuzz-signature fuzz-patch fuzz-config fuzz-spool fuzz-query; do
+for target in fuzz-wire fuzz-signature fuzz-patch fuzz-config fuzz-spool fuzz-query \
+	fuzz-pin; do
 	bin="$BUILDDIR/test/fuzz/$target"
 	corpus="$SRCDIR/test/fuzz/corpus/$target"
 	if ! test -x "$bin"; then
