@@ -42,6 +42,7 @@ static const struct cmd_entry *const asyncrep_commands[] = {
 	&cmd_sync_entry,
 	&cmd_rescue_entry,
 	&cmd_status_entry,
+	&cmd_keygen_entry,
 };
 
 static const char *const no_keys[] = { NULL };
@@ -216,15 +217,15 @@ asyncrep_command_help(const struct cmd_entry *entry,
  * because nobody knows the directory cron or Pacemaker will start in.
  */
 static int
-asyncrep_absolute(const char *key, const char *value, char *out,
-    size_t outlen)
+asyncrep_absolute(const char *section, const char *key, const char *value,
+    char *out, size_t outlen)
 {
 	char cwd[PATH_MAX];
 	size_t klen = strlen(key);
 	int n;
 
 	if (value[0] == '/' || value[0] == '\0' ||
-	    !((klen > 4 && strcmp(key + klen - 4, "_dir") == 0) ||
+	    !(config_key_is_path(section, key) ||
 	    (klen > 5 && strcmp(key + klen - 5, "_file") == 0))) {
 		n = snprintf(out, outlen, "%s", value);
 		return n < 0 || (size_t)n >= outlen ? -1 : 0;
@@ -404,6 +405,7 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 	char shorts[3 * ASYNCREP_MAX_OPTS + 2];
 	struct cmd_ctx ctx;
 	struct asyncrep_set *sets = NULL;
+	const char **given = NULL;
 	const char *const *keys;
 	char err[CONFIG_ERR_MAX], value[PATH_MAX + 1];
 	const char *bad;
@@ -430,8 +432,11 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 
 	/* At most one key option per argument. */
 	sets = calloc((size_t)argc + 1, sizeof *sets);
-	if (sets == NULL) {
+	given = calloc((size_t)argc + 1, sizeof *given);
+	if (sets == NULL || given == NULL) {
 		fprintf(stderr, "asyncrep: out of memory\n");
+		free(sets);
+		free(given);
 		return AR_ENOMEM;
 	}
 
@@ -545,8 +550,8 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 		}
 	}
 	for (i = 0; i < nsets; i++) {
-		if (asyncrep_absolute(sets[i].key, sets[i].value, value,
-		    sizeof value) != 0) {
+		if (asyncrep_absolute(entry->section, sets[i].key,
+		    sets[i].value, value, sizeof value) != 0) {
 			fprintf(stderr, "asyncrep: --%s: path too long\n",
 			    sets[i].opt);
 			r = AR_EUSAGE;
@@ -560,7 +565,10 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 			r = asyncrep_status(r);
 			goto out;
 		}
+		given[i] = sets[i].key;
 	}
+	ctx.given = given;
+	ctx.ngiven = nsets;
 	/* The one check of the command's section: its exec relies on it. */
 	r = entry->section != NULL ? config_check(&ctx.cfg, entry->section,
 	    err, sizeof err) : 0;
@@ -575,6 +583,7 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 out:
 	guard_stop();
 	free(sets);
+	free(given);
 	config_release(&ctx.cfg);
 	return r;
 }

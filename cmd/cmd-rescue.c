@@ -2,6 +2,8 @@
  * cmd-rescue.c: asyncrep rescue, the third node: take over a failed
  * primary's address and finish its replication from its storage.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include "cmd.h"
 #include "delta.h"
 #include "error.h"
+#include "fs.h"
 #include "guard.h"
 #include "log.h"
 #include "rescue.h"
@@ -63,6 +66,45 @@ rescue_reroot(const char *root, const char *key, char **path)
 	return 0;
 }
 
+/*
+ * Where tls_load reads the primary's certificate, key and CA: beneath
+ * rootfd (confined: fs_open_in_root) when the file named by the
+ * primary's configuration is there, else at its own path, as for the
+ * token; and at its own path when this command line named it (a local
+ * copy wins over the storage's).
+ */
+static void
+rescue_tls_files(const struct cmd_ctx *ctx, int rootfd,
+    int dirfds[TLS_NFILES])
+{
+	static const char *const keys[TLS_NFILES] = {
+		[TLS_FILE_CERT] = "tls_cert",
+		[TLS_FILE_KEY] = "tls_key",
+		[TLS_FILE_CA] = "tls_ca",
+	};
+	const struct config_tls *t = &ctx->cfg.primary.tls;
+	const char *paths[TLS_NFILES];
+	size_t i;
+	int fd;
+
+	paths[TLS_FILE_CERT] = t->cert;
+	paths[TLS_FILE_KEY] = t->key;
+	paths[TLS_FILE_CA] = t->ca;
+	for (i = 0; i < TLS_NFILES; i++) {
+		dirfds[i] = AT_FDCWD;
+		if (rootfd < 0 || paths[i] == NULL ||
+		    cmd_key_given(ctx, keys[i]))
+			continue;
+		guard_enter("looking for the TLS files");
+		if (fs_open_in_root(rootfd, paths[i], O_RDONLY | O_NONBLOCK,
+		    &fd) == 0) {
+			close(fd);
+			dirfds[i] = rootfd;
+		}
+		guard_leave();
+	}
+}
+
 static int
 cmd_rescue_exec(struct cmd_ctx *ctx)
 {
@@ -70,6 +112,7 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 	struct rescue_opts o;
 	struct auth auth;
 	char err[CONFIG_ERR_MAX + 1024];
+	int dirfds[TLS_NFILES], rootfd = -1;
 	sigset_t set;
 	int r;
 
@@ -86,7 +129,8 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 	r = rescue_reroot(ctx->root, "data_dir", &cfg->data_dir);
 	if (r == 0)
 		r = rescue_reroot(ctx->root, "spool_dir", &cfg->spool_dir);
-	if (r == 0 && ctx->root != NULL && cfg->auth_token_file != NULL) {
+	if (r == 0 && ctx->root != NULL && cfg->auth_token_file != NULL &&
+	    !cmd_key_given(ctx, "auth_token_file")) {
 		char buf[RESCUE_PATH_MAX];
 		int shared;
 
@@ -105,17 +149,40 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 	}
 	if (r != 0)
 		return r;
-	guard_enter("reading the token file");
-	r = auth_load(&auth, cfg->auth_token_file, err, sizeof(err));
+	/* The primary's identity, so that standbys pinning it accept us. */
+	if (ctx->root != NULL && config_tls_enabled(&cfg->tls)) {
+		guard_enter("opening --root");
+		if (fs_open_dir(ctx->root, &rootfd) != 0) {
+			char q[128];
+
+			log_error("rescue: --root '%s': %s", log_escape(
+			    ctx->root, strlen(ctx->root), q, sizeof(q)),
+			    strerror(errno));
+			guard_leave();
+			return -AR_ESTORAGE;
+		}
+		guard_leave();
+	}
+	rescue_tls_files(ctx, rootfd, dirfds);
+	guard_enter("reading the token and TLS files");
+	r = cmd_auth_load(&auth, cfg->auth_token_file, &cfg->tls, dirfds);
 	guard_leave();
+	if (rootfd >= 0)
+		close(rootfd);
+	if (r != 0)
+		return r;
+	r = auth_listen_check(&auth, &cfg->listen, cfg->tls.mode, err,
+	    sizeof(err));
 	if (r != 0) {
-		log_error("%s", err);
+		log_error("rescue: %s", err);
+		auth_release(&auth);
 		return r;
 	}
 	delta_global_init();
 	r = cmd_signals(&set, 0, NULL);
 	if (r != 0) {
 		log_error("rescue: cannot block the stop signals");
+		auth_release(&auth);
 		return r;
 	}
 	memset(&o, 0, sizeof(o));
@@ -131,6 +198,7 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 	r = rescue_run(&o, err, sizeof(err));
 	if (r != 0)
 		log_error("rescue: %s", err);
+	auth_release(&auth);
 	return r;
 }
 

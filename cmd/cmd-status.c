@@ -28,13 +28,15 @@ cmd_status_exec(struct cmd_ctx *ctx)
 	}
 	if (config_check(cfg, "standby", err, sizeof(err)) == 0) {
 		any = 1;
-		r = auth_load(&auth, cfg->standby.auth_token_file, err,
-		    sizeof(err));
-		if (r == 0)
+		r = cmd_auth_load(&auth, cfg->standby.auth_token_file,
+		    &cfg->standby.tls, NULL);
+		if (r == 0) {
 			r = status_standby(&cfg->standby, &auth, ctx->json,
 			    stdout, err, sizeof(err));
-		if (r != 0)
-			log_error("%s", err);
+			if (r != 0)
+				log_error("%s", err);
+			auth_release(&auth);
+		}
 	}
 	if (!any)
 		log_error("status: the configuration has no complete [primary] "

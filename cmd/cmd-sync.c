@@ -37,11 +37,9 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 		    "follower's position must only move past what it applied");
 		return -AR_EUSAGE;
 	}
-	r = auth_load(&auth, cfg->auth_token_file, err, sizeof(err));
-	if (r != 0) {
-		log_error("%s", err);
+	r = cmd_auth_load(&auth, cfg->auth_token_file, &cfg->tls, NULL);
+	if (r != 0)
 		return r;
-	}
 	delta_global_init();
 	o.cfg = cfg;
 	o.auth = &auth;
@@ -51,11 +49,13 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 		r = cmd_signals(&set, 0, on_stop);
 		if (r != 0) {
 			log_error("sync: cannot catch the stop signals");
+			auth_release(&auth);
 			return r;
 		}
 		r = sync_follow(&o, &st, &stop, err, sizeof(err));
 	} else
 		r = sync_run(&o, &st, err, sizeof(err));
+	auth_release(&auth);
 	fflush(stdout);
 	if (r != 0)
 		log_error("%s", err);

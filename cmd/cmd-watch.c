@@ -22,29 +22,32 @@ cmd_watch_exec(struct cmd_ctx *ctx)
 	sigset_t set;
 	int r;
 
-	r = auth_load(&auth, cfg->auth_token_file, err, sizeof(err));
+	r = cmd_auth_load(&auth, cfg->auth_token_file, &cfg->tls, NULL);
+	if (r != 0)
+		return r;
+	/* Refused before the spool is touched (server_start checks too). */
+	r = auth_listen_check(&auth, &cfg->listen, cfg->tls.mode, err,
+	    sizeof(err));
+	if (r == 0 && ctx->reinit)
+		r = gen_reinit(cfg->spool_dir, err, sizeof(err));
 	if (r != 0) {
 		log_error("%s", err);
+		auth_release(&auth);
 		return r;
-	}
-	if (ctx->reinit) {
-		r = gen_reinit(cfg->spool_dir, err, sizeof(err));
-		if (r != 0) {
-			log_error("%s", err);
-			return r;
-		}
 	}
 	delta_global_init();
 	/* Signals are taken synchronously by this thread only; every other
 	 * thread inherits the mask. */
 	r = cmd_signals(&set, 1, NULL);
-	if (r != 0) {
-		log_error("watch: cannot block the stop signals");
-		return r;
-	}
-	r = primary_run(cfg, &auth, ctx->status_file, &set, err, sizeof(err));
 	if (r != 0)
-		log_error("%s", err);
+		log_error("watch: cannot block the stop signals");
+	else {
+		r = primary_run(cfg, &auth, ctx->status_file, &set, err,
+		    sizeof(err));
+		if (r != 0)
+			log_error("%s", err);
+	}
+	auth_release(&auth);
 	return r;
 }
 

@@ -1,5 +1,6 @@
 /*
- * cmd.c: what the commands share: how a long-running command is stopped.
+ * cmd.c: what the commands share: how a long-running command is stopped,
+ * how it reads its credentials, and which keys its command line set.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -7,6 +8,36 @@
 
 #include "cmd.h"
 #include "error.h"
+#include "log.h"
+
+int
+cmd_auth_load(struct auth *a, const char *token_file,
+    const struct config_tls *tls, const int dirfds[TLS_NFILES])
+{
+	char err[CONFIG_ERR_MAX + 512];
+	int r;
+
+	r = auth_load(a, token_file, err, sizeof(err));
+	if (r == 0)
+		r = tls_load(&a->tls, tls, dirfds, err, sizeof(err));
+	if (r != 0) {
+		log_error("%s", err);
+		auth_release(a);
+	}
+	return r;
+}
+
+int
+cmd_key_given(const struct cmd_ctx *ctx, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->ngiven; i++) {
+		if (strcmp(ctx->given[i], key) == 0)
+			return 1;
+	}
+	return 0;
+}
 
 int
 cmd_signals(sigset_t *set, int hup, void (*handler)(int))

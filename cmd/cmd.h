@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "config.h"
 
 struct cmd_ctx {
@@ -35,6 +36,8 @@ struct cmd_ctx {
 	size_t nstandbys;
 	int any;		/* --any (rescue) */
 	int reinit;		/* --reinit (watch) */
+	const char **given;	/* the config keys set by options */
+	size_t ngiven;
 	int argc;		/* operands left after options */
 	char **argv;
 };
@@ -84,6 +87,7 @@ extern const struct cmd_entry cmd_watch_entry;
 extern const struct cmd_entry cmd_sync_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_rescue_entry;
+extern const struct cmd_entry cmd_keygen_entry;
 
 /*
  * The signals of a long-running command, put into *set: SIGINT and
@@ -95,5 +99,16 @@ extern const struct cmd_entry cmd_rescue_entry;
  * main() for every command. Returns 0 or -AR_EINTERNAL.
  */
 int cmd_signals(sigset_t *set, int hup, void (*handler)(int));
+
+/*
+ * The token (token_file, NULL: none) and the TLS material (tls, files
+ * opened as tls_load says with dirfds) into *a; errors are logged.
+ * Returns 0 or the error; release *a with auth_release.
+ */
+int cmd_auth_load(struct auth *a, const char *token_file,
+    const struct config_tls *tls, const int dirfds[TLS_NFILES]);
+
+/* 1 if the command line set config key key (an option, not the file). */
+int cmd_key_given(const struct cmd_ctx *ctx, const char *key);
 
 #endif

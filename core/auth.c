@@ -75,6 +75,38 @@ auth_load(struct auth *a, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+void
+auth_release(struct auth *a)
+{
+	tls_release(&a->tls);
+	explicit_bzero(a->token, sizeof(a->token));
+	a->enabled = 0;
+	a->len = 0;
+}
+
+int
+auth_listen_check(const struct auth *a, const struct config_addr *addr,
+    int tls_mode, char *err, size_t errlen)
+{
+	if (auth_addr_is_loopback(&addr->ss) || a->tls.enabled)
+		return 0;
+	/* In clear only where the operator said so, and never open. */
+	if (tls_mode != CONFIG_OFF) {
+		snprintf(err, errlen, "listen %s: refusing a non-loopback "
+		    "address without TLS: set tls_cert, tls_key and tls_trust "
+		    "(or tls_ca), or write tls = off to serve in clear on a "
+		    "private network", addr->text);
+		return -AR_ECONFIG;
+	}
+	if (!a->enabled) {
+		snprintf(err, errlen, "listen %s: refusing a non-loopback "
+		    "address without authentication: set auth_token_file",
+		    addr->text);
+		return -AR_ECONFIG;
+	}
+	return 0;
+}
+
 int
 auth_check(const struct auth *a, const char *header)
 {

@@ -1,3 +1,8 @@
+/*
+ * client.c: the standby's HTTP transport (client.h) on libcurl, over TLS
+ * when the standby has a certificate: libcurl's own TLS (OpenSSL here)
+ * pins the primary's key or verifies it against tls_ca.
+ */
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -10,6 +15,8 @@
 #include "client.h"
 #include "error.h"
 #include "log.h"
+#include "pin.h"
+#include "tls.h"
 
 struct client {
 	CURL *curl;
@@ -17,7 +24,10 @@ struct client {
 	struct curl_slist *vheaders;	/* headers + the version, or NULL */
 	uint32_t version;		/* negotiated by the last hello, or 0 */
 	const struct config_standby *cfg;
-	char base[128];			/* "http://IP:PORT" */
+	int tls;			/* https, with our certificate */
+	int pinned;			/* the primary's key is pinned */
+	int ca;				/* and/or its chain checked by tls_ca */
+	char base[128];			/* "http://IP:PORT" or "https://" */
 	char errbuf[CURL_ERROR_SIZE];
 	char msg[CURL_ERROR_SIZE + 768];
 	uint64_t sent, received;
@@ -30,7 +40,8 @@ struct client {
 	void *up_arg;
 	int cb_err;			/* a callback's error */
 	long status;
-	char errbody[256];		/* start of an error response body */
+	/* start of an error response body: text, or an X frame */
+	char errbody[WIRE_HDR + 6 + WIRE_MSG_MAX + 1];
 	size_t errbody_len;
 	volatile sig_atomic_t *abort_flag;
 	int keepcnt;			/* keepalive probes: about stall_s */
@@ -125,6 +136,65 @@ seek_cb(void *userdata, curl_off_t offset, int origin)
 	    CURL_SEEKFUNC_FAIL;
 }
 
+/*
+ * TLS 1.3 with our certificate, and the primary recognised by its pinned
+ * key (peer verification off: curl checks the pin regardless, and a
+ * pinned key needs no CA, name or dates), or by tls_ca: the chain, its
+ * dates and the primary's address in its certificate. With both, both.
+ * Only tls_ca is trusted: never the system's CAs.
+ */
+static int
+client_tls(struct client *c, const struct tls *t)
+{
+	struct curl_blob cert, key, ca;
+	char pins[PIN_MAX * (PIN_CURL_LEN + 1)];
+	CURLcode cc;
+
+	cert = (struct curl_blob){ t->cert, t->cert_len, CURL_BLOB_COPY };
+	key = (struct curl_blob){ t->key, t->key_len, CURL_BLOB_COPY };
+	ca = (struct curl_blob){ t->ca, t->ca_len, CURL_BLOB_COPY };
+	cc = curl_easy_setopt(c->curl, CURLOPT_SSLVERSION,
+	    (long)(CURL_SSLVERSION_TLSv1_3 | CURL_SSLVERSION_MAX_TLSv1_3));
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(c->curl, CURLOPT_SSLCERTTYPE, "PEM");
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(c->curl, CURLOPT_SSLCERT_BLOB, &cert);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(c->curl, CURLOPT_SSLKEYTYPE, "PEM");
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(c->curl, CURLOPT_SSLKEY_BLOB, &key);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(c->curl, CURLOPT_CAINFO, NULL);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
+	if (cc == CURLE_OK && t->ca != NULL)
+		cc = curl_easy_setopt(c->curl, CURLOPT_CAINFO_BLOB, &ca);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER,
+		    t->ca != NULL ? 1L : 0L);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST,
+		    t->ca != NULL ? 2L : 0L);
+	if (cc == CURLE_OK && t->trust.n > 0) {
+		if (pin_list_curl(&t->trust, pins, sizeof(pins)) != 0)
+			return -AR_EINTERNAL;
+		cc = curl_easy_setopt(c->curl, CURLOPT_PINNEDPUBLICKEY, pins);
+	}
+	/* The primary speaks HTTP/1.1 (ALPN): offer nothing else. */
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(c->curl, CURLOPT_HTTP_VERSION,
+		    (long)CURL_HTTP_VERSION_1_1);
+	if (cc != CURLE_OK) {
+		snprintf(c->msg, sizeof(c->msg), "libcurl without the TLS "
+		    "asyncrep needs: %s", curl_easy_strerror(cc));
+		return -AR_ECONFIG;
+	}
+	c->tls = 1;
+	c->pinned = t->trust.n > 0;
+	c->ca = t->ca != NULL;
+	return 0;
+}
+
 int
 client_new(const struct config_standby *cfg, const struct auth *auth,
     struct client **out)
@@ -133,7 +203,7 @@ client_new(const struct config_standby *cfg, const struct auth *auth,
 	char hdr[AUTH_TOKEN_MAX + 64];
 	const char *host = cfg->primary.text;
 	long stall_s;
-	int n;
+	int n, r;
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -145,7 +215,8 @@ client_new(const struct config_standby *cfg, const struct auth *auth,
 		return -AR_ENOMEM;
 	}
 	/* An address text always fits: a cut one would dial another. */
-	n = snprintf(c->base, sizeof(c->base), "http://%s", host);
+	n = snprintf(c->base, sizeof(c->base), "%s://%s",
+	    auth->tls.enabled ? "https" : "http", host);
 	if (n < 0 || (size_t)n >= sizeof(c->base)) {
 		curl_easy_cleanup(c->curl);
 		free(c);
@@ -194,6 +265,14 @@ client_new(const struct config_standby *cfg, const struct auth *auth,
 	curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c->curl, CURLOPT_BUFFERSIZE, 256L * 1024);
 	curl_easy_setopt(c->curl, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
+	if (auth->tls.enabled) {
+		r = client_tls(c, &auth->tls);
+		if (r != 0) {
+			log_error("%s", c->msg);
+			client_free(c);
+			return r;
+		}
+	}
 	*out = c;
 	return 0;
 }
@@ -210,10 +289,43 @@ client_free(struct client *c)
 	free(c);
 }
 
+/*
+ * The standby refused the primary's identity: say so, with the key the
+ * primary presents (libcurl does not tell: a handshake of our own asks).
+ */
+static int
+client_refused(struct client *c)
+{
+	const struct config_addr *a = &c->cfg->primary;
+	char pin[PIN_TEXT_LEN + 1], why[128];
+	unsigned ms = (unsigned)(c->cfg->connect_timeout_ns / 1000000u);
+
+	if (tls_probe_pin((const struct sockaddr *)&a->ss, a->len,
+	    ms > 0 ? ms : 1, pin, why, sizeof(why)) == 0)
+		snprintf(c->msg, sizeof(c->msg), "the standby refused the "
+		    "primary %s: its key %s %s (%s)", a->text, pin,
+		    !c->ca ? "is not in tls_trust" : !c->pinned ?
+		    "is not trusted by tls_ca" :
+		    "is not in tls_trust or not trusted by tls_ca", c->errbuf);
+	else
+		snprintf(c->msg, sizeof(c->msg), "the standby refused the "
+		    "primary %s: %s (its key could not be read again: %s)",
+		    a->text, c->errbuf, why);
+	return -AR_EAUTH;
+}
+
 static int
 map_curl(struct client *c, CURLcode cc, const char *path)
 {
 	switch (cc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		return client_refused(c);
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+		snprintf(c->msg, sizeof(c->msg), "tls_cert, tls_key or tls_ca: "
+		    "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+		return -AR_ECONFIG;
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_OPERATION_TIMEDOUT:
@@ -236,12 +348,38 @@ map_curl(struct client *c, CURLcode cc, const char *path)
 	}
 }
 
+/*
+ * The explanation of an error answer, escaped into esc: the message of
+ * the X frame that is the whole body, or the body's text. Returns the X
+ * frame's code, or 0.
+ */
+static uint32_t
+client_errframe(struct client *c, char *esc, size_t esclen)
+{
+	const uint8_t *b = (const uint8_t *)c->errbody;
+	struct wire_error we;
+	size_t len = c->errbody_len;
+
+	if (len >= WIRE_HDR && b[0] == WIRE_ERROR &&
+	    ((size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 |
+	    b[4]) == len - WIRE_HDR &&
+	    wire_get_error(b + WIRE_HDR, len - WIRE_HDR, &we) == 0) {
+		log_escape(we.msg, we.msg_len, esc, esclen);
+		return we.code;
+	}
+	while (len > 0 && c->errbody[len - 1] == '\n')
+		len--;
+	log_escape(c->errbody, len, esc, esclen);
+	return 0;
+}
+
 static int
 perform(struct client *c, const char *path, client_body_cb *cb, void *arg)
 {
 	char url[128 + 3 * 4096], esc[512];
 	curl_off_t up = 0, down = 0;
 	long hdr = 0, req = 0;
+	uint32_t code;
 	CURLcode cc;
 	int r = 0, n;
 
@@ -275,12 +413,11 @@ perform(struct client *c, const char *path, client_body_cb *cb, void *arg)
 		return map_curl(c, cc, path);
 	if (c->status == 200)
 		return 0;
-	while (c->errbody_len > 0 && c->errbody[c->errbody_len - 1] == '\n')
-		c->errbody[--c->errbody_len] = '\0';
-	log_escape(c->errbody, c->errbody_len, esc, sizeof(esc));
+	code = client_errframe(c, esc, sizeof(esc));
 	snprintf(c->msg, sizeof(c->msg), "primary %s: %s: HTTP %ld%s%s",
 	    c->cfg->primary.text, path, c->status, esc[0] ? ": " : "", esc);
-	if (c->status == 401)
+	/* 403: the primary refused our key (its X frame names it). */
+	if (c->status == 401 || (c->status == 403 && code == AR_EAUTH))
 		r = -AR_EAUTH;
 	else
 		r = -AR_EPROTO;

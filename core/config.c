@@ -33,6 +33,7 @@
 #include "error.h"
 #include "limit.h"
 #include "log.h"
+#include "pin.h"
 
 /* Bigger than any sane configuration; bounds what we read into memory. */
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -51,6 +52,8 @@ enum config_type {
 	CONFIG_T_SIZE,		/* uint64_t bytes, "64K" */
 	CONFIG_T_UINT,		/* unsigned, decimal */
 	CONFIG_T_ADDR,		/* struct config_addr, "IP:PORT" */
+	CONFIG_T_PINS,		/* key pins, "sha256:HEX, ..." (stored as text) */
+	CONFIG_T_ONOFF,		/* int, enum config_onoff: "on" or "off" */
 };
 
 struct config_key {
@@ -100,6 +103,11 @@ static const struct config_key config_keys[] = {
 	{ "primary", "standbys", CONFIG_T_IDS, P(standbys), 0, 0, NULL, 0 },
 	{ "primary", "standby_expiry", CONFIG_T_SECONDS, P(standby_expiry_ns),
 	    NS_PER_S, 87600 * HOUR, "168h", 0 },
+	{ "primary", "tls", CONFIG_T_ONOFF, P(tls.mode), 0, 0, NULL, 0 },
+	{ "primary", "tls_cert", CONFIG_T_PATH, P(tls.cert), 0, 0, NULL, 0 },
+	{ "primary", "tls_key", CONFIG_T_PATH, P(tls.key), 0, 0, NULL, 0 },
+	{ "primary", "tls_trust", CONFIG_T_PINS, P(tls.trust), 0, 0, NULL, 0 },
+	{ "primary", "tls_ca", CONFIG_T_PATH, P(tls.ca), 0, 0, NULL, 0 },
 
 	{ "standby", "data_dir", CONFIG_T_PATH, S(data_dir), 0, 0, NULL, 1 },
 	{ "standby", "state_dir", CONFIG_T_PATH, S(state_dir), 0, 0, NULL, 1 },
@@ -119,6 +127,11 @@ static const struct config_key config_keys[] = {
 	{ "standby", "standby_id", CONFIG_T_STRING, S(standby_id),
 	    0, 0, NULL, 0 },
 	{ "standby", "exclude", CONFIG_T_STRING, S(exclude), 0, 0, NULL, 0 },
+	{ "standby", "tls", CONFIG_T_ONOFF, S(tls.mode), 0, 0, NULL, 0 },
+	{ "standby", "tls_cert", CONFIG_T_PATH, S(tls.cert), 0, 0, NULL, 0 },
+	{ "standby", "tls_key", CONFIG_T_PATH, S(tls.key), 0, 0, NULL, 0 },
+	{ "standby", "tls_trust", CONFIG_T_PINS, S(tls.trust), 0, 0, NULL, 0 },
+	{ "standby", "tls_ca", CONFIG_T_PATH, S(tls.ca), 0, 0, NULL, 0 },
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -545,7 +558,7 @@ static int
 config_is_text(const struct config_key *k)
 {
 	return k->type == CONFIG_T_PATH || k->type == CONFIG_T_STRING ||
-	    k->type == CONFIG_T_IDS;
+	    k->type == CONFIG_T_IDS || k->type == CONFIG_T_PINS;
 }
 
 static void *
@@ -637,6 +650,25 @@ config_value_parse(const struct config_key *k, const char *text,
 		}
 		v->str = text;
 		return 0;
+	case CONFIG_T_PINS: {
+		struct pin_list pins;
+
+		if (pin_list_parse(text, &pins, &reason) != 0) {
+			config_err(why, whylen, "bad pins '%s': %s", q,
+			    reason);
+			return -AR_EUSAGE;
+		}
+		v->str = text;
+		return 0;
+	}
+	case CONFIG_T_ONOFF:
+		if (strcmp(text, "on") != 0 && strcmp(text, "off") != 0) {
+			config_err(why, whylen, "'%s' is neither 'on' nor "
+			    "'off'", q);
+			return -AR_EUSAGE;
+		}
+		v->u = strcmp(text, "on") == 0 ? CONFIG_ON : CONFIG_OFF;
+		return 0;
 	case CONFIG_T_ADDR:
 		r = config_addr_parse(text, &v->addr, &reason);
 		if (r != 0) {
@@ -701,6 +733,7 @@ config_value_store(struct config *cfg, const struct config_key *k,
 	case CONFIG_T_PATH:
 	case CONFIG_T_STRING:
 	case CONFIG_T_IDS:
+	case CONFIG_T_PINS:
 		copy = strdup(v->str);
 		if (copy == NULL)
 			return -AR_ENOMEM;
@@ -717,6 +750,9 @@ config_value_store(struct config *cfg, const struct config_key *k,
 		break;
 	case CONFIG_T_UINT:
 		*(unsigned *)field = v->u;
+		break;
+	case CONFIG_T_ONOFF:
+		*(int *)field = (int)v->u;
 		break;
 	}
 	return 0;
@@ -1049,6 +1085,7 @@ config_is_set(const struct config *cfg, const struct config_key *k)
 	case CONFIG_T_PATH:
 	case CONFIG_T_STRING:
 	case CONFIG_T_IDS:
+	case CONFIG_T_PINS:
 		return *(char *const *)field != NULL;
 	case CONFIG_T_ADDR:
 		return ((const struct config_addr *)field)->set;
@@ -1094,6 +1131,45 @@ config_check_overlap(const char *role, const char *dir, const char *dname,
 }
 
 int
+config_tls_enabled(const struct config_tls *t)
+{
+	return t->mode == CONFIG_ON || (t->mode == CONFIG_UNSET &&
+	    t->cert != NULL);
+}
+
+/*
+ * TLS is mutual: with it on, a role has its own certificate and key and
+ * a way to recognise its peer (pins or a CA). With tls = off the other
+ * keys may stay in place, unused; without tls written, a key that only
+ * makes sense with a certificate is a mistake worth naming.
+ */
+static int
+config_check_tls(const char *role, const struct config_tls *t, char *err,
+    size_t errlen)
+{
+	if (!config_tls_enabled(t)) {
+		if (t->mode == CONFIG_OFF || (t->key == NULL &&
+		    t->trust == NULL && t->ca == NULL))
+			return 0;
+		config_err(err, errlen, "%s in [%s] needs tls_cert (TLS is "
+		    "on only with a certificate)", t->key != NULL ? "tls_key" :
+		    t->trust != NULL ? "tls_trust" : "tls_ca", role);
+		return -AR_ECONFIG;
+	}
+	if (t->cert == NULL || t->key == NULL) {
+		config_err(err, errlen, "TLS in [%s] needs both tls_cert and "
+		    "tls_key", role);
+		return -AR_ECONFIG;
+	}
+	if (t->trust == NULL && t->ca == NULL) {
+		config_err(err, errlen, "TLS in [%s] needs the peer's identity: "
+		    "set tls_trust (the pins of its key) or tls_ca", role);
+		return -AR_ECONFIG;
+	}
+	return 0;
+}
+
+int
 config_check(const struct config *cfg, const char *role, char *err,
     size_t errlen)
 {
@@ -1133,12 +1209,23 @@ config_check(const struct config *cfg, const char *role, char *err,
 		    "'inotify' or 'poll'");
 		return -AR_ECONFIG;
 	}
+	if (config_check_tls(role, strcmp(role, "primary") == 0 ?
+	    &cfg->primary.tls : &cfg->standby.tls, err, errlen) != 0)
+		return -AR_ECONFIG;
 	if (strcmp(role, "primary") == 0)
 		return config_check_overlap(role, cfg->primary.data_dir,
 		    "data_dir", cfg->primary.spool_dir, "spool_dir", err,
 		    errlen);
 	return config_check_overlap(role, cfg->standby.data_dir, "data_dir",
 	    cfg->standby.state_dir, "state_dir", err, errlen);
+}
+
+int
+config_key_is_path(const char *section, const char *key)
+{
+	const struct config_key *k = config_find(section, key);
+
+	return k != NULL && k->type == CONFIG_T_PATH;
 }
 
 const char *const *

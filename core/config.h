@@ -20,6 +20,22 @@
 /* Most standby ids in a list (standbys, rescue --standby). */
 #define CONFIG_IDS_MAX 64
 
+/* A switch that may be left unset: tls = on | off. */
+enum config_onoff {
+	CONFIG_UNSET = 0,	/* not written: the default applies */
+	CONFIG_OFF = 1,
+	CONFIG_ON = 2,
+};
+
+/* The TLS keys, the same in both sections. */
+struct config_tls {
+	char *cert;			/* tls_cert: our certificate (PEM) */
+	char *key;			/* tls_key: its private key (PEM) */
+	char *trust;			/* tls_trust: pins of the peers' keys */
+	char *ca;			/* tls_ca: a CA bundle (PEM) */
+	int mode;			/* tls: enum config_onoff */
+};
+
 /* An IPv4 or IPv6 address and port; text keeps the operator's spelling. */
 struct config_addr {
 	struct sockaddr_storage ss;
@@ -45,6 +61,7 @@ struct config_primary {
 	uint64_t spool_max_size;	/* past it, laggards do a full compare */
 	char *standbys;			/* ids a rescue completes; NULL: acks */
 	uint64_t standby_expiry_ns;	/* older acks: not waited for (168h) */
+	struct config_tls tls;
 };
 
 struct config_standby {
@@ -59,6 +76,7 @@ struct config_standby {
 	unsigned batch_files;		/* files per request, default 1024 */
 	char *standby_id;		/* name for the primary; default hostname */
 	char *exclude;			/* comma-separated patterns */
+	struct config_tls tls;
 };
 
 struct config {
@@ -103,6 +121,13 @@ int config_check(const struct config *cfg, const char *role, char *err,
 /* NULL-terminated list of the keys of a section ("primary" or "standby"),
  * from which the command line builds its long options. */
 const char *const *config_section_keys(const char *section);
+
+/* 1 when TLS is on: tls = on, or tls not written and tls_cert set. */
+int config_tls_enabled(const struct config_tls *t);
+
+/* 1 if the key of section is an absolute path in the file (a relative
+ * one given as an option means the current directory). */
+int config_key_is_path(const char *section, const char *key);
 
 /* Pure parsers, exposed for tests and fuzzing. Return 0 or -AR_EUSAGE. */
 int config_parse_duration(const char *s, uint64_t *ns);

@@ -226,13 +226,21 @@ fs_open_errno(void)
 	return -AR_EIO;
 }
 
+/* How fs_openat2 resolves: a wire path (beneath, no symlink at all) or
+ * an operator's path under another node's mount (in root). */
+enum fs_resolve {
+	FS_RESOLVE_BENEATH,
+	FS_RESOLVE_IN_ROOT,
+};
+
 /*
  * One openat2 call. Returns the fd, -1 with errno for a real answer, or
  * -2 when openat2 cannot be used here (missing, or refused by a seccomp
  * filter, which answers EPERM for syscalls it does not know).
  */
 static int
-fs_openat2(int rootfd, const char *relpath, int flags, mode_t mode)
+fs_openat2(int rootfd, const char *relpath, int flags, mode_t mode,
+    enum fs_resolve how_resolve)
 {
 #ifdef FS_HAVE_OPENAT2
 	struct open_how how;
@@ -250,8 +258,9 @@ fs_openat2(int rootfd, const char *relpath, int flags, mode_t mode)
 	 * No RESOLVE_NO_XDEV: a bind mount inside the tree is the
 	 * operator's choice and does not lead outside it.
 	 */
-	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-	    RESOLVE_NO_MAGICLINKS;
+	how.resolve = how_resolve == FS_RESOLVE_IN_ROOT ?
+	    RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS :
+	    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
 	for (;;) {
 		r = syscall(SYS_openat2, rootfd, relpath, &how, sizeof how);
 		if (r >= 0)
@@ -276,6 +285,7 @@ fs_openat2(int rootfd, const char *relpath, int flags, mode_t mode)
 	(void)relpath;
 	(void)flags;
 	(void)mode;
+	(void)how_resolve;
 	return -2;
 #endif
 }
@@ -363,13 +373,37 @@ fs_open_beneath(int rootfd, const char *relpath, int flags, mode_t mode,
 	/* openat2 refuses an empty path; "." beneath the root is the root. */
 	if (len == 0)
 		relpath = ".";
-	r = fs_openat2(rootfd, relpath, flags, mode);
+	r = fs_openat2(rootfd, relpath, flags, mode, FS_RESOLVE_BENEATH);
 	/* openat2 does not say whether ENOTDIR came from a symlink or a
 	 * file: the walk, as confined, finds out. */
 	if (r == -2 || (r == -1 && errno == ENOTDIR))
 		r = fs_open_walk(rootfd, relpath, flags, mode);
 	if (r < 0)
 		return fs_open_errno();
+	*fd = r;
+	return 0;
+}
+
+int
+fs_open_in_root(int rootfd, const char *path, int flags, int *fd)
+{
+	const char *rel = path;
+	int r;
+
+	flags |= O_CLOEXEC | O_NOCTTY;
+#ifdef O_LARGEFILE
+	flags |= O_LARGEFILE;
+#endif
+	r = fs_openat2(rootfd, path, flags, 0, FS_RESOLVE_IN_ROOT);
+	if (r == -2) {
+		/* Without openat2: the walk, which follows no symlink and
+		 * refuses "..", confines as well, only more strictly. */
+		while (*rel == '/')
+			rel++;
+		return fs_open_beneath(rootfd, rel, flags, 0, fd);
+	}
+	if (r < 0)
+		return -AR_EIO;
 	*fd = r;
 	return 0;
 }

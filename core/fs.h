@@ -40,6 +40,16 @@ int fs_open_dir(const char *path, int *fd);
 int fs_open_beneath(int rootfd, const char *relpath, int flags, mode_t mode,
     int *fd);
 
+/*
+ * Open an operator's absolute path (from a configuration), as it is seen
+ * under rootfd: the mount point of another node's storage. Resolved with
+ * openat2(RESOLVE_IN_ROOT), so that neither ".." nor a symlink on that
+ * storage leads out of it (an absolute symlink means rootfd's tree);
+ * where openat2 is missing, with fs_open_beneath, which refuses symlinks
+ * and "..". flags are open(2) flags without O_CREAT. Returns 0, -AR_EIO
+ * (errno kept) or -AR_EPROTO as fs_open_beneath.
+ */
+int fs_open_in_root(int rootfd, const char *path, int flags, int *fd);
 /* For tests: when non-zero, fs_open_beneath always takes the component-
  * by-component walk, so the path used where openat2 is missing (old
  * kernel, seccomp filter) is exercised on kernels that have it. */

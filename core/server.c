@@ -4,10 +4,13 @@
  * routes it through one table of {method, path, handlers}, reads its
  * body under the route's limit, answers the hello, and runs the streamed
  * answers that serve-files.c and serve-changes.c fill (server-int.h).
+ * With TLS, it asks every client for a certificate and checks it
+ * (tls.h) before any handler sees a request of that connection.
  */
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -28,9 +31,19 @@
 #include "manifest.h"
 #include "server-int.h"
 #include "spool.h"
+#include "tls.h"
 
 /* Bytes MHD asks a stream callback for at a time. */
 #define SERVER_BLOCK (256u * 1024)
+
+/* What a TLS connection's peer was found to be, once per connection
+ * (its socket context): the certificate cannot change on it, as TLS 1.3
+ * has no renegotiation. */
+struct server_conn {
+	int checked;
+	int refused;
+	char why[WIRE_MSG_MAX / 2];	/* the X frame's message */
+};
 
 /* ---------------------------------------------------------------- */
 /* Streamed answers */
@@ -426,6 +439,54 @@ server_route_find(const char *url, const char *method, int *method_ok)
 	return NULL;
 }
 
+/*
+ * With TLS, whether the connection's client certificate is one we trust
+ * (tls_peer_check), decided on its first request and kept: 0, or -1 with
+ * the refusal (403, an X frame naming the key seen) queued in *answer.
+ */
+static int
+server_peer_check(struct server *srv, struct MHD_Connection *c,
+    struct server_request *rq, enum MHD_Result *answer)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct server_conn *sc;
+	char pin[PIN_TEXT_LEN + 1], why[160];
+	void *session = NULL;
+
+	if (!srv->opts.auth->tls.enabled)
+		return 0;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	sc = ci != NULL ? ci->socket_context : NULL;
+	if (sc == NULL) {
+		*answer = MHD_NO;	/* out of memory at its start */
+		return -1;
+	}
+	if (!sc->checked) {
+		ci = MHD_get_connection_info(c,
+		    MHD_CONNECTION_INFO_GNUTLS_SESSION);
+		if (ci != NULL)
+			session = ci->tls_session;
+		sc->checked = 1;
+		sc->refused = tls_peer_check(&srv->opts.auth->tls, session, pin,
+		    why, sizeof(why)) != 0;
+		if (sc->refused && pin[0] != '\0')
+			snprintf(sc->why, sizeof(sc->why), "the %s refused the "
+			    "standby's key %s: %s", srv->opts.role ==
+			    WIRE_ROLE_RESCUE ? "rescue" : "primary", pin, why);
+		else if (sc->refused)
+			snprintf(sc->why, sizeof(sc->why), "the %s refused the "
+			    "standby: %s", srv->opts.role == WIRE_ROLE_RESCUE ?
+			    "rescue" : "primary", why);
+		if (sc->refused)
+			log_warn("%s: %s", rq->peer, sc->why);
+	}
+	if (!sc->refused)
+		return 0;
+	*answer = server_reply_error(c, MHD_HTTP_FORBIDDEN, AR_EAUTH,
+	    sc->why);
+	return -1;
+}
+
 /* First call of a request: headers only. Route and authenticate before
  * any body is accepted. */
 static enum MHD_Result
@@ -443,6 +504,9 @@ server_request_begin(struct server *srv, struct MHD_Connection *c,
 		return MHD_NO;
 	*req_cls = rq;
 	server_peer_name(c, rq->peer, sizeof(rq->peer));
+	/* The peer's key first, before a rescue counts the call. */
+	if (server_peer_check(srv, c, rq, &answer) != 0)
+		return answer;
 	route = server_route_find(url, method, &method_ok);
 	if (route == NULL) {
 		log_warn("%s: %s %s: unknown path", rq->peer,
@@ -576,6 +640,31 @@ server_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	guard_leave();
 }
 
+/*
+ * A TLS connection starts (before its handshake) or ends. libmicrohttpd
+ * asks a client for a certificate only when given a trust store, which
+ * pins are not: ask for one here, and let the check decide (a client
+ * without one gets a 403 it can read, not a failed handshake).
+ */
+static void
+server_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	(void)cls;
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		free(*socket_context);
+		*socket_context = NULL;
+		return;
+	}
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci != NULL && ci->tls_session != NULL)
+		gnutls_certificate_server_set_request(ci->tls_session,
+		    GNUTLS_CERT_REQUEST);
+	*socket_context = calloc(1, sizeof(struct server_conn));
+}
+
 static void server_mhd_log(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
@@ -628,19 +717,20 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
     size_t errlen)
 {
 	const struct config_primary *cfg = opts->cfg;
+	const struct tls *tls = &opts->auth->tls;
+	struct MHD_OptionItem tls_opts[5];
 	struct server *srv;
 	unsigned timeout_s;
+	char own[PIN_TEXT_LEN + 1];
 	int r;
 
 	assert(opts->generation != NULL && gen_valid(opts->generation));
 	assert(opts->role == WIRE_ROLE_PRIMARY ||
 	    opts->role == WIRE_ROLE_RESCUE);
-	if (!opts->auth->enabled && !auth_addr_is_loopback(&cfg->listen.ss)) {
-		snprintf(err, errlen, "listen %s: refusing a non-loopback "
-		    "address without authentication: set auth_token_file",
-		    cfg->listen.text);
-		return -AR_ECONFIG;
-	}
+	r = auth_listen_check(opts->auth, &cfg->listen, cfg->tls.mode, err,
+	    errlen);
+	if (r != 0)
+		return r;
 	srv = calloc(1, sizeof(*srv));
 	if (srv == NULL)
 		return -AR_ENOMEM;
@@ -658,8 +748,24 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 	timeout_s = (unsigned)(cfg->timeout_ns / 1000000000u);
 	if (timeout_s == 0)
 		timeout_s = 1;
+	/* The TLS options, or none (an array that only ends). */
+	memset(tls_opts, 0, sizeof(tls_opts));
+	tls_opts[0].option = MHD_OPTION_END;
+	if (tls->enabled) {
+		tls_opts[0] = (struct MHD_OptionItem){
+		    MHD_OPTION_HTTPS_MEM_CERT, 0, tls->cert };
+		tls_opts[1] = (struct MHD_OptionItem){
+		    MHD_OPTION_HTTPS_MEM_KEY, 0, tls->key };
+		tls_opts[2] = (struct MHD_OptionItem){
+		    MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES };
+		tls_opts[3] = (struct MHD_OptionItem){
+		    MHD_OPTION_NOTIFY_CONNECTION,
+		    (intptr_t)server_conn_notify, srv };
+		tls_opts[4].option = MHD_OPTION_END;
+	}
 	srv->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
-	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0,
+	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+	    (tls->enabled ? MHD_USE_TLS : 0), 0,
 	    NULL, NULL, server_handle, srv,
 	    MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, srv,
 	    MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
@@ -670,13 +776,21 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
 	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 	    MHD_OPTION_NOTIFY_COMPLETED, server_completed, srv,
+	    MHD_OPTION_ARRAY, tls_opts,
 	    MHD_OPTION_END);
 	if (srv->mhd == NULL) {
-		snprintf(err, errlen, "listen %s: cannot start the HTTP "
-		    "server", cfg->listen.text);
+		snprintf(err, errlen, "listen %s: cannot start the HTTP%s "
+		    "server", cfg->listen.text, tls->enabled ? "S" : "");
 		close(srv->listen_fd);
 		free(srv);
 		return -AR_EBIND;
+	}
+	if (tls->enabled) {
+		pin_format(tls->own, own);
+		log_info("TLS 1.3 on %s with key %s; standbys trusted by %s%s%s",
+		    cfg->listen.text, own, tls->trust.n > 0 ? "pin" : "",
+		    tls->trust.n > 0 && tls->ca != NULL ? " or " : "",
+		    tls->ca != NULL ? "tls_ca" : "");
 	}
 	*out = srv;
 	return 0;

@@ -39,13 +39,16 @@ watch_opts='reinit status-file'
 sync_opts='dry-run itemize-changes follow'
 rescue_opts='root timeout standby any storage-timeout settle status-file'
 status_opts='json'
+keygen_opts=
 # The options of the config keys of each section.
 primary_keys='data-dir spool-dir listen interval auth-token-file
 	max-connections max-per-ip idle-timeout max-signature-size threads
-	watch-mode poll-interval exclude spool-max-size standbys standby-expiry'
+	watch-mode poll-interval exclude spool-max-size standbys standby-expiry
+	tls tls-cert tls-key tls-trust tls-ca'
 standby_keys='data-dir state-dir primary auth-token-file connect-timeout
-	stall-timeout delta-min-size batch-size batch-files standby-id exclude'
-all_own="$watch_opts $sync_opts $rescue_opts $status_opts"
+	stall-timeout delta-min-size batch-size batch-files standby-id exclude
+	tls tls-cert tls-key tls-trust tls-ca'
+all_own="$watch_opts $sync_opts $rescue_opts $status_opts $keygen_opts"
 
 # The options a command takes, one per line, sorted.
 takes() {
@@ -53,12 +56,12 @@ takes() {
 	case $1 in
 	watch|rescue) keys=$primary_keys ;;
 	sync) keys=$standby_keys ;;
-	status) keys= ;;
+	status|keygen) keys= ;;
 	esac &&
 	for o in $common_opts $own $keys; do echo "$o"; done | sort
 }
 
-for cmd in watch sync rescue status; do
+for cmd in watch sync rescue status keygen; do
 	test_expect_success "$cmd --help lists its own options only" '
 		"$ASYNCREP" '"$cmd"' --help >out 2>err &&
 		test_cmp /dev/null err &&
@@ -219,9 +222,10 @@ test_expect_success 'rescue: a path too long under --root exits 1 naming it' '
 	test_must_fail 1 "$ASYNCREP" rescue -c long.conf \
 		--root "/$long$long" 2>err &&
 	grep -q "^asyncrep: rescue: data_dir ./d. under --root ./0*\.\.\..: path too long" err &&
-	test_must_fail 1 "$ASYNCREP" rescue -c long.conf --root "/$long" \
-		--auth-token-file "/token$(printf "%0300d" 0)" 2>err &&
-	grep -q "^asyncrep: rescue: auth_token_file ./token0*\.\.\.. under --root" err
+	printf "auth_token_file = /token%0110d\n" 0 >>long.conf &&
+	test_must_fail 1 "$ASYNCREP" rescue -c long.conf \
+		--root "/$long$(printf "%0100d" 0)" 2>err &&
+	grep -q "^asyncrep: rescue: auth_token_file ./token0*. under --root" err
 '
 
 test_expect_success 'bad address, size and number on the command line exit 1' '

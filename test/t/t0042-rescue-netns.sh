@@ -10,7 +10,10 @@ test_description='rescue: the service address moves to the rescue node (network 
 # primary dies, the cluster (here: this script, as IPaddr2 would) moves
 # it to the rescue node. The rescue is started before the address
 # arrives (IP_FREEBIND), and the standby, still dialling VIP, reaches the
-# rescue without being told anything.
+# rescue without being told anything. VIP is not a loopback address, so
+# they speak TLS (without it the primary would refuse VIP unless tls =
+# off were written): the rescue presents the primary's key, which the
+# standby pins, and the token is the second factor.
 why=
 [ "$(id -u)" = 0 ] || why="not root"
 [ -n "$why" ] || command -v ip >/dev/null 2>&1 || why="no ip (Debian: iproute2)"
@@ -72,6 +75,8 @@ test_expect_success 'setup: the primary serves VIP, the standby follows it' '
 	mkdir -p p/data/sub && echo before >p/data/sub/f &&
 	head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n" >token &&
 	chmod 600 token &&
+	"$ASYNCREP" keygen keys-p >pin-p &&
+	"$ASYNCREP" keygen keys-s >pin-s &&
 	cat >p.conf <<-EOF &&
 	[primary]
 	data_dir  = $TRASH/p/data
@@ -79,13 +84,18 @@ test_expect_success 'setup: the primary serves VIP, the standby follows it' '
 	listen    = $ADDR
 	interval  = 30s
 	auth_token_file = $TRASH/token
+	tls_cert  = $TRASH/keys-p/cert.pem
+	tls_key   = $TRASH/keys-p/key.pem
+	tls_trust = $(cat pin-s)
 	EOF
 	start_bg watch.log inns $NSP "$ASYNCREP" watch -v -c "$TRASH/p.conf" &&
 	WATCH_PID=$last_pid &&
 	wait_for 10 grep -q serving watch.log &&
 	start_bg follow.log inns $NSS "$ASYNCREP" sync --follow -v \
 		--data-dir "$TRASH/s/data" --state-dir "$TRASH/s/state" \
-		--primary $ADDR --auth-token-file "$TRASH/token" &&
+		--primary $ADDR --auth-token-file "$TRASH/token" \
+		--tls-cert "$TRASH/keys-s/cert.pem" \
+		--tls-key "$TRASH/keys-s/key.pem" --tls-trust "$(cat pin-p)" &&
 	FOLLOW_PID=$last_pid &&
 	wait_for 20 trees_equal p/data s/data
 '
@@ -126,6 +136,7 @@ test_expect_success 'the address moves: the standby completes through the rescue
 	# keepalive probe, not by the stall timeout.
 	! grep -q "Operation too slow" follow.log &&
 	grep -q "^asyncrep rescue completed" rescue.log &&
+	grep -q "TLS 1.3 on $ADDR with key $(cat pin-p)" rescue.log &&
 	test -f p/spool/rescued &&
 	trees_equal p/data s/data
 '

@@ -421,6 +421,42 @@ test_loopback(void **state)
 	assert_false(auth_addr_is_loopback(&un));
 }
 
+/* Where a server may listen: loopback always; elsewhere with TLS, or in
+ * clear when tls = off is written and a token is set. */
+static void
+test_listen_check(void **state)
+{
+	struct config_addr lo, any;
+	struct auth a;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(config_parse_addr("127.0.0.2:1", &lo), 0);
+	assert_int_equal(config_parse_addr("0.0.0.0:1", &any), 0);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(auth_listen_check(&a, &lo, CONFIG_UNSET, err,
+	    sizeof(err)), 0);
+	assert_int_equal(auth_listen_check(&a, &any, CONFIG_UNSET, err,
+	    sizeof(err)), -AR_ECONFIG);
+	assert_non_null(strstr(err, "without TLS"));
+	assert_non_null(strstr(err, "tls = off"));
+	/* A token alone is no longer enough... */
+	a.enabled = 1;
+	assert_int_equal(auth_listen_check(&a, &any, CONFIG_UNSET, err,
+	    sizeof(err)), -AR_ECONFIG);
+	/* ...unless the clear text was asked for. */
+	assert_int_equal(auth_listen_check(&a, &any, CONFIG_OFF, err,
+	    sizeof(err)), 0);
+	a.enabled = 0;
+	assert_int_equal(auth_listen_check(&a, &any, CONFIG_OFF, err,
+	    sizeof(err)), -AR_ECONFIG);
+	assert_non_null(strstr(err, "auth_token_file"));
+	/* TLS authenticates the peers by itself. */
+	a.tls.enabled = 1;
+	assert_int_equal(auth_listen_check(&a, &any, CONFIG_UNSET, err,
+	    sizeof(err)), 0);
+}
+
 int
 main(void)
 {
@@ -442,6 +478,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_header, setup, teardown),
 		cmocka_unit_test(test_loopback),
+		cmocka_unit_test(test_listen_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

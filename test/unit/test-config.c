@@ -256,7 +256,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 16);
+	assert_int_equal(n, 21);
 	assert_string_equal(k[0], "data_dir");
 	assert_string_equal(k[2], "listen");
 	assert_string_equal(k[9], "threads");
@@ -264,16 +264,21 @@ test_section_keys(void **state)
 	assert_string_equal(k[13], "spool_max_size");
 	assert_string_equal(k[14], "standbys");
 	assert_string_equal(k[15], "standby_expiry");
+	assert_string_equal(k[16], "tls");
+	assert_string_equal(k[20], "tls_ca");
 
 	k = config_section_keys("standby");
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 11);
+	assert_int_equal(n, 16);
 	assert_string_equal(k[1], "state_dir");
 	assert_string_equal(k[8], "batch_files");
 	assert_string_equal(k[9], "standby_id");
 	assert_string_equal(k[10], "exclude");
+	assert_string_equal(k[11], "tls");
+	assert_string_equal(k[12], "tls_cert");
+	assert_string_equal(k[15], "tls_ca");
 
 	assert_null(config_section_keys("rescue"));
 }
@@ -643,6 +648,108 @@ test_check(void **state)
 	config_release(&cfg);
 }
 
+#define PIN1 "sha256:" \
+	"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+/* The TLS keys: values checked as they are read, then the rules of a
+ * mutual TLS in config_check. */
+static void
+test_tls_keys(void **state)
+{
+	static const char conf[] =
+	    "[primary]\n"
+	    "data_dir = /d\n"
+	    "spool_dir = /s\n"
+	    "listen = 192.0.2.1:8873\n"
+	    "tls_cert = /etc/a/cert.pem\n"
+	    "tls_key = /etc/a/key.pem\n"
+	    "tls_trust = " PIN1 "\n"
+	    "[standby]\n"
+	    "tls = off\n";
+	static const char bad_pins[] =
+	    "[standby]\ntls_trust = " PIN1 ", sha256:x\n";
+	struct config cfg;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	config_init(&cfg);
+	assert_int_equal(cfg.primary.tls.mode, CONFIG_UNSET);
+	assert_false(config_tls_enabled(&cfg.primary.tls));
+	assert_int_equal(config_load_buffer(&cfg, "mem", conf,
+	    sizeof(conf) - 1, err, sizeof err), 0);
+	assert_string_equal(cfg.primary.tls.cert, "/etc/a/cert.pem");
+	assert_string_equal(cfg.primary.tls.trust, PIN1);
+	/* On without "tls = on": a certificate is enough. */
+	assert_true(config_tls_enabled(&cfg.primary.tls));
+	assert_int_equal(config_check(&cfg, "primary", err, sizeof err), 0);
+	assert_int_equal(cfg.standby.tls.mode, CONFIG_OFF);
+	assert_false(config_tls_enabled(&cfg.standby.tls));
+
+	/* Mutual: a certificate needs its key and the peer's identity. */
+	assert_int_equal(config_set(&cfg, "primary", "tls", "off", err,
+	    sizeof err), 0);
+	assert_false(config_tls_enabled(&cfg.primary.tls));
+	assert_int_equal(config_check(&cfg, "primary", err, sizeof err), 0);
+	assert_int_equal(config_set(&cfg, "primary", "tls", "on", err,
+	    sizeof err), 0);
+	free(cfg.primary.tls.trust);
+	cfg.primary.tls.trust = NULL;
+	assert_int_equal(config_check(&cfg, "primary", err, sizeof err),
+	    -AR_ECONFIG);
+	assert_non_null(strstr(err, "tls_trust"));
+	assert_non_null(strstr(err, "tls_ca"));
+	assert_int_equal(config_set(&cfg, "primary", "tls_ca", "/etc/ca.pem",
+	    err, sizeof err), 0);
+	assert_int_equal(config_check(&cfg, "primary", err, sizeof err), 0);
+	free(cfg.primary.tls.key);
+	cfg.primary.tls.key = NULL;
+	assert_int_equal(config_check(&cfg, "primary", err, sizeof err),
+	    -AR_ECONFIG);
+	assert_string_equal(err, "TLS in [primary] needs both tls_cert and "
+	    "tls_key");
+
+	/* Without tls written, a key that needs a certificate is named. */
+	assert_int_equal(config_set(&cfg, "standby", "tls_trust", PIN1, err,
+	    sizeof err), 0);
+	assert_int_equal(config_set(&cfg, "standby", "data_dir", "/d", err,
+	    sizeof err), 0);
+	assert_int_equal(config_set(&cfg, "standby", "state_dir", "/s", err,
+	    sizeof err), 0);
+	assert_int_equal(config_set(&cfg, "standby", "primary",
+	    "192.0.2.1:1", err, sizeof err), 0);
+	assert_int_equal(config_check(&cfg, "standby", err, sizeof err), 0);
+	cfg.standby.tls.mode = CONFIG_UNSET;
+	assert_int_equal(config_check(&cfg, "standby", err, sizeof err),
+	    -AR_ECONFIG);
+	assert_string_equal(err, "tls_trust in [standby] needs tls_cert "
+	    "(TLS is on only with a certificate)");
+
+	/* Bad values, refused as they are read. */
+	assert_int_equal(config_set(&cfg, "standby", "tls", "yes", err,
+	    sizeof err), -AR_EUSAGE);
+	assert_non_null(strstr(err, "neither 'on' nor 'off'"));
+	assert_int_equal(config_set(&cfg, "standby", "tls_trust",
+	    "sha256:00", err, sizeof err), -AR_EUSAGE);
+	assert_non_null(strstr(err, "bad pins"));
+	assert_int_equal(config_set(&cfg, "standby", "tls_cert", "cert.pem",
+	    err, sizeof err), -AR_EUSAGE);
+	assert_non_null(strstr(err, "absolute"));
+	config_release(&cfg);
+
+	config_init(&cfg);
+	assert_int_equal(config_load_buffer(&cfg, "mem", bad_pins,
+	    sizeof(bad_pins) - 1, err, sizeof err), -AR_ECONFIG);
+	assert_non_null(strstr(err, "mem:2: key 'tls_trust': bad pins"));
+	config_release(&cfg);
+
+	assert_true(config_key_is_path("primary", "tls_cert"));
+	assert_true(config_key_is_path("standby", "tls_ca"));
+	assert_true(config_key_is_path("standby", "data_dir"));
+	assert_false(config_key_is_path("standby", "tls_trust"));
+	assert_false(config_key_is_path("standby", "auth_token_file"));
+	assert_false(config_key_is_path("nosuch", "tls_ca"));
+}
+
 int
 main(void)
 {
@@ -660,6 +767,7 @@ main(void)
 		cmocka_unit_test(test_standbys),
 		cmocka_unit_test(test_set),
 		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_tls_keys),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
