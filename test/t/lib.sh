@@ -159,16 +159,19 @@ s.close()' "$1" "$2"
 }
 
 # start_watch DATA SPOOL [options...]: start a primary on $TEST_IP:$TEST_PORT
-# and wait until it listens. Sets WATCH_PID.
+# and wait until it listens. It logs to $WATCH_LOG (default
+# $TRASH/watch.log: a new one for each start, or the first's line
+# "serving" would answer for the next). Sets WATCH_PID.
 start_watch() {
 	data=$1; spool=$2; shift 2
-	start_bg "$TRASH/watch.log" "$ASYNCREP" watch --data-dir "$data" \
+	sw_log=${WATCH_LOG:-$TRASH/watch.log}
+	start_bg "$sw_log" "$ASYNCREP" watch --data-dir "$data" \
 		--spool-dir "$spool" --listen "$TEST_IP:$TEST_PORT" "$@"
 	WATCH_PID=$last_pid
 	# Our own process must be the one serving: wait for its log line.
-	wait_for 10 grep -q "serving" "$TRASH/watch.log" &&
+	wait_for 10 grep -q "serving" "$sw_log" &&
 	kill -0 "$WATCH_PID" || {
-		cat "$TRASH/watch.log"; return 1; }
+		cat "$sw_log"; return 1; }
 }
 
 # stop_watch: SIGTERM the primary of start_watch (if any) and reap it; it

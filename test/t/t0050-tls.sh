@@ -37,12 +37,8 @@ VALID_FROM=20200101000000Z VALID_TO=20991231000000Z
 # serving; sets WATCH_PID.
 serve() {
 	sv_name=$1; shift
-	start_bg "$TRASH/$sv_name.log" "$ASYNCREP" watch --data-dir "$TRASH/src" \
-		--spool-dir "$TRASH/spool" --listen "$ADDR" "$@"
-	WATCH_PID=$last_pid
-	wait_for 10 grep -q "serving" "$TRASH/$sv_name.log" &&
-	kill -0 "$WATCH_PID" || {
-		cat "$TRASH/$sv_name.log"; return 1; }
+	WATCH_LOG=$TRASH/$sv_name.log
+	start_watch "$TRASH/src" "$TRASH/spool" "$@"
 }
 
 # fetch NAME [options]: a one-shot sync from ADDR into d-NAME.
@@ -71,9 +67,14 @@ ca_sign() {
 		>"$1.ca.log" 2>&1 || { cat "$1.ca.log"; return 1; }
 }
 
-# cli NAME: the standby options of certificate NAME.pem and key NAME.key.
+# cli NAME: the options of certificate NAME.pem and key NAME.key.
 cli() {
 	echo "--tls-cert $TRASH/$1.pem --tls-key $TRASH/$1.key"
+}
+
+# own DIR: the options of the key and certificate keygen made in DIR.
+own() {
+	echo "--tls-cert $TRASH/$1/cert.pem --tls-key $TRASH/$1/key.pem"
 }
 
 test_expect_success 'setup: a tree, keys by keygen and by openssl, a CA' '
@@ -147,10 +148,10 @@ test_expect_success 'keygen never replaces a key: exit 7, the file kept' '
 # Pinned keys
 
 test_expect_success 'pinned: the standby syncs over TLS 1.3' '
-	serve pinned --tls-cert "$TRASH/p/cert.pem" --tls-key "$TRASH/p/key.pem" \
+	serve pinned $(own p) \
 		--tls-trust "$PIN_S, $PIN_X" &&
 	grep -q "TLS 1.3 on $ADDR with key $PIN_P" pinned.log &&
-	fetch pin1 --tls-cert "$TRASH/s/cert.pem" --tls-key "$TRASH/s/key.pem" \
+	fetch pin1 $(own s) \
 		--tls-trust "$PIN_P" &&
 	trees_equal src d-pin1
 '
@@ -173,8 +174,7 @@ test_expect_success 'status works over TLS' '
 '
 
 test_expect_success 'wrong pin on the standby: exit 5, the standby names the key it saw' '
-	test_must_fail 5 fetch pin2 --tls-cert "$TRASH/s/cert.pem" \
-		--tls-key "$TRASH/s/key.pem" --tls-trust "$PIN_X" 2>err &&
+	test_must_fail 5 fetch pin2 $(own s) --tls-trust "$PIN_X" 2>err &&
 	cat err &&
 	grep -q "the standby refused the primary $ADDR" err &&
 	grep -qF "$PIN_P" err &&
@@ -182,8 +182,7 @@ test_expect_success 'wrong pin on the standby: exit 5, the standby names the key
 '
 
 test_expect_success 'a key the primary does not trust: exit 5, the primary names it' '
-	test_must_fail 5 fetch pin3 --tls-cert "$TRASH/p/cert.pem" \
-		--tls-key "$TRASH/p/key.pem" --tls-trust "$PIN_P" 2>err &&
+	test_must_fail 5 fetch pin3 $(own p) --tls-trust "$PIN_P" 2>err &&
 	cat err &&
 	grep -q "HTTP 403: the primary refused the standby.s key $PIN_P: not in tls_trust" err &&
 	grep -q "refused the standby.s key $PIN_P" pinned.log &&
@@ -230,12 +229,11 @@ test_expect_success 'openssl-made keys (RSA, P-384), pinned both ways' '
 stop_watch
 
 test_expect_success 'the token stays a second factor' '
-	serve token --tls-cert "$TRASH/p/cert.pem" --tls-key "$TRASH/p/key.pem" \
+	serve token $(own p) \
 		--tls-trust "$PIN_S" --auth-token-file "$TRASH/token" &&
-	test_must_fail 5 fetch tok1 --tls-cert "$TRASH/s/cert.pem" \
-		--tls-key "$TRASH/s/key.pem" --tls-trust "$PIN_P" 2>err &&
+	test_must_fail 5 fetch tok1 $(own s) --tls-trust "$PIN_P" 2>err &&
 	cat err && grep -q "401" err && untouched tok1 &&
-	fetch tok2 --tls-cert "$TRASH/s/cert.pem" --tls-key "$TRASH/s/key.pem" \
+	fetch tok2 $(own s) \
 		--tls-trust "$PIN_P" --auth-token-file "$TRASH/token" &&
 	trees_equal src d-tok2
 '
@@ -273,8 +271,7 @@ test_expect_success 'CA: an expired or not yet valid standby certificate is refu
 '
 
 test_expect_success 'CA: a certificate of another CA, or a self-signed one, is refused' '
-	test_must_fail 5 fetch ca2 --tls-cert "$TRASH/s/cert.pem" \
-		--tls-key "$TRASH/s/key.pem" --tls-ca "$TRASH/ca/ca.pem" 2>err &&
+	test_must_fail 5 fetch ca2 $(own s) --tls-ca "$TRASH/ca/ca.pem" 2>err &&
 	cat err &&
 	grep -q "the primary refused the standby.s key $PIN_S" err &&
 	test_must_fail 5 fetch ca3 $(cli cli) --tls-ca "$TRASH/p/cert.pem" \
@@ -315,8 +312,7 @@ test_expect_success 'a key that others can read: refused, exit 2, the file named
 '
 
 test_expect_success 'incomplete TLS settings: exit 2, what is missing named' '
-	test_must_fail 2 fetch inc --tls-cert "$TRASH/s/cert.pem" \
-		--tls-key "$TRASH/s/key.pem" 2>err &&
+	test_must_fail 2 fetch inc $(own s) 2>err &&
 	grep -q "needs the peer.s identity" err &&
 	test_must_fail 2 fetch inc --tls-trust "$PIN_P" 2>err &&
 	grep -q "tls_trust in \[standby\] needs tls_cert" err &&
@@ -391,10 +387,10 @@ else
 	'
 	test_expect_success 'capture: over TLS, neither content nor token is in clear' '
 		serve wire-tls --auth-token-file "$TRASH/token" \
-			--tls-cert "$TRASH/p/cert.pem" --tls-key "$TRASH/p/key.pem" \
+			$(own p) \
 			--tls-trust "$PIN_S" &&
 		capture tls.pcap fetch wire2 --auth-token-file "$TRASH/token" \
-			--tls-cert "$TRASH/s/cert.pem" --tls-key "$TRASH/s/key.pem" \
+			$(own s) \
 			--tls-trust "$PIN_P" &&
 		stop_watch &&
 		trees_equal src d-wire2 &&
@@ -434,8 +430,7 @@ tls_scenario() {
 		--spool-dir "$TRASH/$1/spool" \
 		--tls-cert "$TRASH/$1/keys/cert.pem" \
 		--tls-key "$TRASH/$1/keys/key.pem" &&
-	start_follow "$2" --tls-cert "$TRASH/s/cert.pem" \
-		--tls-key "$TRASH/s/key.pem" --tls-trust "$(cat "$1.pin")" &&
+	start_follow "$2" $(own s) --tls-trust "$(cat "$1.pin")" &&
 	wait_for 20 trees_equal "$1/data" "$2/data" &&
 	echo followed >"$1/data/followed" &&
 	wait_for 10 trees_equal "$1/data" "$2/data" &&
@@ -461,7 +456,7 @@ test_expect_success 'rescue: a key given on its command line wins over the stora
 	"$ASYNCREP" keygen "$MNT$FAKE/r2/keys" >decoy.pin &&
 	mkdir local && cp r2/keys/cert.pem r2/keys/key.pem local/ &&
 	start_rescue r2 --root "$MNT" --timeout 30s \
-		--tls-cert "$TRASH/local/cert.pem" --tls-key "$TRASH/local/key.pem" &&
+		$(own local) &&
 	rescued_ok r2 u2 "$MNT$FAKE/r2/spool" &&
 	grep -q "with key $(cat r2.pin)" r2.rescue.log &&
 	! grep -q "$(cat decoy.pin)" r2.rescue.log &&
