@@ -1223,8 +1223,11 @@ config_check(const struct config *cfg, const char *role, char *err,
 int
 config_key_is_path(const char *section, const char *key)
 {
-	const struct config_key *k = config_find(section, key);
+	const struct config_key *k;
 
+	if (section == NULL)
+		return 0;
+	k = config_find(section, key);
 	return k != NULL && k->type == CONFIG_T_PATH;
 }
 

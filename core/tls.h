@@ -25,9 +25,13 @@
 /*
  * GnuTLS priorities of both ends: TLS 1.3 only, which has neither
  * renegotiation nor compression; the server issues no session tickets,
- * so that every connection presents its certificate.
+ * so that every connection presents its certificate. AES-128-GCM, which
+ * every TLS 1.3 peer has, first and by the server's choice: a sixth
+ * faster than AES-256-GCM here, and the bulk of the initial sync's cost.
  */
-#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:%NO_TICKETS"
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:" \
+	"+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:%SERVER_PRECEDENCE:" \
+	"%NO_TICKETS"
 
 /* The largest certificate, key or CA bundle file read. */
 #define TLS_FILE_MAX (1024 * 1024)

@@ -29,6 +29,11 @@
 # same rsync daemon): lag of a 4 KiB write, a burst of 4 KiB files, and
 # watch start-up time and RSS on a large tree. BENCH_PART=copy runs only
 # the first part, BENCH_PART=follow only the second (default: both).
+#
+# Third part, TLS (see "tls part" below): asyncrep over mutual TLS 1.3
+# (keys by asyncrep keygen, pinned) against asyncrep in clear, for the
+# initial sync of a, the lag of a 4 KiB write and the burst.
+# BENCH_PART=tls runs only this part.
 if [ -z "${BASH_VERSION:-}" ]; then
 	exec bash "$0" "$@"
 fi
@@ -57,8 +62,8 @@ RSYNC_FSYNC=yes
 rsync --help 2>/dev/null | grep -q -- '--fsync' || RSYNC_FSYNC=no
 
 PART=${BENCH_PART:-all}
-case $PART in all|copy|follow) ;; *) echo "bench: BENCH_PART is all, copy or follow"; exit 1 ;; esac
-if [ "$PART" != copy ]; then
+case $PART in all|copy|follow|tls) ;; *) echo "bench: BENCH_PART is all, copy, follow or tls"; exit 1 ;; esac
+if [ "$PART" = all ] || [ "$PART" = follow ]; then
 	command -v lsyncd >/dev/null || { echo "bench: lsyncd is missing (apt-get install -y lsyncd)"; exit 1; }
 fi
 LAGPY=$(cd "$(dirname "$0")" && pwd)/lag.py
@@ -172,24 +177,32 @@ check() {
 	[ "$a" = "$b" ] || { echo "  MISMATCH: $1 has $a, $2 has $b (files:bytes)"; return 1; }
 }
 
-# run_asyncrep SCEN SRC DST BYTES FILES: one timed one-shot sync.
+# Options every asyncrep watch and sync of the bench gets (the TLS part
+# sets them).
+WATCH_OPTS=() SYNC_OPTS=()
+
+# run_asyncrep SCEN SRC DST BYTES FILES [TOOL]: one timed one-shot sync;
+# TOOL names its row (default asyncrep); SECONDS_RUN = its seconds.
+SECONDS_RUN=
 run_asyncrep() {
-	local scen=$1 src=$2 dst=$3 bytes=$4 files=$5 port t0 t1 wire rss_w rss_s
+	local scen=$1 src=$2 dst=$3 bytes=$4 files=$5 tool=${6:-asyncrep}
+	local port t0 t1 wire rss_w rss_s
 	port=$(free_port)
 	rm -rf "$SCRATCH/spool" "$SCRATCH/state"
 	"$ASYNCREP" watch --data-dir "$src" --spool-dir "$SCRATCH/spool" \
-		--listen "127.0.0.1:$port" >"$SCRATCH/watch.log" 2>&1 &
+		--listen "127.0.0.1:$port" "${WATCH_OPTS[@]}" >"$SCRATCH/watch.log" 2>&1 &
 	WATCH_PID=$!
 	wait_port "$port" || { cat "$SCRATCH/watch.log"; return 1; }
 	drop_caches
 	t0=$(now)
+	SECONDS_RUN=
 	if ! timeout 600 "$TIME" -f %M -o "$SCRATCH/sync.rss" "$ASYNCREP" sync -v \
 		--data-dir "$dst" --state-dir "$SCRATCH/state" \
-		--primary "127.0.0.1:$port" >"$SCRATCH/sync.log" 2>&1; then
+		--primary "127.0.0.1:$port" "${SYNC_OPTS[@]}" >"$SCRATCH/sync.log" 2>&1; then
 		t1=$(now)
-		echo "  asyncrep sync FAILED:"; tail -5 "$SCRATCH/sync.log" | sed 's/^/  | /'
+		echo "  $tool sync FAILED:"; tail -5 "$SCRATCH/sync.log" | sed 's/^/  | /'
 		stop_pid "$WATCH_PID"; WATCH_PID=
-		ROWS+=("$(printf '%-3s %-16s %9s' "$scen" asyncrep FAILED)")
+		ROWS+=("$(printf '%-3s %-16s %9s' "$scen" "$tool" FAILED)")
 		return 0
 	fi
 	t1=$(now)
@@ -200,7 +213,8 @@ run_asyncrep() {
 		"$SCRATCH/sync.log" | tail -1 | awk '{ print $1 + $2 }')
 	wire=$(human "${wire:-n/a}")
 	check "$src" "$dst" || :
-	row "$scen" asyncrep "$(elapsed "$t0" "$t1")" "$bytes" "$files" "$wire" \
+	SECONDS_RUN=$(elapsed "$t0" "$t1")
+	row "$scen" "$tool" "$SECONDS_RUN" "$bytes" "$files" "$wire" \
 		"watch ${rss_w}K sync ${rss_s}K"
 }
 
@@ -276,7 +290,7 @@ echo "asyncrep bench: scale ${BENCH_SCALE:-full}, scratch $SCRATCH"
 echo "  $("$ASYNCREP" --version 2>/dev/null | head -1 || echo asyncrep)"
 echo "  $(rsync --version | head -1)"
 
-if [ "$PART" != follow ]; then	# first part: one-shot copies
+if [ "$PART" = all ] || [ "$PART" = copy ]; then	# first part: one-shot copies
 # --- a: 40 x 50 MB -----------------------------------------------------------
 echo
 echo "a: initial sync of $A_FILES files of $(human "$A_BYTES")"
@@ -430,7 +444,7 @@ start_watch() {
 	WATCH_LOG=$log
 	WATCH_PORT=$(free_port)
 	local args=(watch --data-dir "$3" --spool-dir "$SCRATCH/spool-$2"
-		--listen "127.0.0.1:$WATCH_PORT")
+		--listen "127.0.0.1:$WATCH_PORT" "${WATCH_OPTS[@]}")
 	[ -n "${4:-}" ] && args+=(--interval "$4")
 	: >"$log"
 	t0=$EPOCHREALTIME
@@ -442,7 +456,7 @@ start_watch() {
 start_follow() {	# NAME DST: state in state-(NAME up to a "-"), log follow-NAME.log
 	FOLLOW_LOG="$SCRATCH/logs/follow-$1.log"
 	"$ASYNCREP" sync --follow --data-dir "$2" --state-dir "$SCRATCH/state-${1%%-*}" \
-		--primary "127.0.0.1:$WATCH_PORT" 2>>"$FOLLOW_LOG" &
+		--primary "127.0.0.1:$WATCH_PORT" "${SYNC_OPTS[@]}" 2>>"$FOLLOW_LOG" &
 	FOLLOW_PID=$!
 }
 # start_lsyncd NAME SRC TARGET: STARTUP = until watches set, READY = until
@@ -552,6 +566,7 @@ log_check() {	# NAME FILE...
 
 FSTART=$(now)
 at() { printf '[%5.0f s] ' "$(elapsed "$FSTART" "$(now)")"; }
+if [ "$PART" != tls ]; then	# the follow measurements
 echo
 echo "follow part: lag ($LAG_WRITES writes of 4 KiB), burst ($BURST_FILES x 4 KiB in $BURST_DIRS dirs),"
 echo "  start-up and RSS on $TREE_FILES files of $TREE_SIZE bytes in $TREE_DIRS directories"
@@ -696,6 +711,105 @@ printf '%-46s %8s s %6s MiB\n' "lsyncd: until its startup rsync finished" "${L_R
 echo
 for r in "${OUTLIERS[@]}"; do echo "$r"; done
 echo "follow part: $(elapsed "$FSTART" "$(now)") s"
+fi	# the follow measurements
+
+if [ "$PART" = all ] || [ "$PART" = tls ]; then	# third part: TLS
+# --- tls part: asyncrep over mutual TLS against asyncrep in clear ----------
+# Keys made by asyncrep keygen, each side pinning the other's (TLS 1.3,
+# the primary checking the standby's key once per connection). The same
+# runs as above, each in clear and over TLS:
+#   a      initial sync of A_FILES x A_BYTES, one-shot (alternately plain,
+#          TLS, plain, TLS: the best of two each, so that a burst of load
+#          from elsewhere on the machine does not decide)
+#   lag    LAG_WRITES 4 KiB writes at interval 0, on an empty tree
+#   burst  BURST_FILES x 4 KiB in BURST_DIRS directories
+# Targets: the initial sync at most 10 % slower over TLS, lag p50 over
+# TLS at most 2 ms.
+TSTART=$(now)
+echo
+echo "tls part: initial sync of $A_FILES x $(human "$A_BYTES"), lag ($LAG_WRITES writes of 4 KiB), burst ($BURST_FILES x 4 KiB)"
+mkdir -p "$SCRATCH/tls"
+PIN_P=$("$ASYNCREP" keygen "$SCRATCH/tls/p" 2>/dev/null)
+PIN_S=$("$ASYNCREP" keygen "$SCRATCH/tls/s" 2>/dev/null)
+TLS_W=(--tls-cert "$SCRATCH/tls/p/cert.pem" --tls-key "$SCRATCH/tls/p/key.pem"
+	--tls-trust "$PIN_S")
+TLS_S=(--tls-cert "$SCRATCH/tls/s/cert.pem" --tls-key "$SCRATCH/tls/s/key.pem"
+	--tls-trust "$PIN_P")
+# tls_mode plain|tls: the options of the runs that follow.
+tls_mode() {
+	if [ "$1" = tls ]; then
+		WATCH_OPTS=("${TLS_W[@]}") SYNC_OPTS=("${TLS_S[@]}")
+	else
+		WATCH_OPTS=() SYNC_OPTS=()
+	fi
+}
+best() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "") a = b; if (b == "") b = a; print (a < b ? a : b) }'; }
+
+echo
+echo "$(at)a: initial sync, plain and TLS alternately"
+mkdir -p "$SCRATCH/ta"
+head -c $((A_FILES * A_BYTES)) /dev/urandom |
+	split -a 3 -d -b "$A_BYTES" - "$SCRATCH/ta/file-"
+warm_up "$SCRATCH/ta"
+A_PLAIN= A_TLS=
+for round in 1 2; do
+	for mode in plain tls; do
+		tls_mode "$mode"
+		run_asyncrep a "$SCRATCH/ta" "$SCRATCH/dst-ta" \
+			$((A_FILES * A_BYTES)) "$A_FILES" "asyncrep $mode"
+		rm -rf "$SCRATCH/dst-ta"
+		if [ "$mode" = tls ]; then
+			A_TLS=$(best "$A_TLS" "$SECONDS_RUN")
+		else
+			A_PLAIN=$(best "$A_PLAIN" "$SECONDS_RUN")
+		fi
+	done
+done
+rm -rf "$SCRATCH/ta"
+
+LAG_ROWS=() BURST_ROWS=()
+for mode in plain tls; do
+	echo
+	echo "$(at)empty tree, interval 0, $mode:"
+	tls_mode "$mode"
+	mkdir -p "$SCRATCH/tl-$mode" "$SCRATCH/tl-$mode-dst"
+	if start_watch "tl-$mode" "tl-$mode" "$SCRATCH/tl-$mode" 0; then
+		start_follow "tl$mode" "$SCRATCH/tl-$mode-dst"
+		same "$SCRATCH/tl-$mode" "$SCRATCH/tl-$mode-dst" 60 &&
+			lag empty "asyncrep $mode" "$SCRATCH/tl-$mode" \
+				"$SCRATCH/tl-$mode-dst" 0.01 "tl-$mode" &&
+			burst "asyncrep $mode" "$SCRATCH/tl-$mode" "$SCRATCH/tl-$mode-dst"
+	fi
+	stop_all
+	log_check tls "$SCRATCH/logs/watch-tl-$mode.log" "$SCRATCH/logs/follow-tl$mode.log"
+	rm -rf "$SCRATCH/tl-$mode" "$SCRATCH/tl-$mode-dst"
+done
+tls_mode plain
+
+echo
+echo "tls part (scale ${BENCH_SCALE:-full}, $(nproc) CPUs, $CACHE; TLS 1.3, pinned keys, both sides on loopback)"
+printf '%-40s %12s %12s %9s  %s\n' "" plain TLS "TLS/plain" target
+slow=$(awk -v p="$A_PLAIN" -v t="$A_TLS" 'BEGIN { if (p > 0 && t > 0) printf "%.3f", t / p; else print "nan" }')
+printf '%-40s %10s s %10s s %9s  %s\n' "a: initial sync, best of 2" "${A_PLAIN:-?}" \
+	"${A_TLS:-?}" "$slow" "<= 1.10: $(verdict "$slow" 1.10)"
+lag_of() {	# MODE FIELD: p50 (4) or p99 (6) of the lag row of MODE
+	local r
+	for r in "${LAG_ROWS[@]}"; do
+		case $r in *"asyncrep $1 "*) echo "$r" | awk -v f="$2" '{ print $f }'; return ;; esac
+	done
+}
+bst_of() {	# MODE: the burst seconds of MODE
+	local r
+	for r in "${BURST_ROWS[@]}"; do
+		case $r in "asyncrep $1|"*) echo "$r" | cut -d'|' -f2; return ;; esac
+	done
+}
+printf '%-40s %9s ms %9s ms %9s  %s\n' "lag p50, 4 KiB write, interval 0" \
+	"$(lag_of plain 4)" "$(lag_of tls 4)" "" "TLS <= 2 ms: $(verdict "$(lag_of tls 4)" 2)"
+printf '%-40s %9s ms %9s ms\n' "lag p99" "$(lag_of plain 6)" "$(lag_of tls 6)"
+printf '%-40s %10s s %10s s\n' "burst of $BURST_FILES x 4 KiB" "$(bst_of plain)" "$(bst_of tls)"
+echo "tls part: $(elapsed "$TSTART" "$(now)") s"
+fi	# third part
 fi	# second part
 
 echo
