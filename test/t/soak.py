@@ -21,7 +21,10 @@
       the workload die, which of the two standbys is paused at that
       moment (if any), and the disruptions of the rescue: each is
       "TARGET:AT:DOWN", TARGET rescue, sa or sb SIGKILLed AT seconds
-      after the rescue (re)started, restarted DOWN seconds later.
+      after the first rescue started (or once the one before is done,
+      if later), restarted DOWN seconds later; rescue1 is the rescue
+      SIGKILLed at AT or, if no standby has completed by then, as soon
+      as one has (within 10 s): one standby done, the other not yet.
 
 The same SEED gives the same operations in the same order and the same
 plan (the timing of a kill against the workload varies, of course).
@@ -143,10 +146,12 @@ def plan(seed):
     print("RESUME_AT=%.3f" % rng.uniform(0, 1.5))
     events = []
     for _ in range(rng.choice((1, 1, 2, 2, 3))):
-        events.append("%s:%.3f:%.3f" % (
-            rng.choice(("rescue", "rescue", "sa", "sb")),
-            rng.uniform(0, 1.5), rng.uniform(0, 0.6)))
-    print("EVENTS='%s'" % " ".join(events))
+        events.append((rng.uniform(0, 1.5),
+                       rng.choice(("rescue", "rescue", "sa", "sb", "rescue1")),
+                       rng.uniform(0, 0.6)))
+    events.sort()
+    print("EVENTS='%s'" % " ".join("%s:%.3f:%.3f" % (t, a, d)
+                                    for a, t, d in events))
 
 
 def main(argv):

@@ -36,6 +36,11 @@ trial_sleep() {
 	case $1 in 0|0.000) ;; *) sleep "$1" ;; esac
 }
 
+# secs_until AT NOW: how long from NOW to AT, 0 if AT is past.
+secs_until() {
+	awk -v a="$1" -v n="$2" 'BEGIN { d = a - n; printf "%.3f\n", (d > 0 ? d : 0) }'
+}
+
 # stop_and_status PID: SIGKILL our child PID and reap it; KST is 137 if
 # the signal killed it, else the status it had exited with by itself.
 stop_and_status() {
@@ -59,6 +64,11 @@ standby_done() {
 	sed -n '/^--- start$/h; /^--- start$/!H; ${x;p;}' "$TRASH/$1/$2.follow.log" |
 		grep -q "the replica is complete" ||
 		{ echo "standby $2 exited 0 without saying the replica is complete"; return 1; }
+}
+
+# one_exited: standby sa or sb has exited (or is a zombie).
+one_exited() {
+	exited "$PID_sa" || exited "$PID_sb"
 }
 
 # trial_logs T: what a failed trial leaves to read.
@@ -115,12 +125,18 @@ soak_trial() {
 		at=${rest%%:*} down=${rest#*:}
 		if [ -n "$PAUSED" ] && [ -z "$resumed" ] &&
 		    awk -v a="$RESUME_AT" -v b="$at" 'BEGIN { exit !(a <= b) }'; then
-			trial_sleep "$(awk -v a="$RESUME_AT" -v n="$now" 'BEGIN { d = a - n; print d > 0 ? d : 0 }')"
+			trial_sleep "$(secs_until "$RESUME_AT" "$now")"
 			eval "kill -CONT \$PID_$PAUSED"
 			resumed=1
 		fi
-		trial_sleep "$(awk -v a="$at" -v n="$now" 'BEGIN { d = a - n; print d > 0 ? d : 0 }')"
+		trial_sleep "$(secs_until "$at" "$now")"
 		now=$(awk -v a="$at" -v n="$now" -v d="$down" 'BEGIN { print (a > n ? a : n) + d }')
+		case $target in
+		rescue1)
+			wait_for 10 one_exited
+			target=rescue
+			;;
+		esac
 		case $target in
 		rescue)
 			exited "$RESCUE_PID" && {
@@ -153,7 +169,7 @@ soak_trial() {
 		esac
 	done
 	if [ -n "$PAUSED" ] && [ -z "$resumed" ]; then
-		trial_sleep "$(awk -v a="$RESUME_AT" -v n="$now" 'BEGIN { d = a - n; print d > 0 ? d : 0 }')"
+		trial_sleep "$(secs_until "$RESUME_AT" "$now")"
 		eval "kill -CONT \$PID_$PAUSED"
 	fi
 
