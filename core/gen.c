@@ -233,6 +233,8 @@ gen_reinit(const char *spool_dir, char *err, size_t errlen)
 		r = fs_remove_tree(dirfd, GEN_FILE);
 	if (r == 0)
 		r = fs_remove_tree(dirfd, GEN_RESCUED_FILE);
+	if (r == 0)
+		r = fs_remove_tree(dirfd, GEN_CONFIRMED_FILE);
 	if (r == 0 && fs_fsync_dir(dirfd) != 0)
 		r = -AR_EIO;
 	if (r == 0)

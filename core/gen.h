@@ -24,6 +24,8 @@ int gen_open(const char *spool_dir, int *lockfd,
 
 /* The marker a rescue leaves in a spool whose generation it closed. */
 #define GEN_RESCUED_FILE "rescued"
+/* The standbys that confirmed to a rescue, as each did (rescue.c). */
+#define GEN_CONFIRMED_FILE "rescue-confirmed"
 
 /*
  * Read the generation of a spool without creating or locking anything

@@ -88,6 +88,16 @@ struct rescue {
 	unsigned changes;	/* bumped when a standby's state moves */
 	int any;		/* the first to confirm completes the rescue */
 	int full;		/* a caller found no room in sb (logged) */
+	/* Each confirmation is recorded in the spool before the standby
+	 * is told that it is complete (rescue_mark_confirmed): a rescue
+	 * killed after that and run again does not wait for a standby
+	 * that has exited, done. mark_lock orders those writes with the
+	 * marker's, after which (fenced) there are none. */
+	pthread_mutex_t mark_lock;
+	int fenced;
+	const struct rescue_opts *o;
+	const char *gen;
+	char mark[RESCUE_REPORT_MAX];
 };
 
 /*
@@ -218,13 +228,64 @@ rescue_status_final(const char *file, const char *state,
  * final batch, and whether a confirmation comes from one of those. Only
  * authenticated requests get here.
  */
+/*
+ * Record sb's confirmation in spool_dir/rescue-confirmed ("generation
+ * GEN" then "standby ID: complete" for each standby complete so far,
+ * in this run or an earlier one), durably, before the standby is
+ * answered. A run after a killed one reads it (rescue_read_confirmed).
+ * A file that cannot be written is logged; the end of the run writes
+ * the marker, and fails then if the storage is not writable.
+ */
+static void
+rescue_mark_confirmed(struct rescue *rs, struct rescue_standby *sb,
+    uint64_t now)
+{
+	size_t i, off;
+	int n, r, dirfd;
+
+	pthread_mutex_lock(&rs->mark_lock);
+	pthread_mutex_lock(&rs->lock);
+	if (sb->complete == 0) {
+		sb->complete = now;
+		rs->changes++;
+		if (rs->complete == 0)
+			rs->complete = now;
+	}
+	n = snprintf(rs->mark, sizeof(rs->mark), "generation %s\n",
+	    rs->gen != NULL ? rs->gen : "");
+	off = n > 0 && (size_t)n < sizeof(rs->mark) ? (size_t)n : 0;
+	for (i = 0; off > 0 && i < rs->nsb; i++) {
+		if (rescue_standby_state_of(&rs->sb[i]) != RESCUE_SB_COMPLETE)
+			continue;
+		n = snprintf(rs->mark + off, sizeof(rs->mark) - off,
+		    "standby %s: complete\n", rs->sb[i].id);
+		if (n < 0 || (size_t)n >= sizeof(rs->mark) - off)
+			break;
+		off += (size_t)n;
+	}
+	pthread_mutex_unlock(&rs->lock);
+	if (!rs->fenced && rs->o != NULL && off > 0) {
+		r = fs_open_dir(rs->o->cfg->spool_dir, &dirfd);
+		if (r == 0) {
+			r = fs_write_durable(dirfd, GEN_CONFIRMED_FILE,
+			    rs->mark, off, 0644);
+			close(dirfd);
+		}
+		if (r != 0)
+			log_warn("rescue: the confirmation of standby '%s' "
+			    "could not be recorded in the spool '%s': %s",
+			    sb->id, rs->o->cfg->spool_dir, strerror(errno));
+	}
+	pthread_mutex_unlock(&rs->mark_lock);
+}
+
 static int
 rescue_on_event(void *arg, int ev, const char *id)
 {
 	struct rescue *rs = arg;
 	struct rescue_standby *sb = NULL;
 	uint64_t now = util_mono_ns();
-	int ok = 1;
+	int ok = 1, first = 0;
 
 	assert(ev >= SERVER_EV_CONTACT && ev <= SERVER_EV_CONFIRM);
 	pthread_mutex_lock(&rs->lock);
@@ -248,18 +309,16 @@ rescue_on_event(void *arg, int ev, const char *id)
 		break;
 	case SERVER_EV_CONFIRM:
 		ok = sb != NULL && sb->final_sent != 0;
-		if (ok && sb->complete == 0) {
-			sb->complete = now;
-			rs->changes++;
-			if (rs->complete == 0)
-				rs->complete = now;
-			log_info("rescue: standby '%s' is complete", id);
-		}
+		first = ok && sb->complete == 0;
 		break;
 	default:
 		break;
 	}
 	pthread_mutex_unlock(&rs->lock);
+	if (first) {
+		rescue_mark_confirmed(rs, sb, now);
+		log_info("rescue: standby '%s' is complete", id);
+	}
 	return ok;
 }
 
@@ -611,6 +670,45 @@ rescue_standbys_earlier(struct rescue *rs, const char *marker)
 	}
 }
 
+/* The standbys that confirmed to a run of generation gen that was
+ * killed before its end (rescue_mark_confirmed): not waited for again.
+ * buf is scratch room. */
+static void
+rescue_read_confirmed(struct rescue *rs, const char *spool_dir,
+    const char *gen, char *buf, size_t buflen)
+{
+	static const char pre[] = "generation ";
+	size_t len, glen = strlen(gen);
+	int dirfd;
+
+	if (fs_open_dir(spool_dir, &dirfd) != 0)
+		return;
+	if (fs_read_small(dirfd, GEN_CONFIRMED_FILE, buf, buflen,
+	    &len) == 0 && len > sizeof(pre) - 1 + glen &&
+	    memcmp(buf, pre, sizeof(pre) - 1) == 0 &&
+	    memcmp(buf + sizeof(pre) - 1, gen, glen) == 0 &&
+	    buf[sizeof(pre) - 1 + glen] == '\n') {
+		log_info("rescue: standbys that confirmed to an earlier run "
+		    "are not waited for again");
+		rescue_standbys_earlier(rs, buf);
+	}
+	close(dirfd);
+}
+
+/* Once the marker is written: it names those that confirmed. A file
+ * left behind is harmless (the marker is read first). */
+static void
+rescue_forget_confirmed(const char *spool_dir)
+{
+	int dirfd;
+
+	if (fs_open_dir(spool_dir, &dirfd) != 0)
+		return;
+	if (fs_remove_tree(dirfd, GEN_CONFIRMED_FILE) == 0)
+		(void)fs_fsync_dir(dirfd);
+	close(dirfd);
+}
+
 /* ---------------------------------------------------------------- */
 /* Running */
 
@@ -806,12 +904,13 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	char gen[WIRE_GEN_LEN + 1];
 	uint64_t started = util_mono_ns();
 	struct exclude *ex = NULL;
-	int rootfd = -1, r, n, guarded = 0, earlier = 0, reported = 0;
+	int rootfd = -1, r, n, guarded = 0, earlier = 0, reported = 0, fenced;
 
 	assert(o != NULL && o->cfg != NULL && o->sigs != NULL);
 	memset(&rs, 0, sizeof(rs));
 	memset(&st, 0, sizeof(st));
 	pthread_mutex_init(&rs.lock, NULL);
+	pthread_mutex_init(&rs.mark_lock, NULL);
 	rescue_status(o->status_file, "starting", "");
 	if (o->settle_ns > 0) {
 		r = rescue_settle(o, err, errlen);
@@ -871,6 +970,8 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 		goto out;
 	if (earlier)
 		rescue_standbys_earlier(&rs, marker);
+	rescue_read_confirmed(&rs, o->cfg->spool_dir, gen, marker,
+	    sizeof(marker));
 	/* Those an earlier run completed may be all there is to do. */
 	if (rescue_verdict_of(&rs, started, started, o->timeout_ns) ==
 	    RESCUE_DONE) {
@@ -896,6 +997,9 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	so.spool = sp;
 	so.event = rescue_on_event;
 	so.event_arg = &rs;
+	/* What rescue_mark_confirmed needs, from the first request on. */
+	rs.o = o;
+	rs.gen = gen;
 	guard_leave();
 	guarded = 0;
 	r = server_start(&so, &srv, err, errlen);
@@ -917,7 +1021,14 @@ fence:
 	assert(n >= 0 && (size_t)n < sizeof(rep));
 	guard_enter("fencing the primary's spool");
 	hung_status = -r;
-	if (gen_fence(o->cfg->spool_dir, rep, (size_t)n) != 0) {
+	pthread_mutex_lock(&rs.mark_lock);
+	rs.fenced = 1;
+	fenced = gen_fence(o->cfg->spool_dir, rep, (size_t)n);
+	/* The marker lists them now. */
+	if (fenced == 0)
+		rescue_forget_confirmed(o->cfg->spool_dir);
+	pthread_mutex_unlock(&rs.mark_lock);
+	if (fenced != 0) {
 		guard_leave();
 		snprintf(err, errlen, "the standby is complete, but the spool "
 		    "'%s' could not be marked: %s", o->cfg->spool_dir,
@@ -951,6 +1062,7 @@ out:
 	exclude_free(ex);
 	if (rootfd >= 0)
 		close(rootfd);
+	pthread_mutex_destroy(&rs.mark_lock);
 	pthread_mutex_destroy(&rs.lock);
 	return r;
 }

@@ -24,7 +24,8 @@
       after the first rescue started (or once the one before is done,
       if later), restarted DOWN seconds later; rescue1 is the rescue
       SIGKILLed at AT or, if no standby has completed by then, as soon
-      as one has (within 10 s): one standby done, the other not yet.
+      as one has (within 10 s), with the other standby paused until
+      after it: one standby done, the other not yet.
 
 The same SEED gives the same operations in the same order and the same
 plan (the timing of a kill against the workload varies, of course).
@@ -142,14 +143,22 @@ def plan(seed):
     print("KILL_AFTER=%.3f" % rng.uniform(0.3, 2.5))
     print("WL_GAP=%.3f" % rng.choice((0, 0, 0.02, 0.1, 0.3)))
     print("WL_FIRST=%d" % rng.randrange(2))
-    print("PAUSED=%s" % rng.choice(("", "", "sa", "sb")))
-    print("RESUME_AT=%.3f" % rng.uniform(0, 1.5))
+    paused = rng.choice(("", "", "sa", "sb"))
+    resume = rng.uniform(0, 1.5)
     events = []
     for _ in range(rng.choice((1, 1, 2, 2, 3))):
         events.append((rng.uniform(0, 1.5),
                        rng.choice(("rescue", "rescue", "sa", "sb", "rescue1")),
                        rng.uniform(0, 0.6)))
     events.sort()
+    # rescue1: the standby that was paused is resumed only after it, so
+    # that the rescue dies between the two confirmations.
+    last1 = [a for a, t, d in events if t == "rescue1"]
+    if last1:
+        paused = paused or rng.choice(("sa", "sb"))
+        resume = last1[-1] + rng.uniform(0.05, 1.0)
+    print("PAUSED=%s" % paused)
+    print("RESUME_AT=%.3f" % resume)
     print("EVENTS='%s'" % " ".join("%s:%.3f:%.3f" % (t, a, d)
                                     for a, t, d in events))
 
