@@ -197,6 +197,38 @@ soak_trial() {
 	rm -rf "$t"
 }
 
+# What the soak found first (seed 8, rescue1): the rescue killed after
+# one standby confirmed and exited, then run again, waited for that
+# standby until --timeout and exited 18. Each confirmation is now in
+# spool_dir/rescue-confirmed before the standby is answered.
+test_expect_success 'a rescue killed after one standby completed, run again, completes the other' '
+	mkdir -p k/p/data && echo before >k/p/data/f &&
+	write_conf k/p "$TRASH/k/p/data" "$TRASH/k/p/spool" 100ms &&
+	echo "standbys = sa, sb" >>k/p.conf &&
+	start_primary k/p &&
+	follow_again k sa && follow_again k sb &&
+	wait_for 20 trees_equal k/p/data k/sa/data &&
+	wait_for 20 trees_equal k/p/data k/sb/data &&
+	kill -STOP $PID_sb && wait_for 10 is_stopped $PID_sb &&
+	echo new >k/p/data/new &&
+	wait_for 10 grep -qa new k/p/spool/seg-*.log &&
+	kill9 $WATCH_PID &&
+	start_rescue k/p --timeout 20s &&
+	reap 20 $PID_sa && test "$RC" = 0 &&
+	grep -q "^standby sa: complete$" k/p/spool/rescue-confirmed &&
+	kill9 $RESCUE_PID &&
+	test ! -e k/p/spool/rescued &&
+	start_rescue k/p --timeout 20s &&
+	kill -CONT $PID_sb &&
+	reap 30 $RESCUE_PID && test "$RC" = 0 &&
+	reap 20 $PID_sb && test "$RC" = 0 &&
+	trees_equal k/p/data k/sa/data && trees_equal k/p/data k/sb/data &&
+	grep -q "^asyncrep rescue completed" k/p/spool/rescued &&
+	grep -q "^standby sa: complete$" k/p/spool/rescued &&
+	grep -q "^standby sb: complete$" k/p/spool/rescued &&
+	test ! -e k/p/spool/rescue-confirmed
+'
+
 i=1
 soak_start=$(date +%s)
 while [ "$i" -le "$SOAK_TRIALS" ]; do
