@@ -224,11 +224,6 @@ rescue_status_final(const char *file, const char *state,
 }
 
 /*
- * What the server saw (server.h): who called, who was sent the whole
- * final batch, and whether a confirmation comes from one of those. Only
- * authenticated requests get here.
- */
-/*
  * Record sb's confirmation in spool_dir/rescue-confirmed ("generation
  * GEN" then "standby ID: complete" for each standby complete so far,
  * in this run or an earlier one), durably, before the standby is
@@ -241,7 +236,7 @@ rescue_mark_confirmed(struct rescue *rs, struct rescue_standby *sb,
     uint64_t now)
 {
 	size_t i, off;
-	int n, r, dirfd;
+	int n, r, e, dirfd;
 
 	pthread_mutex_lock(&rs->mark_lock);
 	pthread_mutex_lock(&rs->lock);
@@ -266,19 +261,26 @@ rescue_mark_confirmed(struct rescue *rs, struct rescue_standby *sb,
 	pthread_mutex_unlock(&rs->lock);
 	if (!rs->fenced && rs->o != NULL && off > 0) {
 		r = fs_open_dir(rs->o->cfg->spool_dir, &dirfd);
+		e = errno;
 		if (r == 0) {
 			r = fs_write_durable(dirfd, GEN_CONFIRMED_FILE,
 			    rs->mark, off, 0644);
+			e = errno;
 			close(dirfd);
 		}
 		if (r != 0)
 			log_warn("rescue: the confirmation of standby '%s' "
 			    "could not be recorded in the spool '%s': %s",
-			    sb->id, rs->o->cfg->spool_dir, strerror(errno));
+			    sb->id, rs->o->cfg->spool_dir, strerror(e));
 	}
 	pthread_mutex_unlock(&rs->mark_lock);
 }
 
+/*
+ * What the server saw (server.h): who called, who was sent the whole
+ * final batch, and whether a confirmation comes from one of those. Only
+ * authenticated requests get here.
+ */
 static int
 rescue_on_event(void *arg, int ev, const char *id)
 {
