@@ -147,11 +147,37 @@ test_expect_success 'the watch banned from a healthy node-a: no rescue' '
 	placed "$TRASH/ban" primary-storage Stopped -
 '
 
+test_expect_success 'node-a put in standby: a switchover to a rescue on node-c' '
+	cp "$TRASH/cold.xml" "$TRASH/standby.xml" &&
+	CIB_file=$TRASH/standby.xml crm_attribute --node node-a --name standby \
+		--update on >/dev/null 2>&1 &&
+	simulate "$TRASH/standby.xml" "$TRASH/sb" &&
+	placed "$TRASH/sb" primary-watch Stopped - &&
+	placed "$TRASH/sb" primary-node Stopped - &&
+	placed "$TRASH/sb" primary-vip Started node-c &&
+	placed "$TRASH/sb" primary-storage Started node-c &&
+	placed "$TRASH/sb" primary-rescue Started node-c
+'
+
 test_expect_success 'node-a back after the failover: the address stays on node-c' '
 	simulate "$TRASH/lost.xml" "$TRASH/back" --node-up node-a &&
 	placed "$TRASH/back" primary-vip Started node-c &&
 	placed "$TRASH/back" primary-rescue Started node-c &&
 	placed "$TRASH/back" primary-storage Started node-c
+'
+
+# The crmsh section of the text names each constraint as the XML does
+# (neither pcs nor crmsh is needed to run this).
+test_expect_success 'the text and the XML have the same constraints' '
+	"$PYTHON3" - "$EXAMPLE" "$SRCDIR/hooks/pacemaker-example.txt" <<-PY
+	import re, sys, xml.etree.ElementTree as ET
+	x = ET.parse(sys.argv[1]).getroot().find("constraints")
+	ids = sorted(c.get("id") for c in x)
+	t = open(sys.argv[2]).read()
+	crm = t[t.index("crm shell (crmsh"):t.index("What happens")]
+	got = sorted(m.group(2) for m in re.finditer(r"^  (location|colocation|order) (\S+)", crm, re.M))
+	assert ids == got, (ids, got)
+	PY
 '
 
 test_done
