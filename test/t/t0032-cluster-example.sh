@@ -15,20 +15,13 @@ for c in cibadmin crm_simulate crm_mon crm_resource; do
 	}
 done
 
-# The empty CIB of a fresh cluster with quorum. crm_feature_set is left
-# out: cibadmin refuses a file that names a newer one than its own.
-# pacemaker-3.7 (Pacemaker 2.1) is the first schema with role="Promoted".
-cat >"$TRASH/fresh.xml" <<'XML'
-<cib have-quorum="1" validate-with="pacemaker-3.7" epoch="1" num_updates="0" admin_epoch="0">
-  <configuration>
-    <crm_config/>
-    <nodes/>
-    <resources/>
-    <constraints/>
-  </configuration>
-  <status/>
-</cib>
-XML
+# The empty CIB of a fresh cluster (cibadmin's own, in the newest schema
+# it knows), with quorum.
+test_expect_success 'an empty CIB' '
+	cibadmin --empty >"$TRASH/empty.xml" &&
+	sed "1s/^<cib /<cib have-quorum=\"1\" /" "$TRASH/empty.xml" >"$TRASH/fresh.xml" &&
+	grep -q "have-quorum=\"1\"" "$TRASH/fresh.xml"
+'
 
 # simulate CIB OUT ARGS...: one transition of crm_simulate on the CIB
 # file CIB, its result in OUT.xml (a CIB), its actions in OUT.graph and
