@@ -140,6 +140,19 @@ test_expect_success 'the watch banned from a healthy node-a: no rescue' '
 	placed "$TRASH/ban" primary-storage Stopped -
 '
 
+# The watch unable to start on a cold start (a bad configuration, say):
+# the address may then go to node-c, but no rescue while node-a is up.
+test_expect_success 'cold start with the watch banned from node-a: no rescue anywhere' '
+	cp "$TRASH/cib.xml" "$TRASH/nowatch.xml" &&
+	CIB_file=$TRASH/nowatch.xml crm_resource --ban --resource primary-watch \
+		--node node-a >/dev/null 2>&1 &&
+	simulate "$TRASH/nowatch.xml" "$TRASH/nw" \
+		--node-up node-a --node-up node-b --node-up node-c &&
+	placed "$TRASH/nw" primary-node Started node-a &&
+	placed "$TRASH/nw" primary-rescue Stopped - &&
+	placed "$TRASH/nw" primary-storage Stopped -
+'
+
 test_expect_success 'node-a put in standby: a switchover to a rescue on node-c' '
 	cp "$TRASH/cold.xml" "$TRASH/standby.xml" &&
 	CIB_file=$TRASH/standby.xml crm_attribute --node node-a --name standby \
@@ -152,11 +165,12 @@ test_expect_success 'node-a put in standby: a switchover to a rescue on node-c' 
 	placed "$TRASH/sb" primary-rescue Started node-c
 '
 
+# node-a rejoining stops the rescue (its work done) and the mount.
 test_expect_success 'node-a back after the failover: the address stays on node-c' '
 	simulate "$TRASH/lost.xml" "$TRASH/back" --node-up node-a &&
 	placed "$TRASH/back" primary-vip Started node-c &&
-	placed "$TRASH/back" primary-rescue Started node-c &&
-	placed "$TRASH/back" primary-storage Started node-c
+	placed "$TRASH/back" primary-rescue Stopped - &&
+	placed "$TRASH/back" primary-storage Stopped -
 '
 
 # The crmsh section of the text names each constraint as the XML does

@@ -162,9 +162,9 @@ test_expect_success 'setup: three namespaces on a bridge, node state, the agents
 test_expect_success 'the primary and the standby configuration, the data' '
 	head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n" >"$TRASH/token" &&
 	chmod 600 "$TRASH/token" &&
-	printf "[primary]\ndata_dir = %s/data\nspool_dir = %s/spool\nlisten = $NET.10:8873\ninterval = 200ms\nauth_token_file = %s\nstandbys = node-b\n" \
+	printf "[primary]\ndata_dir = %s/data\nspool_dir = %s/spool\nlisten = $NET.10:8873\ninterval = 200ms\nauth_token_file = %s\nstandbys = node-b\ntls = off\n" \
 		"$MNT" "$MNT" "$TRASH/token" >"$TRASH/nas/asyncrep.conf" &&
-	printf "[standby]\ndata_dir = %s\nstate_dir = %s\nprimary = $NET.10:8873\nauth_token_file = %s\nstandby_id = node-b\n" \
+	printf "[standby]\ndata_dir = %s\nstate_dir = %s\nprimary = $NET.10:8873\nauth_token_file = %s\nstandby_id = node-b\ntls = off\n" \
 		"$TRASH/replica" "$TRASH/bstate" "$TRASH/token" >"$TRASH/standby.conf" &&
 	for i in $(seq 1 50); do
 		head -c $((i * 1000)) /dev/urandom >"$TRASH/nas/data/f$i" || return 1
