@@ -53,6 +53,14 @@ placed() {
 	grep -qx "$2 $3 $4" "$1.state"
 }
 
+# ban_watch CIB COPY: COPY is CIB with the watch banned from node-a, as
+# migration-threshold or a failed start leaves it.
+ban_watch() {
+	cp "$1" "$2" &&
+	CIB_file=$2 crm_resource --ban --resource primary-watch --node node-a \
+		>/dev/null 2>&1
+}
+
 # acted OUT KEY NODE: OUT's transition has the action KEY on NODE.
 acted() {
 	grep -qx "action $2 $3" "$1.state"
@@ -127,12 +135,9 @@ test_expect_success 'the watch failing on a healthy node-a is restarted there, n
 	placed "$TRASH/fail" primary-storage Stopped -
 '
 
-# What migration-threshold, or a failed start, leaves: the watch banned
-# from node-a, which stays up.
+# The watch banned from node-a, which stays up.
 test_expect_success 'the watch banned from a healthy node-a: no rescue' '
-	cp "$TRASH/cold.xml" "$TRASH/banned.xml" &&
-	CIB_file=$TRASH/banned.xml crm_resource --ban --resource primary-watch \
-		--node node-a >/dev/null 2>&1 &&
+	ban_watch "$TRASH/cold.xml" "$TRASH/banned.xml" &&
 	simulate "$TRASH/banned.xml" "$TRASH/ban" &&
 	placed "$TRASH/ban" primary-watch Stopped - &&
 	placed "$TRASH/ban" primary-vip Started node-a &&
@@ -143,9 +148,7 @@ test_expect_success 'the watch banned from a healthy node-a: no rescue' '
 # The watch unable to start on a cold start (a bad configuration, say):
 # the address may then go to node-c, but no rescue while node-a is up.
 test_expect_success 'cold start with the watch banned from node-a: no rescue anywhere' '
-	cp "$TRASH/cib.xml" "$TRASH/nowatch.xml" &&
-	CIB_file=$TRASH/nowatch.xml crm_resource --ban --resource primary-watch \
-		--node node-a >/dev/null 2>&1 &&
+	ban_watch "$TRASH/cib.xml" "$TRASH/nowatch.xml" &&
 	simulate "$TRASH/nowatch.xml" "$TRASH/nw" \
 		--node-up node-a --node-up node-b --node-up node-c &&
 	placed "$TRASH/nw" primary-node Started node-a &&
