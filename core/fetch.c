@@ -166,6 +166,8 @@ fetch_files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		it->gid = s->fent.gid;
 		it->got = 0;
 		it->state = FETCH_ITEM_RECEIVING;
+		/* A file ended by R leaves its hash unfinished. */
+		hash_release(&b->hash);
 		if (hash_init(&b->hash) != 0)
 			return -AR_ENOMEM;
 		return 0;
