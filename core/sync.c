@@ -255,12 +255,61 @@ sync_entry_dir(struct syncer *s, const struct wire_entry *e,
 	return 0;
 }
 
+/* The mtime and (if owner) the owner of the symlink dirfd/name itself. */
+static int
+sync_link_set(int dirfd, const char *name, const struct wire_entry *e,
+    int owner)
+{
+	struct timespec ts[2];
+
+	ts[0].tv_sec = e->mtime_sec;
+	ts[0].tv_nsec = e->mtime_nsec;
+	ts[1] = ts[0];
+	if (owner && fchownat(dirfd, name, e->uid, e->gid,
+	    AT_SYMLINK_NOFOLLOW) != 0)
+		return -AR_EIO;
+	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) != 0)
+		return -AR_EIO;
+	return 0;
+}
+
+/*
+ * A symlink with the right target: its owner and mtime, in place (a
+ * link's own mode cannot be set on Linux, and is not compared).
+ */
+static int
+sync_link_attrs(struct syncer *s, const struct wire_entry *e,
+    const struct walk_ent *le, const char *path, size_t plen)
+{
+	char code[] = ".L.........";
+	int owner, group;
+
+	owner = s->is_root && le->st.st_uid != e->uid;
+	group = s->is_root && le->st.st_gid != e->gid;
+	if (!owner && !group && sync_same_mtime(&le->st, e))
+		return 0;
+	if (!sync_same_mtime(&le->st, e))
+		code[4] = 't';
+	if (owner)
+		code[6] = 'o';
+	if (group)
+		code[7] = 'g';
+	sync_itemize(s, code, path, plen, "");
+	s->st->attrs_set++;
+	if (s->o->dry_run || s->blk.dirfd < 0)
+		return 0;
+	s->changed = 1;
+	if (sync_link_set(s->blk.dirfd, e->name, e, owner || group) != 0)
+		return sync_fail(s, -AR_EIO, "'%s': cannot set attributes: %s",
+		    sync_esc(path, plen), strerror(errno));
+	return 0;
+}
+
 static int
 sync_entry_link(struct syncer *s, const struct wire_entry *e,
     const struct walk_ent *le, const char *path, size_t plen)
 {
 	char cur[WIRE_TARGET_MAX + 1], tmp[NAME_MAX + 1];
-	struct timespec ts[2];
 	ssize_t n;
 	int fd, r;
 
@@ -269,7 +318,7 @@ sync_entry_link(struct syncer *s, const struct wire_entry *e,
 		n = readlinkat(s->blk.dirfd, e->name, cur, sizeof(cur));
 		if (n == (ssize_t)e->target_len &&
 		    memcmp(cur, e->target, e->target_len) == 0)
-			return 0;
+			return sync_link_attrs(s, e, le, path, plen);
 	}
 	sync_itemize(s, le != NULL ? "cL.t......." : "cL+++++++++", path, plen,
 	    "");
@@ -289,12 +338,7 @@ sync_entry_link(struct syncer *s, const struct wire_entry *e,
 	    symlinkat(e->target, s->blk.dirfd, tmp) != 0)
 		return sync_fail(s, -AR_EIO, "'%s': symlink: %s", sync_esc(path,
 		    plen), strerror(errno));
-	ts[0].tv_sec = e->mtime_sec;
-	ts[0].tv_nsec = e->mtime_nsec;
-	ts[1] = ts[0];
-	if ((s->is_root && fchownat(s->blk.dirfd, tmp, e->uid, e->gid,
-	    AT_SYMLINK_NOFOLLOW) != 0) ||
-	    utimensat(s->blk.dirfd, tmp, ts, AT_SYMLINK_NOFOLLOW) != 0) {
+	if (sync_link_set(s->blk.dirfd, tmp, e, s->is_root) != 0) {
 		unlinkat(s->blk.dirfd, tmp, 0);
 		return sync_fail(s, -AR_EIO, "'%s': cannot set attributes: %s",
 		    sync_esc(path, plen), strerror(errno));

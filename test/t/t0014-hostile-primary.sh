@@ -110,7 +110,7 @@ run_sync() {
 
 # strip_dir_mtimes: tree_listing without directory mtimes.
 strip_dir_mtimes() {
-	sed 's/\( d [0-7]* - \)[0-9]*$/\1*/' "$1"
+	sed 's/\( d [0-7]* [0-9:]* - \)[0-9]*$/\1*/' "$1"
 }
 
 # check_unharmed strict|lenient: the checks every attack ends with.

@@ -21,7 +21,7 @@ same() {
 }
 
 same_filter() {
-	grep -v "keep\|\.tmp'" "$1" | sed 's/\( d [0-7]* - \)[0-9]*$/\1*/'
+	grep -v "keep\|\.tmp'" "$1" | sed 's/\( d [0-7]* [0-9:]* - \)[0-9]*$/\1*/'
 }
 
 test_expect_success 'setup: a polling primary with excludes, two standbys' '
