@@ -36,7 +36,7 @@
 struct watcher_scan_ent {
 	uint64_t namehash;
 	uint32_t data;		/* type, size, mtime */
-	uint32_t attr;		/* mode, owner */
+	uint32_t attr;		/* mode, owner (and a directory's mtime) */
 };
 
 /* What the last scan saw of one directory. */
@@ -173,7 +173,8 @@ watcher_scan_ent_of(const struct walk_ent *e, struct watcher_scan_ent *p)
 	p->namehash = watcher_scan_hash(WATCHER_SCAN_HASH_INIT, e->name,
 	    e->namelen);
 	/* A directory's size and mtime move with its entries, which are
-	 * compared on their own: only its type counts as its data. */
+	 * compared on their own: only its type counts as its data, and
+	 * its mtime as an attribute (touch sets it alone too). */
 	v[0] = e->type;
 	v[1] = e->type == WALK_DIR ? 0 : (int64_t)e->st.st_size;
 	v[2] = e->type == WALK_DIR ? 0 : (int64_t)e->st.st_mtim.tv_sec *
@@ -184,7 +185,8 @@ watcher_scan_ent_of(const struct walk_ent *e, struct watcher_scan_ent *p)
 	v[0] = e->st.st_mode;
 	v[1] = e->st.st_uid;
 	v[2] = e->st.st_gid;
-	v[3] = 0;
+	v[3] = e->type == WALK_DIR ? (int64_t)e->st.st_mtim.tv_sec *
+	    1000000000 + e->st.st_mtim.tv_nsec : 0;
 	h = watcher_scan_hash(WATCHER_SCAN_HASH_INIT, v, sizeof v);
 	p->attr = watcher_scan_h32(h);
 }
@@ -211,10 +213,13 @@ watcher_scan_child(char *rel, size_t len, const struct walk_ent *e)
  * its listing with the record of the last scan and reports the
  * difference; entries whose names vanished cannot be named from 16-byte
  * records, so a directory that lost any reports SPOOL_RESCAN of itself.
+ * *touched is set when a record names the directory or one of its
+ * entries: the standby then reads the directory's own state anyway
+ * (a record touches the parent of its path).
  */
 static int
 watcher_scan_dir(struct watcher *w, char *rel, size_t len, int report,
-    int depth)
+    int depth, int *touched)
 {
 	struct watcher_scan_dir *rec;
 	struct watcher_scan_ent *ents = NULL, *old;
@@ -222,8 +227,9 @@ watcher_scan_dir(struct watcher *w, char *rel, size_t len, int report,
 	struct walk_ent *e;
 	uint64_t key, lh;
 	size_t i, n = 0, clen, matched = 0;
-	int fd, r, isnew, lost;
+	int fd, r, isnew, lost, dattr, dtouched;
 
+	*touched = 0;
 	if (depth > WATCHER_DEPTH_MAX || watcher_abs(w, rel, len) != 0)
 		return 0;
 	fd = open(w->abs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -284,12 +290,15 @@ watcher_scan_dir(struct watcher *w, char *rel, size_t len, int report,
 		if (e->namelen == 0)
 			continue;
 		clen = watcher_scan_child(rel, len, e);
+		dattr = 0;
 		if (report && (isnew || rec->listhash != lh)) {
 			watcher_scan_ent_of(e, &p);
 			old = isnew || rec->n == 0 ? NULL : bsearch(&p,
 			    rec->ents, rec->n, sizeof p, watcher_scan_ent_cmp);
 			if (old != NULL)
 				matched++;
+			*touched |= old == NULL || old->data != p.data ||
+			    (old->attr != p.attr && e->type != WALK_DIR);
 			if (old == NULL)
 				watcher_report_ent(w, e->type, rel, clen);
 			else if (old->data != p.data) {
@@ -299,14 +308,24 @@ watcher_scan_dir(struct watcher *w, char *rel, size_t len, int report,
 					    clen, NULL, 0);
 				watcher_report_ent(w, e->type == WALK_DIR ?
 				    WALK_DIR : e->type, rel, clen);
-			} else if (old->attr != p.attr)
+			} else if (old->attr != p.attr && e->type == WALK_DIR)
+				dattr = 1;	/* after its own scan */
+			else if (old->attr != p.attr)
 				watcher_report(w, SPOOL_ATTRIB, rel, clen,
 				    NULL, 0);
 		}
 		if (e->type == WALK_DIR) {
-			r = watcher_scan_dir(w, rel, clen, report, depth + 1);
+			r = watcher_scan_dir(w, rel, clen, report, depth + 1,
+			    &dtouched);
 			if (r != 0)
 				break;
+			/* Its mtime moves with its entries: a record of
+			 * one of them already carries it. */
+			if (dattr && !dtouched) {
+				watcher_report(w, SPOOL_ATTRIB, rel, clen,
+				    NULL, 0);
+				*touched = 1;
+			}
 		}
 	}
 	rel[len] = '\0';
@@ -321,8 +340,10 @@ watcher_scan_dir(struct watcher *w, char *rel, size_t len, int report,
 		rec->gen = w->scan.gen;
 	} else
 		free(ents);
-	if (lost)
+	if (lost) {
 		watcher_report(w, SPOOL_RESCAN, rel, len, NULL, 0);
+		*touched = 1;
+	}
 	walk_dir_release(&list);
 	return r;
 }
@@ -331,11 +352,11 @@ static int
 watcher_scan_all(struct watcher *w, int report)
 {
 	char rel[LIMIT_PATH_MAX + 1];
-	int r;
+	int r, touched;
 
 	rel[0] = '\0';
 	w->scan.gen++;
-	r = watcher_scan_dir(w, rel, 0, report, 0);
+	r = watcher_scan_dir(w, rel, 0, report, 0, &touched);
 	if (r == 0)
 		watcher_scan_sweep(&w->scan);
 	w->st.watches = w->scan.ndirs;

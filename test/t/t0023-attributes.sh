@@ -104,6 +104,17 @@ test_expect_success 'new entries with odd owners and times, then their parent' '
 	wait_for 20 converged
 '
 
+test_expect_success 'poll mode sees each attribute too (watch_mode = poll)' '
+	stop_watch &&
+	start_watch "$TRASH/src" "$TRASH/spool" --interval 0 \
+		--watch-mode poll --poll-interval 100ms &&
+	wait_for 20 converged &&
+	touch -t $T1 src/dmode && chown 1235 src/dgrp &&
+	touch -h -t $T1 src/lgrp && chown -h 1236 src/ltime &&
+	chmod 611 src/fgrp && touch -t $T2 src/ftime &&
+	wait_for 20 converged
+'
+
 test_expect_success 'a standby that missed all of it: one compare puts it right' '
 	sync_to "$TRASH/once" "$TRASH/state-once" -i >out &&
 	same src once &&
