@@ -254,8 +254,7 @@ apply_dirattr(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 {
 	struct syncer *s = arg;
 	const char *base;
-	struct stat st;
-	int dirfd, r = 0;
+	int dirfd, r;
 
 	if (type != WIRE_STATE || wire_get_entry(p, len, WIRE_STATE,
 	    &s->ent) != 0 || s->ent.type != WALK_DIR ||
@@ -263,16 +262,8 @@ apply_dirattr(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		return 0;
 	if (fs_open_parent(s->rootfd, s->ent.name, &dirfd, &base) != 0)
 		return 0;
-	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISDIR(st.st_mode) && (!sync_same_mtime(&st, &s->ent) ||
-	    sync_attrs_differ(s, &st, &s->ent))) {
-		r = sync_attrs_set_at(s, dirfd, base, &s->ent, 1);
-		if (r != 0)
-			r = sync_fail(s, r, "'%s': cannot set attributes: %s",
-			    sync_esc(s->ent.name, s->ent.name_len),
-			    strerror(errno));
-		s->changed = 1;
-	}
+	r = sync_dir_attrs(s, dirfd, base, s->ent.name, s->ent.name_len,
+	    &s->ent);
 	close(dirfd);
 	return r;
 }

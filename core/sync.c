@@ -84,7 +84,7 @@ sync_itemize(struct syncer *s, const char *code, const char *path, size_t len,
 /* ---------------------------------------------------------------- */
 /* Applying metadata */
 
-int
+static int
 sync_same_mtime(const struct stat *st, const struct wire_entry *e)
 {
 	return st->st_mtim.tv_sec == e->mtime_sec &&
@@ -92,12 +92,27 @@ sync_same_mtime(const struct stat *st, const struct wire_entry *e)
 }
 
 int
-sync_attrs_differ(const struct syncer *s, const struct stat *st,
-    const struct wire_entry *e)
+sync_attrs_code(const struct syncer *s, const struct stat *st,
+    const struct wire_entry *e, char *code)
 {
-	if ((st->st_mode & 07777) != e->mode)
-		return 1;
-	return s->is_root && (st->st_uid != e->uid || st->st_gid != e->gid);
+	static const char none[] = "...........";
+
+	memcpy(code, none, SYNC_CODE_LEN + 1);
+	/* A file's mtime goes with its content, which is fetched. */
+	if (e->type != WALK_FILE && !sync_same_mtime(st, e))
+		code[4] = 't';
+	/* A symlink's own mode cannot be set on Linux. */
+	if (e->type != WALK_LINK && (st->st_mode & 07777) != e->mode)
+		code[5] = 'p';
+	if (s->is_root && st->st_uid != e->uid)
+		code[6] = 'o';
+	if (s->is_root && st->st_gid != e->gid)
+		code[7] = 'g';
+	if (memcmp(code, none, SYNC_CODE_LEN) == 0)
+		return 0;
+	code[1] = e->type == WALK_DIR ? 'd' : e->type == WALK_LINK ? 'L' :
+	    'f';
+	return 1;
 }
 
 /* Owner, mode and mtime onto an open file or directory. */
@@ -134,6 +149,23 @@ sync_attrs_set_at(struct syncer *s, int dirfd, const char *name,
 	    e->mtime_nsec);
 	close(fd);
 	return r;
+}
+
+int
+sync_dir_attrs(struct syncer *s, int dirfd, const char *name,
+    const char *path, size_t plen, const struct wire_entry *e)
+{
+	char code[SYNC_CODE_LEN + 1];
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    !S_ISDIR(st.st_mode) || !sync_attrs_code(s, &st, e, code))
+		return 0;
+	if (sync_attrs_set_at(s, dirfd, name, e, 1) != 0)
+		return sync_fail(s, -AR_EIO, "'%s': cannot set attributes: %s",
+		    sync_esc(path, plen), strerror(errno));
+	s->changed = 1;
+	return 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -273,33 +305,21 @@ sync_link_set(int dirfd, const char *name, const struct wire_entry *e,
 	return 0;
 }
 
-/*
- * A symlink with the right target: its owner and mtime, in place (a
- * link's own mode cannot be set on Linux, and is not compared).
- */
+/* A symlink with the right target: its owner and mtime, in place. */
 static int
 sync_link_attrs(struct syncer *s, const struct wire_entry *e,
     const struct walk_ent *le, const char *path, size_t plen)
 {
-	char code[] = ".L.........";
-	int owner, group;
+	char code[SYNC_CODE_LEN + 1];
 
-	owner = s->is_root && le->st.st_uid != e->uid;
-	group = s->is_root && le->st.st_gid != e->gid;
-	if (!owner && !group && sync_same_mtime(&le->st, e))
+	if (!sync_attrs_code(s, &le->st, e, code))
 		return 0;
-	if (!sync_same_mtime(&le->st, e))
-		code[4] = 't';
-	if (owner)
-		code[6] = 'o';
-	if (group)
-		code[7] = 'g';
 	sync_itemize(s, code, path, plen, "");
 	s->st->attrs_set++;
 	if (s->o->dry_run || s->blk.dirfd < 0)
 		return 0;
 	s->changed = 1;
-	if (sync_link_set(s->blk.dirfd, e->name, e, owner || group) != 0)
+	if (sync_link_set(s->blk.dirfd, e->name, e, s->is_root) != 0)
 		return sync_fail(s, -AR_EIO, "'%s': cannot set attributes: %s",
 		    sync_esc(path, plen), strerror(errno));
 	return 0;
@@ -364,15 +384,16 @@ static int
 sync_entry_file(struct syncer *s, const struct wire_entry *e,
     const struct walk_ent *le, const char *path, size_t plen)
 {
+	char code[SYNC_CODE_LEN + 1];
 	int r, whole = 0;
 
 	assert(s->blk.active);
 	if (le != NULL && le->type == WALK_FILE &&
 	    (uint64_t)le->st.st_size == e->size &&
 	    sync_same_mtime(&le->st, e)) {
-		if (!sync_attrs_differ(s, &le->st, e))
+		if (!sync_attrs_code(s, &le->st, e, code))
 			return 0;
-		sync_itemize(s, ".f...p.....", path, plen, "");
+		sync_itemize(s, code, path, plen, "");
 		s->st->attrs_set++;
 		if (s->o->dry_run)
 			return 0;
@@ -541,7 +562,6 @@ sync_dirattr_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 {
 	struct syncer *s = arg;
 	struct sync_block *b = &s->blk;
-	struct stat st;
 	char path[WIRE_PATH_MAX + 1];
 	size_t plen;
 	int r;
@@ -566,20 +586,9 @@ sync_dirattr_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		return -AR_EPROTO;
 	if (s->ent.type != WALK_DIR)
 		return 0;
-	if (fstatat(b->dirfd, s->ent.name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-	    !S_ISDIR(st.st_mode))
-		return 0;
-	if (sync_same_mtime(&st, &s->ent) && !sync_attrs_differ(s, &st,
-	    &s->ent))
-		return 0;
-	if (sync_attrs_set_at(s, b->dirfd, s->ent.name, &s->ent, 1) != 0) {
-		(void)sync_join(path, b->path, b->path_len, s->ent.name,
-		    s->ent.name_len, &plen);
-		return sync_fail(s, -AR_EIO, "'%s': cannot set attributes: %s",
-		    sync_esc(path, plen), strerror(errno));
-	}
-	s->changed = 1;
-	return 0;
+	(void)sync_join(path, b->path, b->path_len, s->ent.name,
+	    s->ent.name_len, &plen);
+	return sync_dir_attrs(s, b->dirfd, s->ent.name, path, plen, &s->ent);
 }
 
 /* ---------------------------------------------------------------- */

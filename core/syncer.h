@@ -151,14 +151,22 @@ const char *sync_esc(const char *p, size_t len);
 void sync_itemize(struct syncer *s, const char *code, const char *path,
     size_t len, const char *suffix);
 
-int sync_same_mtime(const struct stat *st, const struct wire_entry *e);
-/* 1 if mode (or, as root, owner) differ from the entry's. */
-int sync_attrs_differ(const struct syncer *s, const struct stat *st,
-    const struct wire_entry *e);
+/* The length of an itemize code, as rsync's: ".d..t.og...". */
+#define SYNC_CODE_LEN 11
+/* 1 if the attributes of st differ from e's (of the same type): mtime
+ * ('t', not of a file: it goes with the content), mode ('p', not of a
+ * symlink: Linux cannot set it) or, as root, owner and group ('o',
+ * 'g'); code (SYNC_CODE_LEN + 1 bytes) is then the itemize code. */
+int sync_attrs_code(const struct syncer *s, const struct stat *st,
+    const struct wire_entry *e, char *code);
 int sync_attrs_set_fd(struct syncer *s, int fd, uint32_t mode, uint32_t uid,
     uint32_t gid, int64_t sec, uint32_t nsec);
 int sync_attrs_set_at(struct syncer *s, int dirfd, const char *name,
     const struct wire_entry *e, int dir);
+/* The mode, owner and mtime of the directory dirfd/name (path, for
+ * messages) made e's, if it is a directory. */
+int sync_dir_attrs(struct syncer *s, int dirfd, const char *name,
+    const char *path, size_t plen, const struct wire_entry *e);
 
 /* s->blk becomes the directory path, listed; sync_block_finish deletes
  * what the merge did not reach and makes the directory durable. */
