@@ -61,12 +61,14 @@ serve_changes_put_state(struct server_stream *s, const char *path,
 	int dirfd, type, r;
 	ssize_t tl = 0;
 
-	if (exclude_match(s->srv->opts.exclude, path, len, 0) ||
-	    fs_open_parent(s->srv->opts.rootfd, path, &dirfd, &base) != 0)
+	if (fs_open_parent(s->srv->opts.rootfd, path, &dirfd, &base) != 0)
 		return serve_changes_put_gone(s, path, len);
+	/* Excluded as what it is now: a pattern for directories does not
+	 * hide a file of that name. */
 	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
 	    !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) ||
-	    S_ISLNK(st.st_mode))) {
+	    S_ISLNK(st.st_mode)) || exclude_match(s->srv->opts.exclude, path,
+	    len, S_ISDIR(st.st_mode))) {
 		close(dirfd);
 		return serve_changes_put_gone(s, path, len);
 	}
