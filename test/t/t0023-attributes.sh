@@ -1,14 +1,16 @@
 #!/bin/sh
 test_description='every attribute of every type replicates, following and one-shot'
 . "$SRCDIR/test/t/lib.sh"
+. "$SRCDIR/test/t/lib-rescue.sh"
 
 # Each attribute the manifest carries (type, size, mtime, mode, owner,
 # group, symlink target) is changed on a file, a directory and a symlink
 # of the primary. A following standby must apply each change as it
 # happens; a standby that missed them all must be put right by one
-# one-shot compare. Owners need root.
+# one-shot compare, and a rescue must complete a standby with them.
+# Owners need root.
 
-start_follow() {
+follow_dst() {
 	start_bg "$TRASH/follow.log" "$ASYNCREP" sync --follow -v \
 		--data-dir "$TRASH/dst" --state-dir "$TRASH/state" \
 		--primary "$TEST_IP:$TEST_PORT"
@@ -47,7 +49,7 @@ test_expect_success 'setup: a file, a directory and a symlink of each kind' '
 	start_watch "$TRASH/src" "$TRASH/spool" --interval 0 &&
 	sync_to "$TRASH/once" "$TRASH/state-once" &&
 	same src once &&
-	start_follow &&
+	follow_dst &&
 	wait_for 20 converged
 '
 
@@ -131,6 +133,24 @@ test_expect_success 'a symlink whose only change is its owner, one-shot' '
 	sync_to "$TRASH/once" "$TRASH/state-once" &&
 	same src once &&
 	wait_for 20 converged
+'
+
+test_expect_success 'rescue: changes held in the spool and unseen ones' '
+	stop_watch && kill9 $FOLLOW_PID &&
+	write_conf r "$TRASH/src" "$TRASH/rspool" 30s &&
+	start_primary r &&
+	start_follow rs &&
+	wait_for 20 same src rs/data &&
+	chown -h 3333:4444 src/lown && touch -h -t $T1 src/ltarget &&
+	chmod 700 src/dgrp && touch -t $T2 src/dmode && chown 3333 src/fown &&
+	wait_for 10 grep -qa lown rspool/seg-*.log &&
+	kill -STOP $WATCH_PID && wait_for 10 is_stopped $WATCH_PID &&
+	chown -h 5555:6666 src/lgrp && touch -h -t $T2 src/newdir/l &&
+	chmod 600 src/newdir/f && touch -t $T1 src/newdir &&
+	kill9 $WATCH_PID &&
+	start_rescue r --timeout 30s &&
+	rescued_ok r rs &&
+	same src rs/data
 '
 
 test_done
