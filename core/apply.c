@@ -110,9 +110,7 @@ apply_local(struct syncer *s, const char *base, struct walk_ent *le)
 		return NULL;
 	le->name = base;
 	le->namelen = strlen(base);
-	le->type = S_ISREG(le->st.st_mode) ? WALK_FILE :
-	    S_ISDIR(le->st.st_mode) ? WALK_DIR :
-	    S_ISLNK(le->st.st_mode) ? WALK_LINK : WALK_OTHER;
+	le->type = walk_type_of(le->st.st_mode);
 	return le;
 }
 
@@ -133,7 +131,9 @@ apply_state(struct syncer *s, const struct wire_entry *e)
 	const char *base;
 	int r, missing;
 
-	if (exclude_match(s->exclude, e->name, e->name_len, e->type == 'd'))
+	/* Excluded here, as the primary has it: not ours to mirror. */
+	if (exclude_match(s->exclude, e->name, e->name_len,
+	    e->type == WALK_DIR))
 		return 0;
 	r = apply_pseudo_block(s, e->name, e->name_len, &base, 1, &missing);
 	if (r != 0 || missing)
@@ -143,14 +143,8 @@ apply_state(struct syncer *s, const struct wire_entry *e)
 	assert(strlen(base) <= WIRE_NAME_MAX);
 	s->uent.name_len = (uint16_t)strlen(base);
 	memmove(s->uent.name, base, s->uent.name_len + 1u);
-	if (lep != NULL && lep->type == WALK_OTHER) {
-		r = sync_remove_local(s, lep);
-		lep = NULL;
-	}
-	if (r == 0) {
-		s->st->entries++;
-		r = sync_entry_apply(s, &s->uent, lep, e->name, e->name_len);
-	}
+	s->st->entries++;
+	r = sync_entry_apply(s, &s->uent, lep, e->name, e->name_len);
 	return apply_block_end(s, r);
 }
 
@@ -162,27 +156,52 @@ apply_delete(struct syncer *s, const char *path, size_t len)
 	const char *base;
 	int r, missing;
 
-	if (exclude_match(s->exclude, path, len, 0))
-		return 0;
 	r = apply_pseudo_block(s, path, len, &base, 0, &missing);
 	if (r != 0 || missing)
 		return r;	/* no parent here: nothing to delete */
+	/* What this standby excludes (by the type it has here) stays. */
 	if (apply_local(s, base, &le) != NULL)
-		r = sync_remove_local(s, &le);
+		r = sync_remove_local(s, &le, NULL);
 	return apply_block_end(s, r);
 }
 
-/* M: rename our copy, so its data need not travel again. */
+/*
+ * M: rename our copy, so its data need not travel again. Whatever fails,
+ * a compare of the target puts it right. What this standby excludes is
+ * matched with the type the names have here: its own is never moved,
+ * replaced or renamed over.
+ */
 static int
 apply_move(struct syncer *s, const struct wire_pathop *op)
 {
 	const char *fbase, *tbase;
-	int fdir = -1, tdir = -1, r;
+	struct stat fst, tst;
+	int fdir = -1, tdir = -1, r = 0, kept, tdirp;
 
-	if (exclude_match(s->exclude, op->path, op->path_len, 0) ||
-	    exclude_match(s->exclude, op->path2, op->path2_len, 0))
-		return apply_rescan_add(s, op->path2,
-		    apply_parent_len(op->path2, op->path2_len));
+	if (fs_open_parent(s->rootfd, op->path, &fdir, &fbase) != 0 ||
+	    fs_open_parent(s->rootfd, op->path2, &tdir, &tbase) != 0) {
+		r = apply_rescan_add(s, op->path2, apply_parent_len(op->path2,
+		    op->path2_len));
+		goto out;
+	}
+	/* Ours to keep, or gone: the target is compared instead. */
+	if (fstatat(fdir, fbase, &fst, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    sync_is_own(s, op->path, op->path_len, walk_type_of(fst.st_mode))) {
+		r = apply_rescan_add(s, op->path2, op->path2_len);
+		goto out;
+	}
+	/* Excluded here as the primary has it: the source's own K or U
+	 * frame tells what becomes of our copy. */
+	if (exclude_match(s->exclude, op->path2, op->path2_len,
+	    S_ISDIR(fst.st_mode)))
+		goto out;
+	tdirp = fstatat(tdir, tbase, &tst, AT_SYMLINK_NOFOLLOW) == 0;
+	if (tdirp && sync_is_own(s, op->path2, op->path2_len,
+	    walk_type_of(tst.st_mode))) {
+		r = sync_skip(s, walk_type_of(fst.st_mode), op->path2,
+		    op->path2_len, 0);
+		goto out;
+	}
 	if (s->o->itemize != NULL) {
 		char a[LOG_ESC_MAX];
 
@@ -191,20 +210,25 @@ apply_move(struct syncer *s, const struct wire_pathop *op)
 		    sync_esc(op->path2, op->path2_len));
 	}
 	if (s->o->dry_run)
-		return 0;
-	/* Whatever fails below, a compare of the target puts it right. */
-	if (fs_open_parent(s->rootfd, op->path, &fdir, &fbase) != 0 ||
-	    fs_open_parent(s->rootfd, op->path2, &tdir, &tbase) != 0) {
-		r = apply_rescan_add(s, op->path2, apply_parent_len(op->path2,
-		    op->path2_len));
 		goto out;
-	}
 	r = renameat(fdir, fbase, tdir, tbase);
 	if (r != 0 && (errno == ENOTEMPTY || errno == EEXIST ||
 	    errno == EISDIR || errno == ENOTDIR)) {
-		/* The primary's rename replaced it: so do we. */
-		if (fs_remove_tree(tdir, tbase) == 0)
+		/* The primary's rename replaced it: so do we, but for what
+		 * this standby excludes in it. */
+		r = sync_remove_at(s, tdir, tbase, op->path2, op->path2_len,
+		    &kept);
+		if (r == 0 && kept && !S_ISDIR(fst.st_mode)) {
+			r = sync_skip(s, walk_type_of(fst.st_mode),
+			    op->path2, op->path2_len, 1);
+			goto out;
+		}
+		/* A directory kept for what it holds is merged into by the
+		 * compare of the target. */
+		if (r == 0 && !kept)
 			r = renameat(fdir, fbase, tdir, tbase);
+		else
+			r = -1;
 	}
 	if (r != 0) {
 		r = apply_rescan_add(s, op->path2, op->path2_len);

@@ -84,6 +84,12 @@ exclude_free(struct exclude *x)
 	free(x);
 }
 
+int
+exclude_empty(const struct exclude *x)
+{
+	return x == NULL || x->n == 0;
+}
+
 static void
 exclude_set_bit(uint8_t *set, unsigned c)
 {

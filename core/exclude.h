@@ -24,6 +24,8 @@ int exclude_add(struct exclude *x, const char *pattern, char *err,
 int exclude_add_list(struct exclude *x, const char *list, char *err,
     size_t errlen);
 void exclude_free(struct exclude *x);
+/* 1 if x holds no pattern (NULL too): only our temp files match. */
+int exclude_empty(const struct exclude *x);
 
 /* 1 if path (relative, len bytes) is excluded; is_dir tells its type.
  * Our temp files (FS_TMP_PREFIX) are always excluded. x may be NULL. */

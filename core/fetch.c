@@ -259,6 +259,29 @@ fetch_body_feed(void *arg, const void *data, size_t len)
 	return r;
 }
 
+/*
+ * A directory where a received file goes (a type change, or made here
+ * since the compare) is removed first, but what this standby excludes
+ * in it: the file is then skipped (*skip).
+ */
+static int
+fetch_clear_way(struct syncer *s, const struct fetch_item *it, int *skip)
+{
+	size_t len = strlen(it->path);
+	int kept = 0, own;
+
+	own = sync_is_own(s, it->path, len, WALK_DIR);
+	if (!own && sync_remove_at(s, it->dirfd, it->base, it->path, len,
+	    &kept) != 0)
+		return sync_fail(s, -AR_EIO, "'%s': cannot remove the "
+		    "directory in the way: %s", sync_esc(it->path, len),
+		    strerror(errno));
+	*skip = own || kept;
+	if (*skip)
+		(void)sync_skip(s, WALK_FILE, it->path, len, kept);
+	return 0;
+}
+
 /* Fetch the batch, make it durable, rename it into place. */
 static int
 fetch_batch_flush(struct syncer *s)
@@ -267,7 +290,7 @@ fetch_batch_flush(struct syncer *s)
 	struct fetch_body_ctx bc;
 	uint8_t *body;
 	size_t i, j, off = 0, nready = 0;
-	int r, n;
+	int r, n, skip = 0;
 
 	if (b->n == 0)
 		return 0;
@@ -324,14 +347,13 @@ fetch_batch_flush(struct syncer *s)
 		}
 		if (it->state != FETCH_ITEM_READY)
 			continue;
-		/* A directory in the way (a type change) goes first. */
 		if (fstatat(it->dirfd, it->base, &st, AT_SYMLINK_NOFOLLOW) == 0
-		    && S_ISDIR(st.st_mode) &&
-		    fs_remove_tree(it->dirfd, it->base) != 0) {
-			r = sync_fail(s, -AR_EIO, "'%s': cannot remove the "
-			    "directory in the way: %s", sync_esc(it->path,
-			    strlen(it->path)), strerror(errno));
-			break;
+		    && S_ISDIR(st.st_mode)) {
+			r = fetch_clear_way(s, it, &skip);
+			if (r != 0)
+				break;
+			if (skip)
+				continue;	/* its temp file goes below */
 		}
 		if (renameat(it->dirfd, it->tmp, it->dirfd, it->base) != 0) {
 			r = sync_fail(s, -AR_EIO, "'%s': rename: %s",

@@ -98,6 +98,8 @@ follow_full(struct syncer *s)
 	if (r == 0)
 		r = state_position_save(&s->state, s->hello_gen,
 		    s->hello_seq, s->msg, s->msglen);
+	if (r == 0)
+		r = sync_save_skipped(s);
 	return r;
 }
 
@@ -178,6 +180,8 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 	if (r == 0)
 		r = state_position_save(&s->state, s->hello_gen, bc.upto,
 		    s->msg, s->msglen);
+	if (r == 0)
+		r = sync_save_skipped(s);
 	if (r == 0) {
 		assert(bc.upto > *pos);
 		log_verbose("applied changes %llu..%llu",

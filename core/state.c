@@ -23,6 +23,7 @@
 #define STATE_POSITION_FILE "position"
 #define STATE_CLOSED_FILE "closed"
 #define STATE_COMPLETE_FILE "complete"
+#define STATE_SKIPPED_FILE "skipped"
 /* Closed generations remembered (the oldest are forgotten). */
 #define STATE_CLOSED_MAX 64
 /* One line of the closed file: a generation and '\n'. */
@@ -268,6 +269,64 @@ state_position_load(const struct state *st, const char *gen, uint64_t *seq)
 }
 
 int
+state_skipped_save(struct state *st, uint64_t count, const char *last,
+    char *err, size_t errlen)
+{
+	char line[32 + STATE_SKIPPED_PATH_MAX + 2];
+	int n;
+
+	assert(st->dirfd >= 0);
+	n = snprintf(line, sizeof(line), "%llu %.*s\n",
+	    (unsigned long long)count, STATE_SKIPPED_PATH_MAX,
+	    count > 0 ? last : "");
+	assert(n > 0 && (size_t)n < sizeof(line));
+	if (fs_write_durable(st->dirfd, STATE_SKIPPED_FILE, line, (size_t)n,
+	    0644) != 0) {
+		snprintf(err, errlen, "state directory: cannot save the "
+		    "skipped count: %s", strerror(errno));
+		return -AR_ESTATE;
+	}
+	return 0;
+}
+
+/* The skipped file of dirfd, parsed; 0 (last "") if none or garbled. */
+static uint64_t
+state_skipped_read(int dirfd, char *last)
+{
+	char buf[32 + STATE_SKIPPED_PATH_MAX + 2], *end;
+	unsigned long long v;
+	size_t len;
+
+	if (last != NULL)
+		last[0] = '\0';
+	if (fs_read_small(dirfd, STATE_SKIPPED_FILE, buf, sizeof(buf),
+	    &len) != 0 || len == 0 || buf[len - 1] != '\n')
+		return 0;
+	buf[len - 1] = '\0';
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	if (errno != 0 || end == buf || *end != ' ')
+		return 0;
+	if (last != NULL) {
+		len = strnlen(end + 1, STATE_SKIPPED_PATH_MAX);
+		memcpy(last, end + 1, len);
+		last[len] = '\0';
+	}
+	return v;
+}
+
+uint64_t
+state_skipped_load(const struct state *st, char *last)
+{
+	if (st->dirfd < 0) {
+		if (last != NULL)
+			last[0] = '\0';
+		return 0;
+	}
+	return state_skipped_read(st->dirfd, last);
+}
+
+int
 state_scratch(const struct state *st, enum state_scratch which, int *fd,
     char *err, size_t errlen)
 {
@@ -302,6 +361,7 @@ state_read(const char *dir, struct state_info *info)
 	if (fstatat(dirfd, STATE_POSITION_FILE, &sb, 0) == 0)
 		info->position_time = (int64_t)sb.st_mtim.tv_sec;
 	info->running = util_lock_held(dirfd, STATE_LOCK_FILE);
+	info->skipped = state_skipped_read(dirfd, info->skipped_last);
 	close(dirfd);
 	return 0;
 }

@@ -9,6 +9,9 @@
  *   closed      generations a rescue closed, one a line (the newest 64)
  *   complete    "GENERATION SEQ\n": the last generation a rescue closed
  *               while this standby held its final position SEQ
+ *   skipped     "COUNT PATH\n": entries of the primary not replicated as
+ *               they collide with names excluded here, since the last
+ *               whole compare, and the last of them (escaped)
  * and two scratch files, a stored manifest and a stored batch of changes,
  * replayed while other requests run on the same connection.
  *
@@ -36,6 +39,9 @@ enum state_scratch {
 	STATE_SCRATCH_CHANGES,	/* the batch of changes being applied */
 };
 
+/* The longest path the skipped file keeps (escaped; cut beyond). */
+#define STATE_SKIPPED_PATH_MAX 1024
+
 /* What asyncrep status reports of a state_dir. */
 struct state_info {
 	char generation[WIRE_GEN_LEN + 1]; /* followed; "" if none */
@@ -47,6 +53,8 @@ struct state_info {
 	int complete;		/* a rescue closed generation, at position
 				 * complete_seq, which the standby holds */
 	uint64_t complete_seq;
+	uint64_t skipped;	/* see the skipped file */
+	char skipped_last[STATE_SKIPPED_PATH_MAX + 1];
 };
 
 /* The state of a closed struct state (nothing to release). */
@@ -84,6 +92,13 @@ int state_position_save(struct state *st, const char *gen, uint64_t seq,
  * (none saved, another generation's, or unreadable): compare all. */
 int state_position_load(const struct state *st, const char *gen,
     uint64_t *seq);
+
+/* Save the skipped count and the last path skipped (escaped). */
+int state_skipped_save(struct state *st, uint64_t count, const char *last,
+    char *err, size_t errlen);
+/* The saved skipped count (0 if none); last (STATE_SKIPPED_PATH_MAX + 1
+ * bytes, or NULL) gets the path. */
+uint64_t state_skipped_load(const struct state *st, char *last);
 
 /* The scratch file which, truncated, open read-write in *fd. */
 int state_scratch(const struct state *st, enum state_scratch which,

@@ -344,6 +344,11 @@ status_standby(const struct config_standby *cfg, const struct auth *auth,
 		    PRId64 ",\"complete\":%s,\"primary_reachable\":%s", seq,
 		    si.position_time, si.complete ? "true" : "false",
 		    reach ? "true" : "false");
+		fprintf(out, ",\"skipped\":%" PRIu64, si.skipped);
+		if (si.skipped > 0) {
+			fprintf(out, ",\"skipped_last\":");
+			json_str(out, si.skipped_last);
+		}
 		if (reach)
 			fprintf(out, ",\"primary_generation\":\"%s\","
 			    "\"primary_seq\":%" PRIu64 ",\"lag_records\":%"
@@ -368,6 +373,10 @@ status_standby(const struct config_standby *cfg, const struct auth *auth,
 	else
 		fprintf(out, "  no position yet: the next sync compares the "
 		    "whole tree\n");
+	if (si.skipped > 0)
+		fprintf(out, "  %" PRIu64 " entries of the primary not "
+		    "replicated: they would replace names excluded here "
+		    "(the last '%s')\n", si.skipped, si.skipped_last);
 	if (!reach)
 		fprintf(out, "  primary unreachable\n");
 	else if (strcmp(si.generation, h.generation) != 0)

@@ -169,36 +169,174 @@ sync_dir_attrs(struct syncer *s, int dirfd, const char *name,
 }
 
 /* ---------------------------------------------------------------- */
+/* What this standby excludes is its own */
+
+/*
+ * Names this standby excludes are its own: never replaced, removed or
+ * renamed over, whatever the primary has there. Each is matched with
+ * the type it has here, so a pattern for directories (keep/) guards a
+ * directory even where the primary has a file of that name. Our temp
+ * files are not: they are leftovers of an interrupted run.
+ */
+int
+sync_is_own(const struct syncer *s, const char *path, size_t len, int type)
+{
+	const char *base = path + len;
+
+	while (base > path && base[-1] != '/')
+		base--;
+	if ((size_t)(path + len - base) >= strlen(FS_TMP_PREFIX) &&
+	    strncmp(base, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) == 0)
+		return 0;
+	return exclude_match(s->exclude, path, len, type == WALK_DIR);
+}
+
+int
+sync_skip(struct syncer *s, int type, const char *path, size_t len,
+    int holds)
+{
+	log_warn("'%s': the primary's %s is not replicated: it would "
+	    "replace %s excluded on this standby", sync_esc(path, len),
+	    type == WALK_DIR ? "directory" : type == WALK_LINK ?
+	    "symlink" : "file", holds ? "a directory holding names" :
+	    "a name");
+	s->skipped++;
+	s->st->skipped++;
+	(void)log_escape(path, len, s->skip_last, sizeof(s->skip_last));
+	return 0;
+}
+
+/*
+ * Remove dirfd/name (path, plen bytes, in a buffer of WIRE_PATH_MAX + 1
+ * bytes, restored on return) but what this standby excludes beneath it,
+ * which stays with the directories that lead to it (*kept is then set).
+ * A dry run only looks. Without patterns, fs_remove_tree does it all.
+ */
+static int
+sync_remove_keeping(struct syncer *s, int dirfd, const char *name,
+    char *path, size_t plen, int depth, int *kept)
+{
+	struct walk_dir d;
+	size_t i, clen;
+	int fd, r, k = 0;
+
+	if (exclude_empty(s->exclude)) {
+		if (s->o->dry_run)
+			return 0;
+		return fs_remove_tree(dirfd, name);
+	}
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd < 0 && (errno == ENOTDIR || errno == ELOOP))
+		return s->o->dry_run ? 0 : fs_remove_tree(dirfd, name);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -AR_EIO;
+	if (depth >= SYNC_REMOVE_DEPTH) {
+		close(fd);
+		errno = ELOOP;
+		return -AR_EIO;
+	}
+	walk_dir_init(&d);
+	r = walk_list(fd, WALK_TYPE_ONLY, &d);
+	for (i = 0; r == 0 && i < d.n; i++) {
+		const struct walk_ent *e = &d.ents[i];
+
+		clen = plen + (plen > 0) + e->namelen;
+		if (clen > WIRE_PATH_MAX) {
+			/* Beyond any path a pattern is matched against. */
+			r = s->o->dry_run ? 0 : fs_remove_tree(fd, e->name);
+			continue;
+		}
+		if (plen > 0)
+			path[plen] = '/';
+		memcpy(path + plen + (plen > 0), e->name, e->namelen + 1);
+		if (sync_is_own(s, path, clen, e->type))
+			k = 1;
+		else if (e->type == WALK_DIR)
+			r = sync_remove_keeping(s, fd, e->name, path, clen,
+			    depth + 1, &k);
+		else if (!s->o->dry_run)
+			r = fs_remove_tree(fd, e->name);
+		path[plen] = '\0';
+	}
+	walk_dir_release(&d);
+	close(fd);
+	if (r != 0)
+		return r;
+	if (k || s->o->dry_run) {
+		*kept |= k;
+		return 0;
+	}
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+		return 0;
+	/* Filled again since it was listed: what is new is not ours to
+	 * delete unseen. */
+	if (errno == ENOTEMPTY || errno == EEXIST) {
+		*kept = 1;
+		return 0;
+	}
+	return -AR_EIO;
+}
+
+int
+sync_remove_at(struct syncer *s, int dirfd, const char *name,
+    const char *path, size_t plen, int *kept)
+{
+	char buf[WIRE_PATH_MAX + 1];
+
+	*kept = 0;
+	assert(plen <= WIRE_PATH_MAX);
+	memcpy(buf, path, plen);
+	buf[plen] = '\0';
+	return sync_remove_keeping(s, dirfd, name, buf, plen, 0, kept);
+}
+
+/* ---------------------------------------------------------------- */
 /* Merging one directory */
 
 int
-sync_remove_local(struct syncer *s, const struct walk_ent *le)
+sync_remove_local(struct syncer *s, const struct walk_ent *le, int *kept)
 {
 	char path[WIRE_PATH_MAX + 1];
 	size_t len;
+	int k = 0, r;
 
 	assert(s->blk.active);
+	if (kept != NULL)
+		*kept = 0;
 	/* Too long a path (a local name no manifest can hold) reads "". */
 	(void)sync_join(path, s->blk.path, s->blk.path_len, le->name,
 	    le->namelen, &len);
-	/* What this standby excludes is its own: never deleted. */
-	if (exclude_match(s->exclude, path, len,
-	    le->type == WALK_DIR) &&
-	    strncmp(le->name, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) != 0)
+	if (len > 0 && sync_is_own(s, path, len, le->type)) {
+		if (kept != NULL)
+			*kept = 1;
 		return 0;
-	/* Our own leftovers go silently. */
-	if (strncmp(le->name, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) != 0) {
+	}
+	if (s->blk.dirfd >= 0 && le->type == WALK_DIR) {
+		r = sync_remove_at(s, s->blk.dirfd, le->name, path, len, &k);
+		if (r != 0)
+			return sync_fail(s, -AR_EIO, "'%s': cannot delete: %s",
+			    sync_esc(path, len), strerror(errno));
+	} else if (s->blk.dirfd >= 0 && !s->o->dry_run &&
+	    fs_remove_tree(s->blk.dirfd, le->name) != 0)
+		return sync_fail(s, -AR_EIO, "'%s': cannot delete: %s",
+		    sync_esc(path, len), strerror(errno));
+	if (k) {
+		log_verbose("'%s': kept, as it holds names excluded on this "
+		    "standby; the rest of it is deleted", sync_esc(path, len));
+		if (kept != NULL)
+			*kept = 1;
+	} else if (strncmp(le->name, FS_TMP_PREFIX,
+	    strlen(FS_TMP_PREFIX)) != 0) {
+		/* Our own leftovers go silently. */
 		sync_itemize(s, "*deleting  ", path, len,
 		    le->type == WALK_DIR ? "/" : "");
 		s->st->deleted++;
 	}
-	if (s->o->dry_run || s->blk.dirfd < 0)
-		return 0;
-	if (fs_remove_tree(s->blk.dirfd, le->name) != 0)
-		return sync_fail(s, -AR_EIO, "'%s': cannot delete: %s",
-		    sync_esc(path, len), strerror(errno));
-	s->blk.dirty = 1;
-	s->changed = 1;
+	if (!s->o->dry_run && s->blk.dirfd >= 0) {
+		s->blk.dirty = 1;
+		s->changed = 1;
+	}
 	return 0;
 }
 
@@ -212,7 +350,7 @@ sync_block_finish(struct syncer *s)
 		return 0;
 	assert(b->cursor <= b->local.n);
 	while (r == 0 && b->cursor < b->local.n)
-		r = sync_remove_local(s, &b->local.ents[b->cursor++]);
+		r = sync_remove_local(s, &b->local.ents[b->cursor++], NULL);
 	if (r == 0 && b->dirty && fs_fsync_dir(b->dirfd) != 0)
 		r = sync_fail(s, -AR_EIO, "fsync of '%s': %s", sync_esc(b->path,
 		    b->path_len), strerror(errno));
@@ -271,7 +409,7 @@ sync_entry_dir(struct syncer *s, const struct wire_entry *e,
 	if (le != NULL && le->type == WALK_DIR)
 		return 0;	/* attributes in the final pass */
 	if (le != NULL) {
-		r = sync_remove_local(s, le);
+		r = sync_remove_local(s, le, NULL);
 		if (r != 0)
 			return r;
 	}
@@ -363,13 +501,6 @@ sync_entry_link(struct syncer *s, const struct wire_entry *e,
 		return sync_fail(s, -AR_EIO, "'%s': cannot set attributes: %s",
 		    sync_esc(path, plen), strerror(errno));
 	}
-	if (le != NULL && le->type == WALK_DIR &&
-	    fs_remove_tree(s->blk.dirfd, e->name) != 0) {
-		unlinkat(s->blk.dirfd, tmp, 0);
-		return sync_fail(s, -AR_EIO, "'%s': cannot remove the "
-		    "directory in the way: %s", sync_esc(path, plen),
-		    strerror(errno));
-	}
 	if (renameat(s->blk.dirfd, tmp, s->blk.dirfd, e->name) != 0) {
 		unlinkat(s->blk.dirfd, tmp, 0);
 		return sync_fail(s, -AR_EIO, "'%s': rename: %s", sync_esc(path,
@@ -421,10 +552,50 @@ sync_entry_file(struct syncer *s, const struct wire_entry *e,
 	return fetch_batch_add(s, path, plen, e->size, le != NULL);
 }
 
+/*
+ * Before the primary's entry e takes the name of the local entry *le:
+ * *skip when it must not (see sync_is_own), as *le is this standby's
+ * own, or a directory holding its own that e, of another type, would
+ * replace (the rest of that directory is deleted). What else is in the
+ * way and cannot be replaced by a rename (a directory, or neither a
+ * file, a directory nor a symlink) is deleted, and *le is then NULL.
+ */
+static int
+sync_make_room(struct syncer *s, const struct wire_entry *e,
+    const struct walk_ent **le, const char *path, size_t plen, int *skip)
+{
+	int kept, r;
+
+	*skip = 0;
+	if (*le == NULL)
+		return 0;
+	if (sync_is_own(s, path, plen, (*le)->type)) {
+		*skip = 1;
+		return sync_skip(s, e->type, path, plen, 0);
+	}
+	if ((*le)->type != WALK_OTHER && ((*le)->type != WALK_DIR ||
+	    e->type == WALK_DIR))
+		return 0;
+	r = sync_remove_local(s, *le, &kept);
+	if (r != 0)
+		return r;
+	if (kept) {
+		*skip = 1;
+		return sync_skip(s, e->type, path, plen, 1);
+	}
+	*le = NULL;
+	return 0;
+}
+
 int
 sync_entry_apply(struct syncer *s, const struct wire_entry *e,
     const struct walk_ent *le, const char *path, size_t plen)
 {
+	int r, skip;
+
+	r = sync_make_room(s, e, &le, path, plen, &skip);
+	if (r != 0 || skip)
+		return r;
 	switch (e->type) {
 	case WALK_DIR:
 		return sync_entry_dir(s, e, le, path, plen);
@@ -458,7 +629,7 @@ sync_merge_upto(struct syncer *s, const char *name, size_t nlen,
 			*le = x;
 			break;
 		}
-		r = sync_remove_local(s, x);
+		r = sync_remove_local(s, x, NULL);
 		if (r != 0)
 			return r;
 	}
@@ -504,15 +675,9 @@ sync_entry(struct syncer *s, const struct wire_entry *e)
 	if (r != 0)
 		return r;
 	/* An excluded name is neither compared nor deleted. */
-	if (exclude_match(s->exclude, path, len, e->type == 'd'))
+	if (exclude_match(s->exclude, path, len, e->type == WALK_DIR))
 		return 0;
 	s->st->entries++;
-	if (le != NULL && le->type == WALK_OTHER) {
-		r = sync_remove_local(s, le);
-		if (r != 0)
-			return r;
-		le = NULL;
-	}
 	return sync_entry_apply(s, e, le, path, len);
 }
 
@@ -584,10 +749,10 @@ sync_dirattr_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		return 0;
 	if (wire_get_entry(p, len, WIRE_ENTRY, &s->ent) != 0)
 		return -AR_EPROTO;
-	if (s->ent.type != WALK_DIR)
+	if (s->ent.type != WALK_DIR || sync_join(path, b->path, b->path_len,
+	    s->ent.name, s->ent.name_len, &plen) != 0 ||
+	    exclude_match(s->exclude, path, plen, 1))
 		return 0;
-	(void)sync_join(path, b->path, b->path_len, s->ent.name,
-	    s->ent.name_len, &plen);
 	return sync_dir_attrs(s, b->dirfd, s->ent.name, path, plen, &s->ent);
 }
 
@@ -627,6 +792,7 @@ int
 sync_open(struct syncer *s)
 {
 	const struct config_standby *cfg = s->cfg;
+	int r;
 
 	if (s->o->dry_run && access(cfg->data_dir, F_OK) != 0 &&
 	    errno == ENOENT) {
@@ -635,7 +801,26 @@ sync_open(struct syncer *s)
 	    fs_open_dir(cfg->data_dir, &s->rootfd) != 0)
 		return sync_fail(s, -AR_EIO, "data directory '%s': %s",
 		    cfg->data_dir, strerror(errno));
-	return state_open(&s->state, cfg->state_dir, s->msg, s->msglen);
+	r = state_open(&s->state, cfg->state_dir, s->msg, s->msglen);
+	if (r == 0) {
+		s->skipped = state_skipped_load(&s->state, s->skip_last);
+		s->skipped_saved = s->skipped;
+	}
+	return r;
+}
+
+int
+sync_save_skipped(struct syncer *s)
+{
+	int r;
+
+	if (s->o->dry_run || s->skipped == s->skipped_saved)
+		return 0;
+	r = state_skipped_save(&s->state, s->skipped, s->skip_last, s->msg,
+	    s->msglen);
+	if (r == 0)
+		s->skipped_saved = s->skipped;
+	return r;
 }
 
 /* Compare the subtree at path ("" = all) with the primary's and make
@@ -646,6 +831,9 @@ sync_compare(struct syncer *s, const char *path)
 	int mfd = -1, r;
 
 	s->mf_entries = 0;
+	/* A whole compare meets every collision there is. */
+	if (path[0] == '\0')
+		s->skipped = 0;
 	r = fetch_manifest(s, path, &mfd);
 	if (r == -AR_EPROTO && path[0] != '\0' &&
 	    client_status(s->client) == 404) {
@@ -700,9 +888,15 @@ sync_once(struct syncer *s)
 	if (r == 0 && !s->o->dry_run && s->st->files_failed == 0)
 		r = state_position_save(&s->state, s->hello_gen,
 		    s->hello_seq, s->msg, s->msglen);
+	if (r == 0)
+		r = sync_save_skipped(s);
 	if (r == 0 && s->st->files_failed > 0)
 		r = sync_fail(s, -AR_EPARTIAL, "%llu files were not replicated",
 		    (unsigned long long)s->st->files_failed);
+	if (r == 0 && s->skipped > 0)
+		r = sync_fail(s, -AR_EPARTIAL, "%llu entries of the primary "
+		    "were not replicated: they would replace names excluded "
+		    "on this standby", (unsigned long long)s->skipped);
 	return r;
 }
 

@@ -38,6 +38,8 @@ struct sync_stats {
 	uint64_t links_set;
 	uint64_t deleted;
 	uint64_t attrs_set;	/* mode, owner or mtime fixed only */
+	uint64_t skipped;	/* entries of the primary not replicated: they
+				 * collide with names excluded here */
 	uint64_t file_bytes;	/* bytes of file content written */
 	uint64_t net_sent;	/* bytes on the wire, both ways */
 	uint64_t net_received;

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "exclude.h"
 #include "hash.h"
+#include "log.h"
 #include "state.h"
 #include "sync.h"
 #include "walk.h"
@@ -108,6 +109,12 @@ struct syncer {
 	struct wire_entry uent;	/* a U frame, renamed to its base name */
 	uint64_t mf_entries;	/* E frames of the manifest being merged */
 	struct exclude *exclude;
+	/* Entries of the primary skipped as they collide with names this
+	 * standby excludes: since the last whole compare, as status shows
+	 * it, and the last of them (escaped). */
+	uint64_t skipped;
+	uint64_t skipped_saved;	/* as state_dir holds it */
+	char skip_last[LOG_ESC_MAX];
 	/* follow */
 	char **rescan;		/* subtrees to compare after a batch */
 	size_t nrescan, rescan_cap;
@@ -168,6 +175,25 @@ int sync_attrs_set_at(struct syncer *s, int dirfd, const char *name,
 int sync_dir_attrs(struct syncer *s, int dirfd, const char *name,
     const char *path, size_t plen, const struct wire_entry *e);
 
+/* 1 if the local entry at path, of type (WALK_*), is one this
+ * standby excludes, which nothing the primary sends replaces, removes
+ * or renames over. */
+int sync_is_own(const struct syncer *s, const char *path, size_t len,
+    int type);
+/* The primary's entry at path, of type (WALK_*), is skipped, as it
+ * would replace a name this standby excludes (holds: a directory holding
+ * such names): a warning, and counted (s->skipped, for status).
+ * Returns 0. */
+int sync_skip(struct syncer *s, int type, const char *path, size_t len,
+    int holds);
+/* Directories deeper than this below a removed one are not entered. */
+#define SYNC_REMOVE_DEPTH 2048
+/* Remove dirfd/name, at path (plen bytes), with all it holds but the
+ * names this standby excludes, kept with the directories leading to
+ * them (*kept is then set); a dry run removes nothing. */
+int sync_remove_at(struct syncer *s, int dirfd, const char *name,
+    const char *path, size_t plen, int *kept);
+
 /* s->blk becomes the directory path, listed; sync_block_finish deletes
  * what the merge did not reach and makes the directory durable. */
 int sync_block_start(struct syncer *s, const char *path, size_t len);
@@ -176,7 +202,11 @@ int sync_block_finish(struct syncer *s);
  * entry of that name, or NULL. */
 int sync_merge_upto(struct syncer *s, const char *name, size_t nlen,
     const struct walk_ent **le);
-int sync_remove_local(struct syncer *s, const struct walk_ent *le);
+/* Delete the local entry le of s->blk but what this standby excludes
+ * (sync_remove_at); *kept (may be NULL) is set when le, or something
+ * beneath it, is kept. */
+int sync_remove_local(struct syncer *s, const struct walk_ent *le,
+    int *kept);
 /* Make the name e->name of s->blk (local entry le, or NULL; path its
  * whole path) what e describes: a directory, a link, or a file fetched
  * whole or as a delta. */
@@ -195,6 +225,8 @@ int sync_open(struct syncer *s);
 int sync_hello(struct syncer *s);
 /* Make the subtree at path ("" = all) equal to the primary's. */
 int sync_compare(struct syncer *s, const char *path);
+/* Record s->skipped in state_dir, if it changed (not in a dry run). */
+int sync_save_skipped(struct syncer *s);
 /* syncfs when anything was written since the last call. */
 int sync_make_durable(struct syncer *s);
 

@@ -43,7 +43,7 @@ walk_dir_release(struct walk_dir *d)
 	memset(d, 0, sizeof *d);
 }
 
-static int
+int
 walk_type_of(mode_t mode)
 {
 	if (S_ISREG(mode))

@@ -41,6 +41,9 @@ struct walk_dir {
 /* Hard limit of entries in one directory listing. */
 #define WALK_MAX_ENTRIES (16u * 1024 * 1024)
 
+/* The enum walk_type of an st_mode. */
+int walk_type_of(mode_t mode);
+
 void walk_dir_init(struct walk_dir *d);
 void walk_dir_release(struct walk_dir *d);
 

@@ -198,6 +198,42 @@ test_complete_needs_closed_generation_at_position(void **state)
 }
 
 static void
+test_skipped_count_and_its_last_path(void **state)
+{
+	struct tctx *t = *state;
+	struct state_info si;
+	char last[STATE_SKIPPED_PATH_MAX + 1], big[2 * STATE_SKIPPED_PATH_MAX];
+	int fd;
+
+	assert_int_equal(state_skipped_load(&t->st, last), 0);
+	assert_string_equal(last, "");
+	assert_int_equal(state_skipped_save(&t->st, 3, "a/keep", t->err,
+	    sizeof(t->err)), 0);
+	assert_int_equal(state_skipped_load(&t->st, last), 3);
+	assert_string_equal(last, "a/keep");
+	assert_int_equal(state_read(t->dir, &si), 0);
+	assert_int_equal(si.skipped, 3);
+	assert_string_equal(si.skipped_last, "a/keep");
+	/* A long path is cut, a count of 0 keeps none. */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(state_skipped_save(&t->st, 1, big, t->err,
+	    sizeof(t->err)), 0);
+	assert_int_equal(state_skipped_load(&t->st, last), 1);
+	assert_int_equal(strlen(last), STATE_SKIPPED_PATH_MAX);
+	assert_int_equal(state_skipped_save(&t->st, 0, big, t->err,
+	    sizeof(t->err)), 0);
+	assert_int_equal(state_skipped_load(&t->st, last), 0);
+	assert_string_equal(last, "");
+	/* A garbled file reads as none. */
+	fd = openat(t->st.dirfd, "skipped", O_WRONLY | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "x1 a\n", 5), 5);
+	close(fd);
+	assert_int_equal(state_skipped_load(&t->st, last), 0);
+}
+
+static void
 test_scratch_files_are_truncated(void **state)
 {
 	struct tctx *t = *state;
@@ -249,6 +285,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_complete_needs_closed_generation_at_position, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_skipped_count_and_its_last_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_scratch_files_are_truncated, setup, teardown),
 		cmocka_unit_test(test_standby_id_is_made_safe),

@@ -91,6 +91,14 @@ setup_exclude(void **state)
 	return 0;
 }
 
+/* keep/ excludes directories only: a file called keep is the primary's. */
+static int
+setup_exclude_dir(void **state)
+{
+	*state = open_ctx("keep/", 0);
+	return 0;
+}
+
 static int
 setup_dry_run(void **state)
 {
@@ -552,6 +560,128 @@ test_apply_rescan(void **state)
 	assert_int_equal(t->s.full, 1);
 }
 
+/* ---------------------------------------------------------------- */
+/* What this standby excludes, matched with the type it has here */
+
+/* The standby's own keep/mine, and d/keep/mine inside d. */
+static void
+put_own(struct tctx *t)
+{
+	mkd(t, "keep");
+	put(t, "keep/mine", "mine");
+	mkd(t, "d");
+	put(t, "d/f", "f");
+	mkd(t, "d/keep");
+	put(t, "d/keep/mine", "mine too");
+}
+
+static void
+test_merge_skips_a_file_over_an_excluded_dir(void **state)
+{
+	struct tctx *t = *state;
+
+	put_own(t);
+	frame_dir(t, "");
+	frame_entry(t, WIRE_ENTRY, 'f', "keep", NULL, 4, 0644);
+	frame_end(t, 1);
+	assert_int_equal(feed(t, sync_merge_frame), 0);
+	assert_string_equal(t->msg, "");
+	assert_content(t, "keep/mine", "mine");
+	/* Nothing fetched for it, d deleted but for what it holds. */
+	assert_int_equal(t->s.batch.n, 0);
+	assert_int_equal(t->s.skipped, 1);
+	assert_int_equal(t->st.skipped, 1);
+	assert_content(t, "d/keep/mine", "mine too");
+	assert_int_equal(kind(t, "d/f"), 0);
+}
+
+static void
+test_apply_move_over_an_excluded_dir(void **state)
+{
+	struct tctx *t = *state;
+
+	put_own(t);
+	put(t, "x", "theirs");
+	frame_op(t, WIRE_MOVE, "x", "keep");
+	/* Moving the standby's own away: not done, the target compared. */
+	frame_op(t, WIRE_MOVE, "keep", "y");
+	assert_int_equal(feed(t, apply_frame), 0);
+	assert_content(t, "keep/mine", "mine");
+	assert_content(t, "x", "theirs");
+	assert_int_equal(kind(t, "y"), 0);
+	assert_int_equal(t->s.skipped, 1);
+	assert_int_equal(t->s.nrescan, 1);
+	assert_string_equal(t->s.rescan[0], "y");
+}
+
+static void
+test_apply_move_over_a_dir_holding_excluded(void **state)
+{
+	struct tctx *t = *state;
+
+	put_own(t);
+	put(t, "x", "a file");
+	mkd(t, "e");
+	put(t, "e/g", "g");
+	/* A file in the way of d/keep: skipped, d/f deleted. */
+	frame_op(t, WIRE_MOVE, "x", "d");
+	assert_int_equal(feed(t, apply_frame), 0);
+	assert_content(t, "d/keep/mine", "mine too");
+	assert_int_equal(kind(t, "d/f"), 0);
+	assert_int_equal(t->s.skipped, 1);
+	/* A directory: merged into by a compare instead. */
+	t->len = 0;
+	frame_op(t, WIRE_MOVE, "e", "d");
+	assert_int_equal(feed(t, apply_frame), 0);
+	assert_content(t, "d/keep/mine", "mine too");
+	assert_content(t, "e/g", "g");
+	assert_int_equal(t->s.skipped, 1);
+	assert_int_equal(t->s.nrescan, 1);
+	assert_string_equal(t->s.rescan[0], "d");
+}
+
+static void
+test_apply_move_to_an_excluded_name(void **state)
+{
+	struct tctx *t = *state;
+
+	mkd(t, "dd");
+	frame_op(t, WIRE_MOVE, "dd", "keep");
+	assert_int_equal(feed(t, apply_frame), 0);
+	/* The primary's keep/ is excluded here: its K of dd says more. */
+	assert_int_equal(kind(t, "dd"), 'd');
+	assert_int_equal(kind(t, "keep"), 0);
+	assert_int_equal(t->s.skipped, 0);
+	assert_int_equal(t->s.nrescan, 0);
+}
+
+static void
+test_apply_state_and_delete_keep_excluded(void **state)
+{
+	struct tctx *t = *state;
+
+	put_own(t);
+	frame_entry(t, WIRE_STATE, 'l', "keep", "target", 0, 0777);
+	frame_entry(t, WIRE_STATE, 'f', "d", NULL, 1, 0644);
+	frame_op(t, WIRE_GONE_PATH, "keep", NULL);
+	assert_int_equal(feed(t, apply_frame), 0);
+	assert_string_equal(t->msg, "");
+	assert_content(t, "keep/mine", "mine");
+	assert_content(t, "d/keep/mine", "mine too");
+	assert_int_equal(kind(t, "d/f"), 0);
+	assert_int_equal(t->s.batch.n, 0);
+	assert_int_equal(t->s.skipped, 2);
+	/* A directory deleted on the primary: all but what is ours. */
+	t->len = 0;
+	put(t, "d/g", "g");
+	frame_op(t, WIRE_GONE_PATH, "d", NULL);
+	assert_int_equal(feed(t, apply_frame), 0);
+	assert_content(t, "d/keep/mine", "mine too");
+	assert_int_equal(kind(t, "d/g"), 0);
+	/* Kept, so not counted as deleted. */
+	assert_int_equal(t->st.deleted, 0);
+}
+
 static void
 test_apply_refuses_malformed(void **state)
 {
@@ -598,6 +728,21 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_apply_rescan, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_merge_skips_a_file_over_an_excluded_dir,
+		    setup_exclude_dir, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_apply_move_over_an_excluded_dir, setup_exclude_dir,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_apply_move_over_a_dir_holding_excluded,
+		    setup_exclude_dir, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_apply_move_to_an_excluded_name, setup_exclude_dir,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_apply_state_and_delete_keep_excluded,
+		    setup_exclude_dir, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_refuses_malformed,
 		    setup, teardown),
 	};
