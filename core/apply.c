@@ -202,6 +202,14 @@ apply_move(struct syncer *s, const struct wire_pathop *op)
 		    op->path2_len, 0);
 		goto out;
 	}
+	/* Patterns on whole paths may not exclude beneath the new name
+	 * what they excluded beneath the old: ours stays where it is, and
+	 * the target is compared instead. */
+	if (S_ISDIR(fst.st_mode) && exclude_has_paths(s->exclude) &&
+	    sync_holds_own(s, fdir, fbase, op->path, op->path_len)) {
+		r = apply_rescan_add(s, op->path2, op->path2_len);
+		goto out;
+	}
 	if (s->o->itemize != NULL) {
 		char a[LOG_ESC_MAX];
 

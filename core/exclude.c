@@ -90,6 +90,18 @@ exclude_empty(const struct exclude *x)
 	return x == NULL || x->n == 0;
 }
 
+int
+exclude_has_paths(const struct exclude *x)
+{
+	size_t i;
+
+	for (i = 0; x != NULL && i < x->n; i++) {
+		if (x->pats[i].fullpath)
+			return 1;
+	}
+	return 0;
+}
+
 static void
 exclude_set_bit(uint8_t *set, unsigned c)
 {

@@ -26,6 +26,10 @@ int exclude_add_list(struct exclude *x, const char *list, char *err,
 void exclude_free(struct exclude *x);
 /* 1 if x holds no pattern (NULL too): only our temp files match. */
 int exclude_empty(const struct exclude *x);
+/* 1 if a pattern of x is matched against whole paths (an inner '/',
+ * '**' or a leading '/'): then renaming a directory can change what is
+ * excluded beneath it. */
+int exclude_has_paths(const struct exclude *x);
 
 /* 1 if path (relative, len bytes) is excluded; is_dir tells its type.
  * Our temp files (FS_TMP_PREFIX) are always excluded. x may be NULL. */

@@ -210,25 +210,26 @@ sync_skip(struct syncer *s, int type, const char *path, size_t len,
  * Remove dirfd/name (path, plen bytes, in a buffer of WIRE_PATH_MAX + 1
  * bytes, restored on return) but what this standby excludes beneath it,
  * which stays with the directories that lead to it (*kept is then set).
- * A dry run only looks. Without patterns, fs_remove_tree does it all.
+ * With look, nothing is removed (a dry run looks). Without patterns,
+ * fs_remove_tree does it all.
  */
 static int
 sync_remove_keeping(struct syncer *s, int dirfd, const char *name,
-    char *path, size_t plen, int depth, int *kept)
+    char *path, size_t plen, int depth, int look, int *kept)
 {
 	struct walk_dir d;
 	size_t i, clen;
 	int fd, r, k = 0;
 
 	if (exclude_empty(s->exclude)) {
-		if (s->o->dry_run)
+		if (look)
 			return 0;
 		return fs_remove_tree(dirfd, name);
 	}
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	if (fd < 0 && (errno == ENOTDIR || errno == ELOOP))
-		return s->o->dry_run ? 0 : fs_remove_tree(dirfd, name);
+		return look ? 0 : fs_remove_tree(dirfd, name);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -AR_EIO;
 	if (depth >= SYNC_REMOVE_DEPTH) {
@@ -244,7 +245,7 @@ sync_remove_keeping(struct syncer *s, int dirfd, const char *name,
 		clen = plen + (plen > 0) + e->namelen;
 		if (clen > WIRE_PATH_MAX) {
 			/* Beyond any path a pattern is matched against. */
-			r = s->o->dry_run ? 0 : fs_remove_tree(fd, e->name);
+			r = look ? 0 : fs_remove_tree(fd, e->name);
 			continue;
 		}
 		if (plen > 0)
@@ -254,8 +255,8 @@ sync_remove_keeping(struct syncer *s, int dirfd, const char *name,
 			k = 1;
 		else if (e->type == WALK_DIR)
 			r = sync_remove_keeping(s, fd, e->name, path, clen,
-			    depth + 1, &k);
-		else if (!s->o->dry_run)
+			    depth + 1, look, &k);
+		else if (!look)
 			r = fs_remove_tree(fd, e->name);
 		path[plen] = '\0';
 	}
@@ -263,7 +264,7 @@ sync_remove_keeping(struct syncer *s, int dirfd, const char *name,
 	close(fd);
 	if (r != 0)
 		return r;
-	if (k || s->o->dry_run) {
+	if (k || look) {
 		*kept |= k;
 		return 0;
 	}
@@ -288,7 +289,24 @@ sync_remove_at(struct syncer *s, int dirfd, const char *name,
 	assert(plen <= WIRE_PATH_MAX);
 	memcpy(buf, path, plen);
 	buf[plen] = '\0';
-	return sync_remove_keeping(s, dirfd, name, buf, plen, 0, kept);
+	return sync_remove_keeping(s, dirfd, name, buf, plen, 0,
+	    s->o->dry_run, kept);
+}
+
+int
+sync_holds_own(struct syncer *s, int dirfd, const char *name,
+    const char *path, size_t plen)
+{
+	char buf[WIRE_PATH_MAX + 1];
+	int kept = 0;
+
+	assert(plen <= WIRE_PATH_MAX);
+	memcpy(buf, path, plen);
+	buf[plen] = '\0';
+	if (exclude_empty(s->exclude) || sync_remove_keeping(s, dirfd, name,
+	    buf, plen, 0, 1, &kept) != 0)
+		return 0;
+	return kept;
 }
 
 /* ---------------------------------------------------------------- */

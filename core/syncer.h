@@ -193,6 +193,10 @@ int sync_skip(struct syncer *s, int type, const char *path, size_t len,
  * them (*kept is then set); a dry run removes nothing. */
 int sync_remove_at(struct syncer *s, int dirfd, const char *name,
     const char *path, size_t plen, int *kept);
+/* 1 if the directory dirfd/name, at path, holds names this standby
+ * excludes (0 too when it cannot be read). */
+int sync_holds_own(struct syncer *s, int dirfd, const char *name,
+    const char *path, size_t plen);
 
 /* s->blk becomes the directory path, listed; sync_block_finish deletes
  * what the merge did not reach and makes the directory durable. */

@@ -172,6 +172,32 @@ test_tmp_prefix(void **state)
 }
 
 static void
+test_empty_and_paths(void **state)
+{
+	struct exclude *x;
+
+	(void)state;
+	assert_true(exclude_empty(NULL));
+	assert_false(exclude_has_paths(NULL));
+	assert_int_equal(exclude_new(&x), 0);
+	assert_true(exclude_empty(x));
+	exclude_free(x);
+	x = mk("*.o, keep/");
+	assert_false(exclude_empty(x));
+	assert_false(exclude_has_paths(x));
+	exclude_free(x);
+	x = mk("*.o, /top");
+	assert_true(exclude_has_paths(x));
+	exclude_free(x);
+	x = mk("a/b");
+	assert_true(exclude_has_paths(x));
+	exclude_free(x);
+	x = mk("**.o");
+	assert_true(exclude_has_paths(x));
+	exclude_free(x);
+}
+
+static void
 test_bad_patterns(void **state)
 {
 	struct exclude *x;
@@ -228,6 +254,7 @@ main(void)
 		cmocka_unit_test(test_star_and_question),
 		cmocka_unit_test(test_classes),
 		cmocka_unit_test(test_tmp_prefix),
+		cmocka_unit_test(test_empty_and_paths),
 		cmocka_unit_test(test_bad_patterns),
 		cmocka_unit_test(test_hostile_is_bounded),
 	};

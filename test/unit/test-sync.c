@@ -99,6 +99,14 @@ setup_exclude_dir(void **state)
 	return 0;
 }
 
+/* A pattern on a whole path: renaming d changes what it excludes. */
+static int
+setup_exclude_path(void **state)
+{
+	*state = open_ctx("/d/keep/", 0);
+	return 0;
+}
+
 static int
 setup_dry_run(void **state)
 {
@@ -683,6 +691,33 @@ test_apply_state_and_delete_keep_excluded(void **state)
 }
 
 static void
+test_apply_move_keeps_what_a_path_pattern_excludes(void **state)
+{
+	struct tctx *t = *state;
+
+	put_own(t);
+	mkd(t, "e");
+	put(t, "e/keep", "not excluded in e");
+	/* d/keep would become e2/keep, no longer excluded: not renamed. */
+	frame_op(t, WIRE_MOVE, "d", "e2");
+	/* e holds nothing excluded: renamed. */
+	frame_op(t, WIRE_MOVE, "e", "e3");
+	assert_int_equal(feed(t, apply_frame), 0);
+	assert_content(t, "d/keep/mine", "mine too");
+	assert_content(t, "d/f", "f");
+	assert_int_equal(kind(t, "e2"), 0);
+	assert_content(t, "e3/keep", "not excluded in e");
+	assert_int_equal(t->s.nrescan, 1);
+	assert_string_equal(t->s.rescan[0], "e2");
+	/* The primary's K of d then deletes all but what is ours. */
+	t->len = 0;
+	frame_op(t, WIRE_GONE_PATH, "d", NULL);
+	assert_int_equal(feed(t, apply_frame), 0);
+	assert_content(t, "d/keep/mine", "mine too");
+	assert_int_equal(kind(t, "d/f"), 0);
+}
+
+static void
 test_apply_refuses_malformed(void **state)
 {
 	struct tctx *t = *state;
@@ -743,6 +778,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_apply_state_and_delete_keep_excluded,
 		    setup_exclude_dir, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_apply_move_keeps_what_a_path_pattern_excludes,
+		    setup_exclude_path, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_refuses_malformed,
 		    setup, teardown),
 	};
