@@ -34,6 +34,20 @@ static const char *const state_scratch_names[] = {
 	[STATE_SCRATCH_CHANGES] = "changes",
 };
 
+/* Replace file of state_dir with len bytes of data, durably; what it
+ * holds names it in a message. */
+static int
+state_put(struct state *st, const char *file, const char *data, size_t len,
+    const char *what, char *err, size_t errlen)
+{
+	if (fs_write_durable(st->dirfd, file, data, len, 0644) != 0) {
+		snprintf(err, errlen, "state directory: cannot save %s: %s",
+		    what, strerror(errno));
+		return -AR_ESTATE;
+	}
+	return 0;
+}
+
 void
 state_init(struct state *st)
 {
@@ -84,12 +98,7 @@ state_line_write(struct state *st, const char *name, const char *gen,
 	n = snprintf(line, sizeof(line), "%s %llu\n", gen,
 	    (unsigned long long)seq);
 	assert(n > 0 && (size_t)n < sizeof(line));
-	if (fs_write_durable(st->dirfd, name, line, (size_t)n, 0644) != 0) {
-		snprintf(err, errlen, "state directory: cannot save %s: %s",
-		    what, strerror(errno));
-		return -AR_ESTATE;
-	}
-	return 0;
+	return state_put(st, name, line, (size_t)n, what, err, errlen);
 }
 
 /* 1 if the closed file of dirfd lists gen. */
@@ -121,6 +130,7 @@ state_gen_close(struct state *st, const char *gen, uint64_t seq, char *err,
 {
 	char buf[(STATE_CLOSED_MAX + 1) * STATE_CLOSED_LINE + 1];
 	size_t len = 0, off = 0;
+	int r;
 
 	assert(st->dirfd >= 0 && strlen(gen) == WIRE_GEN_LEN);
 	if (fs_read_small(st->dirfd, STATE_CLOSED_FILE, buf, sizeof(buf) -
@@ -133,16 +143,14 @@ state_gen_close(struct state *st, const char *gen, uint64_t seq, char *err,
 	buf[len + WIRE_GEN_LEN] = '\n';
 	len += STATE_CLOSED_LINE;
 	assert(len - off <= STATE_CLOSED_MAX * STATE_CLOSED_LINE);
-	if (fs_write_durable(st->dirfd, STATE_CLOSED_FILE, buf + off,
-	    len - off, 0644) != 0) {
-		snprintf(err, errlen, "state directory: cannot record the "
-		    "closed generation: %s", strerror(errno));
-		return -AR_ESTATE;
-	}
+	r = state_put(st, STATE_CLOSED_FILE, buf + off, len - off,
+	    "the closed generation", err, errlen);
 	/* After closed: complete counts only for a generation listed
 	 * there, so a crash in between leaves the old behaviour. */
-	return state_line_write(st, STATE_COMPLETE_FILE, gen, seq,
-	    "the completed position", err, errlen);
+	if (r == 0)
+		r = state_line_write(st, STATE_COMPLETE_FILE, gen, seq,
+		    "the completed position", err, errlen);
+	return r;
 }
 
 int
@@ -159,13 +167,8 @@ state_gen_follow(struct state *st, const char *gen, char *err,
 		return 0;
 	memcpy(line, gen, WIRE_GEN_LEN);
 	line[WIRE_GEN_LEN] = '\n';
-	if (fs_write_durable(st->dirfd, STATE_GENERATION_FILE, line,
-	    WIRE_GEN_LEN + 1, 0644) != 0) {
-		snprintf(err, errlen, "state directory: cannot record the "
-		    "generation: %s", strerror(errno));
-		return -AR_ESTATE;
-	}
-	return 0;
+	return state_put(st, STATE_GENERATION_FILE, line, WIRE_GEN_LEN + 1,
+	    "the generation", err, errlen);
 }
 
 int
@@ -280,13 +283,8 @@ state_skipped_save(struct state *st, uint64_t count, const char *last,
 	    (unsigned long long)count, STATE_SKIPPED_PATH_MAX,
 	    count > 0 ? last : "");
 	assert(n > 0 && (size_t)n < sizeof(line));
-	if (fs_write_durable(st->dirfd, STATE_SKIPPED_FILE, line, (size_t)n,
-	    0644) != 0) {
-		snprintf(err, errlen, "state directory: cannot save the "
-		    "skipped count: %s", strerror(errno));
-		return -AR_ESTATE;
-	}
-	return 0;
+	return state_put(st, STATE_SKIPPED_FILE, line, (size_t)n,
+	    "the skipped count", err, errlen);
 }
 
 /* The skipped file of dirfd, parsed; 0 (last "") if none or garbled. */
