@@ -211,8 +211,19 @@ sync_to() {
 		--primary "$TEST_IP:$TEST_PORT" "$@"
 }
 
+# follow_to DATA STATE [options...]: a following standby of the test
+# primary, logging to follow.log; sets FOLLOW_PID.
+follow_to() {
+	data=$1; state=$2; shift 2
+	start_bg "$TRASH/follow.log" "$ASYNCREP" sync --follow -v \
+		--data-dir "$data" --state-dir "$state" \
+		--primary "$TEST_IP:$TEST_PORT" "$@"
+	FOLLOW_PID=$last_pid
+}
+
 # tree_listing DIR: a canonical, byte-exact description of a tree:
-# type, mode, size, mtime (ns), symlink target and content hash per path.
+# type, mode, size, mtime (ns), symlink target and content hash per path,
+# owner and group.
 tree_listing() {
 	"$PYTHON3" "$SRCDIR/test/t/treelist.py" "$1"
 }

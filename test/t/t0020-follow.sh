@@ -2,21 +2,12 @@
 test_description='sync --follow keeps a standby identical while the primary changes'
 . "$SRCDIR/test/t/lib.sh"
 
-# start_follow DATA STATE [options]: a following standby; sets FOLLOW_PID.
-start_follow() {
-	data=$1; state=$2; shift 2
-	start_bg "$TRASH/follow.log" "$ASYNCREP" sync --follow -v \
-		--data-dir "$data" --state-dir "$state" \
-		--primary "$TEST_IP:$TEST_PORT" "$@"
-	FOLLOW_PID=$last_pid
-}
-
 converged() { trees_equal src dst; }
 
 test_expect_success 'setup: a primary at interval 0 and a following standby' '
 	mkdir -p src/pre && echo before >src/pre/file &&
 	start_watch "$TRASH/src" "$TRASH/spool" --interval 0 &&
-	start_follow "$TRASH/dst" "$TRASH/state" &&
+	follow_to "$TRASH/dst" "$TRASH/state" &&
 	wait_for 20 converged
 '
 
@@ -70,13 +61,13 @@ test_expect_success 'the standby SIGKILLed and restarted resends nothing unchang
 	wait_for 30 converged &&
 	kill_wait $FOLLOW_PID &&
 	echo small-change >src/k4 &&
-	start_follow "$TRASH/dst" "$TRASH/state" &&
+	follow_to "$TRASH/dst" "$TRASH/state" &&
 	wait_for 30 converged &&
 	kill -TERM $FOLLOW_PID && wait $FOLLOW_PID &&
 	got=$(sed -n "s/.*received \([0-9]*\) bytes.*/\1/p" follow.log | tail -1) &&
 	say "received $got bytes after the restart" &&
 	test "$got" -lt 1000000 &&
-	start_follow "$TRASH/dst" "$TRASH/state"
+	follow_to "$TRASH/dst" "$TRASH/state"
 '
 
 test_expect_success 'the position is saved with the generation' '

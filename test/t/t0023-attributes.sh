@@ -10,16 +10,9 @@ test_description='every attribute of every type replicates, following and one-sh
 # one-shot compare, and a rescue must complete a standby with them.
 # Owners need root.
 
-follow_dst() {
-	start_bg "$TRASH/follow.log" "$ASYNCREP" sync --follow -v \
-		--data-dir "$TRASH/dst" --state-dir "$TRASH/state" \
-		--primary "$TEST_IP:$TEST_PORT"
-	FOLLOW_PID=$last_pid
-}
-
 # rsync_same A B: rsync -a, which compares owners, groups and symlink
 # mtimes too, finds nothing to do. The root directory's own attributes
-# are not replicated (asyncrep(1), BUGS), so its line is left out.
+# are not replicated (yet), so its line is left out.
 rsync_same() {
 	rsync -a --dry-run -i --delete "$1/" "$2/" >"$TRASH/.rsync" &&
 	sed "/^[^ ]* \.\/\$/d" "$TRASH/.rsync" >"$TRASH/.rsync.rest" &&
@@ -49,7 +42,7 @@ test_expect_success 'setup: a file, a directory and a symlink of each kind' '
 	start_watch "$TRASH/src" "$TRASH/spool" --interval 0 &&
 	sync_to "$TRASH/once" "$TRASH/state-once" &&
 	same src once &&
-	follow_dst &&
+	follow_to "$TRASH/dst" "$TRASH/state" &&
 	wait_for 20 converged
 '
 

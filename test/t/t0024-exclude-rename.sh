@@ -7,13 +7,6 @@ test_description='names excluded on the standby are never replaced, removed or r
 # replicates. The primary's entries named keep that are not directories
 # collide with the standby's own: they are skipped with a warning.
 
-start_follow() {
-	start_bg "$TRASH/follow.log" "$ASYNCREP" sync --follow -v \
-		--data-dir "$TRASH/dst" --state-dir "$TRASH/state" \
-		--primary "$TEST_IP:$TEST_PORT" --exclude keep/
-	FOLLOW_PID=$last_pid
-}
-
 # same A B: identical trees but for the names called keep, and the
 # directories that only hold them on the standby.
 same() {
@@ -41,7 +34,7 @@ test_expect_success 'setup: a primary, a following standby with its own keep/' '
 	start_watch "$TRASH/src" "$TRASH/spool" --interval 0 &&
 	mkdir -p dst/keep dst/proj/keep &&
 	echo mine >dst/keep/mine.txt && echo mine-too >dst/proj/keep/mine.txt &&
-	start_follow &&
+	follow_to "$TRASH/dst" "$TRASH/state" --exclude keep/ &&
 	wait_for 20 same src dst && mine_kept dst &&
 	printf "[standby]\ndata_dir = %s\nstate_dir = %s\nprimary = %s\n" \
 		"$TRASH/dst" "$TRASH/state" "$TEST_IP:$TEST_PORT" >s.conf &&

@@ -84,28 +84,18 @@ setup(void **state)
 	return 0;
 }
 
+/* The exclude list comes as the test's initial state (EXCLUDED). */
 static int
 setup_exclude(void **state)
 {
-	*state = open_ctx("keep*", 0);
+	*state = open_ctx(*state, 0);
 	return 0;
 }
 
-/* keep/ excludes directories only: a file called keep is the primary's. */
-static int
-setup_exclude_dir(void **state)
-{
-	*state = open_ctx("keep/", 0);
-	return 0;
-}
-
-/* A pattern on a whole path: renaming d changes what it excludes. */
-static int
-setup_exclude_path(void **state)
-{
-	*state = open_ctx("/d/keep/", 0);
-	return 0;
-}
+/* A test with the standby's exclude list x. */
+#define EXCLUDED(f, x) \
+	cmocka_unit_test_prestate_setup_teardown(f, setup_exclude, \
+	    teardown, (void *)(x))
 
 static int
 setup_dry_run(void **state)
@@ -736,8 +726,7 @@ main(void)
 		    test_merge_upto_deletes_what_sorts_before, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_upto_is_byte_order,
 		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_merge_keeps_excluded,
-		    setup_exclude, teardown),
+		EXCLUDED(test_merge_keeps_excluded, "keep*"),
 		cmocka_unit_test_setup_teardown(
 		    test_merge_dry_run_changes_nothing, setup_dry_run,
 		    teardown),
@@ -757,30 +746,22 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_apply_delete, setup,
 		    teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_apply_delete_keeps_excluded, setup_exclude, teardown),
+		EXCLUDED(test_apply_delete_keeps_excluded, "keep*"),
 		cmocka_unit_test_setup_teardown(test_apply_state, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_apply_rescan, setup,
 		    teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_merge_skips_a_file_over_an_excluded_dir,
-		    setup_exclude_dir, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_apply_move_over_an_excluded_dir, setup_exclude_dir,
-		    teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_apply_move_over_a_dir_holding_excluded,
-		    setup_exclude_dir, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_apply_move_to_an_excluded_name, setup_exclude_dir,
-		    teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_apply_state_and_delete_keep_excluded,
-		    setup_exclude_dir, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_apply_move_keeps_what_a_path_pattern_excludes,
-		    setup_exclude_path, teardown),
+		/* keep/ excludes directories only: a file called keep is
+		 * the primary's. */
+		EXCLUDED(test_merge_skips_a_file_over_an_excluded_dir,
+		    "keep/"),
+		EXCLUDED(test_apply_move_over_an_excluded_dir, "keep/"),
+		EXCLUDED(test_apply_move_over_a_dir_holding_excluded, "keep/"),
+		EXCLUDED(test_apply_move_to_an_excluded_name, "keep/"),
+		EXCLUDED(test_apply_state_and_delete_keep_excluded, "keep/"),
+		/* On a whole path: renaming d changes what it excludes. */
+		EXCLUDED(test_apply_move_keeps_what_a_path_pattern_excludes,
+		    "/d/keep/"),
 		cmocka_unit_test_setup_teardown(test_apply_refuses_malformed,
 		    setup, teardown),
 	};
