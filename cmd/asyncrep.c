@@ -508,6 +508,12 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 		case CMD_OPT_ANY:
 			ctx.any = 1;
 			break;
+		case CMD_OPT_ALLOW_EMPTY:
+			ctx.allow_empty = 1;
+			break;
+		case CMD_OPT_FORCE_DELETE:
+			ctx.force_delete = 1;
+			break;
 		case ':':
 		case '?':
 			asyncrep_refused(entry, c, argv[optind - 1]);

@@ -12,6 +12,7 @@
 #include "gen.h"
 #include "log.h"
 #include "primary.h"
+#include "source.h"
 
 static int
 cmd_watch_exec(struct cmd_ctx *ctx)
@@ -42,7 +43,9 @@ cmd_watch_exec(struct cmd_ctx *ctx)
 	if (r != 0)
 		log_error("watch: cannot block the stop signals");
 	else {
-		r = primary_run(cfg, &auth, ctx->status_file, &set, err,
+		r = primary_run(cfg, &auth, ctx->status_file,
+		    (ctx->allow_empty ? SOURCE_ALLOW_EMPTY : 0) |
+		    (ctx->reinit ? SOURCE_REINIT : 0), &set, err,
 		    sizeof(err));
 		if (r != 0)
 			log_error("%s", err);
@@ -56,6 +59,8 @@ static const struct cmd_option cmd_watch_options[] = {
 	    "start a new generation (after a rescue)" },
 	{ "status-file", required_argument, CMD_OPT_STATUS_FILE, "FILE",
 	    "keep the spool's condition in FILE" },
+	{ "allow-empty", no_argument, CMD_OPT_ALLOW_EMPTY, NULL,
+	    "serve an empty data_dir on purpose" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -63,7 +68,7 @@ const struct cmd_entry cmd_watch_entry = {
 	.name = "watch",
 	.section = "primary",
 	.usage = "[-c FILE] [--data-dir D --spool-dir S --listen IP:PORT] "
-	    "[--interval T] [--reinit] [--status-file FILE]",
+	    "[--interval T] [--reinit] [--status-file FILE] [--allow-empty]",
 	.help = "watch data_dir and serve its changes (the primary)",
 	.options = cmd_watch_options,
 	.exec = cmd_watch_exec,

@@ -38,6 +38,8 @@ struct cmd_ctx {
 	int reinit;		/* --reinit (watch) */
 	const char **given;	/* the config keys set by options */
 	size_t ngiven;
+	int allow_empty;	/* --allow-empty (watch) */
+	int force_delete;	/* --force-delete (sync) */
 	int argc;		/* operands left after options */
 	char **argv;
 };
@@ -56,6 +58,8 @@ enum cmd_opt {
 	CMD_OPT_REINIT,
 	CMD_OPT_STANDBY,
 	CMD_OPT_ANY,
+	CMD_OPT_ALLOW_EMPTY,
+	CMD_OPT_FORCE_DELETE,
 	CMD_OPT_KEY = 512,
 };
 

@@ -23,6 +23,8 @@ static const char *const messages[AR__MAX] = {
 	[AR_ESTORAGE] = "the primary's storage is unreadable or hung",
 	[AR_ERESCUE_PARTIAL] = "rescue incomplete: some standby not completed",
 	[AR_EDIFFER] = "the standby differs from the primary",
+	[AR_ESOURCE] = "data_dir is not the tree this spool served",
+	[AR_EMAXDELETE] = "more deletions than max_delete allows",
 };
 
 const char *

@@ -30,6 +30,8 @@ enum ar_err {
 	AR_ESTORAGE = 17,	/* 17: the primary's storage is unreadable or hung */
 	AR_ERESCUE_PARTIAL = 18, /* 18: rescue: some standby was not completed */
 	AR_EDIFFER = 19,	/* 19: verify: the standby differs from the primary */
+	AR_ESOURCE = 20,	/* 20: data_dir is not the tree this spool served */
+	AR_EMAXDELETE = 21,	/* 21: sync: more deletions than max_delete allows */
 	AR__MAX
 };
 

@@ -862,6 +862,101 @@ fs_remove_tree(int dirfd, const char *name)
 	return fs_remove_at(dirfd, name, 0);
 }
 
+/* The names a count leaves out: ".", ".." and our temp files. */
+static int
+fs_count_skips(const char *name)
+{
+	return !fs_name_ok(name) ||
+	    strncmp(name, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) == 0;
+}
+
+/* fs_count_tree for the directory open as fd, depth levels down. */
+static int
+fs_count_in(int fd, int depth, uint64_t limit, uint64_t *count)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *dir;
+	int dfd, sub, isdir, r = 0, saved;
+
+	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dfd == -1)
+		return -AR_EIO;
+	dir = fdopendir(dfd);
+	if (dir == NULL) {
+		saved = errno;
+		close(dfd);
+		errno = saved;
+		return -AR_EIO;
+	}
+	/* The dup shares fd's offset: start from the top. */
+	rewinddir(dir);
+	while (r == 0 && *count < limit) {
+		errno = 0;
+		de = readdir(dir);
+		if (de == NULL) {
+			if (errno != 0)
+				r = -AR_EIO;
+			break;
+		}
+		if (fs_count_skips(de->d_name))
+			continue;
+		(*count)++;
+		isdir = de->d_type == DT_DIR;
+		if (de->d_type == DT_UNKNOWN)
+			isdir = fstatat(fd, de->d_name, &st,
+			    AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+		if (!isdir || *count >= limit)
+			continue;
+		if (depth >= FS_REMOVE_DEPTH) {
+			errno = ELOOP;
+			r = -AR_ENOMEM;
+			break;
+		}
+		do {
+			sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY |
+			    O_NOFOLLOW | O_CLOEXEC);
+		} while (sub == -1 && errno == EINTR);
+		if (sub == -1) {
+			/* Gone or swapped for another type since readdir. */
+			if (errno == ENOENT || errno == ENOTDIR ||
+			    errno == ELOOP)
+				continue;
+			r = -AR_EIO;
+			break;
+		}
+		r = fs_count_in(sub, depth + 1, limit, count);
+		saved = errno;
+		close(sub);
+		errno = saved;
+	}
+	saved = errno;
+	closedir(dir);
+	errno = saved;
+	return r;
+}
+
+int
+fs_count_tree(int dirfd, const char *name, uint64_t limit, uint64_t *count)
+{
+	int fd, r, saved;
+
+	if (name == NULL)
+		return fs_count_in(dirfd, 0, limit, count);
+	do {
+		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	} while (fd == -1 && errno == EINTR);
+	if (fd == -1)
+		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ?
+		    0 : -AR_EIO;
+	r = fs_count_in(fd, 1, limit, count);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return r;
+}
+
 int
 fs_mkdir_p(const char *path, mode_t mode)
 {

@@ -96,6 +96,17 @@ int fs_read_small(int dirfd, const char *name, char *buf, size_t buflen,
 int fs_remove_tree(int dirfd, const char *name);
 
 /*
+ * Add to *count the entries beneath dirfd/name (name NULL: dirfd
+ * itself), at every depth, leaving our temp files out and never
+ * following a symlink, until *count reaches limit. What
+ * fs_remove_tree would remove, less the directory itself: a name that
+ * is not a directory holds nothing. Returns 0, -AR_EIO, or -AR_ENOMEM
+ * past the depth fs_remove_tree descends to.
+ */
+int fs_count_tree(int dirfd, const char *name, uint64_t limit,
+    uint64_t *count);
+
+/*
  * Create (or keep) the directories of a path made from an operator's
  * config (mkdir -p, mode 0700 for new ones). Returns 0 or -AR_EIO.
  */

@@ -14,6 +14,7 @@
 #include "fs.h"
 #include "gen.h"
 #include "log.h"
+#include "source.h"
 #include "util.h"
 #include "walk.h"
 
@@ -81,39 +82,55 @@ gen_create(int dirfd, char out[LIMIT_GEN_LEN + 1])
 }
 
 int
-gen_open(const char *spool_dir, int *lockfd,
-    char generation[LIMIT_GEN_LEN + 1], char *err, size_t errlen)
+gen_lock_dir(const char *spool_dir, int *dirfd, int *lockfd, char *err,
+    size_t errlen)
 {
-	char buf[128];
-	size_t len;
-	int dirfd, fd, r;
+	int fd;
 
-	assert(spool_dir != NULL && lockfd != NULL && generation != NULL);
+	assert(spool_dir != NULL && dirfd != NULL && lockfd != NULL);
+	*dirfd = -1;
 	*lockfd = -1;
-	if (fs_mkdir_p(spool_dir, 0700) != 0) {
+	if (fs_mkdir_p(spool_dir, 0700) != 0 ||
+	    fs_open_dir(spool_dir, dirfd) != 0) {
 		snprintf(err, errlen, "spool directory '%s': %s", spool_dir,
 		    strerror(errno));
+		*dirfd = -1;
 		return -AR_ESTATE;
 	}
-	if (fs_open_dir(spool_dir, &dirfd) != 0) {
-		snprintf(err, errlen, "spool directory '%s': %s", spool_dir,
-		    strerror(errno));
+	if (gen_lock(*dirfd, spool_dir, &fd, err, errlen) != 0) {
+		close(*dirfd);
+		*dirfd = -1;
 		return -AR_ESTATE;
 	}
-	if (gen_lock(dirfd, spool_dir, &fd, err, errlen) != 0) {
-		close(dirfd);
-		return -AR_ESTATE;
-	}
-	if (faccessat(dirfd, GEN_RESCUED_FILE, F_OK, AT_SYMLINK_NOFOLLOW) ==
+	if (faccessat(*dirfd, GEN_RESCUED_FILE, F_OK, AT_SYMLINK_NOFOLLOW) ==
 	    0) {
 		snprintf(err, errlen, "spool directory '%s': its generation "
 		    "was closed by a rescue (see '%s'); the standby now holds "
 		    "the data: re-initialise with asyncrep watch --reinit",
 		    spool_dir, GEN_RESCUED_FILE);
-		close(dirfd);
+		close(*dirfd);
 		close(fd);
+		*dirfd = -1;
 		return -AR_EFENCED;
 	}
+	*lockfd = fd;
+	return 0;
+}
+
+int
+gen_exists(int dirfd)
+{
+	return faccessat(dirfd, GEN_FILE, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+int
+gen_load(int dirfd, const char *spool_dir,
+    char generation[LIMIT_GEN_LEN + 1], char *err, size_t errlen)
+{
+	char buf[128];
+	size_t len;
+	int r;
+
 	r = fs_read_small(dirfd, GEN_FILE, buf, sizeof(buf), &len);
 	if (r != 0 && errno == ENOENT) {
 		r = gen_create(dirfd, generation);
@@ -133,13 +150,26 @@ gen_open(const char *spool_dir, int *lockfd,
 		memcpy(generation, buf, LIMIT_GEN_LEN);
 		generation[LIMIT_GEN_LEN] = '\0';
 	}
+	return r < 0 ? -AR_ESTATE : r;
+}
+
+int
+gen_open(const char *spool_dir, int *lockfd,
+    char generation[LIMIT_GEN_LEN + 1], char *err, size_t errlen)
+{
+	int dirfd, r;
+
+	assert(generation != NULL);
+	r = gen_lock_dir(spool_dir, &dirfd, lockfd, err, errlen);
+	if (r != 0)
+		return r;
+	r = gen_load(dirfd, spool_dir, generation, err, errlen);
 	close(dirfd);
 	if (r != 0) {
-		close(fd);
-		return r < 0 ? -AR_ESTATE : r;
+		close(*lockfd);
+		*lockfd = -1;
 	}
-	*lockfd = fd;
-	return 0;
+	return r;
 }
 
 int
@@ -235,6 +265,10 @@ gen_reinit(const char *spool_dir, char *err, size_t errlen)
 		r = fs_remove_tree(dirfd, GEN_RESCUED_FILE);
 	if (r == 0)
 		r = fs_remove_tree(dirfd, GEN_CONFIRMED_FILE);
+	/* The tree the old generation served: the next start records
+	 * what it serves. */
+	if (r == 0)
+		r = fs_remove_tree(dirfd, SOURCE_FILE);
 	if (r == 0 && fs_fsync_dir(dirfd) != 0)
 		r = -AR_EIO;
 	if (r == 0)

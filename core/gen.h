@@ -22,6 +22,20 @@
 int gen_open(const char *spool_dir, int *lockfd,
     char generation[LIMIT_GEN_LEN + 1], char *err, size_t errlen);
 
+/*
+ * gen_open in two steps, for a caller that decides between them (watch:
+ * source.h, which must know whether the spool is fresh before a
+ * generation makes it look used). gen_lock_dir creates and opens the
+ * directory (*dirfd) and takes its lock (*lockfd), refusing a rescued
+ * spool with -AR_EFENCED; gen_exists says whether it holds a generation;
+ * gen_load reads the generation, or creates it when there is none.
+ */
+int gen_lock_dir(const char *spool_dir, int *dirfd, int *lockfd,
+    char *err, size_t errlen);
+int gen_exists(int dirfd);
+int gen_load(int dirfd, const char *spool_dir,
+    char generation[LIMIT_GEN_LEN + 1], char *err, size_t errlen);
+
 /* The marker a rescue leaves in a spool whose generation it closed. */
 #define GEN_RESCUED_FILE "rescued"
 /* The standbys that confirmed to a rescue, as each did (rescue.c). */
@@ -44,8 +58,9 @@ int gen_fenced(const char *spool_dir, char *buf, size_t buflen);
 
 /*
  * Start a new generation on spool_dir (asyncrep watch --reinit): under
- * the spool's lock, remove the journal, the acknowledgements and the
- * rescue's marker, and write a new generation id.
+ * the spool's lock, remove the journal, the acknowledgements, the
+ * rescue's marker and the record of the tree served, and write a new
+ * generation id.
  */
 int gen_reinit(const char *spool_dir, char *err, size_t errlen);
 

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "primary.h"
 #include "server.h"
+#include "source.h"
 #include "spool.h"
 #include "util.h"
 #include "watcher.h"
@@ -36,6 +37,9 @@ struct primary {
 	struct spool *spool;
 	struct server *srv;
 	struct watcher *watcher;
+	int rootfd;		/* data_dir, as served */
+	struct source_id source;	/* the spool's record of it */
+	int source_errno;	/* of the last failed record, or 0 */
 	pthread_mutex_t lock;	/* the fields below, and every append */
 	pthread_cond_t cond;
 	int pending;		/* records appended, not committed */
@@ -187,6 +191,27 @@ primary_write_inplace(int dirfd, const char *name, const char *buf,
 	return r;
 }
 
+/* Whether the tree served is empty, in the spool's record, for the next
+ * start's check (source.h); a failure is logged once per errno. */
+static void
+primary_note_source(struct primary *p)
+{
+	int dirfd, r;
+
+	r = fs_open_dir(p->cfg->spool_dir, &dirfd);
+	if (r == 0) {
+		r = source_note(dirfd, p->rootfd, &p->source);
+		close(dirfd);
+	}
+	if (r == 0)
+		p->source_errno = 0;
+	else if (errno != p->source_errno) {
+		p->source_errno = errno;
+		log_warn("spool: cannot record whether data_dir is empty: %s",
+		    strerror(errno));
+	}
+}
+
 /* The watcher's figures and the spool's condition for asyncrep status,
  * every 2 s, and the condition for --status-file when it changed. Called
  * from the watcher thread only: the watcher module is single-threaded. */
@@ -227,6 +252,7 @@ primary_write_status(struct primary *p)
 	    line, (size_t)n) != 0)
 		log_debug("cannot write %s", PRIMARY_STATUS_FILE);
 	close(dirfd);
+	primary_note_source(p);
 }
 
 static void *
@@ -343,9 +369,33 @@ primary_start_threads(struct primary *p, pthread_t *wt, pthread_t *pt)
 	return 0;
 }
 
+/*
+ * The spool's lock and generation, once data_dir is known to be the
+ * tree the spool served (source.h): the check comes before a fresh
+ * spool gets its generation, so a refused start leaves it fresh.
+ */
+static int
+primary_open_spool(struct primary *p, unsigned source_flags, int *lockfd,
+    char gen[WIRE_GEN_LEN + 1], char *err, size_t errlen)
+{
+	const struct config_primary *cfg = p->cfg;
+	int dirfd, r;
+
+	r = gen_lock_dir(cfg->spool_dir, &dirfd, lockfd, err, errlen);
+	if (r != 0)
+		return r;
+	r = source_admit(dirfd, p->rootfd, cfg->data_dir, !gen_exists(dirfd),
+	    source_flags, &p->source, err, errlen);
+	if (r == 0)
+		r = gen_load(dirfd, cfg->spool_dir, gen, err, errlen);
+	close(dirfd);
+	return r;
+}
+
 int
 primary_run(const struct config_primary *cfg, const struct auth *auth,
-    const char *status_file, const sigset_t *sigs, char *err, size_t errlen)
+    const char *status_file, unsigned source_flags, const sigset_t *sigs,
+    char *err, size_t errlen)
 {
 	struct primary p;
 	struct server_opts so;
@@ -368,7 +418,8 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 		r = -AR_EIO;
 		goto out;
 	}
-	r = gen_open(cfg->spool_dir, &lockfd, gen, err, errlen);
+	p.rootfd = rootfd;
+	r = primary_open_spool(&p, source_flags, &lockfd, gen, err, errlen);
 	if (r != 0)
 		goto out;
 	r = exclude_new(&ex);
@@ -454,6 +505,7 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 	/* What the watcher appended last becomes durable too. */
 	if (!p.unrecorded)
 		spool_commit(p.spool);
+	primary_note_source(&p);
 	r = 0;
 out:
 	server_stop(p.srv);

@@ -38,10 +38,14 @@
 /*
  * Serve cfg->data_dir until one of the signals in sigs arrives (they
  * must be blocked in every thread). status_file (NULL: none) gets the
- * spool's condition whenever it changes. Returns 0 after a clean stop,
- * or the error that prevented serving, explained in err.
+ * spool's condition whenever it changes. source_flags (source.h's
+ * SOURCE_ALLOW_EMPTY, SOURCE_REINIT) say what the operator meant when
+ * data_dir is not the tree the spool served (-AR_ESOURCE). Returns 0
+ * after a clean stop, or the error that prevented serving, explained in
+ * err.
  */
 int primary_run(const struct config_primary *cfg, const struct auth *auth,
-    const char *status_file, const sigset_t *sigs, char *err, size_t errlen);
+    const char *status_file, unsigned source_flags, const sigset_t *sigs,
+    char *err, size_t errlen);
 
 #endif
