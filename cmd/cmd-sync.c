@@ -45,6 +45,7 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 	o.auth = &auth;
 	o.dry_run = ctx->dry_run;
 	o.itemize = ctx->itemize ? stdout : NULL;
+	o.force_delete = ctx->force_delete;
 	if (ctx->follow) {
 		r = cmd_signals(&set, 0, on_stop);
 		if (r != 0) {
@@ -82,6 +83,8 @@ static const struct cmd_option cmd_sync_options[] = {
 	    "print one line per changed file" },
 	{ "follow", no_argument, CMD_OPT_FOLLOW, NULL,
 	    "keep running and replicating until stopped" },
+	{ "force-delete", no_argument, CMD_OPT_FORCE_DELETE, NULL,
+	    "delete even past max_delete" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -89,7 +92,7 @@ const struct cmd_entry cmd_sync_entry = {
 	.name = "sync",
 	.section = "standby",
 	.usage = "[-c FILE] [--data-dir D --state-dir S --primary IP:PORT] "
-	    "[-n] [-i] [--follow]",
+	    "[-n] [-i] [--follow] [--force-delete]",
 	.help = "bring data_dir up to date with the primary, once or "
 	    "--follow (the standby)",
 	.options = cmd_sync_options,

@@ -54,6 +54,7 @@ enum config_type {
 	CONFIG_T_ADDR,		/* struct config_addr, "IP:PORT" */
 	CONFIG_T_PINS,		/* key pins, "sha256:HEX, ..." (stored as text) */
 	CONFIG_T_ONOFF,		/* int, enum config_onoff: "on" or "off" */
+	CONFIG_T_PORTION,	/* struct config_portion, "10" or "50%" */
 };
 
 struct config_key {
@@ -132,6 +133,8 @@ static const struct config_key config_keys[] = {
 	{ "standby", "tls_key", CONFIG_T_PATH, S(tls.key), 0, 0, NULL, 0 },
 	{ "standby", "tls_trust", CONFIG_T_PINS, S(tls.trust), 0, 0, NULL, 0 },
 	{ "standby", "tls_ca", CONFIG_T_PATH, S(tls.ca), 0, 0, NULL, 0 },
+	{ "standby", "max_delete", CONFIG_T_PORTION, S(max_delete),
+	    0, 0, "50%", 0 },
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -144,6 +147,7 @@ union config_value {
 	uint64_t u64;
 	unsigned u;
 	struct config_addr addr;
+	struct config_portion portion;
 };
 
 struct config_unit {
@@ -417,6 +421,47 @@ config_addr_parse(const char *s, struct config_addr *addr, const char **why)
 	return 0;
 }
 
+/* A count ("10") or a percentage ("50%", at most 100). */
+static int
+config_portion(const char *s, struct config_portion *out, const char **why)
+{
+	const char *end;
+	uint64_t n;
+
+	if (config_digits(s, &n, &end, why) != 0) {
+		*why = "expected a count or a percentage, as 50%";
+		return -AR_EUSAGE;
+	}
+	if (*end == '%' && end[1] == '\0') {
+		if (n > 100) {
+			*why = "a percentage is at most 100%";
+			return -AR_EUSAGE;
+		}
+		out->percent = 1;
+	} else if (*end == '\0') {
+		out->percent = 0;
+	} else {
+		*why = "expected a count or a percentage, as 50%";
+		return -AR_EUSAGE;
+	}
+	out->n = n;
+	return 0;
+}
+
+int
+config_parse_portion(const char *s, struct config_portion *out)
+{
+	struct config_portion tmp;
+	const char *why;
+	int r;
+
+	/* out is untouched on error. */
+	r = config_portion(s, &tmp, &why);
+	if (r == 0)
+		*out = tmp;
+	return r;
+}
+
 int
 config_parse_duration(const char *s, uint64_t *ns)
 {
@@ -677,6 +722,14 @@ config_value_parse(const struct config_key *k, const char *text,
 			return r;
 		}
 		return 0;
+	case CONFIG_T_PORTION:
+		r = config_portion(text, &v->portion, &reason);
+		if (r != 0) {
+			config_err(why, whylen, "bad value '%s': %s", q,
+			    reason);
+			return r;
+		}
+		return 0;
 	case CONFIG_T_DURATION:
 	case CONFIG_T_SECONDS:
 		r = k->type == CONFIG_T_SECONDS ? config_seconds(text, &n,
@@ -742,6 +795,9 @@ config_value_store(struct config *cfg, const struct config_key *k,
 		break;
 	case CONFIG_T_ADDR:
 		*(struct config_addr *)field = v->addr;
+		break;
+	case CONFIG_T_PORTION:
+		*(struct config_portion *)field = v->portion;
 		break;
 	case CONFIG_T_DURATION:
 	case CONFIG_T_SECONDS:

@@ -44,6 +44,12 @@ struct config_addr {
 	int set;
 };
 
+/* A count, or a percentage of a whole ("50%"): max_delete. */
+struct config_portion {
+	uint64_t n;		/* the count, or the percentage (0 to 100) */
+	int percent;		/* n is a percentage */
+};
+
 struct config_primary {
 	char *data_dir;
 	char *spool_dir;
@@ -77,6 +83,8 @@ struct config_standby {
 	char *standby_id;		/* name for the primary; default hostname */
 	char *exclude;			/* comma-separated patterns */
 	struct config_tls tls;
+	struct config_portion max_delete; /* deletions a compare or batch
+					 * may make, default 50% */
 };
 
 struct config {
@@ -134,6 +142,7 @@ int config_parse_duration(const char *s, uint64_t *ns);
 int config_parse_size(const char *s, uint64_t *bytes);
 int config_parse_addr(const char *s, struct config_addr *addr);
 int config_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
+int config_parse_portion(const char *s, struct config_portion *out);
 
 /*
  * The next id of a comma-separated list of standby ids (the standbys

@@ -156,6 +156,8 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 		    "back");
 	s->full = 0;
 	if (r == 0)
+		r = prune_batch(s, fd);
+	if (r == 0)
 		r = fetch_replay(s, fd, apply_frame);
 	if (r == 0)
 		r = fetch_flush_all(s);
@@ -292,7 +294,8 @@ follow_run(struct syncer *s, volatile sig_atomic_t *stop)
 		if (*stop)
 			break;
 		if (r == -AR_EAUTH || r == -AR_EVERSION || r == -AR_EFENCED ||
-		    r == -AR_ESTATE || r == -AR_ENOMEM || r == -AR_EINTERNAL)
+		    r == -AR_ESTATE || r == -AR_ENOMEM || r == -AR_EINTERNAL ||
+		    r == -AR_EMAXDELETE)
 			break;
 		/* Transient: the primary restarts, the network drops. */
 		if (!logged || log_get_level() >= LOG_LVL_VERBOSE)

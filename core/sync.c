@@ -330,6 +330,8 @@ sync_remove_local(struct syncer *s, const struct walk_ent *le, int *kept)
 			*kept = 1;
 		return 0;
 	}
+	if (s->counting)
+		return prune_count_local(s, le);
 	if (s->blk.dirfd >= 0 && le->type == WALK_DIR) {
 		r = sync_remove_at(s, s->blk.dirfd, le->name, path, len, &k);
 		if (r != 0)
@@ -400,6 +402,12 @@ sync_block_start(struct syncer *s, const char *path, size_t len)
 		return 0;	/* dry run into a missing data_dir */
 	r = fs_open_beneath(s->rootfd, path, O_RDONLY | O_DIRECTORY, 0,
 	    &b->dirfd);
+	if (r != 0 && s->counting) {
+		/* Nothing here to delete; the merge says why it cannot
+		 * open it, if it cannot. */
+		b->dirfd = -1;
+		return 0;
+	}
 	if (r == -AR_EPROTO)
 		return sync_fail(s, r, "primary named directory '%s', which "
 		    "crosses a symlink on this side", sync_esc(path, len));
@@ -410,10 +418,13 @@ sync_block_start(struct syncer *s, const char *path, size_t len)
 		return sync_fail(s, -AR_EIO, "directory '%s': %s",
 		    sync_esc(path, len), strerror(errno));
 	}
-	r = walk_list(b->dirfd, 0, &b->local);
+	r = walk_list(b->dirfd, s->counting ? WALK_SKIP_TMP : 0,
+	    &b->local);
 	if (r != 0)
 		return sync_fail(s, r, "directory '%s': cannot list: %s",
 		    sync_esc(path, len), strerror(errno));
+	if (s->counting)
+		s->count_local += b->local.n;
 	return 0;
 }
 
@@ -695,6 +706,10 @@ sync_entry(struct syncer *s, const struct wire_entry *e)
 	/* An excluded name is neither compared nor deleted. */
 	if (exclude_match(s->exclude, path, len, e->type == WALK_DIR))
 		return 0;
+	/* Counting: what has another type here is replaced. */
+	if (s->counting)
+		return le != NULL && le->type != e->type ?
+		    sync_remove_local(s, le, NULL) : 0;
 	s->st->entries++;
 	return sync_entry_apply(s, e, le, path, len);
 }
@@ -862,7 +877,9 @@ sync_compare(struct syncer *s, const char *path)
 	}
 	if (r != 0)
 		return r;
-	r = fetch_replay(s, mfd, sync_merge_frame);
+	r = prune_compare(s, mfd, path);
+	if (r == 0)
+		r = fetch_replay(s, mfd, sync_merge_frame);
 	if (r == 0)
 		r = sync_block_finish(s);
 	if (r == 0)

@@ -8,9 +8,13 @@
  * lands in a temp file beside its target, verified against the primary's
  * size and SHA-256, made durable, and renamed into place.
  *
+ * Before a compare or a batch of changes deletes anything, prune.c
+ * counts what it would delete: more than max_delete, and nothing is
+ * deleted (-AR_EMAXDELETE) unless force_delete.
+ *
  * sync.c runs it; fetch.c receives, apply.c applies a batch of changes,
- * follow.c follows (syncer.h, private, is what they share); state_dir
- * is state.c's.
+ * follow.c follows, prune.c guards deletions (syncer.h, private, is what
+ * they share); state_dir is state.c's.
  */
 #ifndef ASYNCREP_SYNC_H
 #define ASYNCREP_SYNC_H
@@ -27,6 +31,7 @@ struct sync_opts {
 	const struct auth *auth;
 	int dry_run;		/* report, change nothing */
 	FILE *itemize;		/* per-change lines (rsync's -i), or NULL */
+	int force_delete;	/* delete past max_delete (--force-delete) */
 };
 
 struct sync_stats {

@@ -8,6 +8,8 @@
  *   apply.c   a batch of changes applied to the data directory (M, U, K
  *             and S frames)
  *   follow.c  the follow loop: long-poll, apply, acknowledge, reconnect
+ *   prune.c   the guard of deletions: what a compare or a batch would
+ *             delete, counted before anything is, against max_delete
  * state_dir itself belongs to state.c.
  *
  * Every function returns 0 or a negative enum ar_err; the first error of
@@ -115,6 +117,10 @@ struct syncer {
 	uint64_t skipped;
 	uint64_t skipped_saved;	/* as state_dir holds it */
 	char skip_last[LOG_ESC_MAX];
+	/* prune.c: the merge only counts what it would delete */
+	int counting;
+	uint64_t count_deletes;	/* local entries it would delete */
+	uint64_t count_local;	/* local entries it met */
 	/* follow */
 	char **rescan;		/* subtrees to compare after a batch */
 	size_t nrescan, rescan_cap;
@@ -264,6 +270,19 @@ int fetch_replay(struct syncer *s, int fd, wire_frame_cb *cb);
 int apply_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len);
 /* After the contents: the directory attributes of the U frames. */
 int apply_dirattr(void *arg, uint8_t type, const uint8_t *p, uint32_t len);
+
+/* ---------------------------------------------------------------- */
+/* prune.c: the guard of deletions */
+
+/* In a counting merge (s->counting): count le, in s->blk, and what it
+ * holds, as deleted, instead of deleting it. */
+int prune_count_local(struct syncer *s, const struct walk_ent *le);
+/* Before the merge of the stored manifest mfd of path ("" = all): the
+ * counting merge; -AR_EMAXDELETE, explained, past max_delete. */
+int prune_compare(struct syncer *s, int mfd, const char *path);
+/* Before a stored batch of changes fd is applied: the same for what its
+ * K, U and M frames would delete. */
+int prune_batch(struct syncer *s, int fd);
 
 /* ---------------------------------------------------------------- */
 /* follow.c: the follow loop */

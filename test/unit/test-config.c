@@ -168,6 +168,42 @@ test_uint(void **state)
 }
 
 static void
+test_portion(void **state)
+{
+	struct config_portion p = { 7, 0 };
+
+	assert_int_equal(config_parse_portion("10", &p), 0);
+	assert_int_equal(p.n, 10);
+	assert_int_equal(p.percent, 0);
+	assert_int_equal(config_parse_portion("0", &p), 0);
+	assert_int_equal(p.n, 0);
+	assert_int_equal(config_parse_portion("50%", &p), 0);
+	assert_int_equal(p.n, 50);
+	assert_int_equal(p.percent, 1);
+	assert_int_equal(config_parse_portion("100%", &p), 0);
+	assert_int_equal(config_parse_portion("0%", &p), 0);
+	assert_int_equal(p.n, 0);
+	assert_int_equal(p.percent, 1);
+	assert_int_equal(config_parse_portion("18446744073709551615", &p), 0);
+	assert_true(p.n == UINT64_MAX);
+
+	p.n = 7;
+	p.percent = 0;
+	assert_int_equal(config_parse_portion("101%", &p), -AR_EUSAGE);
+	assert_int_equal(config_parse_portion("18446744073709551616", &p),
+	    -AR_EUSAGE);
+	assert_int_equal(config_parse_portion("", &p), -AR_EUSAGE);
+	assert_int_equal(config_parse_portion("%", &p), -AR_EUSAGE);
+	assert_int_equal(config_parse_portion("-1", &p), -AR_EUSAGE);
+	assert_int_equal(config_parse_portion("5x", &p), -AR_EUSAGE);
+	assert_int_equal(config_parse_portion("5%%", &p), -AR_EUSAGE);
+	assert_int_equal(config_parse_portion("5 %", &p), -AR_EUSAGE);
+	assert_int_equal(config_parse_portion(" 5", &p), -AR_EUSAGE);
+	assert_int_equal(p.n, 7);
+	assert_int_equal(p.percent, 0);
+}
+
+static void
 test_addr(void **state)
 {
 	struct config_addr a;
@@ -243,6 +279,8 @@ test_defaults(void **state)
 	assert_int_equal(cfg.standby.delta_min_size, 64 * 1024);
 	assert_int_equal(cfg.standby.batch_size, 16ULL << 20);
 	assert_int_equal(cfg.standby.batch_files, 1024);
+	assert_int_equal(cfg.standby.max_delete.n, 50);
+	assert_int_equal(cfg.standby.max_delete.percent, 1);
 	config_release(&cfg);
 }
 
@@ -271,7 +309,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 16);
+	assert_int_equal(n, 17);
 	assert_string_equal(k[1], "state_dir");
 	assert_string_equal(k[8], "batch_files");
 	assert_string_equal(k[9], "standby_id");
@@ -279,6 +317,7 @@ test_section_keys(void **state)
 	assert_string_equal(k[11], "tls");
 	assert_string_equal(k[12], "tls_cert");
 	assert_string_equal(k[15], "tls_ca");
+	assert_string_equal(k[16], "max_delete");
 
 	assert_null(config_section_keys("rescue"));
 }
@@ -757,6 +796,7 @@ main(void)
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_size),
 		cmocka_unit_test(test_uint),
+		cmocka_unit_test(test_portion),
 		cmocka_unit_test(test_addr),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_section_keys),
