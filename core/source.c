@@ -276,7 +276,7 @@ source_write(int spool_dirfd, const struct source_id *id)
  * 0 if it is. */
 static int
 source_refusal(const struct source_id *was, const struct source_id *now,
-    const char *data_dir, unsigned flags, char *err, size_t errlen)
+    const char *data_dir, char *err, size_t errlen)
 {
 	char a[SOURCE_DESC_MAX], b[SOURCE_DESC_MAX];
 	const char *reinit = "is its storage mounted? To serve it anyway, as "
@@ -298,12 +298,10 @@ source_refusal(const struct source_id *was, const struct source_id *now,
 		    "(served: %s; now: %s); %s", data_dir, a, b, reinit);
 		return -AR_ESOURCE;
 	}
-	if (was->nonempty && !now->nonempty &&
-	    (flags & SOURCE_ALLOW_EMPTY) == 0) {
+	if (was->nonempty && !now->nonempty) {
 		snprintf(err, errlen, "data directory '%s' is empty, but this "
-		    "spool served a tree from it: %s; if it was emptied on "
-		    "purpose, start with --allow-empty (standbys then refuse "
-		    "to delete more than max_delete unless --force-delete)",
+		    "spool served a tree from it: %s (standbys then refuse to "
+		    "delete more than max_delete unless --force-delete)",
 		    data_dir, reinit);
 		return -AR_ESOURCE;
 	}
@@ -339,7 +337,7 @@ source_admit(int spool_dirfd, int rootfd, const char *data_dir, int fresh,
 			    SOURCE_FILE);
 			return -AR_ESTATE;
 		}
-		r = source_refusal(&was, &now, data_dir, flags, err, errlen);
+		r = source_refusal(&was, &now, data_dir, err, errlen);
 		if (r != 0)
 			return r;
 		if (memcmp(&was, &now, sizeof(now)) == 0) {

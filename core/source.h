@@ -36,7 +36,10 @@ struct source_id {
 };
 
 /* How watch was started (source_admit). */
-#define SOURCE_ALLOW_EMPTY 0x1	/* --allow-empty: an empty tree is meant */
+#define SOURCE_ALLOW_EMPTY 0x1	/* --allow-empty: a spool with no
+				 * generation yet may start on an empty
+				 * data_dir (never more: a recorded tree
+				 * is only overridden by --reinit) */
 #define SOURCE_REINIT 0x2	/* --reinit: a new generation, on purpose */
 
 /* The record of id, NUL-terminated, into buf; its length, or -AR_ENOMEM

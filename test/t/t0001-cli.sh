@@ -35,8 +35,8 @@ test_expect_success 'an option before the command exits 1' '
 
 # Each command's own options; every command also takes these.
 common_opts='config verbose quiet syslog help'
-watch_opts='reinit status-file'
-sync_opts='dry-run itemize-changes follow'
+watch_opts='reinit status-file allow-empty'
+sync_opts='dry-run itemize-changes follow force-delete'
 rescue_opts='root timeout standby any storage-timeout settle status-file'
 status_opts='json'
 keygen_opts=
@@ -47,7 +47,7 @@ primary_keys='data-dir spool-dir listen interval auth-token-file
 	tls tls-cert tls-key tls-trust tls-ca'
 standby_keys='data-dir state-dir primary auth-token-file connect-timeout
 	stall-timeout delta-min-size batch-size batch-files standby-id exclude
-	tls tls-cert tls-key tls-trust tls-ca'
+	tls tls-cert tls-key tls-trust tls-ca max-delete'
 all_own="$watch_opts $sync_opts $rescue_opts $status_opts $keygen_opts"
 
 # The options a command takes, one per line, sorted.

@@ -98,7 +98,9 @@ done
 
 # --- asyncrep-watch without ocf-tester ------------------------------------------
 
-mkdir -p "$TRASH/src" "$TRASH/spool"
+# A first file: a spool with no generation yet does not start on an
+# empty data_dir without --allow-empty (asyncrep(1)).
+mkdir -p "$TRASH/src" "$TRASH/spool" && echo seed >"$TRASH/src/seed"
 cat >"$TRASH/p.conf" <<EOF
 [primary]
 data_dir  = $TRASH/src
@@ -352,7 +354,8 @@ else
 	test_expect_success 'setup: a primary from a config and a following standby' '
 		mkdir -p src2 spool2 dst2 state2 &&
 		sed "s|$TRASH/src|$TRASH/src2|; s|$TRASH/spool|$TRASH/spool2|" p.conf >p2.conf &&
-		start_bg "$TRASH/watch2.log" "$ASYNCREP" watch -c "$TRASH/p2.conf" &&
+		start_bg "$TRASH/watch2.log" "$ASYNCREP" watch -c "$TRASH/p2.conf" \
+			--allow-empty &&
 		WATCH2_PID=$last_pid &&
 		wait_for 10 grep -q serving "$TRASH/watch2.log" &&
 		start_bg "$TRASH/follow2.log" "$ASYNCREP" sync --follow \

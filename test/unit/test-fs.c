@@ -718,6 +718,58 @@ test_remove_deep(void **state)
 	assert_false(exists(t->rootfd, "d"));
 }
 
+static void
+test_count_tree(void **state)
+{
+	struct tctx *t = *state;
+	uint64_t n;
+	int mid;
+
+	/* c holds a, a/b, a/b/f, a/link (to outside, not followed), g, a
+	 * fifo; our temp files do not count. */
+	assert_int_equal(mkdirat(t->rootfd, "c", 0755), 0);
+	assert_int_equal(mkdirat(t->rootfd, "c/a", 0755), 0);
+	assert_int_equal(mkdirat(t->rootfd, "c/a/b", 0755), 0);
+	put(t->rootfd, "c/a/b/f", "f");
+	assert_int_equal(symlinkat(t->out, t->rootfd, "c/a/link"), 0);
+	put(t->rootfd, "c/g", "g");
+	assert_int_equal(mkfifoat(t->rootfd, "c/fifo", 0600), 0);
+	put(t->rootfd, "c/a/" FS_TMP_PREFIX "left", "a leftover");
+	put(t->topfd, "outside/o1", "o");
+	n = 0;
+	assert_int_equal(fs_count_tree(t->rootfd, "c", UINT64_MAX, &n), 0);
+	assert_int_equal(n, 6);
+	/* Added to what *count holds; the whole root: the 9 entries setup
+	 * made and c with its 6. */
+	assert_int_equal(fs_count_tree(t->rootfd, NULL, UINT64_MAX, &n), 0);
+	assert_int_equal(n, 6 + 16);
+	/* Stops at the limit. */
+	n = 0;
+	assert_int_equal(fs_count_tree(t->rootfd, "c", 2, &n), 0);
+	assert_int_equal(n, 2);
+	n = 0;
+	assert_int_equal(fs_count_tree(t->rootfd, NULL, 1, &n), 0);
+	assert_int_equal(n, 1);
+	/* A file, a link, a missing name hold nothing. */
+	n = 0;
+	assert_int_equal(fs_count_tree(t->rootfd, "c/g", UINT64_MAX, &n), 0);
+	assert_int_equal(fs_count_tree(t->rootfd, "c/a/link", UINT64_MAX,
+	    &n), 0);
+	assert_int_equal(fs_count_tree(t->rootfd, "nope", UINT64_MAX, &n), 0);
+	assert_int_equal(n, 0);
+	/* An empty directory. */
+	assert_int_equal(mkdirat(t->rootfd, "e", 0755), 0);
+	assert_int_equal(fs_count_tree(t->rootfd, "e", UINT64_MAX, &n), 0);
+	assert_int_equal(n, 0);
+	/* Deeper than fs_remove_tree goes: refused (or out of fds). */
+	mid = make_chain(t->rootfd, 2100, 1000);
+	n = 0;
+	assert_int_not_equal(fs_count_tree(t->rootfd, "d", UINT64_MAX, &n), 0);
+	assert_int_equal(fs_remove_tree(mid, "d"), 0);
+	close(mid);
+	assert_int_equal(fs_remove_tree(t->rootfd, "d"), 0);
+}
+
 /* The confinement tests again, on the walk used without openat2. */
 static void
 test_beneath_refuses_walk(void **state)
@@ -751,6 +803,7 @@ main(void)
 		ONE(test_mkdir_p),
 		ONE(test_remove_tree),
 		ONE(test_remove_deep),
+		ONE(test_count_tree),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

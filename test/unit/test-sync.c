@@ -718,6 +718,196 @@ test_apply_refuses_malformed(void **state)
 	assert_string_equal(t->msg, "malformed rename");
 }
 
+/* ---------------------------------------------------------------- */
+/* The guard of deletions (prune.c) */
+
+/* The frames built so far as a stored answer, rewound; t->len is 0. */
+static int
+stored(struct tctx *t)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/stored", t->top);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, t->buf, t->len), (ssize_t)t->len);
+	t->len = 0;
+	return fd;
+}
+
+/* A tree of 7 entries: a/ holding x, y and b/z, then k1 and k2. */
+static void
+prune_tree(struct tctx *t)
+{
+	mkd(t, "a");
+	put(t, "a/x", "x");
+	put(t, "a/y", "y");
+	mkd(t, "a/b");
+	put(t, "a/b/z", "z");
+	put(t, "k1", "k1");
+	put(t, "k2", "k2");
+}
+
+/* A manifest of the whole tree that holds k1 only. */
+static int
+prune_k1_only(struct tctx *t)
+{
+	frame_dir(t, "");
+	frame_entry(t, WIRE_ENTRY, 'f', "k1", NULL, 2, 0644);
+	frame_end(t, 1);
+	return stored(t);
+}
+
+static void
+test_prune_compare_refuses_a_mass_deletion(void **state)
+{
+	struct tctx *t = *state;
+	int fd;
+
+	prune_tree(t);
+	fd = prune_k1_only(t);
+	assert_int_equal(prune_compare(&t->s, fd, ""), -AR_EMAXDELETE);
+	/* a and all it holds, and k2, of the 7 entries here. */
+	assert_int_equal(t->s.count_deletes, 6);
+	assert_int_equal(t->s.count_local, 7);
+	assert_non_null(strstr(t->msg, "6 of the 7 entries"));
+	assert_non_null(strstr(t->msg, "--force-delete"));
+	assert_int_equal(kind(t, "a/b/z"), 'f');
+	assert_int_equal(kind(t, "k2"), 'f');
+	assert_int_equal(t->st.deleted, 0);
+	assert_int_equal(t->st.entries, 0);
+	assert_int_equal(t->s.blk.active, 0);
+	assert_int_equal(t->s.counting, 0);
+
+	/* A count, a percentage, or --force-delete let it pass. */
+	t->msg[0] = '\0';
+	t->cfg.standby.max_delete.percent = 0;
+	t->cfg.standby.max_delete.n = 5;
+	assert_int_equal(prune_compare(&t->s, fd, ""), -AR_EMAXDELETE);
+	assert_non_null(strstr(t->msg, "6 entries"));
+	t->cfg.standby.max_delete.n = 6;
+	assert_int_equal(prune_compare(&t->s, fd, ""), 0);
+	t->cfg.standby.max_delete.percent = 1;
+	t->cfg.standby.max_delete.n = 86;
+	assert_int_equal(prune_compare(&t->s, fd, ""), 0);
+	t->cfg.standby.max_delete.n = 85;
+	assert_int_equal(prune_compare(&t->s, fd, ""), -AR_EMAXDELETE);
+	t->o.force_delete = 1;
+	assert_int_equal(prune_compare(&t->s, fd, ""), 0);
+	close(fd);
+	assert_int_equal(kind(t, "k2"), 'f');
+}
+
+static void
+test_prune_compare_counts_type_changes(void **state)
+{
+	struct tctx *t = *state;
+	int fd;
+
+	put(t, "t", "a file where the primary has a directory");
+	mkd(t, "u");
+	put(t, "u/in", "in a directory where the primary has a file");
+	put(t, "v", "kept");
+	frame_dir(t, "");
+	frame_entry(t, WIRE_ENTRY, 'd', "t", NULL, 0, 0755);
+	frame_entry(t, WIRE_ENTRY, 'f', "u", NULL, 1, 0644);
+	frame_entry(t, WIRE_ENTRY, 'f', "v", NULL, 4, 0644);
+	frame_dir(t, "t");
+	frame_entry(t, WIRE_ENTRY, 'f', "new", NULL, 1, 0644);
+	frame_end(t, 4);
+	fd = stored(t);
+	t->cfg.standby.max_delete.n = 100;
+	assert_int_equal(prune_compare(&t->s, fd, ""), 0);
+	assert_int_equal(t->s.count_deletes, 3);
+	assert_int_equal(t->s.count_local, 4);
+	close(fd);
+	assert_int_equal(kind(t, "t"), 'f');
+	assert_int_equal(kind(t, "u/in"), 'f');
+}
+
+static void
+test_prune_compare_leaves_excluded_out(void **state)
+{
+	struct tctx *t = *state;
+	int fd;
+
+	mkd(t, "keep");
+	put(t, "keep/1", "1");
+	put(t, "keep/2", "2");
+	put(t, "lose", "lose");
+	put(t, "stay", "stay");
+	put(t, ".asyncrep-tmp.left", "a leftover");
+	frame_dir(t, "");
+	frame_entry(t, WIRE_ENTRY, 'f', "stay", NULL, 4, 0644);
+	frame_end(t, 1);
+	fd = stored(t);
+	/* lose only, of keep, lose and stay: the temp file is not ours to
+	 * count. */
+	assert_int_equal(prune_compare(&t->s, fd, ""), 0);
+	assert_int_equal(t->s.count_deletes, 1);
+	assert_int_equal(t->s.count_local, 3);
+	close(fd);
+}
+
+static void
+test_prune_subtree_counts_the_whole_tree(void **state)
+{
+	struct tctx *t = *state;
+	int fd;
+
+	prune_tree(t);
+	frame_dir(t, "a");
+	frame_end(t, 0);
+	fd = stored(t);
+	/* All 4 entries of a, but 4 of the 7 of the tree: more than half. */
+	assert_int_equal(prune_compare(&t->s, fd, "a"), -AR_EMAXDELETE);
+	assert_int_equal(t->s.count_deletes, 4);
+	assert_non_null(strstr(t->msg, "4 of the 7 entries"));
+	/* 4 of 8 is half: within 50%. */
+	put(t, "k3", "k3");
+	assert_int_equal(prune_compare(&t->s, fd, "a"), 0);
+	close(fd);
+	assert_int_equal(kind(t, "a/x"), 'f');
+}
+
+static void
+test_prune_batch(void **state)
+{
+	struct tctx *t = *state;
+	int fd;
+
+	prune_tree(t);
+	put(t, "keep.me", "mine");
+	/* a with all it holds; k1, replaced by a directory; k2 kept; what
+	 * is missing or excluded counts nothing; the target of a rename. */
+	frame_op(t, WIRE_GONE_PATH, "a", NULL);
+	frame_entry(t, WIRE_STATE, 'd', "k1", NULL, 0, 0755);
+	frame_entry(t, WIRE_STATE, 'f', "k2", NULL, 2, 0644);
+	frame_op(t, WIRE_GONE_PATH, "missing/x", NULL);
+	frame_op(t, WIRE_GONE_PATH, "keep.me", NULL);
+	fd = stored(t);
+	assert_int_equal(prune_batch(&t->s, fd), -AR_EMAXDELETE);
+	assert_int_equal(t->s.count_deletes, 6);
+	assert_non_null(strstr(t->msg, "6 of the 8 entries"));
+	assert_int_equal(kind(t, "a/b/z"), 'f');
+	t->o.force_delete = 1;
+	assert_int_equal(prune_batch(&t->s, fd), 0);
+	close(fd);
+	t->o.force_delete = 0;
+
+	frame_op(t, WIRE_MOVE, "k1", "k2");
+	frame_op(t, WIRE_GONE_PATH, "a/x", NULL);
+	fd = stored(t);
+	t->msg[0] = '\0';
+	assert_int_equal(prune_batch(&t->s, fd), 0);
+	assert_int_equal(t->s.count_deletes, 2);
+	t->cfg.standby.max_delete.n = 0;
+	assert_int_equal(prune_batch(&t->s, fd), -AR_EMAXDELETE);
+	close(fd);
+	assert_int_equal(kind(t, "k2"), 'f');
+}
+
 int
 main(void)
 {
@@ -764,6 +954,18 @@ main(void)
 		    "/d/keep/"),
 		cmocka_unit_test_setup_teardown(test_apply_refuses_malformed,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_prune_compare_refuses_a_mass_deletion, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_prune_compare_counts_type_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_prune_compare_leaves_excluded_out, setup_exclude,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_prune_subtree_counts_the_whole_tree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prune_batch,
+		    setup_exclude, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
