@@ -116,7 +116,7 @@ int
 prune_compare(struct syncer *s, int mfd, const char *path)
 {
 	uint64_t total;
-	int r, ok;
+	int r, f, ok;
 
 	if (s->o->force_delete)
 		return 0;
@@ -127,8 +127,9 @@ prune_compare(struct syncer *s, int mfd, const char *path)
 	r = fetch_replay(s, mfd, sync_merge_frame);
 	/* Counting, the finish deletes nothing: it also ends a block that
 	 * an error left open. */
-	if (sync_block_finish(s) != 0 && r == 0)
-		r = -AR_EIO;
+	f = sync_block_finish(s);
+	if (r == 0)
+		r = f;
 	s->counting = 0;
 	s->mf_entries = 0;
 	if (r == 0)

@@ -418,8 +418,9 @@ sync_block_start(struct syncer *s, const char *path, size_t len)
 		return sync_fail(s, -AR_EIO, "directory '%s': %s",
 		    sync_esc(path, len), strerror(errno));
 	}
-	r = walk_list(b->dirfd, s->counting ? WALK_SKIP_TMP : 0,
-	    &b->local);
+	/* Counting needs names and types only: no stat per entry. */
+	r = walk_list(b->dirfd, s->counting ? WALK_SKIP_TMP | WALK_TYPE_ONLY :
+	    0, &b->local);
 	if (r != 0)
 		return sync_fail(s, r, "directory '%s': cannot list: %s",
 		    sync_esc(path, len), strerror(errno));
