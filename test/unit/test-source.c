@@ -39,17 +39,19 @@ static int
 setup(void **state)
 {
 	struct tctx *t;
-	char path[PATH_MAX + 8];
+	char path[PATH_MAX];
 
 	t = calloc(1, sizeof(*t));
 	assert_non_null(t);
 	assert_int_equal(scratch_make(t->top, sizeof(t->top), "test-source"),
 	    0);
-	snprintf(path, sizeof(path), "%s/spool", t->top);
+	assert_int_equal(scratch_path(path, sizeof(path), t->top, "spool"),
+	    0);
 	assert_int_equal(mkdir(path, 0700), 0);
 	t->spoolfd = open(path, O_RDONLY | O_DIRECTORY);
 	assert_true(t->spoolfd >= 0);
-	snprintf(path, sizeof(path), "%s/data", t->top);
+	assert_int_equal(scratch_path(path, sizeof(path), t->top, "data"),
+	    0);
 	assert_int_equal(mkdir(path, 0755), 0);
 	t->datafd = open(path, O_RDONLY | O_DIRECTORY);
 	assert_true(t->datafd >= 0);

@@ -728,7 +728,8 @@ stored(struct tctx *t)
 	char path[PATH_MAX];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/stored", t->top);
+	assert_int_equal(scratch_path(path, sizeof(path), t->top, "stored"),
+	    0);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, t->buf, t->len), (ssize_t)t->len);
