@@ -668,6 +668,41 @@ out:
 	return n < 0 ? (int)n : 0;
 }
 
+int
+fs_opendir(int dirfd, DIR **dir)
+{
+	int dfd, saved;
+
+	dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	if (dfd == -1)
+		return -AR_EIO;
+	*dir = fdopendir(dfd);
+	if (*dir == NULL) {
+		saved = errno;
+		close(dfd);
+		errno = saved;
+		return -AR_EIO;
+	}
+	/* The dup shares dirfd's offset: start from the top, however
+	 * dirfd was read before. */
+	rewinddir(*dir);
+	return 0;
+}
+
+/* The next entry of dir but "." and "..", in *de (NULL at the end);
+ * -AR_EIO when readdir fails. */
+static int
+fs_next_entry(DIR *dir, struct dirent **de)
+{
+	do {
+		errno = 0;
+		*de = readdir(dir);
+		if (*de == NULL)
+			return errno != 0 ? -AR_EIO : 0;
+	} while (!fs_name_ok((*de)->d_name));
+	return 0;
+}
+
 /* A batch of subdirectory names met in one pass, NUL-separated. */
 struct fs_batch {
 	char *buf;
@@ -689,37 +724,19 @@ fs_empty_dir(int fd, int depth)
 	struct stat st;
 	DIR *dir;
 	size_t off, n;
-	int dfd, r = 0, stall = 0, progress, full, saved;
+	int r = 0, stall = 0, progress, full, saved;
 
 	for (;;) {
-		dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-		if (dfd == -1) {
-			r = -AR_EIO;
+		r = fs_opendir(fd, &dir);
+		if (r != 0)
 			break;
-		}
-		dir = fdopendir(dfd);
-		if (dir == NULL) {
-			saved = errno;
-			close(dfd);
-			errno = saved;
-			r = -AR_EIO;
-			break;
-		}
-		/* The dup shares fd's offset: start from the top. */
-		rewinddir(dir);
 		b.len = 0;
 		progress = 0;
 		full = 0;
 		for (;;) {
-			errno = 0;
-			de = readdir(dir);
-			if (de == NULL) {
-				if (errno != 0)
-					r = -AR_EIO;
+			r = fs_next_entry(dir, &de);
+			if (r != 0 || de == NULL)
 				break;
-			}
-			if (!fs_name_ok(de->d_name))
-				continue;
 			if (unlinkat(fd, de->d_name, 0) == 0 ||
 			    errno == ENOENT) {
 				progress = 1;
@@ -862,14 +879,6 @@ fs_remove_tree(int dirfd, const char *name)
 	return fs_remove_at(dirfd, name, 0);
 }
 
-/* The names a count leaves out: ".", ".." and our temp files. */
-static int
-fs_count_skips(const char *name)
-{
-	return !fs_name_ok(name) ||
-	    strncmp(name, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) == 0;
-}
-
 /* fs_count_tree for the directory open as fd, depth levels down. */
 static int
 fs_count_in(int fd, int depth, uint64_t limit, uint64_t *count)
@@ -877,29 +886,16 @@ fs_count_in(int fd, int depth, uint64_t limit, uint64_t *count)
 	struct dirent *de;
 	struct stat st;
 	DIR *dir;
-	int dfd, sub, isdir, r = 0, saved;
+	int sub, isdir, r, saved;
 
-	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (dfd == -1)
-		return -AR_EIO;
-	dir = fdopendir(dfd);
-	if (dir == NULL) {
-		saved = errno;
-		close(dfd);
-		errno = saved;
-		return -AR_EIO;
-	}
-	/* The dup shares fd's offset: start from the top. */
-	rewinddir(dir);
+	r = fs_opendir(fd, &dir);
 	while (r == 0 && *count < limit) {
-		errno = 0;
-		de = readdir(dir);
-		if (de == NULL) {
-			if (errno != 0)
-				r = -AR_EIO;
+		r = fs_next_entry(dir, &de);
+		if (r != 0 || de == NULL)
 			break;
-		}
-		if (fs_count_skips(de->d_name))
+		/* Our temp files are not part of the tree. */
+		if (strncmp(de->d_name, FS_TMP_PREFIX,
+		    strlen(FS_TMP_PREFIX)) == 0)
 			continue;
 		(*count)++;
 		isdir = de->d_type == DT_DIR;
@@ -930,9 +926,11 @@ fs_count_in(int fd, int depth, uint64_t limit, uint64_t *count)
 		close(sub);
 		errno = saved;
 	}
-	saved = errno;
-	closedir(dir);
-	errno = saved;
+	if (dir != NULL) {
+		saved = errno;
+		closedir(dir);
+		errno = saved;
+	}
 	return r;
 }
 

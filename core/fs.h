@@ -11,6 +11,7 @@
 #ifndef ASYNCREP_FS_H
 #define ASYNCREP_FS_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -94,6 +95,13 @@ int fs_read_small(int dirfd, const char *name, char *buf, size_t buflen,
  * holds, never following a symlink. ENOENT is success.
  */
 int fs_remove_tree(int dirfd, const char *name);
+
+/*
+ * A directory stream of dirfd in *dir, read from the top: on a dup of
+ * dirfd, which stays open (their offset is shared). Returns 0 or
+ * -AR_EIO; closedir(*dir) ends it.
+ */
+int fs_opendir(int dirfd, DIR **dir);
 
 /*
  * Add to *count the entries beneath dirfd/name (name NULL: dirfd

@@ -160,23 +160,12 @@ walk_list(int dirfd, int flags, struct walk_dir *d)
 {
 	DIR *dir;
 	size_t i, off;
-	int dfd, r, saved;
+	int r, saved;
 
 	d->n = 0;
 	d->names_len = 0;
-	dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-	if (dfd == -1)
+	if (fs_opendir(dirfd, &dir) != 0)
 		return -AR_EIO;
-	dir = fdopendir(dfd);
-	if (dir == NULL) {
-		saved = errno;
-		close(dfd);
-		errno = saved;
-		return -AR_EIO;
-	}
-	/* The dup shares dirfd's offset: a listing always starts at the
-	 * top, however dirfd was read before. */
-	rewinddir(dir);
 	r = walk_read(dirfd, dir, flags, d);
 	saved = errno;
 	closedir(dir);
