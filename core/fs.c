@@ -879,17 +879,26 @@ fs_remove_tree(int dirfd, const char *name)
 	return fs_remove_at(dirfd, name, 0);
 }
 
-/* fs_count_tree for the directory open as fd, depth levels down. */
+/*
+ * fs_count_tree for the directory open as fd (consumed: the stream owns
+ * it, so each level holds one descriptor), depth levels down.
+ */
 static int
 fs_count_in(int fd, int depth, uint64_t limit, uint64_t *count)
 {
 	struct dirent *de;
 	struct stat st;
 	DIR *dir;
-	int sub, isdir, r, saved;
+	int sub, isdir, r = 0, saved;
 
-	r = fs_opendir(fd, &dir);
-	while (r == 0 && *count < limit) {
+	dir = fdopendir(fd);
+	if (dir == NULL) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -AR_EIO;
+	}
+	while (*count < limit) {
 		r = fs_next_entry(dir, &de);
 		if (r != 0 || de == NULL)
 			break;
@@ -922,37 +931,30 @@ fs_count_in(int fd, int depth, uint64_t limit, uint64_t *count)
 			break;
 		}
 		r = fs_count_in(sub, depth + 1, limit, count);
-		saved = errno;
-		close(sub);
-		errno = saved;
+		if (r != 0)
+			break;
 	}
-	if (dir != NULL) {
-		saved = errno;
-		closedir(dir);
-		errno = saved;
-	}
+	saved = errno;
+	closedir(dir);
+	errno = saved;
 	return r;
 }
 
 int
 fs_count_tree(int dirfd, const char *name, uint64_t limit, uint64_t *count)
 {
-	int fd, r, saved;
+	int fd;
 
-	if (name == NULL)
-		return fs_count_in(dirfd, 0, limit, count);
+	/* A descriptor of our own, even for dirfd itself: a stream on a
+	 * dup would move the offset that dirfd's other users share. */
 	do {
-		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		    O_CLOEXEC);
+		fd = openat(dirfd, name != NULL ? name : ".", O_RDONLY |
+		    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	} while (fd == -1 && errno == EINTR);
 	if (fd == -1)
 		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ?
 		    0 : -AR_EIO;
-	r = fs_count_in(fd, 1, limit, count);
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return r;
+	return fs_count_in(fd, name != NULL, limit, count);
 }
 
 int
