@@ -83,8 +83,8 @@ struct config_standby {
 	char *standby_id;		/* name for the primary; default hostname */
 	char *exclude;			/* comma-separated patterns */
 	struct config_tls tls;
-	struct config_portion max_delete; /* deletions a compare or batch
-					 * may make, default 50% */
+	struct config_portion max_delete; /* deletions a compare of the
+					 * whole tree may make, 50% */
 };
 
 struct config {

@@ -156,8 +156,6 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 		    "back");
 	s->full = 0;
 	if (r == 0)
-		r = prune_batch(s, fd);
-	if (r == 0)
 		r = fetch_replay(s, fd, apply_frame);
 	if (r == 0)
 		r = fetch_flush_all(s);

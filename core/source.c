@@ -279,8 +279,8 @@ source_refusal(const struct source_id *was, const struct source_id *now,
     const char *data_dir, char *err, size_t errlen)
 {
 	char a[SOURCE_DESC_MAX], b[SOURCE_DESC_MAX];
-	const char *reinit = "is its storage mounted? To serve it anyway, as "
-	    "a new generation that every standby compares in full: asyncrep "
+	const char *reinit = "mount its storage, or serve it anyway as a new "
+	    "generation, which every standby compares in full, with asyncrep "
 	    "watch --reinit";
 
 	source_describe(was, a, sizeof(a));
@@ -300,8 +300,8 @@ source_refusal(const struct source_id *was, const struct source_id *now,
 	}
 	if (was->nonempty && !now->nonempty) {
 		snprintf(err, errlen, "data directory '%s' is empty, but this "
-		    "spool served a tree from it: %s (standbys then refuse to "
-		    "delete more than max_delete unless --force-delete)",
+		    "spool served a tree from it: %s (standbys still refuse to "
+		    "delete more than max_delete without --force-delete)",
 		    data_dir, reinit);
 		return -AR_ESOURCE;
 	}

@@ -8,9 +8,11 @@
  * lands in a temp file beside its target, verified against the primary's
  * size and SHA-256, made durable, and renamed into place.
  *
- * Before a compare or a batch of changes deletes anything, prune.c
- * counts what it would delete: more than max_delete, and nothing is
- * deleted (-AR_EMAXDELETE) unless force_delete.
+ * Before a compare of the whole tree deletes anything, prune.c counts
+ * what it would delete: more than max_delete, and nothing is deleted
+ * (-AR_EMAXDELETE) unless force_delete. Batches of changes and the
+ * compares of subtrees they lead to are not counted (prune.c says
+ * why).
  *
  * sync.c runs it; fetch.c receives, apply.c applies a batch of changes,
  * follow.c follows, prune.c guards deletions (syncer.h, private, is what

@@ -8,8 +8,9 @@
  *   apply.c   a batch of changes applied to the data directory (M, U, K
  *             and S frames)
  *   follow.c  the follow loop: long-poll, apply, acknowledge, reconnect
- *   prune.c   the guard of deletions: what a compare or a batch would
- *             delete, counted before anything is, against max_delete
+ *   prune.c   the guard of deletions: what a compare of the whole tree
+ *             would delete, counted before anything is, against
+ *             max_delete
  * state_dir itself belongs to state.c.
  *
  * Every function returns 0 or a negative enum ar_err; the first error of
@@ -277,12 +278,10 @@ int apply_dirattr(void *arg, uint8_t type, const uint8_t *p, uint32_t len);
 /* In a counting merge (s->counting): count le, in s->blk, and what it
  * holds, as deleted, instead of deleting it. */
 int prune_count_local(struct syncer *s, const struct walk_ent *le);
-/* Before the merge of the stored manifest mfd of path ("" = all): the
- * counting merge; -AR_EMAXDELETE, explained, past max_delete. */
+/* Before the merge of the stored manifest mfd of path: for the whole
+ * tree (""), the counting merge; -AR_EMAXDELETE, explained, past
+ * max_delete. */
 int prune_compare(struct syncer *s, int mfd, const char *path);
-/* Before a stored batch of changes fd is applied: the same for what its
- * K, U and M frames would delete. */
-int prune_batch(struct syncer *s, int fd);
 
 /* ---------------------------------------------------------------- */
 /* follow.c: the follow loop */

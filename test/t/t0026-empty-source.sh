@@ -7,9 +7,10 @@ test_description='an empty or different source never wipes the standby'
 # tree was empty, and refuses (exit 20) to serve another filesystem or an
 # empty data_dir where it served a tree; a spool that has no generation
 # yet does not make an empty data_dir look legitimate either. The
-# standby refuses (exit 21) a compare or a batch that would delete more
-# than max_delete (default 50 % of its tree), deleting nothing, unless
-# --force-delete is given.
+# standby refuses (exit 21) a compare that would delete more than
+# max_delete (default 50 % of its tree), deleting nothing, unless
+# --force-delete is given; a batch of changes deletes what the primary
+# saw deleted, and is not held to it.
 
 ADDR=$TEST_IP:$TEST_PORT
 
@@ -112,7 +113,7 @@ test_expect_success 'max_delete values are checked' '
 	grep -F "sync" err
 '
 
-test_expect_success 'following: a batch that deletes most of the tree stops the standby (21)' '
+test_expect_success 'following: a deletion the primary saw is applied, however large' '
 	fill src 40 &&
 	sync_to dst state &&
 	start_bg follow.log timeout 60 "$ASYNCREP" sync --follow --data-dir dst \
@@ -121,6 +122,16 @@ test_expect_success 'following: a batch that deletes most of the tree stops the 
 	echo one-more >src/one-more &&
 	wait_for 20 test -f dst/one-more &&
 	mv src/d gone-d &&
+	wait_for 20 trees_equal src dst &&
+	kill -0 "$FOLLOW_PID"
+'
+
+test_expect_success 'following: the compare of a restarted primary is held to max_delete (21)' '
+	fill src 40 &&
+	wait_for 20 trees_equal src dst &&
+	stop_watch &&
+	rm src/d/f1* src/d/f2* src/d/f3* &&
+	restart_watch "$TRASH/src" "$TRASH/spool" --interval 0 &&
 	{ wait "$FOLLOW_PID"; rc=$?; } &&
 	cat follow.log &&
 	test "$rc" = 21 &&

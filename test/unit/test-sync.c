@@ -852,7 +852,7 @@ test_prune_compare_leaves_excluded_out(void **state)
 }
 
 static void
-test_prune_subtree_counts_the_whole_tree(void **state)
+test_prune_leaves_subtree_compares_alone(void **state)
 {
 	struct tctx *t = *state;
 	int fd;
@@ -861,52 +861,11 @@ test_prune_subtree_counts_the_whole_tree(void **state)
 	frame_dir(t, "a");
 	frame_end(t, 0);
 	fd = stored(t);
-	/* All 4 entries of a, but 4 of the 7 of the tree: more than half. */
-	assert_int_equal(prune_compare(&t->s, fd, "a"), -AR_EMAXDELETE);
-	assert_int_equal(t->s.count_deletes, 4);
-	assert_non_null(strstr(t->msg, "4 of the 7 entries"));
-	/* 4 of 8 is half: within 50%. */
-	put(t, "k3", "k3");
+	/* All of a, 4 of the 7 entries: a batch asked for it, or a failed
+	 * rename queued it, and only the whole tree is held to max_delete. */
 	assert_int_equal(prune_compare(&t->s, fd, "a"), 0);
 	close(fd);
 	assert_int_equal(kind(t, "a/x"), 'f');
-}
-
-static void
-test_prune_batch(void **state)
-{
-	struct tctx *t = *state;
-	int fd;
-
-	prune_tree(t);
-	put(t, "keep.me", "mine");
-	/* a with all it holds; k1, replaced by a directory; k2 kept; what
-	 * is missing or excluded counts nothing; the target of a rename. */
-	frame_op(t, WIRE_GONE_PATH, "a", NULL);
-	frame_entry(t, WIRE_STATE, 'd', "k1", NULL, 0, 0755);
-	frame_entry(t, WIRE_STATE, 'f', "k2", NULL, 2, 0644);
-	frame_op(t, WIRE_GONE_PATH, "missing/x", NULL);
-	frame_op(t, WIRE_GONE_PATH, "keep.me", NULL);
-	fd = stored(t);
-	assert_int_equal(prune_batch(&t->s, fd), -AR_EMAXDELETE);
-	assert_int_equal(t->s.count_deletes, 6);
-	assert_non_null(strstr(t->msg, "6 of the 8 entries"));
-	assert_int_equal(kind(t, "a/b/z"), 'f');
-	t->o.force_delete = 1;
-	assert_int_equal(prune_batch(&t->s, fd), 0);
-	close(fd);
-	t->o.force_delete = 0;
-
-	frame_op(t, WIRE_MOVE, "k1", "k2");
-	frame_op(t, WIRE_GONE_PATH, "a/x", NULL);
-	fd = stored(t);
-	t->msg[0] = '\0';
-	assert_int_equal(prune_batch(&t->s, fd), 0);
-	assert_int_equal(t->s.count_deletes, 2);
-	t->cfg.standby.max_delete.n = 0;
-	assert_int_equal(prune_batch(&t->s, fd), -AR_EMAXDELETE);
-	close(fd);
-	assert_int_equal(kind(t, "k2"), 'f');
 }
 
 int
@@ -964,9 +923,7 @@ main(void)
 		    test_prune_compare_leaves_excluded_out, setup_exclude,
 		    teardown),
 		cmocka_unit_test_setup_teardown(
-		    test_prune_subtree_counts_the_whole_tree, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_prune_batch,
-		    setup_exclude, teardown),
+		    test_prune_leaves_subtree_compares_alone, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
