@@ -38,6 +38,7 @@ enum follow_batch_end {
 struct follow_batch_ctx {
 	enum follow_batch_end end;
 	uint64_t upto;		/* the position after the batch */
+	int asked_all;		/* an S frame asks to compare the whole tree */
 };
 
 /* The framing of a batch of changes, checked as it is stored. */
@@ -51,10 +52,15 @@ follow_check_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		return sync_fail(st->s, -AR_EPROTO, "primary sent data after "
 		    "the end of a batch");
 	switch (type) {
+	case WIRE_RESCAN:
+		/* Its path, "" or not; malformed, apply_frame refuses it. */
+		if (wire_get_pathop(p, len, type, &st->s->op) == 0 &&
+		    st->s->op.path_len == 0)
+			bc->asked_all = 1;
+		return 0;
 	case WIRE_MOVE:
 	case WIRE_STATE:
 	case WIRE_GONE_PATH:
-	case WIRE_RESCAN:
 		return 0;
 	case WIRE_END:
 	case WIRE_GONE:
@@ -92,7 +98,7 @@ follow_full(struct syncer *s)
 		return r;
 	log_info("comparing the whole tree with generation %s",
 	    s->hello_gen);
-	r = sync_compare(s, "");
+	r = sync_compare(s, "", 1);
 	if (r == 0)
 		r = sync_make_durable(s);
 	if (r == 0)
@@ -159,10 +165,13 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 		r = fetch_replay(s, fd, apply_frame);
 	if (r == 0)
 		r = fetch_flush_all(s);
+	/* Held to max_delete only when the primary asked for it: a
+	 * compare that repairs the batch (a failed rename of a name at the
+	 * top is a compare of all) deletes what the primary deleted. */
 	if (r == 0 && s->full)
-		r = sync_compare(s, "");
+		r = sync_compare(s, "", bc.asked_all);
 	for (i = 0; r == 0 && !s->full && i < s->nrescan; i++)
-		r = sync_compare(s, s->rescan[i]);
+		r = sync_compare(s, s->rescan[i], 0);
 	if (r == 0 && !s->o->dry_run)
 		r = fetch_replay(s, fd, apply_dirattr);
 	for (i = 0; i < s->nrescan; i++)

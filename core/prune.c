@@ -2,9 +2,9 @@
  * prune.c: the standby's guard against mass deletion (syncer.h). A
  * primary that serves an empty directory (its data_dir's filesystem not
  * mounted) would make the next compare delete the whole replica, the
- * copy that was meant to survive. So before a compare of the whole tree
- * deletes anything, what it would delete is counted, and more than
- * max_delete (a count, or a percentage of the standby's tree)
+ * copy that was meant to survive. So before a compare that stands for
+ * the primary's whole tree deletes anything, what it would delete is
+ * counted, and more than max_delete (a count, or a percentage of the standby's tree)
  * refuses it with -AR_EMAXDELETE, nothing deleted, unless --force-delete.
  *
  * The compare is counted by the merge itself in counting mode
@@ -13,14 +13,16 @@
  * everything in it; the standby's excluded names and our temp files
  * never count.
  *
- * Only a compare of the whole tree is counted: that is how an unmounted
- * or emptied data_dir reaches a standby (the first compare, and the one
- * each start of watch, an overflow, a rescue asks for). A batch of
- * changes deletes what the primary's watcher saw deleted on the
- * filesystem watch checked at its start (source.h), and the compares of
- * subtrees that a batch asks for, or that a failed rename queues, repair
- * what a batch could not apply by name; in a small tree that churns,
- * either may delete most of it, on purpose.
+ * Only such a compare is counted (sync_compare's guard): a one-shot
+ * sync, the first compare of a follower, and the one the primary asks
+ * for at each start of watch, after an overflow, or in a rescue's last
+ * batch. That is how an unmounted or emptied data_dir reaches a
+ * standby. A batch of changes deletes what the primary's watcher saw
+ * deleted on the filesystem watch checked at its start (source.h), and
+ * the compares a batch leads to (of a subtree it asks for, or those a
+ * failed rename or a missing parent queue, of the whole tree for a name
+ * at the top) repair what it could not apply by name; in a small tree
+ * that churns, either may delete most of it, on purpose.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -81,11 +83,11 @@ prune_refuse(struct syncer *s, uint64_t total)
 }
 
 int
-prune_compare(struct syncer *s, int mfd, const char *path)
+prune_compare(struct syncer *s, int mfd)
 {
 	int r, f;
 
-	if (s->o->force_delete || path[0] != '\0')
+	if (s->o->force_delete)
 		return 0;
 	s->counting = 1;
 	s->count_deletes = 0;

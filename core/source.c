@@ -353,13 +353,17 @@ source_admit(int spool_dirfd, int rootfd, const char *data_dir, int fresh,
 		    "with --allow-empty", data_dir);
 		return -AR_ESOURCE;
 	}
-	/* A spool of an older version has no record: it starts now. */
-	if (source_write(spool_dirfd, &now) != 0) {
-		snprintf(err, errlen, "spool: cannot write '%s': %s",
-		    SOURCE_FILE, strerror(errno));
-		return -AR_ESTATE;
-	}
+	/*
+	 * A spool of an older version has no record: it starts now. A
+	 * spool that cannot be written (full, read-only) still serves, as
+	 * watch does when it cannot record changes; the record is written
+	 * when the tree next changes from empty to not, or at the next
+	 * start.
+	 */
 	*rec = now;
+	if (source_write(spool_dirfd, &now) != 0)
+		log_warn("spool: cannot write '%s': %s", SOURCE_FILE,
+		    strerror(errno));
 	return 0;
 }
 

@@ -860,7 +860,7 @@ sync_save_skipped(struct syncer *s)
 /* Compare the subtree at path ("" = all) with the primary's and make
  * them equal. Not yet durable: the caller syncs. */
 int
-sync_compare(struct syncer *s, const char *path)
+sync_compare(struct syncer *s, const char *path, int guard)
 {
 	int mfd = -1, r;
 
@@ -878,7 +878,8 @@ sync_compare(struct syncer *s, const char *path)
 	}
 	if (r != 0)
 		return r;
-	r = prune_compare(s, mfd, path);
+	assert(!guard || path[0] == '\0');
+	r = guard ? prune_compare(s, mfd) : 0;
 	if (r == 0)
 		r = fetch_replay(s, mfd, sync_merge_frame);
 	if (r == 0)
@@ -917,7 +918,7 @@ sync_once(struct syncer *s)
 	if (r == 0)
 		r = sync_hello(s);
 	if (r == 0)
-		r = sync_compare(s, "");
+		r = sync_compare(s, "", 1);
 	if (r == 0)
 		r = sync_make_durable(s);
 	/* A later --follow starts from here instead of comparing again. */

@@ -8,9 +8,9 @@
  *   apply.c   a batch of changes applied to the data directory (M, U, K
  *             and S frames)
  *   follow.c  the follow loop: long-poll, apply, acknowledge, reconnect
- *   prune.c   the guard of deletions: what a compare of the whole tree
- *             would delete, counted before anything is, against
- *             max_delete
+ *   prune.c   the guard of deletions: what a compare that stands for the
+ *             primary's whole tree would delete, counted before anything
+ *             is, against max_delete
  * state_dir itself belongs to state.c.
  *
  * Every function returns 0 or a negative enum ar_err; the first error of
@@ -234,8 +234,13 @@ void sync_release(struct syncer *s);
 int sync_open(struct syncer *s);
 /* Ask the hello; refuse a closed generation; record the one followed. */
 int sync_hello(struct syncer *s);
-/* Make the subtree at path ("" = all) equal to the primary's. */
-int sync_compare(struct syncer *s, const char *path);
+/*
+ * Make the subtree at path ("" = all) equal to the primary's. guard: it
+ * stands for the primary's whole tree (a one-shot sync, the first
+ * compare of a follower, one the primary asked for), and is held to
+ * max_delete (prune.c); not the compares that repair a batch.
+ */
+int sync_compare(struct syncer *s, const char *path, int guard);
 /* Record s->skipped in state_dir, if it changed (not in a dry run). */
 int sync_save_skipped(struct syncer *s);
 /* syncfs when anything was written since the last call. */
@@ -278,10 +283,9 @@ int apply_dirattr(void *arg, uint8_t type, const uint8_t *p, uint32_t len);
 /* In a counting merge (s->counting): count le, in s->blk, and what it
  * holds, as deleted, instead of deleting it. */
 int prune_count_local(struct syncer *s, const struct walk_ent *le);
-/* Before the merge of the stored manifest mfd of path: for the whole
- * tree (""), the counting merge; -AR_EMAXDELETE, explained, past
- * max_delete. */
-int prune_compare(struct syncer *s, int mfd, const char *path);
+/* Before the merge of the stored manifest mfd of the whole tree: the
+ * counting merge; -AR_EMAXDELETE, explained, past max_delete. */
+int prune_compare(struct syncer *s, int mfd);
 
 /* ---------------------------------------------------------------- */
 /* follow.c: the follow loop */

@@ -768,7 +768,7 @@ test_prune_compare_refuses_a_mass_deletion(void **state)
 
 	prune_tree(t);
 	fd = prune_k1_only(t);
-	assert_int_equal(prune_compare(&t->s, fd, ""), -AR_EMAXDELETE);
+	assert_int_equal(prune_compare(&t->s, fd), -AR_EMAXDELETE);
 	/* a and all it holds, and k2, of the 7 entries here. */
 	assert_int_equal(t->s.count_deletes, 6);
 	assert_int_equal(t->s.count_local, 7);
@@ -785,17 +785,17 @@ test_prune_compare_refuses_a_mass_deletion(void **state)
 	t->msg[0] = '\0';
 	t->cfg.standby.max_delete.percent = 0;
 	t->cfg.standby.max_delete.n = 5;
-	assert_int_equal(prune_compare(&t->s, fd, ""), -AR_EMAXDELETE);
+	assert_int_equal(prune_compare(&t->s, fd), -AR_EMAXDELETE);
 	assert_non_null(strstr(t->msg, "6 entries"));
 	t->cfg.standby.max_delete.n = 6;
-	assert_int_equal(prune_compare(&t->s, fd, ""), 0);
+	assert_int_equal(prune_compare(&t->s, fd), 0);
 	t->cfg.standby.max_delete.percent = 1;
 	t->cfg.standby.max_delete.n = 86;
-	assert_int_equal(prune_compare(&t->s, fd, ""), 0);
+	assert_int_equal(prune_compare(&t->s, fd), 0);
 	t->cfg.standby.max_delete.n = 85;
-	assert_int_equal(prune_compare(&t->s, fd, ""), -AR_EMAXDELETE);
+	assert_int_equal(prune_compare(&t->s, fd), -AR_EMAXDELETE);
 	t->o.force_delete = 1;
-	assert_int_equal(prune_compare(&t->s, fd, ""), 0);
+	assert_int_equal(prune_compare(&t->s, fd), 0);
 	close(fd);
 	assert_int_equal(kind(t, "k2"), 'f');
 }
@@ -819,7 +819,7 @@ test_prune_compare_counts_type_changes(void **state)
 	frame_end(t, 4);
 	fd = stored(t);
 	t->cfg.standby.max_delete.n = 100;
-	assert_int_equal(prune_compare(&t->s, fd, ""), 0);
+	assert_int_equal(prune_compare(&t->s, fd), 0);
 	assert_int_equal(t->s.count_deletes, 3);
 	assert_int_equal(t->s.count_local, 4);
 	close(fd);
@@ -845,27 +845,10 @@ test_prune_compare_leaves_excluded_out(void **state)
 	fd = stored(t);
 	/* lose only, of keep, lose and stay: the temp file is not ours to
 	 * count. */
-	assert_int_equal(prune_compare(&t->s, fd, ""), 0);
+	assert_int_equal(prune_compare(&t->s, fd), 0);
 	assert_int_equal(t->s.count_deletes, 1);
 	assert_int_equal(t->s.count_local, 3);
 	close(fd);
-}
-
-static void
-test_prune_leaves_subtree_compares_alone(void **state)
-{
-	struct tctx *t = *state;
-	int fd;
-
-	prune_tree(t);
-	frame_dir(t, "a");
-	frame_end(t, 0);
-	fd = stored(t);
-	/* All of a, 4 of the 7 entries: a batch asked for it, or a failed
-	 * rename queued it, and only the whole tree is held to max_delete. */
-	assert_int_equal(prune_compare(&t->s, fd, "a"), 0);
-	close(fd);
-	assert_int_equal(kind(t, "a/x"), 'f');
 }
 
 int
@@ -922,8 +905,6 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_prune_compare_leaves_excluded_out, setup_exclude,
 		    teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_prune_leaves_subtree_compares_alone, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
