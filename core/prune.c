@@ -10,8 +10,10 @@
  * The compare is counted by the merge itself in counting mode
  * (s->counting, sync.c), replaying the stored manifest once more: one
  * directory's listing at a time, as the merge. A directory counts with
- * everything in it; the standby's excluded names and our temp files
- * never count.
+ * everything in it (what the standby excludes in it too, though the
+ * merge keeps that: the count errs on the side of refusing); the
+ * standby's excluded names the merge meets, and our temp files, never
+ * count.
  *
  * Only such a compare is counted (sync_compare's guard): a one-shot
  * sync, the first compare of a follower, and the one the primary asks
