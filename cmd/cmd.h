@@ -18,6 +18,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "init.h"
 
 struct cmd_ctx {
 	struct config cfg;
@@ -40,6 +41,10 @@ struct cmd_ctx {
 	size_t ngiven;
 	int allow_empty;	/* --allow-empty (watch) */
 	int force_delete;	/* --force-delete (sync) */
+	const char *dir;	/* --dir (init) */
+	const char *peer_pin;	/* --peer-pin (init) */
+	const char *sets[INIT_SETS_MAX]; /* --set KEY=VALUE (init) */
+	size_t nsets;
 	int argc;		/* operands left after options */
 	char **argv;
 };
@@ -60,6 +65,9 @@ enum cmd_opt {
 	CMD_OPT_ANY,
 	CMD_OPT_ALLOW_EMPTY,
 	CMD_OPT_FORCE_DELETE,
+	CMD_OPT_DIR,
+	CMD_OPT_PEER_PIN,
+	CMD_OPT_SET,
 	CMD_OPT_KEY = 512,
 };
 
@@ -92,6 +100,7 @@ extern const struct cmd_entry cmd_sync_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_rescue_entry;
 extern const struct cmd_entry cmd_keygen_entry;
+extern const struct cmd_entry cmd_init_entry;
 
 /*
  * The signals of a long-running command, put into *set: SIGINT and

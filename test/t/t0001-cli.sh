@@ -40,6 +40,7 @@ sync_opts='dry-run itemize-changes follow force-delete'
 rescue_opts='root timeout standby any storage-timeout settle status-file'
 status_opts='json'
 keygen_opts=
+init_opts='dir peer-pin set'
 # The options of the config keys of each section.
 primary_keys='data-dir spool-dir listen interval auth-token-file
 	max-connections max-per-ip idle-timeout max-signature-size threads
@@ -48,7 +49,7 @@ primary_keys='data-dir spool-dir listen interval auth-token-file
 standby_keys='data-dir state-dir primary auth-token-file connect-timeout
 	stall-timeout delta-min-size batch-size batch-files standby-id exclude
 	tls tls-cert tls-key tls-trust tls-ca max-delete'
-all_own="$watch_opts $sync_opts $rescue_opts $status_opts $keygen_opts"
+all_own="$watch_opts $sync_opts $rescue_opts $status_opts $keygen_opts $init_opts"
 
 # The options a command takes, one per line, sorted.
 takes() {
@@ -56,12 +57,12 @@ takes() {
 	case $1 in
 	watch|rescue) keys=$primary_keys ;;
 	sync) keys=$standby_keys ;;
-	status|keygen) keys= ;;
+	status|keygen|init) keys= ;;
 	esac &&
 	for o in $common_opts $own $keys; do echo "$o"; done | sort
 }
 
-for cmd in watch sync rescue status keygen; do
+for cmd in watch sync rescue status keygen init; do
 	test_expect_success "$cmd --help lists its own options only" '
 		"$ASYNCREP" '"$cmd"' --help >out 2>err &&
 		test_cmp /dev/null err &&
