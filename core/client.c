@@ -16,6 +16,7 @@
 #include "error.h"
 #include "log.h"
 #include "pin.h"
+#include "rate.h"
 #include "tls.h"
 
 struct client {
@@ -45,6 +46,7 @@ struct client {
 	size_t errbody_len;
 	volatile sig_atomic_t *abort_flag;
 	int keepcnt;			/* keepalive probes: about stall_s */
+	struct rate *rate;		/* bwlimit of what is received, or NULL */
 };
 
 #define CLIENT_KEEPALIVE_S 3L
@@ -106,6 +108,13 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	if (r < 0) {
 		c->cb_err = r;
 		return 0;	/* aborts the transfer */
+	}
+	/* bwlimit: what was received is paid for before the next read, so
+	 * the socket's window closes and the primary slows down. */
+	if (c->rate != NULL && rate_wait(rate_take(c->rate, len),
+	    c->abort_flag) != 0) {
+		c->cb_err = -AR_ESIGNAL;
+		return 0;
 	}
 	return len;
 }
@@ -608,6 +617,12 @@ client_url(struct client *c, const char *base, const char *key,
 	n = snprintf(out, outlen, "%s?%s=%s", base, key, esc);
 	curl_free(esc);
 	return n < 0 || (size_t)n >= outlen ? -AR_ENOMEM : 0;
+}
+
+void
+client_set_rate(struct client *c, struct rate *r)
+{
+	c->rate = r;
 }
 
 void

@@ -68,6 +68,8 @@ struct config_primary {
 	char *standbys;			/* ids a rescue completes; NULL: acks */
 	uint64_t standby_expiry_ns;	/* older acks: not waited for (168h) */
 	struct config_tls tls;
+	uint64_t bwlimit;		/* bytes/s of file data sent to all
+					 * standbys together, 0: no limit */
 };
 
 struct config_standby {
@@ -85,6 +87,7 @@ struct config_standby {
 	struct config_tls tls;
 	struct config_portion max_delete; /* deletions a compare of the
 					 * whole tree may make, 50% */
+	uint64_t bwlimit;		/* bytes/s received, 0: no limit */
 };
 
 struct config {

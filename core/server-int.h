@@ -20,6 +20,7 @@
 
 #include "hash.h"
 #include "query.h"
+#include "rate.h"
 #include "server.h"
 #include "wire.h"
 
@@ -34,6 +35,8 @@ struct server_request;
 /* Standbys remembered as sent to compare while the spool cannot record;
  * one forgotten is sent again: a compare too many, never one too few. */
 #define SERVER_SENT_MAX 64
+/* Under bwlimit, the smallest piece of a transfer sent at once. */
+#define SERVER_PACE_MIN 4096
 
 /* A standby sent to compare the whole tree (G) while the spool could
  * not record. */
@@ -62,6 +65,7 @@ struct server {
 	struct server_sent sent[SERVER_SENT_MAX];
 	size_t nsent;
 	uint64_t sent_stamp;
+	struct rate bw;			/* bwlimit: file data to all standbys */
 };
 
 /* ---------------------------------------------------------------- */

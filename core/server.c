@@ -122,6 +122,27 @@ server_stream_put_entry(struct server_stream *s, uint8_t frame, int type,
 	return r;
 }
 
+/*
+ * bwlimit of the primary, for all standbys together: a transfer sends a
+ * hundredth of a second of rate at a time and waits out its debt before
+ * it does. The wait holds this server thread (libmicrohttpd's internal
+ * polling mode cannot be told "later" from here), so its other
+ * connections wait at most about that long between two pieces.
+ */
+static size_t
+server_stream_pace(struct server *srv, size_t n)
+{
+	uint64_t piece = srv->bw.rate / 100;
+
+	if (piece < SERVER_PACE_MIN)
+		piece = SERVER_PACE_MIN;
+	if (n > piece)
+		n = (size_t)piece;
+	(void)rate_wait(rate_take(&srv->bw, 0), NULL);
+	(void)rate_take(&srv->bw, n);
+	return n;
+}
+
 static ssize_t
 server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -160,6 +181,8 @@ server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 	n = s->out_len - s->out_pos;
 	if (n > max)
 		n = max;
+	if (transfer && s->srv->bw.rate != 0)
+		n = server_stream_pace(s->srv, n);
 	memcpy(buf, s->out + s->out_pos, n);
 	s->out_pos += n;
 	if (transfer) {
@@ -737,11 +760,13 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 	srv->opts = *opts;
 	memcpy(srv->generation, opts->generation, WIRE_GEN_LEN);
 	pthread_mutex_init(&srv->lock, NULL);
+	rate_init(&srv->bw, cfg->bwlimit, NULL);
 	srv->phase = SERVER_PHASE_SPOOL;
 	srv->released = opts->spool != NULL ?
 	    spool_durable_seq(opts->spool) : 0;
 	r = server_bind_listen(&cfg->listen, &srv->listen_fd, err, errlen);
 	if (r != 0) {
+		rate_release(&srv->bw);
 		free(srv);
 		return r;
 	}
@@ -782,6 +807,7 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 		snprintf(err, errlen, "listen %s: cannot start the HTTP%s "
 		    "server", cfg->listen.text, tls->enabled ? "S" : "");
 		close(srv->listen_fd);
+		rate_release(&srv->bw);
 		free(srv);
 		return -AR_EBIND;
 	}
@@ -848,6 +874,7 @@ server_stop(struct server *srv)
 	assert(srv->waiters == NULL);
 	MHD_stop_daemon(srv->mhd);
 	pthread_mutex_destroy(&srv->lock);
+	rate_release(&srv->bw);
 	close(srv->listen_fd);
 	free(srv);
 }

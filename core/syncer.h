@@ -30,6 +30,7 @@
 #include "exclude.h"
 #include "hash.h"
 #include "log.h"
+#include "rate.h"
 #include "state.h"
 #include "sync.h"
 #include "walk.h"
@@ -112,6 +113,7 @@ struct syncer {
 	struct wire_entry uent;	/* a U frame, renamed to its base name */
 	uint64_t mf_entries;	/* E frames of the manifest being merged */
 	struct exclude *exclude;
+	struct rate bw;		/* bwlimit of [standby], for every client */
 	/* Entries of the primary skipped as they collide with names this
 	 * standby excludes: since the last whole compare, as status shows
 	 * it, and the last of them (escaped). */
@@ -245,6 +247,9 @@ int sync_compare(struct syncer *s, const char *path, int guard);
 int sync_save_skipped(struct syncer *s);
 /* syncfs when anything was written since the last call. */
 int sync_make_durable(struct syncer *s);
+/* c's reception paced by bwlimit (s->bw), shared by every client of the
+ * run. */
+void sync_pace(struct syncer *s, struct client *c);
 
 /* ---------------------------------------------------------------- */
 /* fetch.c: the receiving side */
