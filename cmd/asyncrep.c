@@ -483,6 +483,9 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 		case CMD_OPT_JSON:
 			ctx.json = 1;
 			break;
+		case CMD_OPT_WATCH:
+			ctx.watch = 1;
+			break;
 		case CMD_OPT_ROOT:
 			ctx.root = optarg;
 			break;

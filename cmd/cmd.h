@@ -26,6 +26,7 @@ struct cmd_ctx {
 	int itemize;		/* --itemize-changes / -i (sync) */
 	int follow;		/* --follow (sync) */
 	int json;		/* --json (status) */
+	int watch;		/* --watch (status) */
 	int verbosity;		/* LOG_LVL_INFO, +1 per -v, -1 per -q */
 	const char *config_path; /* -c FILE, or NULL */
 	const char *root;	/* --root (rescue) */
@@ -68,6 +69,7 @@ enum cmd_opt {
 	CMD_OPT_DIR,
 	CMD_OPT_PEER_PIN,
 	CMD_OPT_SET,
+	CMD_OPT_WATCH,
 	CMD_OPT_KEY = 512,
 };
 

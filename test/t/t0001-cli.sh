@@ -38,7 +38,7 @@ common_opts='config verbose quiet syslog help'
 watch_opts='reinit status-file allow-empty'
 sync_opts='dry-run itemize-changes follow force-delete'
 rescue_opts='root timeout standby any storage-timeout settle status-file'
-status_opts='json'
+status_opts='json watch'
 keygen_opts=
 init_opts='dir peer-pin set'
 # The options of the config keys of each section.
