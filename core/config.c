@@ -138,6 +138,9 @@ static const struct config_key config_keys[] = {
 	{ "standby", "max_delete", CONFIG_T_PORTION, S(max_delete),
 	    0, 0, "50%", 0 },
 	{ "standby", "bwlimit", CONFIG_T_RATE, S(bwlimit), KIB, TIB, "0", 0 },
+	{ "standby", "compress", CONFIG_T_STRING, S(compress), 0, 0, "off", 0 },
+	{ "standby", "compress_level", CONFIG_T_UINT, S(compress_level),
+	    1, 19, "3", 0 },
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -1276,6 +1279,13 @@ config_check(const struct config *cfg, const char *role, char *err,
 	    strcmp(cfg->primary.watch_mode, "poll") != 0) {
 		config_err(err, errlen, "watch_mode in [primary] must be "
 		    "'inotify' or 'poll'");
+		return -AR_ECONFIG;
+	}
+	if (strcmp(role, "standby") == 0 && cfg->standby.compress != NULL &&
+	    strcmp(cfg->standby.compress, "off") != 0 &&
+	    strcmp(cfg->standby.compress, "zstd") != 0) {
+		config_err(err, errlen, "compress in [standby] must be 'off' or "
+		    "'zstd'");
 		return -AR_ECONFIG;
 	}
 	if (config_check_tls(role, strcmp(role, "primary") == 0 ?

@@ -88,6 +88,8 @@ struct config_standby {
 	struct config_portion max_delete; /* deletions a compare of the
 					 * whole tree may make, 50% */
 	uint64_t bwlimit;		/* bytes/s received, 0: no limit */
+	char *compress;			/* "off" (default) or "zstd" */
+	unsigned compress_level;	/* zstd level, 1 to 19, default 3 */
 };
 
 struct config {

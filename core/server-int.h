@@ -25,6 +25,7 @@
 #include "wire.h"
 
 struct changes;
+struct compress_out;
 struct delta_gen;
 struct delta_loadsig;
 struct manifest;
@@ -102,6 +103,7 @@ struct server_stream {
 	size_t out_len, out_pos;
 	int finished;		/* nothing more after out drains */
 	enum server_phase rphase;	/* rescue phase when the answer began */
+	struct compress_out *z;	/* the body goes out as zstd, or NULL */
 
 	struct manifest *manifest;
 

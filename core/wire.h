@@ -22,7 +22,9 @@
  * only when that version was negotiated.
  */
 #define WIRE_VERSION_MIN 1
-#define WIRE_VERSION_MAX 2
+#define WIRE_VERSION_MAX 3
+/* What each version adds (PROTOCOL.md "Versions"). */
+#define WIRE_V_COMPRESS 3	/* zstd bodies (compress.h) */
 #define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */
 #define WIRE_HDR_VERSIONS "X-Asyncrep-Versions"
 #define WIRE_HDR_VERSION "X-Asyncrep-Version"

@@ -310,7 +310,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 18);
+	assert_int_equal(n, 20);
 	assert_string_equal(k[1], "state_dir");
 	assert_string_equal(k[8], "batch_files");
 	assert_string_equal(k[9], "standby_id");
@@ -320,6 +320,8 @@ test_section_keys(void **state)
 	assert_string_equal(k[15], "tls_ca");
 	assert_string_equal(k[16], "max_delete");
 	assert_string_equal(k[17], "bwlimit");
+	assert_string_equal(k[18], "compress");
+	assert_string_equal(k[19], "compress_level");
 
 	assert_null(config_section_keys("rescue"));
 }
