@@ -514,6 +514,22 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 		case CMD_OPT_FORCE_DELETE:
 			ctx.force_delete = 1;
 			break;
+		case CMD_OPT_METRICS_FILE:
+			ctx.metrics_file = optarg;
+			break;
+		case CMD_OPT_CHECKSUM:
+			ctx.checksum = 1;
+			break;
+		case CMD_OPT_RATE:
+			if (config_parse_size(optarg, &ctx.rate) != 0 ||
+			    ctx.rate == 0) {
+				fprintf(stderr, "asyncrep: %s: --rate: bad rate "
+				    "'%s' (bytes per second: 50M, 1G)\n",
+				    entry->name, optarg);
+				r = AR_EUSAGE;
+				goto out;
+			}
+			break;
 		case ':':
 		case '?':
 			asyncrep_refused(entry, c, argv[optind - 1]);

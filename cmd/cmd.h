@@ -40,6 +40,9 @@ struct cmd_ctx {
 	size_t ngiven;
 	int allow_empty;	/* --allow-empty (watch) */
 	int force_delete;	/* --force-delete (sync) */
+	const char *metrics_file; /* --metrics-file (sync) */
+	int checksum;		/* --checksum (sync) */
+	uint64_t rate;		/* --rate (verify), bytes/s, 0: unbounded */
 	int argc;		/* operands left after options */
 	char **argv;
 };
@@ -60,6 +63,9 @@ enum cmd_opt {
 	CMD_OPT_ANY,
 	CMD_OPT_ALLOW_EMPTY,
 	CMD_OPT_FORCE_DELETE,
+	CMD_OPT_METRICS_FILE,
+	CMD_OPT_CHECKSUM,
+	CMD_OPT_RATE,
 	CMD_OPT_KEY = 512,
 };
 

@@ -109,6 +109,8 @@ static const struct config_key config_keys[] = {
 	{ "primary", "tls_key", CONFIG_T_PATH, P(tls.key), 0, 0, NULL, 0 },
 	{ "primary", "tls_trust", CONFIG_T_PINS, P(tls.trust), 0, 0, NULL, 0 },
 	{ "primary", "tls_ca", CONFIG_T_PATH, P(tls.ca), 0, 0, NULL, 0 },
+	{ "primary", "metrics_listen", CONFIG_T_ADDR, P(metrics_listen),
+	    0, 0, NULL, 0 },
 
 	{ "standby", "data_dir", CONFIG_T_PATH, S(data_dir), 0, 0, NULL, 1 },
 	{ "standby", "state_dir", CONFIG_T_PATH, S(state_dir), 0, 0, NULL, 1 },
@@ -135,6 +137,8 @@ static const struct config_key config_keys[] = {
 	{ "standby", "tls_ca", CONFIG_T_PATH, S(tls.ca), 0, 0, NULL, 0 },
 	{ "standby", "max_delete", CONFIG_T_PORTION, S(max_delete),
 	    0, 0, "50%", 0 },
+	{ "standby", "metrics_listen", CONFIG_T_ADDR, S(metrics_listen),
+	    0, 0, NULL, 0 },
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 

@@ -68,6 +68,7 @@ struct config_primary {
 	char *standbys;			/* ids a rescue completes; NULL: acks */
 	uint64_t standby_expiry_ns;	/* older acks: not waited for (168h) */
 	struct config_tls tls;
+	struct config_addr metrics_listen;	/* GET /metrics; unset: none */
 };
 
 struct config_standby {
@@ -85,6 +86,7 @@ struct config_standby {
 	struct config_tls tls;
 	struct config_portion max_delete; /* deletions a compare of the
 					 * whole tree may make, 50% */
+	struct config_addr metrics_listen;	/* GET /metrics; unset: none */
 };
 
 struct config {

@@ -18,6 +18,7 @@
 #include "client.h"
 #include "error.h"
 #include "log.h"
+#include "metrics.h"
 #include "state.h"
 #include "syncer.h"
 #include "wire.h"
@@ -98,12 +99,17 @@ follow_full(struct syncer *s)
 		return r;
 	log_info("comparing the whole tree with generation %s",
 	    s->hello_gen);
+	metrics_set_standby_state(METRICS_SB_COMPARING);
 	r = sync_compare(s, "", 1);
 	if (r == 0)
 		r = sync_make_durable(s);
 	if (r == 0)
 		r = state_position_save(&s->state, s->hello_gen,
 		    s->hello_seq, s->msg, s->msglen);
+	if (r == 0) {
+		sync_metrics_applied(s->hello_seq);
+		metrics_set_standby_state(METRICS_SB_FOLLOWING);
+	}
 	if (r == 0)
 		r = sync_save_skipped(s);
 	return r;
@@ -196,6 +202,8 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 		log_verbose("applied changes %llu..%llu",
 		    (unsigned long long)*pos + 1,
 		    (unsigned long long)bc.upto);
+		sync_metrics_applied(bc.upto);
+		metrics_add(METRICS_BATCHES, 1);
 		*pos = bc.upto;
 	}
 	if (s->o->itemize != NULL)
@@ -226,6 +234,8 @@ follow_session(struct syncer *s, volatile sig_atomic_t *stop,
 	}
 	log_info("following %s from change %llu", s->cfg->primary.text,
 	    (unsigned long long)pos);
+	metrics_set(METRICS_APPLIED_SEQ, pos);
+	metrics_set_standby_state(METRICS_SB_FOLLOWING);
 	while (!*stop) {
 		s->msg[0] = '\0';
 		r = follow_batch(s, &pos, complete);
@@ -292,6 +302,7 @@ follow_run(struct syncer *s, volatile sig_atomic_t *stop)
 			break;
 		}
 		done = 0;	/* a server answered: follow it */
+		metrics_set_standby_state(METRICS_SB_DISCONNECTED);
 		/* It worked for a while: the next outage starts afresh. */
 		if (s->progress) {
 			backoff = FOLLOW_BACKOFF_MIN_MS;
@@ -305,6 +316,7 @@ follow_run(struct syncer *s, volatile sig_atomic_t *stop)
 		    r == -AR_EMAXDELETE)
 			break;
 		/* Transient: the primary restarts, the network drops. */
+		metrics_add(METRICS_RECONNECTS, 1);
 		if (!logged || log_get_level() >= LOG_LVL_VERBOSE)
 			log_warn("%s; retrying", s->msg[0] ? s->msg :
 			    ar_strerror(r));

@@ -23,6 +23,7 @@
 #include "fs.h"
 #include "log.h"
 #include "manifest.h"
+#include "metrics.h"
 #include "server-int.h"
 #include "util.h"
 #include "walk.h"
@@ -154,6 +155,8 @@ serve_files_finish(struct server_stream *s, uint64_t size,
 	assert(s->rphase < SERVER_PHASES);
 	pthread_mutex_lock(&srv->lock);
 	srv->stats.files[s->rphase]++;
+	metrics_add(s->kind == SERVER_STREAM_FILES ?
+	    METRICS_SERVED_FILES_WHOLE : METRICS_SERVED_FILES_DELTA, 1);
 	if (s->rphase == SERVER_PHASE_COMPARE && srv->stats.ncompare_only <
 	    SERVER_COMPARE_ONLY)
 		snprintf(srv->stats.compare_only[srv->stats.ncompare_only++],

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -20,6 +21,7 @@
 #include "exclude.h"
 #include "fs.h"
 #include "log.h"
+#include "metrics.h"
 #include "state.h"
 #include "sync.h"
 #include "syncer.h"
@@ -868,6 +870,8 @@ sync_compare(struct syncer *s, const char *path, int guard)
 	/* A whole compare meets every collision there is. */
 	if (path[0] == '\0')
 		s->skipped = 0;
+	if (path[0] == '\0')
+		metrics_add(METRICS_FULL_COMPARES, 1);
 	r = fetch_manifest(s, path, &mfd);
 	if (r == -AR_EPROTO && path[0] != '\0' &&
 	    client_status(s->client) == 404) {
@@ -922,9 +926,12 @@ sync_once(struct syncer *s)
 	if (r == 0)
 		r = sync_make_durable(s);
 	/* A later --follow starts from here instead of comparing again. */
-	if (r == 0 && !s->o->dry_run && s->st->files_failed == 0)
+	if (r == 0 && !s->o->dry_run && s->st->files_failed == 0) {
 		r = state_position_save(&s->state, s->hello_gen,
 		    s->hello_seq, s->msg, s->msglen);
+		if (r == 0)
+			sync_metrics_applied(s->hello_seq);
+	}
 	if (r == 0)
 		r = sync_save_skipped(s);
 	if (r == 0 && s->st->files_failed > 0)
@@ -939,6 +946,17 @@ sync_once(struct syncer *s)
 
 /* ---------------------------------------------------------------- */
 /* Life cycle */
+
+void
+sync_metrics_applied(uint64_t seq)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	metrics_set(METRICS_APPLIED_SEQ, seq);
+	metrics_set(METRICS_LAST_APPLY_NS, (uint64_t)now.tv_sec *
+	    1000000000ull + (uint64_t)now.tv_nsec);
+}
 
 int
 sync_init(struct syncer *s, const struct sync_opts *o,

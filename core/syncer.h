@@ -245,6 +245,8 @@ int sync_compare(struct syncer *s, const char *path, int guard);
 int sync_save_skipped(struct syncer *s);
 /* syncfs when anything was written since the last call. */
 int sync_make_durable(struct syncer *s);
+/* Metrics: position seq is durable now. */
+void sync_metrics_applied(uint64_t seq);
 
 /* ---------------------------------------------------------------- */
 /* fetch.c: the receiving side */
