@@ -40,6 +40,7 @@
 static const struct cmd_entry *const asyncrep_commands[] = {
 	&cmd_watch_entry,
 	&cmd_sync_entry,
+	&cmd_verify_entry,
 	&cmd_rescue_entry,
 	&cmd_status_entry,
 	&cmd_keygen_entry,

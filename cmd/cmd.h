@@ -98,6 +98,7 @@ extern const struct cmd_entry cmd_sync_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_rescue_entry;
 extern const struct cmd_entry cmd_keygen_entry;
+extern const struct cmd_entry cmd_verify_entry;
 
 /*
  * The signals of a long-running command, put into *set: SIGINT and

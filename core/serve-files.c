@@ -199,9 +199,11 @@ serve_files_data(struct server_stream *s)
 	if (n == 0)	/* shrunk since open */
 		return serve_files_retry(s, WIRE_RETRY_CHANGED);
 	hash_update(&s->hash, s->out + s->out_len + WIRE_HDR, (size_t)n);
+	s->sent += (uint64_t)n;
+	if (s->sums)
+		return 0;	/* read and hashed, not sent */
 	wire_put_data_hdr(s->out + s->out_len, (uint32_t)n);
 	s->out_len += WIRE_HDR + (size_t)n;
-	s->sent += (uint64_t)n;
 	return 0;
 }
 
@@ -321,6 +323,17 @@ serve_files_begin(struct server *srv, struct server_request *rq)
 		return -AR_ENOMEM;
 	rq->body_max = SERVE_FILES_MAX_BODY;
 	return 0;
+}
+
+int
+serve_files_sums_begin(struct server *srv, struct server_request *rq)
+{
+	int r;
+
+	r = serve_files_begin(srv, rq);
+	if (r == 0)
+		rq->stream->sums = 1;
+	return r;
 }
 
 /* A frame of a /v1/files body: collect the requested paths. */

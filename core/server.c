@@ -422,6 +422,10 @@ static const struct server_route server_routes[] = {
 	  .end = serve_files_delta_end, .reply = serve_files_reply },
 	{ .method = MHD_HTTP_METHOD_GET, .path = "/v1/changes",
 	  .reply = serve_changes_reply },
+	{ .method = MHD_HTTP_METHOD_POST, .path = "/v1/sums",
+	  .min_version = WIRE_V_OPS,
+	  .begin = serve_files_sums_begin, .frame = serve_files_frame,
+	  .end = serve_files_end, .reply = serve_files_reply },
 };
 
 /* The row for url, or NULL. A path has one method: *method_ok says
@@ -537,6 +541,13 @@ server_request_begin(struct server *srv, struct MHD_Connection *c,
 	metrics_add(METRICS_REQUESTS, 1);
 	if (server_request_version(c, rq, &answer) != 0)
 		return answer;
+	/* As a server of an older version would answer. */
+	if (rq->version < route->min_version) {
+		log_warn("%s: %s: not in protocol version %u", rq->peer, url,
+		    rq->version);
+		return server_reply_text(c, MHD_HTTP_NOT_FOUND,
+		    "unknown path");
+	}
 	/* A rescue counts a call as a sign of a live standby only once it
 	 * proved to be one: a stray request must not stretch --timeout. */
 	if (srv->opts.role == WIRE_ROLE_RESCUE)

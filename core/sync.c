@@ -554,6 +554,9 @@ sync_entry_file(struct syncer *s, const struct wire_entry *e,
 	if (le != NULL && le->type == WALK_FILE &&
 	    (uint64_t)le->st.st_size == e->size &&
 	    sync_same_mtime(&le->st, e)) {
+		if (s->checksumming && verify_list_add(&s->sums, path, plen,
+		    e->size, e->mtime_sec, e->mtime_nsec) != 0)
+			return -AR_ENOMEM;
 		if (!sync_attrs_code(s, &le->st, e, code))
 			return 0;
 		sync_itemize(s, code, path, plen, "");
@@ -861,6 +864,8 @@ sync_save_skipped(struct syncer *s)
 
 /* Compare the subtree at path ("" = all) with the primary's and make
  * them equal. Not yet durable: the caller syncs. */
+static int sync_checksum(struct syncer *s);
+
 int
 sync_compare(struct syncer *s, const char *path, int guard)
 {
@@ -884,10 +889,15 @@ sync_compare(struct syncer *s, const char *path, int guard)
 		return r;
 	assert(!guard || path[0] == '\0');
 	r = guard ? prune_compare(s, mfd) : 0;
+	s->checksumming = s->o->checksum && path[0] == '\0';
 	if (r == 0)
 		r = fetch_replay(s, mfd, sync_merge_frame);
 	if (r == 0)
 		r = sync_block_finish(s);
+	s->checksumming = 0;
+	if (r == 0 && s->sums.n > 0)
+		r = sync_checksum(s);
+	verify_list_release(&s->sums);
 	if (r == 0)
 		r = fetch_flush_all(s);
 	if (r == 0 && !s->o->dry_run) {
@@ -898,6 +908,40 @@ sync_compare(struct syncer *s, const char *path, int guard)
 		s->blk.dirfd = -1;
 	}
 	close(mfd);
+	return r;
+}
+
+/*
+ * --checksum: the files of the merge equal in size and mtime whose
+ * content differs from the primary's (or changed while compared) are
+ * fetched whole, which verifies them against the primary's hash.
+ */
+static int
+sync_checksum(struct syncer *s)
+{
+	struct verify_item *it;
+	size_t i;
+	int r;
+
+	log_verbose("comparing the content of %zu files equal in size and "
+	    "mtime", s->sums.n);
+	r = verify_sums(s->client, s->rootfd, &s->sums, 0, s->msg,
+	    s->msglen);
+	for (i = 0; r == 0 && i < s->sums.n; i++) {
+		it = &s->sums.items[i];
+		if (it->verdict != VERIFY_DIFFERS &&
+		    it->verdict != VERIFY_CHANGING)
+			continue;
+		log_verbose("'%s': content differs from the primary's",
+		    sync_esc(it->path, strlen(it->path)));
+		if (s->o->dry_run) {
+			sync_itemize(s, ">fc........", it->path,
+			    strlen(it->path), "");
+			continue;
+		}
+		r = fetch_batch_add(s, it->path, strlen(it->path), it->fsize,
+		    1);
+	}
 	return r;
 }
 
@@ -995,6 +1039,7 @@ sync_release(struct syncer *s)
 		    &s->st->net_received);
 	fetch_batch_clear(s);
 	free(s->batch.items);
+	verify_list_release(&s->sums);
 	if (s->blk.dirfd >= 0)
 		close(s->blk.dirfd);
 	walk_dir_release(&s->blk.local);

@@ -31,6 +31,7 @@
 #include "hash.h"
 #include "log.h"
 #include "state.h"
+#include "verify.h"
 #include "sync.h"
 #include "walk.h"
 #include "wire.h"
@@ -111,6 +112,10 @@ struct syncer {
 	struct wire_entry fent;
 	struct wire_entry uent;	/* a U frame, renamed to its base name */
 	uint64_t mf_entries;	/* E frames of the manifest being merged */
+	/* --checksum, in a compare of the whole tree: the files equal in
+	 * size and mtime, whose content is compared after the merge */
+	int checksumming;
+	struct verify_list sums;
 	struct exclude *exclude;
 	/* Entries of the primary skipped as they collide with names this
 	 * standby excludes: since the last whole compare, as status shows

@@ -22,7 +22,9 @@
  * only when that version was negotiated.
  */
 #define WIRE_VERSION_MIN 1
-#define WIRE_VERSION_MAX 2
+#define WIRE_VERSION_MAX 6
+/* What a version adds (PROTOCOL.md "What each version adds"). */
+#define WIRE_V_OPS 6		/* POST /v1/sums: whole-file hashes only */
 #define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */
 #define WIRE_HDR_VERSIONS "X-Asyncrep-Versions"
 #define WIRE_HDR_VERSION "X-Asyncrep-Version"
