@@ -249,7 +249,8 @@ asyncrep_duration_opt(const struct cmd_entry *entry, int opt,
 	const char *name = opt == CMD_OPT_TIMEOUT ? "timeout" :
 	    opt == CMD_OPT_STORAGE_TIMEOUT ? "storage-timeout" : "settle";
 
-	if (config_parse_duration(arg, out) != 0 ||
+	/* Timeouts all: a bare number is seconds. */
+	if (config_parse_seconds(arg, out) != 0 ||
 	    (opt == CMD_OPT_TIMEOUT && *out == 0) ||
 	    (opt == CMD_OPT_STORAGE_TIMEOUT && *out < 1000000000ull)) {
 		fprintf(stderr, "asyncrep: %s: --%s: bad duration '%s'%s\n",

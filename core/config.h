@@ -141,6 +141,9 @@ int config_key_is_path(const char *section, const char *key);
 
 /* Pure parsers, exposed for tests and fuzzing. Return 0 or -AR_EUSAGE. */
 int config_parse_duration(const char *s, uint64_t *ns);
+/* A duration of a timeout: as config_parse_duration, but a bare number
+ * is seconds (as rsync and systemd read it). */
+int config_parse_seconds(const char *s, uint64_t *ns);
 int config_parse_size(const char *s, uint64_t *bytes);
 int config_parse_addr(const char *s, struct config_addr *addr);
 int config_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);

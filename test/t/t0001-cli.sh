@@ -162,6 +162,21 @@ test_expect_success 'every own option is taken by its command' '
 	grep -q "missing data_dir" err
 '
 
+test_expect_success 'a bare number is seconds for the timeouts, refused for the periods' '
+	test_must_fail 2 "$ASYNCREP" rescue --timeout 60 --settle 1 \
+		--storage-timeout 5 --idle-timeout 30 2>err &&
+	grep -q "missing data_dir" err &&
+	test_must_fail 2 "$ASYNCREP" sync --connect-timeout 5 \
+		--stall-timeout 60 2>err &&
+	grep -q "missing data_dir" err &&
+	test_must_fail 1 "$ASYNCREP" rescue --storage-timeout 0 2>err &&
+	grep -q "1s at least" err &&
+	test_must_fail 1 "$ASYNCREP" watch --interval 200 2>err &&
+	grep -q "a unit is needed.*seconds or milliseconds" err &&
+	test_must_fail 1 "$ASYNCREP" watch --poll-interval 2 2>err &&
+	grep -q "a unit is needed" err
+'
+
 test_expect_success 'unknown long option exits 1 and names it' '
 	test_must_fail 1 "$ASYNCREP" sync --no-such-option 2>err &&
 	grep -q "^asyncrep: sync: .*--no-such-option" err
@@ -245,7 +260,7 @@ test_expect_success 'bad address, size and number on the command line exit 1' '
 '
 
 test_expect_success 'an option value is checked even when it comes first' '
-	test_must_fail 1 "$ASYNCREP" sync --connect-timeout 10 \
+	test_must_fail 1 "$ASYNCREP" sync --connect-timeout 10x \
 		--data-dir /d --state-dir /s --primary 127.0.0.1:1 2>err &&
 	grep -q -- "--connect-timeout" err
 '
