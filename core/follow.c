@@ -40,6 +40,7 @@ struct follow_batch_ctx {
 	enum follow_batch_end end;
 	uint64_t upto;		/* the position after the batch */
 	int asked_all;		/* an S frame asks to compare the whole tree */
+	uint64_t oldest_ns;	/* W: when its first change was recorded */
 };
 
 /* The framing of a batch of changes, checked as it is stored. */
@@ -62,6 +63,12 @@ follow_check_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	case WIRE_MOVE:
 	case WIRE_STATE:
 	case WIRE_GONE_PATH:
+		return 0;
+	case WIRE_WHEN:
+		if (client_version(st->s->client) < WIRE_V_OPS ||
+		    wire_get_end(p, len, &bc->oldest_ns) != 0)
+			return sync_fail(st->s, -AR_EPROTO, "unexpected or "
+			    "malformed W frame in a batch");
 		return 0;
 	case WIRE_END:
 	case WIRE_GONE:
@@ -109,6 +116,7 @@ follow_full(struct syncer *s)
 	if (r == 0) {
 		sync_metrics_applied(s->hello_seq);
 		metrics_set_standby_state(METRICS_SB_FOLLOWING);
+		metrics_set(METRICS_BEHIND_NS, 0);
 	}
 	if (r == 0)
 		r = sync_save_skipped(s);
@@ -159,10 +167,15 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 		*complete = r == 0;
 		return r;
 	}
+	metrics_standby_contact();
 	if (bc.upto == *pos) {
 		close(fd);
+		metrics_set(METRICS_BEHIND_NS, 0);
 		return 0;	/* the long-poll ended with nothing */
 	}
+	/* Until it is durable, the standby is as far behind as the
+	 * oldest change of the batch. */
+	metrics_set(METRICS_BEHIND_NS, bc.oldest_ns);
 	if (bc.upto < *pos)
 		r = sync_fail(s, -AR_EPROTO, "primary moved our position "
 		    "back");
@@ -204,6 +217,7 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 		    (unsigned long long)bc.upto);
 		sync_metrics_applied(bc.upto);
 		metrics_add(METRICS_BATCHES, 1);
+		metrics_set(METRICS_BEHIND_NS, 0);
 		*pos = bc.upto;
 	}
 	if (s->o->itemize != NULL)
@@ -303,6 +317,7 @@ follow_run(struct syncer *s, volatile sig_atomic_t *stop)
 		}
 		done = 0;	/* a server answered: follow it */
 		metrics_set_standby_state(METRICS_SB_DISCONNECTED);
+		metrics_standby_disconnected();
 		/* It worked for a while: the next outage starts afresh. */
 		if (s->progress) {
 			backoff = FOLLOW_BACKOFF_MIN_MS;

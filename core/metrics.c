@@ -27,6 +27,9 @@ enum metrics_kind {
 	METRICS_COUNTER,	/* only grows: name ends in _total */
 	METRICS_GAUGE,		/* a value that goes both ways */
 	METRICS_TIME,		/* a gauge of nanoseconds shown as seconds */
+	METRICS_AGE,		/* a time (ns since the epoch) shown as the
+				 * seconds since then; 0 shows 0 */
+	METRICS_HIDDEN,		/* kept, not shown */
 };
 
 struct metrics_def {
@@ -98,6 +101,12 @@ static const struct metrics_def metrics_defs[METRICS_NIDS] = {
 	[METRICS_BATCHES] = { "asyncrep_standby_batches_total", "",
 	    METRICS_COUNTER, METRICS_STANDBY,
 	    "Batches of changes applied." },
+	[METRICS_BEHIND_NS] = { "asyncrep_standby_lag_seconds", "",
+	    METRICS_AGE, METRICS_STANDBY,
+	    "Age of the oldest change received and not yet durable (0 "
+	    "when caught up; since the last contact when disconnected)." },
+	[METRICS_CONTACT_NS] = { "asyncrep_standby_last_contact", "",
+	    METRICS_HIDDEN, METRICS_STANDBY, NULL },
 };
 
 static const char *const metrics_sb_names[METRICS_SB_NSTATES] = {
@@ -161,6 +170,30 @@ metrics_set_standby_state(enum metrics_standby_state st)
 {
 	if ((unsigned)st < METRICS_SB_NSTATES)
 		atomic_store(&metrics_sb_state, (int)st);
+}
+
+static uint64_t
+metrics_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void
+metrics_standby_contact(void)
+{
+	metrics_set(METRICS_CONTACT_NS, metrics_now_ns());
+}
+
+void
+metrics_standby_disconnected(void)
+{
+	uint64_t zero = 0;
+
+	atomic_compare_exchange_strong(&metrics_values[METRICS_BEHIND_NS],
+	    &zero, metrics_get(METRICS_CONTACT_NS));
 }
 
 void
@@ -280,7 +313,7 @@ metrics_render(struct metrics_out *out)
 	memset(out, 0, sizeof(*out));
 	for (i = 0; i < METRICS_NIDS; i++) {
 		d = &metrics_defs[i];
-		if ((d->roles & roles) == 0)
+		if ((d->roles & roles) == 0 || d->kind == METRICS_HIDDEN)
 			continue;
 		if (d->help != NULL)
 			metrics_out_family(out, d->name,
@@ -290,6 +323,10 @@ metrics_render(struct metrics_out *out)
 		if (d->kind == METRICS_TIME)
 			metrics_out_double(out, d->name, d->labels,
 			    (double)v / 1e9);
+		else if (d->kind == METRICS_AGE)
+			metrics_out_double(out, d->name, d->labels,
+			    v != 0 && metrics_now_ns() > v ?
+			    (double)(metrics_now_ns() - v) / 1e9 : 0.0);
 		else
 			metrics_out_uint(out, d->name, d->labels, v);
 	}

@@ -53,6 +53,9 @@ enum metrics_id {
 	METRICS_FULL_COMPARES,		/* compares of the whole tree */
 	METRICS_RECONNECTS,		/* follow sessions after the first */
 	METRICS_BATCHES,		/* batches of changes applied */
+	METRICS_BEHIND_NS,		/* CLOCK_REALTIME the standby's data
+					 * is as old as; 0: caught up */
+	METRICS_CONTACT_NS,		/* the last answer of the primary */
 	METRICS_NIDS
 };
 
@@ -82,6 +85,11 @@ void metrics_add(enum metrics_id id, uint64_t n);
 void metrics_set(enum metrics_id id, uint64_t v);
 uint64_t metrics_get(enum metrics_id id);
 void metrics_set_standby_state(enum metrics_standby_state st);
+/* The standby heard from its primary now (an answer to a poll). */
+void metrics_standby_contact(void);
+/* The session ended: unless it was behind already, the standby is as
+ * old as its last contact. */
+void metrics_standby_disconnected(void);
 /* cb (NULL: none) adds series at each scrape until replaced. */
 void metrics_set_collector(metrics_collect_cb *cb, void *arg);
 

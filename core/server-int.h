@@ -119,6 +119,8 @@ struct server_stream {
 	uint64_t upto;		/* the position after this batch */
 	enum serve_changes_step step;
 	size_t idx;
+	uint64_t oldest_ns;	/* recording time of the batch's first
+				 * change, for a W frame (v6 on); 0: none */
 };
 
 struct server_stream *server_stream_new(struct server *srv,

@@ -24,7 +24,8 @@
 #define WIRE_VERSION_MIN 1
 #define WIRE_VERSION_MAX 6
 /* What a version adds (PROTOCOL.md "What each version adds"). */
-#define WIRE_V_OPS 6		/* POST /v1/sums: whole-file hashes only */
+#define WIRE_V_OPS 6		/* POST /v1/sums: whole-file hashes only;
+				 * the W frame of a batch */
 #define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */
 #define WIRE_HDR_VERSIONS "X-Asyncrep-Versions"
 #define WIRE_HDR_VERSION "X-Asyncrep-Version"
@@ -55,6 +56,8 @@ enum wire_type {
 	WIRE_RESCAN = 'S',	/* compare the subtree at path ("" = all) */
 	WIRE_GONE = 'G',	/* position unknown here: full compare (u64 seq) */
 	WIRE_COMPLETE = 'C',	/* rescue: the generation ends at this position */
+	WIRE_WHEN = 'W',	/* v6: when the oldest change of a batch was
+				 * recorded (u64 ns since the epoch) */
 };
 
 enum wire_role {

@@ -145,8 +145,49 @@ test_expect_success '--metrics-file is refused with --follow' '
 	grep "one-shot" refused.err
 '
 
+# frames FILE: the type letters of the frames in FILE, one line.
+frames() {
+	"$PYTHON3" -c 'import struct, sys
+b = open(sys.argv[1], "rb").read(); i = 0; t = ""
+while i + 5 <= len(b):
+    t += chr(b[i]); i += 5 + struct.unpack(">I", b[i+1:i+5])[0]
+print(t)' "$1"
+}
+
+test_expect_success 'from version 6, a batch says when its oldest change was recorded (W)' '
+	curl -sf -o hello -H "X-Asyncrep-Versions: 1-65535" \
+		"http://$TEST_IP:$TEST_PORT/v1/hello" &&
+	gen=$("$PYTHON3" -c "import sys
+b = open(\"hello\", \"rb\").read(); print(b[14:46].decode())") &&
+	for v in 6 2; do
+		curl -sf -o batch$v -H "X-Asyncrep-Version: $v" \
+			"http://$TEST_IP:$TEST_PORT/v1/changes?since=1&wait=0&id=probe$v&gen=$gen" ||
+			return 1
+	done &&
+	frames batch6 >f6 && frames batch2 >f2 &&
+	cat f6 f2 &&
+	grep -q "WZ\$" f6 && ! grep -q W f2 && grep -q "Z\$" f2
+'
+
+disconnected() {
+	scrape "$SB_MPORT" sb.now &&
+	test "$(value sb.now "asyncrep_standby_state{state=\"disconnected\"}")" = 1
+}
+
+test_expect_success 'a follower whose primary is gone: disconnected, and lagging since its last contact' '
+	scrape "$SB_MPORT" sb4.txt &&
+	test "$(value sb4.txt asyncrep_standby_lag_seconds)" = 0 &&
+	stop_watch &&
+	wait_for 30 disconnected &&
+	scrape "$SB_MPORT" sb5.txt &&
+	secs=$(value sb5.txt asyncrep_standby_lag_seconds) &&
+	awk -v s="$secs" "BEGIN { exit !(s > 0) }" &&
+	test "$(value sb5.txt asyncrep_standby_reconnects_total)" -ge 1 &&
+	{ [ -z "$HAVE_PROMTOOL" ] || lint sb5.txt; }
+'
+
 test_expect_success 'stop' '
-	kill -TERM "$FOLLOW_PID" && wait "$FOLLOW_PID" && stop_watch
+	kill -TERM "$FOLLOW_PID" && wait "$FOLLOW_PID"
 '
 
 test_done
