@@ -522,6 +522,9 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 		case CMD_OPT_CHECKSUM:
 			ctx.checksum = 1;
 			break;
+		case CMD_OPT_PROGRESS:
+			ctx.progress = 1;
+			break;
 		case CMD_OPT_RATE:
 			if (config_parse_size(optarg, &ctx.rate) != 0 ||
 			    ctx.rate == 0) {

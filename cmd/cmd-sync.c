@@ -56,6 +56,9 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 	o.itemize = ctx->itemize ? stdout : NULL;
 	o.force_delete = ctx->force_delete;
 	o.checksum = ctx->checksum;
+	/* Never under -q, never with --follow (whose stderr is a log). */
+	o.progress = ctx->progress && !ctx->follow &&
+	    ctx->verbosity >= LOG_LVL_INFO;
 	if (ctx->follow) {
 		r = cmd_signals(&set, 0, on_stop);
 		if (r != 0) {
@@ -106,6 +109,8 @@ static const struct cmd_option cmd_sync_options[] = {
 	    "keep running and replicating until stopped" },
 	{ "force-delete", no_argument, CMD_OPT_FORCE_DELETE, NULL,
 	    "delete even past max_delete" },
+	{ "progress", no_argument, CMD_OPT_PROGRESS, NULL,
+	    "show progress on a terminal (one-shot)" },
 	{ "checksum", no_argument, CMD_OPT_CHECKSUM, NULL,
 	    "compare the content of files equal in size and mtime" },
 	{ "metrics-file", required_argument, CMD_OPT_METRICS_FILE, "FILE",
@@ -117,7 +122,7 @@ const struct cmd_entry cmd_sync_entry = {
 	.name = "sync",
 	.section = "standby",
 	.usage = "[-c FILE] [--data-dir D --state-dir S --primary IP:PORT] "
-	    "[-n] [-i] [--follow] [--force-delete] [--checksum] [--metrics-file FILE]",
+	    "[-n] [-i] [--follow] [--force-delete] [--checksum] [--progress] [--metrics-file FILE]",
 	.help = "bring data_dir up to date with the primary, once or "
 	    "--follow (the standby)",
 	.options = cmd_sync_options,

@@ -42,6 +42,7 @@ struct cmd_ctx {
 	int force_delete;	/* --force-delete (sync) */
 	const char *metrics_file; /* --metrics-file (sync) */
 	int checksum;		/* --checksum (sync) */
+	int progress;		/* --progress (sync) */
 	uint64_t rate;		/* --rate (verify), bytes/s, 0: unbounded */
 	int argc;		/* operands left after options */
 	char **argv;
@@ -65,6 +66,7 @@ enum cmd_opt {
 	CMD_OPT_FORCE_DELETE,
 	CMD_OPT_METRICS_FILE,
 	CMD_OPT_CHECKSUM,
+	CMD_OPT_PROGRESS,
 	CMD_OPT_RATE,
 	CMD_OPT_KEY = 512,
 };

@@ -190,6 +190,7 @@ fetch_files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		fetch_writeback(it->fd, it->got, len);
 		s->st->file_bytes += len;
 		metrics_add(METRICS_RECV_BYTES_WHOLE, len);
+		progress_received(&s->prog, s->st->file_bytes);
 		return 0;
 	case WIRE_TRAILER:
 		if (it == NULL || it->state != FETCH_ITEM_RECEIVING ||
@@ -570,6 +571,7 @@ fetch_delta_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		}
 		s->st->file_bytes += size;
 		metrics_add(METRICS_RECV_BYTES_DELTA, size);
+		progress_received(&s->prog, s->st->file_bytes);
 		d->state = FETCH_DELTA_VERIFIED;
 		return 0;
 	case WIRE_RETRY:

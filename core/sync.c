@@ -747,7 +747,12 @@ sync_merge_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			    "invalid entry%s%s", s->blk.active ? " in " : "",
 			    s->blk.active ? sync_esc(s->blk.path,
 			    s->blk.path_len) : "");
-		return sync_entry(s, &s->ent);
+		r = sync_entry(s, &s->ent);
+		/* Once: the counting merge of prune.c goes first. */
+		if (!s->counting)
+			progress_entry(&s->prog, s->ent.type == WALK_FILE ?
+			    s->ent.size : 0);
+		return r;
 	case WIRE_END:
 		if (wire_get_end(p, len, &count) != 0 ||
 		    count != s->mf_entries)
@@ -866,6 +871,23 @@ sync_save_skipped(struct syncer *s)
  * them equal. Not yet durable: the caller syncs. */
 static int sync_checksum(struct syncer *s);
 
+/* --progress: the listing's totals, from the stored manifest. */
+static int
+sync_progress_count(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct syncer *s = arg;
+
+	if (type != WIRE_ENTRY)
+		return 0;
+	if (wire_get_entry(p, len, WIRE_ENTRY, &s->ent) != 0)
+		return sync_fail(s, -AR_EPROTO, "primary sent an invalid "
+		    "entry");
+	progress_totals(&s->prog, s->prog.total_entries + 1,
+	    s->prog.total_bytes + (s->ent.type == WALK_FILE ? s->ent.size :
+	    0));
+	return 0;
+}
+
 int
 sync_compare(struct syncer *s, const char *path, int guard)
 {
@@ -889,6 +911,8 @@ sync_compare(struct syncer *s, const char *path, int guard)
 		return r;
 	assert(!guard || path[0] == '\0');
 	r = guard ? prune_compare(s, mfd) : 0;
+	if (r == 0 && s->prog.out != NULL && path[0] == '\0')
+		r = fetch_replay(s, mfd, sync_progress_count);
 	s->checksumming = s->o->checksum && path[0] == '\0';
 	if (r == 0)
 		r = fetch_replay(s, mfd, sync_merge_frame);
@@ -1021,6 +1045,7 @@ sync_init(struct syncer *s, const struct sync_opts *o,
 	s->msglen = msglen;
 	msg[0] = '\0';
 	walk_dir_init(&s->blk.local);
+	progress_init(&s->prog, o->progress, stderr);
 	state_standby_id(s->cfg, s->id, sizeof(s->id));
 	r = exclude_new(&s->exclude);
 	if (r == 0 && s->cfg->exclude != NULL &&
@@ -1080,6 +1105,7 @@ sync_run(const struct sync_opts *o, struct sync_stats *st, char *msg,
 	r = sync_init(&s, o, st, msg, msglen);
 	if (r == 0)
 		r = sync_once(&s);
+	progress_end(&s.prog);
 	if (r != 0 && msg[0] == '\0')
 		snprintf(msg, msglen, "%s", ar_strerror(r));
 	sync_release(&s);

@@ -30,6 +30,7 @@
 #include "exclude.h"
 #include "hash.h"
 #include "log.h"
+#include "progress.h"
 #include "state.h"
 #include "verify.h"
 #include "sync.h"
@@ -116,6 +117,7 @@ struct syncer {
 	 * size and mtime, whose content is compared after the merge */
 	int checksumming;
 	struct verify_list sums;
+	struct progress prog;	/* one-shot --progress */
 	struct exclude *exclude;
 	/* Entries of the primary skipped as they collide with names this
 	 * standby excludes: since the last whole compare, as status shows

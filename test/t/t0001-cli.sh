@@ -36,7 +36,7 @@ test_expect_success 'an option before the command exits 1' '
 # Each command's own options; every command also takes these.
 common_opts='config verbose quiet syslog help'
 watch_opts='reinit status-file allow-empty'
-sync_opts='dry-run itemize-changes follow force-delete checksum metrics-file'
+sync_opts='dry-run itemize-changes follow force-delete checksum progress metrics-file'
 verify_opts='rate'
 rescue_opts='root timeout standby any storage-timeout settle status-file'
 status_opts='json'
