@@ -33,6 +33,10 @@
 #define SERVE_FILES_MAX_BODY (1u << 20)
 /* Bytes of a /v1/delta body beyond the signature (N and frame headers). */
 #define SERVE_FILES_DELTA_SLACK 65536
+/* A /v1/sums answer reads at most this much per call, then gives the
+ * server thread back to its other connections (it sends nothing while
+ * it hashes a big file). */
+#define SERVE_FILES_SUMS_SLICE (4u << 20)
 /* Fill the stream's output up to about this before handing it out. */
 #define SERVE_FILES_FILL (WIRE_HDR + 16384)
 
@@ -200,8 +204,10 @@ serve_files_data(struct server_stream *s)
 		return serve_files_retry(s, WIRE_RETRY_CHANGED);
 	hash_update(&s->hash, s->out + s->out_len + WIRE_HDR, (size_t)n);
 	s->sent += (uint64_t)n;
-	if (s->sums)
+	if (s->sums) {
+		s->slice += (uint64_t)n;
 		return 0;	/* read and hashed, not sent */
+	}
 	wire_put_data_hdr(s->out + s->out_len, (uint32_t)n);
 	s->out_len += WIRE_HDR + (size_t)n;
 	return 0;
@@ -246,7 +252,9 @@ serve_files_produce(struct server_stream *s)
 
 	assert(s->kind == SERVER_STREAM_FILES ||
 	    s->kind == SERVER_STREAM_DELTA);
-	while (r == 0 && !s->finished && s->out_len < SERVE_FILES_FILL) {
+	s->slice = 0;
+	while (r == 0 && !s->finished && s->out_len < SERVE_FILES_FILL &&
+	    s->slice < SERVE_FILES_SUMS_SLICE) {
 		switch (s->fstate) {
 		case SERVE_FILES_NEXT:
 			if (s->cur == s->npaths) {

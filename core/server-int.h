@@ -113,6 +113,7 @@ struct server_stream {
 	uint64_t answered;
 	struct delta_gen *gen;
 	int sums;		/* /v1/sums: F and T, the data not sent */
+	uint64_t slice;		/* bytes it read in this call (sums) */
 
 	/* changes */
 	struct changes *changes;

@@ -154,6 +154,10 @@ server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 				log_error("stream: %s", ar_strerror(r));
 				return MHD_CONTENT_READER_END_WITH_ERROR;
 			}
+			/* A sums answer that hashed a slice of a big
+			 * file has nothing to send yet: called again. */
+			if (s->out_len == 0 && s->sums && !s->finished)
+				return 0;
 			if (s->out_len == 0)
 				return MHD_CONTENT_READER_END_OF_STREAM;
 		}
