@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "state.h"
 #include "syncer.h"
+#include "util.h"
 #include "wire.h"
 
 /* How long the primary may hold a long-poll. */
@@ -131,6 +132,7 @@ static int
 follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 {
 	struct follow_batch_ctx bc;
+	uint64_t t0;
 	char url[256];
 	size_t i;
 	int r, n, fd = -1;
@@ -176,6 +178,7 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 	/* Until it is durable, the standby is as far behind as the
 	 * oldest change of the batch. */
 	metrics_set(METRICS_BEHIND_NS, bc.oldest_ns);
+	t0 = util_mono_ns();
 	if (bc.upto < *pos)
 		r = sync_fail(s, -AR_EPROTO, "primary moved our position "
 		    "back");
@@ -217,6 +220,7 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 		    (unsigned long long)bc.upto);
 		sync_metrics_applied(bc.upto);
 		metrics_add(METRICS_BATCHES, 1);
+		metrics_observe_apply(util_mono_ns() - t0);
 		metrics_set(METRICS_BEHIND_NS, 0);
 		*pos = bc.upto;
 	}

@@ -117,6 +117,16 @@ static const char *const metrics_sb_names[METRICS_SB_NSTATES] = {
 };
 
 static _Atomic uint64_t metrics_values[METRICS_NIDS];
+/* The upper bounds of the apply histogram's buckets, in ns: from a
+ * small batch on a fast disk to a large one behind a slow link. */
+static const uint64_t metrics_apply_le[] = {
+	1000000ull, 5000000ull, 25000000ull, 100000000ull, 500000000ull,
+	2000000000ull, 10000000000ull, 60000000000ull,
+};
+#define METRICS_APPLY_BUCKETS \
+	(sizeof(metrics_apply_le) / sizeof(metrics_apply_le[0]))
+static _Atomic uint64_t metrics_apply_count[METRICS_APPLY_BUCKETS + 1];
+static _Atomic uint64_t metrics_apply_sum_ns;
 static _Atomic int metrics_sb_state;
 static _Atomic unsigned metrics_role_mask;
 static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -137,6 +147,9 @@ metrics_init(enum metrics_role role)
 
 	for (i = 0; i < METRICS_NIDS; i++)
 		atomic_store(&metrics_values[i], 0);
+	for (i = 0; i <= METRICS_APPLY_BUCKETS; i++)
+		atomic_store(&metrics_apply_count[i], 0);
+	atomic_store(&metrics_apply_sum_ns, 0);
 	atomic_store(&metrics_sb_state, METRICS_SB_STARTING);
 	atomic_store(&metrics_role_mask, (unsigned)role);
 }
@@ -170,6 +183,53 @@ metrics_set_standby_state(enum metrics_standby_state st)
 {
 	if ((unsigned)st < METRICS_SB_NSTATES)
 		atomic_store(&metrics_sb_state, (int)st);
+}
+
+void
+metrics_observe_apply(uint64_t ns)
+{
+	size_t i;
+
+	for (i = 0; i < METRICS_APPLY_BUCKETS && ns > metrics_apply_le[i];
+	    i++)
+		;
+	atomic_fetch_add(&metrics_apply_count[i], 1);
+	atomic_fetch_add(&metrics_apply_sum_ns, ns);
+}
+
+/* The histogram, cumulative as Prometheus wants its buckets. */
+static void
+metrics_out_apply(struct metrics_out *out)
+{
+	static const char name[] = "asyncrep_standby_batch_apply_seconds";
+	char labels[32], sample[64];
+	uint64_t cum = 0;
+	size_t i;
+	int n;
+
+	metrics_out_family(out, name, "histogram", "Time from a batch's "
+	    "answer to its durable position, by batch.");
+	n = snprintf(sample, sizeof(sample), "%s_bucket", name);
+	if (n < 0 || (size_t)n >= sizeof(sample))
+		return;
+	for (i = 0; i <= METRICS_APPLY_BUCKETS; i++) {
+		cum += atomic_load(&metrics_apply_count[i]);
+		if (i < METRICS_APPLY_BUCKETS)
+			n = snprintf(labels, sizeof(labels), "le=\"%g\"",
+			    (double)metrics_apply_le[i] / 1e9);
+		else
+			n = snprintf(labels, sizeof(labels), "le=\"+Inf\"");
+		if (n < 0 || (size_t)n >= sizeof(labels))
+			return;
+		metrics_out_uint(out, sample, labels, cum);
+	}
+	n = snprintf(sample, sizeof(sample), "%s_sum", name);
+	if (n > 0 && (size_t)n < sizeof(sample))
+		metrics_out_double(out, sample, "",
+		    (double)atomic_load(&metrics_apply_sum_ns) / 1e9);
+	n = snprintf(sample, sizeof(sample), "%s_count", name);
+	if (n > 0 && (size_t)n < sizeof(sample))
+		metrics_out_uint(out, sample, "", cum);
 }
 
 static uint64_t
@@ -342,6 +402,7 @@ metrics_render(struct metrics_out *out)
 			metrics_out_uint(out, "asyncrep_standby_state", labels,
 			    (int)i == st);
 		}
+		metrics_out_apply(out);
 	}
 	pthread_mutex_lock(&metrics_lock);
 	if (metrics_collector != NULL)

@@ -90,6 +90,9 @@ void metrics_standby_contact(void);
 /* The session ended: unless it was behind already, the standby is as
  * old as its last contact. */
 void metrics_standby_disconnected(void);
+/* A batch of changes took ns from its answer to its durable position:
+ * the histogram asyncrep_standby_batch_apply_seconds. */
+void metrics_observe_apply(uint64_t ns);
 /* cb (NULL: none) adds series at each scrape until replaced. */
 void metrics_set_collector(metrics_collect_cb *cb, void *arg);
 

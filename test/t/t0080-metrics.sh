@@ -97,6 +97,9 @@ test_expect_success 'a change moves the applied and acknowledged sequences' '
 	scrape "$SB_MPORT" sb2.txt &&
 	test "$(value sb2.txt "asyncrep_standby_received_files_total{kind=\"whole\"}")" -gt "$files" &&
 	test "$(value sb2.txt asyncrep_standby_batches_total)" -ge 1 &&
+	n=$(value sb2.txt asyncrep_standby_batch_apply_seconds_count) &&
+	test "$n" -ge 1 &&
+	test "$(value sb2.txt "asyncrep_standby_batch_apply_seconds_bucket{le=\"+Inf\"}")" = "$n" &&
 	scrape "$P_MPORT" p2.txt &&
 	test "$(value p2.txt "asyncrep_standby_lag_records{standby=\"sb1\"}")" = 0
 '

@@ -176,6 +176,31 @@ test_lag_age(void **state)
 }
 
 static void
+test_histogram(void **state)
+{
+	char *s;
+
+	(void)state;
+	metrics_init(METRICS_STANDBY);
+	metrics_observe_apply(500000);		/* 0.5 ms */
+	metrics_observe_apply(3000000);		/* 3 ms */
+	metrics_observe_apply(120000000000ull);	/* 2 min */
+	s = render();
+	assert_non_null(strstr(s, "# TYPE asyncrep_standby_batch_apply_seconds "
+	    "histogram\n"));
+	/* Cumulative, ending with +Inf, _sum and _count. */
+	assert_non_null(strstr(s, "_bucket{le=\"0.001\"} 1\n"));
+	assert_non_null(strstr(s, "_bucket{le=\"0.005\"} 2\n"));
+	assert_non_null(strstr(s, "_bucket{le=\"60\"} 2\n"));
+	assert_non_null(strstr(s, "_bucket{le=\"+Inf\"} 3\n"));
+	assert_non_null(strstr(s, "\nasyncrep_standby_batch_apply_seconds_sum "
+	    "120.0035\n"));
+	assert_non_null(strstr(s, "\nasyncrep_standby_batch_apply_seconds_count "
+	    "3\n"));
+	free(s);
+}
+
+static void
 test_file(void **state)
 {
 	char dir[512], path[600], buf[65536];
@@ -208,6 +233,7 @@ main(void)
 		cmocka_unit_test(test_collector_and_escape),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_lag_age),
+		cmocka_unit_test(test_histogram),
 		cmocka_unit_test(test_file),
 	};
 
