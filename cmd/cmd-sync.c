@@ -56,9 +56,8 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 	o.itemize = ctx->itemize ? stdout : NULL;
 	o.force_delete = ctx->force_delete;
 	o.checksum = ctx->checksum;
-	/* Never under -q, never with --follow (whose stderr is a log). */
-	o.progress = ctx->progress && !ctx->follow &&
-	    ctx->verbosity >= LOG_LVL_INFO;
+	/* Never under -q; only on a terminal (progress.h), never a log. */
+	o.progress = ctx->progress && ctx->verbosity >= LOG_LVL_INFO;
 	if (ctx->follow) {
 		r = cmd_signals(&set, 0, on_stop);
 		if (r != 0) {
@@ -110,7 +109,7 @@ static const struct cmd_option cmd_sync_options[] = {
 	{ "force-delete", no_argument, CMD_OPT_FORCE_DELETE, NULL,
 	    "delete even past max_delete" },
 	{ "progress", no_argument, CMD_OPT_PROGRESS, NULL,
-	    "show progress on a terminal (one-shot)" },
+	    "show the progress of compares on a terminal" },
 	{ "checksum", no_argument, CMD_OPT_CHECKSUM, NULL,
 	    "compare the content of files equal in size and mtime" },
 	{ "metrics-file", required_argument, CMD_OPT_METRICS_FILE, "FILE",

@@ -15,7 +15,21 @@ progress_init(struct progress *p, int want, FILE *out)
 	if (!want || out == NULL || !isatty(fileno(out)))
 		return;
 	p->out = out;
+}
+
+void
+progress_begin(struct progress *p, uint64_t received)
+{
+	if (p->out == NULL)
+		return;
 	p->start_ns = util_mono_ns();
+	p->drawn_ns = 0;
+	p->total_entries = p->total_bytes = 0;
+	p->entries = p->bytes = 0;
+	p->received = 0;
+	p->received0 = received;
+	p->drawn = 0;
+	p->active = 1;
 }
 
 void
@@ -95,7 +109,7 @@ progress_draw(struct progress *p, int force)
 void
 progress_entry(struct progress *p, uint64_t size)
 {
-	if (p->out == NULL)
+	if (p->out == NULL || !p->active)
 		return;
 	p->entries++;
 	p->bytes += size;
@@ -105,19 +119,19 @@ progress_entry(struct progress *p, uint64_t size)
 void
 progress_received(struct progress *p, uint64_t received)
 {
-	if (p->out == NULL)
+	if (p->out == NULL || !p->active)
 		return;
-	p->received = received;
+	p->received = received - p->received0;
 	progress_draw(p, 0);
 }
 
 void
-progress_end(struct progress *p)
+progress_finish(struct progress *p)
 {
-	if (p->out == NULL)
+	if (p->out == NULL || !p->active)
 		return;
 	progress_draw(p, 1);
 	fputc('\n', p->out);
 	fflush(p->out);
-	p->out = NULL;
+	p->active = 0;
 }

@@ -1,6 +1,7 @@
 /*
- * progress.h: the progress line of a one-shot sync on a terminal
- * (--progress), like rsync's --info=progress2: entries and bytes of the
+ * progress.h: the progress line of a compare of the whole tree on a
+ * terminal (sync --progress: the one-shot sync, the full compares of
+ * --follow), like rsync's --info=progress2: entries and bytes of the
  * files compared of the totals the primary's listing announced, the rate
  * of content received, and the time left.
  *
@@ -22,19 +23,23 @@ struct progress {
 	uint64_t total_entries, total_bytes;	/* of the listing */
 	uint64_t entries, bytes;		/* compared so far */
 	uint64_t received;			/* content bytes written */
+	uint64_t received0;			/* ... before this compare */
+	int active;		/* between progress_begin and _finish */
 	int drawn;		/* a line is on the terminal */
 };
 
 /* On when want is set and out is a terminal; off otherwise. */
 void progress_init(struct progress *p, int want, FILE *out);
+/* A compare of the whole tree starts (received: content bytes written
+ * so far), and ends: its last line, ended, if one was drawn. */
+void progress_begin(struct progress *p, uint64_t received);
+void progress_finish(struct progress *p);
 /* The listing's totals, once it is stored. */
 void progress_totals(struct progress *p, uint64_t entries, uint64_t bytes);
 /* One entry of the listing compared, of size bytes (files). */
 void progress_entry(struct progress *p, uint64_t size);
 /* received: the content bytes written so far. */
 void progress_received(struct progress *p, uint64_t received);
-/* The last line, ended, if one was drawn. */
-void progress_end(struct progress *p);
 /* The line, for tests: into buf (at least 128 bytes). */
 void progress_format(const struct progress *p, uint64_t now_ns, char *buf,
     size_t len);

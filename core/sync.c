@@ -911,7 +911,9 @@ sync_compare(struct syncer *s, const char *path, int guard)
 		return r;
 	assert(!guard || path[0] == '\0');
 	r = guard ? prune_compare(s, mfd) : 0;
-	if (r == 0 && s->prog.out != NULL && path[0] == '\0')
+	if (path[0] == '\0')
+		progress_begin(&s->prog, s->st->file_bytes);
+	if (r == 0 && s->prog.active)
 		r = fetch_replay(s, mfd, sync_progress_count);
 	s->checksumming = s->o->checksum && path[0] == '\0';
 	if (r == 0)
@@ -932,6 +934,8 @@ sync_compare(struct syncer *s, const char *path, int guard)
 		s->blk.dirfd = -1;
 	}
 	close(mfd);
+	/* Its last line, whatever the outcome: an error comes after it. */
+	progress_finish(&s->prog);
 	return r;
 }
 
@@ -1105,7 +1109,6 @@ sync_run(const struct sync_opts *o, struct sync_stats *st, char *msg,
 	r = sync_init(&s, o, st, msg, msglen);
 	if (r == 0)
 		r = sync_once(&s);
-	progress_end(&s.prog);
 	if (r != 0 && msg[0] == '\0')
 		snprintf(msg, msglen, "%s", ar_strerror(r));
 	sync_release(&s);

@@ -69,6 +69,19 @@ test_expect_success 'without --progress, nothing on the terminal' '
 	! grep -q "entries" p4.screen
 '
 
+follows() { screen "$1" && grep -q "following" "$1.screen"; }
+shows_done() { screen "$1" && grep -q "^100%  10/10 entries" "$1.screen"; }
+
+test_expect_success 'sync --follow --progress shows its first compare, then follows' '
+	on_tty p5 "$ASYNCREP sync --follow --progress --data-dir $TRASH/dst5 --state-dir $TRASH/state5 --primary $TEST_IP:$TEST_PORT" &&
+	wait_for 30 shows_done p5 &&
+	cat p5.screen &&
+	wait_for 20 follows p5 &&
+	echo later >src/later &&
+	wait_for 20 trees_equal src dst5 &&
+	$TM kill-session -t p5
+'
+
 test_expect_success 'stop' '
 	stop_watch
 '

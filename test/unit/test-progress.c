@@ -61,8 +61,9 @@ test_off_without_terminal(void **state)
 	assert_non_null(f);
 	progress_init(&p, 1, f);
 	assert_null(p.out);	/* a file is no terminal */
+	progress_begin(&p, 0);
 	progress_entry(&p, 5);
-	progress_end(&p);
+	progress_finish(&p);
 	assert_int_equal(ftell(f), 0);
 	fclose(f);
 	progress_init(&p, 0, stderr);
