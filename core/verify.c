@@ -30,6 +30,11 @@
 /* How long a file that differed is left before it is checked again: a
  * file being written shows a new size or mtime by then. */
 #define VERIFY_RECHECK_NS (200u * 1000 * 1000)
+/* Files compared by content at a time while the listing is walked: the
+ * memory verify holds is this and one directory's listing. */
+#define VERIFY_FLUSH 4096
+/* Bytes of the stored listing read at a time. */
+#define VERIFY_READ_CHUNK (256u * 1024)
 /* Bytes read from a local file at a time. */
 #define VERIFY_CHUNK (256u * 1024)
 
@@ -442,7 +447,8 @@ verify_sums(struct client *c, int rootfd, struct verify_list *l,
 struct verify_run_ctx {
 	const struct verify_opts *o;
 	struct verify_stats *st;
-	struct verify_list list;
+	struct client *c;
+	struct verify_list list;	/* at most VERIFY_FLUSH files */
 	struct exclude *exclude;
 	int rootfd;
 	/* the directory block being compared */
@@ -546,6 +552,22 @@ verify_block_start(struct verify_run_ctx *v, const uint8_t *p, uint32_t len)
 	return v->matched != NULL ? 0 : -AR_ENOMEM;
 }
 
+static void verify_report(struct verify_run_ctx *v);
+
+/* The files gathered so far, compared by content and reported. */
+static int
+verify_flush(struct verify_run_ctx *v)
+{
+	int r;
+
+	r = verify_sums(v->c, v->rootfd, &v->list, v->o->rate, v->msg,
+	    v->msglen);
+	if (r == 0)
+		verify_report(v);
+	verify_list_release(&v->list);
+	return r;
+}
+
 /* One entry of the primary's listing against the local one. */
 static int
 verify_entry(struct verify_run_ctx *v, const uint8_t *p, uint32_t len)
@@ -555,6 +577,7 @@ verify_entry(struct verify_run_ctx *v, const uint8_t *p, uint32_t len)
 	char path[WIRE_PATH_MAX + 1], target[WIRE_TARGET_MAX + 1];
 	size_t plen;
 	ssize_t n;
+	int r;
 
 	if (!v->in_block || wire_get_entry(p, len, WIRE_ENTRY, e) != 0 ||
 	    verify_join(path, v->dir, v->dir_len, e->name, e->name_len,
@@ -576,8 +599,11 @@ verify_entry(struct verify_run_ctx *v, const uint8_t *p, uint32_t len)
 		}
 		v->st->files++;
 		v->st->bytes += e->size;
-		return verify_list_add(&v->list, path, plen, e->size,
+		r = verify_list_add(&v->list, path, plen, e->size,
 		    e->mtime_sec, e->mtime_nsec);
+		if (r == 0 && v->list.n >= VERIFY_FLUSH)
+			r = verify_flush(v);
+		return r;
 	case WALK_DIR:
 		if (le == NULL || le->type != WALK_DIR) {
 			verify_line(v, "cd+++++++++", path, plen, "/");
@@ -633,12 +659,62 @@ verify_manifest_frame(void *arg, uint8_t type, const uint8_t *p,
 	    "(type 0x%02x) in the primary's listing", type);
 }
 
+/* The listing is stored whole before it is walked: the connection is
+ * then free for the content compares. */
 static int
 verify_manifest_body(void *arg, const void *data, size_t len)
 {
-	struct verify_run_ctx *v = arg;
+	int *fd = arg;
 
-	return wire_reader_feed(&v->rd, data, len, verify_manifest_frame, v);
+	return fs_write_full(*fd, data, len) == 0 ? 0 : -AR_EIO;
+}
+
+/*
+ * An unnamed file for the listing: in state_dir (nothing of sync's is
+ * touched there, and nothing is left), else in $TMPDIR or /tmp.
+ */
+static int
+verify_tmpfile(const struct verify_opts *o, int *fd)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	*fd = open(o->cfg->state_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		*fd = open(tmp != NULL && tmp[0] == '/' ? tmp : "/tmp",
+		    O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	return *fd >= 0 ? 0 : -AR_EIO;
+}
+
+/* Walk the stored listing fd against the local tree. */
+static int
+verify_walk(struct verify_run_ctx *v, int fd)
+{
+	uint8_t *buf;
+	ssize_t n;
+	int r;
+
+	if (lseek(fd, 0, SEEK_SET) != 0)
+		return -AR_EIO;
+	buf = malloc(VERIFY_READ_CHUNK);
+	if (buf == NULL)
+		return -AR_ENOMEM;
+	r = wire_reader_init(&v->rd, WIRE_MAX_FRAME);
+	while (r == 0) {
+		n = fs_read_full(fd, buf, VERIFY_READ_CHUNK);
+		if (n < 0)
+			r = verify_fail(v->msg, v->msglen, -AR_EIO, "cannot "
+			    "read the stored listing: %s", strerror(errno));
+		if (n <= 0)
+			break;
+		r = wire_reader_feed(&v->rd, buf, (size_t)n,
+		    verify_manifest_frame, v);
+	}
+	wire_reader_release(&v->rd);
+	free(buf);
+	if (r == 0 && !v->ended)
+		r = verify_fail(v->msg, v->msglen, -AR_EPROTO, "the primary's "
+		    "listing ended early");
+	return r;
 }
 
 /* The verdicts of the content compare, as itemized lines. */
@@ -683,7 +759,7 @@ verify_run(const struct verify_opts *o, struct verify_stats *st,
 	struct verify_run_ctx v;
 	struct client *c = NULL;
 	struct wire_hello h;
-	int r;
+	int r, fd = -1;
 
 	memset(&v, 0, sizeof(v));
 	memset(st, 0, sizeof(*st));
@@ -711,26 +787,30 @@ verify_run(const struct verify_opts *o, struct verify_stats *st,
 			r = verify_fail(msg, msglen, r, "%s",
 			    client_errmsg(c));
 	}
-	if (r == 0)
-		r = wire_reader_init(&v.rd, WIRE_MAX_FRAME);
+	v.c = c;
+	if (r == 0 && verify_tmpfile(o, &fd) != 0)
+		r = verify_fail(msg, msglen, -AR_EIO, "no room for the "
+		    "primary's listing (state_dir, $TMPDIR, /tmp): %s",
+		    strerror(errno));
 	if (r == 0) {
 		log_verbose("verifying '%s' against %s, generation %s, "
 		    "protocol version %u", o->cfg->data_dir,
 		    o->cfg->primary.text, h.generation, h.version);
-		r = client_get(c, "/v1/manifest", verify_manifest_body, &v);
-		if (r != 0)
+		r = client_get(c, "/v1/manifest", verify_manifest_body, &fd);
+		if (r == -AR_EIO)
+			r = verify_fail(msg, msglen, r, "cannot store the "
+			    "primary's listing: %s", strerror(errno));
+		else if (r != 0)
 			r = verify_fail(msg, msglen, r, "%s",
 			    client_errmsg(c));
-		else if (!v.ended)
-			r = verify_fail(msg, msglen, -AR_EPROTO, "the "
-			    "primary's listing ended early");
-		wire_reader_release(&v.rd);
 	}
+	if (r == 0)
+		r = verify_walk(&v, fd);
 	(void)verify_block_end(&v);
-	if (r == 0)
-		r = verify_sums(c, v.rootfd, &v.list, o->rate, msg, msglen);
-	if (r == 0)
-		verify_report(&v);
+	if (r == 0 && v.list.n > 0)
+		r = verify_flush(&v);
+	if (fd >= 0)
+		close(fd);
 	fflush(o->out);
 	if (r == 0 && st->differ > 0)
 		r = verify_fail(msg, msglen, -AR_EDIFFER, "%llu entries "

@@ -99,6 +99,23 @@ test_expect_success 'verify takes a bad --rate as a usage error' '
 	test_must_fail 1 verify --rate fast
 '
 
+test_expect_success 'more files than one round of content compares: each difference named once' '
+	"$PYTHON3" -c "import os
+os.makedirs(\"src/many\", exist_ok=True)
+for i in range(4500):
+    open(\"src/many/f%05d\" % i, \"w\").write(\"file %d\\n\" % i)" &&
+	sync_to "$TRASH/dst" "$TRASH/state" &&
+	verify >out && test ! -s out &&
+	flip dst/many/f00003 0 && flip dst/many/f04400 1 &&
+	test_must_fail 19 verify >out &&
+	printf ">fc........ many/f00003\n>fc........ many/f04400\n" >expect &&
+	sort out >actual &&
+	test_cmp expect actual &&
+	sync_to "$TRASH/dst" "$TRASH/state" --checksum &&
+	verify &&
+	rm -rf src/many dst/many
+'
+
 test_expect_success 'the hash route is not there below its version' '
 	curl -s -o /dev/null -w "%{http_code}" -X POST \
 		-H "X-Asyncrep-Version: 2" --data-binary "" \
