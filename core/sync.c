@@ -543,6 +543,10 @@ sync_entry_link(struct syncer *s, const struct wire_entry *e,
 	return 0;
 }
 
+/* --checksum: files compared by content at a time, during the merge. */
+#define SYNC_CHECKSUM_ROUND 4096
+static int sync_checksum(struct syncer *s);
+
 static int
 sync_entry_file(struct syncer *s, const struct wire_entry *e,
     const struct walk_ent *le, const char *path, size_t plen)
@@ -557,6 +561,12 @@ sync_entry_file(struct syncer *s, const struct wire_entry *e,
 		if (s->checksumming && verify_list_add(&s->sums, path, plen,
 		    e->size, e->mtime_sec, e->mtime_nsec) != 0)
 			return -AR_ENOMEM;
+		if (s->sums.n >= SYNC_CHECKSUM_ROUND) {
+			r = sync_checksum(s);
+			verify_list_release(&s->sums);
+			if (r != 0)
+				return r;
+		}
 		if (!sync_attrs_code(s, &le->st, e, code))
 			return 0;
 		sync_itemize(s, code, path, plen, "");
@@ -869,8 +879,6 @@ sync_save_skipped(struct syncer *s)
 
 /* Compare the subtree at path ("" = all) with the primary's and make
  * them equal. Not yet durable: the caller syncs. */
-static int sync_checksum(struct syncer *s);
-
 /* --progress: the listing's totals, from the stored manifest. */
 static int
 sync_progress_count(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
