@@ -73,8 +73,8 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 	/* The textfile is written whatever the outcome: a failed run is
 	 * what an alert wants to see. */
 	if (ctx->metrics_file != NULL) {
-		metrics_set_standby_state(r == 0 ? METRICS_SB_FOLLOWING :
-		    METRICS_SB_DISCONNECTED);
+		metrics_set_standby_state(r == 0 ? METRICS_SB_DONE :
+		    METRICS_SB_FAILED);
 		w = metrics_write_file(ctx->metrics_file);
 		if (w != 0)
 			log_warn("--metrics-file '%s': %s", ctx->metrics_file,

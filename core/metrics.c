@@ -114,6 +114,8 @@ static const char *const metrics_sb_names[METRICS_SB_NSTATES] = {
 	[METRICS_SB_COMPARING] = "comparing",
 	[METRICS_SB_FOLLOWING] = "following",
 	[METRICS_SB_DISCONNECTED] = "disconnected",
+	[METRICS_SB_DONE] = "done",
+	[METRICS_SB_FAILED] = "failed",
 };
 
 static _Atomic uint64_t metrics_values[METRICS_NIDS];

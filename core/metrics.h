@@ -65,6 +65,8 @@ enum metrics_standby_state {
 	METRICS_SB_COMPARING,		/* a compare of the whole tree */
 	METRICS_SB_FOLLOWING,		/* applying or waiting for batches */
 	METRICS_SB_DISCONNECTED,	/* between sessions, retrying */
+	METRICS_SB_DONE,		/* a one-shot sync that succeeded */
+	METRICS_SB_FAILED,		/* a one-shot sync that did not */
 	METRICS_SB_NSTATES
 };
 

@@ -136,6 +136,7 @@ test_expect_success 'one-shot sync writes --metrics-file durably' '
 	"$ASYNCREP" sync --data-dir "$TRASH/dst3" --state-dir "$TRASH/state3" \
 		--primary "$TEST_IP:$TEST_PORT" --metrics-file "$TRASH/sync.prom" &&
 	test "$(value sync.prom asyncrep_standby_applied_sequence)" -gt 0 &&
+	test "$(value sync.prom "asyncrep_standby_state{state=\"done\"}")" = 1 &&
 	test "$(value sync.prom "asyncrep_standby_received_files_total{kind=\"whole\"}")" -ge 5 &&
 	! ls .sync.prom* 2>/dev/null | grep . &&
 	{ [ -z "$HAVE_PROMTOOL" ] || lint sync.prom; }
