@@ -227,21 +227,97 @@ primary_watcher_metrics(struct primary *p)
 	metrics_set(METRICS_WATCH_EVENTS, ws.events);
 }
 
-/* What a scrape learns of one standby's acknowledged position. */
+/*
+ * What a scrape knows of one standby: the journal bytes of the records
+ * in (ack, upto] and when the first of them was recorded. Kept between
+ * scrapes, so that each reads only the records that were released or
+ * acknowledged since the last, not the whole lag again.
+ */
 struct primary_lag {
-	uint64_t bytes;		/* of the records after the ack */
-	uint64_t first_ns;	/* append time of the first of them */
+	char id[LIMIT_ID_MAX + 1];
+	uint64_t ack, upto;
+	uint64_t bytes;
+	uint64_t first_ns;	/* 0: no record in (ack, upto] */
+};
+#define PRIMARY_LAGS 128
+
+/* Bytes and first time of the records in (after, upto]. */
+struct primary_span {
+	uint64_t bytes;
+	uint64_t first_ns;
+	int trimmed;		/* the journal no longer holds them all */
 };
 
 static int
-primary_lag_rec(void *arg, const struct spool_rec *r)
+primary_span_rec(void *arg, const struct spool_rec *r)
 {
-	struct primary_lag *l = arg;
+	struct primary_span *sp = arg;
 
-	if (l->first_ns == 0)
-		l->first_ns = r->time_ns;
-	l->bytes += SPOOL_REC_MIN + r->path_len + r->path2_len;
+	if (sp->first_ns == 0)
+		sp->first_ns = r->time_ns;
+	sp->bytes += spool_rec_size(r);
 	return 0;
+}
+
+static void
+primary_span(struct spool *spool, uint64_t after, uint64_t upto,
+    struct primary_span *sp)
+{
+	memset(sp, 0, sizeof(*sp));
+	if (after >= upto)
+		return;
+	if (spool_read(spool, after, upto, primary_span_rec, sp) ==
+	    -AR_ESTATE) {
+		/* A position the journal no longer holds: what it holds. */
+		memset(sp, 0, sizeof(*sp));
+		sp->trimmed = 1;
+		(void)spool_read(spool, spool_first_seq(spool) - 1, upto,
+		    primary_span_rec, sp);
+	}
+}
+
+/* The lag of standby id at ack, up to released, from what the last
+ * scrape knew of it. Called under the metrics lock (one scrape at a
+ * time). */
+static void
+primary_lag_update(struct primary *p, struct primary_lag *l, uint64_t ack,
+    uint64_t released)
+{
+	struct primary_span sp;
+
+	if (ack >= released) {
+		l->ack = l->upto = ack;
+		l->bytes = l->first_ns = 0;
+		return;
+	}
+	if (l->upto != 0 && ack >= l->ack && ack <= l->upto &&
+	    released >= l->upto && l->first_ns != 0) {
+		/* Drop what it acknowledged, add what was released. */
+		primary_span(p->spool, l->ack, ack, &sp);
+		if (!sp.trimmed && sp.bytes <= l->bytes) {
+			l->bytes -= sp.bytes;
+			primary_span(p->spool, l->upto, released, &sp);
+			if (!sp.trimmed) {
+				l->bytes += sp.bytes;
+				if (ack > l->ack || l->bytes == sp.bytes) {
+					struct primary_span first;
+
+					/* The oldest left: one record. */
+					primary_span(p->spool, ack, ack + 1,
+					    &first);
+					l->first_ns = first.first_ns;
+				}
+				l->ack = ack;
+				l->upto = released;
+				return;
+			}
+		}
+	}
+	primary_span(p->spool, ack, released, &sp);
+	l->ack = ack;
+	l->upto = released;
+	l->bytes = sp.bytes;
+	l->first_ns = sp.first_ns;
 }
 
 struct primary_acks {
@@ -257,11 +333,13 @@ struct primary_acks {
 static void
 primary_ack_metric(void *arg, const char *id, uint64_t seq, uint64_t mtime_ns)
 {
+	static struct primary_lag lags[PRIMARY_LAGS];
 	struct primary_acks *a = arg;
-	struct primary_lag lag;
+	struct primary_lag *l = NULL;
 	struct timespec now;
 	char labels[128], esc[LIMIT_ID_MAX * 2 + 1];
-	double secs;
+	uint64_t now_ns;
+	size_t i;
 	int n;
 
 	(void)mtime_ns;
@@ -281,27 +359,33 @@ primary_ack_metric(void *arg, const char *id, uint64_t seq, uint64_t mtime_ns)
 	default:
 		break;
 	}
-	memset(&lag, 0, sizeof(lag));
-	/* A position the journal no longer holds: everything it holds. */
-	if (seq < a->released && spool_read(a->p->spool, seq, a->released,
-	    primary_lag_rec, &lag) == -AR_ESTATE) {
-		memset(&lag, 0, sizeof(lag));
-		(void)spool_read(a->p->spool, spool_first_seq(a->p->spool) - 1,
-		    a->released, primary_lag_rec, &lag);
+	/* Its entry, or a free one (the table is only a cache). */
+	for (i = 0; i < PRIMARY_LAGS && l == NULL; i++) {
+		if (strcmp(lags[i].id, id) == 0)
+			l = &lags[i];
+	}
+	for (i = 0; i < PRIMARY_LAGS && l == NULL; i++) {
+		if (lags[i].id[0] == '\0')
+			l = &lags[i];
+	}
+	if (l == NULL)
+		l = &lags[0];
+	if (strcmp(l->id, id) != 0) {
+		memset(l, 0, sizeof(*l));
+		snprintf(l->id, sizeof(l->id), "%s", id);
 	}
 	if (a->pass == 2) {
+		primary_lag_update(a->p, l, seq, a->released);
 		metrics_out_uint(a->out, "asyncrep_standby_lag_bytes", labels,
-		    lag.bytes);
+		    l->bytes);
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
-	secs = 0;
-	if (lag.first_ns != 0 && (uint64_t)now.tv_sec * 1000000000ull +
-	    (uint64_t)now.tv_nsec > lag.first_ns)
-		secs = (double)((uint64_t)now.tv_sec * 1000000000ull +
-		    (uint64_t)now.tv_nsec - lag.first_ns) / 1e9;
+	now_ns = (uint64_t)now.tv_sec * 1000000000ull +
+	    (uint64_t)now.tv_nsec;
 	metrics_out_double(a->out, "asyncrep_standby_lag_seconds", labels,
-	    secs);
+	    l->first_ns != 0 && now_ns > l->first_ns ?
+	    (double)(now_ns - l->first_ns) / 1e9 : 0.0);
 }
 
 /* A scrape: the spool, the connections and each standby. */

@@ -104,11 +104,27 @@ test_expect_success 'a change moves the applied and acknowledged sequences' '
 	test "$(value p2.txt "asyncrep_standby_lag_records{standby=\"sb1\"}")" = 0
 '
 
+# status_lag_bytes: the lag in bytes of sb1 as asyncrep status says it.
+status_lag_bytes() {
+	printf "[primary]\ndata_dir = %s\nspool_dir = %s\nlisten = %s\n" \
+		"$TRASH/src" "$TRASH/spool" "$TEST_IP:$TEST_PORT" >p.conf &&
+	"$ASYNCREP" status -c p.conf --json >status.json &&
+	"$PYTHON3" -c "import json, sys
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    for sb in o.get(\"standbys\", []):
+        if sb[\"id\"] == \"sb1\":
+            print(sb[\"lag_bytes\"])" status.json
+}
+
 test_expect_success 'a stopped standby shows lag in records, bytes and seconds' '
 	kill -STOP "$FOLLOW_PID" &&
-	echo three >src/three && echo four >src/four &&
+	echo three >src/three &&
 	wait_for 20 lag_records_past 0 &&
+	echo four >src/four && mkdir src/five && echo six >src/five/six &&
+	wait_for 20 lag_records_past 3 &&
 	scrape "$P_MPORT" p3.txt &&
+	test "$(value p3.txt "asyncrep_standby_lag_bytes{standby=\"sb1\"}")" = "$(status_lag_bytes)" &&
 	test "$(value p3.txt "asyncrep_standby_lag_bytes{standby=\"sb1\"}")" -gt 0 &&
 	secs=$(value p3.txt "asyncrep_standby_lag_seconds{standby=\"sb1\"}") &&
 	awk -v s="$secs" "BEGIN { exit !(s > 0) }" &&
@@ -132,7 +148,7 @@ test_expect_success 'a metrics address that cannot be bound is a warning' '
 '
 
 test_expect_success 'one-shot sync writes --metrics-file durably' '
-	echo five >src/five &&
+	echo five >src/five-file &&
 	"$ASYNCREP" sync --data-dir "$TRASH/dst3" --state-dir "$TRASH/state3" \
 		--primary "$TEST_IP:$TEST_PORT" --metrics-file "$TRASH/sync.prom" &&
 	test "$(value sync.prom asyncrep_standby_applied_sequence)" -gt 0 &&
