@@ -40,6 +40,7 @@
 static const struct cmd_entry *const asyncrep_commands[] = {
 	&cmd_watch_entry,
 	&cmd_sync_entry,
+	&cmd_verify_entry,
 	&cmd_rescue_entry,
 	&cmd_status_entry,
 	&cmd_keygen_entry,
@@ -249,7 +250,8 @@ asyncrep_duration_opt(const struct cmd_entry *entry, int opt,
 	const char *name = opt == CMD_OPT_TIMEOUT ? "timeout" :
 	    opt == CMD_OPT_STORAGE_TIMEOUT ? "storage-timeout" : "settle";
 
-	if (config_parse_duration(arg, out) != 0 ||
+	/* Timeouts all: a bare number is seconds. */
+	if (config_parse_seconds(arg, out) != 0 ||
 	    (opt == CMD_OPT_TIMEOUT && *out == 0) ||
 	    (opt == CMD_OPT_STORAGE_TIMEOUT && *out < 1000000000ull)) {
 		fprintf(stderr, "asyncrep: %s: --%s: bad duration '%s'%s\n",
@@ -533,6 +535,25 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 				goto out;
 			}
 			ctx.sets[ctx.nsets++] = optarg;
+			break;
+		case CMD_OPT_METRICS_FILE:
+			ctx.metrics_file = optarg;
+			break;
+		case CMD_OPT_CHECKSUM:
+			ctx.checksum = 1;
+			break;
+		case CMD_OPT_PROGRESS:
+			ctx.progress = 1;
+			break;
+		case CMD_OPT_RATE:
+			if (config_parse_size(optarg, &ctx.rate) != 0 ||
+			    ctx.rate == 0) {
+				fprintf(stderr, "asyncrep: %s: --rate: bad rate "
+				    "'%s' (bytes per second: 50M, 1G)\n",
+				    entry->name, optarg);
+				r = AR_EUSAGE;
+				goto out;
+			}
 			break;
 		case ':':
 		case '?':

@@ -46,6 +46,10 @@ struct cmd_ctx {
 	const char *peer_pin;	/* --peer-pin (init) */
 	const char *sets[INIT_SETS_MAX]; /* --set KEY=VALUE (init) */
 	size_t nsets;
+	const char *metrics_file; /* --metrics-file (sync) */
+	int checksum;		/* --checksum (sync) */
+	int progress;		/* --progress (sync) */
+	uint64_t rate;		/* --rate (verify), bytes/s, 0: unbounded */
 	int argc;		/* operands left after options */
 	char **argv;
 };
@@ -70,6 +74,10 @@ enum cmd_opt {
 	CMD_OPT_PEER_PIN,
 	CMD_OPT_SET,
 	CMD_OPT_WATCH,
+	CMD_OPT_METRICS_FILE,
+	CMD_OPT_CHECKSUM,
+	CMD_OPT_PROGRESS,
+	CMD_OPT_RATE,
 	CMD_OPT_KEY = 512,
 };
 
@@ -103,6 +111,7 @@ extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_rescue_entry;
 extern const struct cmd_entry cmd_keygen_entry;
 extern const struct cmd_entry cmd_init_entry;
+extern const struct cmd_entry cmd_verify_entry;
 
 /*
  * The signals of a long-running command, put into *set: SIGINT and

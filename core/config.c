@@ -90,7 +90,7 @@ static const struct config_key config_keys[] = {
 	    1, 65536, "64", 0 },
 	{ "primary", "max_per_ip", CONFIG_T_UINT, P(max_per_ip),
 	    1, 65536, "16", 0 },
-	{ "primary", "idle_timeout", CONFIG_T_DURATION, P(timeout_ns),
+	{ "primary", "idle_timeout", CONFIG_T_SECONDS, P(timeout_ns),
 	    NS_PER_S, 24 * HOUR, "30s", 0 },
 	{ "primary", "max_signature_size", CONFIG_T_SIZE,
 	    P(max_signature_size), 4 * KIB, 4 * GIB, "64M", 0 },
@@ -111,15 +111,17 @@ static const struct config_key config_keys[] = {
 	{ "primary", "tls_trust", CONFIG_T_PINS, P(tls.trust), 0, 0, NULL, 0 },
 	{ "primary", "tls_ca", CONFIG_T_PATH, P(tls.ca), 0, 0, NULL, 0 },
 	{ "primary", "bwlimit", CONFIG_T_RATE, P(bwlimit), KIB, TIB, "0", 0 },
+	{ "primary", "metrics_listen", CONFIG_T_ADDR, P(metrics_listen),
+	    0, 0, NULL, 0 },
 
 	{ "standby", "data_dir", CONFIG_T_PATH, S(data_dir), 0, 0, NULL, 1 },
 	{ "standby", "state_dir", CONFIG_T_PATH, S(state_dir), 0, 0, NULL, 1 },
 	{ "standby", "primary", CONFIG_T_ADDR, S(primary), 0, 0, NULL, 1 },
 	{ "standby", "auth_token_file", CONFIG_T_STRING, S(auth_token_file),
 	    0, 0, NULL, 0 },
-	{ "standby", "connect_timeout", CONFIG_T_DURATION,
+	{ "standby", "connect_timeout", CONFIG_T_SECONDS,
 	    S(connect_timeout_ns), MS, HOUR, "5s", 0 },
-	{ "standby", "stall_timeout", CONFIG_T_DURATION, S(stall_timeout_ns),
+	{ "standby", "stall_timeout", CONFIG_T_SECONDS, S(stall_timeout_ns),
 	    NS_PER_S, 24 * HOUR, "30s", 0 },
 	{ "standby", "delta_min_size", CONFIG_T_SIZE, S(delta_min_size),
 	    0, TIB, "64K", 0 },
@@ -141,6 +143,8 @@ static const struct config_key config_keys[] = {
 	{ "standby", "compress", CONFIG_T_STRING, S(compress), 0, 0, "off", 0 },
 	{ "standby", "compress_level", CONFIG_T_UINT, S(compress_level),
 	    1, 19, "3", 0 },
+	{ "standby", "metrics_listen", CONFIG_T_ADDR, S(metrics_listen),
+	    0, 0, NULL, 0 },
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -236,9 +240,13 @@ config_duration(const char *s, uint64_t *ns, const char **why)
 	if (config_digits(s, &n, &unit, why) != 0)
 		return -AR_EUSAGE;
 	if (*unit == '\0') {
-		/* A bare number is ambiguous (seconds? milliseconds?). */
+		/* A bare number is ambiguous here: "interval = 200" is
+		 * more likely meant as 200ms than as 200 seconds. Only
+		 * the timeouts read one as seconds (config_seconds). */
 		if (n != 0) {
-			*why = "a unit is needed (ns, us, ms, s, m or h)";
+			*why = "a unit is needed (ns, us, ms, s, m or h): a "
+			    "bare number could mean seconds or milliseconds "
+			    "here, so write 200ms or 2s";
 			return -AR_EUSAGE;
 		}
 		*ns = 0;
@@ -474,6 +482,14 @@ config_parse_duration(const char *s, uint64_t *ns)
 	const char *why;
 
 	return config_duration(s, ns, &why);
+}
+
+int
+config_parse_seconds(const char *s, uint64_t *ns)
+{
+	const char *why;
+
+	return config_seconds(s, ns, &why);
 }
 
 int

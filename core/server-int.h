@@ -118,12 +118,16 @@ struct server_stream {
 	uint64_t sent;
 	uint64_t answered;
 	struct delta_gen *gen;
+	int sums;		/* /v1/sums: F and T, the data not sent */
+	uint64_t slice;		/* bytes it read in this call (sums) */
 
 	/* changes */
 	struct changes *changes;
 	uint64_t upto;		/* the position after this batch */
 	enum serve_changes_step step;
 	size_t idx;
+	uint64_t oldest_ns;	/* recording time of the batch's first
+				 * change, for a W frame (v6 on); 0: none */
 };
 
 struct server_stream *server_stream_new(struct server *srv,
@@ -180,6 +184,7 @@ struct server_route {
 	const char *method;
 	const char *path;
 	int negotiates;		/* takes WIRE_HDR_VERSIONS, not _VERSION */
+	uint32_t min_version;	/* added by this version: unknown below */
 	int (*begin)(struct server *srv, struct server_request *rq);
 	wire_frame_cb *frame;
 	void (*end)(struct server *srv, struct server_request *rq);
@@ -203,6 +208,8 @@ int server_notify(struct server *srv, int ev, const char *id);
 enum MHD_Result serve_files_manifest(struct MHD_Connection *c,
     struct server *srv, struct server_request *rq);
 int serve_files_begin(struct server *srv, struct server_request *rq);
+/* /v1/sums: a /v1/files request whose answer leaves out the D frames. */
+int serve_files_sums_begin(struct server *srv, struct server_request *rq);
 int serve_files_frame(void *arg, uint8_t type, const uint8_t *p,
     uint32_t len);
 void serve_files_end(struct server *srv, struct server_request *rq);

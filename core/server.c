@@ -30,6 +30,7 @@
 #include "guard.h"
 #include "log.h"
 #include "manifest.h"
+#include "metrics.h"
 #include "server-int.h"
 #include "spool.h"
 #include "tls.h"
@@ -176,6 +177,10 @@ server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 				log_error("stream: %s", ar_strerror(r));
 				return MHD_CONTENT_READER_END_WITH_ERROR;
 			}
+			/* A sums answer that hashed a slice of a big
+			 * file has nothing to send yet: called again. */
+			if (s->out_len == 0 && s->sums && !s->finished)
+				return 0;
 			if (s->out_len == 0)
 				return MHD_CONTENT_READER_END_OF_STREAM;
 		}
@@ -192,6 +197,8 @@ server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 		pthread_mutex_lock(&s->srv->lock);
 		s->srv->stats.bytes[s->rphase] += n;
 		pthread_mutex_unlock(&s->srv->lock);
+		metrics_add(s->kind == SERVER_STREAM_FILES ?
+		    METRICS_SERVED_BYTES_WHOLE : METRICS_SERVED_BYTES_DELTA, n);
 		/* A long transfer is a live standby too. */
 		if (s->srv->opts.role == WIRE_ROLE_RESCUE)
 			(void)server_notify(s->srv, SERVER_EV_CONTACT, NULL);
@@ -497,6 +504,10 @@ static const struct server_route server_routes[] = {
 	  .end = serve_files_delta_end, .reply = serve_files_reply },
 	{ .method = MHD_HTTP_METHOD_GET, .path = "/v1/changes",
 	  .reply = serve_changes_reply },
+	{ .method = MHD_HTTP_METHOD_POST, .path = "/v1/sums",
+	  .min_version = WIRE_V_OPS,
+	  .begin = serve_files_sums_begin, .frame = serve_files_frame,
+	  .end = serve_files_end, .reply = serve_files_reply },
 };
 
 /* The row for url, or NULL. A path has one method: *method_ok says
@@ -555,8 +566,10 @@ server_peer_check(struct server *srv, struct MHD_Connection *c,
 			snprintf(sc->why, sizeof(sc->why), "the %s refused the "
 			    "standby: %s", srv->opts.role == WIRE_ROLE_RESCUE ?
 			    "rescue" : "primary", why);
-		if (sc->refused)
+		if (sc->refused) {
 			log_warn("%s: %s", rq->peer, sc->why);
+			metrics_add(METRICS_AUTH_FAILURES, 1);
+		}
 	}
 	if (!sc->refused)
 		return 0;
@@ -603,11 +616,20 @@ server_request_begin(struct server *srv, struct MHD_Connection *c,
 	if (!auth_check(srv->opts.auth, MHD_lookup_connection_value(c,
 	    MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION))) {
 		log_warn("%s: %s: bad or missing token", rq->peer, url);
+		metrics_add(METRICS_AUTH_FAILURES, 1);
 		return server_reply_text(c, MHD_HTTP_UNAUTHORIZED,
 		    "bad or missing token");
 	}
+	metrics_add(METRICS_REQUESTS, 1);
 	if (server_request_version(c, rq, &answer) != 0)
 		return answer;
+	/* As a server of an older version would answer. */
+	if (rq->version < route->min_version) {
+		log_warn("%s: %s: not in protocol version %u", rq->peer, url,
+		    rq->version);
+		return server_reply_text(c, MHD_HTTP_NOT_FOUND,
+		    "unknown path");
+	}
 	/* A rescue counts a call as a sign of a live standby only once it
 	 * proved to be one: a stray request must not stretch --timeout. */
 	if (srv->opts.role == WIRE_ROLE_RESCUE)
@@ -883,6 +905,27 @@ server_get_stats(struct server *srv, struct server_stats *st)
 	pthread_mutex_lock(&srv->lock);
 	*st = srv->stats;
 	pthread_mutex_unlock(&srv->lock);
+}
+
+unsigned
+server_connections(struct server *srv)
+{
+	const union MHD_DaemonInfo *di;
+
+	di = MHD_get_daemon_info(srv->mhd,
+	    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return di != NULL ? di->num_connections : 0;
+}
+
+uint64_t
+server_released(struct server *srv)
+{
+	uint64_t seq;
+
+	pthread_mutex_lock(&srv->lock);
+	seq = srv->released;
+	pthread_mutex_unlock(&srv->lock);
+	return seq;
 }
 
 void
