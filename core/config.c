@@ -109,6 +109,8 @@ static const struct config_key config_keys[] = {
 	{ "primary", "tls_key", CONFIG_T_PATH, P(tls.key), 0, 0, NULL, 0 },
 	{ "primary", "tls_trust", CONFIG_T_PINS, P(tls.trust), 0, 0, NULL, 0 },
 	{ "primary", "tls_ca", CONFIG_T_PATH, P(tls.ca), 0, 0, NULL, 0 },
+	{ "primary", "max_deltas", CONFIG_T_UINT, P(max_deltas),
+	    1, 1024, "4", 0 },
 
 	{ "standby", "data_dir", CONFIG_T_PATH, S(data_dir), 0, 0, NULL, 1 },
 	{ "standby", "state_dir", CONFIG_T_PATH, S(state_dir), 0, 0, NULL, 1 },

@@ -60,6 +60,7 @@ struct config_primary {
 	unsigned max_per_ip;		/* default 16 */
 	uint64_t timeout_ns;		/* idle connection timeout, default 30s */
 	uint64_t max_signature_size;	/* default 64M */
+	unsigned max_deltas;		/* concurrent deltas, default 4 */
 	unsigned threads;		/* server threads, default 4 */
 	char *watch_mode;		/* "inotify" (default) or "poll" */
 	uint64_t poll_interval_ns;	/* poll mode scan period, default 1s */

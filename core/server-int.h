@@ -62,6 +62,10 @@ struct server {
 	struct server_sent sent[SERVER_SENT_MAX];
 	size_t nsent;
 	uint64_t sent_stamp;
+	/* Delta answers holding a signature in memory (max_deltas), and
+	 * the signature bytes they hold. */
+	unsigned ndeltas;
+	uint64_t sig_bytes;
 };
 
 /* ---------------------------------------------------------------- */
@@ -112,6 +116,8 @@ struct server_stream {
 	uint64_t sent;
 	uint64_t answered;
 	struct delta_gen *gen;
+	int delta_slot;		/* counted in srv->ndeltas */
+	uint64_t sig_bytes;	/* counted in srv->sig_bytes */
 
 	/* changes */
 	struct changes *changes;
@@ -149,6 +155,7 @@ struct server_request {
 	struct server_stream *stream;	/* built while the body arrives */
 	size_t paths_len, paths_cap;
 	int got_req;		/* delta: the N frame was seen */
+	int sig_skip;		/* delta: signature ignored, answer R */
 	struct delta_loadsig *loadsig;
 	char peer[64];
 

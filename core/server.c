@@ -55,6 +55,14 @@ server_stream_free(void *cls)
 
 	if (s == NULL)
 		return;
+	if (s->delta_slot) {
+		pthread_mutex_lock(&s->srv->lock);
+		assert(s->srv->ndeltas > 0 &&
+		    s->srv->sig_bytes >= s->sig_bytes);
+		s->srv->ndeltas--;
+		s->srv->sig_bytes -= s->sig_bytes;
+		pthread_mutex_unlock(&s->srv->lock);
+	}
 	manifest_free(s->manifest);
 	if (s->fd >= 0)
 		close(s->fd);

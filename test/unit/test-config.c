@@ -267,6 +267,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.primary.max_per_ip, 16);
 	assert_int_equal(cfg.primary.timeout_ns, 30000000000ULL);
 	assert_int_equal(cfg.primary.max_signature_size, 64ULL << 20);
+	assert_int_equal(cfg.primary.max_deltas, 4);
 	assert_int_equal(cfg.primary.threads, 4);
 	assert_null(cfg.primary.standbys);
 	assert_int_equal(cfg.primary.standby_expiry_ns,
@@ -294,7 +295,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 21);
+	assert_int_equal(n, 22);
 	assert_string_equal(k[0], "data_dir");
 	assert_string_equal(k[2], "listen");
 	assert_string_equal(k[9], "threads");
@@ -304,6 +305,7 @@ test_section_keys(void **state)
 	assert_string_equal(k[15], "standby_expiry");
 	assert_string_equal(k[16], "tls");
 	assert_string_equal(k[20], "tls_ca");
+	assert_string_equal(k[21], "max_deltas");
 
 	k = config_section_keys("standby");
 	assert_non_null(k);
