@@ -137,6 +137,10 @@ static const struct config_key config_keys[] = {
 	{ "standby", "tls_ca", CONFIG_T_PATH, S(tls.ca), 0, 0, NULL, 0 },
 	{ "standby", "max_delete", CONFIG_T_PORTION, S(max_delete),
 	    0, 0, "50%", 0 },
+	{ "standby", "max_file_size", CONFIG_T_SIZE, S(max_file_size),
+	    0, UINT64_C(1) << 62, NULL, 0 },
+	{ "standby", "max_stored_size", CONFIG_T_SIZE, S(max_stored_size),
+	    MIB, 64 * TIB, "4G", 0 },
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 

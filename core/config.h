@@ -86,6 +86,8 @@ struct config_standby {
 	struct config_tls tls;
 	struct config_portion max_delete; /* deletions a compare of the
 					 * whole tree may make, 50% */
+	uint64_t max_file_size;		/* larger files refused, 0: none */
+	uint64_t max_stored_size;	/* a stored answer, default 4G */
 };
 
 struct config {

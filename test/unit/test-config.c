@@ -280,6 +280,8 @@ test_defaults(void **state)
 	assert_int_equal(cfg.standby.delta_min_size, 64 * 1024);
 	assert_int_equal(cfg.standby.batch_size, 16ULL << 20);
 	assert_int_equal(cfg.standby.batch_files, 1024);
+	assert_int_equal(cfg.standby.max_file_size, 0);
+	assert_int_equal(cfg.standby.max_stored_size, 4ULL << 30);
 	assert_int_equal(cfg.standby.max_delete.n, 50);
 	assert_int_equal(cfg.standby.max_delete.percent, 1);
 	config_release(&cfg);
@@ -311,7 +313,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 17);
+	assert_int_equal(n, 19);
 	assert_string_equal(k[1], "state_dir");
 	assert_string_equal(k[8], "batch_files");
 	assert_string_equal(k[9], "standby_id");
@@ -320,6 +322,8 @@ test_section_keys(void **state)
 	assert_string_equal(k[12], "tls_cert");
 	assert_string_equal(k[15], "tls_ca");
 	assert_string_equal(k[16], "max_delete");
+	assert_string_equal(k[17], "max_file_size");
+	assert_string_equal(k[18], "max_stored_size");
 
 	assert_null(config_section_keys("rescue"));
 }
