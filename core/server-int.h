@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "auth.h"
 #include "hash.h"
 #include "query.h"
 #include "server.h"
@@ -66,6 +67,9 @@ struct server {
 	 * the signature bytes they hold. */
 	unsigned ndeltas;
 	uint64_t sig_bytes;
+	/* Failed authentications per address (auth_backoff_*). */
+	pthread_mutex_t backoff_lock;
+	struct auth_backoff backoff;
 };
 
 /* ---------------------------------------------------------------- */

@@ -32,6 +32,7 @@
 #include "server-int.h"
 #include "spool.h"
 #include "tls.h"
+#include "util.h"
 
 /* Bytes MHD asks a stream callback for at a time. */
 #define SERVER_BLOCK (256u * 1024)
@@ -495,6 +496,57 @@ server_peer_check(struct server *srv, struct MHD_Connection *c,
 	return -1;
 }
 
+/*
+ * The token, if one is configured. An address that failed too often is
+ * refused (429) for a while without its token being looked at, so that
+ * guessing is slow (8,084 guesses in 3 s were made on one connection);
+ * log lines about an address are rate-limited (auth_backoff_*).
+ */
+static int
+server_request_auth(struct server *srv, struct MHD_Connection *c,
+    struct server_request *rq, const char *url, enum MHD_Result *answer)
+{
+	char why[160];
+	uint64_t now = util_mono_ms(), wait_ms, held;
+	int log, r, ok;
+
+	if (!srv->opts.auth->enabled)
+		return 0;
+	pthread_mutex_lock(&srv->backoff_lock);
+	r = auth_backoff_check(&srv->backoff, rq->peer, now, &wait_ms, &log,
+	    &held);
+	pthread_mutex_unlock(&srv->backoff_lock);
+	if (r != 0) {
+		if (log)
+			log_warn("%s: refused for %llu ms after failed "
+			    "authentications (%llu such lines held back)",
+			    rq->peer, (unsigned long long)wait_ms,
+			    (unsigned long long)held);
+		snprintf(why, sizeof(why), "too many failed authentications "
+		    "from %s: retry in %llu ms", rq->peer,
+		    (unsigned long long)wait_ms);
+		*answer = server_reply_text(c, MHD_HTTP_TOO_MANY_REQUESTS,
+		    why);
+		return -1;
+	}
+	ok = auth_check(srv->opts.auth, MHD_lookup_connection_value(c,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+	pthread_mutex_lock(&srv->backoff_lock);
+	if (ok)
+		auth_backoff_ok(&srv->backoff, rq->peer);
+	else
+		auth_backoff_fail(&srv->backoff, rq->peer, now, &log, &held);
+	pthread_mutex_unlock(&srv->backoff_lock);
+	if (ok)
+		return 0;
+	if (log)
+		log_warn("%s: %s: bad or missing token (%llu such lines held "
+		    "back)", rq->peer, url, (unsigned long long)held);
+	*answer = server_reply_text(c, MHD_HTTP_UNAUTHORIZED,
+	    "bad or missing token");
+	return -1;
+}
+
 /* First call of a request: headers only. Route and authenticate before
  * any body is accepted. */
 static enum MHD_Result
@@ -530,12 +582,8 @@ server_request_begin(struct server *srv, struct MHD_Connection *c,
 		return server_reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    "wrong method");
 	}
-	if (!auth_check(srv->opts.auth, MHD_lookup_connection_value(c,
-	    MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION))) {
-		log_warn("%s: %s: bad or missing token", rq->peer, url);
-		return server_reply_text(c, MHD_HTTP_UNAUTHORIZED,
-		    "bad or missing token");
-	}
+	if (server_request_auth(srv, c, rq, url, &answer) != 0)
+		return answer;
 	if (server_request_version(c, rq, &answer) != 0)
 		return answer;
 	/* A rescue counts a call as a sign of a live standby only once it
@@ -745,6 +793,7 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 	srv->opts = *opts;
 	memcpy(srv->generation, opts->generation, WIRE_GEN_LEN);
 	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->backoff_lock, NULL);
 	srv->phase = SERVER_PHASE_SPOOL;
 	srv->released = opts->spool != NULL ?
 	    spool_durable_seq(opts->spool) : 0;
@@ -856,6 +905,7 @@ server_stop(struct server *srv)
 	assert(srv->waiters == NULL);
 	MHD_stop_daemon(srv->mhd);
 	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->backoff_lock);
 	close(srv->listen_fd);
 	free(srv);
 }

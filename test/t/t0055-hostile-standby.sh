@@ -97,4 +97,39 @@ test_expect_success 'a real standby still syncs, by delta where it can' '
 	trees_equal src sb/data
 '
 
+# --- guessing the token ------------------------------------------------------
+
+test_expect_success 'setup: the primary again, with a token' '
+	stop_watch &&
+	"$PYTHON3" -c "import secrets; print(secrets.token_hex(32))" >token &&
+	chmod 600 token &&
+	mv watch.log watch.1.log &&
+	start_watch "$TRASH/src" "$TRASH/spool" --interval 0 \
+		--auth-token-file "$TRASH/token"
+'
+
+# After a few free failures an address is refused (429) for twice as
+# long each time, its token not even looked at; one log line per 10 s.
+test_expect_success '300 wrong tokens: most refused at once, few log lines' '
+	start=$(date +%s) &&
+	"$PYTHON3" "$HOSTILE" "$TEST_IP" "$TEST_PORT" badtoken 300 >counts &&
+	elapsed=$(( $(date +%s) - start )) &&
+	say "$(cat counts) in about $elapsed s" &&
+	n401=$(sed -n "s/.*401 x\([0-9]*\).*/\1/p" counts) &&
+	n429=$(sed -n "s/.*429 x\([0-9]*\).*/\1/p" counts) &&
+	test $((n401 + n429)) -eq 300 &&
+	test "$n401" -ge 5 &&
+	test "$n401" -le $((14 + elapsed / 10)) &&
+	grep -E "bad or missing token|failed authentications" watch.log \
+		>authlines &&
+	say "$(wc -l <authlines) log lines" &&
+	test "$(wc -l <authlines)" -le $((2 + elapsed / 10))
+'
+
+test_expect_success 'the right token works again once the refusal ends' '
+	wait_for 30 sync_to "$TRASH/sb2/data" "$TRASH/sb2/state" \
+		--auth-token-file "$TRASH/token" &&
+	trees_equal src sb2/data
+'
+
 test_done
