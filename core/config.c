@@ -111,6 +111,8 @@ static const struct config_key config_keys[] = {
 	{ "primary", "tls_ca", CONFIG_T_PATH, P(tls.ca), 0, 0, NULL, 0 },
 	{ "primary", "max_deltas", CONFIG_T_UINT, P(max_deltas),
 	    1, 1024, "4", 0 },
+	{ "primary", "header_timeout", CONFIG_T_SECONDS, P(header_timeout_ns),
+	    100 * MS, HOUR, "10s", 0 },
 
 	{ "standby", "data_dir", CONFIG_T_PATH, S(data_dir), 0, 0, NULL, 1 },
 	{ "standby", "state_dir", CONFIG_T_PATH, S(state_dir), 0, 0, NULL, 1 },

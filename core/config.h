@@ -61,6 +61,7 @@ struct config_primary {
 	uint64_t timeout_ns;		/* idle connection timeout, default 30s */
 	uint64_t max_signature_size;	/* default 64M */
 	unsigned max_deltas;		/* concurrent deltas, default 4 */
+	uint64_t header_timeout_ns;	/* to authenticate, default 10s */
 	unsigned threads;		/* server threads, default 4 */
 	char *watch_mode;		/* "inotify" (default) or "poll" */
 	uint64_t poll_interval_ns;	/* poll mode scan period, default 1s */

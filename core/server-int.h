@@ -70,6 +70,15 @@ struct server {
 	/* Failed authentications per address (auth_backoff_*). */
 	pthread_mutex_t backoff_lock;
 	struct auth_backoff backoff;
+	/* Open connections (struct server_conn, server.c), those not yet
+	 * authenticated, and the thread that closes those too slow. */
+	pthread_mutex_t conn_lock;
+	pthread_cond_t conn_cond;
+	struct server_conn *conns;
+	unsigned nunauth;
+	int reaper_stop;
+	int reaper_started;
+	pthread_t reaper;
 };
 
 /* ---------------------------------------------------------------- */

@@ -44,7 +44,7 @@ keygen_opts=
 primary_keys='data-dir spool-dir listen interval auth-token-file
 	max-connections max-per-ip idle-timeout max-signature-size threads
 	watch-mode poll-interval exclude spool-max-size standbys standby-expiry
-	tls tls-cert tls-key tls-trust tls-ca max-deltas'
+	tls tls-cert tls-key tls-trust tls-ca max-deltas header-timeout'
 standby_keys='data-dir state-dir primary auth-token-file connect-timeout
 	stall-timeout delta-min-size batch-size batch-files standby-id exclude
 	tls tls-cert tls-key tls-trust tls-ca max-delete max-file-size

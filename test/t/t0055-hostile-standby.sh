@@ -132,4 +132,31 @@ test_expect_success 'the right token works again once the refusal ends' '
 	trees_equal src sb2/data
 '
 
+# --- slowloris ------------------------------------------------------------------
+
+# 40 connections that trickle a header line every second, never ending
+# their headers: without a deadline they hold all 32 connections for as
+# long as they like (idle_timeout never expires), and no standby gets in.
+test_expect_success 'setup: the primary again, 32 connections, header_timeout 2' '
+	stop_watch &&
+	mv watch.log watch.2.log &&
+	start_watch "$TRASH/src" "$TRASH/spool" --interval 0 \
+		--auth-token-file "$TRASH/token" --max-connections 32 \
+		--max-per-ip 64 --header-timeout 2
+'
+
+test_expect_success 'trickled headers are cut off; a real standby still syncs' '
+	start_bg trickle.out "$PYTHON3" "$HOSTILE" "$TEST_IP" "$TEST_PORT" \
+		trickle 40 60 &&
+	trickle=$last_pid &&
+	sleep 0.5 &&
+	wait_for 30 sync_to "$TRASH/sb3/data" "$TRASH/sb3/state" \
+		--auth-token-file "$TRASH/token" &&
+	trees_equal src sb3/data &&
+	wait "$trickle" &&
+	cat trickle.out &&
+	grep -q "^closed 40 of 40$" trickle.out &&
+	grep -q "did not authenticate within header_timeout" watch.log
+'
+
 test_done

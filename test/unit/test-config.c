@@ -297,7 +297,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 22);
+	assert_int_equal(n, 23);
 	assert_string_equal(k[0], "data_dir");
 	assert_string_equal(k[2], "listen");
 	assert_string_equal(k[9], "threads");
@@ -308,6 +308,7 @@ test_section_keys(void **state)
 	assert_string_equal(k[16], "tls");
 	assert_string_equal(k[20], "tls_ca");
 	assert_string_equal(k[21], "max_deltas");
+	assert_string_equal(k[22], "header_timeout");
 
 	k = config_section_keys("standby");
 	assert_non_null(k);
