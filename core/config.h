@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 
 #include "limit.h"
+#include "pin.h"
 
 #define CONFIG_ERR_MAX 512
 /* Most standby ids in a list (standbys, rescue --standby). */
@@ -155,5 +156,9 @@ int config_parse_portion(const char *s, struct config_portion *out);
  * id (limit_id_valid).
  */
 int config_ids_next(const char **list, char id[LIMIT_ID_MAX + 1]);
+/* The same, with the item's pin ("ID=sha256:HEX", lowercased) in pin,
+ * "" for an id without one. */
+int config_ids_next_pin(const char **list, char id[LIMIT_ID_MAX + 1],
+    char pin[PIN_TEXT_LEN + 1]);
 
 #endif

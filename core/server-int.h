@@ -20,6 +20,7 @@
 
 #include "auth.h"
 #include "hash.h"
+#include "pin.h"
 #include "query.h"
 #include "server.h"
 #include "wire.h"
@@ -35,6 +36,8 @@ struct server_request;
 /* Standbys remembered as sent to compare while the spool cannot record;
  * one forgotten is sent again: a compare too many, never one too few. */
 #define SERVER_SENT_MAX 64
+/* Standby ids a primary without a standbys list accepts (ack files). */
+#define SERVER_IDS_MAX 64
 
 /* A standby sent to compare the whole tree (G) while the spool could
  * not record. */
@@ -76,6 +79,10 @@ struct server {
 	pthread_cond_t conn_cond;
 	struct server_conn *conns;
 	unsigned nunauth;
+	/* Ids seen in /v1/changes when no standbys list is set: at most
+	 * SERVER_IDS_MAX (under lock). */
+	char ids[SERVER_IDS_MAX][QUERY_ID_MAX + 1];
+	size_t nids;
 	int reaper_stop;
 	int reaper_started;
 	pthread_t reaper;
@@ -171,6 +178,7 @@ struct server_request {
 	int sig_skip;		/* delta: signature ignored, answer R */
 	struct delta_loadsig *loadsig;
 	char peer[64];
+	char pin[PIN_TEXT_LEN + 1];	/* its TLS key, "" without TLS */
 
 	/* GET /v1/changes: the standby's position and its long-poll */
 	struct MHD_Connection *conn;
@@ -206,6 +214,9 @@ void server_request_fail(struct server_request *rq, int status,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 enum MHD_Result server_reply_text(struct MHD_Connection *c, int status,
     const char *text);
+/* An X frame with code err (enum ar_err) and msg, under HTTP status. */
+enum MHD_Result server_reply_error(struct MHD_Connection *c, int status,
+    int err, const char *msg);
 /* Answer with rq->stream, which the response owns from now on. */
 enum MHD_Result server_reply_stream(struct MHD_Connection *c,
     struct server_request *rq);

@@ -59,6 +59,7 @@ struct server_conn {
 	uint64_t start_ms;
 	int authed;		/* a request of it was authenticated */
 	int reaped;		/* shut down by the reaper */
+	char pin[PIN_TEXT_LEN + 1];	/* the peer's key, "" without TLS */
 	struct server_conn *prev, *next;	/* srv->conns, conn_lock */
 };
 
@@ -307,7 +308,7 @@ server_reply_frames(struct MHD_Connection *c, int status, const uint8_t *buf,
 }
 
 /* An X frame with code err and message msg, under HTTP status. */
-static enum MHD_Result
+enum MHD_Result
 server_reply_error(struct MHD_Connection *c, int status, int err,
     const char *msg)
 {
@@ -494,6 +495,8 @@ server_peer_check(struct server *srv, struct MHD_Connection *c,
 		sc->checked = 1;
 		sc->refused = tls_peer_check(&srv->opts.auth->tls, session, pin,
 		    why, sizeof(why)) != 0;
+		if (!sc->refused)
+			memcpy(sc->pin, pin, sizeof(sc->pin));
 		if (sc->refused && pin[0] != '\0')
 			snprintf(sc->why, sizeof(sc->why), "the %s refused the "
 			    "standby's key %s: %s", srv->opts.role ==
@@ -505,8 +508,10 @@ server_peer_check(struct server *srv, struct MHD_Connection *c,
 		if (sc->refused)
 			log_warn("%s: %s", rq->peer, sc->why);
 	}
-	if (!sc->refused)
+	if (!sc->refused) {
+		memcpy(rq->pin, sc->pin, sizeof(rq->pin));
 		return 0;
+	}
 	*answer = server_reply_error(c, MHD_HTTP_FORBIDDEN, AR_EAUTH,
 	    sc->why);
 	return -1;

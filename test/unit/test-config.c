@@ -584,6 +584,72 @@ test_standbys(void **state)
 	config_release(&cfg);
 }
 
+#define PIN_A "sha256:00112233445566778899aabbccddeeff" \
+    "00112233445566778899aabbccddeeff"
+#define PIN_B "sha256:FFEEDDCCBBAA99887766554433221100" \
+    "FFEEDDCCBBAA99887766554433221100"
+
+/* standbys = ID=PIN, ...: an id bound to a key; several lines append. */
+static void
+test_standbys_pins(void **state)
+{
+	static const char *const bad[] = { "a=", "a=sha256:00", "=" PIN_A,
+	    "a=" PIN_A "0", "a=md5:00112233445566778899aabbccddeeff"
+	    "00112233445566778899aabbccddeeff", "a=" PIN_A ",a", NULL };
+	const char *p;
+	struct config cfg;
+	char err[CONFIG_ERR_MAX], id[LIMIT_ID_MAX + 1], pin[PIN_TEXT_LEN + 1];
+	char path[PATH_MAX];
+	size_t i;
+
+	(void)state;
+	config_init(&cfg);
+	assert_int_equal(config_set(&cfg, "primary", "standbys",
+	    "s1=" PIN_A ", s2 , s3=" PIN_B, err, sizeof err), 0);
+	p = cfg.primary.standbys;
+	assert_int_equal(config_ids_next_pin(&p, id, pin), 1);
+	assert_string_equal(id, "s1");
+	assert_string_equal(pin, PIN_A);
+	assert_int_equal(config_ids_next_pin(&p, id, pin), 1);
+	assert_string_equal(id, "s2");
+	assert_string_equal(pin, "");
+	assert_int_equal(config_ids_next(&p, id), 1);
+	assert_string_equal(id, "s3");
+	assert_int_equal(config_ids_next(&p, id), 0);
+	p = cfg.primary.standbys;
+	(void)config_ids_next(&p, id);
+	(void)config_ids_next(&p, id);
+	assert_int_equal(config_ids_next_pin(&p, id, pin), 1);
+	/* Lowercased. */
+	assert_string_equal(pin, "sha256:ffeeddccbbaa99887766554433221100"
+	    "ffeeddccbbaa99887766554433221100");
+	for (i = 0; bad[i] != NULL; i++) {
+		assert_int_equal(config_set(&cfg, "primary", "standbys",
+		    bad[i], err, sizeof err), -AR_EUSAGE);
+		assert_non_null(strstr(err, "key 'standbys'"));
+	}
+	config_release(&cfg);
+
+	/* Two pins do not fit in one line: the key may be set again. */
+	config_init(&cfg);
+	assert_int_equal(load_text(&cfg, "[primary]\n"
+	    "standbys = s1=" PIN_A "\n"
+	    "standbys = s2, s3=" PIN_B "\n", path, sizeof path, err,
+	    sizeof err), 0);
+	p = cfg.primary.standbys;
+	assert_int_equal(config_ids_next_pin(&p, id, pin), 1);
+	assert_string_equal(id, "s1");
+	assert_int_equal(config_ids_next_pin(&p, id, pin), 1);
+	assert_string_equal(id, "s2");
+	assert_int_equal(config_ids_next_pin(&p, id, pin), 1);
+	assert_string_equal(id, "s3");
+	assert_int_equal(config_ids_next_pin(&p, id, pin), 0);
+	config_release(&cfg);
+	/* An id twice across lines is still an error, on its line. */
+	expect_load_error("[primary]\nstandbys = s1\nstandbys = s2, s1\n", 3,
+	    "listed twice");
+}
+
 static void
 test_set(void **state)
 {
@@ -811,6 +877,7 @@ main(void)
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_load_buffer),
 		cmocka_unit_test(test_load_missing),
+		cmocka_unit_test(test_standbys_pins),
 		cmocka_unit_test(test_standbys),
 		cmocka_unit_test(test_set),
 		cmocka_unit_test(test_check),
