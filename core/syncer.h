@@ -157,6 +157,7 @@ struct fetch_stored_ctx {
 	wire_frame_cb *check;	/* sees each frame as it arrives */
 	void *arg;
 	int ended;		/* check saw the last frame */
+	uint64_t stored;	/* bytes written, at most max_stored_size */
 };
 
 
