@@ -288,6 +288,8 @@ apply_dirattr(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	const char *base;
 	int dirfd, r;
 
+	if (type == WIRE_ATTRS)
+		return sync_attrs_frame(s, p, len);
 	if (type != WIRE_STATE || wire_get_entry(p, len, WIRE_STATE,
 	    &s->ent) != 0 || s->ent.type != WALK_DIR ||
 	    exclude_match(s->exclude, s->ent.name, s->ent.name_len, 1))

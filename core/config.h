@@ -85,6 +85,8 @@ struct config_standby {
 	struct config_tls tls;
 	struct config_portion max_delete; /* deletions a compare of the
 					 * whole tree may make, 50% */
+	int specials;			/* FIFOs and sockets made: yes */
+	int devices;			/* device nodes made (as root): yes */
 };
 
 struct config {

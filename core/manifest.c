@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -45,6 +46,8 @@ struct manifest {
 	struct wire_entry ent;
 	const struct exclude *exclude;
 	char xpath[WIRE_PATH_MAX + 2];	/* scratch for exclude matching */
+	uint32_t version;		/* the request's protocol version */
+	int attrs_sent;			/* the A frame of the top is out */
 };
 
 void
@@ -52,6 +55,8 @@ manifest_entry_from_stat(struct wire_entry *e, int type, const struct stat *st)
 {
 	e->type = (uint8_t)type;
 	e->size = type == WALK_FILE ? (uint64_t)st->st_size : 0;
+	if (type == WALK_CHR || type == WALK_BLK)
+		e->size = wire_rdev(major(st->st_rdev), minor(st->st_rdev));
 	e->mtime_sec = st->st_mtim.tv_sec;
 	e->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
 	e->mode = st->st_mode & 07777;
@@ -136,6 +141,34 @@ manifest_set_exclude(struct manifest *m, const struct exclude *x)
 	m->exclude = x;
 }
 
+void
+manifest_set_version(struct manifest *m, uint32_t version)
+{
+	m->version = version;
+}
+
+/* The A frame: the state of the top directory itself. */
+static int
+manifest_emit_attrs(struct manifest *m, struct manifest_level *lv)
+{
+	struct wire_entry *e = &m->ent;
+	struct stat st;
+	int n;
+
+	if (fstat(lv->fd, &st) != 0)
+		return -AR_EIO;
+	manifest_entry_from_stat(e, WALK_DIR, &st);
+	memcpy(e->name, m->path, lv->path_len);
+	e->name[lv->path_len] = '\0';
+	e->name_len = (uint16_t)lv->path_len;
+	n = wire_put_entry(m->out + m->out_len, sizeof(m->out) - m->out_len,
+	    WIRE_ATTRS, e);
+	if (n < 0)
+		return n;
+	m->out_len += (size_t)n;
+	return 0;
+}
+
 /* Append the E frame of one entry of the level on top. */
 static int
 manifest_emit_entry(struct manifest *m, struct manifest_level *lv,
@@ -144,10 +177,12 @@ manifest_emit_entry(struct manifest *m, struct manifest_level *lv,
 	struct wire_entry *e = &m->ent;
 	char esc[LOG_ESC_MAX];
 	ssize_t tl;
-	int n;
+	int n, type = we->type;
 
-	if (we->type != WALK_FILE && we->type != WALK_DIR &&
-	    we->type != WALK_LINK)
+	if (type == WALK_OTHER && m->version >= WIRE_V_FIDELITY)
+		type = walk_special_of(we->st.st_mode);
+	if (type != WALK_FILE && type != WALK_DIR && type != WALK_LINK &&
+	    !wire_type_special((uint8_t)type))
 		return 0;
 	if (!manifest_fits(we, lv)) {
 		log_warn("skipping '%s': path too long to replicate",
@@ -156,7 +191,7 @@ manifest_emit_entry(struct manifest *m, struct manifest_level *lv,
 	}
 	if (manifest_excluded(m, lv, we))
 		return 0;
-	manifest_entry_from_stat(e, we->type, &we->st);
+	manifest_entry_from_stat(e, type, &we->st);
 	memcpy(e->name, we->name, we->namelen);
 	e->name[we->namelen] = '\0';
 	e->name_len = (uint16_t)we->namelen;
@@ -257,6 +292,13 @@ manifest_produce(struct manifest *m)
 			m->out_len += (size_t)n;
 			assert(m->out_len <= sizeof(m->out));
 			lv->header_sent = 1;
+		} else if (!m->attrs_sent) {
+			m->attrs_sent = 1;
+			if (m->version >= WIRE_V_FIDELITY) {
+				r = manifest_emit_attrs(m, lv);
+				if (r != 0)
+					return r;
+			}
 		} else if (lv->emit < lv->list.n) {
 			r = manifest_emit_entry(m, lv,
 			    &lv->list.ents[lv->emit++]);

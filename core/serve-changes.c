@@ -64,16 +64,20 @@ serve_changes_put_state(struct server_stream *s, const char *path,
 	if (fs_open_parent(s->srv->opts.rootfd, path, &dirfd, &base) != 0)
 		return serve_changes_put_gone(s, path, len);
 	/* Excluded as what it is now: a pattern for directories does not
-	 * hide a file of that name. */
+	 * hide a file of that name. Special files only from the version
+	 * that carries them. */
 	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
 	    !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) ||
-	    S_ISLNK(st.st_mode)) || exclude_match(s->srv->opts.exclude, path,
-	    len, S_ISDIR(st.st_mode))) {
+	    S_ISLNK(st.st_mode) || (s->version >= WIRE_V_FIDELITY &&
+	    walk_special_of(st.st_mode) != 0)) ||
+	    exclude_match(s->srv->opts.exclude, path, len,
+	    S_ISDIR(st.st_mode))) {
 		close(dirfd);
 		return serve_changes_put_gone(s, path, len);
 	}
 	type = S_ISREG(st.st_mode) ? WALK_FILE : S_ISDIR(st.st_mode) ?
-	    WALK_DIR : WALK_LINK;
+	    WALK_DIR : S_ISLNK(st.st_mode) ? WALK_LINK :
+	    walk_special_of(st.st_mode);
 	if (type == WALK_LINK) {
 		tl = readlinkat(dirfd, base, target, WIRE_TARGET_MAX);
 		if (tl <= 0) {
@@ -87,6 +91,19 @@ serve_changes_put_state(struct server_stream *s, const char *path,
 	if (r == 0 && rescan && type == WALK_DIR)
 		r = serve_changes_put_rescan(s, path, len);
 	return r;
+}
+
+/* The A frame: the root's own state, which every batch may change (its
+ * mtime moves with each name created or removed at the top). */
+static int
+serve_changes_put_root(struct server_stream *s)
+{
+	struct stat st;
+
+	if (fstat(s->srv->opts.rootfd, &st) != 0)
+		return -AR_EIO;
+	return server_stream_put_entry(s, WIRE_ATTRS, WALK_DIR, &st, "", 0,
+	    NULL, 0);
 }
 
 /* G and C: the payload of Z (a position), under another type. A rescue's
@@ -146,12 +163,17 @@ serve_changes_produce(struct server_stream *s)
 			break;
 		case SERVE_CHANGES_PATHS:
 			if (s->idx == changes_npaths(s->changes)) {
-				s->step = SERVE_CHANGES_END;
+				s->step = SERVE_CHANGES_ROOT;
 				break;
 			}
 			if (changes_path(s->changes, s->idx++, &p, &len,
 			    &rescan))
 				r = serve_changes_put_state(s, p, len, rescan);
+			break;
+		case SERVE_CHANGES_ROOT:
+			s->step = SERVE_CHANGES_END;
+			if (s->version >= WIRE_V_FIDELITY)
+				r = serve_changes_put_root(s);
 			break;
 		case SERVE_CHANGES_END:
 			r = server_stream_put(s, wire_put_end(s->out +
@@ -367,6 +389,7 @@ serve_changes_reply(struct MHD_Connection *c, struct server *srv,
 	if (rq->stream == NULL ||
 	    changes_new(SERVE_CHANGES_MAX, &rq->stream->changes) != 0)
 		return MHD_NO;
+	rq->stream->version = rq->version;
 	g.ch = rq->stream->changes;
 	g.upto = rq->q.since;
 	r = spool_read(srv->opts.spool, rq->q.since, released,

@@ -298,8 +298,10 @@ serve_files_manifest(struct MHD_Connection *c, struct server *srv,
 		return MHD_NO;
 	r = manifest_new_at(srv->opts.rootfd, path, strlen(path),
 	    &rq->stream->manifest);
-	if (r == 0)
+	if (r == 0) {
 		manifest_set_exclude(rq->stream->manifest, srv->opts.exclude);
+		manifest_set_version(rq->stream->manifest, rq->version);
+	}
 	if (r == -AR_EPROTO || (r == -AR_EIO && (errno == ENOENT ||
 	    errno == ENOTDIR)))
 		return server_reply_text(c, MHD_HTTP_NOT_FOUND,

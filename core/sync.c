@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -111,7 +112,8 @@ sync_attrs_code(const struct syncer *s, const struct stat *st,
 	if (memcmp(code, none, SYNC_CODE_LEN) == 0)
 		return 0;
 	code[1] = e->type == WALK_DIR ? 'd' : e->type == WALK_LINK ? 'L' :
-	    'f';
+	    e->type == WALK_FIFO || e->type == WALK_SOCK ? 'S' :
+	    e->type == WALK_CHR || e->type == WALK_BLK ? 'D' : 'f';
 	return 1;
 }
 
@@ -166,6 +168,50 @@ sync_dir_attrs(struct syncer *s, int dirfd, const char *name,
 		    sync_esc(path, plen), strerror(errno));
 	s->changed = 1;
 	return 0;
+}
+
+/* The A frame: the mode, owner and mtime of the directory at path
+ * itself ("" is data_dir), after its contents are final. */
+static int
+sync_dir_attrs_path(struct syncer *s, const char *path, size_t plen,
+    const struct wire_entry *e)
+{
+	char code[SYNC_CODE_LEN + 1];
+	const char *base;
+	struct stat st;
+	int dirfd, r;
+
+	if (plen > 0) {
+		if (exclude_match(s->exclude, path, plen, 1) ||
+		    fs_open_parent(s->rootfd, path, &dirfd, &base) != 0)
+			return 0;
+		r = sync_dir_attrs(s, dirfd, base, path, plen, e);
+		close(dirfd);
+		return r;
+	}
+	if (s->rootfd < 0 || fstat(s->rootfd, &st) != 0 ||
+	    !sync_attrs_code(s, &st, e, code))
+		return 0;
+	if (sync_attrs_set_fd(s, s->rootfd, e->mode, e->uid, e->gid,
+	    e->mtime_sec, e->mtime_nsec) != 0)
+		return sync_fail(s, -AR_EIO, "data directory '%s': cannot set "
+		    "attributes: %s", s->cfg->data_dir, strerror(errno));
+	s->changed = 1;
+	return 0;
+}
+
+int
+sync_attrs_frame(struct syncer *s, const uint8_t *p, uint32_t len)
+{
+	if (client_version(s->client) < WIRE_V_FIDELITY)
+		return sync_fail(s, -AR_EPROTO, "primary sent a directory's "
+		    "state (A) under protocol version %u",
+		    client_version(s->client));
+	if (wire_get_entry(p, len, WIRE_ATTRS, &s->ent) != 0)
+		return sync_fail(s, -AR_EPROTO, "primary sent an invalid "
+		    "directory state");
+	return s->o->dry_run ? 0 : sync_dir_attrs_path(s, s->ent.name,
+	    s->ent.name_len, &s->ent);
 }
 
 /* ---------------------------------------------------------------- */
@@ -307,6 +353,18 @@ sync_holds_own(struct syncer *s, int dirfd, const char *name,
 	    buf, plen, 0, 1, &kept) != 0)
 		return 0;
 	return kept;
+}
+
+int
+sync_unreplicated(struct syncer *s, const char *path, size_t len,
+    const char *why)
+{
+	log_warn("'%s': not replicated: %s", sync_esc(path, len), why);
+	s->unreplicated++;
+	s->skipped++;
+	s->st->skipped++;
+	(void)log_escape(path, len, s->skip_last, sizeof(s->skip_last));
+	return 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -606,6 +664,10 @@ sync_make_room(struct syncer *s, const struct wire_entry *e,
 	if ((*le)->type != WALK_OTHER && ((*le)->type != WALK_DIR ||
 	    e->type == WALK_DIR))
 		return 0;
+	/* A special file of the same kind: its attributes are compared. */
+	if ((*le)->type == WALK_OTHER &&
+	    walk_special_of((*le)->st.st_mode) == e->type)
+		return 0;
 	r = sync_remove_local(s, *le, &kept);
 	if (r != 0)
 		return r;
@@ -617,12 +679,117 @@ sync_make_room(struct syncer *s, const struct wire_entry *e,
 	return 0;
 }
 
+/* Mode, owner and mtime of the special file dirfd/name, by name: opening
+ * a device or a FIFO could block or act. */
+static int
+sync_special_set(struct syncer *s, int dirfd, const char *name,
+    const struct wire_entry *e)
+{
+	struct timespec ts[2];
+
+	if (s->is_root && fchownat(dirfd, name, e->uid, e->gid,
+	    AT_SYMLINK_NOFOLLOW) != 0)
+		return -AR_EIO;
+	if (fchmodat(dirfd, name, e->mode, 0) != 0)
+		return -AR_EIO;
+	ts[0].tv_sec = e->mtime_sec;
+	ts[0].tv_nsec = e->mtime_nsec;
+	ts[1] = ts[0];
+	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) != 0)
+		return -AR_EIO;
+	return 0;
+}
+
+/*
+ * A special file (protocol WIRE_V_FIDELITY): a FIFO or a socket (the
+ * inode, as rsync --specials makes it) with specials = yes, a device
+ * with devices = yes and as root only: a device node sent to a standby
+ * that is not root is refused (a warning with the path; the run is then
+ * partial). Made under a temp name, then renamed over what is there.
+ */
+static int
+sync_entry_special(struct syncer *s, const struct wire_entry *e,
+    const struct walk_ent *le, const char *path, size_t plen)
+{
+	char code[SYNC_CODE_LEN + 1], tmp[NAME_MAX + 1];
+	int dev = e->type == WALK_CHR || e->type == WALK_BLK;
+	unsigned maj, min;
+	mode_t fmt;
+	dev_t rdev;
+	int fd, r;
+
+	assert(s->blk.active);
+	wire_rdev_split(e->size, &maj, &min);
+	rdev = dev ? makedev(maj, min) : 0;
+	if (dev ? !s->cfg->devices : !s->cfg->specials) {
+		log_verbose("'%s': not replicated (%s = no)", sync_esc(path,
+		    plen), dev ? "devices" : "specials");
+		return 0;
+	}
+	if (dev && !s->is_root)
+		return sync_unreplicated(s, path, plen, "a device node is "
+		    "made only by a standby running as root");
+	if (le != NULL && le->type == WALK_OTHER &&
+	    walk_special_of(le->st.st_mode) == e->type &&
+	    (!dev || le->st.st_rdev == rdev)) {
+		if (!sync_attrs_code(s, &le->st, e, code))
+			return 0;
+		sync_itemize(s, code, path, plen, "");
+		s->st->attrs_set++;
+		if (s->o->dry_run || s->blk.dirfd < 0)
+			return 0;
+		s->changed = 1;
+		if (sync_special_set(s, s->blk.dirfd, e->name, e) != 0)
+			return sync_fail(s, -AR_EIO, "'%s': cannot set "
+			    "attributes: %s", sync_esc(path, plen),
+			    strerror(errno));
+		return 0;
+	}
+	sync_itemize(s, dev ? "cD+++++++++" : "cS+++++++++", path, plen, "");
+	s->st->specials_set++;
+	if (s->o->dry_run || s->blk.dirfd < 0)
+		return 0;
+	fmt = e->type == WALK_FIFO ? S_IFIFO : e->type == WALK_SOCK ?
+	    S_IFSOCK : e->type == WALK_CHR ? S_IFCHR : S_IFBLK;
+	r = fs_tmpfile(s->blk.dirfd, e->name, &fd, tmp, sizeof(tmp));
+	if (r != 0)
+		return sync_fail(s, -AR_EIO, "'%s': temp name: %s",
+		    sync_esc(path, plen), strerror(errno));
+	close(fd);
+	if (unlinkat(s->blk.dirfd, tmp, 0) != 0 ||
+	    mknodat(s->blk.dirfd, tmp, fmt | 0600, rdev) != 0) {
+		if (errno == EPERM || errno == EOPNOTSUPP) {
+			/* The file system cannot hold it (vfat, a mount
+			 * with nodev...): partial, not fatal. */
+			r = errno;
+			return sync_unreplicated(s, path, plen, strerror(r));
+		}
+		return sync_fail(s, -AR_EIO, "'%s': mknod: %s", sync_esc(path,
+		    plen), strerror(errno));
+	}
+	if (sync_special_set(s, s->blk.dirfd, tmp, e) != 0 ||
+	    renameat(s->blk.dirfd, tmp, s->blk.dirfd, e->name) != 0) {
+		r = errno;
+		unlinkat(s->blk.dirfd, tmp, 0);
+		return sync_fail(s, -AR_EIO, "'%s': %s", sync_esc(path, plen),
+		    strerror(r));
+	}
+	s->blk.dirty = 1;
+	s->changed = 1;
+	return 0;
+}
+
 int
 sync_entry_apply(struct syncer *s, const struct wire_entry *e,
     const struct walk_ent *le, const char *path, size_t plen)
 {
 	int r, skip;
 
+	if (wire_type_special(e->type) &&
+	    client_version(s->client) < WIRE_V_FIDELITY)
+		return sync_fail(s, -AR_EPROTO, "primary sent a special file "
+		    "'%s' under protocol version %u", sync_esc(path, plen),
+		    client_version(s->client));
 	r = sync_make_room(s, e, &le, path, plen, &skip);
 	if (r != 0 || skip)
 		return r;
@@ -631,6 +798,11 @@ sync_entry_apply(struct syncer *s, const struct wire_entry *e,
 		return sync_entry_dir(s, e, le, path, plen);
 	case WALK_LINK:
 		return sync_entry_link(s, e, le, path, plen);
+	case WALK_FIFO:
+	case WALK_SOCK:
+	case WALK_CHR:
+	case WALK_BLK:
+		return sync_entry_special(s, e, le, path, plen);
 	default:
 		return sync_entry_file(s, e, le, path, plen);
 	}
@@ -709,7 +881,9 @@ sync_entry(struct syncer *s, const struct wire_entry *e)
 		return 0;
 	/* Counting: what has another type here is replaced. */
 	if (s->counting)
-		return le != NULL && le->type != e->type ?
+		return le != NULL && le->type != e->type &&
+		    !(le->type == WALK_OTHER &&
+		    walk_special_of(le->st.st_mode) == e->type) ?
 		    sync_remove_local(s, le, NULL) : 0;
 	s->st->entries++;
 	return sync_entry_apply(s, e, le, path, len);
@@ -743,6 +917,12 @@ sync_merge_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			    s->blk.active ? sync_esc(s->blk.path,
 			    s->blk.path_len) : "");
 		return sync_entry(s, &s->ent);
+	case WIRE_ATTRS:
+		/* Applied in the final pass, after the contents. */
+		if (client_version(s->client) < WIRE_V_FIDELITY)
+			return sync_fail(s, -AR_EPROTO, "unexpected manifest "
+			    "frame");
+		return 0;
 	case WIRE_END:
 		if (wire_get_end(p, len, &count) != 0 ||
 		    count != s->mf_entries)
@@ -779,6 +959,8 @@ sync_dirattr_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			b->dirfd = -1;
 		return 0;
 	}
+	if (type == WIRE_ATTRS)
+		return sync_attrs_frame(s, p, len);
 	if (type != WIRE_ENTRY || b->dirfd < 0)
 		return 0;
 	if (wire_get_entry(p, len, WIRE_ENTRY, &s->ent) != 0)
@@ -930,6 +1112,10 @@ sync_once(struct syncer *s)
 	if (r == 0 && s->st->files_failed > 0)
 		r = sync_fail(s, -AR_EPARTIAL, "%llu files were not replicated",
 		    (unsigned long long)s->st->files_failed);
+	if (r == 0 && s->unreplicated > 0)
+		r = sync_fail(s, -AR_EPARTIAL, "%llu entries of the primary "
+		    "were not replicated (see the warnings)",
+		    (unsigned long long)s->unreplicated);
 	if (r == 0 && s->skipped > 0)
 		r = sync_fail(s, -AR_EPARTIAL, "%llu entries of the primary "
 		    "were not replicated: they would replace names excluded "

@@ -118,6 +118,9 @@ struct syncer {
 	uint64_t skipped;
 	uint64_t skipped_saved;	/* as state_dir holds it */
 	char skip_last[LOG_ESC_MAX];
+	/* Of those, entries this standby cannot make (a device as a user,
+	 * a file system without the kind): one-shot's exit 3. */
+	uint64_t unreplicated;
 	/* prune.c: the merge only counts what it would delete */
 	int counting;
 	uint64_t count_deletes;	/* local entries it would delete */
@@ -181,6 +184,15 @@ int sync_attrs_set_at(struct syncer *s, int dirfd, const char *name,
  * messages) made e's, if it is a directory. */
 int sync_dir_attrs(struct syncer *s, int dirfd, const char *name,
     const char *path, size_t plen, const struct wire_entry *e);
+
+/* An A frame (the state of a directory itself), applied: the final pass
+ * of a compare and of a batch. */
+int sync_attrs_frame(struct syncer *s, const uint8_t *p, uint32_t len);
+/* The primary's entry at path cannot be made here (why): a warning with
+ * the path, counted with the skipped ones (status) and in
+ * s->unreplicated. Returns 0. */
+int sync_unreplicated(struct syncer *s, const char *path, size_t len,
+    const char *why);
 
 /* 1 if the local entry at path, of type (WALK_*), is one this
  * standby excludes, which nothing the primary sends replaces, removes

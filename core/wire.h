@@ -22,7 +22,10 @@
  * only when that version was negotiated.
  */
 #define WIRE_VERSION_MIN 1
-#define WIRE_VERSION_MAX 2
+#define WIRE_VERSION_MAX 5
+/* Version 5 (fidelity): special files in E and U frames (types p, s, c,
+ * b), the A frame (a directory's own state: the root's attributes). */
+#define WIRE_V_FIDELITY 5
 #define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */
 #define WIRE_HDR_VERSIONS "X-Asyncrep-Versions"
 #define WIRE_HDR_VERSION "X-Asyncrep-Version"
@@ -53,6 +56,8 @@ enum wire_type {
 	WIRE_RESCAN = 'S',	/* compare the subtree at path ("" = all) */
 	WIRE_GONE = 'G',	/* position unknown here: full compare (u64 seq) */
 	WIRE_COMPLETE = 'C',	/* rescue: the generation ends at this position */
+	/* from WIRE_V_FIDELITY on */
+	WIRE_ATTRS = 'A',	/* the state of a directory itself ("" root) */
 };
 
 enum wire_role {
@@ -76,9 +81,15 @@ struct wire_hello {
 	uint64_t seq;			/* last released change sequence */
 };
 
-/* One entry of the manifest, or the stat of a file being sent. */
+/*
+ * One entry of the manifest, or the stat of a file being sent. From
+ * WIRE_V_FIDELITY on, E and U frames also carry special files (types
+ * 'p' FIFO, 's' socket, 'c' character and 'b' block device); a
+ * device's size field is its number, major << 32 | minor (wire_rdev).
+ */
 struct wire_entry {
-	uint8_t type;			/* enum walk_type: 'f', 'd', 'l' */
+	uint8_t type;			/* enum walk_type: 'f', 'd', 'l', or a
+					 * special: 'p', 's', 'c', 'b' */
 	uint16_t name_len;
 	char name[WIRE_PATH_MAX + 1];	/* ENTRY: a name; FILE: a path */
 	uint64_t size;
@@ -136,10 +147,16 @@ int wire_name_valid(const char *p, size_t len);
  * outlen) and return its length, -AR_ENOMEM if it does not fit or a
  * length exceeds its limit, or -AR_EINTERNAL for contents no caller
  * should build (an invalid path, mode or type). wire_put_entry takes
- * WIRE_ENTRY (a name), WIRE_FILE (a path, regular files only) or
- * WIRE_STATE (a path, any type).
+ * WIRE_ENTRY (a name), WIRE_FILE (a path, regular files only),
+ * WIRE_STATE (a path, any type) or WIRE_ATTRS (a path, "" allowed, a
+ * directory only).
  */
 int wire_put_hello(uint8_t *out, size_t outlen, const struct wire_hello *h);
+/* The size field of a device of number (major, minor), and back. */
+uint64_t wire_rdev(unsigned major, unsigned minor);
+void wire_rdev_split(uint64_t size, unsigned *major, unsigned *minor);
+/* 1 if type is one of the special types of WIRE_V_FIDELITY. */
+int wire_type_special(uint8_t type);
 int wire_put_dir(uint8_t *out, size_t outlen, const char *path, size_t len);
 int wire_put_entry(uint8_t *out, size_t outlen, uint8_t frame_type,
     const struct wire_entry *e);
