@@ -138,6 +138,9 @@ static const struct config_key config_keys[] = {
 	    0, 0, "50%", 0 },
 	{ "standby", "specials", CONFIG_T_YESNO, S(specials), 0, 0, "yes", 0 },
 	{ "standby", "devices", CONFIG_T_YESNO, S(devices), 0, 0, "yes", 0 },
+	{ "standby", "xattrs", CONFIG_T_STRING, S(xattrs), 0, 0, NULL, 0 },
+	{ "standby", "selinux", CONFIG_T_YESNO, S(selinux), 0, 0, "no", 0 },
+	{ "standby", "acls", CONFIG_T_YESNO, S(acls), 0, 0, "yes", 0 },
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 

@@ -87,6 +87,10 @@ struct config_standby {
 					 * whole tree may make, 50% */
 	int specials;			/* FIFOs and sockets made: yes */
 	int devices;			/* device nodes made (as root): yes */
+	char *xattrs;			/* namespaces replicated, NULL: all of
+					 * "user, trusted, security" */
+	int selinux;			/* security.selinux too: no */
+	int acls;			/* POSIX ACLs: yes */
 };
 
 struct config {

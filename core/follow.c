@@ -63,7 +63,8 @@ follow_check_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	case WIRE_GONE_PATH:
 		return 0;
 	case WIRE_ATTRS:
-		/* Checked and applied by apply_dirattr (sync_attrs_frame). */
+	case WIRE_XATTRS:
+		/* Checked and applied by apply_dirattr. */
 		return 0;
 	case WIRE_END:
 	case WIRE_GONE:

@@ -18,12 +18,15 @@
 #include "manifest.h"
 #include "util.h"
 #include "walk.h"
+#include "xattr.h"
 
 /* Deepest directory nesting served: the root and the 2048 directories of
  * the longest valid path ("a/a/.../a", WIRE_PATH_MAX bytes). */
 #define MANIFEST_MAX_DEPTH ((WIRE_PATH_MAX + 1) / 2 + 1)
 /* Room for the largest frame we emit (an entry with path and target). */
 #define MANIFEST_OUT (2 * (WIRE_HDR + 32 + WIRE_PATH_MAX + WIRE_TARGET_MAX))
+/* Kept free before an entry: the entry, and its Y frame before it. */
+#define MANIFEST_ROOM (MANIFEST_OUT / 2 + XATTR_WIRE_MAX)
 
 struct manifest_level {
 	int fd;
@@ -39,7 +42,7 @@ struct manifest {
 	size_t depth;		/* levels in use */
 	size_t cap;
 	char path[WIRE_PATH_MAX + 2];
-	uint8_t out[MANIFEST_OUT];
+	uint8_t out[MANIFEST_OUT + XATTR_WIRE_MAX];
 	size_t out_len, out_pos;
 	uint64_t count;
 	int done;
@@ -48,6 +51,7 @@ struct manifest {
 	char xpath[WIRE_PATH_MAX + 2];	/* scratch for exclude matching */
 	uint32_t version;		/* the request's protocol version */
 	int attrs_sent;			/* the A frame of the top is out */
+	struct xattr_set *xs;		/* WIRE_V_FIDELITY: scratch */
 };
 
 void
@@ -141,10 +145,55 @@ manifest_set_exclude(struct manifest *m, const struct exclude *x)
 	m->exclude = x;
 }
 
-void
+int
 manifest_set_version(struct manifest *m, uint32_t version)
 {
 	m->version = version;
+	if (version >= WIRE_V_FIDELITY && m->xs == NULL) {
+		m->xs = malloc(sizeof(*m->xs));
+		if (m->xs == NULL)
+			return -AR_ENOMEM;
+	}
+	return 0;
+}
+
+int
+manifest_put_xattrs(uint8_t *out, size_t outlen, int dirfd,
+    const char *name, const char *path, size_t plen, struct xattr_set *xs)
+{
+	char esc[LOG_ESC_MAX];
+
+	if (xattr_read(dirfd, name, xs) != 0) {
+		log_warn("'%s': cannot read its extended attributes: %s",
+		    log_escape(path, plen, esc, sizeof(esc)), strerror(errno));
+		xattr_clear(xs);
+		xs->incomplete = 1;
+	} else if (xs->incomplete)
+		log_warn("'%s': extended attributes past the limits (%u "
+		    "names, %u bytes each, %u bytes in all) are not "
+		    "replicated", log_escape(path, plen, esc, sizeof(esc)),
+		    XATTR_NAMES_MAX, XATTR_VALUE_MAX, XATTR_ENTRY_MAX);
+	if (xs->n == 0 && !xs->incomplete)
+		return 0;
+	return xattr_put(out, outlen, xs);
+}
+
+/* The Y frame of dirfd/name (NULL: dirfd), when it has any. */
+static int
+manifest_emit_xattrs(struct manifest *m, int dirfd, const char *name,
+    size_t path_len)
+{
+	int n;
+
+	if (m->version < WIRE_V_FIDELITY)
+		return 0;
+	n = manifest_put_xattrs(m->out + m->out_len,
+	    sizeof(m->out) - m->out_len, dirfd, name, m->path, path_len,
+	    m->xs);
+	if (n < 0)
+		return n;
+	m->out_len += (size_t)n;
+	return 0;
 }
 
 /* The A frame: the state of the top directory itself. */
@@ -157,6 +206,9 @@ manifest_emit_attrs(struct manifest *m, struct manifest_level *lv)
 
 	if (fstat(lv->fd, &st) != 0)
 		return -AR_EIO;
+	n = manifest_emit_xattrs(m, lv->fd, NULL, lv->path_len);
+	if (n != 0)
+		return n;
 	manifest_entry_from_stat(e, WALK_DIR, &st);
 	memcpy(e->name, m->path, lv->path_len);
 	e->name[lv->path_len] = '\0';
@@ -201,6 +253,20 @@ manifest_emit_entry(struct manifest *m, struct manifest_level *lv,
 			return 0;	/* vanished since listed */
 		e->target[tl] = '\0';
 		e->target_len = (uint16_t)tl;
+	}
+	if (m->version >= WIRE_V_FIDELITY) {
+		size_t base = lv->path_len;
+
+		/* m->path names this level: the child's path, for a
+		 * warning, is built past it and taken back. */
+		if (base > 0)
+			m->path[base++] = '/';
+		memcpy(m->path + base, we->name, we->namelen);
+		n = manifest_emit_xattrs(m, lv->fd, we->name,
+		    base + we->namelen);
+		m->path[lv->path_len] = '\0';
+		if (n != 0)
+			return n;
 	}
 	n = wire_put_entry(m->out + m->out_len, sizeof(m->out) - m->out_len,
 	    WIRE_ENTRY, e);
@@ -273,7 +339,7 @@ manifest_produce(struct manifest *m)
 	struct manifest_level *lv;
 	int n, r;
 
-	while (!m->done && sizeof(m->out) - m->out_len >= MANIFEST_OUT / 2) {
+	while (!m->done && sizeof(m->out) - m->out_len >= MANIFEST_ROOM) {
 		if (m->depth == 0) {
 			n = wire_put_end(m->out + m->out_len,
 			    sizeof(m->out) - m->out_len, m->count);
@@ -356,6 +422,7 @@ manifest_free(struct manifest *m)
 	while (m->depth > 0)
 		manifest_level_pop(m);
 	free(m->levels);
+	free(m->xs);
 	free(m);
 }
 

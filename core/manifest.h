@@ -32,9 +32,20 @@ ssize_t manifest_read(struct manifest *m, void *buf, size_t len);
 struct exclude;
 void manifest_set_exclude(struct manifest *m, const struct exclude *x);
 /* The protocol version of the request (default 1; call before the first
- * read): from WIRE_V_FIDELITY on, special files are listed and the first
- * P frame is followed by an A frame, the directory's own state. */
-void manifest_set_version(struct manifest *m, uint32_t version);
+ * read): from WIRE_V_FIDELITY on, special files are listed, the first
+ * P frame is followed by an A frame, the directory's own state, and an
+ * entry with xattrs is preceded by a Y frame. 0 or -AR_ENOMEM. */
+int manifest_set_version(struct manifest *m, uint32_t version);
+
+/*
+ * The Y frame of dirfd/name (name NULL: dirfd itself; path for the
+ * warnings) into out, when it has xattrs or could not read them all: its
+ * length, 0 when there is nothing to send, or a negative error. xs is
+ * scratch.
+ */
+struct xattr_set;
+int manifest_put_xattrs(uint8_t *out, size_t outlen, int dirfd,
+    const char *name, const char *path, size_t plen, struct xattr_set *xs);
 void manifest_free(struct manifest *m);
 
 /* Fill a wire entry from a stat (no name, no target); type is a walk

@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,11 +22,13 @@
 #include "exclude.h"
 #include "fs.h"
 #include "log.h"
+#include "manifest.h"
 #include "query.h"
 #include "server-int.h"
 #include "spool.h"
 #include "util.h"
 #include "walk.h"
+#include "xattr.h"
 
 /* Touched paths (and renames) in one answer to /v1/changes. */
 #define SERVE_CHANGES_MAX 4096
@@ -47,6 +50,27 @@ serve_changes_put_rescan(struct server_stream *s, const char *path,
 {
 	return server_stream_put(s, wire_put_pathop(s->out + s->out_len,
 	    sizeof(s->out) - s->out_len, WIRE_RESCAN, path, len, NULL, 0));
+}
+
+/* WIRE_V_FIDELITY: the Y frame of dirfd/name (NULL: dirfd) before its
+ * U or A frame, when it has xattrs. */
+static int
+serve_changes_put_xattrs(struct server_stream *s, int dirfd,
+    const char *name, const char *path, size_t len)
+{
+	struct xattr_set *xs;
+	int n;
+
+	if (s->version < WIRE_V_FIDELITY)
+		return 0;
+	/* 200 KiB: not on the stack of a pool thread. */
+	xs = malloc(sizeof(*xs));
+	if (xs == NULL)
+		return -AR_ENOMEM;
+	n = manifest_put_xattrs(s->out + s->out_len,
+	    sizeof(s->out) - s->out_len, dirfd, name, path, len, xs);
+	free(xs);
+	return server_stream_put(s, n);
 }
 
 /* The U frame (with S for a directory to rescan) or K frame that tells
@@ -85,7 +109,10 @@ serve_changes_put_state(struct server_stream *s, const char *path,
 			return serve_changes_put_gone(s, path, len);
 		}
 	}
+	r = serve_changes_put_xattrs(s, dirfd, base, path, len);
 	close(dirfd);
+	if (r != 0)
+		return r;
 	r = server_stream_put_entry(s, WIRE_STATE, type, &st, path, len,
 	    type == WALK_LINK ? target : NULL, (size_t)tl);
 	if (r == 0 && rescan && type == WALK_DIR)
@@ -100,8 +127,13 @@ serve_changes_put_root(struct server_stream *s)
 {
 	struct stat st;
 
+	int r;
+
 	if (fstat(s->srv->opts.rootfd, &st) != 0)
 		return -AR_EIO;
+	r = serve_changes_put_xattrs(s, s->srv->opts.rootfd, NULL, "", 0);
+	if (r != 0)
+		return r;
 	return server_stream_put_entry(s, WIRE_ATTRS, WALK_DIR, &st, "", 0,
 	    NULL, 0);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -183,20 +184,134 @@ sync_dir_attrs_path(struct syncer *s, const char *path, size_t plen,
 
 	if (plen > 0) {
 		if (exclude_match(s->exclude, path, plen, 1) ||
-		    fs_open_parent(s->rootfd, path, &dirfd, &base) != 0)
+		    fs_open_parent(s->rootfd, path, &dirfd, &base) != 0) {
+			s->xpending = 0;
 			return 0;
-		r = sync_dir_attrs(s, dirfd, base, path, plen, e);
+		}
+		r = sync_xattrs_apply(s, dirfd, base, path, plen, e);
+		if (r == 0)
+			r = sync_dir_attrs(s, dirfd, base, path, plen, e);
 		close(dirfd);
 		return r;
 	}
-	if (s->rootfd < 0 || fstat(s->rootfd, &st) != 0 ||
-	    !sync_attrs_code(s, &st, e, code))
+	if (s->rootfd < 0) {
+		s->xpending = 0;
 		return 0;
+	}
+	r = sync_xattrs_apply(s, s->rootfd, NULL, "", 0, e);
+	if (r != 0 || fstat(s->rootfd, &st) != 0 ||
+	    !sync_attrs_code(s, &st, e, code))
+		return r;
 	if (sync_attrs_set_fd(s, s->rootfd, e->mode, e->uid, e->gid,
 	    e->mtime_sec, e->mtime_nsec) != 0)
 		return sync_fail(s, -AR_EIO, "data directory '%s': cannot set "
 		    "attributes: %s", s->cfg->data_dir, strerror(errno));
 	s->changed = 1;
+	return 0;
+}
+
+int
+sync_xattr_frame(struct syncer *s, const uint8_t *p, uint32_t len)
+{
+	if (client_version(s->client) < WIRE_V_FIDELITY)
+		return sync_fail(s, -AR_EPROTO, "primary sent extended "
+		    "attributes (Y) under protocol version %u",
+		    client_version(s->client));
+	if (xattr_get(p, len, s->xwant) != 0)
+		return sync_fail(s, -AR_EPROTO, "primary sent invalid extended "
+		    "attributes");
+	s->xpending = 1;
+	return 0;
+}
+
+/* Names of want that this standby does not apply: the ones the
+ * configuration takes but this process cannot (trusted. and security.
+ * as a user) make the entry partial, with one warning a run; the ones
+ * the configuration leaves out (or security.selinux, which a standby
+ * labels itself) are left out. */
+static void
+sync_xattrs_refused(struct syncer *s, const char *path, size_t plen,
+    int *partial)
+{
+	const struct xattr_set *w = s->xwant;
+	size_t i;
+
+	*partial = 0;
+	for (i = 0; i < w->n; i++) {
+		const char *nm = w->ents[i].name;
+
+		if (xattr_allowed(&s->xpol, nm) || !xattr_allowed(&s->xcfg, nm))
+			continue;
+		*partial = 1;
+		if (!s->xwarned)
+			log_warn("'%s': extended attribute '%s' not "
+			    "replicated: only a standby running as root "
+			    "writes the trusted. and security. namespaces "
+			    "(this warning is given once)", sync_esc(path,
+			    plen), sync_esc(nm, w->ents[i].name_len));
+		s->xwarned = 1;
+	}
+}
+
+int
+sync_xattrs_apply(struct syncer *s, int dirfd, const char *name,
+    const char *path, size_t plen, const struct wire_entry *e)
+{
+	char code[SYNC_CODE_LEN + 1];
+	int pending = s->xpending, changed, partial, r;
+
+	s->xpending = 0;
+	if (s->xwant == NULL || client_version(s->client) < WIRE_V_FIDELITY)
+		return 0;
+	if (!pending)
+		xattr_clear(s->xwant);
+	if (!s->xattrs_fs) {
+		/* Warned at start: the entry is counted, not named. */
+		if (s->xwant->n > 0) {
+			s->unreplicated++;
+			s->skipped++;
+			s->st->skipped++;
+		}
+		return 0;
+	}
+	if (s->xwant->incomplete)
+		(void)sync_unreplicated(s, path, plen, "the primary could not "
+		    "send all of its extended attributes");
+	sync_xattrs_refused(s, path, plen, &partial);
+	if (partial) {
+		s->unreplicated++;
+		s->skipped++;
+		s->st->skipped++;
+	}
+	r = xattr_sync(dirfd, name, s->xwant, &s->xpol, s->xlocal, &changed);
+	if (r != 0 && (errno == EPERM || errno == EACCES ||
+	    errno == ENOTSUP || errno == E2BIG || errno == ENOSPC))
+		return sync_unreplicated(s, path, plen, strerror(errno));
+	if (r != 0)
+		return sync_fail(s, -AR_EIO, "'%s': extended attributes: %s",
+		    sync_esc(path, plen), strerror(errno));
+	if (changed == 0)
+		return 0;
+	memcpy(code, "...........", SYNC_CODE_LEN + 1);
+	code[0] = '.';
+	code[1] = e->type == WALK_DIR ? 'd' : e->type == WALK_LINK ? 'L' :
+	    e->type == WALK_FIFO || e->type == WALK_SOCK ? 'S' :
+	    e->type == WALK_CHR || e->type == WALK_BLK ? 'D' : 'f';
+	if (changed & XATTR_CHANGED_ACL)
+		code[9] = 'a';
+	if (changed & XATTR_CHANGED_XATTR)
+		code[10] = 'x';
+	sync_itemize(s, code, plen > 0 ? path : ".", plen > 0 ? plen : 1,
+	    e->type == WALK_DIR ? "/" : "");
+	s->st->attrs_set++;
+	s->changed = 1;
+	/* An access ACL and the group bits of the mode are one: the mode
+	 * the primary has goes back on top. */
+	if ((changed & XATTR_CHANGED_ACL) && e->type != WALK_LINK &&
+	    (name == NULL ? fchmod(dirfd, e->mode) :
+	    fchmodat(dirfd, name, e->mode, 0)) != 0)
+		return sync_fail(s, -AR_EIO, "'%s': chmod: %s",
+		    sync_esc(path, plen), strerror(errno));
 	return 0;
 }
 
@@ -918,6 +1033,7 @@ sync_merge_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			    s->blk.path_len) : "");
 		return sync_entry(s, &s->ent);
 	case WIRE_ATTRS:
+	case WIRE_XATTRS:
 		/* Applied in the final pass, after the contents. */
 		if (client_version(s->client) < WIRE_V_FIDELITY)
 			return sync_fail(s, -AR_EPROTO, "unexpected manifest "
@@ -948,6 +1064,7 @@ sync_dirattr_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	/* Not in a merge: s->blk only names the directory being fixed. */
 	assert(!b->active);
 	if (type == WIRE_DIR) {
+		s->xpending = 0;
 		if (b->dirfd >= 0)
 			close(b->dirfd);
 		b->dirfd = -1;
@@ -959,16 +1076,25 @@ sync_dirattr_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			b->dirfd = -1;
 		return 0;
 	}
+	if (type == WIRE_XATTRS)
+		return sync_xattr_frame(s, p, len);
 	if (type == WIRE_ATTRS)
 		return sync_attrs_frame(s, p, len);
-	if (type != WIRE_ENTRY || b->dirfd < 0)
+	if (type != WIRE_ENTRY || b->dirfd < 0) {
+		s->xpending = 0;
 		return 0;
+	}
 	if (wire_get_entry(p, len, WIRE_ENTRY, &s->ent) != 0)
 		return -AR_EPROTO;
-	if (s->ent.type != WALK_DIR || sync_join(path, b->path, b->path_len,
-	    s->ent.name, s->ent.name_len, &plen) != 0 ||
-	    exclude_match(s->exclude, path, plen, 1))
+	if (sync_join(path, b->path, b->path_len, s->ent.name,
+	    s->ent.name_len, &plen) != 0 || exclude_match(s->exclude, path,
+	    plen, s->ent.type == WALK_DIR)) {
+		s->xpending = 0;
 		return 0;
+	}
+	r = sync_xattrs_apply(s, b->dirfd, s->ent.name, path, plen, &s->ent);
+	if (r != 0 || s->ent.type != WALK_DIR)
+		return r;
 	return sync_dir_attrs(s, b->dirfd, s->ent.name, path, plen, &s->ent);
 }
 
@@ -1004,6 +1130,32 @@ sync_hello(struct syncer *s)
 	return state_gen_follow(&s->state, h.generation, s->msg, s->msglen);
 }
 
+/*
+ * Whether data_dir's file system holds extended attributes: one
+ * warning at start when it does not (vfat, some network mounts), and
+ * then every entry that has any is counted as not replicated.
+ */
+static void
+sync_probe_xattrs(struct syncer *s)
+{
+	char tmp[NAME_MAX + 1];
+	int fd;
+
+	s->xattrs_fs = 1;
+	if (s->rootfd < 0 || s->o->dry_run || fs_tmpfile(s->rootfd,
+	    "xattr-probe", &fd, tmp, sizeof(tmp)) != 0)
+		return;
+	if (fsetxattr(fd, "user.asyncrep-probe", "1", 1, 0) != 0 &&
+	    (errno == ENOTSUP || errno == EOPNOTSUPP)) {
+		s->xattrs_fs = 0;
+		log_warn("data directory '%s': its file system holds no "
+		    "extended attributes: xattrs and ACLs are not replicated",
+		    s->cfg->data_dir);
+	}
+	close(fd);
+	(void)unlinkat(s->rootfd, tmp, 0);
+}
+
 int
 sync_open(struct syncer *s)
 {
@@ -1017,6 +1169,7 @@ sync_open(struct syncer *s)
 	    fs_open_dir(cfg->data_dir, &s->rootfd) != 0)
 		return sync_fail(s, -AR_EIO, "data directory '%s': %s",
 		    cfg->data_dir, strerror(errno));
+	sync_probe_xattrs(s);
 	r = state_open(&s->state, cfg->state_dir, s->msg, s->msglen);
 	if (r == 0) {
 		s->skipped = state_skipped_load(&s->state, s->skip_last);
@@ -1126,6 +1279,32 @@ sync_once(struct syncer *s)
 /* ---------------------------------------------------------------- */
 /* Life cycle */
 
+/* The xattr policy of [standby] (xattrs =, selinux =, acls =). */
+static int
+sync_init_xattrs(struct syncer *s)
+{
+	const struct config_standby *c = s->cfg;
+
+	if (xattr_policy_parse(c->xattrs != NULL ? c->xattrs :
+	    "user, trusted, security", &s->xcfg) != 0) {
+		snprintf(s->msg, s->msglen, "key 'xattrs' of [standby]: '%s' "
+		    "is not a list of user, trusted and security (or none)",
+		    sync_esc(c->xattrs, strlen(c->xattrs)));
+		return -AR_ECONFIG;
+	}
+	s->xcfg.selinux = c->selinux;
+	s->xcfg.acls = c->acls;
+	s->xpol = s->xcfg;
+	if (!s->is_root)
+		s->xpol.trusted = s->xpol.security = 0;
+	s->xwant = malloc(sizeof(*s->xwant));
+	s->xlocal = malloc(sizeof(*s->xlocal));
+	if (s->xwant == NULL || s->xlocal == NULL)
+		return -AR_ENOMEM;
+	xattr_clear(s->xwant);
+	return 0;
+}
+
 int
 sync_init(struct syncer *s, const struct sync_opts *o,
     struct sync_stats *st, char *msg, size_t msglen)
@@ -1150,6 +1329,8 @@ sync_init(struct syncer *s, const struct sync_opts *o,
 	if (r == 0 && s->cfg->exclude != NULL &&
 	    exclude_add_list(s->exclude, s->cfg->exclude, msg, msglen) != 0)
 		r = -AR_ECONFIG;
+	if (r == 0)
+		r = sync_init_xattrs(s);
 	return r;
 }
 
@@ -1173,6 +1354,8 @@ sync_release(struct syncer *s)
 		free(s->rescan[i]);
 	free(s->rescan);
 	exclude_free(s->exclude);
+	free(s->xwant);
+	free(s->xlocal);
 	client_free(s->client);
 	state_release(&s->state);
 	if (s->rootfd >= 0)

@@ -34,6 +34,7 @@
 #include "sync.h"
 #include "walk.h"
 #include "wire.h"
+#include "xattr.h"
 
 /* ---------------------------------------------------------------- */
 /* What a run holds */
@@ -121,6 +122,16 @@ struct syncer {
 	/* Of those, entries this standby cannot make (a device as a user,
 	 * a file system without the kind): one-shot's exit 3. */
 	uint64_t unreplicated;
+	/* xattrs and ACLs (WIRE_V_FIDELITY): the policy of the
+	 * configuration, the one this process can apply (trusted. and
+	 * security. need root), whether data_dir's file system holds them,
+	 * the set of a Y frame waiting for its entry, scratch, and the
+	 * namespaces warned about (once a run) */
+	struct xattr_policy xcfg, xpol;
+	int xattrs_fs;
+	struct xattr_set *xwant, *xlocal;
+	int xpending;
+	int xwarned;
 	/* prune.c: the merge only counts what it would delete */
 	int counting;
 	uint64_t count_deletes;	/* local entries it would delete */
@@ -188,6 +199,13 @@ int sync_dir_attrs(struct syncer *s, int dirfd, const char *name,
 /* An A frame (the state of a directory itself), applied: the final pass
  * of a compare and of a batch. */
 int sync_attrs_frame(struct syncer *s, const uint8_t *p, uint32_t len);
+/* A Y frame: the xattrs of the entry of the next E, U or A frame. */
+int sync_xattr_frame(struct syncer *s, const uint8_t *p, uint32_t len);
+/* The final pass: make the xattrs and ACLs of dirfd/name (NULL: dirfd;
+ * path for messages) those of the pending Y frame, or none; e is the
+ * entry (its mode is set again after an ACL). */
+int sync_xattrs_apply(struct syncer *s, int dirfd, const char *name,
+    const char *path, size_t plen, const struct wire_entry *e);
 /* The primary's entry at path cannot be made here (why): a warning with
  * the path, counted with the skipped ones (status) and in
  * s->unreplicated. Returns 0. */

@@ -24,7 +24,8 @@
 #define WIRE_VERSION_MIN 1
 #define WIRE_VERSION_MAX 5
 /* Version 5 (fidelity): special files in E and U frames (types p, s, c,
- * b), the A frame (a directory's own state: the root's attributes). */
+ * b), the A frame (a directory's own state: the root's attributes), the
+ * Y frame (xattrs and ACLs, xattr.h). */
 #define WIRE_V_FIDELITY 5
 #define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */
 #define WIRE_HDR_VERSIONS "X-Asyncrep-Versions"
@@ -58,6 +59,7 @@ enum wire_type {
 	WIRE_COMPLETE = 'C',	/* rescue: the generation ends at this position */
 	/* from WIRE_V_FIDELITY on */
 	WIRE_ATTRS = 'A',	/* the state of a directory itself ("" root) */
+	WIRE_XATTRS = 'Y',	/* xattrs and ACLs of the next E, U or A */
 };
 
 enum wire_role {
