@@ -284,6 +284,10 @@ sync_xattrs_apply(struct syncer *s, int dirfd, const char *name,
 		s->st->skipped++;
 	}
 	r = xattr_sync(dirfd, name, s->xwant, &s->xpol, s->xlocal, &changed);
+	/* Not made here (left out, refused, or its fetch failed): counted
+	 * where that was decided. */
+	if (r != 0 && (errno == ENOENT || errno == ENOTDIR))
+		return 0;
 	if (r != 0 && (errno == EPERM || errno == EACCES ||
 	    errno == ENOTSUP || errno == E2BIG || errno == ENOSPC))
 		return sync_unreplicated(s, path, plen, strerror(errno));

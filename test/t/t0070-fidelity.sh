@@ -1,5 +1,5 @@
 #!/bin/sh
-test_description='a faithful replica: special files and the root directory, judged by rsync -aHAXS'
+test_description='a faithful replica: special files, the root directory, xattrs and ACLs, judged by rsync -aHAXS'
 . "$SRCDIR/test/t/lib.sh"
 . "$SRCDIR/test/t/lib-rescue.sh"
 
@@ -8,8 +8,11 @@ test_description='a faithful replica: special files and the root directory, judg
 # standby's, the root directory's own line included. A FIFO, a socket
 # (its inode), a character and a block device (root only) and the
 # root's mode, owner and mtime are replicated one-shot, while following
-# and through a rescue. A standby that is not root refuses device nodes
-# with a warning naming each and a partial exit (3).
+# and through a rescue, and so are extended attributes (user., trusted.,
+# security.) and POSIX ACLs (access and default) on files, directories,
+# symlinks and the root. A standby that is not root refuses device nodes
+# with a warning naming each and a partial exit (3); one that takes only
+# the user. namespace never writes another.
 
 judge() {
 	rsync -aHAXS --checksum --dry-run -i --delete "$1/" "$2/" \
@@ -31,12 +34,21 @@ T2=199903040506.07
 test_expect_success 'setup: special files of each kind, an odd root' '
 	test "$(id -u)" = 0 &&
 	mkdir -p src/d src/sub &&
-	echo a >src/a && echo b >src/d/b &&
+	echo a >src/a && echo b >src/d/b && echo c >src/c &&
 	mkfifo src/fifo && mkfifo -m 640 src/d/fifo2 &&
 	mksock src/sock && mksock src/d/sock2 &&
 	mknod src/null c 1 3 && mknod -m 600 src/blk b 7 200 &&
 	chown 1234:2345 src/fifo src/blk &&
 	touch -h -t $T1 src/fifo src/null &&
+	setfattr -n user.color -v blue src/a &&
+	setfattr -n user.empty src/d/b &&
+	setfattr -n trusted.t -v 1 src/d/b &&
+	setfattr -n security.s -v 2 src/d/b &&
+	ln -s a src/lnk && setfattr -h -n trusted.link -v 3 src/lnk &&
+	setfacl -m u:1234:rw,g:2345:r src/a &&
+	setfacl -d -m u:99:rx src/d && echo i >src/d/inherits &&
+	setfattr -n user.on-a-dir -v x src/sub &&
+	setfattr -n user.root -v r src &&
 	chmod 751 src && chown 4321:5432 src && touch -t $T2 src
 '
 
@@ -46,7 +58,10 @@ test_expect_success 'one-shot: every kind replicated, the root too, exit 0' '
 	judge src once &&
 	grep -q "^cS+++++++++ fifo\$" out &&
 	grep -q "^cS+++++++++ d/sock2\$" out &&
-	grep -q "^cD+++++++++ blk\$" out
+	grep -q "^cD+++++++++ blk\$" out &&
+	grep -q "^\.f\.\.\.\.\.\.\.ax a\$" out &&
+	grep -q "^\.d\.\.\.\.\.\.\.a\. d/\$" out &&
+	test "$(getfattr -h --only-values -n trusted.link once/lnk)" = 3
 '
 
 test_expect_success 'one-shot again: nothing to do' '
@@ -71,12 +86,24 @@ test_expect_success 'following: every kind, then each changed' '
 	follow_to "$TRASH/dst" "$TRASH/state" &&
 	wait_for 20 converged &&
 	rm src/fifo && echo now-a-file >src/fifo &&
-	rm src/a && mkfifo src/a &&
+	rm src/c && mkfifo src/c &&
 	rm src/null && mknod src/null c 1 5 &&
 	rm src/blk && mknod src/blk c 1 7 &&
 	mkfifo src/sub/new && mksock src/sub/newsock &&
 	chown 77:88 src/d/fifo2 && chmod 604 src/d/sock2 &&
 	rm src/sock &&
+	wait_for 20 converged
+'
+
+test_expect_success 'following: xattrs set, replaced, removed; ACLs changed and inherited' '
+	setfattr -n user.color -v red src/a &&
+	setfattr -x user.empty src/d/b &&
+	setfattr -n trusted.t -v 11 src/d/b &&
+	setfacl -m u:55:r src/d/b &&
+	setfacl -x u:1234 src/a &&
+	setfacl -d -m g:77:rwx src/d &&
+	echo inherited >src/d/new && mkdir src/d/newdir &&
+	setfattr -n user.root -v changed src &&
 	wait_for 20 converged
 '
 
@@ -87,6 +114,13 @@ test_expect_success 'following: the root directory s mode, owner and mtime' '
 	wait_for 20 converged
 '
 
+test_expect_success 'xattrs = user: no other namespace is written' '
+	sync_to "$TRASH/onlyuser" "$TRASH/state-onlyuser" --xattrs user &&
+	test "$(getfattr --only-values -n user.color onlyuser/a)" = red &&
+	getfattr -d -m - onlyuser/d/b >attrs &&
+	! grep -q "^trusted\." attrs && ! grep -q "^security\.s" attrs
+'
+
 test_expect_success 'a standby that is not root: devices refused, named, exit 3' '
 	mkdir nr && chown 65534:65534 nr &&
 	test_must_fail 3 setpriv --reuid=65534 --regid=65534 --clear-groups \
@@ -95,8 +129,9 @@ test_expect_success 'a standby that is not root: devices refused, named, exit 3'
 		--primary "$TEST_IP:$TEST_PORT" >nr.out 2>nr.err &&
 	grep -q "null.*not replicated" nr.err &&
 	grep -q "blk.*not replicated" nr.err &&
+	grep -q "extended attribute .trusted\..* not replicated" nr.err &&
 	! test -e nr/data/null && ! test -e nr/data/blk &&
-	test -p nr/data/a && test -S nr/data/d/sock2
+	test -p nr/data/c && test -S nr/data/d/sock2
 '
 
 test_expect_success 'rescue: specials and the root held in the spool and unseen' '
@@ -109,7 +144,9 @@ test_expect_success 'rescue: specials and the root held in the spool and unseen'
 	mkfifo src/sub/spooled &&
 	wait_for 10 grep -qa spooled rspool/seg-*.log &&
 	kill -STOP $WATCH_PID && wait_for 10 is_stopped $WATCH_PID &&
+	setfattr -n user.spooled -v s src/a &&
 	mksock src/sub/unseen && chmod 711 src && touch -t $T1 src &&
+	setfattr -n user.unseen -v u src/d/b && setfacl -m u:3:r src/sub &&
 	kill9 $WATCH_PID &&
 	start_rescue r --timeout 30s &&
 	rescued_ok r rs &&
