@@ -754,7 +754,7 @@ fetch_manifest_check(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	}
 	if (type != WIRE_DIR && type != WIRE_ENTRY && type != WIRE_END &&
 	    !((type == WIRE_ATTRS || type == WIRE_XATTRS) &&
-	    client_version(st->s->client) >= WIRE_V_FIDELITY))
+	    sync_version(st->s) >= WIRE_V_FIDELITY))
 		return sync_fail(st->s, -AR_EPROTO, "unexpected frame (type "
 		    "0x%02x) in the manifest", type);
 	st->ended = type == WIRE_END;

@@ -74,6 +74,12 @@ sync_join(char *out, const char *dir, size_t dlen, const char *name,
 	return 0;
 }
 
+uint32_t
+sync_version(const struct syncer *s)
+{
+	return s->client != NULL ? client_version(s->client) : 1;
+}
+
 void
 sync_itemize(struct syncer *s, const char *code, const char *path, size_t len,
     const char *suffix)
@@ -213,10 +219,10 @@ sync_dir_attrs_path(struct syncer *s, const char *path, size_t plen,
 int
 sync_xattr_frame(struct syncer *s, const uint8_t *p, uint32_t len)
 {
-	if (client_version(s->client) < WIRE_V_FIDELITY)
+	if (sync_version(s) < WIRE_V_FIDELITY)
 		return sync_fail(s, -AR_EPROTO, "primary sent extended "
 		    "attributes (Y) under protocol version %u",
-		    client_version(s->client));
+		    sync_version(s));
 	if (xattr_get(p, len, s->xwant) != 0)
 		return sync_fail(s, -AR_EPROTO, "primary sent invalid extended "
 		    "attributes");
@@ -261,7 +267,7 @@ sync_xattrs_apply(struct syncer *s, int dirfd, const char *name,
 	int pending = s->xpending, changed, partial, r;
 
 	s->xpending = 0;
-	if (s->xwant == NULL || client_version(s->client) < WIRE_V_FIDELITY)
+	if (s->xwant == NULL || sync_version(s) < WIRE_V_FIDELITY)
 		return 0;
 	if (!pending)
 		xattr_clear(s->xwant);
@@ -322,10 +328,10 @@ sync_xattrs_apply(struct syncer *s, int dirfd, const char *name,
 int
 sync_attrs_frame(struct syncer *s, const uint8_t *p, uint32_t len)
 {
-	if (client_version(s->client) < WIRE_V_FIDELITY)
+	if (sync_version(s) < WIRE_V_FIDELITY)
 		return sync_fail(s, -AR_EPROTO, "primary sent a directory's "
 		    "state (A) under protocol version %u",
-		    client_version(s->client));
+		    sync_version(s));
 	if (wire_get_entry(p, len, WIRE_ATTRS, &s->ent) != 0)
 		return sync_fail(s, -AR_EPROTO, "primary sent an invalid "
 		    "directory state");
@@ -905,10 +911,10 @@ sync_entry_apply(struct syncer *s, const struct wire_entry *e,
 	int r, skip;
 
 	if (wire_type_special(e->type) &&
-	    client_version(s->client) < WIRE_V_FIDELITY)
+	    sync_version(s) < WIRE_V_FIDELITY)
 		return sync_fail(s, -AR_EPROTO, "primary sent a special file "
 		    "'%s' under protocol version %u", sync_esc(path, plen),
-		    client_version(s->client));
+		    sync_version(s));
 	r = sync_make_room(s, e, &le, path, plen, &skip);
 	if (r != 0 || skip)
 		return r;
@@ -1039,7 +1045,7 @@ sync_merge_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	case WIRE_ATTRS:
 	case WIRE_XATTRS:
 		/* Applied in the final pass, after the contents. */
-		if (client_version(s->client) < WIRE_V_FIDELITY)
+		if (sync_version(s) < WIRE_V_FIDELITY)
 			return sync_fail(s, -AR_EPROTO, "unexpected manifest "
 			    "frame");
 		return 0;

@@ -175,6 +175,8 @@ int sync_fail(struct syncer *s, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* An escaped copy of a path for messages; two calls may share a line. */
 const char *sync_esc(const char *p, size_t len);
+/* The protocol version of the connection (1 without one). */
+uint32_t sync_version(const struct syncer *s);
 /* One rsync-style line on the itemize stream, if any. */
 void sync_itemize(struct syncer *s, const char *code, const char *path,
     size_t len, const char *suffix);

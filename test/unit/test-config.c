@@ -309,7 +309,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 17);
+	assert_int_equal(n, 22);
 	assert_string_equal(k[1], "state_dir");
 	assert_string_equal(k[8], "batch_files");
 	assert_string_equal(k[9], "standby_id");
@@ -318,6 +318,11 @@ test_section_keys(void **state)
 	assert_string_equal(k[12], "tls_cert");
 	assert_string_equal(k[15], "tls_ca");
 	assert_string_equal(k[16], "max_delete");
+	assert_string_equal(k[17], "specials");
+	assert_string_equal(k[18], "devices");
+	assert_string_equal(k[19], "xattrs");
+	assert_string_equal(k[20], "selinux");
+	assert_string_equal(k[21], "acls");
 
 	assert_null(config_section_keys("rescue"));
 }
