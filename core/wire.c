@@ -389,6 +389,30 @@ wire_put_entry(uint8_t *out, size_t outlen, uint8_t frame_type,
 }
 
 int
+wire_put_hole(uint8_t *out, size_t outlen, uint64_t len)
+{
+	struct wput w;
+
+	if (len == 0 || len > WIRE_HOLE_MAX)
+		return -AR_EINTERNAL;
+	wput_begin(&w, out, outlen, WIRE_HOLE);
+	wput_uint(&w, len, 8);
+	return wput_finish(&w);
+}
+
+int
+wire_get_hole(const uint8_t *p, size_t len, uint64_t *hole)
+{
+	struct cur c;
+
+	cur_init(&c, p, len);
+	*hole = cur_u64(&c);
+	if (cur_done(&c) != 0 || *hole == 0 || *hole > WIRE_HOLE_MAX)
+		return -AR_EPROTO;
+	return 0;
+}
+
+int
 wire_put_end(uint8_t *out, size_t outlen, uint64_t count)
 {
 	struct wput w;

@@ -25,7 +25,8 @@
 #define WIRE_VERSION_MAX 5
 /* Version 5 (fidelity): special files in E and U frames (types p, s, c,
  * b), the A frame (a directory's own state: the root's attributes), the
- * Y frame (xattrs and ACLs, xattr.h). */
+ * Y frame (xattrs and ACLs, xattr.h), the O frame (a hole of a sparse
+ * file sent whole). */
 #define WIRE_V_FIDELITY 5
 #define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */
 #define WIRE_HDR_VERSIONS "X-Asyncrep-Versions"
@@ -60,6 +61,7 @@ enum wire_type {
 	/* from WIRE_V_FIDELITY on */
 	WIRE_ATTRS = 'A',	/* the state of a directory itself ("" root) */
 	WIRE_XATTRS = 'Y',	/* xattrs and ACLs of the next E, U or A */
+	WIRE_HOLE = 'O',	/* whole file: u64 bytes of zeros, a hole */
 };
 
 enum wire_role {
@@ -174,6 +176,10 @@ int wire_put_retry(uint8_t *out, size_t outlen, uint32_t reason,
 /* M (two paths), K (one path) or S (one path, "" allowed). */
 int wire_put_pathop(uint8_t *out, size_t outlen, uint8_t type,
     const char *path, size_t len, const char *path2, size_t len2);
+/* O: a hole of len bytes (1 to WIRE_HOLE_MAX) in a file sent whole. */
+#define WIRE_HOLE_MAX (UINT64_C(1) << 30)
+int wire_put_hole(uint8_t *out, size_t outlen, uint64_t len);
+int wire_get_hole(const uint8_t *p, size_t len, uint64_t *hole);
 /* Header of a data frame of len payload bytes (len <= WIRE_MAX_FRAME);
  * writes WIRE_HDR bytes. */
 void wire_put_data_hdr(uint8_t *out, uint32_t len);
