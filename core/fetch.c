@@ -566,6 +566,8 @@ fetch_delta_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		    &d->patch);
 		if (r != 0)
 			return r;
+		/* Runs of zeros of a block or more stay holes. */
+		delta_patch_set_sparse(d->patch);
 		d->state = FETCH_DELTA_PATCHING;
 		return 0;
 	case WIRE_DATA:

@@ -1,5 +1,5 @@
 #!/bin/sh
-test_description='a faithful replica: special files, the root directory, xattrs and ACLs, judged by rsync -aHAXS'
+test_description='a faithful replica: special files, the root directory, xattrs, ACLs and sparse files, judged by rsync -aHAXS'
 . "$SRCDIR/test/t/lib.sh"
 . "$SRCDIR/test/t/lib-rescue.sh"
 
@@ -12,7 +12,10 @@ test_description='a faithful replica: special files, the root directory, xattrs 
 # security.) and POSIX ACLs (access and default) on files, directories,
 # symlinks and the root. A standby that is not root refuses device nodes
 # with a warning naming each and a partial exit (3); one that takes only
-# the user. namespace never writes another.
+# the user. namespace never writes another. A 100 MB sparse file with 4
+# KiB of data takes about 4 KiB on the standby and on the wire, one-shot,
+# and keeps its holes through a punched hole and a sparse extension while
+# following (whole and as a delta).
 
 judge() {
 	rsync -aHAXS --checksum --dry-run -i --delete "$1/" "$2/" \
@@ -21,6 +24,9 @@ judge() {
 }
 
 converged() { judge src dst; }
+
+# kib PATH: the KiB a file takes on disk.
+kib() { du -k "$1" | cut -f1; }
 
 # mksock PATH: a socket inode, as a server that bound it leaves it.
 mksock() {
@@ -48,6 +54,11 @@ test_expect_success 'setup: special files of each kind, an odd root' '
 	setfacl -m u:1234:rw,g:2345:r src/a &&
 	setfacl -d -m u:99:rx src/d && echo i >src/d/inherits &&
 	setfattr -n user.on-a-dir -v x src/sub &&
+	truncate -s 100M src/sparse &&
+	printf "%4096s" data | dd of=src/sparse bs=4096 seek=1000 \
+		conv=notrunc 2>/dev/null &&
+	truncate -s 10M src/tailhole && echo x >>src/tailhole &&
+	truncate -s 20M src/tailhole &&
 	setfattr -n user.root -v r src &&
 	chmod 751 src && chown 4321:5432 src && touch -t $T2 src
 '
@@ -62,6 +73,15 @@ test_expect_success 'one-shot: every kind replicated, the root too, exit 0' '
 	grep -q "^\.f\.\.\.\.\.\.\.ax a\$" out &&
 	grep -q "^\.d\.\.\.\.\.\.\.a\. d/\$" out &&
 	test "$(getfattr -h --only-values -n trusted.link once/lnk)" = 3
+'
+
+test_expect_success 'one-shot: a sparse file takes its data, on disk and on the wire' '
+	sync_to "$TRASH/sparse1" "$TRASH/state-sparse1" -v >sp.out 2>&1 &&
+	judge src sparse1 &&
+	test "$(kib sparse1/sparse)" -le 64 &&
+	test "$(kib sparse1/tailhole)" -le 64 &&
+	got=$(sed -n "s/.*received \([0-9]*\) bytes.*/\1/p" sp.out) &&
+	test -n "$got" && test "$got" -lt 1000000
 '
 
 test_expect_success 'one-shot again: nothing to do' '
@@ -105,6 +125,19 @@ test_expect_success 'following: xattrs set, replaced, removed; ACLs changed and 
 	echo inherited >src/d/new && mkdir src/d/newdir &&
 	setfattr -n user.root -v changed src &&
 	wait_for 20 converged
+'
+
+test_expect_success 'following: a hole punched in a live file, a file extended sparsely' '
+	wait_for 20 converged &&
+	printf "%8192s" more | dd of=src/sparse bs=4096 seek=3000 \
+		conv=notrunc 2>/dev/null &&
+	wait_for 30 converged &&
+	fallocate -p -o 4096000 -l 4096 src/sparse &&
+	wait_for 30 converged &&
+	truncate -s 200M src/tailhole &&
+	wait_for 30 converged &&
+	test "$(kib dst/sparse)" -le 256 &&
+	test "$(kib dst/tailhole)" -le 256
 '
 
 test_expect_success 'following: the root directory s mode, owner and mtime' '
