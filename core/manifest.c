@@ -14,6 +14,7 @@
 #include "error.h"
 #include "exclude.h"
 #include "fs.h"
+#include "links.h"
 #include "log.h"
 #include "manifest.h"
 #include "util.h"
@@ -52,6 +53,8 @@ struct manifest {
 	uint32_t version;		/* the request's protocol version */
 	int attrs_sent;			/* the A frame of the top is out */
 	struct xattr_set *xs;		/* WIRE_V_FIDELITY: scratch */
+	struct links *links;		/* WIRE_V_FIDELITY: hard links */
+	char cpath[WIRE_PATH_MAX + 2];	/* the current child's path */
 };
 
 void
@@ -154,6 +157,8 @@ manifest_set_version(struct manifest *m, uint32_t version)
 		if (m->xs == NULL)
 			return -AR_ENOMEM;
 	}
+	if (version >= WIRE_V_FIDELITY && m->links == NULL)
+		return links_new(&m->links);
 	return 0;
 }
 
@@ -178,17 +183,17 @@ manifest_put_xattrs(uint8_t *out, size_t outlen, int dirfd,
 	return xattr_put(out, outlen, xs);
 }
 
-/* The Y frame of dirfd/name (NULL: dirfd), when it has any. */
+/* The Y frame of dirfd/name (NULL: dirfd), at path, when it has any. */
 static int
 manifest_emit_xattrs(struct manifest *m, int dirfd, const char *name,
-    size_t path_len)
+    const char *path, size_t path_len)
 {
 	int n;
 
 	if (m->version < WIRE_V_FIDELITY)
 		return 0;
 	n = manifest_put_xattrs(m->out + m->out_len,
-	    sizeof(m->out) - m->out_len, dirfd, name, m->path, path_len,
+	    sizeof(m->out) - m->out_len, dirfd, name, path, path_len,
 	    m->xs);
 	if (n < 0)
 		return n;
@@ -206,7 +211,7 @@ manifest_emit_attrs(struct manifest *m, struct manifest_level *lv)
 
 	if (fstat(lv->fd, &st) != 0)
 		return -AR_EIO;
-	n = manifest_emit_xattrs(m, lv->fd, NULL, lv->path_len);
+	n = manifest_emit_xattrs(m, lv->fd, NULL, m->path, lv->path_len);
 	if (n != 0)
 		return n;
 	manifest_entry_from_stat(e, WALK_DIR, &st);
@@ -255,18 +260,32 @@ manifest_emit_entry(struct manifest *m, struct manifest_level *lv,
 		e->target_len = (uint16_t)tl;
 	}
 	if (m->version >= WIRE_V_FIDELITY) {
-		size_t base = lv->path_len;
+		size_t base = lv->path_len, clen;
+		const char *t;
+		size_t tlen;
 
-		/* m->path names this level: the child's path, for a
-		 * warning, is built past it and taken back. */
+		/* m->path names this level; the child's path. */
+		memcpy(m->cpath, m->path, base);
 		if (base > 0)
-			m->path[base++] = '/';
-		memcpy(m->path + base, we->name, we->namelen);
-		n = manifest_emit_xattrs(m, lv->fd, we->name,
-		    base + we->namelen);
-		m->path[lv->path_len] = '\0';
+			m->cpath[base++] = '/';
+		memcpy(m->cpath + base, we->name, we->namelen);
+		clen = base + we->namelen;
+		m->cpath[clen] = '\0';
+		n = manifest_emit_xattrs(m, lv->fd, we->name, m->cpath, clen);
 		if (n != 0)
 			return n;
+		/* A later name of a hard-link group names the first. */
+		if (type == WALK_FILE && we->st.st_nlink > 1) {
+			n = links_find_or_add(m->links, we->st.st_dev,
+			    we->st.st_ino, m->cpath, clen, &t, &tlen);
+			if (n < 0)
+				return n;
+			if (n == 1) {
+				e->type = WALK_HARDLINK;
+				memcpy(e->target, t, tlen + 1);
+				e->target_len = (uint16_t)tlen;
+			}
+		}
 	}
 	n = wire_put_entry(m->out + m->out_len, sizeof(m->out) - m->out_len,
 	    WIRE_ENTRY, e);
@@ -423,6 +442,7 @@ manifest_free(struct manifest *m)
 		manifest_level_pop(m);
 	free(m->levels);
 	free(m->xs);
+	links_free(m->links);
 	free(m);
 }
 

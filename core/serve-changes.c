@@ -109,6 +109,13 @@ serve_changes_put_state(struct server_stream *s, const char *path,
 			return serve_changes_put_gone(s, path, len);
 		}
 	}
+	/* A name of a hard-link group: which others it has, only a
+	 * manifest of the whole tree can tell. */
+	if (s->version >= WIRE_V_FIDELITY && type == WALK_FILE &&
+	    st.st_nlink > 1) {
+		close(dirfd);
+		return serve_changes_put_rescan(s, "", 0);
+	}
 	r = serve_changes_put_xattrs(s, dirfd, base, path, len);
 	close(dirfd);
 	if (r != 0)

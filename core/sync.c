@@ -25,6 +25,7 @@
 #include "state.h"
 #include "sync.h"
 #include "syncer.h"
+#include "util.h"
 #include "walk.h"
 #include "wire.h"
 
@@ -904,13 +905,143 @@ sync_entry_special(struct syncer *s, const struct wire_entry *e,
 	return 0;
 }
 
+/* A later name of a hard-link group: linked after the files of the
+ * compare are in (sync_links_apply), as its target may be one of them. */
+static int
+sync_entry_hardlink(struct syncer *s, const struct wire_entry *e,
+    const char *path, size_t plen)
+{
+	struct sync_hardlink *h;
+
+	if (util_grow(&s->hl, &s->hl_cap, s->nhl + 1, sizeof(*s->hl),
+	    16) != 0)
+		return -AR_ENOMEM;
+	h = &s->hl[s->nhl];
+	h->path = strndup(path, plen);
+	h->target = strndup(e->target, e->target_len);
+	h->size = e->size;
+	if (h->path == NULL || h->target == NULL) {
+		free(h->path);
+		free(h->target);
+		return -AR_ENOMEM;
+	}
+	s->nhl++;
+	return 0;
+}
+
+static void
+sync_links_clear(struct syncer *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nhl; i++) {
+		free(s->hl[i].path);
+		free(s->hl[i].target);
+	}
+	s->nhl = 0;
+}
+
+/*
+ * Link one name to its group's earlier path: a new name made with
+ * linkat, renamed over what is there. 1 when it must be fetched as a
+ * copy instead (the target is missing here, excluded, not a file, or on
+ * another file system), with a warning.
+ */
+static int
+sync_link_one(struct syncer *s, const struct sync_hardlink *h)
+{
+	char tmp[NAME_MAX + 1];
+	const char *base, *tbase;
+	struct stat st, tst;
+	int dirfd = -1, tdirfd = -1, fd, r = 0, e;
+	size_t plen = strlen(h->path), tlen = strlen(h->target);
+
+	if (fs_open_parent(s->rootfd, h->target, &tdirfd, &tbase) != 0 ||
+	    fstatat(tdirfd, tbase, &tst, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    !S_ISREG(tst.st_mode) || exclude_match(s->exclude, h->target,
+	    tlen, 0)) {
+		log_warn("'%s': its hard link '%s' is not here: copied",
+		    sync_esc(h->path, plen), sync_esc(h->target, tlen));
+		r = 1;
+		goto out;
+	}
+	if (fs_open_parent(s->rootfd, h->path, &dirfd, &base) != 0) {
+		r = sync_fail(s, -AR_EIO, "'%s': cannot open its directory: "
+		    "%s", sync_esc(h->path, plen), strerror(errno));
+		goto out;
+	}
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    st.st_dev == tst.st_dev && st.st_ino == tst.st_ino)
+		goto out;	/* linked already */
+	if (s->o->itemize != NULL)
+		fprintf(s->o->itemize, "hf+++++++++ %s => %s\n",
+		    sync_esc(h->path, plen), sync_esc(h->target, tlen));
+	s->st->links_set++;
+	if (s->o->dry_run)
+		goto out;
+	if (fs_tmpfile(dirfd, base, &fd, tmp, sizeof(tmp)) != 0) {
+		r = sync_fail(s, -AR_EIO, "'%s': temp name: %s",
+		    sync_esc(h->path, plen), strerror(errno));
+		goto out;
+	}
+	close(fd);
+	if (unlinkat(dirfd, tmp, 0) != 0 ||
+	    linkat(tdirfd, tbase, dirfd, tmp, 0) != 0) {
+		e = errno;
+		log_warn("'%s': cannot be linked to '%s' (%s): copied",
+		    sync_esc(h->path, plen), sync_esc(h->target, tlen),
+		    strerror(e));
+		r = 1;
+		goto out;
+	}
+	if (renameat(dirfd, tmp, dirfd, base) != 0) {
+		e = errno;
+		(void)unlinkat(dirfd, tmp, 0);
+		r = sync_fail(s, -AR_EIO, "'%s': rename: %s",
+		    sync_esc(h->path, plen), strerror(e));
+		goto out;
+	}
+	s->changed = 1;
+	if (fs_fsync_dir(dirfd) != 0)
+		r = sync_fail(s, -AR_EIO, "fsync of '%s': %s",
+		    sync_esc(h->path, plen), strerror(errno));
+out:
+	if (dirfd >= 0)
+		close(dirfd);
+	if (tdirfd >= 0)
+		close(tdirfd);
+	return r;
+}
+
+/* After the files of a compare are in: the hard links it listed, and
+ * the copies of those that could not be linked. */
+static int
+sync_links_apply(struct syncer *s)
+{
+	size_t i;
+	int r = 0, copies = 0;
+
+	for (i = 0; r >= 0 && i < s->nhl; i++) {
+		r = sync_link_one(s, &s->hl[i]);
+		if (r == 1 && !s->o->dry_run) {
+			copies = 1;
+			r = fetch_batch_add(s, s->hl[i].path,
+			    strlen(s->hl[i].path), s->hl[i].size, 1);
+		}
+	}
+	sync_links_clear(s);
+	if (r >= 0 && copies)
+		r = fetch_flush_all(s);
+	return r < 0 ? r : 0;
+}
+
 int
 sync_entry_apply(struct syncer *s, const struct wire_entry *e,
     const struct walk_ent *le, const char *path, size_t plen)
 {
 	int r, skip;
 
-	if (wire_type_special(e->type) &&
+	if ((wire_type_special(e->type) || e->type == WALK_HARDLINK) &&
 	    sync_version(s) < WIRE_V_FIDELITY)
 		return sync_fail(s, -AR_EPROTO, "primary sent a special file "
 		    "'%s' under protocol version %u", sync_esc(path, plen),
@@ -928,6 +1059,8 @@ sync_entry_apply(struct syncer *s, const struct wire_entry *e,
 	case WALK_CHR:
 	case WALK_BLK:
 		return sync_entry_special(s, e, le, path, plen);
+	case WALK_HARDLINK:
+		return sync_entry_hardlink(s, e, path, plen);
 	default:
 		return sync_entry_file(s, e, le, path, plen);
 	}
@@ -1008,7 +1141,8 @@ sync_entry(struct syncer *s, const struct wire_entry *e)
 	if (s->counting)
 		return le != NULL && le->type != e->type &&
 		    !(le->type == WALK_OTHER &&
-		    walk_special_of(le->st.st_mode) == e->type) ?
+		    walk_special_of(le->st.st_mode) == e->type) &&
+		    !(le->type == WALK_FILE && e->type == WALK_HARDLINK) ?
 		    sync_remove_local(s, le, NULL) : 0;
 	s->st->entries++;
 	return sync_entry_apply(s, e, le, path, len);
@@ -1231,6 +1365,9 @@ sync_compare(struct syncer *s, const char *path, int guard)
 		r = sync_block_finish(s);
 	if (r == 0)
 		r = fetch_flush_all(s);
+	if (r == 0)
+		r = sync_links_apply(s);
+	sync_links_clear(s);
 	if (r == 0 && !s->o->dry_run) {
 		s->blk.dirfd = -1;
 		r = fetch_replay(s, mfd, sync_dirattr_frame);
@@ -1366,6 +1503,8 @@ sync_release(struct syncer *s)
 	exclude_free(s->exclude);
 	free(s->xwant);
 	free(s->xlocal);
+	sync_links_clear(s);
+	free(s->hl);
 	client_free(s->client);
 	state_release(&s->state);
 	if (s->rootfd >= 0)

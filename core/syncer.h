@@ -91,6 +91,13 @@ struct sync_block {
 	int dirty;		/* entries created or removed here */
 };
 
+/* A name of a hard-link group, linked once the files are in. */
+struct sync_hardlink {
+	char *path;
+	char *target;		/* the earlier path of its group */
+	uint64_t size;		/* to fetch it as a copy if it cannot link */
+};
+
 /* One run of sync or sync --follow. */
 struct syncer {
 	const struct sync_opts *o;
@@ -132,6 +139,9 @@ struct syncer {
 	struct xattr_set *xwant, *xlocal;
 	int xpending;
 	int xwarned;
+	/* hard links of the compare (WIRE_V_FIDELITY) */
+	struct sync_hardlink *hl;
+	size_t nhl, hl_cap;
 	/* prune.c: the merge only counts what it would delete */
 	int counting;
 	uint64_t count_deletes;	/* local entries it would delete */

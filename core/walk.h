@@ -22,6 +22,9 @@ enum walk_type {
 	WALK_SOCK = 's',
 	WALK_CHR = 'c',		/* character device */
 	WALK_BLK = 'b',		/* block device */
+	/* A manifest entry (WIRE_V_FIDELITY) of a regular file that is a
+	 * hard link of an earlier entry, whose path is its target. */
+	WALK_HARDLINK = 'h',
 };
 
 struct walk_ent {

@@ -274,6 +274,9 @@ entry_type_valid(uint8_t frame_type, uint8_t type)
 	/* A: the state of a directory itself. */
 	if (frame_type == WIRE_ATTRS)
 		return type == 'd';
+	/* A hard link of an earlier entry: only in a manifest. */
+	if (type == 'h')
+		return frame_type == WIRE_ENTRY;
 	return type == 'f' || type == 'd' || type == 'l' ||
 	    wire_type_special(type);
 }
@@ -364,11 +367,14 @@ wire_put_entry(uint8_t *out, size_t outlen, uint8_t frame_type,
 	if (!entry_type_valid(frame_type, e->type) || !entry_size_valid(e) ||
 	    (e->mode & ~07777u) != 0 || e->mtime_nsec >= 1000000000u)
 		return -AR_EINTERNAL;
-	if (e->type == 'l') {
+	if (e->type == 'l' || e->type == 'h') {
 		if (e->target_len > WIRE_TARGET_MAX)
 			return -AR_ENOMEM;
 		if (e->target_len == 0 ||
 		    memchr(e->target, '\0', e->target_len) != NULL)
+			return -AR_EINTERNAL;
+		if (e->type == 'h' && !wire_path_valid(e->target,
+		    e->target_len))
 			return -AR_EINTERNAL;
 	} else if (e->target_len != 0)
 		return -AR_EINTERNAL;
@@ -621,7 +627,10 @@ wire_get_entry(const uint8_t *p, size_t len, uint8_t frame_type,
 	if (e->mtime_nsec >= 1000000000u || (e->mode & ~07777u) != 0)
 		return -AR_EPROTO;
 	/* An empty target cannot be created (symlink(2) says ENOENT). */
-	if ((e->type == 'l') != (tlen != 0))
+	if ((e->type == 'l' || e->type == 'h') != (tlen != 0))
+		return -AR_EPROTO;
+	/* A hard link names a path of the tree: never ".." or "/". */
+	if (e->type == 'h' && !wire_path_valid(e->target, tlen))
 		return -AR_EPROTO;
 	return 0;
 }
