@@ -1,5 +1,5 @@
 #!/bin/sh
-test_description='a faithful replica: special files, the root directory, xattrs, ACLs and sparse files, judged by rsync -aHAXS'
+test_description='a faithful replica: special files, the root directory, xattrs, ACLs, sparse files and hard links, judged by rsync -aHAXS'
 . "$SRCDIR/test/t/lib.sh"
 . "$SRCDIR/test/t/lib-rescue.sh"
 
@@ -15,7 +15,8 @@ test_description='a faithful replica: special files, the root directory, xattrs,
 # the user. namespace never writes another. A 100 MB sparse file with 4
 # KiB of data takes about 4 KiB on the standby and on the wire, one-shot,
 # and keeps its holes through a punched hole and a sparse extension while
-# following (whole and as a delta).
+# following (whole and as a delta). A hard-link group stays one inode
+# on the standby through new links, unlinks, renames and writes.
 
 judge() {
 	rsync -aHAXS --checksum --dry-run -i --delete "$1/" "$2/" \
@@ -54,6 +55,7 @@ test_expect_success 'setup: special files of each kind, an odd root' '
 	setfacl -m u:1234:rw,g:2345:r src/a &&
 	setfacl -d -m u:99:rx src/d && echo i >src/d/inherits &&
 	setfattr -n user.on-a-dir -v x src/sub &&
+	echo h >src/h1 && ln src/h1 src/d/h2 && ln src/h1 src/sub/h3 &&
 	truncate -s 100M src/sparse &&
 	printf "%4096s" data | dd of=src/sparse bs=4096 seek=1000 \
 		conv=notrunc 2>/dev/null &&
@@ -72,7 +74,9 @@ test_expect_success 'one-shot: every kind replicated, the root too, exit 0' '
 	grep -q "^cD+++++++++ blk\$" out &&
 	grep -q "^\.f\.\.\.\.\.\.\.ax a\$" out &&
 	grep -q "^\.d\.\.\.\.\.\.\.a\. d/\$" out &&
-	test "$(getfattr -h --only-values -n trusted.link once/lnk)" = 3
+	test "$(getfattr -h --only-values -n trusted.link once/lnk)" = 3 &&
+	grep -q "^hf+++++++++ d/h2 => h1\$" out &&
+	test "$(stat -c %i once/h1)" = "$(stat -c %i once/sub/h3)"
 '
 
 test_expect_success 'one-shot: a sparse file takes its data, on disk and on the wire' '
@@ -140,6 +144,17 @@ test_expect_success 'following: a hole punched in a live file, a file extended s
 	test "$(kib dst/tailhole)" -le 256
 '
 
+test_expect_success 'following: a hard-link group through new links, unlinks, renames, writes' '
+	ln src/h1 src/hnew &&
+	wait_for 20 converged &&
+	rm src/sub/h3 &&
+	mv src/d/h2 src/sub/h2moved &&
+	wait_for 20 converged &&
+	echo more >>src/h1 &&
+	wait_for 20 converged &&
+	test "$(stat -c %i dst/hnew)" = "$(stat -c %i dst/sub/h2moved)"
+'
+
 test_expect_success 'following: the root directory s mode, owner and mtime' '
 	chmod 750 src && chown 99:98 src &&
 	wait_for 20 converged &&
@@ -174,11 +189,12 @@ test_expect_success 'rescue: specials and the root held in the spool and unseen'
 	start_follow rs &&
 	wait_for 20 judge src rs/data &&
 	rm src/d/fifo2 && mknod src/d/fifo2 b 8 1 &&
-	mkfifo src/sub/spooled &&
+	mkfifo src/sub/spooled && ln src/h1 src/d/hspooled &&
 	wait_for 10 grep -qa spooled rspool/seg-*.log &&
 	kill -STOP $WATCH_PID && wait_for 10 is_stopped $WATCH_PID &&
 	setfattr -n user.spooled -v s src/a &&
 	mksock src/sub/unseen && chmod 711 src && touch -t $T1 src &&
+	ln src/h1 src/sub/hunseen &&
 	setfattr -n user.unseen -v u src/d/b && setfacl -m u:3:r src/sub &&
 	kill9 $WATCH_PID &&
 	start_rescue r --timeout 30s &&
