@@ -35,6 +35,14 @@ mksock() {
 socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$1"
 }
 
+# Mounts made for the steps below, undone whatever happens.
+test_cleanup() {
+	for m in noxa vfat big bigdst; do
+		umount "$TRASH/$m" 2>/dev/null
+	done
+	return 0
+}
+
 T1=200001021234.56
 T2=199903040506.07
 
@@ -200,6 +208,51 @@ test_expect_success 'rescue: specials and the root held in the spool and unseen'
 	start_rescue r --timeout 30s &&
 	rescued_ok r rs &&
 	judge src rs/data
+'
+
+test_expect_success 'a standby file system without xattrs: one warning at start, exit 3' '
+	start_watch "$TRASH/src" "$TRASH/spool2" --interval 0 &&
+	mkdir noxa && mount -t ramfs none noxa &&
+	test_must_fail 3 sync_to "$TRASH/noxa/data" "$TRASH/state-noxa" \
+		2>noxa.err &&
+	test "$(grep -c "holds no extended attributes" noxa.err)" = 1 &&
+	grep -q "not replicated (see the warnings)" noxa.err &&
+	test -p noxa/data/sub/spooled &&
+	test "$(cat noxa/data/h1)" = "$(cat src/h1)" &&
+	umount noxa
+'
+
+# A vfat image also lacks symlinks, owners and special files; this
+# kernel may not have vfat at all.
+if mkdir vfat && truncate -s 64M vfat.img && mkfs.vfat vfat.img >/dev/null 2>&1 &&
+	mount -o loop vfat.img vfat 2>/dev/null; then
+	test_expect_success 'a vfat standby: warnings, exit 3' '
+		test_must_fail 3 sync_to "$TRASH/vfat/data" "$TRASH/state-vfat" \
+			2>vfat.err &&
+		grep -q "holds no extended attributes" vfat.err
+	'
+else
+	test_skip 'a vfat standby: warnings, exit 3' 'no vfat here (mkfs.vfat or the kernel module missing)'
+fi
+
+test_expect_success 'xattrs past the limits: the primary warns, the standby exits 3' '
+	stop_watch &&
+	mkdir big bigdst && mount -t tmpfs none big &&
+	mount -t tmpfs none bigdst &&
+	echo b >big/f &&
+	for i in 1 2 3; do
+		"$PYTHON3" -c "import os; os.setxattr(\"big/f\", \"trusted.big$i\", b\"x\" * 60000)" ||
+		return 1
+	done &&
+	WATCH_LOG=$TRASH/big.watch.log start_watch "$TRASH/big" "$TRASH/bigspool" \
+		--interval 0 &&
+	test_must_fail 3 sync_to "$TRASH/bigdst" "$TRASH/state-bigdst" \
+		2>big.err &&
+	grep -q "past the limits" big.watch.log &&
+	grep -q "f.: not replicated: the primary could not send all" big.err &&
+	getfattr -d -m "^trusted\.big" bigdst/f >big.attrs &&
+	test "$(grep -c "^trusted\.big" big.attrs)" = 2 &&
+	stop_watch && umount big && umount bigdst
 '
 
 test_done
