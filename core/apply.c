@@ -288,15 +288,25 @@ apply_dirattr(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	const char *base;
 	int dirfd, r;
 
+	if (type == WIRE_XATTRS)
+		return sync_xattr_frame(s, p, len);
+	if (type == WIRE_ATTRS)
+		return sync_attrs_frame(s, p, len);
 	if (type != WIRE_STATE || wire_get_entry(p, len, WIRE_STATE,
-	    &s->ent) != 0 || s->ent.type != WALK_DIR ||
-	    exclude_match(s->exclude, s->ent.name, s->ent.name_len, 1))
+	    &s->ent) != 0 || exclude_match(s->exclude, s->ent.name,
+	    s->ent.name_len, s->ent.type == WALK_DIR)) {
+		s->xpending = 0;
 		return 0;
-	if (fs_open_parent(s->rootfd, s->ent.name, &dirfd, &base) != 0)
+	}
+	if (fs_open_parent(s->rootfd, s->ent.name, &dirfd, &base) != 0) {
+		s->xpending = 0;
 		return 0;
-	r = sync_dir_attrs(s, dirfd, base, s->ent.name, s->ent.name_len,
+	}
+	r = sync_xattrs_apply(s, dirfd, base, s->ent.name, s->ent.name_len,
 	    &s->ent);
+	if (r == 0 && s->ent.type == WALK_DIR)
+		r = sync_dir_attrs(s, dirfd, base, s->ent.name,
+		    s->ent.name_len, &s->ent);
 	close(dirfd);
 	return r;
 }
-

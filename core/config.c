@@ -57,6 +57,7 @@ enum config_type {
 	CONFIG_T_PINS,		/* key pins, "sha256:HEX, ..." (stored as text) */
 	CONFIG_T_ONOFF,		/* int, enum config_onoff: "on" or "off" */
 	CONFIG_T_PORTION,	/* struct config_portion, "10" or "50%" */
+	CONFIG_T_YESNO,		/* int, 1 or 0: "yes" or "no" */
 };
 
 struct config_key {
@@ -154,6 +155,11 @@ static const struct config_key config_keys[] = {
 	    0, UINT64_C(1) << 62, NULL, 0 },
 	{ "standby", "max_stored_size", CONFIG_T_SIZE, S(max_stored_size),
 	    MIB, 64 * TIB, "4G", 0 },
+	{ "standby", "specials", CONFIG_T_YESNO, S(specials), 0, 0, "yes", 0 },
+	{ "standby", "devices", CONFIG_T_YESNO, S(devices), 0, 0, "yes", 0 },
+	{ "standby", "xattrs", CONFIG_T_STRING, S(xattrs), 0, 0, NULL, 0 },
+	{ "standby", "selinux", CONFIG_T_YESNO, S(selinux), 0, 0, "no", 0 },
+	{ "standby", "acls", CONFIG_T_YESNO, S(acls), 0, 0, "yes", 0 },
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -769,6 +775,14 @@ config_value_parse(const struct config_key *k, const char *text,
 		}
 		v->u = strcmp(text, "on") == 0 ? CONFIG_ON : CONFIG_OFF;
 		return 0;
+	case CONFIG_T_YESNO:
+		if (strcmp(text, "yes") != 0 && strcmp(text, "no") != 0) {
+			config_err(why, whylen, "'%s' is neither 'yes' nor "
+			    "'no'", q);
+			return -AR_EUSAGE;
+		}
+		v->u = strcmp(text, "yes") == 0;
+		return 0;
 	case CONFIG_T_ADDR:
 		r = config_addr_parse(text, &v->addr, &reason);
 		if (r != 0) {
@@ -873,6 +887,7 @@ config_value_store(struct config *cfg, const struct config_key *k,
 		*(unsigned *)field = v->u;
 		break;
 	case CONFIG_T_ONOFF:
+	case CONFIG_T_YESNO:
 		*(int *)field = (int)v->u;
 		break;
 	}

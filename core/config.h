@@ -97,6 +97,12 @@ struct config_standby {
 	struct config_addr metrics_listen;	/* GET /metrics; unset: none */
 	uint64_t max_file_size;		/* larger files refused, 0: none */
 	uint64_t max_stored_size;	/* a stored answer, default 4G */
+	int specials;			/* FIFOs and sockets made: yes */
+	int devices;			/* device nodes made (as root): yes */
+	char *xattrs;			/* namespaces replicated, NULL: all of
+					 * "user, trusted, security" */
+	int selinux;			/* security.selinux too: no */
+	int acls;			/* POSIX ACLs: yes */
 };
 
 struct config {

@@ -676,6 +676,7 @@ struct delta_patch {
 	int		 out_fd;
 	uint64_t	 max_out;
 	uint64_t	 total;		/* output bytes written */
+	int		 sparse;	/* zero blocks left as holes */
 	int		 done;		/* job returned RS_DONE */
 	int		 err;		/* sticky error */
 	struct hash_ctx	 hash;
@@ -735,6 +736,58 @@ delta_patch_new(int basis_fd, int out_fd, uint64_t max_out,
 	return 0;
 }
 
+void
+delta_patch_set_sparse(struct delta_patch *p)
+{
+	p->sparse = 1;
+}
+
+/* 1 if len bytes at buf are all zero. */
+static int
+delta_zero(const uint8_t *buf, size_t len)
+{
+	return len == 0 || (buf[0] == 0 && memcmp(buf, buf + 1, len - 1) == 0);
+}
+
+/*
+ * Write len bytes at off; in a sparse patch, each whole block of
+ * DELTA_HOLE_BLOCK zeros at an aligned offset is skipped (the output is
+ * a new file, where it reads as zeros) and the size is set at the end.
+ */
+static int
+delta_patch_write(struct delta_patch *p, const uint8_t *buf, size_t len,
+    uint64_t off)
+{
+	size_t i = 0, n, start;
+	int e;
+
+	if (!p->sparse)
+		return delta_pwrite(p->out_fd, buf, len, off);
+	while (i < len) {
+		/* The block of the output file this byte is in. */
+		n = DELTA_HOLE_BLOCK - (size_t)((off + i) % DELTA_HOLE_BLOCK);
+		if (n > len - i)
+			n = len - i;
+		if (n == DELTA_HOLE_BLOCK && delta_zero(buf + i, n)) {
+			i += n;
+			continue;
+		}
+		start = i;
+		/* Data up to the next whole zero block. */
+		for (i += n; i < len; i += n) {
+			n = len - i < DELTA_HOLE_BLOCK ? len - i :
+			    DELTA_HOLE_BLOCK;
+			if (n == DELTA_HOLE_BLOCK && delta_zero(buf + i, n))
+				break;
+		}
+		e = delta_pwrite(p->out_fd, buf + start, i - start,
+		    off + start);
+		if (e != 0)
+			return e;
+	}
+	return 0;
+}
+
 /* Drive the job over the given delta bytes, writing all output. */
 static int
 delta_patch_run(struct delta_patch *p, const void *buf, size_t len, int eof)
@@ -764,7 +817,7 @@ delta_patch_run(struct delta_patch *p, const void *buf, size_t len, int eof)
 			 * gigabytes. */
 			if (made > p->max_out || p->total > p->max_out - made)
 				return -AR_EPROTO;
-			e = delta_pwrite(p->out_fd, p->buf, made, p->total);
+			e = delta_patch_write(p, p->buf, made, p->total);
 			if (e != 0)
 				return e;
 			hash_update(&p->hash, p->buf, made);
@@ -814,6 +867,9 @@ delta_patch_finish(struct delta_patch *p, uint64_t *size,
 	r = delta_patch_run(p, NULL, 0, 1);
 	if (r == 0 && !p->done)
 		r = -AR_EPROTO;
+	/* Zero blocks at the end were skipped: the size says they are. */
+	if (r == 0 && p->sparse && ftruncate(p->out_fd, (off_t)p->total) != 0)
+		r = -AR_EIO;
 	if (r != 0) {
 		p->err = r;
 		return r;

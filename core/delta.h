@@ -96,6 +96,10 @@ struct delta_patch;
 int delta_patch_new(int basis_fd, int out_fd, uint64_t max_out,
     struct delta_patch **out);
 int delta_patch_feed(struct delta_patch *p, const void *buf, size_t len);
+/* The output is a new, empty file: leave each aligned block of
+ * DELTA_HOLE_BLOCK zeros as a hole (a sparse patch; call before feeding). */
+#define DELTA_HOLE_BLOCK 4096
+void delta_patch_set_sparse(struct delta_patch *p);
 /* End of delta: the job must be complete. Returns output size and hash. */
 int delta_patch_finish(struct delta_patch *p, uint64_t *size,
     uint8_t hash[HASH_LEN]);

@@ -126,6 +126,27 @@ fetch_writeback(int fd, uint64_t end, size_t len)
 	    SYNC_FILE_RANGE_WRITE);
 }
 
+/* An O frame: the hole is skipped, never written (the temp file is
+ * new, so what is skipped reads as zeros), and hashed as its zeros. */
+static int
+fetch_hole(struct syncer *s, struct fetch_item *it, uint64_t hole)
+{
+	static const uint8_t zeros[65536];
+	uint64_t done;
+	size_t n;
+
+	if (lseek(it->fd, (off_t)hole, SEEK_CUR) < 0)
+		return sync_fail(s, -AR_EIO, "'%s': seek: %s",
+		    sync_esc(it->path, strlen(it->path)), strerror(errno));
+	for (done = 0; done < hole; done += n) {
+		n = hole - done < sizeof(zeros) ? (size_t)(hole - done) :
+		    sizeof(zeros);
+		hash_update(&s->batch.hash, zeros, n);
+	}
+	it->got += hole;
+	return 0;
+}
+
 /* A frame of the answer to /v1/files. */
 /*
  * Before a file of size bytes is written at dirfd: refuse one larger
@@ -170,7 +191,7 @@ fetch_files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	struct wire_trailer t;
 	struct wire_retry rt;
 	uint8_t hash[HASH_LEN];
-	uint64_t count;
+	uint64_t count, hole;
 	int r;
 
 	assert(b->cur <= b->n);
@@ -230,11 +251,25 @@ fetch_files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		metrics_add(METRICS_RECV_BYTES_WHOLE, len);
 		progress_received(&s->prog, s->st->file_bytes);
 		return 0;
+	case WIRE_HOLE:
+		if (it == NULL || it->state != FETCH_ITEM_RECEIVING ||
+		    sync_version(s) < WIRE_V_FIDELITY ||
+		    wire_get_hole(p, len, &hole) != 0 ||
+		    hole > it->size - it->got)
+			return sync_fail(s, -AR_EPROTO, "primary sent a "
+			    "malformed or unexpected hole");
+		return fetch_hole(s, it, hole);
 	case WIRE_TRAILER:
 		if (it == NULL || it->state != FETCH_ITEM_RECEIVING ||
 		    wire_get_trailer(p, len, &t) != 0)
 			return sync_fail(s, -AR_EPROTO, "primary sent a "
 			    "malformed or unexpected trailer");
+		/* A hole at the end: lseek alone left the size short. */
+		if (it->got == it->size && ftruncate(it->fd,
+		    (off_t)it->size) != 0)
+			return sync_fail(s, -AR_EIO, "'%s': truncate: %s",
+			    sync_esc(it->path, strlen(it->path)),
+			    strerror(errno));
 		hash_final(&b->hash, hash);
 		if (t.size != it->size || it->got != it->size ||
 		    memcmp(t.hash, hash, HASH_LEN) != 0)
@@ -576,6 +611,8 @@ fetch_delta_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		    &d->patch);
 		if (r != 0)
 			return r;
+		/* Runs of zeros of a block or more stay holes. */
+		delta_patch_set_sparse(d->patch);
 		d->state = FETCH_DELTA_PATCHING;
 		return 0;
 	case WIRE_DATA:
@@ -807,7 +844,9 @@ fetch_manifest_check(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		return sync_fail(st->s, -AR_EPROTO, "primary could not list "
 		    "its tree");
 	}
-	if (type != WIRE_DIR && type != WIRE_ENTRY && type != WIRE_END)
+	if (type != WIRE_DIR && type != WIRE_ENTRY && type != WIRE_END &&
+	    !((type == WIRE_ATTRS || type == WIRE_XATTRS) &&
+	    sync_version(st->s) >= WIRE_V_FIDELITY))
 		return sync_fail(st->s, -AR_EPROTO, "unexpected frame (type "
 		    "0x%02x) in the manifest", type);
 	st->ended = type == WIRE_END;

@@ -71,6 +71,10 @@ follow_check_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			return sync_fail(st->s, -AR_EPROTO, "unexpected or "
 			    "malformed W frame in a batch");
 		return 0;
+	case WIRE_ATTRS:
+	case WIRE_XATTRS:
+		/* Checked and applied by apply_dirattr. */
+		return 0;
 	case WIRE_END:
 	case WIRE_GONE:
 	case WIRE_COMPLETE:

@@ -8,21 +8,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "error.h"
 #include "exclude.h"
 #include "fs.h"
+#include "links.h"
 #include "log.h"
 #include "manifest.h"
 #include "util.h"
 #include "walk.h"
+#include "xattr.h"
 
 /* Deepest directory nesting served: the root and the 2048 directories of
  * the longest valid path ("a/a/.../a", WIRE_PATH_MAX bytes). */
 #define MANIFEST_MAX_DEPTH ((WIRE_PATH_MAX + 1) / 2 + 1)
 /* Room for the largest frame we emit (an entry with path and target). */
 #define MANIFEST_OUT (2 * (WIRE_HDR + 32 + WIRE_PATH_MAX + WIRE_TARGET_MAX))
+/* Kept free before an entry: the entry, and its Y frame before it. */
+#define MANIFEST_ROOM (MANIFEST_OUT / 2 + XATTR_WIRE_MAX)
 
 struct manifest_level {
 	int fd;
@@ -38,13 +43,18 @@ struct manifest {
 	size_t depth;		/* levels in use */
 	size_t cap;
 	char path[WIRE_PATH_MAX + 2];
-	uint8_t out[MANIFEST_OUT];
+	uint8_t out[MANIFEST_OUT + XATTR_WIRE_MAX];
 	size_t out_len, out_pos;
 	uint64_t count;
 	int done;
 	struct wire_entry ent;
 	const struct exclude *exclude;
 	char xpath[WIRE_PATH_MAX + 2];	/* scratch for exclude matching */
+	uint32_t version;		/* the request's protocol version */
+	int attrs_sent;			/* the A frame of the top is out */
+	struct xattr_set *xs;		/* WIRE_V_FIDELITY: scratch */
+	struct links *links;		/* WIRE_V_FIDELITY: hard links */
+	char cpath[WIRE_PATH_MAX + 2];	/* the current child's path */
 };
 
 void
@@ -52,6 +62,8 @@ manifest_entry_from_stat(struct wire_entry *e, int type, const struct stat *st)
 {
 	e->type = (uint8_t)type;
 	e->size = type == WALK_FILE ? (uint64_t)st->st_size : 0;
+	if (type == WALK_CHR || type == WALK_BLK)
+		e->size = wire_rdev(major(st->st_rdev), minor(st->st_rdev));
 	e->mtime_sec = st->st_mtim.tv_sec;
 	e->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
 	e->mode = st->st_mode & 07777;
@@ -136,6 +148,84 @@ manifest_set_exclude(struct manifest *m, const struct exclude *x)
 	m->exclude = x;
 }
 
+int
+manifest_set_version(struct manifest *m, uint32_t version)
+{
+	m->version = version;
+	if (version >= WIRE_V_FIDELITY && m->xs == NULL) {
+		m->xs = malloc(sizeof(*m->xs));
+		if (m->xs == NULL)
+			return -AR_ENOMEM;
+	}
+	if (version >= WIRE_V_FIDELITY && m->links == NULL)
+		return links_new(&m->links);
+	return 0;
+}
+
+int
+manifest_put_xattrs(uint8_t *out, size_t outlen, int dirfd,
+    const char *name, const char *path, size_t plen, struct xattr_set *xs)
+{
+	char esc[LOG_ESC_MAX];
+
+	if (xattr_read(dirfd, name, xs) != 0) {
+		log_warn("'%s': cannot read its extended attributes: %s",
+		    log_escape(path, plen, esc, sizeof(esc)), strerror(errno));
+		xattr_clear(xs);
+		xs->incomplete = 1;
+	} else if (xs->incomplete)
+		log_warn("'%s': extended attributes past the limits (%u "
+		    "names, %u bytes each, %u bytes in all) are not "
+		    "replicated", log_escape(path, plen, esc, sizeof(esc)),
+		    XATTR_NAMES_MAX, XATTR_VALUE_MAX, XATTR_ENTRY_MAX);
+	if (xs->n == 0 && !xs->incomplete)
+		return 0;
+	return xattr_put(out, outlen, xs);
+}
+
+/* The Y frame of dirfd/name (NULL: dirfd), at path, when it has any. */
+static int
+manifest_emit_xattrs(struct manifest *m, int dirfd, const char *name,
+    const char *path, size_t path_len)
+{
+	int n;
+
+	if (m->version < WIRE_V_FIDELITY)
+		return 0;
+	n = manifest_put_xattrs(m->out + m->out_len,
+	    sizeof(m->out) - m->out_len, dirfd, name, path, path_len,
+	    m->xs);
+	if (n < 0)
+		return n;
+	m->out_len += (size_t)n;
+	return 0;
+}
+
+/* The A frame: the state of the top directory itself. */
+static int
+manifest_emit_attrs(struct manifest *m, struct manifest_level *lv)
+{
+	struct wire_entry *e = &m->ent;
+	struct stat st;
+	int n;
+
+	if (fstat(lv->fd, &st) != 0)
+		return -AR_EIO;
+	n = manifest_emit_xattrs(m, lv->fd, NULL, m->path, lv->path_len);
+	if (n != 0)
+		return n;
+	manifest_entry_from_stat(e, WALK_DIR, &st);
+	memcpy(e->name, m->path, lv->path_len);
+	e->name[lv->path_len] = '\0';
+	e->name_len = (uint16_t)lv->path_len;
+	n = wire_put_entry(m->out + m->out_len, sizeof(m->out) - m->out_len,
+	    WIRE_ATTRS, e);
+	if (n < 0)
+		return n;
+	m->out_len += (size_t)n;
+	return 0;
+}
+
 /* Append the E frame of one entry of the level on top. */
 static int
 manifest_emit_entry(struct manifest *m, struct manifest_level *lv,
@@ -144,10 +234,12 @@ manifest_emit_entry(struct manifest *m, struct manifest_level *lv,
 	struct wire_entry *e = &m->ent;
 	char esc[LOG_ESC_MAX];
 	ssize_t tl;
-	int n;
+	int n, type = we->type;
 
-	if (we->type != WALK_FILE && we->type != WALK_DIR &&
-	    we->type != WALK_LINK)
+	if (type == WALK_OTHER && m->version >= WIRE_V_FIDELITY)
+		type = walk_special_of(we->st.st_mode);
+	if (type != WALK_FILE && type != WALK_DIR && type != WALK_LINK &&
+	    !wire_type_special((uint8_t)type))
 		return 0;
 	if (!manifest_fits(we, lv)) {
 		log_warn("skipping '%s': path too long to replicate",
@@ -156,7 +248,7 @@ manifest_emit_entry(struct manifest *m, struct manifest_level *lv,
 	}
 	if (manifest_excluded(m, lv, we))
 		return 0;
-	manifest_entry_from_stat(e, we->type, &we->st);
+	manifest_entry_from_stat(e, type, &we->st);
 	memcpy(e->name, we->name, we->namelen);
 	e->name[we->namelen] = '\0';
 	e->name_len = (uint16_t)we->namelen;
@@ -166,6 +258,34 @@ manifest_emit_entry(struct manifest *m, struct manifest_level *lv,
 			return 0;	/* vanished since listed */
 		e->target[tl] = '\0';
 		e->target_len = (uint16_t)tl;
+	}
+	if (m->version >= WIRE_V_FIDELITY) {
+		size_t base = lv->path_len, clen;
+		const char *t;
+		size_t tlen;
+
+		/* m->path names this level; the child's path. */
+		memcpy(m->cpath, m->path, base);
+		if (base > 0)
+			m->cpath[base++] = '/';
+		memcpy(m->cpath + base, we->name, we->namelen);
+		clen = base + we->namelen;
+		m->cpath[clen] = '\0';
+		n = manifest_emit_xattrs(m, lv->fd, we->name, m->cpath, clen);
+		if (n != 0)
+			return n;
+		/* A later name of a hard-link group names the first. */
+		if (type == WALK_FILE && we->st.st_nlink > 1) {
+			n = links_find_or_add(m->links, we->st.st_dev,
+			    we->st.st_ino, m->cpath, clen, &t, &tlen);
+			if (n < 0)
+				return n;
+			if (n == 1) {
+				e->type = WALK_HARDLINK;
+				memcpy(e->target, t, tlen + 1);
+				e->target_len = (uint16_t)tlen;
+			}
+		}
 	}
 	n = wire_put_entry(m->out + m->out_len, sizeof(m->out) - m->out_len,
 	    WIRE_ENTRY, e);
@@ -238,7 +358,7 @@ manifest_produce(struct manifest *m)
 	struct manifest_level *lv;
 	int n, r;
 
-	while (!m->done && sizeof(m->out) - m->out_len >= MANIFEST_OUT / 2) {
+	while (!m->done && sizeof(m->out) - m->out_len >= MANIFEST_ROOM) {
 		if (m->depth == 0) {
 			n = wire_put_end(m->out + m->out_len,
 			    sizeof(m->out) - m->out_len, m->count);
@@ -257,6 +377,13 @@ manifest_produce(struct manifest *m)
 			m->out_len += (size_t)n;
 			assert(m->out_len <= sizeof(m->out));
 			lv->header_sent = 1;
+		} else if (!m->attrs_sent) {
+			m->attrs_sent = 1;
+			if (m->version >= WIRE_V_FIDELITY) {
+				r = manifest_emit_attrs(m, lv);
+				if (r != 0)
+					return r;
+			}
 		} else if (lv->emit < lv->list.n) {
 			r = manifest_emit_entry(m, lv,
 			    &lv->list.ents[lv->emit++]);
@@ -314,6 +441,8 @@ manifest_free(struct manifest *m)
 	while (m->depth > 0)
 		manifest_level_pop(m);
 	free(m->levels);
+	free(m->xs);
+	links_free(m->links);
 	free(m);
 }
 

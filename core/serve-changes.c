@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -24,11 +25,13 @@
 #include "exclude.h"
 #include "fs.h"
 #include "log.h"
+#include "manifest.h"
 #include "query.h"
 #include "server-int.h"
 #include "spool.h"
 #include "util.h"
 #include "walk.h"
+#include "xattr.h"
 
 /* Touched paths (and renames) in one answer to /v1/changes. */
 #define SERVE_CHANGES_MAX 4096
@@ -52,6 +55,27 @@ serve_changes_put_rescan(struct server_stream *s, const char *path,
 	    sizeof(s->out) - s->out_len, WIRE_RESCAN, path, len, NULL, 0));
 }
 
+/* WIRE_V_FIDELITY: the Y frame of dirfd/name (NULL: dirfd) before its
+ * U or A frame, when it has xattrs. */
+static int
+serve_changes_put_xattrs(struct server_stream *s, int dirfd,
+    const char *name, const char *path, size_t len)
+{
+	struct xattr_set *xs;
+	int n;
+
+	if (s->version < WIRE_V_FIDELITY)
+		return 0;
+	/* 200 KiB: not on the stack of a pool thread. */
+	xs = malloc(sizeof(*xs));
+	if (xs == NULL)
+		return -AR_ENOMEM;
+	n = manifest_put_xattrs(s->out + s->out_len,
+	    sizeof(s->out) - s->out_len, dirfd, name, path, len, xs);
+	free(xs);
+	return server_stream_put(s, n);
+}
+
 /* The U frame (with S for a directory to rescan) or K frame that tells
  * the current state of path. */
 static int
@@ -67,16 +91,20 @@ serve_changes_put_state(struct server_stream *s, const char *path,
 	if (fs_open_parent(s->srv->opts.rootfd, path, &dirfd, &base) != 0)
 		return serve_changes_put_gone(s, path, len);
 	/* Excluded as what it is now: a pattern for directories does not
-	 * hide a file of that name. */
+	 * hide a file of that name. Special files only from the version
+	 * that carries them. */
 	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
 	    !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) ||
-	    S_ISLNK(st.st_mode)) || exclude_match(s->srv->opts.exclude, path,
-	    len, S_ISDIR(st.st_mode))) {
+	    S_ISLNK(st.st_mode) || (s->version >= WIRE_V_FIDELITY &&
+	    walk_special_of(st.st_mode) != 0)) ||
+	    exclude_match(s->srv->opts.exclude, path, len,
+	    S_ISDIR(st.st_mode))) {
 		close(dirfd);
 		return serve_changes_put_gone(s, path, len);
 	}
 	type = S_ISREG(st.st_mode) ? WALK_FILE : S_ISDIR(st.st_mode) ?
-	    WALK_DIR : WALK_LINK;
+	    WALK_DIR : S_ISLNK(st.st_mode) ? WALK_LINK :
+	    walk_special_of(st.st_mode);
 	if (type == WALK_LINK) {
 		tl = readlinkat(dirfd, base, target, WIRE_TARGET_MAX);
 		if (tl <= 0) {
@@ -84,12 +112,40 @@ serve_changes_put_state(struct server_stream *s, const char *path,
 			return serve_changes_put_gone(s, path, len);
 		}
 	}
+	/* A name of a hard-link group: which others it has, only a
+	 * manifest of the whole tree can tell. */
+	if (s->version >= WIRE_V_FIDELITY && type == WALK_FILE &&
+	    st.st_nlink > 1) {
+		close(dirfd);
+		return serve_changes_put_rescan(s, "", 0);
+	}
+	r = serve_changes_put_xattrs(s, dirfd, base, path, len);
 	close(dirfd);
+	if (r != 0)
+		return r;
 	r = server_stream_put_entry(s, WIRE_STATE, type, &st, path, len,
 	    type == WALK_LINK ? target : NULL, (size_t)tl);
 	if (r == 0 && rescan && type == WALK_DIR)
 		r = serve_changes_put_rescan(s, path, len);
 	return r;
+}
+
+/* The A frame: the root's own state, which every batch may change (its
+ * mtime moves with each name created or removed at the top). */
+static int
+serve_changes_put_root(struct server_stream *s)
+{
+	struct stat st;
+
+	int r;
+
+	if (fstat(s->srv->opts.rootfd, &st) != 0)
+		return -AR_EIO;
+	r = serve_changes_put_xattrs(s, s->srv->opts.rootfd, NULL, "", 0);
+	if (r != 0)
+		return r;
+	return server_stream_put_entry(s, WIRE_ATTRS, WALK_DIR, &st, "", 0,
+	    NULL, 0);
 }
 
 /* G and C: the payload of Z (a position), under another type. A rescue's
@@ -164,12 +220,17 @@ serve_changes_produce(struct server_stream *s)
 			break;
 		case SERVE_CHANGES_PATHS:
 			if (s->idx == changes_npaths(s->changes)) {
-				s->step = SERVE_CHANGES_END;
+				s->step = SERVE_CHANGES_ROOT;
 				break;
 			}
 			if (changes_path(s->changes, s->idx++, &p, &len,
 			    &rescan))
 				r = serve_changes_put_state(s, p, len, rescan);
+			break;
+		case SERVE_CHANGES_ROOT:
+			s->step = SERVE_CHANGES_END;
+			if (s->version >= WIRE_V_FIDELITY)
+				r = serve_changes_put_root(s);
 			break;
 		case SERVE_CHANGES_END:
 			if (s->oldest_ns != 0) {
@@ -483,6 +544,7 @@ serve_changes_reply(struct MHD_Connection *c, struct server *srv,
 	if (rq->stream == NULL ||
 	    changes_new(SERVE_CHANGES_MAX, &rq->stream->changes) != 0)
 		return MHD_NO;
+	rq->stream->version = rq->version;
 	g.ch = rq->stream->changes;
 	g.upto = rq->q.since;
 	g.oldest_ns = 0;

@@ -174,15 +174,58 @@ serve_files_finish(struct server_stream *s, uint64_t size,
 
 /* How far ahead of what it sends a whole file is asked of the disk. */
 #define SERVE_FILES_AHEAD (UINT64_C(8) << 20)
+/*
+ * WIRE_V_FIDELITY: a hole at s->sent (SEEK_DATA says where data starts
+ * again) goes as an O frame, hashed as the zeros it reads as; *data_end
+ * is where the data at s->sent ends (SEEK_HOLE). 1 when an O frame was
+ * queued, 0 when data comes first, or a retry's error.
+ */
+static int
+serve_files_hole(struct server_stream *s, uint64_t *data_end)
+{
+	static const uint8_t zeros[65536];
+	uint64_t size = (uint64_t)s->st0.st_size, len, done;
+	off_t off;
+	size_t n;
+	int r;
+
+	*data_end = size;
+	off = lseek(s->fd, (off_t)s->sent, SEEK_DATA);
+	if (off < 0 && errno != ENXIO)
+		return 0;	/* no hole information: all data */
+	len = (off < 0 || (uint64_t)off > size ? size : (uint64_t)off) -
+	    s->sent;
+	if (len == 0) {
+		off = lseek(s->fd, (off_t)s->sent, SEEK_HOLE);
+		if (off > 0 && (uint64_t)off > s->sent &&
+		    (uint64_t)off < size)
+			*data_end = (uint64_t)off;
+		return 0;
+	}
+	if (len > WIRE_HOLE_MAX)
+		len = WIRE_HOLE_MAX;
+	r = server_stream_put(s, wire_put_hole(s->out + s->out_len,
+	    sizeof(s->out) - s->out_len, len));
+	if (r != 0)
+		return r;
+	for (done = 0; done < len; done += n) {
+		n = len - done < sizeof(zeros) ? (size_t)(len - done) :
+		    sizeof(zeros);
+		hash_update(&s->hash, zeros, n);
+	}
+	s->sent += len;
+	return 1;
+}
 
 /* Queue the next D frame of a whole file, or its end. */
 static int
 serve_files_data(struct server_stream *s)
 {
 	uint8_t hash[HASH_LEN];
-	uint64_t left;
+	uint64_t left, data_end;
 	size_t want = WIRE_DATA_CHUNK;
 	ssize_t n;
+	int r;
 
 	assert(s->fd >= 0 && s->sent <= (uint64_t)s->st0.st_size);
 	assert(sizeof(s->out) - s->out_len >= WIRE_HDR + WIRE_DATA_CHUNK);
@@ -198,6 +241,13 @@ serve_files_data(struct server_stream *s)
 			return serve_files_retry(s, WIRE_RETRY_CHANGED);
 		hash_final(&s->hash, hash);
 		return serve_files_finish(s, s->sent, hash);
+	}
+	if (s->version >= WIRE_V_FIDELITY) {
+		r = serve_files_hole(s, &data_end);
+		if (r != 0)
+			return r < 0 ? r : 0;
+		if (data_end - s->sent < want)
+			want = (size_t)(data_end - s->sent);
 	}
 	n = fs_pread_full(s->fd, s->out + s->out_len + WIRE_HDR, want,
 	    s->sent);
@@ -319,8 +369,10 @@ serve_files_manifest(struct MHD_Connection *c, struct server *srv,
 		return MHD_NO;
 	r = manifest_new_at(srv->opts.rootfd, path, strlen(path),
 	    &rq->stream->manifest);
-	if (r == 0)
+	if (r == 0) {
 		manifest_set_exclude(rq->stream->manifest, srv->opts.exclude);
+		r = manifest_set_version(rq->stream->manifest, rq->version);
+	}
 	if (r == -AR_EPROTO || (r == -AR_EIO && (errno == ENOENT ||
 	    errno == ENOTDIR)))
 		return server_reply_text(c, MHD_HTTP_NOT_FOUND,
@@ -337,6 +389,7 @@ serve_files_begin(struct server *srv, struct server_request *rq)
 	rq->stream = server_stream_new(srv, SERVER_STREAM_FILES);
 	if (rq->stream == NULL)
 		return -AR_ENOMEM;
+	rq->stream->version = rq->version;
 	rq->body_max = SERVE_FILES_MAX_BODY;
 	return 0;
 }

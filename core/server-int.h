@@ -117,12 +117,14 @@ enum serve_files_state {
 enum serve_changes_step {
 	SERVE_CHANGES_RENAMES,	/* M frames, in order */
 	SERVE_CHANGES_PATHS,	/* U, K and S frames of the touched paths */
+	SERVE_CHANGES_ROOT,	/* A frame of the root (WIRE_V_FIDELITY on) */
 	SERVE_CHANGES_END,	/* Z, the position after the batch */
 };
 
 struct server_stream {
 	enum server_stream_kind kind;
 	struct server *srv;
+	uint32_t version;	/* the request's protocol version */
 	uint8_t out[SERVER_STREAM_OUT];
 	size_t out_len, out_pos;
 	int finished;		/* nothing more after out drains */

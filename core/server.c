@@ -128,7 +128,8 @@ server_stream_put_entry(struct server_stream *s, uint8_t frame, int type,
 	struct wire_entry *e;
 	int r;
 
-	assert(frame == WIRE_FILE || frame == WIRE_STATE);
+	assert(frame == WIRE_FILE || frame == WIRE_STATE ||
+	    frame == WIRE_ATTRS);
 	assert(len <= WIRE_PATH_MAX);
 	assert(target_len <= WIRE_TARGET_MAX);
 	assert(target != NULL || target_len == 0);

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -25,6 +27,7 @@
 #include "state.h"
 #include "sync.h"
 #include "syncer.h"
+#include "util.h"
 #include "walk.h"
 #include "wire.h"
 
@@ -74,6 +77,12 @@ sync_join(char *out, const char *dir, size_t dlen, const char *name,
 	return 0;
 }
 
+uint32_t
+sync_version(const struct syncer *s)
+{
+	return s->client != NULL ? client_version(s->client) : 1;
+}
+
 void
 sync_itemize(struct syncer *s, const char *code, const char *path, size_t len,
     const char *suffix)
@@ -113,7 +122,8 @@ sync_attrs_code(const struct syncer *s, const struct stat *st,
 	if (memcmp(code, none, SYNC_CODE_LEN) == 0)
 		return 0;
 	code[1] = e->type == WALK_DIR ? 'd' : e->type == WALK_LINK ? 'L' :
-	    'f';
+	    e->type == WALK_FIFO || e->type == WALK_SOCK ? 'S' :
+	    e->type == WALK_CHR || e->type == WALK_BLK ? 'D' : 'f';
 	return 1;
 }
 
@@ -168,6 +178,168 @@ sync_dir_attrs(struct syncer *s, int dirfd, const char *name,
 		    sync_esc(path, plen), strerror(errno));
 	s->changed = 1;
 	return 0;
+}
+
+/* The A frame: the mode, owner and mtime of the directory at path
+ * itself ("" is data_dir), after its contents are final. */
+static int
+sync_dir_attrs_path(struct syncer *s, const char *path, size_t plen,
+    const struct wire_entry *e)
+{
+	char code[SYNC_CODE_LEN + 1];
+	const char *base;
+	struct stat st;
+	int dirfd, r;
+
+	if (plen > 0) {
+		if (exclude_match(s->exclude, path, plen, 1) ||
+		    fs_open_parent(s->rootfd, path, &dirfd, &base) != 0) {
+			s->xpending = 0;
+			return 0;
+		}
+		r = sync_xattrs_apply(s, dirfd, base, path, plen, e);
+		if (r == 0)
+			r = sync_dir_attrs(s, dirfd, base, path, plen, e);
+		close(dirfd);
+		return r;
+	}
+	if (s->rootfd < 0) {
+		s->xpending = 0;
+		return 0;
+	}
+	r = sync_xattrs_apply(s, s->rootfd, NULL, "", 0, e);
+	if (r != 0 || fstat(s->rootfd, &st) != 0 ||
+	    !sync_attrs_code(s, &st, e, code))
+		return r;
+	if (sync_attrs_set_fd(s, s->rootfd, e->mode, e->uid, e->gid,
+	    e->mtime_sec, e->mtime_nsec) != 0)
+		return sync_fail(s, -AR_EIO, "data directory '%s': cannot set "
+		    "attributes: %s", s->cfg->data_dir, strerror(errno));
+	s->changed = 1;
+	return 0;
+}
+
+int
+sync_xattr_frame(struct syncer *s, const uint8_t *p, uint32_t len)
+{
+	if (sync_version(s) < WIRE_V_FIDELITY)
+		return sync_fail(s, -AR_EPROTO, "primary sent extended "
+		    "attributes (Y) under protocol version %u",
+		    sync_version(s));
+	if (xattr_get(p, len, s->xwant) != 0)
+		return sync_fail(s, -AR_EPROTO, "primary sent invalid extended "
+		    "attributes");
+	s->xpending = 1;
+	return 0;
+}
+
+/* Names of want that this standby does not apply: the ones the
+ * configuration takes but this process cannot (trusted. and security.
+ * as a user) make the entry partial, with one warning a run; the ones
+ * the configuration leaves out (or security.selinux, which a standby
+ * labels itself) are left out. */
+static void
+sync_xattrs_refused(struct syncer *s, const char *path, size_t plen,
+    int *partial)
+{
+	const struct xattr_set *w = s->xwant;
+	size_t i;
+
+	*partial = 0;
+	for (i = 0; i < w->n; i++) {
+		const char *nm = w->ents[i].name;
+
+		if (xattr_allowed(&s->xpol, nm) || !xattr_allowed(&s->xcfg, nm))
+			continue;
+		*partial = 1;
+		if (!s->xwarned)
+			log_warn("'%s': extended attribute '%s' not "
+			    "replicated: only a standby running as root "
+			    "writes the trusted. and security. namespaces "
+			    "(this warning is given once)", sync_esc(path,
+			    plen), sync_esc(nm, w->ents[i].name_len));
+		s->xwarned = 1;
+	}
+}
+
+int
+sync_xattrs_apply(struct syncer *s, int dirfd, const char *name,
+    const char *path, size_t plen, const struct wire_entry *e)
+{
+	char code[SYNC_CODE_LEN + 1];
+	int pending = s->xpending, changed, partial, r;
+
+	s->xpending = 0;
+	if (s->xwant == NULL || sync_version(s) < WIRE_V_FIDELITY)
+		return 0;
+	if (!pending)
+		xattr_clear(s->xwant);
+	if (!s->xattrs_fs) {
+		/* Warned at start: the entry is counted, not named. */
+		if (s->xwant->n > 0) {
+			s->unreplicated++;
+			s->skipped++;
+			s->st->skipped++;
+		}
+		return 0;
+	}
+	if (s->xwant->incomplete)
+		(void)sync_unreplicated(s, path, plen, "the primary could not "
+		    "send all of its extended attributes");
+	sync_xattrs_refused(s, path, plen, &partial);
+	if (partial) {
+		s->unreplicated++;
+		s->skipped++;
+		s->st->skipped++;
+	}
+	r = xattr_sync(dirfd, name, s->xwant, &s->xpol, s->xlocal, &changed);
+	/* Not made here (left out, refused, or its fetch failed): counted
+	 * where that was decided. */
+	if (r != 0 && (errno == ENOENT || errno == ENOTDIR))
+		return 0;
+	if (r != 0 && (errno == EPERM || errno == EACCES ||
+	    errno == ENOTSUP || errno == E2BIG || errno == ENOSPC))
+		return sync_unreplicated(s, path, plen, strerror(errno));
+	if (r != 0)
+		return sync_fail(s, -AR_EIO, "'%s': extended attributes: %s",
+		    sync_esc(path, plen), strerror(errno));
+	if (changed == 0)
+		return 0;
+	memcpy(code, "...........", SYNC_CODE_LEN + 1);
+	code[0] = '.';
+	code[1] = e->type == WALK_DIR ? 'd' : e->type == WALK_LINK ? 'L' :
+	    e->type == WALK_FIFO || e->type == WALK_SOCK ? 'S' :
+	    e->type == WALK_CHR || e->type == WALK_BLK ? 'D' : 'f';
+	if (changed & XATTR_CHANGED_ACL)
+		code[9] = 'a';
+	if (changed & XATTR_CHANGED_XATTR)
+		code[10] = 'x';
+	sync_itemize(s, code, plen > 0 ? path : ".", plen > 0 ? plen : 1,
+	    e->type == WALK_DIR ? "/" : "");
+	s->st->attrs_set++;
+	s->changed = 1;
+	/* An access ACL and the group bits of the mode are one: the mode
+	 * the primary has goes back on top. */
+	if ((changed & XATTR_CHANGED_ACL) && e->type != WALK_LINK &&
+	    (name == NULL ? fchmod(dirfd, e->mode) :
+	    fchmodat(dirfd, name, e->mode, 0)) != 0)
+		return sync_fail(s, -AR_EIO, "'%s': chmod: %s",
+		    sync_esc(path, plen), strerror(errno));
+	return 0;
+}
+
+int
+sync_attrs_frame(struct syncer *s, const uint8_t *p, uint32_t len)
+{
+	if (sync_version(s) < WIRE_V_FIDELITY)
+		return sync_fail(s, -AR_EPROTO, "primary sent a directory's "
+		    "state (A) under protocol version %u",
+		    sync_version(s));
+	if (wire_get_entry(p, len, WIRE_ATTRS, &s->ent) != 0)
+		return sync_fail(s, -AR_EPROTO, "primary sent an invalid "
+		    "directory state");
+	return s->o->dry_run ? 0 : sync_dir_attrs_path(s, s->ent.name,
+	    s->ent.name_len, &s->ent);
 }
 
 /* ---------------------------------------------------------------- */
@@ -309,6 +481,18 @@ sync_holds_own(struct syncer *s, int dirfd, const char *name,
 	    buf, plen, 0, 1, &kept) != 0)
 		return 0;
 	return kept;
+}
+
+int
+sync_unreplicated(struct syncer *s, const char *path, size_t len,
+    const char *why)
+{
+	log_warn("'%s': not replicated: %s", sync_esc(path, len), why);
+	s->unreplicated++;
+	s->skipped++;
+	s->st->skipped++;
+	(void)log_escape(path, len, s->skip_last, sizeof(s->skip_last));
+	return 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -630,6 +814,10 @@ sync_make_room(struct syncer *s, const struct wire_entry *e,
 	if ((*le)->type != WALK_OTHER && ((*le)->type != WALK_DIR ||
 	    e->type == WALK_DIR))
 		return 0;
+	/* A special file of the same kind: its attributes are compared. */
+	if ((*le)->type == WALK_OTHER &&
+	    walk_special_of((*le)->st.st_mode) == e->type)
+		return 0;
 	r = sync_remove_local(s, *le, &kept);
 	if (r != 0)
 		return r;
@@ -641,12 +829,247 @@ sync_make_room(struct syncer *s, const struct wire_entry *e,
 	return 0;
 }
 
+/* Mode, owner and mtime of the special file dirfd/name, by name: opening
+ * a device or a FIFO could block or act. */
+static int
+sync_special_set(struct syncer *s, int dirfd, const char *name,
+    const struct wire_entry *e)
+{
+	struct timespec ts[2];
+
+	if (s->is_root && fchownat(dirfd, name, e->uid, e->gid,
+	    AT_SYMLINK_NOFOLLOW) != 0)
+		return -AR_EIO;
+	if (fchmodat(dirfd, name, e->mode, 0) != 0)
+		return -AR_EIO;
+	ts[0].tv_sec = e->mtime_sec;
+	ts[0].tv_nsec = e->mtime_nsec;
+	ts[1] = ts[0];
+	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) != 0)
+		return -AR_EIO;
+	return 0;
+}
+
+/*
+ * A special file (protocol WIRE_V_FIDELITY): a FIFO or a socket (the
+ * inode, as rsync --specials makes it) with specials = yes, a device
+ * with devices = yes and as root only: a device node sent to a standby
+ * that is not root is refused (a warning with the path; the run is then
+ * partial). Made under a temp name, then renamed over what is there.
+ */
+static int
+sync_entry_special(struct syncer *s, const struct wire_entry *e,
+    const struct walk_ent *le, const char *path, size_t plen)
+{
+	char code[SYNC_CODE_LEN + 1], tmp[NAME_MAX + 1];
+	int dev = e->type == WALK_CHR || e->type == WALK_BLK;
+	unsigned maj, min;
+	mode_t fmt;
+	dev_t rdev;
+	int fd, r;
+
+	assert(s->blk.active);
+	wire_rdev_split(e->size, &maj, &min);
+	rdev = dev ? makedev(maj, min) : 0;
+	if (dev ? !s->cfg->devices : !s->cfg->specials) {
+		log_verbose("'%s': not replicated (%s = no)", sync_esc(path,
+		    plen), dev ? "devices" : "specials");
+		return 0;
+	}
+	if (dev && !s->is_root)
+		return sync_unreplicated(s, path, plen, "a device node is "
+		    "made only by a standby running as root");
+	if (le != NULL && le->type == WALK_OTHER &&
+	    walk_special_of(le->st.st_mode) == e->type &&
+	    (!dev || le->st.st_rdev == rdev)) {
+		if (!sync_attrs_code(s, &le->st, e, code))
+			return 0;
+		sync_itemize(s, code, path, plen, "");
+		s->st->attrs_set++;
+		if (s->o->dry_run || s->blk.dirfd < 0)
+			return 0;
+		s->changed = 1;
+		if (sync_special_set(s, s->blk.dirfd, e->name, e) != 0)
+			return sync_fail(s, -AR_EIO, "'%s': cannot set "
+			    "attributes: %s", sync_esc(path, plen),
+			    strerror(errno));
+		return 0;
+	}
+	sync_itemize(s, dev ? "cD+++++++++" : "cS+++++++++", path, plen, "");
+	s->st->specials_set++;
+	if (s->o->dry_run || s->blk.dirfd < 0)
+		return 0;
+	fmt = e->type == WALK_FIFO ? S_IFIFO : e->type == WALK_SOCK ?
+	    S_IFSOCK : e->type == WALK_CHR ? S_IFCHR : S_IFBLK;
+	r = fs_tmpfile(s->blk.dirfd, e->name, &fd, tmp, sizeof(tmp));
+	if (r != 0)
+		return sync_fail(s, -AR_EIO, "'%s': temp name: %s",
+		    sync_esc(path, plen), strerror(errno));
+	close(fd);
+	if (unlinkat(s->blk.dirfd, tmp, 0) != 0 ||
+	    mknodat(s->blk.dirfd, tmp, fmt | 0600, rdev) != 0) {
+		if (errno == EPERM || errno == EOPNOTSUPP) {
+			/* The file system cannot hold it (vfat, a mount
+			 * with nodev...): partial, not fatal. */
+			r = errno;
+			return sync_unreplicated(s, path, plen, strerror(r));
+		}
+		return sync_fail(s, -AR_EIO, "'%s': mknod: %s", sync_esc(path,
+		    plen), strerror(errno));
+	}
+	if (sync_special_set(s, s->blk.dirfd, tmp, e) != 0 ||
+	    renameat(s->blk.dirfd, tmp, s->blk.dirfd, e->name) != 0) {
+		r = errno;
+		unlinkat(s->blk.dirfd, tmp, 0);
+		return sync_fail(s, -AR_EIO, "'%s': %s", sync_esc(path, plen),
+		    strerror(r));
+	}
+	s->blk.dirty = 1;
+	s->changed = 1;
+	return 0;
+}
+
+/* A later name of a hard-link group: linked after the files of the
+ * compare are in (sync_links_apply), as its target may be one of them. */
+static int
+sync_entry_hardlink(struct syncer *s, const struct wire_entry *e,
+    const char *path, size_t plen)
+{
+	struct sync_hardlink *h;
+
+	if (util_grow(&s->hl, &s->hl_cap, s->nhl + 1, sizeof(*s->hl),
+	    16) != 0)
+		return -AR_ENOMEM;
+	h = &s->hl[s->nhl];
+	h->path = strndup(path, plen);
+	h->target = strndup(e->target, e->target_len);
+	h->size = e->size;
+	if (h->path == NULL || h->target == NULL) {
+		free(h->path);
+		free(h->target);
+		return -AR_ENOMEM;
+	}
+	s->nhl++;
+	return 0;
+}
+
+static void
+sync_links_clear(struct syncer *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nhl; i++) {
+		free(s->hl[i].path);
+		free(s->hl[i].target);
+	}
+	s->nhl = 0;
+}
+
+/*
+ * Link one name to its group's earlier path: a new name made with
+ * linkat, renamed over what is there. 1 when it must be fetched as a
+ * copy instead (the target is missing here, excluded, not a file, or on
+ * another file system), with a warning.
+ */
+static int
+sync_link_one(struct syncer *s, const struct sync_hardlink *h)
+{
+	char tmp[NAME_MAX + 1];
+	const char *base, *tbase;
+	struct stat st, tst;
+	int dirfd = -1, tdirfd = -1, fd, r = 0, e;
+	size_t plen = strlen(h->path), tlen = strlen(h->target);
+
+	if (fs_open_parent(s->rootfd, h->target, &tdirfd, &tbase) != 0 ||
+	    fstatat(tdirfd, tbase, &tst, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    !S_ISREG(tst.st_mode) || exclude_match(s->exclude, h->target,
+	    tlen, 0)) {
+		log_warn("'%s': its hard link '%s' is not here: copied",
+		    sync_esc(h->path, plen), sync_esc(h->target, tlen));
+		r = 1;
+		goto out;
+	}
+	if (fs_open_parent(s->rootfd, h->path, &dirfd, &base) != 0) {
+		r = sync_fail(s, -AR_EIO, "'%s': cannot open its directory: "
+		    "%s", sync_esc(h->path, plen), strerror(errno));
+		goto out;
+	}
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    st.st_dev == tst.st_dev && st.st_ino == tst.st_ino)
+		goto out;	/* linked already */
+	if (s->o->itemize != NULL)
+		fprintf(s->o->itemize, "hf+++++++++ %s => %s\n",
+		    sync_esc(h->path, plen), sync_esc(h->target, tlen));
+	s->st->links_set++;
+	if (s->o->dry_run)
+		goto out;
+	if (fs_tmpfile(dirfd, base, &fd, tmp, sizeof(tmp)) != 0) {
+		r = sync_fail(s, -AR_EIO, "'%s': temp name: %s",
+		    sync_esc(h->path, plen), strerror(errno));
+		goto out;
+	}
+	close(fd);
+	if (unlinkat(dirfd, tmp, 0) != 0 ||
+	    linkat(tdirfd, tbase, dirfd, tmp, 0) != 0) {
+		e = errno;
+		log_warn("'%s': cannot be linked to '%s' (%s): copied",
+		    sync_esc(h->path, plen), sync_esc(h->target, tlen),
+		    strerror(e));
+		r = 1;
+		goto out;
+	}
+	if (renameat(dirfd, tmp, dirfd, base) != 0) {
+		e = errno;
+		(void)unlinkat(dirfd, tmp, 0);
+		r = sync_fail(s, -AR_EIO, "'%s': rename: %s",
+		    sync_esc(h->path, plen), strerror(e));
+		goto out;
+	}
+	s->changed = 1;
+	if (fs_fsync_dir(dirfd) != 0)
+		r = sync_fail(s, -AR_EIO, "fsync of '%s': %s",
+		    sync_esc(h->path, plen), strerror(errno));
+out:
+	if (dirfd >= 0)
+		close(dirfd);
+	if (tdirfd >= 0)
+		close(tdirfd);
+	return r;
+}
+
+/* After the files of a compare are in: the hard links it listed, and
+ * the copies of those that could not be linked. */
+static int
+sync_links_apply(struct syncer *s)
+{
+	size_t i;
+	int r = 0, copies = 0;
+
+	for (i = 0; r >= 0 && i < s->nhl; i++) {
+		r = sync_link_one(s, &s->hl[i]);
+		if (r == 1 && !s->o->dry_run) {
+			copies = 1;
+			r = fetch_batch_add(s, s->hl[i].path,
+			    strlen(s->hl[i].path), s->hl[i].size, 1);
+		}
+	}
+	sync_links_clear(s);
+	if (r >= 0 && copies)
+		r = fetch_flush_all(s);
+	return r < 0 ? r : 0;
+}
+
 int
 sync_entry_apply(struct syncer *s, const struct wire_entry *e,
     const struct walk_ent *le, const char *path, size_t plen)
 {
 	int r, skip;
 
+	if ((wire_type_special(e->type) || e->type == WALK_HARDLINK) &&
+	    sync_version(s) < WIRE_V_FIDELITY)
+		return sync_fail(s, -AR_EPROTO, "primary sent a special file "
+		    "'%s' under protocol version %u", sync_esc(path, plen),
+		    sync_version(s));
 	r = sync_make_room(s, e, &le, path, plen, &skip);
 	if (r != 0 || skip)
 		return r;
@@ -655,6 +1078,13 @@ sync_entry_apply(struct syncer *s, const struct wire_entry *e,
 		return sync_entry_dir(s, e, le, path, plen);
 	case WALK_LINK:
 		return sync_entry_link(s, e, le, path, plen);
+	case WALK_FIFO:
+	case WALK_SOCK:
+	case WALK_CHR:
+	case WALK_BLK:
+		return sync_entry_special(s, e, le, path, plen);
+	case WALK_HARDLINK:
+		return sync_entry_hardlink(s, e, path, plen);
 	default:
 		return sync_entry_file(s, e, le, path, plen);
 	}
@@ -733,7 +1163,10 @@ sync_entry(struct syncer *s, const struct wire_entry *e)
 		return 0;
 	/* Counting: what has another type here is replaced. */
 	if (s->counting)
-		return le != NULL && le->type != e->type ?
+		return le != NULL && le->type != e->type &&
+		    !(le->type == WALK_OTHER &&
+		    walk_special_of(le->st.st_mode) == e->type) &&
+		    !(le->type == WALK_FILE && e->type == WALK_HARDLINK) ?
 		    sync_remove_local(s, le, NULL) : 0;
 	s->st->entries++;
 	return sync_entry_apply(s, e, le, path, len);
@@ -772,6 +1205,13 @@ sync_merge_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			progress_entry(&s->prog, s->ent.type == WALK_FILE ?
 			    s->ent.size : 0);
 		return r;
+	case WIRE_ATTRS:
+	case WIRE_XATTRS:
+		/* Applied in the final pass, after the contents. */
+		if (sync_version(s) < WIRE_V_FIDELITY)
+			return sync_fail(s, -AR_EPROTO, "unexpected manifest "
+			    "frame");
+		return 0;
 	case WIRE_END:
 		if (wire_get_end(p, len, &count) != 0 ||
 		    count != s->mf_entries)
@@ -797,6 +1237,7 @@ sync_dirattr_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	/* Not in a merge: s->blk only names the directory being fixed. */
 	assert(!b->active);
 	if (type == WIRE_DIR) {
+		s->xpending = 0;
 		if (b->dirfd >= 0)
 			close(b->dirfd);
 		b->dirfd = -1;
@@ -808,14 +1249,25 @@ sync_dirattr_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			b->dirfd = -1;
 		return 0;
 	}
-	if (type != WIRE_ENTRY || b->dirfd < 0)
+	if (type == WIRE_XATTRS)
+		return sync_xattr_frame(s, p, len);
+	if (type == WIRE_ATTRS)
+		return sync_attrs_frame(s, p, len);
+	if (type != WIRE_ENTRY || b->dirfd < 0) {
+		s->xpending = 0;
 		return 0;
+	}
 	if (wire_get_entry(p, len, WIRE_ENTRY, &s->ent) != 0)
 		return -AR_EPROTO;
-	if (s->ent.type != WALK_DIR || sync_join(path, b->path, b->path_len,
-	    s->ent.name, s->ent.name_len, &plen) != 0 ||
-	    exclude_match(s->exclude, path, plen, 1))
+	if (sync_join(path, b->path, b->path_len, s->ent.name,
+	    s->ent.name_len, &plen) != 0 || exclude_match(s->exclude, path,
+	    plen, s->ent.type == WALK_DIR)) {
+		s->xpending = 0;
 		return 0;
+	}
+	r = sync_xattrs_apply(s, b->dirfd, s->ent.name, path, plen, &s->ent);
+	if (r != 0 || s->ent.type != WALK_DIR)
+		return r;
 	return sync_dir_attrs(s, b->dirfd, s->ent.name, path, plen, &s->ent);
 }
 
@@ -851,6 +1303,32 @@ sync_hello(struct syncer *s)
 	return state_gen_follow(&s->state, h.generation, s->msg, s->msglen);
 }
 
+/*
+ * Whether data_dir's file system holds extended attributes: one
+ * warning at start when it does not (vfat, some network mounts), and
+ * then every entry that has any is counted as not replicated.
+ */
+static void
+sync_probe_xattrs(struct syncer *s)
+{
+	char tmp[NAME_MAX + 1];
+	int fd;
+
+	s->xattrs_fs = 1;
+	if (s->rootfd < 0 || s->o->dry_run || fs_tmpfile(s->rootfd,
+	    "xattr-probe", &fd, tmp, sizeof(tmp)) != 0)
+		return;
+	if (fsetxattr(fd, "user.asyncrep-probe", "1", 1, 0) != 0 &&
+	    (errno == ENOTSUP || errno == EOPNOTSUPP)) {
+		s->xattrs_fs = 0;
+		log_warn("data directory '%s': its file system holds no "
+		    "extended attributes: xattrs and ACLs are not replicated",
+		    s->cfg->data_dir);
+	}
+	close(fd);
+	(void)unlinkat(s->rootfd, tmp, 0);
+}
+
 int
 sync_open(struct syncer *s)
 {
@@ -864,6 +1342,7 @@ sync_open(struct syncer *s)
 	    fs_open_dir(cfg->data_dir, &s->rootfd) != 0)
 		return sync_fail(s, -AR_EIO, "data directory '%s': %s",
 		    cfg->data_dir, strerror(errno));
+	sync_probe_xattrs(s);
 	r = state_open(&s->state, cfg->state_dir, s->msg, s->msglen);
 	if (r == 0) {
 		s->skipped = state_skipped_load(&s->state, s->skip_last);
@@ -943,6 +1422,9 @@ sync_compare(struct syncer *s, const char *path, int guard)
 	verify_list_release(&s->sums);
 	if (r == 0)
 		r = fetch_flush_all(s);
+	if (r == 0)
+		r = sync_links_apply(s);
+	sync_links_clear(s);
 	if (r == 0 && !s->o->dry_run) {
 		s->blk.dirfd = -1;
 		r = fetch_replay(s, mfd, sync_dirattr_frame);
@@ -1034,6 +1516,10 @@ sync_once(struct syncer *s)
 	if (r == 0 && s->st->files_failed > 0)
 		r = sync_fail(s, -AR_EPARTIAL, "%llu files were not replicated",
 		    (unsigned long long)s->st->files_failed);
+	if (r == 0 && s->unreplicated > 0)
+		r = sync_fail(s, -AR_EPARTIAL, "%llu entries of the primary "
+		    "were not replicated (see the warnings)",
+		    (unsigned long long)s->unreplicated);
 	if (r == 0 && s->skipped > 0)
 		r = sync_fail(s, -AR_EPARTIAL, "%llu entries of the primary "
 		    "were not replicated: they would replace names excluded "
@@ -1053,6 +1539,32 @@ sync_metrics_applied(uint64_t seq)
 	metrics_set(METRICS_APPLIED_SEQ, seq);
 	metrics_set(METRICS_LAST_APPLY_NS, (uint64_t)now.tv_sec *
 	    1000000000ull + (uint64_t)now.tv_nsec);
+}
+
+/* The xattr policy of [standby] (xattrs =, selinux =, acls =). */
+static int
+sync_init_xattrs(struct syncer *s)
+{
+	const struct config_standby *c = s->cfg;
+
+	if (xattr_policy_parse(c->xattrs != NULL ? c->xattrs :
+	    "user, trusted, security", &s->xcfg) != 0) {
+		snprintf(s->msg, s->msglen, "key 'xattrs' of [standby]: '%s' "
+		    "is not a list of user, trusted and security (or none)",
+		    sync_esc(c->xattrs, strlen(c->xattrs)));
+		return -AR_ECONFIG;
+	}
+	s->xcfg.selinux = c->selinux;
+	s->xcfg.acls = c->acls;
+	s->xpol = s->xcfg;
+	if (!s->is_root)
+		s->xpol.trusted = s->xpol.security = 0;
+	s->xwant = malloc(sizeof(*s->xwant));
+	s->xlocal = malloc(sizeof(*s->xlocal));
+	if (s->xwant == NULL || s->xlocal == NULL)
+		return -AR_ENOMEM;
+	xattr_clear(s->xwant);
+	return 0;
 }
 
 int
@@ -1081,6 +1593,8 @@ sync_init(struct syncer *s, const struct sync_opts *o,
 	if (r == 0 && s->cfg->exclude != NULL &&
 	    exclude_add_list(s->exclude, s->cfg->exclude, msg, msglen) != 0)
 		r = -AR_ECONFIG;
+	if (r == 0)
+		r = sync_init_xattrs(s);
 	return r;
 }
 
@@ -1105,6 +1619,10 @@ sync_release(struct syncer *s)
 		free(s->rescan[i]);
 	free(s->rescan);
 	exclude_free(s->exclude);
+	free(s->xwant);
+	free(s->xlocal);
+	sync_links_clear(s);
+	free(s->hl);
 	client_free(s->client);
 	rate_release(&s->bw);
 	state_release(&s->state);

@@ -47,6 +47,7 @@ struct sync_stats {
 	uint64_t files_failed;	/* files not replicated (partial) */
 	uint64_t dirs_created;
 	uint64_t links_set;
+	uint64_t specials_set;	/* FIFOs, sockets and devices made */
 	uint64_t deleted;
 	uint64_t attrs_set;	/* mode, owner or mtime fixed only */
 	uint64_t skipped;	/* entries of the primary not replicated: they

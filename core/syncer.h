@@ -37,6 +37,7 @@
 #include "sync.h"
 #include "walk.h"
 #include "wire.h"
+#include "xattr.h"
 
 /* ---------------------------------------------------------------- */
 /* What a run holds */
@@ -93,6 +94,13 @@ struct sync_block {
 	int dirty;		/* entries created or removed here */
 };
 
+/* A name of a hard-link group, linked once the files are in. */
+struct sync_hardlink {
+	char *path;
+	char *target;		/* the earlier path of its group */
+	uint64_t size;		/* to fetch it as a copy if it cannot link */
+};
+
 /* One run of sync or sync --follow. */
 struct syncer {
 	const struct sync_opts *o;
@@ -127,6 +135,22 @@ struct syncer {
 	uint64_t skipped;
 	uint64_t skipped_saved;	/* as state_dir holds it */
 	char skip_last[LOG_ESC_MAX];
+	/* Of those, entries this standby cannot make (a device as a user,
+	 * a file system without the kind): one-shot's exit 3. */
+	uint64_t unreplicated;
+	/* xattrs and ACLs (WIRE_V_FIDELITY): the policy of the
+	 * configuration, the one this process can apply (trusted. and
+	 * security. need root), whether data_dir's file system holds them,
+	 * the set of a Y frame waiting for its entry, scratch, and the
+	 * namespaces warned about (once a run) */
+	struct xattr_policy xcfg, xpol;
+	int xattrs_fs;
+	struct xattr_set *xwant, *xlocal;
+	int xpending;
+	int xwarned;
+	/* hard links of the compare (WIRE_V_FIDELITY) */
+	struct sync_hardlink *hl;
+	size_t nhl, hl_cap;
 	/* prune.c: the merge only counts what it would delete */
 	int counting;
 	uint64_t count_deletes;	/* local entries it would delete */
@@ -171,6 +195,8 @@ int sync_fail(struct syncer *s, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* An escaped copy of a path for messages; two calls may share a line. */
 const char *sync_esc(const char *p, size_t len);
+/* The protocol version of the connection (1 without one). */
+uint32_t sync_version(const struct syncer *s);
 /* One rsync-style line on the itemize stream, if any. */
 void sync_itemize(struct syncer *s, const char *code, const char *path,
     size_t len, const char *suffix);
@@ -191,6 +217,22 @@ int sync_attrs_set_at(struct syncer *s, int dirfd, const char *name,
  * messages) made e's, if it is a directory. */
 int sync_dir_attrs(struct syncer *s, int dirfd, const char *name,
     const char *path, size_t plen, const struct wire_entry *e);
+
+/* An A frame (the state of a directory itself), applied: the final pass
+ * of a compare and of a batch. */
+int sync_attrs_frame(struct syncer *s, const uint8_t *p, uint32_t len);
+/* A Y frame: the xattrs of the entry of the next E, U or A frame. */
+int sync_xattr_frame(struct syncer *s, const uint8_t *p, uint32_t len);
+/* The final pass: make the xattrs and ACLs of dirfd/name (NULL: dirfd;
+ * path for messages) those of the pending Y frame, or none; e is the
+ * entry (its mode is set again after an ACL). */
+int sync_xattrs_apply(struct syncer *s, int dirfd, const char *name,
+    const char *path, size_t plen, const struct wire_entry *e);
+/* The primary's entry at path cannot be made here (why): a warning with
+ * the path, counted with the skipped ones (status) and in
+ * s->unreplicated. Returns 0. */
+int sync_unreplicated(struct syncer *s, const char *path, size_t len,
+    const char *why);
 
 /* 1 if the local entry at path, of type (WALK_*), is one this
  * standby excludes, which nothing the primary sends replaces, removes

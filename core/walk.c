@@ -55,6 +55,20 @@ walk_type_of(mode_t mode)
 	return WALK_OTHER;
 }
 
+int
+walk_special_of(mode_t mode)
+{
+	if (S_ISFIFO(mode))
+		return WALK_FIFO;
+	if (S_ISSOCK(mode))
+		return WALK_SOCK;
+	if (S_ISCHR(mode))
+		return WALK_CHR;
+	if (S_ISBLK(mode))
+		return WALK_BLK;
+	return 0;
+}
+
 /* Byte order of names, a prefix before its extensions: strcmp's order
  * on unsigned bytes, without needing the NUL. */
 static int

@@ -15,7 +15,16 @@ enum walk_type {
 	WALK_FILE = 'f',	/* regular file */
 	WALK_DIR = 'd',		/* directory */
 	WALK_LINK = 'l',	/* symbolic link */
-	WALK_OTHER = 'o',	/* device, fifo, socket: not replicated */
+	WALK_OTHER = 'o',	/* device, fifo, socket, as a listing has it */
+	/* The special files as the wire names them (from protocol version
+	 * WIRE_V_FIDELITY on): walk_special_of tells which a WALK_OTHER is. */
+	WALK_FIFO = 'p',
+	WALK_SOCK = 's',
+	WALK_CHR = 'c',		/* character device */
+	WALK_BLK = 'b',		/* block device */
+	/* A manifest entry (WIRE_V_FIDELITY) of a regular file that is a
+	 * hard link of an earlier entry, whose path is its target. */
+	WALK_HARDLINK = 'h',
 };
 
 struct walk_ent {
@@ -43,6 +52,9 @@ struct walk_dir {
 
 /* The enum walk_type of an st_mode. */
 int walk_type_of(mode_t mode);
+/* WALK_FIFO, WALK_SOCK, WALK_CHR or WALK_BLK for a special st_mode, else
+ * 0. */
+int walk_special_of(mode_t mode);
 
 void walk_dir_init(struct walk_dir *d);
 void walk_dir_release(struct walk_dir *d);

@@ -473,6 +473,9 @@ watcher_report_ent(struct watcher *w, int type, const char *rel, size_t len)
 		watcher_report(w, SPOOL_SYMLINK, rel, len, NULL, 0);
 	else if (type == WALK_DIR)
 		watcher_report(w, SPOOL_MKDIR, rel, len, NULL, 0);
+	else
+		/* A special file: its state is what the record names. */
+		watcher_report(w, SPOOL_ATTRIB, rel, len, NULL, 0);
 }
 
 /*
@@ -568,8 +571,6 @@ watcher_add_dir(struct watcher *w, struct watcher_dir *parent,
 	}
 	for (i = 0; i < list.n; i++) {
 		e = &list.ents[i];
-		if (e->type == WALK_OTHER)
-			continue;
 		clen = watcher_path(d, e->name, e->namelen, rel);
 		if (clen == SIZE_MAX ||
 		    exclude_match(w->x, rel, clen, e->type == WALK_DIR) ||
@@ -769,6 +770,12 @@ watcher_event(struct watcher *w, const struct inotify_event *ev,
 		return 0;
 	}
 	namelen = ev->len > 0 ? strnlen(ev->name, ev->len) : 0;
+	/* The root's own mode, owner or times: no record names the root
+	 * but a compare of all (which carries its attributes). */
+	if (namelen == 0 && d == w->top && (ev->mask & IN_ATTRIB)) {
+		watcher_report(w, SPOOL_RESCAN, "", 0, NULL, 0);
+		return 0;
+	}
 	if (namelen == 0)
 		return 0;	/* the directory itself; its parent tells */
 	name = ev->name;
@@ -827,6 +834,8 @@ watcher_event(struct watcher *w, const struct inotify_event *ev,
 		type = watcher_type_of(w, w->p1, len);
 		if (type == WALK_LINK)
 			watcher_report(w, SPOOL_SYMLINK, w->p1, len, NULL, 0);
+		else if (type == WALK_OTHER)
+			watcher_report(w, SPOOL_ATTRIB, w->p1, len, NULL, 0);
 		else if (type == WALK_FILE) {
 			/* Most creates are followed by a close within the
 			 * window: report once, then. */

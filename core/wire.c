@@ -246,13 +246,46 @@ put_path_check(const char *p, size_t len, int allow_empty)
 	return 0;
 }
 
+int
+wire_type_special(uint8_t type)
+{
+	return type == 'p' || type == 's' || type == 'c' || type == 'b';
+}
+
+uint64_t
+wire_rdev(unsigned major, unsigned minor)
+{
+	return (uint64_t)major << 32 | minor;
+}
+
+void
+wire_rdev_split(uint64_t size, unsigned *major, unsigned *minor)
+{
+	*major = (unsigned)(size >> 32);
+	*minor = (unsigned)(size & 0xffffffffu);
+}
+
 static int
 entry_type_valid(uint8_t frame_type, uint8_t type)
 {
 	/* F announces the bytes of a regular file: nothing else is sent. */
 	if (frame_type == WIRE_FILE)
 		return type == 'f';
-	return type == 'f' || type == 'd' || type == 'l';
+	/* A: the state of a directory itself. */
+	if (frame_type == WIRE_ATTRS)
+		return type == 'd';
+	/* A hard link of an earlier entry: only in a manifest. */
+	if (type == 'h')
+		return frame_type == WIRE_ENTRY;
+	return type == 'f' || type == 'd' || type == 'l' ||
+	    wire_type_special(type);
+}
+
+/* A FIFO or socket has no size; a device's is its number. */
+static int
+entry_size_valid(const struct wire_entry *e)
+{
+	return !(e->type == 'p' || e->type == 's') || e->size == 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -323,20 +356,25 @@ wire_put_entry(uint8_t *out, size_t outlen, uint8_t frame_type,
 			return -AR_ENOMEM;
 		if (!wire_name_valid(e->name, e->name_len))
 			return -AR_EINTERNAL;
-	} else if (frame_type == WIRE_FILE || frame_type == WIRE_STATE) {
-		r = put_path_check(e->name, e->name_len, 0);
+	} else if (frame_type == WIRE_FILE || frame_type == WIRE_STATE ||
+	    frame_type == WIRE_ATTRS) {
+		r = put_path_check(e->name, e->name_len,
+		    frame_type == WIRE_ATTRS);
 		if (r != 0)
 			return r;
 	} else
 		return -AR_EINTERNAL;
-	if (!entry_type_valid(frame_type, e->type) ||
+	if (!entry_type_valid(frame_type, e->type) || !entry_size_valid(e) ||
 	    (e->mode & ~07777u) != 0 || e->mtime_nsec >= 1000000000u)
 		return -AR_EINTERNAL;
-	if (e->type == 'l') {
+	if (e->type == 'l' || e->type == 'h') {
 		if (e->target_len > WIRE_TARGET_MAX)
 			return -AR_ENOMEM;
 		if (e->target_len == 0 ||
 		    memchr(e->target, '\0', e->target_len) != NULL)
+			return -AR_EINTERNAL;
+		if (e->type == 'h' && !wire_path_valid(e->target,
+		    e->target_len))
 			return -AR_EINTERNAL;
 	} else if (e->target_len != 0)
 		return -AR_EINTERNAL;
@@ -354,6 +392,30 @@ wire_put_entry(uint8_t *out, size_t outlen, uint8_t frame_type,
 	wput_uint(&w, e->target_len, 2);
 	wput_bytes(&w, e->target, e->target_len);
 	return wput_finish(&w);
+}
+
+int
+wire_put_hole(uint8_t *out, size_t outlen, uint64_t len)
+{
+	struct wput w;
+
+	if (len == 0 || len > WIRE_HOLE_MAX)
+		return -AR_EINTERNAL;
+	wput_begin(&w, out, outlen, WIRE_HOLE);
+	wput_uint(&w, len, 8);
+	return wput_finish(&w);
+}
+
+int
+wire_get_hole(const uint8_t *p, size_t len, uint64_t *hole)
+{
+	struct cur c;
+
+	cur_init(&c, p, len);
+	*hole = cur_u64(&c);
+	if (cur_done(&c) != 0 || *hole == 0 || *hole > WIRE_HOLE_MAX)
+		return -AR_EPROTO;
+	return 0;
 }
 
 int
@@ -536,7 +598,7 @@ wire_get_entry(const uint8_t *p, size_t len, uint8_t frame_type,
 	size_t nlen, tlen, nmax;
 
 	if (frame_type != WIRE_ENTRY && frame_type != WIRE_FILE &&
-	    frame_type != WIRE_STATE)
+	    frame_type != WIRE_STATE && frame_type != WIRE_ATTRS)
 		return -AR_EINTERNAL;
 	nmax = frame_type == WIRE_ENTRY ? WIRE_NAME_MAX : WIRE_PATH_MAX;
 
@@ -555,17 +617,20 @@ wire_get_entry(const uint8_t *p, size_t len, uint8_t frame_type,
 	if (cur_done(&c) != 0)
 		return -AR_EPROTO;
 
-	if (!entry_type_valid(frame_type, e->type))
+	if (!entry_type_valid(frame_type, e->type) || !entry_size_valid(e))
 		return -AR_EPROTO;
 	if (frame_type == WIRE_ENTRY && !wire_name_valid(e->name, nlen))
 		return -AR_EPROTO;
-	if (frame_type != WIRE_ENTRY &&
-	    (nlen == 0 || !wire_path_valid(e->name, nlen)))
+	if (frame_type != WIRE_ENTRY && ((nlen == 0 &&
+	    frame_type != WIRE_ATTRS) || !wire_path_valid(e->name, nlen)))
 		return -AR_EPROTO;
 	if (e->mtime_nsec >= 1000000000u || (e->mode & ~07777u) != 0)
 		return -AR_EPROTO;
 	/* An empty target cannot be created (symlink(2) says ENOENT). */
-	if ((e->type == 'l') != (tlen != 0))
+	if ((e->type == 'l' || e->type == 'h') != (tlen != 0))
+		return -AR_EPROTO;
+	/* A hard link names a path of the tree: never ".." or "/". */
+	if (e->type == 'h' && !wire_path_valid(e->target, tlen))
 		return -AR_EPROTO;
 	return 0;
 }

@@ -22,11 +22,16 @@
  * only when that version was negotiated.
  */
 #define WIRE_VERSION_MIN 1
-#define WIRE_VERSION_MAX 4
+#define WIRE_VERSION_MAX 5
 /* What each version adds (PROTOCOL.md "What each version adds"). */
 #define WIRE_V_COMPRESS 3	/* zstd bodies (compress.h) */
 #define WIRE_V_OPS 4		/* POST /v1/sums: whole-file hashes only;
 				 * the W frame of a batch */
+/* Version 5 (fidelity): special files in E and U frames (types p, s, c,
+ * b), the A frame (a directory's own state: the root's attributes), the
+ * Y frame (xattrs and ACLs, xattr.h), the O frame (a hole of a sparse
+ * file sent whole). */
+#define WIRE_V_FIDELITY 5
 #define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */
 #define WIRE_HDR_VERSIONS "X-Asyncrep-Versions"
 #define WIRE_HDR_VERSION "X-Asyncrep-Version"
@@ -57,8 +62,12 @@ enum wire_type {
 	WIRE_RESCAN = 'S',	/* compare the subtree at path ("" = all) */
 	WIRE_GONE = 'G',	/* position unknown here: full compare (u64 seq) */
 	WIRE_COMPLETE = 'C',	/* rescue: the generation ends at this position */
-	WIRE_WHEN = 'W',	/* v6: when the oldest change of a batch was
+	WIRE_WHEN = 'W',	/* v4: when the oldest change of a batch was
 				 * recorded (u64 ns since the epoch) */
+	/* from WIRE_V_FIDELITY on */
+	WIRE_ATTRS = 'A',	/* the state of a directory itself ("" root) */
+	WIRE_XATTRS = 'Y',	/* xattrs and ACLs of the next E, U or A */
+	WIRE_HOLE = 'O',	/* whole file: u64 bytes of zeros, a hole */
 };
 
 enum wire_role {
@@ -82,9 +91,15 @@ struct wire_hello {
 	uint64_t seq;			/* last released change sequence */
 };
 
-/* One entry of the manifest, or the stat of a file being sent. */
+/*
+ * One entry of the manifest, or the stat of a file being sent. From
+ * WIRE_V_FIDELITY on, E and U frames also carry special files (types
+ * 'p' FIFO, 's' socket, 'c' character and 'b' block device); a
+ * device's size field is its number, major << 32 | minor (wire_rdev).
+ */
 struct wire_entry {
-	uint8_t type;			/* enum walk_type: 'f', 'd', 'l' */
+	uint8_t type;			/* enum walk_type: 'f', 'd', 'l', or a
+					 * special: 'p', 's', 'c', 'b' */
 	uint16_t name_len;
 	char name[WIRE_PATH_MAX + 1];	/* ENTRY: a name; FILE: a path */
 	uint64_t size;
@@ -142,10 +157,16 @@ int wire_name_valid(const char *p, size_t len);
  * outlen) and return its length, -AR_ENOMEM if it does not fit or a
  * length exceeds its limit, or -AR_EINTERNAL for contents no caller
  * should build (an invalid path, mode or type). wire_put_entry takes
- * WIRE_ENTRY (a name), WIRE_FILE (a path, regular files only) or
- * WIRE_STATE (a path, any type).
+ * WIRE_ENTRY (a name), WIRE_FILE (a path, regular files only),
+ * WIRE_STATE (a path, any type) or WIRE_ATTRS (a path, "" allowed, a
+ * directory only).
  */
 int wire_put_hello(uint8_t *out, size_t outlen, const struct wire_hello *h);
+/* The size field of a device of number (major, minor), and back. */
+uint64_t wire_rdev(unsigned major, unsigned minor);
+void wire_rdev_split(uint64_t size, unsigned *major, unsigned *minor);
+/* 1 if type is one of the special types of WIRE_V_FIDELITY. */
+int wire_type_special(uint8_t type);
 int wire_put_dir(uint8_t *out, size_t outlen, const char *path, size_t len);
 int wire_put_entry(uint8_t *out, size_t outlen, uint8_t frame_type,
     const struct wire_entry *e);
@@ -161,6 +182,10 @@ int wire_put_retry(uint8_t *out, size_t outlen, uint32_t reason,
 /* M (two paths), K (one path) or S (one path, "" allowed). */
 int wire_put_pathop(uint8_t *out, size_t outlen, uint8_t type,
     const char *path, size_t len, const char *path2, size_t len2);
+/* O: a hole of len bytes (1 to WIRE_HOLE_MAX) in a file sent whole. */
+#define WIRE_HOLE_MAX (UINT64_C(1) << 30)
+int wire_put_hole(uint8_t *out, size_t outlen, uint64_t len);
+int wire_get_hole(const uint8_t *p, size_t len, uint64_t *hole);
 /* Header of a data frame of len payload bytes (len <= WIRE_MAX_FRAME);
  * writes WIRE_HDR bytes. */
 void wire_put_data_hdr(uint8_t *out, uint32_t len);

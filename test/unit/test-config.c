@@ -380,7 +380,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 23);
+	assert_int_equal(n, 28);
 	assert_string_equal(k[1], "state_dir");
 	assert_string_equal(k[8], "batch_files");
 	assert_string_equal(k[9], "standby_id");
@@ -395,6 +395,11 @@ test_section_keys(void **state)
 	assert_string_equal(k[20], "metrics_listen");
 	assert_string_equal(k[21], "max_file_size");
 	assert_string_equal(k[22], "max_stored_size");
+	assert_string_equal(k[23], "specials");
+	assert_string_equal(k[24], "devices");
+	assert_string_equal(k[25], "xattrs");
+	assert_string_equal(k[26], "selinux");
+	assert_string_equal(k[27], "acls");
 
 	assert_null(config_section_keys("rescue"));
 }

@@ -688,6 +688,65 @@ test_entry_roundtrip(void **state)
 	check_space(enc_entry);
 }
 
+/* Version 5: special files, hard links, the A frame, holes; a hard
+ * link out of the tree and a FIFO with a size are refused. */
+static void
+test_fidelity_frames(void **state)
+{
+	static struct wire_entry e, d;
+	uint64_t hole;
+	size_t plen;
+	int n;
+
+	(void)state;
+	set_entry(&e, 'p', "fifo", 4, NULL, 0);
+	e.size = 0;
+	roundtrip_entry(WIRE_ENTRY, &e);
+	set_entry(&e, 'c', "null", 4, NULL, 0);
+	e.size = wire_rdev(1, 3);
+	roundtrip_entry(WIRE_ENTRY, &e);
+	set_entry(&e, 'h', "second", 6, "d/first", 7);
+	roundtrip_entry(WIRE_ENTRY, &e);
+	/* A hard link never goes outside the tree, nor in U or F. */
+	set_entry(&e, 'h', "second", 6, "../etc/passwd", 13);
+	assert_int_equal(wire_put_entry(frame, sizeof(frame), WIRE_ENTRY, &e),
+	    -AR_EINTERNAL);
+	set_entry(&e, 'h', "second", 6, "d/first", 7);
+	n = wire_put_entry(frame, sizeof(frame), WIRE_ENTRY, &e);
+	plen = check_hdr(n, WIRE_ENTRY);
+	/* the target "d/first" is the last 7 bytes: make it "../fir" */
+	memcpy(frame + WIRE_HDR + plen - 7, "../firs", 7);
+	assert_int_equal(wire_get_entry(frame + WIRE_HDR, plen, WIRE_ENTRY,
+	    &d), -AR_EPROTO);
+	assert_int_equal(wire_get_entry(frame + WIRE_HDR, plen, WIRE_STATE,
+	    &d), -AR_EPROTO);
+	/* A FIFO has no size. */
+	set_entry(&e, 's', "sock", 4, NULL, 0);
+	e.size = 7;
+	assert_int_equal(wire_put_entry(frame, sizeof(frame), WIRE_ENTRY, &e),
+	    -AR_EINTERNAL);
+	/* A: the root, "" allowed; a directory only. */
+	set_entry(&e, 'd', "", 0, NULL, 0);
+	n = wire_put_entry(frame, sizeof(frame), WIRE_ATTRS, &e);
+	plen = check_hdr(n, WIRE_ATTRS);
+	assert_int_equal(wire_get_entry(frame + WIRE_HDR, plen, WIRE_ATTRS,
+	    &d), 0);
+	assert_int_equal(wire_get_entry(frame + WIRE_HDR, plen, WIRE_STATE,
+	    &d), -AR_EPROTO);
+	set_entry(&e, 'f', "", 0, NULL, 0);
+	assert_int_equal(wire_put_entry(frame, sizeof(frame), WIRE_ATTRS, &e),
+	    -AR_EINTERNAL);
+	/* O: 1 to WIRE_HOLE_MAX bytes. */
+	n = wire_put_hole(frame, sizeof(frame), 4096);
+	plen = check_hdr(n, WIRE_HOLE);
+	assert_int_equal(wire_get_hole(frame + WIRE_HDR, plen, &hole), 0);
+	assert_int_equal(hole, 4096);
+	assert_int_equal(wire_put_hole(frame, sizeof(frame), 0),
+	    -AR_EINTERNAL);
+	assert_int_equal(wire_put_hole(frame, sizeof(frame),
+	    WIRE_HOLE_MAX + 1), -AR_EINTERNAL);
+}
+
 static void
 test_file_roundtrip(void **state)
 {
@@ -1383,6 +1442,7 @@ main(void)
 		cmocka_unit_test(test_pathop),
 		cmocka_unit_test(test_dir),
 		cmocka_unit_test(test_entry_roundtrip),
+		cmocka_unit_test(test_fidelity_frames),
 		cmocka_unit_test(test_file_roundtrip),
 		cmocka_unit_test(test_entry_reject),
 		cmocka_unit_test(test_end),
