@@ -151,10 +151,21 @@ test_expect_success 'stop' '
 	stop_watch
 '
 
+test_expect_success 'verify with a token: refused without it (5), verified with it' '
+	rm -f src/growing dst/growing &&
+	echo "a-token-of-some-length-0123456789" >token && chmod 600 token &&
+	start_watch "$TRASH/src" "$TRASH/spool" --interval 0 \
+		--auth-token-file "$TRASH/token" &&
+	test_must_fail 5 verify >out &&
+	verify --auth-token-file "$TRASH/token" >out &&
+	test ! -s out &&
+	stop_watch
+'
+
 FAKE="$SRCDIR/test/t/fake-primary.py"
 
 test_expect_success 'a version 1 primary: verify hashes whole transfers instead' '
-	rm -f src/growing dst/growing && mkdir -p outside &&
+	mkdir -p outside &&
 	FPORT=$(free_port) &&
 	start_bg "$TRASH/fake.log" "$PYTHON3" "$FAKE" --mode v1-only \
 		--listen "$TEST_IP:$FPORT" --tree "$TRASH/src" \
