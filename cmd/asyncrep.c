@@ -44,6 +44,7 @@ static const struct cmd_entry *const asyncrep_commands[] = {
 	&cmd_rescue_entry,
 	&cmd_status_entry,
 	&cmd_keygen_entry,
+	&cmd_init_entry,
 };
 
 static const char *const no_keys[] = { NULL };
@@ -484,6 +485,9 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 		case CMD_OPT_JSON:
 			ctx.json = 1;
 			break;
+		case CMD_OPT_WATCH:
+			ctx.watch = 1;
+			break;
 		case CMD_OPT_ROOT:
 			ctx.root = optarg;
 			break;
@@ -534,6 +538,22 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 				r = AR_EUSAGE;
 				goto out;
 			}
+			break;
+		case CMD_OPT_DIR:
+			ctx.dir = optarg;
+			break;
+		case CMD_OPT_PEER_PIN:
+			ctx.peer_pin = optarg;
+			break;
+		case CMD_OPT_SET:
+			if (ctx.nsets >= INIT_SETS_MAX) {
+				fprintf(stderr, "asyncrep: %s: at most %d "
+				    "--set options\n", entry->name,
+				    INIT_SETS_MAX);
+				r = AR_EUSAGE;
+				goto out;
+			}
+			ctx.sets[ctx.nsets++] = optarg;
 			break;
 		case ':':
 		case '?':

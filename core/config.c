@@ -50,6 +50,7 @@ enum config_type {
 	CONFIG_T_SECONDS,	/* a duration where a bare number is seconds */
 	CONFIG_T_IDS,		/* standby ids, "a, b" (stored as text) */
 	CONFIG_T_SIZE,		/* uint64_t bytes, "64K" */
+	CONFIG_T_RATE,		/* uint64_t bytes per second, "10M"; 0: none */
 	CONFIG_T_UINT,		/* unsigned, decimal */
 	CONFIG_T_ADDR,		/* struct config_addr, "IP:PORT" */
 	CONFIG_T_PINS,		/* key pins, "sha256:HEX, ..." (stored as text) */
@@ -109,6 +110,7 @@ static const struct config_key config_keys[] = {
 	{ "primary", "tls_key", CONFIG_T_PATH, P(tls.key), 0, 0, NULL, 0 },
 	{ "primary", "tls_trust", CONFIG_T_PINS, P(tls.trust), 0, 0, NULL, 0 },
 	{ "primary", "tls_ca", CONFIG_T_PATH, P(tls.ca), 0, 0, NULL, 0 },
+	{ "primary", "bwlimit", CONFIG_T_RATE, P(bwlimit), KIB, TIB, "0", 0 },
 	{ "primary", "metrics_listen", CONFIG_T_ADDR, P(metrics_listen),
 	    0, 0, NULL, 0 },
 
@@ -137,6 +139,10 @@ static const struct config_key config_keys[] = {
 	{ "standby", "tls_ca", CONFIG_T_PATH, S(tls.ca), 0, 0, NULL, 0 },
 	{ "standby", "max_delete", CONFIG_T_PORTION, S(max_delete),
 	    0, 0, "50%", 0 },
+	{ "standby", "bwlimit", CONFIG_T_RATE, S(bwlimit), KIB, TIB, "0", 0 },
+	{ "standby", "compress", CONFIG_T_STRING, S(compress), 0, 0, "off", 0 },
+	{ "standby", "compress_level", CONFIG_T_UINT, S(compress_level),
+	    1, 19, "3", 0 },
 	{ "standby", "metrics_listen", CONFIG_T_ADDR, S(metrics_listen),
 	    0, 0, NULL, 0 },
 };
@@ -658,7 +664,7 @@ config_format(const struct config_key *k, uint64_t v, char *out,
 		    config_duration_units[u].name);
 		return;
 	}
-	if (k->type == CONFIG_T_SIZE) {
+	if (k->type == CONFIG_T_SIZE || k->type == CONFIG_T_RATE) {
 		for (i = 0; i < 4 && v % 1024 == 0; i++)
 			v /= 1024;
 		if (i == 0)
@@ -757,6 +763,7 @@ config_value_parse(const struct config_key *k, const char *text,
 		}
 		break;
 	case CONFIG_T_SIZE:
+	case CONFIG_T_RATE:
 		r = config_size(text, &n, &reason);
 		if (r != 0) {
 			config_err(why, whylen, "bad size '%s': %s", q,
@@ -776,7 +783,15 @@ config_value_parse(const struct config_key *k, const char *text,
 		config_err(why, whylen, "internal error: bad key type");
 		return -AR_EINTERNAL;
 	}
-	if (n < k->min || n > k->max) {
+	/* A rate of 0 is no limit; a bare number is bytes, so rsync's
+	 * KiB-per-second habit (bwlimit = 500) is caught by the minimum. */
+	if (k->type == CONFIG_T_RATE && n != 0 && n < k->min) {
+		config_err(why, whylen, "'%s' is below 1K bytes per second (a "
+		    "bare number is bytes: write 500K for rsync's "
+		    "--bwlimit=500; 0 is no limit)", q);
+		return -AR_EUSAGE;
+	}
+	if ((n < k->min && k->type != CONFIG_T_RATE) || n > k->max) {
 		config_format(k, k->min, lo, sizeof lo);
 		config_format(k, k->max, hi, sizeof hi);
 		config_err(why, whylen, "'%s' is out of range (%s to %s)", q,
@@ -818,6 +833,7 @@ config_value_store(struct config *cfg, const struct config_key *k,
 	case CONFIG_T_DURATION:
 	case CONFIG_T_SECONDS:
 	case CONFIG_T_SIZE:
+	case CONFIG_T_RATE:
 		*(uint64_t *)field = v->u64;
 		break;
 	case CONFIG_T_UINT:
@@ -1279,6 +1295,13 @@ config_check(const struct config *cfg, const char *role, char *err,
 	    strcmp(cfg->primary.watch_mode, "poll") != 0) {
 		config_err(err, errlen, "watch_mode in [primary] must be "
 		    "'inotify' or 'poll'");
+		return -AR_ECONFIG;
+	}
+	if (strcmp(role, "standby") == 0 && cfg->standby.compress != NULL &&
+	    strcmp(cfg->standby.compress, "off") != 0 &&
+	    strcmp(cfg->standby.compress, "zstd") != 0) {
+		config_err(err, errlen, "compress in [standby] must be 'off' or "
+		    "'zstd'");
 		return -AR_ECONFIG;
 	}
 	if (config_check_tls(role, strcmp(role, "primary") == 0 ?

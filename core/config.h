@@ -69,6 +69,8 @@ struct config_primary {
 	uint64_t standby_expiry_ns;	/* older acks: not waited for (168h) */
 	struct config_tls tls;
 	struct config_addr metrics_listen;	/* GET /metrics; unset: none */
+	uint64_t bwlimit;		/* bytes/s of file data sent to all
+					 * standbys together, 0: no limit */
 };
 
 struct config_standby {
@@ -87,6 +89,9 @@ struct config_standby {
 	struct config_portion max_delete; /* deletions a compare of the
 					 * whole tree may make, 50% */
 	struct config_addr metrics_listen;	/* GET /metrics; unset: none */
+	uint64_t bwlimit;		/* bytes/s received, 0: no limit */
+	char *compress;			/* "off" (default) or "zstd" */
+	unsigned compress_level;	/* zstd level, 1 to 19, default 3 */
 };
 
 struct config {

@@ -298,6 +298,7 @@ follow_run(struct syncer *s, volatile sig_atomic_t *stop)
 	if (r != 0)
 		return r;
 	client_set_abort(s->client, stop);
+	sync_pace(s, s->client);
 	s->following = 1;
 	/* A rescue completed us before: unless a server answers (a new
 	 * generation to follow, or a rescue run again), we are done. */

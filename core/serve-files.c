@@ -172,6 +172,9 @@ serve_files_finish(struct server_stream *s, uint64_t size,
 	    sizeof(s->out) - s->out_len, &t));
 }
 
+/* How far ahead of what it sends a whole file is asked of the disk. */
+#define SERVE_FILES_AHEAD (UINT64_C(8) << 20)
+
 /* Queue the next D frame of a whole file, or its end. */
 static int
 serve_files_data(struct server_stream *s)
@@ -202,6 +205,11 @@ serve_files_data(struct server_stream *s)
 		return serve_files_retry(s, WIRE_RETRY_UNREADABLE);
 	if (n == 0)	/* shrunk since open */
 		return serve_files_retry(s, WIRE_RETRY_CHANGED);
+	/* Keep the disk busy ahead of us: readahead alone waits for each
+	 * chunk's pread on a cold file. */
+	if (s->sent + (uint64_t)n + SERVE_FILES_AHEAD < (uint64_t)s->st0.st_size)
+		(void)posix_fadvise(s->fd, (off_t)(s->sent + (uint64_t)n +
+		    SERVE_FILES_AHEAD), (off_t)n, POSIX_FADV_WILLNEED);
 	hash_update(&s->hash, s->out + s->out_len + WIRE_HDR, (size_t)n);
 	s->sent += (uint64_t)n;
 	if (s->sums) {

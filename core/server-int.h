@@ -20,10 +20,12 @@
 
 #include "hash.h"
 #include "query.h"
+#include "rate.h"
 #include "server.h"
 #include "wire.h"
 
 struct changes;
+struct compress_out;
 struct delta_gen;
 struct delta_loadsig;
 struct manifest;
@@ -34,6 +36,8 @@ struct server_request;
 /* Standbys remembered as sent to compare while the spool cannot record;
  * one forgotten is sent again: a compare too many, never one too few. */
 #define SERVER_SENT_MAX 64
+/* Under bwlimit, the smallest piece of a transfer sent at once. */
+#define SERVER_PACE_MIN 4096
 
 /* A standby sent to compare the whole tree (G) while the spool could
  * not record. */
@@ -62,6 +66,7 @@ struct server {
 	struct server_sent sent[SERVER_SENT_MAX];
 	size_t nsent;
 	uint64_t sent_stamp;
+	struct rate bw;			/* bwlimit: file data to all standbys */
 };
 
 /* ---------------------------------------------------------------- */
@@ -98,6 +103,7 @@ struct server_stream {
 	size_t out_len, out_pos;
 	int finished;		/* nothing more after out drains */
 	enum server_phase rphase;	/* rescue phase when the answer began */
+	struct compress_out *z;	/* the body goes out as zstd, or NULL */
 
 	struct manifest *manifest;
 

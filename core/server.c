@@ -23,6 +23,7 @@
 #include <pthread.h>
 
 #include "changes.h"
+#include "compress.h"
 #include "delta.h"
 #include "error.h"
 #include "gen.h"
@@ -62,6 +63,7 @@ server_stream_free(void *cls)
 	hash_release(&s->hash);
 	delta_gen_free(s->gen);
 	changes_free(s->changes);
+	compress_out_free(s->z);
 	free(s->paths);
 	free(s);
 }
@@ -123,6 +125,27 @@ server_stream_put_entry(struct server_stream *s, uint8_t frame, int type,
 	return r;
 }
 
+/*
+ * bwlimit of the primary, for all standbys together: a transfer sends a
+ * hundredth of a second of rate at a time and waits out its debt before
+ * it does. The wait holds this server thread (libmicrohttpd's internal
+ * polling mode cannot be told "later" from here), so its other
+ * connections wait at most about that long between two pieces.
+ */
+static size_t
+server_stream_pace(struct server *srv, size_t n)
+{
+	uint64_t piece = srv->bw.rate / 100;
+
+	if (piece < SERVER_PACE_MIN)
+		piece = SERVER_PACE_MIN;
+	if (n > piece)
+		n = (size_t)piece;
+	(void)rate_wait(rate_take(&srv->bw, 0), NULL);
+	(void)rate_take(&srv->bw, n);
+	return n;
+}
+
 static ssize_t
 server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -165,6 +188,8 @@ server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 	n = s->out_len - s->out_pos;
 	if (n > max)
 		n = max;
+	if (transfer && s->srv->bw.rate != 0)
+		n = server_stream_pace(s->srv, n);
 	memcpy(buf, s->out + s->out_pos, n);
 	s->out_pos += n;
 	if (transfer) {
@@ -181,17 +206,66 @@ server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 	return (ssize_t)n;
 }
 
+/* The plain body, as the zstd stream's source: bytes, 0, or an error. */
+static ssize_t
+server_stream_plain(void *arg, uint8_t *buf, size_t max)
+{
+	ssize_t n = server_stream_run(arg, 0, (char *)buf, max);
+
+	if (n == MHD_CONTENT_READER_END_OF_STREAM)
+		return 0;
+	return n < 0 ? -AR_EIO : n;
+}
+
 /* Every entry from libmicrohttpd may touch the tree or the spool: each
  * is a guarded stretch (guard.h), so a hung mount under a rescue shows. */
 static ssize_t
 server_stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
+	struct server_stream *s = cls;
 	ssize_t n;
 
 	guard_enter("serving a transfer");
-	n = server_stream_run(cls, pos, buf, max);
+	if (s->z == NULL) {
+		n = server_stream_run(cls, pos, buf, max);
+	} else {
+		n = compress_out_read(s->z, server_stream_plain, s,
+		    (uint8_t *)buf, max);
+		if (n == 0)
+			n = MHD_CONTENT_READER_END_OF_STREAM;
+		else if (n < 0)
+			n = MHD_CONTENT_READER_END_WITH_ERROR;
+	}
 	guard_leave();
 	return n;
+}
+
+/*
+ * compress = zstd (compress.h): the standby asked for it, the version
+ * has it, and the answer is a listing or file data (a batch of changes
+ * is small and must not wait for a compressor's block). A malformed ask
+ * is answered plain, which the standby reads all the same.
+ */
+static int
+server_stream_zstd(struct MHD_Connection *c, struct server_request *rq,
+    struct server_stream *s)
+{
+	const char *v;
+	int level;
+
+	if (rq->version < WIRE_V_COMPRESS || (s->kind !=
+	    SERVER_STREAM_MANIFEST && s->kind != SERVER_STREAM_FILES &&
+	    s->kind != SERVER_STREAM_DELTA))
+		return 0;
+	v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, COMPRESS_HDR_ASK);
+	if (v == NULL)
+		return 0;
+	if (compress_parse(v, &level) != 0) {
+		log_warn("%s: malformed %s header: answered uncompressed",
+		    rq->peer, COMPRESS_HDR_ASK);
+		return 0;
+	}
+	return compress_out_new(&s->z, level) == 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -253,8 +327,10 @@ server_reply_stream(struct MHD_Connection *c, struct server_request *rq)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
+	int zstd;
 
 	assert(rq->stream != NULL);
+	zstd = server_stream_zstd(c, rq, rq->stream);
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
 	    SERVER_BLOCK, server_stream_cb, rq->stream, server_stream_free);
 	if (resp == NULL)
@@ -262,6 +338,8 @@ server_reply_stream(struct MHD_Connection *c, struct server_request *rq)
 	rq->stream = NULL;	/* owned by the response now */
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "application/x-asyncrep");
+	if (zstd)
+		MHD_add_response_header(resp, COMPRESS_HDR_ENCODING, "zstd");
 	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -759,11 +837,13 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 	srv->opts = *opts;
 	memcpy(srv->generation, opts->generation, WIRE_GEN_LEN);
 	pthread_mutex_init(&srv->lock, NULL);
+	rate_init(&srv->bw, cfg->bwlimit, NULL);
 	srv->phase = SERVER_PHASE_SPOOL;
 	srv->released = opts->spool != NULL ?
 	    spool_durable_seq(opts->spool) : 0;
 	r = server_bind_listen(&cfg->listen, &srv->listen_fd, err, errlen);
 	if (r != 0) {
+		rate_release(&srv->bw);
 		free(srv);
 		return r;
 	}
@@ -804,6 +884,7 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 		snprintf(err, errlen, "listen %s: cannot start the HTTP%s "
 		    "server", cfg->listen.text, tls->enabled ? "S" : "");
 		close(srv->listen_fd);
+		rate_release(&srv->bw);
 		free(srv);
 		return -AR_EBIND;
 	}
@@ -891,6 +972,7 @@ server_stop(struct server *srv)
 	assert(srv->waiters == NULL);
 	MHD_stop_daemon(srv->mhd);
 	pthread_mutex_destroy(&srv->lock);
+	rate_release(&srv->bw);
 	close(srv->listen_fd);
 	free(srv);
 }

@@ -991,6 +991,12 @@ sync_make_durable(struct syncer *s)
 	return 0;
 }
 
+void
+sync_pace(struct syncer *s, struct client *c)
+{
+	client_set_rate(c, s->cfg->bwlimit != 0 ? &s->bw : NULL);
+}
+
 static int
 sync_once(struct syncer *s)
 {
@@ -999,6 +1005,8 @@ sync_once(struct syncer *s)
 	r = sync_open(s);
 	if (r == 0)
 		r = client_new(s->cfg, s->o->auth, &s->client);
+	if (r == 0)
+		sync_pace(s, s->client);
 	if (r == 0)
 		r = sync_hello(s);
 	if (r == 0)
@@ -1059,6 +1067,7 @@ sync_init(struct syncer *s, const struct sync_opts *o,
 	walk_dir_init(&s->blk.local);
 	progress_init(&s->prog, o->progress, stderr);
 	state_standby_id(s->cfg, s->id, sizeof(s->id));
+	rate_init(&s->bw, s->cfg->bwlimit, NULL);
 	r = exclude_new(&s->exclude);
 	if (r == 0 && s->cfg->exclude != NULL &&
 	    exclude_add_list(s->exclude, s->cfg->exclude, msg, msglen) != 0)
@@ -1088,6 +1097,7 @@ sync_release(struct syncer *s)
 	free(s->rescan);
 	exclude_free(s->exclude);
 	client_free(s->client);
+	rate_release(&s->bw);
 	state_release(&s->state);
 	if (s->rootfd >= 0)
 		close(s->rootfd);

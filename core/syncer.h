@@ -31,6 +31,7 @@
 #include "hash.h"
 #include "log.h"
 #include "progress.h"
+#include "rate.h"
 #include "state.h"
 #include "verify.h"
 #include "sync.h"
@@ -119,6 +120,7 @@ struct syncer {
 	struct verify_list sums;
 	struct progress prog;	/* one-shot --progress */
 	struct exclude *exclude;
+	struct rate bw;		/* bwlimit of [standby], for every client */
 	/* Entries of the primary skipped as they collide with names this
 	 * standby excludes: since the last whole compare, as status shows
 	 * it, and the last of them (escaped). */
@@ -254,6 +256,9 @@ int sync_save_skipped(struct syncer *s);
 int sync_make_durable(struct syncer *s);
 /* Metrics: position seq is durable now. */
 void sync_metrics_applied(uint64_t seq);
+/* c's reception paced by bwlimit (s->bw), shared by every client of the
+ * run. */
+void sync_pace(struct syncer *s, struct client *c);
 
 /* ---------------------------------------------------------------- */
 /* fetch.c: the receiving side */

@@ -23,7 +23,9 @@
  */
 #define WIRE_VERSION_MIN 1
 #define WIRE_VERSION_MAX 6
-/* What a version adds (PROTOCOL.md "What each version adds"). */
+/* What each version adds (PROTOCOL.md "Versions"); 4 and 5 are
+ * reserved for work not merged yet. */
+#define WIRE_V_COMPRESS 3	/* zstd bodies (compress.h) */
 #define WIRE_V_OPS 6		/* POST /v1/sums: whole-file hashes only;
 				 * the W frame of a batch */
 #define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */

@@ -39,17 +39,19 @@ watch_opts='reinit status-file allow-empty'
 sync_opts='dry-run itemize-changes follow force-delete checksum progress metrics-file'
 verify_opts='rate'
 rescue_opts='root timeout standby any storage-timeout settle status-file'
-status_opts='json'
+status_opts='json watch'
 keygen_opts=
+init_opts='dir peer-pin set'
 # The options of the config keys of each section.
 primary_keys='data-dir spool-dir listen interval auth-token-file
 	max-connections max-per-ip idle-timeout max-signature-size threads
 	watch-mode poll-interval exclude spool-max-size standbys standby-expiry
-	tls tls-cert tls-key tls-trust tls-ca metrics-listen'
+	tls tls-cert tls-key tls-trust tls-ca bwlimit metrics-listen'
 standby_keys='data-dir state-dir primary auth-token-file connect-timeout
 	stall-timeout delta-min-size batch-size batch-files standby-id exclude
-	tls tls-cert tls-key tls-trust tls-ca max-delete metrics-listen'
-all_own="$watch_opts $sync_opts $verify_opts $rescue_opts $status_opts $keygen_opts"
+	tls tls-cert tls-key tls-trust tls-ca max-delete bwlimit compress
+	compress-level metrics-listen'
+all_own="$watch_opts $sync_opts $verify_opts $rescue_opts $status_opts $keygen_opts $init_opts"
 
 # The options a command takes, one per line, sorted.
 takes() {
@@ -57,12 +59,12 @@ takes() {
 	case $1 in
 	watch|rescue) keys=$primary_keys ;;
 	sync|verify) keys=$standby_keys ;;
-	status|keygen) keys= ;;
+	status|keygen|init) keys= ;;
 	esac &&
 	for o in $common_opts $own $keys; do echo "$o"; done | sort
 }
 
-for cmd in watch sync verify rescue status keygen; do
+for cmd in watch sync verify rescue status keygen init; do
 	test_expect_success "$cmd --help lists its own options only" '
 		"$ASYNCREP" '"$cmd"' --help >out 2>err &&
 		test_cmp /dev/null err &&

@@ -358,7 +358,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 22);
+	assert_int_equal(n, 23);
 	assert_string_equal(k[0], "data_dir");
 	assert_string_equal(k[2], "listen");
 	assert_string_equal(k[9], "threads");
@@ -368,13 +368,14 @@ test_section_keys(void **state)
 	assert_string_equal(k[15], "standby_expiry");
 	assert_string_equal(k[16], "tls");
 	assert_string_equal(k[20], "tls_ca");
-	assert_string_equal(k[21], "metrics_listen");
+	assert_string_equal(k[21], "bwlimit");
+	assert_string_equal(k[22], "metrics_listen");
 
 	k = config_section_keys("standby");
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 18);
+	assert_int_equal(n, 21);
 	assert_string_equal(k[1], "state_dir");
 	assert_string_equal(k[8], "batch_files");
 	assert_string_equal(k[9], "standby_id");
@@ -383,7 +384,10 @@ test_section_keys(void **state)
 	assert_string_equal(k[12], "tls_cert");
 	assert_string_equal(k[15], "tls_ca");
 	assert_string_equal(k[16], "max_delete");
-	assert_string_equal(k[17], "metrics_listen");
+	assert_string_equal(k[17], "bwlimit");
+	assert_string_equal(k[18], "compress");
+	assert_string_equal(k[19], "compress_level");
+	assert_string_equal(k[20], "metrics_listen");
 
 	assert_null(config_section_keys("rescue"));
 }
@@ -668,6 +672,25 @@ test_set(void **state)
 	assert_int_equal(config_set(&cfg, "standby", "batch_files", "5",
 	    err, sizeof err), 0);
 	assert_int_equal(cfg.standby.batch_files, 5);
+	/* bwlimit: 0 is no limit, a size from 1K, a small bare number a
+	 * likely KiB of rsync's. */
+	assert_int_equal(cfg.standby.bwlimit, 0);
+	assert_int_equal(config_set(&cfg, "standby", "bwlimit", "10M",
+	    err, sizeof err), 0);
+	assert_int_equal(cfg.standby.bwlimit, 10 * 1024 * 1024);
+	assert_int_equal(config_set(&cfg, "primary", "bwlimit", "1024",
+	    err, sizeof err), 0);
+	assert_int_equal(cfg.primary.bwlimit, 1024);
+	assert_int_equal(config_set(&cfg, "primary", "bwlimit", "1023",
+	    err, sizeof err), -AR_EUSAGE);
+	assert_non_null(strstr(err, "below 1K"));
+	assert_int_equal(cfg.primary.bwlimit, 1024);
+	assert_int_equal(config_set(&cfg, "primary", "bwlimit", "0",
+	    err, sizeof err), 0);
+	assert_int_equal(cfg.primary.bwlimit, 0);
+	assert_int_equal(config_set(&cfg, "standby", "bwlimit", "2T",
+	    err, sizeof err), -AR_EUSAGE);
+	assert_non_null(strstr(err, "out of range"));
 
 	/* Errors name the key and leave the value alone. */
 	assert_int_equal(config_set(&cfg, "primary", "interval", "10",
