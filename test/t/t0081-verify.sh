@@ -151,6 +151,20 @@ test_expect_success 'stop' '
 	stop_watch
 '
 
+test_expect_success 'with compress = zstd, a file bigger than a hashing slice is verified' '
+	head -c 9000000 /dev/urandom >src/nine &&
+	sync_to "$TRASH/dst" "$TRASH/state" --compress zstd &&
+	verify --compress zstd >out &&
+	test ! -s out &&
+	flip dst/nine 8999999 &&
+	test_must_fail 19 verify --compress zstd >out &&
+	echo ">fc........ nine" >expect &&
+	test_cmp expect out &&
+	sync_to "$TRASH/dst" "$TRASH/state" --checksum --compress zstd &&
+	verify --compress zstd &&
+	rm src/nine dst/nine
+'
+
 test_expect_success 'verify with a token: refused without it (5), verified with it' '
 	rm -f src/growing dst/growing &&
 	echo "a-token-of-some-length-0123456789" >token && chmod 600 token &&
