@@ -116,6 +116,20 @@ for i in range(4500):
 	rm -rf src/many dst/many
 '
 
+test_expect_success 'with compress = zstd, a file bigger than a hashing slice is verified' '
+	head -c 9000000 /dev/urandom >src/nine &&
+	sync_to "$TRASH/dst" "$TRASH/state" --compress zstd &&
+	verify --compress zstd >out &&
+	test ! -s out &&
+	flip dst/nine 8999999 &&
+	test_must_fail 19 verify --compress zstd >out &&
+	echo ">fc........ nine" >expect &&
+	test_cmp expect out &&
+	sync_to "$TRASH/dst" "$TRASH/state" --checksum --compress zstd &&
+	verify --compress zstd &&
+	rm src/nine dst/nine
+'
+
 test_expect_success 'the hash route is not there below its version' '
 	curl -s -o /dev/null -w "%{http_code}" -X POST \
 		-H "X-Asyncrep-Version: 2" --data-binary "" \
@@ -149,20 +163,6 @@ test_expect_success 'a file that changes on the primary while verified is "chang
 
 test_expect_success 'stop' '
 	stop_watch
-'
-
-test_expect_success 'with compress = zstd, a file bigger than a hashing slice is verified' '
-	head -c 9000000 /dev/urandom >src/nine &&
-	sync_to "$TRASH/dst" "$TRASH/state" --compress zstd &&
-	verify --compress zstd >out &&
-	test ! -s out &&
-	flip dst/nine 8999999 &&
-	test_must_fail 19 verify --compress zstd >out &&
-	echo ">fc........ nine" >expect &&
-	test_cmp expect out &&
-	sync_to "$TRASH/dst" "$TRASH/state" --checksum --compress zstd &&
-	verify --compress zstd &&
-	rm src/nine dst/nine
 '
 
 test_expect_success 'verify with a token: refused without it (5), verified with it' '
