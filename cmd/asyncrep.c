@@ -520,6 +520,22 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 		case CMD_OPT_FORCE_DELETE:
 			ctx.force_delete = 1;
 			break;
+		case CMD_OPT_DIR:
+			ctx.dir = optarg;
+			break;
+		case CMD_OPT_PEER_PIN:
+			ctx.peer_pin = optarg;
+			break;
+		case CMD_OPT_SET:
+			if (ctx.nsets >= INIT_SETS_MAX) {
+				fprintf(stderr, "asyncrep: %s: at most %d "
+				    "--set options\n", entry->name,
+				    INIT_SETS_MAX);
+				r = AR_EUSAGE;
+				goto out;
+			}
+			ctx.sets[ctx.nsets++] = optarg;
+			break;
 		case CMD_OPT_METRICS_FILE:
 			ctx.metrics_file = optarg;
 			break;
@@ -538,22 +554,6 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 				r = AR_EUSAGE;
 				goto out;
 			}
-			break;
-		case CMD_OPT_DIR:
-			ctx.dir = optarg;
-			break;
-		case CMD_OPT_PEER_PIN:
-			ctx.peer_pin = optarg;
-			break;
-		case CMD_OPT_SET:
-			if (ctx.nsets >= INIT_SETS_MAX) {
-				fprintf(stderr, "asyncrep: %s: at most %d "
-				    "--set options\n", entry->name,
-				    INIT_SETS_MAX);
-				r = AR_EUSAGE;
-				goto out;
-			}
-			ctx.sets[ctx.nsets++] = optarg;
 			break;
 		case ':':
 		case '?':

@@ -164,3 +164,102 @@ auth_addr_is_loopback(const void *sockaddr)
 	}
 	return 0;
 }
+
+/* ------------------------------------------------------------------------
+ * Failed authentications.
+ */
+
+static size_t
+auth_backoff_bucket(const char *addr)
+{
+	uint32_t h = 2166136261u;
+
+	while (*addr != '\0')
+		h = (h ^ (uint8_t)*addr++) * 16777619u;
+	return (size_t)(h % (AUTH_BACKOFF_SLOTS / AUTH_BACKOFF_WAYS)) *
+	    AUTH_BACKOFF_WAYS;
+}
+
+/* addr's entry, or NULL; with make, a new one in place of the stalest. */
+static struct auth_backoff_entry *
+auth_backoff_find(struct auth_backoff *b, const char *addr, int make)
+{
+	struct auth_backoff_entry *e, *stale = NULL;
+	size_t i, base = auth_backoff_bucket(addr);
+
+	for (i = 0; i < AUTH_BACKOFF_WAYS; i++) {
+		e = &b->e[base + i];
+		if (strcmp(e->addr, addr) == 0 && e->addr[0] != '\0')
+			return e;
+		if (stale == NULL || e->addr[0] == '\0' ||
+		    (stale->addr[0] != '\0' && e->last_ms < stale->last_ms))
+			stale = e;
+	}
+	if (!make)
+		return NULL;
+	memset(stale, 0, sizeof(*stale));
+	snprintf(stale->addr, sizeof(stale->addr), "%s", addr);
+	return stale;
+}
+
+/* One more event worth a line: due now, or held back. */
+static void
+auth_backoff_log(struct auth_backoff_entry *e, uint64_t now_ms, int *log,
+    uint64_t *held)
+{
+	*held = e->held;
+	*log = e->logged_ms == 0 || now_ms - e->logged_ms >= AUTH_BACKOFF_LOG_MS;
+	if (*log) {
+		e->logged_ms = now_ms != 0 ? now_ms : 1;
+		e->held = 0;
+	} else
+		e->held++;
+}
+
+int
+auth_backoff_check(struct auth_backoff *b, const char *addr,
+    uint64_t now_ms, uint64_t *wait_ms, int *log, uint64_t *held)
+{
+	struct auth_backoff_entry *e = auth_backoff_find(b, addr, 0);
+
+	*wait_ms = 0;
+	*log = 0;
+	*held = 0;
+	if (e == NULL || now_ms >= e->until_ms)
+		return 0;
+	*wait_ms = e->until_ms - now_ms;
+	auth_backoff_log(e, now_ms, log, held);
+	return -AR_EAUTH;
+}
+
+void
+auth_backoff_fail(struct auth_backoff *b, const char *addr, uint64_t now_ms,
+    int *log, uint64_t *held)
+{
+	struct auth_backoff_entry *e = auth_backoff_find(b, addr, 1);
+	uint64_t ms;
+	unsigned n;
+
+	if (e->fails > 0 && now_ms - e->last_ms >= AUTH_BACKOFF_FORGET_MS)
+		e->fails = 0;
+	e->fails++;
+	e->last_ms = now_ms;
+	if (e->fails > AUTH_BACKOFF_FREE) {
+		n = e->fails - AUTH_BACKOFF_FREE - 1;
+		ms = n >= 8 ? AUTH_BACKOFF_MAX_MS :
+		    (uint64_t)AUTH_BACKOFF_BASE_MS << n;
+		if (ms > AUTH_BACKOFF_MAX_MS)
+			ms = AUTH_BACKOFF_MAX_MS;
+		e->until_ms = now_ms + ms;
+	}
+	auth_backoff_log(e, now_ms, log, held);
+}
+
+void
+auth_backoff_ok(struct auth_backoff *b, const char *addr)
+{
+	struct auth_backoff_entry *e = auth_backoff_find(b, addr, 0);
+
+	if (e != NULL && e->fails > 0)
+		memset(e, 0, sizeof(*e));
+}

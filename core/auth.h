@@ -10,6 +10,7 @@
 #define ASYNCREP_AUTH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "tls.h"
@@ -50,5 +51,48 @@ int auth_header(const struct auth *a, char *out, size_t outlen);
 
 /* 1 if the socket address is a loopback address (127/8 or ::1). */
 int auth_addr_is_loopback(const void *sockaddr);
+
+/*
+ * Failed authentications, per peer address (pure: the caller locks and
+ * gives the time). AUTH_BACKOFF_FREE failures are free; each one after
+ * refuses that address for twice as long as the last (AUTH_BACKOFF_BASE_MS
+ * up to AUTH_BACKOFF_MAX_MS), without looking at what it sends; a success
+ * or AUTH_BACKOFF_FORGET_MS without a failure clears it. Log lines about
+ * an address are at most one per AUTH_BACKOFF_LOG_MS, with the count of
+ * those held back. A full table forgets the stalest of AUTH_BACKOFF_WAYS
+ * entries of a hash bucket.
+ */
+#define AUTH_BACKOFF_SLOTS 256
+#define AUTH_BACKOFF_WAYS 8
+#define AUTH_BACKOFF_ADDR_MAX 63
+#define AUTH_BACKOFF_FREE 5
+#define AUTH_BACKOFF_BASE_MS 100
+#define AUTH_BACKOFF_MAX_MS 10000
+#define AUTH_BACKOFF_FORGET_MS 600000
+#define AUTH_BACKOFF_LOG_MS 10000
+
+struct auth_backoff_entry {
+	char addr[AUTH_BACKOFF_ADDR_MAX + 1];	/* "" : free */
+	unsigned fails;		/* in a row, since the last success */
+	uint64_t last_ms;	/* of the last failure */
+	uint64_t until_ms;	/* refused until then */
+	uint64_t logged_ms;	/* of the last log line, 0: none yet */
+	uint64_t held;		/* log lines held back since */
+};
+
+struct auth_backoff {
+	struct auth_backoff_entry e[AUTH_BACKOFF_SLOTS];
+};
+
+/* May addr try now? 0, or -AR_EAUTH with *wait_ms until it may (and a
+ * log line due in *log, with *held lines held back before it). */
+int auth_backoff_check(struct auth_backoff *b, const char *addr,
+    uint64_t now_ms, uint64_t *wait_ms, int *log, uint64_t *held);
+/* A failure of addr: *log says whether to log it now, *held how many
+ * lines were held back before it. */
+void auth_backoff_fail(struct auth_backoff *b, const char *addr,
+    uint64_t now_ms, int *log, uint64_t *held);
+/* A success of addr: forget its failures. */
+void auth_backoff_ok(struct auth_backoff *b, const char *addr);
 
 #endif

@@ -485,8 +485,10 @@ perform(struct client *c, const char *path, client_body_cb *cb, void *arg)
 	code = client_errframe(c, esc, sizeof(esc));
 	snprintf(c->msg, sizeof(c->msg), "primary %s: %s: HTTP %ld%s%s",
 	    c->cfg->primary.text, path, c->status, esc[0] ? ": " : "", esc);
-	/* 403: the primary refused our key (its X frame names it). */
-	if (c->status == 401 || (c->status == 403 && code == AR_EAUTH))
+	/* 403: the primary refused our key (its X frame names it); 429:
+	 * it refuses our address after failed authentications. */
+	if (c->status == 401 || c->status == 429 ||
+	    (c->status == 403 && code == AR_EAUTH))
 		r = -AR_EAUTH;
 	else
 		r = -AR_EPROTO;

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
@@ -113,6 +114,10 @@ static const struct config_key config_keys[] = {
 	{ "primary", "bwlimit", CONFIG_T_RATE, P(bwlimit), KIB, TIB, "0", 0 },
 	{ "primary", "metrics_listen", CONFIG_T_ADDR, P(metrics_listen),
 	    0, 0, NULL, 0 },
+	{ "primary", "max_deltas", CONFIG_T_UINT, P(max_deltas),
+	    1, 1024, "4", 0 },
+	{ "primary", "header_timeout", CONFIG_T_SECONDS, P(header_timeout_ns),
+	    100 * MS, HOUR, "10s", 0 },
 
 	{ "standby", "data_dir", CONFIG_T_PATH, S(data_dir), 0, 0, NULL, 1 },
 	{ "standby", "state_dir", CONFIG_T_PATH, S(state_dir), 0, 0, NULL, 1 },
@@ -145,6 +150,10 @@ static const struct config_key config_keys[] = {
 	    1, 19, "3", 0 },
 	{ "standby", "metrics_listen", CONFIG_T_ADDR, S(metrics_listen),
 	    0, 0, NULL, 0 },
+	{ "standby", "max_file_size", CONFIG_T_SIZE, S(max_file_size),
+	    0, UINT64_C(1) << 62, NULL, 0 },
+	{ "standby", "max_stored_size", CONFIG_T_SIZE, S(max_stored_size),
+	    MIB, 64 * TIB, "4G", 0 },
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -527,11 +536,14 @@ config_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 }
 
 int
-config_ids_next(const char **list, char id[LIMIT_ID_MAX + 1])
+config_ids_next_pin(const char **list, char id[LIMIT_ID_MAX + 1],
+    char pin[PIN_TEXT_LEN + 1])
 {
-	const char *p = *list, *start;
+	const char *p = *list, *start, *eq, *why;
+	struct pin_list one;
 	size_t len;
 
+	pin[0] = '\0';
 	while (*p == ' ' || *p == '\t' || *p == ',')
 		p++;
 	if (*p == '\0') {
@@ -547,11 +559,31 @@ config_ids_next(const char **list, char id[LIMIT_ID_MAX + 1])
 	if (*p != '\0' && *p != ',')
 		return -AR_EUSAGE;	/* "a b": a comma is missing */
 	*list = p;
+	/* "ID=sha256:HEX": the id is accepted only from that key. */
+	eq = memchr(start, '=', len);
+	if (eq != NULL) {
+		if ((size_t)(start + len - eq - 1) != PIN_TEXT_LEN)
+			return -AR_EUSAGE;
+		memcpy(pin, eq + 1, PIN_TEXT_LEN);
+		pin[PIN_TEXT_LEN] = '\0';
+		if (pin_list_parse(pin, &one, &why) != 0)
+			return -AR_EUSAGE;
+		pin_format(one.pin[0], pin);	/* lowercase */
+		len = (size_t)(eq - start);
+	}
 	if (!limit_id_valid(start, len))
 		return -AR_EUSAGE;
 	memcpy(id, start, len);
 	id[len] = '\0';
 	return 1;
+}
+
+int
+config_ids_next(const char **list, char id[LIMIT_ID_MAX + 1])
+{
+	char pin[PIN_TEXT_LEN + 1];
+
+	return config_ids_next_pin(list, id, pin);
 }
 
 /* A list of standby ids: each valid, at most CONFIG_IDS_MAX, at least
@@ -581,7 +613,8 @@ config_ids(const char *s, const char **why)
 	}
 	if (r != 0) {
 		*why = "expected ids of [A-Za-z0-9._-], up to 64 characters "
-		    "each, separated by commas";
+		    "each, each with an optional =sha256:HEX, separated by "
+		    "commas";
 		return -AR_EUSAGE;
 	}
 	if (n == 0) {
@@ -992,6 +1025,41 @@ config_reader(char *str, int num, void *stream)
 	return str;
 }
 
+/*
+ * A list of ids set again in the same section adds to it: a list with
+ * pins does not fit in one line of libinih's (CONFIG_LINE_MAX bytes).
+ * The whole list is checked again (CONFIG_IDS_MAX, duplicates).
+ */
+static int
+config_append_ids(struct config_parse *p, const struct config_key *k,
+    const char *qn, const char *value)
+{
+	char why[CONFIG_ERR_MAX / 2];
+	const char *old = *(char **)config_field(p->cfg, k);
+	char *all;
+	size_t lo, lv;
+	int r;
+
+	assert(old != NULL);
+	lo = strlen(old);
+	lv = strlen(value);
+	all = malloc(lo + 2 + lv + 1);
+	if (all == NULL) {
+		config_parse_err(p, "out of memory");
+		return 0;
+	}
+	memcpy(all, old, lo);
+	memcpy(all + lo, ", ", 2);
+	memcpy(all + lo + 2, value, lv + 1);
+	r = config_apply(p->cfg, k, all, why, sizeof why);
+	free(all);
+	if (r != 0) {
+		config_parse_err(p, "key '%s': %s", qn, why);
+		return 0;
+	}
+	return 1;
+}
+
 static int
 config_handler(void *user, const char *section, const char *name,
     const char *value)
@@ -1017,6 +1085,8 @@ config_handler(void *user, const char *section, const char *name,
 		return 0;
 	}
 	idx = (size_t)(k - config_keys);
+	if (p->seen[idx] != 0 && k->type == CONFIG_T_IDS)
+		return config_append_ids(p, k, qn, value);
 	if (p->seen[idx] != 0) {
 		config_parse_err(p, "key '%s': duplicate in section [%s] "
 		    "(first set on line %d)", qn, section, p->seen[idx]);

@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 
 #include "limit.h"
+#include "pin.h"
 
 #define CONFIG_ERR_MAX 512
 /* Most standby ids in a list (standbys, rescue --standby). */
@@ -60,6 +61,8 @@ struct config_primary {
 	unsigned max_per_ip;		/* default 16 */
 	uint64_t timeout_ns;		/* idle connection timeout, default 30s */
 	uint64_t max_signature_size;	/* default 64M */
+	unsigned max_deltas;		/* concurrent deltas, default 4 */
+	uint64_t header_timeout_ns;	/* to authenticate, default 10s */
 	unsigned threads;		/* server threads, default 4 */
 	char *watch_mode;		/* "inotify" (default) or "poll" */
 	uint64_t poll_interval_ns;	/* poll mode scan period, default 1s */
@@ -68,9 +71,9 @@ struct config_primary {
 	char *standbys;			/* ids a rescue completes; NULL: acks */
 	uint64_t standby_expiry_ns;	/* older acks: not waited for (168h) */
 	struct config_tls tls;
-	struct config_addr metrics_listen;	/* GET /metrics; unset: none */
 	uint64_t bwlimit;		/* bytes/s of file data sent to all
 					 * standbys together, 0: no limit */
+	struct config_addr metrics_listen;	/* GET /metrics; unset: none */
 };
 
 struct config_standby {
@@ -88,10 +91,12 @@ struct config_standby {
 	struct config_tls tls;
 	struct config_portion max_delete; /* deletions a compare of the
 					 * whole tree may make, 50% */
-	struct config_addr metrics_listen;	/* GET /metrics; unset: none */
 	uint64_t bwlimit;		/* bytes/s received, 0: no limit */
 	char *compress;			/* "off" (default) or "zstd" */
 	unsigned compress_level;	/* zstd level, 1 to 19, default 3 */
+	struct config_addr metrics_listen;	/* GET /metrics; unset: none */
+	uint64_t max_file_size;		/* larger files refused, 0: none */
+	uint64_t max_stored_size;	/* a stored answer, default 4G */
 };
 
 struct config {
@@ -161,5 +166,9 @@ int config_parse_portion(const char *s, struct config_portion *out);
  * id (limit_id_valid).
  */
 int config_ids_next(const char **list, char id[LIMIT_ID_MAX + 1]);
+/* The same, with the item's pin ("ID=sha256:HEX", lowercased) in pin,
+ * "" for an id without one. */
+int config_ids_next_pin(const char **list, char id[LIMIT_ID_MAX + 1],
+    char pin[PIN_TEXT_LEN + 1]);
 
 #endif

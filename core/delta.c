@@ -10,6 +10,7 @@
  * state function in place, so calling it again could resume garbage.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -309,11 +310,17 @@ delta_sig_free(struct delta_sig *s)
 struct delta_loadsig {
 	rs_job_t	*job;
 	rs_signature_t	*sig;		/* owned until finish succeeds */
-	uint64_t	 max_bytes;
+	uint64_t	 cap;		/* max_bytes as given */
+	uint64_t	 max_bytes;	/* lowered by the header and bound */
 	uint64_t	 total;		/* bytes fed so far */
+	int		 bounded;	/* file_size is set */
+	uint64_t	 file_size;	/* of the file the delta is made of */
 	uint8_t		 hdr[DELTA_SIG_HDRLEN];
 	size_t		 hdrlen;	/* header bytes seen (<= 12) */
-	uint32_t	 strong_len;	/* from the checked header */
+	uint32_t	 block_len;	/* from the checked header */
+	uint32_t	 strong_len;
+	uint64_t	 max_blocks;	/* with the bound, else 0 */
+	enum delta_refusal refusal;
 	int		 err;		/* sticky error */
 };
 
@@ -326,6 +333,7 @@ delta_loadsig_new(uint64_t max_bytes, struct delta_loadsig **out)
 	l = calloc(1, sizeof *l);
 	if (l == NULL)
 		return -AR_ENOMEM;
+	l->cap = max_bytes;
 	l->max_bytes = max_bytes;
 	l->job = rs_loadsig_begin(&l->sig);
 	if (l->job == NULL) {
@@ -336,24 +344,106 @@ delta_loadsig_new(uint64_t max_bytes, struct delta_loadsig **out)
 	return 0;
 }
 
-/* librsync trusts the header (it accepts MD4 and any block length), so
- * it is checked here before the job sees a byte of it. */
+void
+delta_loadsig_bound(struct delta_loadsig *l, uint64_t file_size)
+{
+	l->bounded = 1;
+	l->file_size = file_size;
+}
+
+/* Fail l with err for reason why (the first reason stays). */
+static int
+delta_loadsig_refuse(struct delta_loadsig *l, int err,
+    enum delta_refusal why)
+{
+	if (l->refusal == DELTA_REFUSAL_NONE)
+		l->refusal = why;
+	l->err = err;
+	return err;
+}
+
+/*
+ * librsync trusts the header (it accepts MD4 and any block length), so
+ * it is checked here before the job sees a byte of it. With a bound,
+ * max_bytes becomes what ceil(file_size / block_len) + 1 blocks take:
+ * librsync keeps every block sum (and its hash table) in memory.
+ */
 static int
 delta_loadsig_check_header(struct delta_loadsig *l)
 {
 	uint32_t magic, block_len, strong_len;
+	uint64_t blocks, most;
 
 	magic = delta_get_u32(l->hdr);
 	block_len = delta_get_u32(l->hdr + 4);
 	strong_len = delta_get_u32(l->hdr + 8);
+	l->block_len = block_len;
 	if (magic != RS_RK_BLAKE2_SIG_MAGIC)
-		return -AR_EPROTO;
-	if (block_len == 0 || block_len > DELTA_MAX_BLOCK_LEN)
-		return -AR_EPROTO;
+		return delta_loadsig_refuse(l, -AR_EPROTO,
+		    DELTA_REFUSAL_MALFORMED);
+	if (block_len < DELTA_MIN_BLOCK_LEN || block_len > DELTA_MAX_BLOCK_LEN)
+		return delta_loadsig_refuse(l, -AR_EPROTO,
+		    DELTA_REFUSAL_BLOCK_LEN);
 	if (strong_len == 0 || strong_len > DELTA_MAX_STRONG_LEN)
-		return -AR_EPROTO;
+		return delta_loadsig_refuse(l, -AR_EPROTO,
+		    DELTA_REFUSAL_MALFORMED);
 	l->strong_len = strong_len;
+	if (l->bounded) {
+		blocks = l->file_size / block_len +
+		    (l->file_size % block_len != 0) + 1;
+		l->max_blocks = blocks;
+		/* blocks <= 2^64 / 256: the product fits. */
+		most = DELTA_SIG_HDRLEN + blocks * (4 + strong_len);
+		if (most < l->max_bytes)
+			l->max_bytes = most;
+		if (l->total > l->max_bytes)
+			return delta_loadsig_refuse(l, -AR_ENOMEM,
+			    DELTA_REFUSAL_TOO_MANY);
+	}
 	return 0;
+}
+
+enum delta_refusal
+delta_loadsig_refusal(const struct delta_loadsig *l)
+{
+	/* Errors of librsync's own checks are malformed input. */
+	if (l->refusal == DELTA_REFUSAL_NONE && l->err != 0)
+		return DELTA_REFUSAL_MALFORMED;
+	return l->refusal;
+}
+
+void
+delta_loadsig_why(const struct delta_loadsig *l, char *buf, size_t len)
+{
+	switch (delta_loadsig_refusal(l)) {
+	case DELTA_REFUSAL_NONE:
+		snprintf(buf, len, "no error");
+		break;
+	case DELTA_REFUSAL_MALFORMED:
+		snprintf(buf, len, "malformed signature");
+		break;
+	case DELTA_REFUSAL_BLOCK_LEN:
+		snprintf(buf, len, "malformed signature: block length %lu "
+		    "outside %u..%u", (unsigned long)l->block_len,
+		    DELTA_MIN_BLOCK_LEN, DELTA_MAX_BLOCK_LEN);
+		break;
+	case DELTA_REFUSAL_TOO_LARGE:
+		snprintf(buf, len, "signature too large");
+		break;
+	case DELTA_REFUSAL_TOO_MANY:
+		snprintf(buf, len, "signature of more than %llu blocks of "
+		    "%lu bytes for a file of %llu bytes",
+		    (unsigned long long)l->max_blocks,
+		    (unsigned long)l->block_len,
+		    (unsigned long long)l->file_size);
+		break;
+	}
+}
+
+uint64_t
+delta_loadsig_bytes(const struct delta_loadsig *l)
+{
+	return l->total;
 }
 
 /* Run the job over buf; a loadsig job produces no output. */
@@ -397,10 +487,10 @@ delta_loadsig_feed(struct delta_loadsig *l, const void *buf, size_t len)
 		return l->err;
 	if (len == 0)
 		return 0;
-	if (len > l->max_bytes || l->total > l->max_bytes - len) {
-		l->err = -AR_ENOMEM;
-		return l->err;
-	}
+	if (len > l->max_bytes || l->total > l->max_bytes - len)
+		return delta_loadsig_refuse(l, -AR_ENOMEM,
+		    l->max_bytes < l->cap ? DELTA_REFUSAL_TOO_MANY :
+		    DELTA_REFUSAL_TOO_LARGE);
 	l->total += len;
 
 	if (l->hdrlen < DELTA_SIG_HDRLEN) {

@@ -21,6 +21,9 @@
 
 /* Largest block_len accepted from a peer. */
 #define DELTA_MAX_BLOCK_LEN (1u << 20)
+/* Smallest: what rs_sig_args gives the smallest file. A block length of
+ * 1 made a 65 MB signature cost the primary 500 MB. */
+#define DELTA_MIN_BLOCK_LEN 256u
 
 /* Call once at start-up: sets librsync's process-global trace level. */
 void delta_global_init(void);
@@ -38,13 +41,37 @@ void delta_sig_free(struct delta_sig *s);
 
 /* --- signature from the wire (push, untrusted) --- */
 struct delta_loadsig;
+
+/* Why a signature was refused (delta_loadsig_refusal). */
+enum delta_refusal {
+	DELTA_REFUSAL_NONE,		/* not refused (yet) */
+	DELTA_REFUSAL_MALFORMED,	/* bad magic, lengths or block sums */
+	DELTA_REFUSAL_BLOCK_LEN,	/* block_len outside MIN..MAX */
+	DELTA_REFUSAL_TOO_LARGE,	/* more bytes than max_bytes */
+	DELTA_REFUSAL_TOO_MANY,		/* more blocks than the file needs */
+};
+
 /* max_bytes caps the whole signature stream. */
 int delta_loadsig_new(uint64_t max_bytes, struct delta_loadsig **out);
+/*
+ * Bound the signature by the size of the file the delta will be made
+ * of: a signature with more than ceil(file_size / block_len) + 1 blocks
+ * describes a basis far bigger than that file, and each block costs
+ * memory until the delta is done. Call before the first byte is fed.
+ */
+void delta_loadsig_bound(struct delta_loadsig *l, uint64_t file_size);
 /* Feed bytes. The 12-byte header is checked as soon as it is complete:
- * -AR_EPROTO for a magic other than BLAKE2, block_len 0 or above
- * DELTA_MAX_BLOCK_LEN, strong_len 0 or above 32; -AR_ENOMEM past
- * max_bytes. */
+ * -AR_EPROTO for a magic other than BLAKE2, block_len below
+ * DELTA_MIN_BLOCK_LEN or above DELTA_MAX_BLOCK_LEN, strong_len 0 or above
+ * 32; -AR_ENOMEM past max_bytes or past the bound of
+ * delta_loadsig_bound. */
 int delta_loadsig_feed(struct delta_loadsig *l, const void *buf, size_t len);
+/* After an error: why, and a message for the peer (lowercase, no period). */
+enum delta_refusal delta_loadsig_refusal(const struct delta_loadsig *l);
+void delta_loadsig_why(const struct delta_loadsig *l, char *buf,
+    size_t len);
+/* Bytes fed so far (what the loaded signature holds, about). */
+uint64_t delta_loadsig_bytes(const struct delta_loadsig *l);
 /* End of stream: finish loading and build the hash table. On success the
  * caller owns *sig (rs_free_sumset). */
 int delta_loadsig_finish(struct delta_loadsig *l, rs_signature_t **sig);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -126,6 +127,40 @@ fetch_writeback(int fd, uint64_t end, size_t len)
 }
 
 /* A frame of the answer to /v1/files. */
+/*
+ * Before a file of size bytes is written at dirfd: refuse one larger
+ * than max_file_size, and one larger than the free space of the file
+ * system (a hostile primary could announce any size; 2 KB of delta
+ * legitimately expanded into a 256 MiB file). Small files are not
+ * checked: a full disk fails their write all the same.
+ */
+#define FETCH_ROOM_MIN (1024u * 1024)
+
+static int
+fetch_room(struct syncer *s, int dirfd, const char *path, uint64_t size)
+{
+	struct statvfs vfs;
+	uint64_t avail;
+
+	if (s->cfg->max_file_size != 0 && size > s->cfg->max_file_size)
+		return sync_fail(s, -AR_EPARTIAL, "'%s': %llu bytes, more than "
+		    "max_file_size (%llu)", sync_esc(path, strlen(path)),
+		    (unsigned long long)size,
+		    (unsigned long long)s->cfg->max_file_size);
+	if (size < FETCH_ROOM_MIN)
+		return 0;
+	if (fstatvfs(dirfd, &vfs) != 0)
+		return sync_fail(s, -AR_EIO, "'%s': statvfs: %s",
+		    sync_esc(path, strlen(path)), strerror(errno));
+	avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+	if (size > avail)
+		return sync_fail(s, -AR_EIO, "'%s': %llu bytes do not fit in "
+		    "the %llu bytes free on the file system of data_dir",
+		    sync_esc(path, strlen(path)), (unsigned long long)size,
+		    (unsigned long long)avail);
+	return 0;
+}
+
 static int
 fetch_files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 {
@@ -153,6 +188,9 @@ fetch_files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			return sync_fail(s, -AR_EPROTO, "primary sent a "
 			    "malformed or unrequested file header for '%s'",
 			    sync_esc(it->path, strlen(it->path)));
+		r = fetch_room(s, it->dirfd, it->path, s->fent.size);
+		if (r != 0)
+			return r;
 		r = fs_tmpfile(it->dirfd, it->base, &it->fd, it->tmp,
 		    sizeof(it->tmp));
 		if (r != 0)
@@ -526,6 +564,9 @@ fetch_delta_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			return sync_fail(s, -AR_EPROTO, "'%s': primary sent a "
 			    "malformed or unexpected delta header",
 			    sync_esc(d->path, strlen(d->path)));
+		r = fetch_room(s, d->dirfd, d->path, d->fe->size);
+		if (r != 0)
+			return r;
 		if (fs_tmpfile(d->dirfd, d->base, &d->tmpfd, d->tmp,
 		    sizeof(d->tmp)) != 0)
 			return sync_fail(s, -AR_EIO, "'%s': cannot create a "
@@ -704,6 +745,13 @@ fetch_stored_body(void *arg, const void *data, size_t len)
 		sync_fail(st->s, r, "primary sent a malformed frame");
 	if (r != 0)
 		return r;
+	/* A primary could send an endless answer: it would fill state_dir
+	 * (an endless manifest grew to 3 GB in 8 s). */
+	if (len > st->s->cfg->max_stored_size - st->stored)
+		return sync_fail(st->s, -AR_ENOMEM, "state directory: the "
+		    "primary's answer exceeds max_stored_size (%llu bytes)",
+		    (unsigned long long)st->s->cfg->max_stored_size);
+	st->stored += len;
 	if (fs_write_full(st->fd, data, len) != 0)
 		return sync_fail(st->s, -AR_ESTATE, "state directory: cannot "
 		    "store an answer: %s", strerror(errno));

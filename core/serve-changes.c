@@ -10,13 +10,16 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <pthread.h>
 
 #include "changes.h"
+#include "config.h"
 #include "error.h"
 #include "exclude.h"
 #include "fs.h"
@@ -322,10 +325,95 @@ serve_changes_rescue(struct MHD_Connection *c, struct server *srv,
 	return serve_changes_position(c, srv, rq, SERVER_STREAM_FINAL, final);
 }
 
+/* Count the ack files, and whether id has one. */
+struct serve_changes_ids {
+	const char *id;
+	size_t n;
+	int known;
+};
+
+static void
+serve_changes_ids_cb(void *arg, const char *id, uint64_t seq,
+    uint64_t mtime_ns)
+{
+	struct serve_changes_ids *k = arg;
+
+	(void)seq;
+	(void)mtime_ns;
+	k->n++;
+	if (strcmp(id, k->id) == 0)
+		k->known = 1;
+}
+
+/*
+ * May rq name itself rq->q.id? With a standbys list, only a listed id,
+ * and one listed with a pin only from that key: an id decides what is
+ * trimmed (its ack) and what a rescue completes. Without a list, any id
+ * until SERVER_IDS_MAX of them have ack files (3,000 made requests four
+ * times slower). 0, or -AR_EAUTH with the reason in why.
+ */
+static int
+serve_changes_id(struct server *srv, struct server_request *rq, char *why,
+    size_t whylen)
+{
+	char id[LIMIT_ID_MAX + 1], pin[PIN_TEXT_LEN + 1];
+	const char *list = srv->opts.cfg->standbys;
+	struct serve_changes_ids k;
+	size_t i;
+
+	if (list != NULL) {
+		/* The list was checked when it was set. */
+		while (config_ids_next_pin(&list, id, pin) == 1) {
+			if (strcmp(id, rq->q.id) != 0)
+				continue;
+			if (pin[0] == '\0' || strcasecmp(pin, rq->pin) == 0)
+				return 0;
+			snprintf(why, whylen, "standby id '%s' is bound to "
+			    "the key %s, not %s", rq->q.id, pin,
+			    rq->pin[0] != '\0' ? rq->pin : "none (no TLS)");
+			return -AR_EAUTH;
+		}
+		snprintf(why, whylen, "standby id '%s' is not in the "
+		    "standbys list of the %s", rq->q.id,
+		    srv->opts.role == WIRE_ROLE_RESCUE ? "rescue" : "primary");
+		return -AR_EAUTH;
+	}
+	if (srv->opts.role != WIRE_ROLE_PRIMARY || srv->opts.spool == NULL)
+		return 0;
+	pthread_mutex_lock(&srv->lock);
+	for (i = 0; i < srv->nids; i++) {
+		if (strcmp(srv->ids[i], rq->q.id) == 0) {
+			pthread_mutex_unlock(&srv->lock);
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&srv->lock);
+	memset(&k, 0, sizeof(k));
+	k.id = rq->q.id;
+	if (spool_acks(srv->opts.spool, serve_changes_ids_cb, &k) != 0)
+		k.known = 1;	/* cannot tell: the spool says why */
+	if (!k.known && k.n >= SERVER_IDS_MAX) {
+		snprintf(why, whylen, "standby id '%s': %d standbys already "
+		    "have positions on the primary; list the ids in its "
+		    "standbys key", rq->q.id, SERVER_IDS_MAX);
+		return -AR_EAUTH;
+	}
+	pthread_mutex_lock(&srv->lock);
+	for (i = 0; i < srv->nids; i++) {
+		if (strcmp(srv->ids[i], rq->q.id) == 0)
+			break;
+	}
+	if (i == srv->nids && srv->nids < SERVER_IDS_MAX)
+		memcpy(srv->ids[srv->nids++], rq->q.id, sizeof(srv->ids[0]));
+	pthread_mutex_unlock(&srv->lock);
+	return 0;
+}
+
 enum MHD_Result
 serve_changes_reply(struct MHD_Connection *c, struct server *srv,
     struct server_request *rq)
 {
+	char why[WIRE_MSG_MAX / 2];
 	struct serve_changes_gather g;
 	uint64_t released;
 	int r, stopping, compare, rescue = srv->opts.role == WIRE_ROLE_RESCUE;
@@ -336,6 +424,11 @@ serve_changes_reply(struct MHD_Connection *c, struct server *srv,
 			    rq->peer);
 			return server_reply_text(c, MHD_HTTP_BAD_REQUEST,
 			    "malformed arguments");
+		}
+		if (serve_changes_id(srv, rq, why, sizeof(why)) != 0) {
+			log_warn("%s: /v1/changes: %s", rq->peer, why);
+			return server_reply_error(c, MHD_HTTP_FORBIDDEN,
+			    AR_EAUTH, why);
 		}
 		rq->parsed = 1;
 		rq->conn = c;

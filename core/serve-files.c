@@ -405,6 +405,83 @@ serve_files_delta_begin(struct server *srv, struct server_request *rq)
 	return 0;
 }
 
+/*
+ * The N frame arrived: take one of the max_deltas slots and open the
+ * file now, so that the signature is bounded by the file's size as it
+ * arrives (delta_loadsig_bound). Each slot holds a signature in memory
+ * until its delta is sent. Without a slot, or without the file, the
+ * signature is read and dropped and the answer is R: the standby then
+ * fetches the file whole.
+ */
+static void
+serve_files_delta_open(struct server_request *rq)
+{
+	struct server_stream *s = rq->stream;
+	struct server *srv = s->srv;
+	char esc[LOG_ESC_MAX];
+	unsigned busy;
+	uint64_t held;
+	int r;
+
+	pthread_mutex_lock(&srv->lock);
+	busy = srv->ndeltas;
+	held = srv->sig_bytes;
+	if (busy < srv->opts.cfg->max_deltas) {
+		srv->ndeltas++;
+		s->delta_slot = 1;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	if (!s->delta_slot) {
+		log_verbose("%s: delta of '%s' answered with a retry: %u "
+		    "deltas (max_deltas) hold %llu signature bytes", rq->peer,
+		    log_escape(s->paths, strlen(s->paths), esc, sizeof(esc)),
+		    busy, (unsigned long long)held);
+		rq->sig_skip = 1;
+		return;
+	}
+	if (exclude_match(srv->opts.exclude, s->paths, strlen(s->paths), 0)) {
+		rq->sig_skip = 1;
+		return;
+	}
+	r = fs_open_beneath(srv->opts.rootfd, s->paths, O_RDONLY | O_NONBLOCK,
+	    0, &s->fd);
+	if (r != 0 || fstat(s->fd, &s->st0) != 0 ||
+	    !S_ISREG(s->st0.st_mode)) {
+		/* Answered with R: the standby retries or re-lists. */
+		if (s->fd >= 0)
+			close(s->fd);
+		s->fd = -1;
+		rq->sig_skip = 1;
+		return;
+	}
+	delta_loadsig_bound(rq->loadsig, (uint64_t)s->st0.st_size);
+}
+
+/*
+ * The signature was refused: one with more blocks than the file needs
+ * (an honest standby's basis may be much bigger than what the file has
+ * become) is dropped and answered with R, so the file is sent whole;
+ * anything else fails the request with the reason.
+ */
+static int
+serve_files_delta_refused(struct server_request *rq, int r)
+{
+	enum delta_refusal why = delta_loadsig_refusal(rq->loadsig);
+	char msg[sizeof(rq->why)];
+
+	delta_loadsig_why(rq->loadsig, msg, sizeof(msg));
+	if (why == DELTA_REFUSAL_TOO_MANY) {
+		log_verbose("%s: %s: answered with a retry", rq->peer, msg);
+		delta_loadsig_free(rq->loadsig);
+		rq->loadsig = NULL;
+		rq->sig_skip = 1;
+		return 0;
+	}
+	server_request_fail(rq, why == DELTA_REFUSAL_TOO_LARGE ?
+	    MHD_HTTP_CONTENT_TOO_LARGE : MHD_HTTP_BAD_REQUEST, "%s", msg);
+	return r;
+}
+
 /* A frame of a /v1/delta body: the N frame, then signature data. */
 int
 serve_files_delta_frame(void *arg, uint8_t type, const uint8_t *p,
@@ -428,6 +505,7 @@ serve_files_delta_frame(void *arg, uint8_t type, const uint8_t *p,
 		memcpy(s->paths, req.path, req.path_len + 1u);
 		s->npaths = 1;
 		rq->got_req = 1;
+		serve_files_delta_open(rq);
 		return 0;
 	}
 	if (type != WIRE_DATA) {
@@ -435,14 +513,11 @@ serve_files_delta_frame(void *arg, uint8_t type, const uint8_t *p,
 		    "frame in a signature");
 		return -AR_EPROTO;
 	}
+	if (rq->sig_skip)
+		return 0;
 	r = delta_loadsig_feed(rq->loadsig, p, len);
-	if (r != 0) {
-		server_request_fail(rq, r == -AR_ENOMEM ?
-		    MHD_HTTP_CONTENT_TOO_LARGE : MHD_HTTP_BAD_REQUEST, "%s",
-		    r == -AR_ENOMEM ? "signature too large" :
-		    "malformed signature");
-		return r;
-	}
+	if (r != 0)
+		return serve_files_delta_refused(rq, r);
 	return 0;
 }
 
@@ -459,27 +534,18 @@ serve_files_delta_end(struct server *srv, struct server_request *rq)
 		    "request");
 		return;
 	}
+	if (rq->sig_skip)
+		return;		/* s->gen stays NULL: answered with R */
 	r = delta_loadsig_finish(rq->loadsig, &sig);
 	if (r != 0) {
-		server_request_fail(rq, MHD_HTTP_BAD_REQUEST, "malformed "
-		    "signature");
+		serve_files_delta_refused(rq, r);
 		return;
 	}
-	if (exclude_match(srv->opts.exclude, s->paths, strlen(s->paths), 0)) {
-		rs_free_sumset(sig);
-		return;
-	}
-	r = fs_open_beneath(srv->opts.rootfd, s->paths, O_RDONLY | O_NONBLOCK,
-	    0, &s->fd);
-	if (r != 0 || fstat(s->fd, &s->st0) != 0 ||
-	    !S_ISREG(s->st0.st_mode)) {
-		/* Answered with R: the standby retries or re-lists. */
-		rs_free_sumset(sig);
-		if (s->fd >= 0)
-			close(s->fd);
-		s->fd = -1;
-		return;
-	}
+	assert(s->fd >= 0 && s->delta_slot);
+	s->sig_bytes = delta_loadsig_bytes(rq->loadsig);
+	pthread_mutex_lock(&srv->lock);
+	srv->sig_bytes += s->sig_bytes;
+	pthread_mutex_unlock(&srv->lock);
 	r = delta_gen_new(sig, s->fd, &s->gen);
 	if (r != 0) {
 		close(s->fd);

@@ -18,7 +18,9 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "auth.h"
 #include "hash.h"
+#include "pin.h"
 #include "query.h"
 #include "rate.h"
 #include "server.h"
@@ -38,6 +40,8 @@ struct server_request;
 #define SERVER_SENT_MAX 64
 /* Under bwlimit, the smallest piece of a transfer sent at once. */
 #define SERVER_PACE_MIN 4096
+/* Standby ids a primary without a standbys list accepts (ack files). */
+#define SERVER_IDS_MAX 64
 
 /* A standby sent to compare the whole tree (G) while the spool could
  * not record. */
@@ -67,6 +71,26 @@ struct server {
 	size_t nsent;
 	uint64_t sent_stamp;
 	struct rate bw;			/* bwlimit: file data to all standbys */
+	/* Delta answers holding a signature in memory (max_deltas), and
+	 * the signature bytes they hold. */
+	unsigned ndeltas;
+	uint64_t sig_bytes;
+	/* Failed authentications per address (auth_backoff_*). */
+	pthread_mutex_t backoff_lock;
+	struct auth_backoff backoff;
+	/* Open connections (struct server_conn, server.c), those not yet
+	 * authenticated, and the thread that closes those too slow. */
+	pthread_mutex_t conn_lock;
+	pthread_cond_t conn_cond;
+	struct server_conn *conns;
+	unsigned nunauth;
+	/* Ids seen in /v1/changes when no standbys list is set: at most
+	 * SERVER_IDS_MAX (under lock). */
+	char ids[SERVER_IDS_MAX][QUERY_ID_MAX + 1];
+	size_t nids;
+	int reaper_stop;
+	int reaper_started;
+	pthread_t reaper;
 };
 
 /* ---------------------------------------------------------------- */
@@ -120,6 +144,8 @@ struct server_stream {
 	struct delta_gen *gen;
 	int sums;		/* /v1/sums: F and T, the data not sent */
 	uint64_t slice;		/* bytes it read in this call (sums) */
+	int delta_slot;		/* counted in srv->ndeltas */
+	uint64_t sig_bytes;	/* counted in srv->sig_bytes */
 
 	/* changes */
 	struct changes *changes;
@@ -159,8 +185,10 @@ struct server_request {
 	struct server_stream *stream;	/* built while the body arrives */
 	size_t paths_len, paths_cap;
 	int got_req;		/* delta: the N frame was seen */
+	int sig_skip;		/* delta: signature ignored, answer R */
 	struct delta_loadsig *loadsig;
 	char peer[64];
+	char pin[PIN_TEXT_LEN + 1];	/* its TLS key, "" without TLS */
 
 	/* GET /v1/changes: the standby's position and its long-poll */
 	struct MHD_Connection *conn;
@@ -197,6 +225,9 @@ void server_request_fail(struct server_request *rq, int status,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 enum MHD_Result server_reply_text(struct MHD_Connection *c, int status,
     const char *text);
+/* An X frame with code err (enum ar_err) and msg, under HTTP status. */
+enum MHD_Result server_reply_error(struct MHD_Connection *c, int status,
+    int err, const char *msg);
 /* Answer with rq->stream, which the response owns from now on. */
 enum MHD_Result server_reply_stream(struct MHD_Connection *c,
     struct server_request *rq);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pthread.h>
@@ -34,17 +35,34 @@
 #include "server-int.h"
 #include "spool.h"
 #include "tls.h"
+#include "util.h"
 
 /* Bytes MHD asks a stream callback for at a time. */
 #define SERVER_BLOCK (256u * 1024)
 
-/* What a TLS connection's peer was found to be, once per connection
- * (its socket context): the certificate cannot change on it, as TLS 1.3
- * has no renegotiation. */
+/* How often the reaper looks for connections past header_timeout. */
+#define SERVER_REAP_MS 250
+/* Its log line about them: at most one per this long. */
+#define SERVER_REAP_LOG_MS 10000
+
+/*
+ * One connection (its socket context). With TLS, what its peer was
+ * found to be, once: the certificate cannot change on it, as TLS 1.3 has
+ * no renegotiation. Until its first request is authenticated it must
+ * get there within header_timeout, or the reaper shuts its socket down
+ * (slowloris: 64 connections sending a header line every 10 s stayed
+ * open past idle_timeout and locked real standbys out).
+ */
 struct server_conn {
 	int checked;
 	int refused;
 	char why[WIRE_MSG_MAX / 2];	/* the X frame's message */
+	int fd;			/* libmicrohttpd's; valid while linked */
+	uint64_t start_ms;
+	int authed;		/* a request of it was authenticated */
+	int reaped;		/* shut down by the reaper */
+	char pin[PIN_TEXT_LEN + 1];	/* the peer's key, "" without TLS */
+	struct server_conn *prev, *next;	/* srv->conns, conn_lock */
 };
 
 /* ---------------------------------------------------------------- */
@@ -57,6 +75,14 @@ server_stream_free(void *cls)
 
 	if (s == NULL)
 		return;
+	if (s->delta_slot) {
+		pthread_mutex_lock(&s->srv->lock);
+		assert(s->srv->ndeltas > 0 &&
+		    s->srv->sig_bytes >= s->sig_bytes);
+		s->srv->ndeltas--;
+		s->srv->sig_bytes -= s->sig_bytes;
+		pthread_mutex_unlock(&s->srv->lock);
+	}
 	manifest_free(s->manifest);
 	if (s->fd >= 0)
 		close(s->fd);
@@ -369,7 +395,7 @@ server_reply_frames(struct MHD_Connection *c, int status, const uint8_t *buf,
 }
 
 /* An X frame with code err and message msg, under HTTP status. */
-static enum MHD_Result
+enum MHD_Result
 server_reply_error(struct MHD_Connection *c, int status, int err,
     const char *msg)
 {
@@ -560,6 +586,8 @@ server_peer_check(struct server *srv, struct MHD_Connection *c,
 		sc->checked = 1;
 		sc->refused = tls_peer_check(&srv->opts.auth->tls, session, pin,
 		    why, sizeof(why)) != 0;
+		if (!sc->refused)
+			memcpy(sc->pin, pin, sizeof(sc->pin));
 		if (sc->refused && pin[0] != '\0')
 			snprintf(sc->why, sizeof(sc->why), "the %s refused the "
 			    "standby's key %s: %s", srv->opts.role ==
@@ -573,10 +601,83 @@ server_peer_check(struct server *srv, struct MHD_Connection *c,
 			metrics_add(METRICS_AUTH_FAILURES, 1);
 		}
 	}
-	if (!sc->refused)
+	if (!sc->refused) {
+		memcpy(rq->pin, sc->pin, sizeof(rq->pin));
 		return 0;
+	}
 	*answer = server_reply_error(c, MHD_HTTP_FORBIDDEN, AR_EAUTH,
 	    sc->why);
+	return -1;
+}
+
+/* A request of c was authenticated: no deadline for c any more. */
+static void
+server_conn_authed(struct server *srv, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct server_conn *sc;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	sc = ci != NULL ? ci->socket_context : NULL;
+	if (sc == NULL)
+		return;
+	pthread_mutex_lock(&srv->conn_lock);
+	if (!sc->authed) {
+		sc->authed = 1;
+		srv->nunauth--;
+	}
+	pthread_mutex_unlock(&srv->conn_lock);
+}
+
+/*
+ * The token, if one is configured. An address that failed too often is
+ * refused (429) for a while without its token being looked at, so that
+ * guessing is slow (8,084 guesses in 3 s were made on one connection);
+ * log lines about an address are rate-limited (auth_backoff_*).
+ */
+static int
+server_request_auth(struct server *srv, struct MHD_Connection *c,
+    struct server_request *rq, const char *url, enum MHD_Result *answer)
+{
+	char why[160];
+	uint64_t now = util_mono_ms(), wait_ms, held;
+	int log, r, ok;
+
+	if (!srv->opts.auth->enabled)
+		return 0;
+	pthread_mutex_lock(&srv->backoff_lock);
+	r = auth_backoff_check(&srv->backoff, rq->peer, now, &wait_ms, &log,
+	    &held);
+	pthread_mutex_unlock(&srv->backoff_lock);
+	if (r != 0) {
+		if (log)
+			log_warn("%s: refused for %llu ms after failed "
+			    "authentications (%llu such lines held back)",
+			    rq->peer, (unsigned long long)wait_ms,
+			    (unsigned long long)held);
+		snprintf(why, sizeof(why), "too many failed authentications "
+		    "from %s: retry in %llu ms", rq->peer,
+		    (unsigned long long)wait_ms);
+		*answer = server_reply_text(c, MHD_HTTP_TOO_MANY_REQUESTS,
+		    why);
+		return -1;
+	}
+	ok = auth_check(srv->opts.auth, MHD_lookup_connection_value(c,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+	pthread_mutex_lock(&srv->backoff_lock);
+	if (ok)
+		auth_backoff_ok(&srv->backoff, rq->peer);
+	else
+		auth_backoff_fail(&srv->backoff, rq->peer, now, &log, &held);
+	pthread_mutex_unlock(&srv->backoff_lock);
+	if (ok)
+		return 0;
+	metrics_add(METRICS_AUTH_FAILURES, 1);
+	if (log)
+		log_warn("%s: %s: bad or missing token (%llu such lines held "
+		    "back)", rq->peer, url, (unsigned long long)held);
+	*answer = server_reply_text(c, MHD_HTTP_UNAUTHORIZED,
+	    "bad or missing token");
 	return -1;
 }
 
@@ -615,13 +716,9 @@ server_request_begin(struct server *srv, struct MHD_Connection *c,
 		return server_reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    "wrong method");
 	}
-	if (!auth_check(srv->opts.auth, MHD_lookup_connection_value(c,
-	    MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION))) {
-		log_warn("%s: %s: bad or missing token", rq->peer, url);
-		metrics_add(METRICS_AUTH_FAILURES, 1);
-		return server_reply_text(c, MHD_HTTP_UNAUTHORIZED,
-		    "bad or missing token");
-	}
+	if (server_request_auth(srv, c, rq, url, &answer) != 0)
+		return answer;
+	server_conn_authed(srv, c);
 	metrics_add(METRICS_REQUESTS, 1);
 	if (server_request_version(c, rq, &answer) != 0)
 		return answer;
@@ -743,20 +840,37 @@ server_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 }
 
 /*
- * A TLS connection starts (before its handshake) or ends. libmicrohttpd
- * asks a client for a certificate only when given a trust store, which
- * pins are not: ask for one here, and let the check decide (a client
- * without one gets a 403 it can read, not a failed handshake).
+ * A connection starts (before a TLS handshake) or ends. It is tracked
+ * until its first authenticated request (server_conn_authed). With TLS,
+ * libmicrohttpd asks a client for a certificate only when given a trust
+ * store, which pins are not: ask for one here, and let the check decide
+ * (a client without one gets a 403 it can read, not a failed handshake).
+ * The reaper shuts sockets down under conn_lock, and CLOSED comes
+ * before libmicrohttpd closes the socket, so it never touches a
+ * descriptor that was closed and reused.
  */
 static void
 server_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
     enum MHD_ConnectionNotificationCode toe)
 {
+	struct server *srv = cls;
 	const union MHD_ConnectionInfo *ci;
+	struct server_conn *sc = *socket_context;
 
-	(void)cls;
 	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-		free(*socket_context);
+		if (sc == NULL)
+			return;
+		pthread_mutex_lock(&srv->conn_lock);
+		if (sc->prev != NULL)
+			sc->prev->next = sc->next;
+		else
+			srv->conns = sc->next;
+		if (sc->next != NULL)
+			sc->next->prev = sc->prev;
+		if (!sc->authed)
+			srv->nunauth--;
+		pthread_mutex_unlock(&srv->conn_lock);
+		free(sc);
 		*socket_context = NULL;
 		return;
 	}
@@ -764,7 +878,84 @@ server_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 	if (ci != NULL && ci->tls_session != NULL)
 		gnutls_certificate_server_set_request(ci->tls_session,
 		    GNUTLS_CERT_REQUEST);
-	*socket_context = calloc(1, sizeof(struct server_conn));
+	sc = calloc(1, sizeof(struct server_conn));
+	*socket_context = sc;
+	if (sc == NULL)
+		return;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	sc->fd = ci != NULL ? ci->connect_fd : -1;
+	sc->start_ms = util_mono_ms();
+	pthread_mutex_lock(&srv->conn_lock);
+	sc->next = srv->conns;
+	if (srv->conns != NULL)
+		srv->conns->prev = sc;
+	srv->conns = sc;
+	srv->nunauth++;
+	pthread_mutex_unlock(&srv->conn_lock);
+}
+
+/*
+ * Accept a connection only while fewer than max_connections minus a
+ * quarter of them are waiting to authenticate: the rest are kept for
+ * standbys that proved who they are.
+ */
+static enum MHD_Result
+server_conn_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	struct server *srv = cls;
+	unsigned max = srv->opts.cfg->max_connections, limit;
+	int ok;
+
+	(void)addr;
+	(void)len;
+	limit = max - max / 4;
+	pthread_mutex_lock(&srv->conn_lock);
+	ok = srv->nunauth < limit;
+	pthread_mutex_unlock(&srv->conn_lock);
+	return ok ? MHD_YES : MHD_NO;
+}
+
+/* Shut down the connections not authenticated within header_timeout. */
+static void *
+server_conn_reaper(void *arg)
+{
+	struct server *srv = arg;
+	uint64_t limit_ms = srv->opts.cfg->header_timeout_ns / 1000000u;
+	uint64_t now, logged = 0, closed = 0;
+	struct server_conn *sc;
+	struct timespec ts;
+
+	pthread_mutex_lock(&srv->conn_lock);
+	while (!srv->reaper_stop) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += SERVER_REAP_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&srv->conn_cond, &srv->conn_lock,
+		    &ts);
+		now = util_mono_ms();
+		for (sc = srv->conns; sc != NULL; sc = sc->next) {
+			if (sc->authed || sc->reaped || sc->fd < 0 ||
+			    now - sc->start_ms < limit_ms)
+				continue;
+			(void)shutdown(sc->fd, SHUT_RDWR);
+			sc->reaped = 1;
+			closed++;
+		}
+		if (closed > 0 && (logged == 0 ||
+		    now - logged >= SERVER_REAP_LOG_MS)) {
+			log_warn("closed %llu connection(s) that did not "
+			    "authenticate within header_timeout (%llu ms)",
+			    (unsigned long long)closed,
+			    (unsigned long long)limit_ms);
+			closed = 0;
+			logged = now;
+		}
+	}
+	pthread_mutex_unlock(&srv->conn_lock);
+	return NULL;
 }
 
 static void server_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -814,13 +1005,25 @@ server_bind_listen(const struct config_addr *addr, int *fdp, char *err,
 	return 0;
 }
 
+/* A condition variable on the monotonic clock (the reaper's waits). */
+static void
+server_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
 int
 server_start(const struct server_opts *opts, struct server **out, char *err,
     size_t errlen)
 {
 	const struct config_primary *cfg = opts->cfg;
 	const struct tls *tls = &opts->auth->tls;
-	struct MHD_OptionItem tls_opts[5];
+	struct MHD_OptionItem tls_opts[4];
 	struct server *srv;
 	unsigned timeout_s;
 	char own[PIN_TEXT_LEN + 1];
@@ -840,6 +1043,9 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 	memcpy(srv->generation, opts->generation, WIRE_GEN_LEN);
 	pthread_mutex_init(&srv->lock, NULL);
 	rate_init(&srv->bw, cfg->bwlimit, NULL);
+	pthread_mutex_init(&srv->backoff_lock, NULL);
+	pthread_mutex_init(&srv->conn_lock, NULL);
+	server_cond_init(&srv->conn_cond);
 	srv->phase = SERVER_PHASE_SPOOL;
 	srv->released = opts->spool != NULL ?
 	    spool_durable_seq(opts->spool) : 0;
@@ -862,15 +1068,12 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 		    MHD_OPTION_HTTPS_MEM_KEY, 0, tls->key };
 		tls_opts[2] = (struct MHD_OptionItem){
 		    MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES };
-		tls_opts[3] = (struct MHD_OptionItem){
-		    MHD_OPTION_NOTIFY_CONNECTION,
-		    (intptr_t)server_conn_notify, srv };
-		tls_opts[4].option = MHD_OPTION_END;
+		tls_opts[3].option = MHD_OPTION_END;
 	}
 	srv->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
 	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
 	    (tls->enabled ? MHD_USE_TLS : 0), 0,
-	    NULL, NULL, server_handle, srv,
+	    server_conn_accept, srv, server_handle, srv,
 	    MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, srv,
 	    MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
@@ -880,6 +1083,7 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
 	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 	    MHD_OPTION_NOTIFY_COMPLETED, server_completed, srv,
+	    MHD_OPTION_NOTIFY_CONNECTION, server_conn_notify, srv,
 	    MHD_OPTION_ARRAY, tls_opts,
 	    MHD_OPTION_END);
 	if (srv->mhd == NULL) {
@@ -890,6 +1094,11 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 		free(srv);
 		return -AR_EBIND;
 	}
+	if (pthread_create(&srv->reaper, NULL, server_conn_reaper, srv) == 0)
+		srv->reaper_started = 1;
+	else
+		log_warn("no thread to close connections past header_timeout: "
+		    "%s", strerror(errno));
 	if (tls->enabled) {
 		pin_format(tls->own, own);
 		log_info("TLS 1.3 on %s with key %s; standbys trusted by %s%s%s",
@@ -972,9 +1181,19 @@ server_stop(struct server *srv)
 	pthread_mutex_unlock(&srv->lock);
 	serve_changes_wake(srv);
 	assert(srv->waiters == NULL);
+	if (srv->reaper_started) {
+		pthread_mutex_lock(&srv->conn_lock);
+		srv->reaper_stop = 1;
+		pthread_cond_signal(&srv->conn_cond);
+		pthread_mutex_unlock(&srv->conn_lock);
+		pthread_join(srv->reaper, NULL);
+	}
 	MHD_stop_daemon(srv->mhd);
 	pthread_mutex_destroy(&srv->lock);
 	rate_release(&srv->bw);
+	pthread_mutex_destroy(&srv->backoff_lock);
+	pthread_cond_destroy(&srv->conn_cond);
+	pthread_mutex_destroy(&srv->conn_lock);
 	close(srv->listen_fd);
 	free(srv);
 }

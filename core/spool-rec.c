@@ -150,7 +150,7 @@ spool_rec_put(uint8_t *out, size_t outlen, uint64_t seq, uint8_t op,
 	r = spool_rec_check(op, path, len, path2, len2);
 	if (r != 0)
 		return r;
-	if (seq == 0)
+	if (seq == 0 || seq >= SPOOL_REC_SEQ_MAX)
 		return -AR_EINTERNAL;
 	body = SPOOL_REC_BODY_MIN + len + len2;
 	assert(body <= SPOOL_REC_BODY_MAX);
@@ -217,7 +217,7 @@ spool_rec_decode(const uint8_t *buf, size_t len, struct spool_rec *r,
 	r->seq = spool_rec_get_be(b, 8);
 	r->op = b[8];
 	r->time_ns = spool_rec_get_be(b + 9, 8);
-	if (r->seq == 0)
+	if (r->seq == 0 || r->seq >= SPOOL_REC_SEQ_MAX)
 		return -AR_EPROTO;
 	if (spool_rec_check(r->op, (const char *)b + 19, plen,
 	    (const char *)b + 21 + plen, p2len) != 0)

@@ -41,6 +41,13 @@ struct spool_rec {
 #define SPOOL_REC_HDR 8
 /* The body without its paths: seq, op, time, the two path lengths. */
 #define SPOOL_REC_BODY_MIN (8 + 1 + 8 + 2 + 2)
+/*
+ * Sequences at or past this are refused by the encoder and the decoder:
+ * a real spool never gets near it (2^62 records), and a crafted record
+ * with seq 2^64-1 would wrap every "released + 1" the readers compute.
+ * The same bound holds for acks (spool.c).
+ */
+#define SPOOL_REC_SEQ_MAX (UINT64_C(1) << 62)
 /* Smallest and largest encoded record. */
 #define SPOOL_REC_MIN (SPOOL_REC_HDR + SPOOL_REC_BODY_MIN)
 #define SPOOL_REC_MAX (SPOOL_REC_MIN + 2 * LIMIT_PATH_MAX)
@@ -63,7 +70,8 @@ size_t spool_rec_size(const struct spool_rec *r);
 /*
  * Encode one record into out from its fields (spool_rec_put) or from r
  * (spool_rec_encode); returns the length, or -AR_ENOMEM (out too small, a
- * path too long) or -AR_EINTERNAL (fields spool_rec_check refuses, seq 0).
+ * path too long) or -AR_EINTERNAL (fields spool_rec_check refuses, seq 0
+ * or seq >= SPOOL_REC_SEQ_MAX).
  */
 int spool_rec_put(uint8_t *out, size_t outlen, uint64_t seq, uint8_t op,
     uint64_t time_ns, const char *path, size_t len, const char *path2,
@@ -74,8 +82,9 @@ int spool_rec_encode(const struct spool_rec *r, uint8_t *out, size_t outlen);
  * Decode the record at buf. Returns 0 and sets *used to its length, or
  * to 0 when buf holds only the start of a record (a torn tail, or one
  * still to be read); -AR_EPROTO when the bytes are not a valid record
- * (bad length, checksum, op or path). A length out of range is corrupt
- * at once, even before the rest of the record is there.
+ * (bad length, checksum, op, path, or a seq of 0 or >= SPOOL_REC_SEQ_MAX).
+ * A length out of range is corrupt at once, even before the rest of the
+ * record is there.
  */
 int spool_rec_decode(const uint8_t *buf, size_t len, struct spool_rec *r,
     size_t *used);

@@ -50,7 +50,7 @@
 /* Refresh an unchanged ack file's mtime once it is this old. */
 #define SPOOL_ACK_TOUCH_S 3600
 /* Ack values past this are corrupt: seq never gets near it. */
-#define SPOOL_SEQ_SANE (UINT64_C(1) << 62)
+#define SPOOL_SEQ_SANE SPOOL_REC_SEQ_MAX
 
 #define SPOOL_DEF_SEGMENT (16u * 1024 * 1024)
 #define SPOOL_DEF_MAX (UINT64_C(1) << 30)
@@ -133,7 +133,7 @@ spool_seg_parse(const char *name, uint64_t *first)
 		else
 			return 0;
 	}
-	if (v == 0)
+	if (v == 0 || v >= SPOOL_SEQ_SANE)
 		return 0;
 	*first = v;
 	return 1;

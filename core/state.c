@@ -337,6 +337,15 @@ state_scratch(const struct state *st, enum state_scratch which, int *fd,
 		snprintf(err, errlen, "state directory: %s", strerror(errno));
 		return -AR_ESTATE;
 	}
+	/* Unnamed at once: what a failed or killed run stored is never
+	 * left behind in state_dir (the next open truncates the name a
+	 * crash in between could leave). */
+	if (unlinkat(st->dirfd, state_scratch_names[which], 0) != 0) {
+		snprintf(err, errlen, "state directory: %s", strerror(errno));
+		close(*fd);
+		*fd = -1;
+		return -AR_ESTATE;
+	}
 	return 0;
 }
 

@@ -100,7 +100,8 @@ int state_skipped_save(struct state *st, uint64_t count, const char *last,
  * bytes, or NULL) gets the path. */
 uint64_t state_skipped_load(const struct state *st, char *last);
 
-/* The scratch file which, truncated, open read-write in *fd. */
+/* The scratch file which, truncated and unlinked (it lives as long as
+ * *fd), open read-write in *fd. */
 int state_scratch(const struct state *st, enum state_scratch which,
     int *fd, char *err, size_t errlen);
 

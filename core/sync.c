@@ -580,6 +580,15 @@ sync_entry_file(struct syncer *s, const struct wire_entry *e,
 			    strerror(errno));
 		return 0;
 	}
+	if (s->cfg->max_file_size != 0 && e->size > s->cfg->max_file_size) {
+		/* Counted as not replicated: a one-shot sync exits 3. */
+		log_warn("'%s': %llu bytes, more than max_file_size (%llu): "
+		    "not replicated", sync_esc(path, plen),
+		    (unsigned long long)e->size,
+		    (unsigned long long)s->cfg->max_file_size);
+		s->st->files_failed++;
+		return 0;
+	}
 	if (s->o->dry_run || s->blk.dirfd < 0) {
 		sync_itemize(s, le != NULL ? ">f.st......" : ">f+++++++++",
 		    path, plen, "");

@@ -30,8 +30,8 @@
 #include "exclude.h"
 #include "hash.h"
 #include "log.h"
-#include "progress.h"
 #include "rate.h"
+#include "progress.h"
 #include "state.h"
 #include "verify.h"
 #include "sync.h"
@@ -157,6 +157,7 @@ struct fetch_stored_ctx {
 	wire_frame_cb *check;	/* sees each frame as it arrives */
 	void *arg;
 	int ended;		/* check saw the last frame */
+	uint64_t stored;	/* bytes written, at most max_stored_size */
 };
 
 
@@ -254,11 +255,11 @@ int sync_compare(struct syncer *s, const char *path, int guard);
 int sync_save_skipped(struct syncer *s);
 /* syncfs when anything was written since the last call. */
 int sync_make_durable(struct syncer *s);
-/* Metrics: position seq is durable now. */
-void sync_metrics_applied(uint64_t seq);
 /* c's reception paced by bwlimit (s->bw), shared by every client of the
  * run. */
 void sync_pace(struct syncer *s, struct client *c);
+/* Metrics: position seq is durable now. */
+void sync_metrics_applied(uint64_t seq);
 
 /* ---------------------------------------------------------------- */
 /* fetch.c: the receiving side */

@@ -22,11 +22,10 @@
  * only when that version was negotiated.
  */
 #define WIRE_VERSION_MIN 1
-#define WIRE_VERSION_MAX 6
-/* What each version adds (PROTOCOL.md "Versions"); 4 and 5 are
- * reserved for work not merged yet. */
+#define WIRE_VERSION_MAX 4
+/* What each version adds (PROTOCOL.md "What each version adds"). */
 #define WIRE_V_COMPRESS 3	/* zstd bodies (compress.h) */
-#define WIRE_V_OPS 6		/* POST /v1/sums: whole-file hashes only;
+#define WIRE_V_OPS 4		/* POST /v1/sums: whole-file hashes only;
 				 * the W frame of a batch */
 #define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */
 #define WIRE_HDR_VERSIONS "X-Asyncrep-Versions"

@@ -167,6 +167,16 @@ MODES = {
     "reset":
         "raw TCP: accept and reset the connection at once (SO_LINGER 0). "
         "Fail with 4.",
+    "endless-manifest":
+        "the manifest is the root block and then E frames without end (it "
+        "stops at 256 MiB, or when the standby hangs up). The standby must "
+        "stop at max_stored_size (8) and leave nothing in its state dir.",
+    "huge-file":
+        "doc.txt is announced as changed with a size of 2^50 bytes, in the "
+        "manifest and in its F frame (4 KiB of data follow). Refuse before "
+        "writing: with max_file_size, a warning naming it and 3, and no "
+        "request for it; without, the free-space check (7) names the path "
+        "and both sizes. doc.txt unchanged, no temp file left.",
 }
 
 
@@ -495,6 +505,12 @@ class Fake:
             file_frame(node) + data_frames(delta)
             + trailer_frame(len(basis), sha256(basis)))
 
+    def setup_huge_file(self, victim):
+        node = self.victim(victim, b"doc.txt")
+        node.size = 1 << 50
+        self.file_answers[node.path] = (file_frame(node)
+                                        + frame("D", b"x" * 4096))
+
     def setup_symlink_escape(self, victim):
         link = self.tree.node(b"link")
         if link is None:
@@ -667,6 +683,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.note("GET " + path)
         if path == "/v1/hello":
             self.reply(200, self.hello_answer(fake))
+        elif path == "/v1/manifest" and fake.mode == "endless-manifest":
+            self.endless_manifest(fake)
         elif path == "/v1/manifest":
             body, length = fake.manifest_body()
             self.reply(200, body, length)
@@ -681,6 +699,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
         else:
             self.reply(404, b"")
+
+    def endless_manifest(self, fake):
+        """The root block, then E frames until 256 MiB or a hang-up."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        sent, i = 0, 0
+        try:
+            self.wfile.write(dir_frame(b""))
+            while sent < (256 << 20):
+                chunk = b"".join(entry_frame(Node(b"f%010d" % n, "f",
+                                                  data=b""))
+                                 for n in range(i, i + 1000))
+                i += 1000
+                self.wfile.write(chunk)
+                sent += len(chunk)
+            self.wfile.flush()
+        except OSError:
+            pass
+        self.note("GET /v1/manifest: %d bytes of endless manifest sent"
+                  % sent)
 
     def do_POST(self):
         fake = self.server.fake

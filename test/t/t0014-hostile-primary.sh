@@ -102,7 +102,8 @@ run_sync() {
 	wait_for 60 test -f "$R/logs/ready" &&
 	expect_status "$1" timeout 60 "$ASYNCREP" sync \
 		--data-dir "$R/sb/data" --state-dir "$R/sb/state" \
-		--primary "$TEST_IP:$PORT" >"$R/logs/sync.out" 2>"$R/logs/sync.err"
+		--primary "$TEST_IP:$PORT" ${SYNC_OPTS:-} \
+		>"$R/logs/sync.out" 2>"$R/logs/sync.err"
 	st=$?
 	sed 's/^/sync: /' "$R/logs/sync.err"
 	return $st
@@ -137,6 +138,9 @@ check_message() {
 	6) grep -i -E "protocol|primary" "$R/logs/sync.err" ;;
 	3) grep -F "$1" "$R/logs/sync.err" ;;
 	10) grep -i version "$R/logs/sync.err" ;;
+	8) grep -F max_stored_size "$R/logs/sync.err" ;;
+	7) grep -F "$1" "$R/logs/sync.err" |
+	   grep -E "[0-9]+ bytes do not fit in the [0-9]+ bytes free" ;;
 	4) grep -i -E "$TEST_IP|connect|closed|reset|timed? ?out" \
 		"$R/logs/sync.err" ;;
 	*) echo "no message check for status $(cat "$R/logs/status")"
@@ -212,6 +216,32 @@ attack corrupt-delta       "3 6" lenient "$D" big.bin
 attack delta-expand        "3 6" lenient "$D" big.bin
 attack delta-copy-past-eof "3 6" lenient "$D" big.bin
 attack delta-bomb          "3 6" lenient "$D" big.bin
+
+# --- a primary filling the standby's disk -------------------------------------
+SYNC_OPTS='--max-stored-size 1M'
+attack endless-manifest 8     strict  "$M" -
+SYNC_OPTS=
+test_expect_success 'endless-manifest: stopped near the cap, nothing stored left' '
+	R=$TRASH/endless-manifest &&
+	ls -A "$R/sb/state" >"$R/logs/state.after" &&
+	! grep -E "^(manifest|changes)$" "$R/logs/state.after" &&
+	grep "endless manifest sent" "$R/logs/fake.log" >"$R/logs/sent" &&
+	sent=$(sed "s/.*: \([0-9]*\) bytes.*/\1/" "$R/logs/sent") &&
+	test "$sent" -lt $((64 << 20))
+'
+attack huge-file        7     lenient "$F" doc.txt
+SYNC_OPTS='--max-file-size 1G'
+R=$TRASH/huge-file-max
+setup_case huge-file-max >"$TRASH/setup.huge-file-max" 2>&1 || {
+	cat "$TRASH/setup.huge-file-max"; exit 99; }
+start_fake huge-file
+test_expect_success 'huge-file past max_file_size: 3, a warning, never asked for' '
+	run_sync 3 &&
+	check_unharmed lenient &&
+	grep -F "doc.txt" "$R/logs/sync.err" | grep -q max_file_size &&
+	! grep -E "$F" "$R/logs/fake.log"
+'
+SYNC_OPTS=
 
 # --- a corrupt delta after a real first sync, then a real resync --------------
 R=$TRASH/real

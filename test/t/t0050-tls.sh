@@ -463,4 +463,70 @@ test_expect_success 'rescue: a key given on its command line wins over the stora
 	trees_equal r2/data u2/data
 '
 
+# changes_as KEYDIR ID: the HTTP status of GET /v1/changes naming ID over
+# TLS with the key in KEYDIR; the answer's body in changes.body.
+changes_as() {
+	curl -sk --noproxy "*" --cert "$TRASH/$1/cert.pem" \
+		--key "$TRASH/$1/key.pem" -o changes.body -w "%{http_code}" \
+		"https://$ADDR/v1/changes?since=0&wait=0&gen=$(cat "$IDS_SPOOL/generation")&id=$2"
+}
+
+# Pins bound to ids, on two lines (one holds at most 198 bytes).
+test_expect_success 'standbys = ID=PIN: an id is taken only from its key' '
+	stop_strays &&
+	cat >ids.conf <<-EOF &&
+	[primary]
+	data_dir  = $TRASH/src
+	spool_dir = $TRASH/spool-ids
+	listen    = $ADDR
+	interval  = 0
+	tls_cert  = $TRASH/p/cert.pem
+	tls_key   = $TRASH/p/key.pem
+	tls_trust = $PIN_S, $PIN_X
+	standbys  = s1=$PIN_S
+	standbys  = x1=$PIN_X, free
+	EOF
+	IDS_SPOOL=$TRASH/spool-ids &&
+	WATCH_LOG=$TRASH/ids.log &&
+	start_bg "$WATCH_LOG" "$ASYNCREP" watch -c ids.conf &&
+	WATCH_PID=$last_pid &&
+	wait_for 10 grep -q serving "$WATCH_LOG" &&
+	test "$(changes_as s s1)" = 200 &&
+	test "$(changes_as s free)" = 200 &&
+	test "$(changes_as x x1)" = 200 &&
+	test "$(changes_as s x1)" = 403 &&
+	grep -a -q "standby id .x1. is bound to the key $PIN_X, not $PIN_S" \
+		changes.body &&
+	test "$(changes_as s ghost)" = 403 &&
+	grep -a -q "standby id .ghost. is not in the standbys list" \
+		changes.body &&
+	! test -e spool-ids/acks/ghost &&
+	test_must_fail 5 timeout 60 "$ASYNCREP" sync --follow \
+		--data-dir "$TRASH/d-ids" --state-dir "$TRASH/st-ids" \
+		--primary "$ADDR" $(own s) --tls-trust "$PIN_P" \
+		--standby-id x1 2>err &&
+	cat err &&
+	grep -q "bound to the key" err
+'
+
+# Without a list, at most 64 ids get an ack file.
+test_expect_success 'no standbys list: 64 ids, not 65' '
+	stop_watch &&
+	mv ids.log ids.1.log &&
+	grep -v "^standbys" ids.conf | sed "s/spool-ids/spool-ids2/" >ids2.conf &&
+	IDS_SPOOL=$TRASH/spool-ids2 &&
+	start_bg "$TRASH/ids.log" "$ASYNCREP" watch -c ids2.conf &&
+	WATCH_PID=$last_pid &&
+	wait_for 10 grep -q serving "$TRASH/ids.log" &&
+	i=0 &&
+	while [ "$i" -lt 64 ]; do
+		test "$(changes_as s "id$i")" = 200 || return 1
+		i=$((i + 1))
+	done &&
+	test "$(ls spool-ids2/acks | wc -l)" -eq 64 &&
+	test "$(changes_as s id64)" = 403 &&
+	grep -a -q "standbys already have positions" changes.body &&
+	test "$(changes_as s id3)" = 200
+'
+
 test_done

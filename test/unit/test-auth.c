@@ -457,6 +457,70 @@ test_listen_check(void **state)
 	    sizeof(err)), 0);
 }
 
+static void
+test_backoff(void **state)
+{
+	static struct auth_backoff b;
+	uint64_t wait, held, now = 1000;
+	int i, log;
+	char addr[32];
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	/* Free failures: never refused; one log line per 10 s. */
+	for (i = 0; i < AUTH_BACKOFF_FREE; i++) {
+		assert_int_equal(auth_backoff_check(&b, "10.0.0.1", now, &wait,
+		    &log, &held), 0);
+		auth_backoff_fail(&b, "10.0.0.1", now, &log, &held);
+		assert_int_equal(log, i == 0);
+	}
+	assert_int_equal(auth_backoff_check(&b, "10.0.0.1", now, &wait, &log,
+	    &held), 0);
+	/* The next one is refused for the base time, then twice as long. */
+	auth_backoff_fail(&b, "10.0.0.1", now, &log, &held);
+	assert_int_equal(auth_backoff_check(&b, "10.0.0.1", now + 1, &wait,
+	    &log, &held), -AR_EAUTH);
+	assert_true(wait == AUTH_BACKOFF_BASE_MS - 1);
+	/* Another address is not. */
+	assert_int_equal(auth_backoff_check(&b, "10.0.0.2", now, &wait, &log,
+	    &held), 0);
+	now += AUTH_BACKOFF_BASE_MS;
+	assert_int_equal(auth_backoff_check(&b, "10.0.0.1", now, &wait, &log,
+	    &held), 0);
+	auth_backoff_fail(&b, "10.0.0.1", now, &log, &held);
+	assert_int_equal(auth_backoff_check(&b, "10.0.0.1", now, &wait, &log,
+	    &held), -AR_EAUTH);
+	assert_true(wait == 2 * AUTH_BACKOFF_BASE_MS);
+	/* Capped. */
+	for (i = 0; i < 40; i++) {
+		now += AUTH_BACKOFF_MAX_MS;
+		auth_backoff_fail(&b, "10.0.0.1", now, &log, &held);
+	}
+	assert_int_equal(auth_backoff_check(&b, "10.0.0.1", now, &wait, &log,
+	    &held), -AR_EAUTH);
+	assert_true(wait == AUTH_BACKOFF_MAX_MS);
+	/* Lines held back are counted in the next one. */
+	auth_backoff_fail(&b, "10.0.0.1", now, &log, &held);
+	assert_int_equal(log, 0);
+	now += AUTH_BACKOFF_LOG_MS;
+	auth_backoff_fail(&b, "10.0.0.1", now, &log, &held);
+	assert_int_equal(log, 1);
+	assert_true(held == 2);
+	/* A success forgets. */
+	auth_backoff_ok(&b, "10.0.0.1");
+	assert_int_equal(auth_backoff_check(&b, "10.0.0.1", now, &wait, &log,
+	    &held), 0);
+	/* Many addresses: the table stays bounded, the newest is known. */
+	for (i = 0; i < 10000; i++) {
+		snprintf(addr, sizeof(addr), "10.1.%d.%d", i / 256, i % 256);
+		auth_backoff_fail(&b, addr, now + (uint64_t)i, &log, &held);
+	}
+	for (i = 0; i < AUTH_BACKOFF_FREE; i++)
+		auth_backoff_fail(&b, addr, now + 10000, &log, &held);
+	assert_int_equal(auth_backoff_check(&b, addr, now + 10000, &wait,
+	    &log, &held), -AR_EAUTH);
+}
+
 int
 main(void)
 {
@@ -479,6 +543,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_header, setup, teardown),
 		cmocka_unit_test(test_loopback),
 		cmocka_unit_test(test_listen_check),
+		cmocka_unit_test(test_backoff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -329,6 +329,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.primary.max_per_ip, 16);
 	assert_int_equal(cfg.primary.timeout_ns, 30000000000ULL);
 	assert_int_equal(cfg.primary.max_signature_size, 64ULL << 20);
+	assert_int_equal(cfg.primary.max_deltas, 4);
 	assert_int_equal(cfg.primary.threads, 4);
 	assert_null(cfg.primary.standbys);
 	assert_int_equal(cfg.primary.standby_expiry_ns,
@@ -343,6 +344,8 @@ test_defaults(void **state)
 	assert_int_equal(cfg.standby.delta_min_size, 64 * 1024);
 	assert_int_equal(cfg.standby.batch_size, 16ULL << 20);
 	assert_int_equal(cfg.standby.batch_files, 1024);
+	assert_int_equal(cfg.standby.max_file_size, 0);
+	assert_int_equal(cfg.standby.max_stored_size, 4ULL << 30);
 	assert_int_equal(cfg.standby.max_delete.n, 50);
 	assert_int_equal(cfg.standby.max_delete.percent, 1);
 	config_release(&cfg);
@@ -358,7 +361,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 23);
+	assert_int_equal(n, 25);
 	assert_string_equal(k[0], "data_dir");
 	assert_string_equal(k[2], "listen");
 	assert_string_equal(k[9], "threads");
@@ -370,12 +373,14 @@ test_section_keys(void **state)
 	assert_string_equal(k[20], "tls_ca");
 	assert_string_equal(k[21], "bwlimit");
 	assert_string_equal(k[22], "metrics_listen");
+	assert_string_equal(k[23], "max_deltas");
+	assert_string_equal(k[24], "header_timeout");
 
 	k = config_section_keys("standby");
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 21);
+	assert_int_equal(n, 23);
 	assert_string_equal(k[1], "state_dir");
 	assert_string_equal(k[8], "batch_files");
 	assert_string_equal(k[9], "standby_id");
@@ -388,6 +393,8 @@ test_section_keys(void **state)
 	assert_string_equal(k[18], "compress");
 	assert_string_equal(k[19], "compress_level");
 	assert_string_equal(k[20], "metrics_listen");
+	assert_string_equal(k[21], "max_file_size");
+	assert_string_equal(k[22], "max_stored_size");
 
 	assert_null(config_section_keys("rescue"));
 }
@@ -647,6 +654,72 @@ test_standbys(void **state)
 	config_release(&cfg);
 }
 
+#define PIN_A "sha256:00112233445566778899aabbccddeeff" \
+    "00112233445566778899aabbccddeeff"
+#define PIN_B "sha256:FFEEDDCCBBAA99887766554433221100" \
+    "FFEEDDCCBBAA99887766554433221100"
+
+/* standbys = ID=PIN, ...: an id bound to a key; several lines append. */
+static void
+test_standbys_pins(void **state)
+{
+	static const char *const bad[] = { "a=", "a=sha256:00", "=" PIN_A,
+	    "a=" PIN_A "0", "a=md5:00112233445566778899aabbccddeeff"
+	    "00112233445566778899aabbccddeeff", "a=" PIN_A ",a", NULL };
+	const char *p;
+	struct config cfg;
+	char err[CONFIG_ERR_MAX], id[LIMIT_ID_MAX + 1], pin[PIN_TEXT_LEN + 1];
+	char path[PATH_MAX];
+	size_t i;
+
+	(void)state;
+	config_init(&cfg);
+	assert_int_equal(config_set(&cfg, "primary", "standbys",
+	    "s1=" PIN_A ", s2 , s3=" PIN_B, err, sizeof err), 0);
+	p = cfg.primary.standbys;
+	assert_int_equal(config_ids_next_pin(&p, id, pin), 1);
+	assert_string_equal(id, "s1");
+	assert_string_equal(pin, PIN_A);
+	assert_int_equal(config_ids_next_pin(&p, id, pin), 1);
+	assert_string_equal(id, "s2");
+	assert_string_equal(pin, "");
+	assert_int_equal(config_ids_next(&p, id), 1);
+	assert_string_equal(id, "s3");
+	assert_int_equal(config_ids_next(&p, id), 0);
+	p = cfg.primary.standbys;
+	(void)config_ids_next(&p, id);
+	(void)config_ids_next(&p, id);
+	assert_int_equal(config_ids_next_pin(&p, id, pin), 1);
+	/* Lowercased. */
+	assert_string_equal(pin, "sha256:ffeeddccbbaa99887766554433221100"
+	    "ffeeddccbbaa99887766554433221100");
+	for (i = 0; bad[i] != NULL; i++) {
+		assert_int_equal(config_set(&cfg, "primary", "standbys",
+		    bad[i], err, sizeof err), -AR_EUSAGE);
+		assert_non_null(strstr(err, "key 'standbys'"));
+	}
+	config_release(&cfg);
+
+	/* Two pins do not fit in one line: the key may be set again. */
+	config_init(&cfg);
+	assert_int_equal(load_text(&cfg, "[primary]\n"
+	    "standbys = s1=" PIN_A "\n"
+	    "standbys = s2, s3=" PIN_B "\n", path, sizeof path, err,
+	    sizeof err), 0);
+	p = cfg.primary.standbys;
+	assert_int_equal(config_ids_next_pin(&p, id, pin), 1);
+	assert_string_equal(id, "s1");
+	assert_int_equal(config_ids_next_pin(&p, id, pin), 1);
+	assert_string_equal(id, "s2");
+	assert_int_equal(config_ids_next_pin(&p, id, pin), 1);
+	assert_string_equal(id, "s3");
+	assert_int_equal(config_ids_next_pin(&p, id, pin), 0);
+	config_release(&cfg);
+	/* An id twice across lines is still an error, on its line. */
+	expect_load_error("[primary]\nstandbys = s1\nstandbys = s2, s1\n", 3,
+	    "listed twice");
+}
+
 static void
 test_set(void **state)
 {
@@ -894,6 +967,7 @@ main(void)
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_load_buffer),
 		cmocka_unit_test(test_load_missing),
+		cmocka_unit_test(test_standbys_pins),
 		cmocka_unit_test(test_standbys),
 		cmocka_unit_test(test_set),
 		cmocka_unit_test(test_check),

@@ -527,6 +527,14 @@ test_sig_header_limits(void **state)
 	assert_int_equal(feed_header(RS_DELTA_MAGIC, 2048, 32), -AR_EPROTO);
 	assert_int_equal(feed_header(RS_RK_BLAKE2_SIG_MAGIC, 0, 32),
 	    -AR_EPROTO);
+	/* Below what rs_sig_args ever gives: block length 1 made a 65 MB
+	 * signature cost 500 MB of the primary's memory. */
+	assert_int_equal(feed_header(RS_RK_BLAKE2_SIG_MAGIC, 1, 32),
+	    -AR_EPROTO);
+	assert_int_equal(feed_header(RS_RK_BLAKE2_SIG_MAGIC,
+	    DELTA_MIN_BLOCK_LEN - 1, 32), -AR_EPROTO);
+	assert_int_equal(feed_header(RS_RK_BLAKE2_SIG_MAGIC,
+	    DELTA_MIN_BLOCK_LEN, 32), 0);
 	assert_int_equal(feed_header(RS_RK_BLAKE2_SIG_MAGIC, 2 * MIB, 32),
 	    -AR_EPROTO);
 	assert_int_equal(feed_header(RS_RK_BLAKE2_SIG_MAGIC,
@@ -563,6 +571,75 @@ test_sig_max_bytes(void **state)
 	free(sig);
 	free(basis);
 	close(fd);
+}
+
+/* Feed a signature of nblocks blocks of block_len, strong_len 32, bounded
+ * by file_size; returns the result of the feed and the finish. */
+static int
+feed_blocks(uint32_t block_len, uint64_t nblocks, uint64_t file_size,
+    enum delta_refusal *why, char *msg, size_t msglen)
+{
+	struct delta_loadsig *l;
+	rs_signature_t *sig = NULL;
+	uint8_t blk[12 + 36];
+	uint64_t i;
+	int r;
+
+	put_u32(blk, RS_RK_BLAKE2_SIG_MAGIC);
+	put_u32(blk + 4, block_len);
+	put_u32(blk + 8, 32);
+	assert_int_equal(delta_loadsig_new(64 * MIB, &l), 0);
+	delta_loadsig_bound(l, file_size);
+	r = delta_loadsig_feed(l, blk, 12);
+	for (i = 0; r == 0 && i < nblocks; i++) {
+		put_u32(blk + 12, (uint32_t)i * 2654435761u);
+		memset(blk + 16, (int)(i & 0xff), 32);
+		r = delta_loadsig_feed(l, blk + 12, 36);
+	}
+	if (r == 0)
+		r = delta_loadsig_finish(l, &sig);
+	if (sig != NULL)
+		rs_free_sumset(sig);
+	*why = delta_loadsig_refusal(l);
+	delta_loadsig_why(l, msg, msglen);
+	delta_loadsig_free(l);
+	return r;
+}
+
+static void
+test_sig_bound(void **state)
+{
+	enum delta_refusal why;
+	char msg[160];
+
+	(void)state;
+	/* 1000 bytes in blocks of 256: 4 blocks, one more allowed. */
+	assert_int_equal(feed_blocks(256, 5, 1000, &why, msg, sizeof(msg)),
+	    0);
+	assert_int_equal(feed_blocks(256, 6, 1000, &why, msg, sizeof(msg)),
+	    -AR_ENOMEM);
+	assert_int_equal(why, DELTA_REFUSAL_TOO_MANY);
+	assert_string_equal(msg, "signature of more than 5 blocks of 256 "
+	    "bytes for a file of 1000 bytes");
+	/* An empty file: one block at most. */
+	assert_int_equal(feed_blocks(4096, 1, 0, &why, msg, sizeof(msg)), 0);
+	assert_int_equal(feed_blocks(4096, 2, 0, &why, msg, sizeof(msg)),
+	    -AR_ENOMEM);
+	assert_int_equal(why, DELTA_REFUSAL_TOO_MANY);
+	/* Exactly a multiple of the block length. */
+	assert_int_equal(feed_blocks(512, 3, 1024, &why, msg, sizeof(msg)),
+	    0);
+	assert_int_equal(feed_blocks(512, 4, 1024, &why, msg, sizeof(msg)),
+	    -AR_ENOMEM);
+	/* The bound never raises max_bytes: 64 MiB stays the cap. */
+	assert_int_equal(feed_blocks(256, 100000, UINT64_MAX / 2, &why, msg,
+	    sizeof(msg)), 0);
+	/* The block length is named when refused. */
+	assert_int_equal(feed_blocks(1, 1, 1000, &why, msg, sizeof(msg)),
+	    -AR_EPROTO);
+	assert_int_equal(why, DELTA_REFUSAL_BLOCK_LEN);
+	assert_string_equal(msg, "malformed signature: block length 1 "
+	    "outside 256..1048576");
 }
 
 static void
@@ -994,6 +1071,7 @@ main(void)
 		T(test_sig_rewind),
 		T(test_sig_header_limits),
 		T(test_sig_max_bytes),
+		T(test_sig_bound),
 		T(test_sig_truncated),
 		T(test_patch_max_out),
 		T(test_patch_expansion),

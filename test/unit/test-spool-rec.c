@@ -140,7 +140,7 @@ test_codec_roundtrip(void **state)
 
 	(void)state;
 	roundtrip(1, SPOOL_MODIFY, "a", 1, "", 0);
-	roundtrip(UINT64_MAX, SPOOL_ATTRIB, "dir/new\nline", 12, "", 0);
+	roundtrip(SPOOL_REC_SEQ_MAX - 1, SPOOL_ATTRIB, "dir/new\nline", 12, "", 0);
 	roundtrip(42, SPOOL_DELETE, "\xff\xfe/\x01\x7f", 5, "", 0);
 	roundtrip(7, SPOOL_RENAME, "old name", 8, "new/\xffname\n", 10);
 	roundtrip(8, SPOOL_MKDIR, "d\\e", 3, "", 0);
@@ -196,6 +196,19 @@ test_codec_reject(void **state)
 	/* Seq 0 is never written. */
 	n = raw_rec(b, 0, SPOOL_MODIFY, "a", 1, "", 0, 0);
 	assert_int_equal(spool_rec_decode(b, n, &r, &used), -AR_EPROTO);
+
+	/* Nor is a seq at or past 2^62: 2^64-1 would wrap "released + 1". */
+	n = raw_rec(b, SPOOL_REC_SEQ_MAX - 1, SPOOL_MODIFY, "a", 1, "", 0, 0);
+	assert_int_equal(spool_rec_decode(b, n, &r, &used), 0);
+	assert_true(r.seq == SPOOL_REC_SEQ_MAX - 1);
+	n = raw_rec(b, SPOOL_REC_SEQ_MAX, SPOOL_MODIFY, "a", 1, "", 0, 0);
+	assert_int_equal(spool_rec_decode(b, n, &r, &used), -AR_EPROTO);
+	n = raw_rec(b, UINT64_MAX, SPOOL_MODIFY, "a", 1, "", 0, 0);
+	assert_int_equal(spool_rec_decode(b, n, &r, &used), -AR_EPROTO);
+	assert_int_equal(spool_rec_put(b, sizeof(b), UINT64_MAX, SPOOL_MODIFY,
+	    0, "a", 1, "", 0), -AR_EINTERNAL);
+	assert_int_equal(spool_rec_put(b, sizeof(b), SPOOL_REC_SEQ_MAX,
+	    SPOOL_MODIFY, 0, "a", 1, "", 0), -AR_EINTERNAL);
 
 	/* Bad lengths: announced body too short, too long (even when only
 	 * the start is there: it is not a record still to come), body with
