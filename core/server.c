@@ -280,7 +280,9 @@ server_stream_zstd(struct MHD_Connection *c, struct server_request *rq,
 	const char *v;
 	int level;
 
-	if (rq->version < WIRE_V_COMPRESS || (s->kind !=
+	/* A sums answer is a few frames per file, and pauses while it
+	 * hashes (server_stream_run returns 0): plain. */
+	if (rq->version < WIRE_V_COMPRESS || s->sums || (s->kind !=
 	    SERVER_STREAM_MANIFEST && s->kind != SERVER_STREAM_FILES &&
 	    s->kind != SERVER_STREAM_DELTA))
 		return 0;

@@ -116,6 +116,20 @@ for i in range(4500):
 	rm -rf src/many dst/many
 '
 
+test_expect_success 'with compress = zstd, a file bigger than a hashing slice is verified' '
+	head -c 9000000 /dev/urandom >src/nine &&
+	sync_to "$TRASH/dst" "$TRASH/state" --compress zstd &&
+	verify --compress zstd >out &&
+	test ! -s out &&
+	flip dst/nine 8999999 &&
+	test_must_fail 19 verify --compress zstd >out &&
+	echo ">fc........ nine" >expect &&
+	test_cmp expect out &&
+	sync_to "$TRASH/dst" "$TRASH/state" --checksum --compress zstd &&
+	verify --compress zstd &&
+	rm src/nine dst/nine
+'
+
 test_expect_success 'the hash route is not there below its version' '
 	curl -s -o /dev/null -w "%{http_code}" -X POST \
 		-H "X-Asyncrep-Version: 2" --data-binary "" \
@@ -151,10 +165,21 @@ test_expect_success 'stop' '
 	stop_watch
 '
 
+test_expect_success 'verify with a token: refused without it (5), verified with it' '
+	rm -f src/growing dst/growing &&
+	echo "a-token-of-some-length-0123456789" >token && chmod 600 token &&
+	start_watch "$TRASH/src" "$TRASH/spool" --interval 0 \
+		--auth-token-file "$TRASH/token" &&
+	test_must_fail 5 verify >out &&
+	verify --auth-token-file "$TRASH/token" >out &&
+	test ! -s out &&
+	stop_watch
+'
+
 FAKE="$SRCDIR/test/t/fake-primary.py"
 
 test_expect_success 'a version 1 primary: verify hashes whole transfers instead' '
-	rm -f src/growing dst/growing && mkdir -p outside &&
+	mkdir -p outside &&
 	FPORT=$(free_port) &&
 	start_bg "$TRASH/fake.log" "$PYTHON3" "$FAKE" --mode v1-only \
 		--listen "$TEST_IP:$FPORT" --tree "$TRASH/src" \
