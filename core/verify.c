@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -568,6 +569,14 @@ verify_flush(struct verify_run_ctx *v)
 	return r;
 }
 
+/* The dev_t of a device entry's size field (major << 32 | minor). */
+static uint64_t
+verify_rdev(uint64_t size)
+{
+	return (uint64_t)makedev((unsigned)(size >> 32),
+	    (unsigned)(size & 0xffffffffu));
+}
+
 /* One entry of the primary's listing against the local one. */
 static int
 verify_entry(struct verify_run_ctx *v, const uint8_t *p, uint32_t len)
@@ -592,6 +601,7 @@ verify_entry(struct verify_run_ctx *v, const uint8_t *p, uint32_t len)
 		return 0;
 	switch (e->type) {
 	case WALK_FILE:
+	case WALK_HARDLINK:	/* its content is that of a file: hashed */
 		if (le == NULL || le->type != WALK_FILE) {
 			verify_line(v, ">f+++++++++", path, plen, "");
 			v->st->differ++;
@@ -622,6 +632,19 @@ verify_entry(struct verify_run_ctx *v, const uint8_t *p, uint32_t len)
 		    "cLc........" : "cL+++++++++", path, plen, "");
 		v->st->differ++;
 		return 0;
+	case WALK_FIFO:
+	case WALK_SOCK:
+	case WALK_CHR:
+	case WALK_BLK:
+		/* No content: the same kind of inode (and device) is all. */
+		if (le != NULL && walk_special_of(le->st.st_mode) == e->type &&
+		    ((e->type != WALK_CHR && e->type != WALK_BLK) ||
+		    (uint64_t)le->st.st_rdev == verify_rdev(e->size)))
+			return 0;
+		verify_line(v, e->type == WALK_CHR || e->type == WALK_BLK ?
+		    "cD+++++++++" : "cS+++++++++", path, plen, "");
+		v->st->differ++;
+		return 0;
 	default:
 		return verify_fail(v->msg, v->msglen, -AR_EPROTO, "primary "
 		    "sent an entry of an unknown type");
@@ -646,6 +669,10 @@ verify_manifest_frame(void *arg, uint8_t type, const uint8_t *p,
 	case WIRE_END:
 		v->ended = 1;
 		return verify_block_end(v);
+	case WIRE_ATTRS:
+	case WIRE_XATTRS:
+		/* Metadata (version WIRE_V_FIDELITY on): not verify's. */
+		return 0;
 	case WIRE_ERROR:
 		if (wire_get_error(p, len, &e) == 0)
 			return verify_fail(v->msg, v->msglen, -AR_EPROTO,
