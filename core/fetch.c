@@ -153,7 +153,12 @@ fetch_hole(struct syncer *s, struct fetch_item *it, uint64_t hole)
  * than max_file_size, and one larger than the free space of the file
  * system (a hostile primary could announce any size; 2 KB of delta
  * legitimately expanded into a 256 MiB file). Small files are not
- * checked: a full disk fails their write all the same.
+ * checked: a full disk fails their write all the same. Nor is a file
+ * system that keeps no count of its blocks (ramfs, some FUSE: statvfs
+ * says 0 of 0), nor, from WIRE_V_FIDELITY on, the logical size, which a
+ * sparse file's holes do not take (its extents are written, zeros of a
+ * delta are holes): there a full disk fails the write, and the temp file
+ * goes.
  */
 #define FETCH_ROOM_MIN (1024u * 1024)
 
@@ -170,9 +175,13 @@ fetch_room(struct syncer *s, int dirfd, const char *path, uint64_t size)
 		    (unsigned long long)s->cfg->max_file_size);
 	if (size < FETCH_ROOM_MIN)
 		return 0;
+	if (sync_version(s) >= WIRE_V_FIDELITY)
+		return 0;
 	if (fstatvfs(dirfd, &vfs) != 0)
 		return sync_fail(s, -AR_EIO, "'%s': statvfs: %s",
 		    sync_esc(path, strlen(path)), strerror(errno));
+	if (vfs.f_blocks == 0)
+		return 0;
 	avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
 	if (size > avail)
 		return sync_fail(s, -AR_EIO, "'%s': %llu bytes do not fit in "

@@ -375,8 +375,9 @@ status_standby(const struct config_standby *cfg, const struct auth *auth,
 		    "whole tree\n");
 	if (si.skipped > 0)
 		fprintf(out, "  %" PRIu64 " entries of the primary not "
-		    "replicated: they would replace names excluded here "
-		    "(the last '%s')\n", si.skipped, si.skipped_last);
+		    "replicated: they would replace names excluded here, or "
+		    "this standby cannot make them (the last '%s')\n",
+		    si.skipped, si.skipped_last);
 	if (!reach)
 		fprintf(out, "  primary unreachable\n");
 	else if (strcmp(si.generation, h.generation) != 0)

@@ -972,7 +972,7 @@ sync_links_clear(struct syncer *s)
  * another file system), with a warning.
  */
 static int
-sync_link_one(struct syncer *s, const struct sync_hardlink *h)
+sync_link_one(struct syncer *s, const struct sync_hardlink *h, int *existed)
 {
 	char tmp[NAME_MAX + 1];
 	const char *base, *tbase;
@@ -980,6 +980,9 @@ sync_link_one(struct syncer *s, const struct sync_hardlink *h)
 	int dirfd = -1, tdirfd = -1, fd, r = 0, e;
 	size_t plen = strlen(h->path), tlen = strlen(h->target);
 
+	*existed = 0;
+	if (fs_open_parent(s->rootfd, h->path, &dirfd, &base) == 0)
+		*existed = fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	if (fs_open_parent(s->rootfd, h->target, &tdirfd, &tbase) != 0 ||
 	    fstatat(tdirfd, tbase, &tst, AT_SYMLINK_NOFOLLOW) != 0 ||
 	    !S_ISREG(tst.st_mode) || exclude_match(s->exclude, h->target,
@@ -989,7 +992,7 @@ sync_link_one(struct syncer *s, const struct sync_hardlink *h)
 		r = 1;
 		goto out;
 	}
-	if (fs_open_parent(s->rootfd, h->path, &dirfd, &base) != 0) {
+	if (dirfd < 0) {
 		r = sync_fail(s, -AR_EIO, "'%s': cannot open its directory: "
 		    "%s", sync_esc(h->path, plen), strerror(errno));
 		goto out;
@@ -1043,14 +1046,14 @@ static int
 sync_links_apply(struct syncer *s)
 {
 	size_t i;
-	int r = 0, copies = 0;
+	int r = 0, copies = 0, existed;
 
 	for (i = 0; r >= 0 && i < s->nhl; i++) {
-		r = sync_link_one(s, &s->hl[i]);
+		r = sync_link_one(s, &s->hl[i], &existed);
 		if (r == 1 && !s->o->dry_run) {
 			copies = 1;
 			r = fetch_batch_add(s, s->hl[i].path,
-			    strlen(s->hl[i].path), s->hl[i].size, 1);
+			    strlen(s->hl[i].path), s->hl[i].size, existed);
 		}
 	}
 	sync_links_clear(s);

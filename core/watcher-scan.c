@@ -176,7 +176,9 @@ watcher_scan_ent_of(const struct walk_ent *e, struct watcher_scan_ent *p)
 	 * compared on their own: only its type counts as its data, and
 	 * its mtime as an attribute (touch sets it alone too). */
 	v[0] = e->type;
-	v[1] = e->type == WALK_DIR ? 0 : (int64_t)e->st.st_size;
+	/* A device's number is its data. */
+	v[1] = e->type == WALK_DIR ? 0 : e->type == WALK_OTHER ?
+	    (int64_t)e->st.st_rdev : (int64_t)e->st.st_size;
 	v[2] = e->type == WALK_DIR ? 0 : (int64_t)e->st.st_mtim.tv_sec *
 	    1000000000 + e->st.st_mtim.tv_nsec;
 	v[3] = 0;
@@ -185,8 +187,12 @@ watcher_scan_ent_of(const struct walk_ent *e, struct watcher_scan_ent *p)
 	v[0] = e->st.st_mode;
 	v[1] = e->st.st_uid;
 	v[2] = e->st.st_gid;
+	/* A directory's mtime; the ctime of anything else, which moves
+	 * with its xattrs and ACLs too (a write moves its mtime as well,
+	 * reported as data). */
 	v[3] = e->type == WALK_DIR ? (int64_t)e->st.st_mtim.tv_sec *
-	    1000000000 + e->st.st_mtim.tv_nsec : 0;
+	    1000000000 + e->st.st_mtim.tv_nsec :
+	    (int64_t)e->st.st_ctim.tv_sec * 1000000000 + e->st.st_ctim.tv_nsec;
 	h = watcher_scan_hash(WATCHER_SCAN_HASH_INIT, v, sizeof v);
 	p->attr = watcher_scan_h32(h);
 }
@@ -253,10 +259,10 @@ watcher_scan_dir(struct watcher *w, char *rel, size_t len, int report,
 	 * record so excluding a name is not a change. */
 	for (i = 0; i < list.n; i++) {
 		e = &list.ents[i];
-		/* Neither is replicated; a path past the limit is not even
-		 * built (the second loop skips it too). */
-		if (e->type == WALK_OTHER ||
-		    len + 1 + e->namelen > LIMIT_PATH_MAX) {
+		/* Not replicated; a path past the limit is not even built
+		 * (the second loop skips it too). Special files are: the
+		 * standby may speak the version that carries them. */
+		if (len + 1 + e->namelen > LIMIT_PATH_MAX) {
 			e->namelen = 0;
 			continue;
 		}

@@ -47,6 +47,22 @@ import time
 
 # --- protocol constants (PROTOCOL.md) ----------------------------------------
 VERSION = 2                     # the highest version spoken
+
+
+def _wire_constant(name):
+    # A version number as core/wire.h defines it (the number may change
+    # when versions are renumbered; the name stays).
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "..", "..", "core", "wire.h")
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3 and parts[:2] == ["#define", name]:
+                return int(parts[2])
+    raise SystemExit("fake-primary: %s not in %s" % (name, path))
+
+
+V_FIDELITY = _wire_constant("WIRE_V_FIDELITY")  # special files, xattrs, links
 ROLE_PRIMARY = 1
 MAX_FRAME = 1 << 20
 DATA_CHUNK = 256 * 1024
@@ -158,6 +174,14 @@ MODES = {
         "version 1 with it and changes nothing (0).",
     "garbage":
         "the manifest is 4096 random bytes (fixed seed). Reject (6).",
+    "hardlink-outside":
+        "speaks the fidelity version; the root block lists 'evil', a hard "
+        "link (type h) whose target is '../outside/sentinel'. A link target "
+        "is a path of the tree: reject (6); nothing is linked.",
+    "xattr-namespace":
+        "speaks the fidelity version; doc.txt's entry is preceded by a Y "
+        "frame setting 'system.evil', a namespace the protocol does not "
+        "carry. Reject (6); nothing is set.",
     "stall":
         "raw TCP: accept connections and never read or write. The standby "
         "must give up after its stall timeout (4).",
@@ -351,6 +375,7 @@ class Tree:
         for d, nodes in self.blocks:
             out.append(dir_frame(d))
             for n in nodes:
+                out.append(getattr(n, "before", b""))
                 out.append(entry_frame(n))
                 count += 1
         return out, count
@@ -425,6 +450,18 @@ class Fake:
     def setup_absolute(self, victim):
         self.tree.blocks.append((self.outside, [self.inject(self.outside,
                                                             b"pwned")]))
+
+    def setup_hardlink_outside(self, victim):
+        node = Node(b"evil", "h", target=b"../outside/sentinel")
+        node.size = 9
+        self.tree.add_entry(b"", node)
+
+    def setup_xattr_namespace(self, victim):
+        node = self.tree.node(b"doc.txt")
+        name, value = b"system.evil", b"1"
+        node.before = frame("Y", bytes([0]) + struct.pack(">H", 1)
+                            + bytes([len(name)]) + name
+                            + struct.pack(">I", len(value)) + value)
 
     def setup_oversize_name(self, victim):
         self.tree.add_entry(b"", self.inject(b"", b"n" * 300))
@@ -665,6 +702,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         lo, _, hi = offered.partition("-")
         lo, hi = int(lo), int(hi or lo)
         mine = (98, 99) if fake.mode == "wrong-version" else (1, VERSION)
+        if fake.mode in ("hardlink-outside", "xattr-namespace"):
+            mine = (1, V_FIDELITY)
         top = min(hi, mine[1])
         if top < max(lo, mine[0]):
             return error_frame(10, b"this server speaks protocol versions "

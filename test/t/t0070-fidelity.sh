@@ -170,6 +170,17 @@ test_expect_success 'following: the root directory s mode, owner and mtime' '
 	wait_for 20 converged
 '
 
+test_expect_success 'poll mode sees special files and xattr changes too' '
+	stop_watch &&
+	start_watch "$TRASH/src" "$TRASH/spool" --interval 0 \
+		--watch-mode poll --poll-interval 100ms &&
+	wait_for 20 converged &&
+	mkfifo src/sub/polled && setfattr -n user.polled -v p src/d/b &&
+	setfacl -m u:66:r src/d/b &&
+	setfattr -h -n trusted.polled -v q src/sub/newsock &&
+	wait_for 20 converged
+'
+
 test_expect_success 'xattrs = user: no other namespace is written' '
 	sync_to "$TRASH/onlyuser" "$TRASH/state-onlyuser" --xattrs user &&
 	test "$(getfattr --only-values -n user.color onlyuser/a)" = red &&
