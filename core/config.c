@@ -135,6 +135,10 @@ static const struct config_key config_keys[] = {
 	{ "standby", "tls_ca", CONFIG_T_PATH, S(tls.ca), 0, 0, NULL, 0 },
 	{ "standby", "max_delete", CONFIG_T_PORTION, S(max_delete),
 	    0, 0, "50%", 0 },
+	{ "standby", "append", CONFIG_T_STRING, S(append), 0, 0, "inplace",
+	    0 },
+	{ "standby", "append_min_size", CONFIG_T_SIZE, S(append_min_size),
+	    0, TIB, "1M", 0 },
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -1263,6 +1267,13 @@ config_check(const struct config *cfg, const char *role, char *err,
 	    strcmp(cfg->primary.watch_mode, "poll") != 0) {
 		config_err(err, errlen, "watch_mode in [primary] must be "
 		    "'inotify' or 'poll'");
+		return -AR_ECONFIG;
+	}
+	if (strcmp(role, "standby") == 0 && cfg->standby.append != NULL &&
+	    strcmp(cfg->standby.append, "inplace") != 0 &&
+	    strcmp(cfg->standby.append, "atomic") != 0) {
+		config_err(err, errlen, "append in [standby] must be "
+		    "'inplace' or 'atomic'");
 		return -AR_ECONFIG;
 	}
 	if (config_check_tls(role, strcmp(role, "primary") == 0 ?

@@ -85,6 +85,8 @@ struct config_standby {
 	struct config_tls tls;
 	struct config_portion max_delete; /* deletions a compare of the
 					 * whole tree may make, 50% */
+	char *append;			/* "inplace" (default) or "atomic" */
+	uint64_t append_min_size;	/* files with a block store, 1M */
 };
 
 struct config {

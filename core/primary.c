@@ -6,10 +6,12 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +32,8 @@
 #define PUMP_TICK_NS (50u * 1000 * 1000)
 /* How often a spool that cannot record is tried again. */
 #define PRIMARY_RETRY_NS (1000u * 1000 * 1000)
+/* The block cache, under spool_dir (SPOOL.md). */
+#define PRIMARY_CACHE_DIR "blocks"
 
 struct primary {
 	const struct config_primary *cfg;
@@ -403,6 +407,7 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 	struct watcher_opts wo;
 	struct exclude *ex = NULL;
 	char gen[WIRE_GEN_LEN + 1];
+	char cache_dir[PATH_MAX];
 	pthread_t wt, pt;
 	uint64_t seq;
 	int rootfd = -1, lockfd = -1, sig, r;
@@ -478,6 +483,12 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 	so.auth = auth;
 	so.spool = p.spool;
 	so.exclude = ex;
+	/* The block cache (SPOOL.md): without it, appends still work,
+	 * hashing the standby's prefix from the file. */
+	if ((size_t)snprintf(cache_dir, sizeof(cache_dir), "%s/%s",
+	    cfg->spool_dir, PRIMARY_CACHE_DIR) < sizeof(cache_dir) &&
+	    (mkdir(cache_dir, 0700) == 0 || errno == EEXIST))
+		so.cache_dir = cache_dir;
 	r = server_start(&so, &p.srv, err, errlen);
 	if (r != 0)
 		goto out;

@@ -25,6 +25,7 @@
 #include "changes.h"
 #include "delta.h"
 #include "error.h"
+#include "fs.h"
 #include "gen.h"
 #include "guard.h"
 #include "log.h"
@@ -60,6 +61,7 @@ server_stream_free(void *cls)
 		close(s->fd);
 	hash_release(&s->hash);
 	delta_gen_free(s->gen);
+	serve_append_free(s);
 	changes_free(s->changes);
 	free(s->paths);
 	free(s);
@@ -127,7 +129,7 @@ server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct server_stream *s = cls;
 	int transfer = s->kind == SERVER_STREAM_FILES ||
-	    s->kind == SERVER_STREAM_DELTA;
+	    s->kind == SERVER_STREAM_DELTA || s->kind == SERVER_STREAM_APPEND;
 	size_t n;
 	int r;
 
@@ -147,8 +149,9 @@ server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 		} else {
 			if (s->finished)
 				return MHD_CONTENT_READER_END_OF_STREAM;
-			r = transfer ? serve_files_produce(s) :
-			    serve_changes_produce(s);
+			r = s->kind == SERVER_STREAM_APPEND ?
+			    serve_append_produce(s) : transfer ?
+			    serve_files_produce(s) : serve_changes_produce(s);
 			if (r != 0) {
 				log_error("stream: %s", ar_strerror(r));
 				return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -417,6 +420,9 @@ static const struct server_route server_routes[] = {
 	{ .method = MHD_HTTP_METHOD_POST, .path = "/v1/delta",
 	  .begin = serve_files_delta_begin, .frame = serve_files_delta_frame,
 	  .end = serve_files_delta_end, .reply = serve_files_reply },
+	{ .method = MHD_HTTP_METHOD_POST, .path = "/v1/append",
+	  .begin = serve_append_begin, .frame = serve_append_frame,
+	  .end = serve_append_end, .reply = serve_files_reply },
 	{ .method = MHD_HTTP_METHOD_GET, .path = "/v1/changes",
 	  .reply = serve_changes_reply },
 };
@@ -735,6 +741,15 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 	if (srv == NULL)
 		return -AR_ENOMEM;
 	srv->opts = *opts;
+	/* A cache that cannot be opened is no cache: appends then hash
+	 * the standby's prefix from the file. */
+	srv->cachefd = -1;
+	if (opts->cache_dir != NULL && fs_open_dir(opts->cache_dir,
+	    &srv->cachefd) != 0) {
+		log_warn("block cache '%s': %s: not used", opts->cache_dir,
+		    strerror(errno));
+		srv->cachefd = -1;
+	}
 	memcpy(srv->generation, opts->generation, WIRE_GEN_LEN);
 	pthread_mutex_init(&srv->lock, NULL);
 	srv->phase = SERVER_PHASE_SPOOL;
@@ -742,6 +757,8 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 	    spool_durable_seq(opts->spool) : 0;
 	r = server_bind_listen(&cfg->listen, &srv->listen_fd, err, errlen);
 	if (r != 0) {
+		if (srv->cachefd >= 0)
+			close(srv->cachefd);
 		free(srv);
 		return r;
 	}
@@ -782,6 +799,8 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 		snprintf(err, errlen, "listen %s: cannot start the HTTP%s "
 		    "server", cfg->listen.text, tls->enabled ? "S" : "");
 		close(srv->listen_fd);
+		if (srv->cachefd >= 0)
+			close(srv->cachefd);
 		free(srv);
 		return -AR_EBIND;
 	}
@@ -849,5 +868,7 @@ server_stop(struct server *srv)
 	MHD_stop_daemon(srv->mhd);
 	pthread_mutex_destroy(&srv->lock);
 	close(srv->listen_fd);
+	if (srv->cachefd >= 0)
+		close(srv->cachefd);
 	free(srv);
 }

@@ -570,6 +570,15 @@ sync_entry_file(struct syncer *s, const struct wire_entry *e,
 		    path, plen, "");
 		return 0;
 	}
+	/* Grown past what this standby holds: perhaps only appended to. */
+	if (le != NULL && le->type == WALK_FILE &&
+	    e->size > (uint64_t)le->st.st_size &&
+	    append_store_wanted(s, (uint64_t)le->st.st_size)) {
+		r = append_file(s, path, plen, &whole);
+		if (r != 0 || !whole)
+			return r;
+		whole = 0;
+	}
 	if (le != NULL && le->type == WALK_FILE &&
 	    (uint64_t)le->st.st_size >= s->cfg->delta_min_size &&
 	    e->size >= s->cfg->delta_min_size) {

@@ -8,6 +8,7 @@
  *   apply.c   a batch of changes applied to the data directory (M, U, K
  *             and S frames)
  *   follow.c  the follow loop: long-poll, apply, acknowledge, reconnect
+ *   append.c  the block store (state_dir/blocks) and the append path
  *   prune.c   the guard of deletions: what a compare that stands for the
  *             primary's whole tree would delete, counted before anything
  *             is, against max_delete
@@ -73,6 +74,8 @@ struct fetch_batch {
 	size_t cur;		/* item being answered */
 	int ended;		/* Z frame seen */
 	struct hash_ctx hash;
+	struct blocks *blk;	/* block list of the file being received,
+				 * for the block store, or NULL */
 };
 
 /* The directory being merged: its sorted local listing and a cursor
@@ -268,6 +271,24 @@ int fetch_stored(struct syncer *s, const char *url, enum state_scratch file,
 int fetch_manifest(struct syncer *s, const char *path, int *fdp);
 /* Hand each frame of the stored answer fd to cb(s). */
 int fetch_replay(struct syncer *s, int fd, wire_frame_cb *cb);
+
+/* ---------------------------------------------------------------- */
+/* append.c: the block store and the append path */
+
+struct blocks;
+/* 1 if a file of size bytes gets a block store entry. */
+int append_store_wanted(const struct syncer *s, uint64_t size);
+/* Record b (ended) as the list of the file open as fd, at path;
+ * failures are warnings (no entry: the general path next time). */
+void append_store_put(struct syncer *s, int fd, const char *path,
+    size_t plen, const struct blocks *b);
+/* Forget the entry of the file of stat st. */
+void append_store_drop(struct syncer *s, const struct stat *st);
+/* Bring path up to the primary's version by appending its tail in
+ * place, when the block store vouches for the local copy; *fallback is
+ * set when the general path (delta or whole) must do it. */
+int append_file(struct syncer *s, const char *path, size_t plen,
+    int *fallback);
 
 /* ---------------------------------------------------------------- */
 /* apply.c: a batch of changes */
