@@ -303,7 +303,8 @@ append_file(struct syncer *s, const char *path, size_t plen, int *fallback)
 	int dirfd, r, n, loaded = 0;
 
 	*fallback = 1;
-	if (s->state.blocksfd < 0 || strcmp(s->cfg->append, "inplace") != 0 ||
+	if (s->state.blocksfd < 0 || (s->cfg->append != NULL &&
+	    strcmp(s->cfg->append, "atomic") == 0) ||
 	    client_version(s->client) < WIRE_V_APPEND)
 		return 0;
 	memset(&a, 0, sizeof(a));

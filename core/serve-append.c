@@ -219,6 +219,26 @@ serve_append_prefix(struct server *srv, struct server_stream *s)
 	if (r != 0)
 		return r;
 	blocks_root(b, root);
+	if (memcmp(root, s->aroot, sizeof(root)) != 0 && cached) {
+		/* The cache may be what is wrong (a rewrite it missed):
+		 * the file decides. */
+		(void)unlinkat(srv->cachefd, name, 0);
+		blocks_release(b);
+		r = blocks_init(b);
+		if (r == 0)
+			r = serve_append_feed(s->fd, b, s->abuf, 0, s->abase);
+		if (r == -AR_ECHANGED || r == -AR_EIO) {
+			s->aretry = WIRE_RETRY_CHANGED;
+			return 0;
+		}
+		if (r == 0)
+			r = blocks_end(b);
+		if (r != 0)
+			return r;
+		cached = 0;
+		s->aflags = 0;
+		blocks_root(b, root);
+	}
 	if (memcmp(root, s->aroot, sizeof(root)) != 0) {
 		s->aretry = WIRE_RETRY_BASIS;
 		return 0;

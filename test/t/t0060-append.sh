@@ -1,0 +1,119 @@
+#!/bin/sh
+test_description='appends to a big file reach the standby in place (the append path)'
+. "$SRCDIR/test/t/lib.sh"
+
+B=65536
+converged() { trees_equal src dst; }
+# grow FILE BYTES: append BYTES random bytes to FILE.
+grow() { head -c "$2" /dev/urandom >>"$1"; }
+ino() { stat -c %i "$1"; }
+
+test_expect_success 'setup: a 3 MiB log replicated, with a block store entry' '
+	mkdir -p src && head -c $((48 * B + 7)) /dev/urandom >src/log &&
+	echo small >src/small &&
+	start_watch "$TRASH/src" "$TRASH/spool" --interval 0 &&
+	follow_to "$TRASH/dst" "$TRASH/state" &&
+	wait_for 30 converged &&
+	test -n "$(ls state/blocks)" &&
+	test -n "$(ls spool/blocks)" &&
+	echo "$(ino dst/log)" >ino0
+'
+
+test_expect_success 'appends of every size across block boundaries: in place' '
+	for n in 1 $((B - 8)) 1 $B $((B + 1)) $((B - 1)) 100 $((3 * B + 5)) 0; do
+		if [ "$n" -gt 0 ]; then grow src/log "$n"; fi &&
+		wait_for 30 converged &&
+		test "$(ino dst/log)" = "$(cat ino0)" || return 1
+	done
+'
+
+test_expect_success 'the standby down while the log grows: caught up in place' '
+	kill_wait $FOLLOW_PID &&
+	grow src/log 5000 && grow src/log $((2 * B)) &&
+	follow_to "$TRASH/dst" "$TRASH/state" &&
+	wait_for 30 converged &&
+	test "$(ino dst/log)" = "$(cat ino0)"
+'
+
+test_expect_success 'truncated and rewritten longer while the standby is down: rebuilt' '
+	kill_wait $FOLLOW_PID &&
+	size=$(stat -c %s src/log) &&
+	head -c $((size + 1000)) /dev/urandom >src/log &&
+	follow_to "$TRASH/dst" "$TRASH/state" &&
+	wait_for 30 converged &&
+	echo "$(ino dst/log)" >ino1 &&
+	grow src/log 777 &&
+	wait_for 30 converged &&
+	test "$(ino dst/log)" = "$(cat ino1)"
+'
+
+test_expect_success 'the log rotated while appended to' '
+	grow src/log 100 && mv src/log src/log.1 && grow src/log.1 300 &&
+	head -c $((20 * B)) /dev/urandom >src/log &&
+	wait_for 30 converged &&
+	echo "$(ino dst/log)" >ino2 && echo "$(ino dst/log.1)" >ino3 &&
+	grow src/log 4000 && grow src/log.1 10 &&
+	wait_for 30 converged &&
+	test "$(ino dst/log)" = "$(cat ino2)" &&
+	test "$(ino dst/log.1)" = "$(cat ino3)"
+'
+
+test_expect_success 'a prefix rewritten with the size kept, then appended: converges' '
+	printf "REWRITTEN" | dd of=src/log bs=1 seek=$((5 * B + 3)) conv=notrunc 2>/dev/null &&
+	wait_for 30 converged &&
+	echo "$(ino dst/log)" >ino4 &&
+	grow src/log 123 &&
+	wait_for 30 converged &&
+	test "$(ino dst/log)" = "$(cat ino4)"
+'
+
+test_expect_success 'a corrupt block store entry on the standby: detected, converges' '
+	for f in state/blocks/*; do
+		printf "\377\377\377\377" | dd of="$f" bs=1 seek=200 conv=notrunc 2>/dev/null || return 1
+	done &&
+	grow src/log 999 &&
+	wait_for 30 converged &&
+	grep -q "block store: entry .* is corrupt" follow.log &&
+	grow src/log 1000 &&
+	wait_for 30 converged
+'
+
+test_expect_success 'a corrupt cache entry on the primary: detected, converges, in place' '
+	echo "$(ino dst/log)" >ino5 &&
+	for f in spool/blocks/*; do
+		printf "\377\377\377\377" | dd of="$f" bs=1 seek=300 conv=notrunc 2>/dev/null || return 1
+	done &&
+	grow src/log 4242 &&
+	wait_for 30 converged &&
+	test "$(ino dst/log)" = "$(cat ino5)" &&
+	grep -q "block cache: .* is corrupt" watch.log
+'
+
+test_expect_success 'append = atomic rebuilds instead' '
+	kill_wait $FOLLOW_PID &&
+	follow_to "$TRASH/dst" "$TRASH/state" --append atomic &&
+	wait_for 30 converged &&
+	before=$(ino dst/log) &&
+	grow src/log 10 &&
+	wait_for 30 converged &&
+	test "$(ino dst/log)" != "$before"
+'
+
+test_expect_success 'append = other is refused' '
+	test_must_fail 2 "$ASYNCREP" sync --data-dir dst --state-dir state2 \
+		--primary "$TEST_IP:$TEST_PORT" --append sometimes 2>err &&
+	grep -q "append in \[standby\] must be" err
+'
+
+test_expect_success 'a version 2 standby against this primary: the old path' '
+	kill_wait $FOLLOW_PID &&
+	follow_to "$TRASH/dst" "$TRASH/state" &&
+	wait_for 30 converged &&
+	code=$(curl -s -o v2.out -w "%{http_code}" -X POST \
+		-H "X-Asyncrep-Version: 2" --data-binary @/dev/null \
+		"http://$TEST_IP:$TEST_PORT/v1/append") &&
+	test "$code" = 400 &&
+	grep -q "needs protocol version" v2.out
+'
+
+test_done
