@@ -72,9 +72,9 @@ test_expect_success 'a malformed offer or version is 400' '
 	test "$t" = X && test "$code" = 10
 '
 
-test_expect_success 'a standby of this release negotiates version 2 with it' '
+test_expect_success 'a standby of this release negotiates version 3 with it' '
 	sync_to sb/data sb/state -v >sync.out 2>&1 &&
-	grep -q "protocol version 2" sync.out &&
+	grep -q "protocol version 3" sync.out &&
 	trees_equal src sb/data
 '
 

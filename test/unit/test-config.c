@@ -309,7 +309,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 17);
+	assert_int_equal(n, 19);
 	assert_string_equal(k[1], "state_dir");
 	assert_string_equal(k[8], "batch_files");
 	assert_string_equal(k[9], "standby_id");
@@ -318,6 +318,8 @@ test_section_keys(void **state)
 	assert_string_equal(k[12], "tls_cert");
 	assert_string_equal(k[15], "tls_ca");
 	assert_string_equal(k[16], "max_delete");
+	assert_string_equal(k[17], "append");
+	assert_string_equal(k[18], "append_min_size");
 
 	assert_null(config_section_keys("rescue"));
 }
