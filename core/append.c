@@ -293,7 +293,8 @@ append_body(void *arg, const void *data, size_t len)
 }
 
 int
-append_file(struct syncer *s, const char *path, size_t plen, int *fallback)
+append_file(struct syncer *s, const char *path, size_t plen,
+    enum append_outcome *out)
 {
 	struct append_ctx a;
 	struct wire_append *req = NULL;
@@ -302,7 +303,7 @@ append_file(struct syncer *s, const char *path, size_t plen, int *fallback)
 	uint8_t *body = NULL;
 	int dirfd, r, n, loaded = 0;
 
-	*fallback = 1;
+	*out = APPEND_UNTRIED;
 	if (s->state.blocksfd < 0 || (s->cfg->append != NULL &&
 	    strcmp(s->cfg->append, "atomic") == 0) ||
 	    client_version(s->client) < WIRE_V_APPEND)
@@ -368,13 +369,15 @@ append_file(struct syncer *s, const char *path, size_t plen, int *fallback)
 	if (r != 0 || a.state == APPEND_FALLBACK) {
 		/* The entry goes below: the general path rebuilds from
 		 * this copy (verified bytes past base included). */
-		if (r == 0)
+		if (r == 0) {
 			log_verbose("'%s': the primary cannot append to this "
 			    "version: the general path", sync_esc(path, plen));
+			*out = APPEND_REFUSED;
+		}
 		goto out;
 	}
 	assert(a.state == APPEND_VERIFIED);
-	*fallback = 0;
+	*out = APPEND_DONE;
 	if (fdatasync(a.fd) != 0) {
 		r = append_fail(&a, -AR_EIO, strerror(errno));
 		goto out;
@@ -386,11 +389,13 @@ append_file(struct syncer *s, const char *path, size_t plen, int *fallback)
 		goto out;
 	}
 	append_store_put(s, a.fd, path, plen, &a.b);
-	s->st->files_appended++;
 	s->changed = 1;
-	sync_itemize(s, ">f.st......", path, plen, "");
+	if (a.b.size > a.base) {
+		s->st->files_appended++;
+		sync_itemize(s, ">f.st......", path, plen, "");
+	}
 out:
-	if (loaded && (r != 0 || *fallback))
+	if (loaded && (r != 0 || *out != APPEND_DONE))
 		append_store_drop(s, &st);
 	free(req);
 	free(body);

@@ -104,6 +104,8 @@ static const struct config_key config_keys[] = {
 	{ "primary", "standbys", CONFIG_T_IDS, P(standbys), 0, 0, NULL, 0 },
 	{ "primary", "standby_expiry", CONFIG_T_SECONDS, P(standby_expiry_ns),
 	    NS_PER_S, 87600 * HOUR, "168h", 0 },
+	{ "primary", "reverify_rate", CONFIG_T_SIZE, P(reverify_rate),
+	    0, 64 * GIB, "32M", 0 },
 	{ "primary", "tls", CONFIG_T_ONOFF, P(tls.mode), 0, 0, NULL, 0 },
 	{ "primary", "tls_cert", CONFIG_T_PATH, P(tls.cert), 0, 0, NULL, 0 },
 	{ "primary", "tls_key", CONFIG_T_PATH, P(tls.key), 0, 0, NULL, 0 },

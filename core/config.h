@@ -60,6 +60,8 @@ struct config_primary {
 	unsigned max_per_ip;		/* default 16 */
 	uint64_t timeout_ns;		/* idle connection timeout, default 30s */
 	uint64_t max_signature_size;	/* default 64M */
+	uint64_t reverify_rate;		/* bytes/s re-read of appended files,
+					 * 32M, 0: off */
 	unsigned threads;		/* server threads, default 4 */
 	char *watch_mode;		/* "inotify" (default) or "poll" */
 	uint64_t poll_interval_ns;	/* poll mode scan period, default 1s */

@@ -21,6 +21,7 @@
 #include "gen.h"
 #include "log.h"
 #include "primary.h"
+#include "reverify.h"
 #include "server.h"
 #include "source.h"
 #include "spool.h"
@@ -116,6 +117,14 @@ primary_on_change(void *arg, int op, const char *path, size_t len,
 	if (r == 0)
 		log_debug("change %llu: op %d '%s'", (unsigned long long)seq,
 		    op, log_escape(path, len, esc, sizeof(esc)));
+}
+
+/* The re-verification found a file rewritten under the append path:
+ * a change, which the standbys confirm by root (PROTOCOL.md). */
+static void
+primary_on_rewrite(void *arg, const char *path, size_t len)
+{
+	primary_on_change(arg, SPOOL_MODIFY, path, len, NULL, 0);
 }
 
 /*
@@ -405,6 +414,8 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 	struct server_opts so;
 	struct spool_opts spo;
 	struct watcher_opts wo;
+	struct reverify_opts ro;
+	struct reverify *rv = NULL;
 	struct exclude *ex = NULL;
 	char gen[WIRE_GEN_LEN + 1];
 	char cache_dir[PATH_MAX];
@@ -497,6 +508,15 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 		snprintf(err, errlen, "cannot start threads");
 		goto out;
 	}
+	memset(&ro, 0, sizeof(ro));
+	ro.rootfd = rootfd;
+	ro.cache_dir = so.cache_dir;
+	ro.rate = cfg->reverify_rate;
+	ro.changed = primary_on_rewrite;
+	ro.arg = &p;
+	if (reverify_start(&ro, &rv) != 0)
+		log_warn("block cache: no re-verification: %s",
+		    strerror(errno));
 	log_info("serving '%s' on %s, generation %s, %s watcher",
 	    cfg->data_dir, cfg->listen.text, gen,
 	    wo.mode == WATCHER_POLL ? "poll" : "inotify");
@@ -511,6 +531,8 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 	p.stop = 1;
 	pthread_cond_signal(&p.cond);
 	pthread_mutex_unlock(&p.lock);
+	reverify_stop(rv);
+	rv = NULL;
 	pthread_join(wt, NULL);
 	pthread_join(pt, NULL);
 	/* What the watcher appended last becomes durable too. */
@@ -519,6 +541,7 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 	primary_note_source(&p);
 	r = 0;
 out:
+	reverify_stop(rv);
 	server_stop(p.srv);
 	watcher_free(p.watcher);
 	spool_close(p.spool);

@@ -46,9 +46,10 @@ serve_append_free(struct server_stream *s)
 }
 
 void
-serve_append_cache_put(struct server *srv, const struct stat *st,
-    const struct blocks *b, uint32_t flags)
+serve_append_cache_put(struct server *srv, const char *path,
+    const struct stat *st, const struct blocks *b, uint32_t flags)
 {
+	size_t plen = strlen(path);
 	struct blocks_meta *m;
 	char name[64];
 
@@ -63,6 +64,10 @@ serve_append_cache_put(struct server *srv, const struct stat *st,
 	m->mtime_sec = (int64_t)st->st_mtim.tv_sec;
 	m->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
 	m->flags = flags;
+	if (plen < sizeof(m->path)) {
+		memcpy(m->path, path, plen + 1);
+		m->path_len = (uint16_t)plen;
+	}
 	blocks_store_name(st, name, sizeof(name));
 	/* A cache: a torn entry fails its checksum, no fsync needed. */
 	if (blocks_store_save(srv->cachefd, name, m, b, 0) != 0)
@@ -244,7 +249,7 @@ serve_append_prefix(struct server *srv, struct server_stream *s)
 		return 0;
 	}
 	if (!cached)
-		serve_append_cache_put(srv, &s->st0, b, 0);
+		serve_append_cache_put(srv, s->paths, &s->st0, b, 0);
 	return blocks_reopen(b, s->abase, &s->anext);
 }
 
@@ -323,7 +328,7 @@ serve_append_finish(struct server_stream *s)
 		    strlen(s->paths)));
 	t.size = s->ablk->size;
 	blocks_root(s->ablk, t.hash);
-	serve_append_cache_put(srv, &s->st0, s->ablk, s->aflags);
+	serve_append_cache_put(srv, s->paths, &s->st0, s->ablk, s->aflags);
 	pthread_mutex_lock(&srv->lock);
 	srv->stats.files[s->rphase]++;
 	pthread_mutex_unlock(&srv->lock);
@@ -362,7 +367,7 @@ serve_append_block(struct server_stream *s)
 	if (r != 0)
 		return r;
 	skip = s->abase > s->anext ? s->abase - s->anext : 0;
-	assert(skip < want);
+	assert(skip <= want);	/* = want: the standby holds all */
 	assert(sizeof(s->out) - s->out_len >= WIRE_HDR + want);
 	wire_put_data_hdr(s->out + s->out_len, (uint32_t)(want - skip));
 	memcpy(s->out + s->out_len + WIRE_HDR, s->abuf + skip, want - skip);

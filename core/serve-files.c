@@ -167,7 +167,8 @@ serve_files_finish(struct server_stream *s, uint64_t size,
 	memcpy(t.hash, hash, HASH_LEN);
 	if (s->ablk != NULL && s->ablk->size == size &&
 	    blocks_end(s->ablk) == 0)
-		serve_append_cache_put(srv, &s->st0, s->ablk, 0);
+		serve_append_cache_put(srv, serve_files_path(s), &s->st0,
+		    s->ablk, 0);
 	serve_files_close(s);
 	assert(s->rphase < SERVER_PHASES);
 	pthread_mutex_lock(&srv->lock);

@@ -228,10 +228,10 @@ int serve_append_frame(void *arg, uint8_t type, const uint8_t *p,
 void serve_append_end(struct server *srv, struct server_request *rq);
 int serve_append_produce(struct server_stream *s);
 void serve_append_free(struct server_stream *s);
-/* The cache of the file fd (stat st) after it was read whole from 0:
- * its list b (ended). */
-void serve_append_cache_put(struct server *srv, const struct stat *st,
-    const struct blocks *b, uint32_t flags);
+/* Record b (ended), the list of the file at path of stat st, in the
+ * block cache, with flags (enum blocks_flag). */
+void serve_append_cache_put(struct server *srv, const char *path,
+    const struct stat *st, const struct blocks *b, uint32_t flags);
 
 /* serve-changes.c */
 enum MHD_Result serve_changes_reply(struct MHD_Connection *c,

@@ -132,6 +132,8 @@ struct syncer {
 	int following;		/* sync --follow */
 	int progress;		/* a batch was applied since the last error */
 	int hold;		/* keep the position: a file moved while sent */
+	int confirming;		/* applying a U: a big file whose size and
+				 * mtime match is confirmed by its root */
 	char id[65];
 	struct wire_pathop op;
 	uint64_t hello_seq;
@@ -284,11 +286,19 @@ void append_store_put(struct syncer *s, int fd, const char *path,
     size_t plen, const struct blocks *b);
 /* Forget the entry of the file of stat st. */
 void append_store_drop(struct syncer *s, const struct stat *st);
+/* What append_file did. */
+enum append_outcome {
+	APPEND_DONE,		/* the copy is the primary's version */
+	APPEND_UNTRIED,		/* no entry vouches for the copy, the path
+				 * is off, or the peer is older */
+	APPEND_REFUSED,		/* the primary cannot prove the copy a
+				 * prefix of its file: the general path */
+};
 /* Bring path up to the primary's version by appending its tail in
- * place, when the block store vouches for the local copy; *fallback is
- * set when the general path (delta or whole) must do it. */
+ * place, when the block store vouches for the local copy (of the same
+ * size: the primary confirms it holds that version). */
 int append_file(struct syncer *s, const char *path, size_t plen,
-    int *fallback);
+    enum append_outcome *out);
 
 /* ---------------------------------------------------------------- */
 /* apply.c: a batch of changes */

@@ -89,6 +89,15 @@ test_expect_success 'a corrupt cache entry on the primary: detected, converges, 
 	grep -q "block cache: .* is corrupt" watch.log
 '
 
+test_expect_success 'a prefix rewritten, then appended while the standby is down: re-verified' '
+	kill_wait $FOLLOW_PID &&
+	printf "SILENT" | dd of=src/log bs=1 seek=$((7 * B + 11)) conv=notrunc 2>/dev/null &&
+	grow src/log 55 &&
+	follow_to "$TRASH/dst" "$TRASH/state" &&
+	wait_for 30 converged &&
+	grep -q "was rewritten, not only appended to" watch.log
+'
+
 test_expect_success 'append = atomic rebuilds instead' '
 	kill_wait $FOLLOW_PID &&
 	follow_to "$TRASH/dst" "$TRASH/state" --append atomic &&

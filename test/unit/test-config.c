@@ -294,7 +294,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 21);
+	assert_int_equal(n, 22);
 	assert_string_equal(k[0], "data_dir");
 	assert_string_equal(k[2], "listen");
 	assert_string_equal(k[9], "threads");
@@ -302,8 +302,9 @@ test_section_keys(void **state)
 	assert_string_equal(k[13], "spool_max_size");
 	assert_string_equal(k[14], "standbys");
 	assert_string_equal(k[15], "standby_expiry");
-	assert_string_equal(k[16], "tls");
-	assert_string_equal(k[20], "tls_ca");
+	assert_string_equal(k[16], "reverify_rate");
+	assert_string_equal(k[17], "tls");
+	assert_string_equal(k[21], "tls_ca");
 
 	k = config_section_keys("standby");
 	assert_non_null(k);
