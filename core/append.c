@@ -14,6 +14,7 @@
  * path (delta or whole) to do the work.
  */
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -60,6 +61,48 @@ append_store_drop(struct syncer *s, const struct stat *st)
 		return;
 	blocks_store_name(st, name, sizeof(name));
 	(void)unlinkat(s->state.blocksfd, name, 0);
+}
+
+void
+append_store_sweep(struct syncer *s)
+{
+	struct blocks_meta *m;
+	struct blocks b;
+	struct stat st;
+	struct dirent *de;
+	const char *base;
+	DIR *d;
+	int dirfd, keep;
+
+	if (s->state.blocksfd < 0 || fs_opendir(s->state.blocksfd, &d) != 0)
+		return;
+	m = malloc(sizeof(*m));
+	for (;;) {
+		de = m != NULL ? readdir(d) : NULL;
+		if (de == NULL)
+			break;
+		if (de->d_name[0] == '.') {
+			/* a temp file of a write that a crash cut short */
+			if (strncmp(de->d_name, FS_TMP_PREFIX,
+			    strlen(FS_TMP_PREFIX)) == 0)
+				(void)unlinkat(s->state.blocksfd, de->d_name,
+				    0);
+			continue;
+		}
+		keep = blocks_store_load(s->state.blocksfd, de->d_name, m,
+		    &b) == 0 && m->path_len > 0 && fs_open_parent(s->rootfd,
+		    m->path, &dirfd, &base) == 0;
+		blocks_release(&b);
+		if (keep) {
+			keep = fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) ==
+			    0 && append_store_matches(m, &st);
+			close(dirfd);
+		}
+		if (!keep)
+			(void)unlinkat(s->state.blocksfd, de->d_name, 0);
+	}
+	free(m);
+	closedir(d);
 }
 
 /* The entry of the file of stat st, if it vouches for it: 0, else

@@ -859,6 +859,8 @@ sync_open(struct syncer *s)
 	if (r == 0) {
 		s->skipped = state_skipped_load(&s->state, s->skip_last);
 		s->skipped_saved = s->skipped;
+		if (s->rootfd >= 0 && !s->o->dry_run)
+			append_store_sweep(s);
 	}
 	return r;
 }

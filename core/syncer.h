@@ -284,6 +284,10 @@ int append_store_wanted(const struct syncer *s, uint64_t size);
  * failures are warnings (no entry: the general path next time). */
 void append_store_put(struct syncer *s, int fd, const char *path,
     size_t plen, const struct blocks *b);
+/* Remove the entries of files that are gone from where they were
+ * recorded (deleted, or replaced by another inode), at the start of a
+ * run, so that the store holds no more entries than data_dir files. */
+void append_store_sweep(struct syncer *s);
 /* Forget the entry of the file of stat st. */
 void append_store_drop(struct syncer *s, const struct stat *st);
 /* What append_file did. */

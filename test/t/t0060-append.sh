@@ -125,4 +125,14 @@ test_expect_success 'a version 2 standby against this primary: the old path' '
 	grep -q "needs protocol version" v2.out
 '
 
+test_expect_success 'entries of deleted files are swept at the next start' '
+	rm src/log.1 &&
+	wait_for 30 converged &&
+	kill_wait $FOLLOW_PID &&
+	touch state/blocks/.asyncrep-tmp.left &&
+	follow_to "$TRASH/dst" "$TRASH/state" &&
+	wait_for 30 converged &&
+	test "$(ls -A state/blocks | wc -l)" = "$(find dst -type f -size +1023k | wc -l)"
+'
+
 test_done
