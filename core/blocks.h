@@ -6,7 +6,7 @@
  *
  * A file is cut into BLOCKS_SIZE blocks (the last one may be shorter),
  * each hashed with XXH3-128; the root is SHA-256 over the block size, the
- * file size and the list. The list is built while the bytes stream by
+ * file size and the XXH3-128 of each group of BLOCKS_GROUP hashes. The list is built while the bytes stream by
  * (one pass, memory of one hash state and 16 bytes a block), can be
  * reopened at any size to extend it by appended bytes (only the last
  * partial block is hashed again), and never grows past a cap, so a peer
@@ -25,6 +25,9 @@
 #define BLOCKS_SIZE (64u * 1024)	/* bytes of a block */
 #define BLOCKS_HASH_LEN 16		/* XXH3-128, canonical (big-endian) */
 #define BLOCKS_ROOT_LEN HASH_LEN	/* SHA-256 */
+/* Blocks of a group: the root hashes one XXH3-128 of each group's
+ * hashes (64 MiB of file). */
+#define BLOCKS_GROUP 1024
 /* Most blocks a list holds: files up to 256 GiB. */
 #define BLOCKS_MAX_COUNT (1u << 22)
 #define BLOCKS_MAX_FILE ((uint64_t)BLOCKS_MAX_COUNT * BLOCKS_SIZE)

@@ -212,6 +212,44 @@ test_root_binds_size_and_bytes(void **state)
 	free(p);
 }
 
+/* Past a group of blocks: the root of a list extended across a group
+ * boundary is that of the list built in one go, and differs when a
+ * block of the first group differs. */
+static void
+test_root_across_groups(void **state)
+{
+	uint8_t *p = test_data(B);
+	uint8_t r1[BLOCKS_ROOT_LEN], r2[BLOCKS_ROOT_LEN];
+	struct blocks a, b;
+	uint64_t from;
+	size_t i, n = BLOCKS_GROUP + 3;
+
+	(void)state;
+	assert_int_equal(blocks_init(&a), 0);
+	for (i = 0; i < n; i++)
+		assert_int_equal(blocks_update(&a, p, B), 0);
+	assert_int_equal(blocks_end(&a), 0);
+	blocks_root(&a, r1);
+	assert_int_equal(blocks_init(&b), 0);
+	for (i = 0; i < BLOCKS_GROUP - 1; i++)
+		assert_int_equal(blocks_update(&b, p, B), 0);
+	assert_int_equal(blocks_update(&b, p, 10), 0);
+	assert_int_equal(blocks_end(&b), 0);
+	assert_int_equal(blocks_reopen(&b, b.size, &from), 0);
+	assert_int_equal(from, (uint64_t)(BLOCKS_GROUP - 1) * B);
+	for (i = BLOCKS_GROUP - 1; i < n; i++)
+		assert_int_equal(blocks_update(&b, p, B), 0);
+	assert_int_equal(blocks_end(&b), 0);
+	blocks_root(&b, r2);
+	assert_memory_equal(r1, r2, BLOCKS_ROOT_LEN);
+	b.h[5] ^= 1;
+	blocks_root(&b, r2);
+	assert_memory_not_equal(r1, r2, BLOCKS_ROOT_LEN);
+	blocks_release(&a);
+	blocks_release(&b);
+	free(p);
+}
+
 /* The store round-trips; every flipped byte or a cut is refused. */
 static void
 test_store_refuses_corruption(void **state)
@@ -285,6 +323,7 @@ main(void)
 		cmocka_unit_test(test_append_across_boundaries),
 		cmocka_unit_test(test_reopen_shorter),
 		cmocka_unit_test(test_root_binds_size_and_bytes),
+		cmocka_unit_test(test_root_across_groups),
 		cmocka_unit_test(test_store_refuses_corruption),
 	};
 
