@@ -44,10 +44,10 @@ keygen_opts=
 primary_keys='data-dir spool-dir listen interval auth-token-file
 	max-connections max-per-ip idle-timeout max-signature-size threads
 	watch-mode poll-interval exclude spool-max-size standbys standby-expiry
-	tls tls-cert tls-key tls-trust tls-ca'
+	reverify-rate tls tls-cert tls-key tls-trust tls-ca'
 standby_keys='data-dir state-dir primary auth-token-file connect-timeout
 	stall-timeout delta-min-size batch-size batch-files standby-id exclude
-	tls tls-cert tls-key tls-trust tls-ca max-delete'
+	tls tls-cert tls-key tls-trust tls-ca max-delete append append-min-size'
 all_own="$watch_opts $sync_opts $rescue_opts $status_opts $keygen_opts"
 
 # The options a command takes, one per line, sorted.
