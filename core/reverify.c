@@ -9,7 +9,8 @@
  * path extended (BLOCKS_F_APPENDED), and compares their blocks with the
  * entry: a mismatch drops the entry and records a change of the path,
  * so the standby asks again, its root no longer matches, and it takes
- * the general path. An entry that matches loses the flag.
+ * the general path. An entry that matches loses the flag. Entries of
+ * files that are gone or replaced are removed on the way.
  */
 #include <assert.h>
 #include <dirent.h>
@@ -33,7 +34,7 @@
 /* Bytes read between two checks of the rate and of a stop. */
 #define REVERIFY_CHUNK (1024u * 1024)
 /* Pause between two passes over the cache. */
-#define REVERIFY_PASS_NS (1000u * 1000 * 1000)
+#define REVERIFY_PASS_NS (2000u * 1000 * 1000)
 
 struct reverify {
 	struct reverify_opts o;
@@ -110,17 +111,18 @@ reverify_entry(struct reverify *rv, const char *name, struct blocks_meta *m,
 	int fd = -1, r, bad = 0;
 
 	r = blocks_store_load(rv->cachefd, name, m, &b);
-	if (r != 0 || !(m->flags & BLOCKS_F_APPENDED) || m->path_len == 0) {
-		blocks_release(&b);
-		return 0;
-	}
-	if (fs_open_beneath(rv->o.rootfd, m->path, O_RDONLY | O_NONBLOCK, 0,
+	if (r != 0 || m->path_len == 0 ||
+	    fs_open_beneath(rv->o.rootfd, m->path, O_RDONLY | O_NONBLOCK, 0,
 	    &fd) != 0 || fstat(fd, &st) != 0 ||
 	    (uint64_t)st.st_dev != m->dev || (uint64_t)st.st_ino != m->ino) {
-		/* Gone or replaced: its entry is of no use. */
+		/* Corrupt, gone or replaced: of no use (the cache holds no
+		 * more entries than the tree has big files). */
 		(void)unlinkat(rv->cachefd, name, 0);
+		r = 0;
 		goto out;
 	}
+	if (!(m->flags & BLOCKS_F_APPENDED))
+		goto out;
 	r = blocks_init(&now);
 	if (r == 0)
 		r = reverify_hash(rv, fd, m->size, &now, buf);
