@@ -23,7 +23,6 @@
  */
 #define WIRE_VERSION_MIN 1
 /* Versions by what they add (PROTOCOL.md "What each version adds"). */
-#define WIRE_V_RANGE 2		/* the server's range in H */
 #define WIRE_V_APPEND 3		/* POST /v1/append: A, B frames, R basis */
 #define WIRE_VERSION_MAX WIRE_V_APPEND
 #define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */
