@@ -135,4 +135,30 @@ test_expect_success 'entries of deleted files are swept at the next start' '
 	test "$(ls -A state/blocks | wc -l)" = "$(find dst -type f -size +1023k | wc -l)"
 '
 
+# A hostile primary of version 3 (fake-primary.py): what it announces for
+# an append is checked before a byte of it is written.
+for mode in append-bad-block append-expand; do
+	test_expect_success "a primary that lies in an append ($mode): refused, copy kept" '
+		{ [ -z "${FOLLOW_PID:-}" ] || kill_wait $FOLLOW_PID; } && FOLLOW_PID= &&
+		stop_watch &&
+		cp dst/log log.before && echo "$(ino dst/log)" >ino6 &&
+		# a refusal drops the entry (the next run takes the general
+		# path): each case starts from the entry the follower left
+		{ [ -d blocks.saved ] || cp -a state/blocks blocks.saved; } &&
+		rm -rf state/blocks && cp -a blocks.saved state/blocks &&
+		start_bg fake-$mode.log "$PYTHON3" "$SRCDIR/test/t/fake-primary.py" \
+			--mode $mode --listen "$TEST_IP:$TEST_PORT" --tree "$TRASH/src" \
+			--victim log --ready-file ready-$mode --lifetime 60 &&
+		fake=$last_pid &&
+		wait_for 20 test -f ready-$mode &&
+		test_must_fail 6 timeout 60 "$ASYNCREP" sync --data-dir dst \
+			--state-dir state --primary "$TEST_IP:$TEST_PORT" 2>err-$mode &&
+		grep -q "append" err-$mode &&
+		grep -q "POST /v1/append" fake-$mode.log &&
+		cmp log.before dst/log &&
+		test "$(ino dst/log)" = "$(cat ino6)" &&
+		kill_wait $fake
+	'
+done
+
 test_done
