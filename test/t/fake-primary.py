@@ -6,7 +6,8 @@ Usage:
                   [--tree DIR] [--outside DIR] [--victim PATH]
                   [--auth-token-file F] [--lifetime SECONDS]
 
-It speaks PROTOCOL.md (versions 1 and 2) over HTTP/1.1 with the Python standard
+It speaks PROTOCOL.md (versions 1 and 2; 3 in the append-* modes, which
+answer POST /v1/append) over HTTP/1.1 with the Python standard
 library only: GET /v1/hello, GET /v1/manifest, POST /v1/files and
 POST /v1/delta. It serves the tree under --tree honestly (a manifest built
 from lstat, whole files, and "deltas" that are a single librsync LITERAL
