@@ -30,7 +30,7 @@
 
 /* Fill the output up to about this before handing it out. */
 #define SERVE_APPEND_FILL (WIRE_HDR + 16384)
-/* An A frame and its header, with room to spare. */
+/* A Q frame and its header, with room to spare. */
 #define SERVE_APPEND_MAX_BODY (WIRE_HDR + 2 + WIRE_PATH_MAX + 8 + 32 + 64)
 
 void
@@ -91,7 +91,7 @@ serve_append_begin(struct server *srv, struct server_request *rq)
 	return 0;
 }
 
-/* The body: one A frame. */
+/* The body: one Q frame. */
 int
 serve_append_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 {

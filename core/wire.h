@@ -23,7 +23,7 @@
  */
 #define WIRE_VERSION_MIN 1
 /* Versions by what they add (PROTOCOL.md "What each version adds"). */
-#define WIRE_V_APPEND 3		/* POST /v1/append: A, B frames, R basis */
+#define WIRE_V_APPEND 3		/* POST /v1/append: Q, B frames, R basis */
 #define WIRE_VERSION_MAX WIRE_V_APPEND
 #define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */
 #define WIRE_HDR_VERSIONS "X-Asyncrep-Versions"
@@ -56,7 +56,7 @@ enum wire_type {
 	WIRE_GONE = 'G',	/* position unknown here: full compare (u64 seq) */
 	WIRE_COMPLETE = 'C',	/* rescue: the generation ends at this position */
 	/* the append path (WIRE_V_APPEND, POST /v1/append) */
-	WIRE_APPEND = 'A',	/* request: path, the size and root held */
+	WIRE_APPEND = 'Q',	/* request: path, the size and root held */
 	WIRE_BLOCK = 'B',	/* the index and hash of the block that follows */
 };
 
@@ -116,7 +116,7 @@ struct wire_trailer {
 	uint8_t hash[32];
 };
 
-/* An A frame: the standby holds the first size bytes, of root root. */
+/* A Q frame: the standby holds the first size bytes, of root root. */
 struct wire_append {
 	uint16_t path_len;
 	char path[WIRE_PATH_MAX + 1];
