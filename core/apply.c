@@ -144,7 +144,9 @@ apply_state(struct syncer *s, const struct wire_entry *e)
 	s->uent.name_len = (uint16_t)strlen(base);
 	memmove(s->uent.name, base, s->uent.name_len + 1u);
 	s->st->entries++;
+	s->confirming = 1;
 	r = sync_entry_apply(s, &s->uent, lep, e->name, e->name_len);
+	s->confirming = 0;
 	return apply_block_end(s, r);
 }
 

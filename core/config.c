@@ -107,6 +107,8 @@ static const struct config_key config_keys[] = {
 	{ "primary", "standbys", CONFIG_T_IDS, P(standbys), 0, 0, NULL, 0 },
 	{ "primary", "standby_expiry", CONFIG_T_SECONDS, P(standby_expiry_ns),
 	    NS_PER_S, 87600 * HOUR, "168h", 0 },
+	{ "primary", "reverify_rate", CONFIG_T_SIZE, P(reverify_rate),
+	    0, 64 * GIB, "32M", 0 },
 	{ "primary", "tls", CONFIG_T_ONOFF, P(tls.mode), 0, 0, NULL, 0 },
 	{ "primary", "tls_cert", CONFIG_T_PATH, P(tls.cert), 0, 0, NULL, 0 },
 	{ "primary", "tls_key", CONFIG_T_PATH, P(tls.key), 0, 0, NULL, 0 },
@@ -160,6 +162,10 @@ static const struct config_key config_keys[] = {
 	{ "standby", "xattrs", CONFIG_T_STRING, S(xattrs), 0, 0, NULL, 0 },
 	{ "standby", "selinux", CONFIG_T_YESNO, S(selinux), 0, 0, "no", 0 },
 	{ "standby", "acls", CONFIG_T_YESNO, S(acls), 0, 0, "yes", 0 },
+	{ "standby", "append", CONFIG_T_STRING, S(append), 0, 0, "inplace",
+	    0 },
+	{ "standby", "append_min_size", CONFIG_T_SIZE, S(append_min_size),
+	    0, TIB, "1M", 0 },
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -1387,6 +1393,13 @@ config_check(const struct config *cfg, const char *role, char *err,
 	    strcmp(cfg->standby.compress, "zstd") != 0) {
 		config_err(err, errlen, "compress in [standby] must be 'off' or "
 		    "'zstd'");
+		return -AR_ECONFIG;
+	}
+	if (strcmp(role, "standby") == 0 && cfg->standby.append != NULL &&
+	    strcmp(cfg->standby.append, "inplace") != 0 &&
+	    strcmp(cfg->standby.append, "atomic") != 0) {
+		config_err(err, errlen, "append in [standby] must be "
+		    "'inplace' or 'atomic'");
 		return -AR_ECONFIG;
 	}
 	if (config_check_tls(role, strcmp(role, "primary") == 0 ?

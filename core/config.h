@@ -63,6 +63,8 @@ struct config_primary {
 	uint64_t max_signature_size;	/* default 64M */
 	unsigned max_deltas;		/* concurrent deltas, default 4 */
 	uint64_t header_timeout_ns;	/* to authenticate, default 10s */
+	uint64_t reverify_rate;		/* bytes/s re-read of appended files,
+					 * 32M, 0: off */
 	unsigned threads;		/* server threads, default 4 */
 	char *watch_mode;		/* "inotify" (default) or "poll" */
 	uint64_t poll_interval_ns;	/* poll mode scan period, default 1s */
@@ -103,6 +105,8 @@ struct config_standby {
 					 * "user, trusted, security" */
 	int selinux;			/* security.selinux too: no */
 	int acls;			/* POSIX ACLs: yes */
+	char *append;			/* "inplace" (default) or "atomic" */
+	uint64_t append_min_size;	/* files with a block store, 1M */
 };
 
 struct config {

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blocks.h"
 #include "delta.h"
 #include "error.h"
 #include "guard.h"
@@ -680,8 +681,21 @@ struct delta_patch {
 	int		 done;		/* job returned RS_DONE */
 	int		 err;		/* sticky error */
 	struct hash_ctx	 hash;
+	struct blocks	*blocks;	/* block list of the output, or NULL */
 	uint8_t		 buf[DELTA_BUFSZ];
 };
+
+void
+delta_patch_set_blocks(struct delta_patch *p, struct blocks *b)
+{
+	p->blocks = b;
+}
+
+int
+delta_patch_blocks_ok(const struct delta_patch *p)
+{
+	return p->blocks != NULL;
+}
 
 /*
  * librsync asks for basis bytes by offset and length. A delta made
@@ -821,6 +835,10 @@ delta_patch_run(struct delta_patch *p, const void *buf, size_t len, int eof)
 			if (e != 0)
 				return e;
 			hash_update(&p->hash, p->buf, made);
+			/* Past the list's cap: no list, not an error. */
+			if (p->blocks != NULL &&
+			    blocks_update(p->blocks, p->buf, made) != 0)
+				p->blocks = NULL;
 			p->total += made;
 		}
 		if (r == RS_DONE) {

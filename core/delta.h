@@ -100,6 +100,11 @@ int delta_patch_feed(struct delta_patch *p, const void *buf, size_t len);
  * DELTA_HOLE_BLOCK zeros as a hole (a sparse patch; call before feeding). */
 #define DELTA_HOLE_BLOCK 4096
 void delta_patch_set_sparse(struct delta_patch *p);
+/* Also hash the output into b (open, empty), block by block; if it
+ * cannot hold them all, delta_patch_blocks_ok says 0 at the end. */
+struct blocks;
+void delta_patch_set_blocks(struct delta_patch *p, struct blocks *b);
+int delta_patch_blocks_ok(const struct delta_patch *p);
 /* End of delta: the job must be complete. Returns output size and hash. */
 int delta_patch_finish(struct delta_patch *p, uint64_t *size,
     uint8_t hash[HASH_LEN]);

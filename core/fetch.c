@@ -18,6 +18,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "blocks.h"
 #include "client.h"
 #include "delta.h"
 #include "error.h"
@@ -54,6 +55,32 @@ fetch_item_discard(struct fetch_item *it)
 	it->tmp[0] = '\0';
 }
 
+static void
+fetch_blocks_free(struct blocks **bp)
+{
+	if (*bp != NULL) {
+		blocks_release(*bp);
+		free(*bp);
+		*bp = NULL;
+	}
+}
+
+/* A list for the block store, when a file of size bytes gets one. */
+static struct blocks *
+fetch_blocks_new(struct syncer *s, uint64_t size)
+{
+	struct blocks *b;
+
+	if (!append_store_wanted(s, size))
+		return NULL;
+	b = calloc(1, sizeof(*b));
+	if (b != NULL && blocks_init(b) != 0) {
+		free(b);
+		b = NULL;
+	}
+	return b;
+}
+
 void
 fetch_batch_clear(struct syncer *s)
 {
@@ -71,6 +98,7 @@ fetch_batch_clear(struct syncer *s)
 	b->cur = 0;
 	b->ended = 0;
 	hash_release(&b->hash);
+	fetch_blocks_free(&b->blk);
 }
 
 /* A file that changed while sent: once more whole after the batch, or,
@@ -239,6 +267,9 @@ fetch_files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		hash_release(&b->hash);
 		if (hash_init(&b->hash) != 0)
 			return -AR_ENOMEM;
+		/* The block list comes with the bytes: no second read. */
+		fetch_blocks_free(&b->blk);
+		b->blk = fetch_blocks_new(s, it->size);
 		return 0;
 	case WIRE_DATA:
 		if (it == NULL || it->state != FETCH_ITEM_RECEIVING)
@@ -254,6 +285,8 @@ fetch_files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			    sync_esc(it->path, strlen(it->path)),
 			    strerror(errno));
 		hash_update(&b->hash, p, len);
+		if (b->blk != NULL && blocks_update(b->blk, p, len) != 0)
+			fetch_blocks_free(&b->blk);
 		it->got += len;
 		fetch_writeback(it->fd, it->got, len);
 		s->st->file_bytes += len;
@@ -294,6 +327,10 @@ fetch_files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		if (r != 0)
 			return sync_fail(s, r, "'%s': %s", sync_esc(it->path,
 			    strlen(it->path)), strerror(errno));
+		if (b->blk != NULL && blocks_end(b->blk) == 0)
+			append_store_put(s, it->fd, it->path, strlen(it->path),
+			    b->blk);
+		fetch_blocks_free(&b->blk);
 		close(it->fd);
 		it->fd = -1;
 		it->state = FETCH_ITEM_READY;
@@ -440,6 +477,10 @@ fetch_batch_flush(struct syncer *s)
 			if (skip)
 				continue;	/* its temp file goes below */
 		}
+		/* The replaced version's store entry goes with it. */
+		if (s->state.blocksfd >= 0 && fstatat(it->dirfd, it->base,
+		    &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			append_store_drop(s, &st);
 		if (renameat(it->dirfd, it->tmp, it->dirfd, it->base) != 0) {
 			r = sync_fail(s, -AR_EIO, "'%s': rename: %s",
 			    sync_esc(it->path, strlen(it->path)),
@@ -548,6 +589,7 @@ struct fetch_delta_ctx {
 	char tmp[NAME_MAX + 1];
 	struct delta_patch *patch;
 	struct wire_entry *fe;
+	struct blocks *blk;	/* the new version's list, or NULL */
 };
 
 static ssize_t
@@ -622,6 +664,9 @@ fetch_delta_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			return r;
 		/* Runs of zeros of a block or more stay holes. */
 		delta_patch_set_sparse(d->patch);
+		d->blk = fetch_blocks_new(s, d->fe->size);
+		if (d->blk != NULL)
+			delta_patch_set_blocks(d->patch, d->blk);
 		d->state = FETCH_DELTA_PATCHING;
 		return 0;
 	case WIRE_DATA:
@@ -748,9 +793,13 @@ fetch_delta_file(struct syncer *s, const char *path, size_t plen,
 	    d.fe->mtime_sec, d.fe->mtime_nsec);
 	if (r == 0 && fsync(d.tmpfd) != 0)
 		r = -AR_EIO;
+	if (r == 0 && d.blk != NULL && delta_patch_blocks_ok(d.patch) &&
+	    blocks_end(d.blk) == 0)
+		append_store_put(s, d.tmpfd, path, plen, d.blk);
 	if (r == 0 && renameat(d.dirfd, d.tmp, d.dirfd, d.base) != 0)
 		r = -AR_EIO;
 	if (r == 0) {
+		append_store_drop(s, &st);
 		d.tmp[0] = '\0';
 		if (fs_fsync_dir(d.dirfd) != 0)
 			r = -AR_EIO;
@@ -765,6 +814,7 @@ fetch_delta_file(struct syncer *s, const char *path, size_t plen,
 	s->changed = 1;
 	sync_itemize(s, ">f.st......", path, plen, "");
 out:
+	fetch_blocks_free(&d.blk);
 	delta_patch_free(d.patch);
 	delta_sig_free(d.sig);
 	if (d.tmpfd >= 0)

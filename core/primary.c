@@ -6,10 +6,12 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "primary.h"
+#include "reverify.h"
 #include "server.h"
 #include "source.h"
 #include "spool.h"
@@ -31,6 +34,8 @@
 #define PUMP_TICK_NS (50u * 1000 * 1000)
 /* How often a spool that cannot record is tried again. */
 #define PRIMARY_RETRY_NS (1000u * 1000 * 1000)
+/* The block cache, under spool_dir (SPOOL.md). */
+#define PRIMARY_CACHE_DIR "blocks"
 
 struct primary {
 	const struct config_primary *cfg;
@@ -113,6 +118,14 @@ primary_on_change(void *arg, int op, const char *path, size_t len,
 	if (r == 0)
 		log_debug("change %llu: op %d '%s'", (unsigned long long)seq,
 		    op, log_escape(path, len, esc, sizeof(esc)));
+}
+
+/* The re-verification found a file rewritten under the append path:
+ * a change, which the standbys confirm by root (PROTOCOL.md). */
+static void
+primary_on_rewrite(void *arg, const char *path, size_t len)
+{
+	primary_on_change(arg, SPOOL_MODIFY, path, len, NULL, 0);
 }
 
 /*
@@ -633,9 +646,12 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 	struct server_opts so;
 	struct spool_opts spo;
 	struct watcher_opts wo;
+	struct reverify_opts ro;
+	struct reverify *rv = NULL;
 	struct exclude *ex = NULL;
 	char gen[WIRE_GEN_LEN + 1];
 	struct metrics_server *ms = NULL;
+	char cache_dir[PATH_MAX];
 	pthread_t wt, pt;
 	uint64_t seq;
 	int rootfd = -1, lockfd = -1, sig, r;
@@ -712,6 +728,12 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 	so.auth = auth;
 	so.spool = p.spool;
 	so.exclude = ex;
+	/* The block cache (SPOOL.md): without it, appends still work,
+	 * hashing the standby's prefix from the file. */
+	if ((size_t)snprintf(cache_dir, sizeof(cache_dir), "%s/%s",
+	    cfg->spool_dir, PRIMARY_CACHE_DIR) < sizeof(cache_dir) &&
+	    (mkdir(cache_dir, 0700) == 0 || errno == EEXIST))
+		so.cache_dir = cache_dir;
 	r = server_start(&so, &p.srv, err, errlen);
 	if (r != 0)
 		goto out;
@@ -723,6 +745,15 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 	}
 	metrics_set_collector(primary_collect, &p);
 	(void)metrics_start(&cfg->metrics_listen, &ms);
+	memset(&ro, 0, sizeof(ro));
+	ro.rootfd = rootfd;
+	ro.cache_dir = so.cache_dir;
+	ro.rate = cfg->reverify_rate;
+	ro.changed = primary_on_rewrite;
+	ro.arg = &p;
+	if (reverify_start(&ro, &rv) != 0)
+		log_warn("block cache: no re-verification: %s",
+		    strerror(errno));
 	log_info("serving '%s' on %s, generation %s, %s watcher",
 	    cfg->data_dir, cfg->listen.text, gen,
 	    wo.mode == WATCHER_POLL ? "poll" : "inotify");
@@ -740,6 +771,8 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 	p.stop = 1;
 	pthread_cond_signal(&p.cond);
 	pthread_mutex_unlock(&p.lock);
+	reverify_stop(rv);
+	rv = NULL;
 	pthread_join(wt, NULL);
 	pthread_join(pt, NULL);
 	/* What the watcher appended last becomes durable too. */
@@ -750,6 +783,7 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 out:
 	metrics_stop(ms);
 	metrics_set_collector(NULL, NULL);
+	reverify_stop(rv);
 	server_stop(p.srv);
 	watcher_free(p.watcher);
 	spool_close(p.spool);

@@ -17,6 +17,7 @@
 
 #include <pthread.h>
 
+#include "blocks.h"
 #include "delta.h"
 #include "error.h"
 #include "exclude.h"
@@ -39,6 +40,8 @@
 #define SERVE_FILES_SUMS_SLICE (4u << 20)
 /* Fill the stream's output up to about this before handing it out. */
 #define SERVE_FILES_FILL (WIRE_HDR + 16384)
+/* Files sent whole from this size on fill the block cache. */
+#define SERVE_FILES_CACHE_MIN (16u * BLOCKS_SIZE)
 
 static const char *
 serve_files_path(const struct server_stream *s)
@@ -66,6 +69,7 @@ serve_files_close(struct server_stream *s)
 	hash_release(&s->hash);
 	delta_gen_free(s->gen);
 	s->gen = NULL;
+	serve_append_free(s);
 }
 
 /* Give up on the current request: R, and the standby asks again. */
@@ -120,6 +124,17 @@ serve_files_open(struct server_stream *s)
 	(void)posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	if (hash_init(&s->hash) != 0)
 		return -AR_ENOMEM;
+	/* The block list comes with the read: a later append of this
+	 * file costs its tail (serve-append.c). */
+	if (s->srv->cachefd >= 0 && (uint64_t)s->st0.st_size >=
+	    SERVE_FILES_CACHE_MIN && (uint64_t)s->st0.st_size <=
+	    BLOCKS_MAX_FILE) {
+		s->ablk = calloc(1, sizeof(*s->ablk));
+		if (s->ablk != NULL && blocks_init(s->ablk) != 0) {
+			free(s->ablk);
+			s->ablk = NULL;
+		}
+	}
 	r = serve_files_put_file(s);
 	if (r != 0)
 		return r;
@@ -155,6 +170,10 @@ serve_files_finish(struct server_stream *s, uint64_t size,
 	close(dirfd);
 	t.size = size;
 	memcpy(t.hash, hash, HASH_LEN);
+	if (s->ablk != NULL && s->ablk->size == size &&
+	    blocks_end(s->ablk) == 0)
+		serve_append_cache_put(srv, serve_files_path(s), &s->st0,
+		    s->ablk, 0);
 	serve_files_close(s);
 	assert(s->rphase < SERVER_PHASES);
 	pthread_mutex_lock(&srv->lock);
@@ -212,6 +231,9 @@ serve_files_hole(struct server_stream *s, uint64_t *data_end)
 		n = len - done < sizeof(zeros) ? (size_t)(len - done) :
 		    sizeof(zeros);
 		hash_update(&s->hash, zeros, n);
+		/* The block cache hashes the bytes as read, holes too. */
+		if (s->ablk != NULL && blocks_update(s->ablk, zeros, n) != 0)
+			serve_append_free(s);
 	}
 	s->sent += len;
 	return 1;
@@ -266,6 +288,9 @@ serve_files_data(struct server_stream *s)
 		s->slice += (uint64_t)n;
 		return 0;	/* read and hashed, not sent */
 	}
+	if (s->ablk != NULL && blocks_update(s->ablk, s->out + s->out_len +
+	    WIRE_HDR, (size_t)n) != 0)
+		serve_append_free(s);	/* no cache entry this time */
 	wire_put_data_hdr(s->out + s->out_len, (uint32_t)n);
 	s->out_len += WIRE_HDR + (size_t)n;
 	return 0;

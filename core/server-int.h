@@ -26,6 +26,7 @@
 #include "server.h"
 #include "wire.h"
 
+struct blocks;
 struct changes;
 struct compress_out;
 struct delta_gen;
@@ -91,6 +92,7 @@ struct server {
 	int reaper_stop;
 	int reaper_started;
 	pthread_t reaper;
+	int cachefd;			/* the block cache, or -1 */
 };
 
 /* ---------------------------------------------------------------- */
@@ -100,6 +102,7 @@ enum server_stream_kind {
 	SERVER_STREAM_MANIFEST,	/* GET /v1/manifest */
 	SERVER_STREAM_FILES,	/* POST /v1/files: whole files in order */
 	SERVER_STREAM_DELTA,	/* POST /v1/delta: one librsync delta */
+	SERVER_STREAM_APPEND,	/* POST /v1/append: one file's tail */
 	SERVER_STREAM_CHANGES,	/* GET /v1/changes: one coalesced batch */
 	SERVER_STREAM_GONE,	/* GET /v1/changes: full compare needed */
 	SERVER_STREAM_FINAL,	/* rescue: compare everything, then C */
@@ -148,6 +151,15 @@ struct server_stream {
 	uint64_t slice;		/* bytes it read in this call (sums) */
 	int delta_slot;		/* counted in srv->ndeltas */
 	uint64_t sig_bytes;	/* counted in srv->sig_bytes */
+
+	/* append (serve-append.c) */
+	uint64_t abase;		/* the size the standby holds */
+	uint8_t aroot[32];	/* and its root */
+	uint32_t aretry;	/* answer R with this reason, or 0 */
+	uint64_t anext;		/* offset of the next block to send */
+	struct blocks *ablk;	/* the new version's list, open at anext */
+	uint8_t *abuf;		/* one block's bytes */
+	uint32_t aflags;	/* the cache entry's flags */
 
 	/* changes */
 	struct changes *changes;
@@ -254,6 +266,18 @@ enum MHD_Result serve_files_reply(struct MHD_Connection *c,
     struct server *srv, struct server_request *rq);
 /* Produce the next frames of a files or delta answer into s->out. */
 int serve_files_produce(struct server_stream *s);
+
+/* serve-append.c */
+int serve_append_begin(struct server *srv, struct server_request *rq);
+int serve_append_frame(void *arg, uint8_t type, const uint8_t *p,
+    uint32_t len);
+void serve_append_end(struct server *srv, struct server_request *rq);
+int serve_append_produce(struct server_stream *s);
+void serve_append_free(struct server_stream *s);
+/* Record b (ended), the list of the file at path of stat st, in the
+ * block cache, with flags (enum blocks_flag). */
+void serve_append_cache_put(struct server *srv, const char *path,
+    const struct stat *st, const struct blocks *b, uint32_t flags);
 
 /* serve-changes.c */
 enum MHD_Result serve_changes_reply(struct MHD_Connection *c,

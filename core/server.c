@@ -27,6 +27,7 @@
 #include "compress.h"
 #include "delta.h"
 #include "error.h"
+#include "fs.h"
 #include "gen.h"
 #include "guard.h"
 #include "log.h"
@@ -88,6 +89,7 @@ server_stream_free(void *cls)
 		close(s->fd);
 	hash_release(&s->hash);
 	delta_gen_free(s->gen);
+	serve_append_free(s);
 	changes_free(s->changes);
 	compress_out_free(s->z);
 	free(s->paths);
@@ -178,7 +180,7 @@ server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct server_stream *s = cls;
 	int transfer = s->kind == SERVER_STREAM_FILES ||
-	    s->kind == SERVER_STREAM_DELTA;
+	    s->kind == SERVER_STREAM_DELTA || s->kind == SERVER_STREAM_APPEND;
 	size_t n;
 	int r;
 
@@ -198,8 +200,9 @@ server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 		} else {
 			if (s->finished)
 				return MHD_CONTENT_READER_END_OF_STREAM;
-			r = transfer ? serve_files_produce(s) :
-			    serve_changes_produce(s);
+			r = s->kind == SERVER_STREAM_APPEND ?
+			    serve_append_produce(s) : transfer ?
+			    serve_files_produce(s) : serve_changes_produce(s);
 			if (r != 0) {
 				log_error("stream: %s", ar_strerror(r));
 				return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -531,6 +534,9 @@ static const struct server_route server_routes[] = {
 	{ .method = MHD_HTTP_METHOD_POST, .path = "/v1/delta",
 	  .begin = serve_files_delta_begin, .frame = serve_files_delta_frame,
 	  .end = serve_files_delta_end, .reply = serve_files_reply },
+	{ .method = MHD_HTTP_METHOD_POST, .path = "/v1/append",
+	  .begin = serve_append_begin, .frame = serve_append_frame,
+	  .end = serve_append_end, .reply = serve_files_reply },
 	{ .method = MHD_HTTP_METHOD_GET, .path = "/v1/changes",
 	  .reply = serve_changes_reply },
 	{ .method = MHD_HTTP_METHOD_POST, .path = "/v1/sums",
@@ -1041,6 +1047,15 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 	if (srv == NULL)
 		return -AR_ENOMEM;
 	srv->opts = *opts;
+	/* A cache that cannot be opened is no cache: appends then hash
+	 * the standby's prefix from the file. */
+	srv->cachefd = -1;
+	if (opts->cache_dir != NULL && fs_open_dir(opts->cache_dir,
+	    &srv->cachefd) != 0) {
+		log_warn("block cache '%s': %s: not used", opts->cache_dir,
+		    strerror(errno));
+		srv->cachefd = -1;
+	}
 	memcpy(srv->generation, opts->generation, WIRE_GEN_LEN);
 	pthread_mutex_init(&srv->lock, NULL);
 	rate_init(&srv->bw, cfg->bwlimit, NULL);
@@ -1053,6 +1068,8 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 	r = server_bind_listen(&cfg->listen, &srv->listen_fd, err, errlen);
 	if (r != 0) {
 		rate_release(&srv->bw);
+		if (srv->cachefd >= 0)
+			close(srv->cachefd);
 		free(srv);
 		return r;
 	}
@@ -1092,6 +1109,8 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 		    "server", cfg->listen.text, tls->enabled ? "S" : "");
 		close(srv->listen_fd);
 		rate_release(&srv->bw);
+		if (srv->cachefd >= 0)
+			close(srv->cachefd);
 		free(srv);
 		return -AR_EBIND;
 	}
@@ -1196,5 +1215,7 @@ server_stop(struct server *srv)
 	pthread_cond_destroy(&srv->conn_cond);
 	pthread_mutex_destroy(&srv->conn_lock);
 	close(srv->listen_fd);
+	if (srv->cachefd >= 0)
+		close(srv->cachefd);
 	free(srv);
 }

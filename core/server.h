@@ -30,6 +30,9 @@ struct server_opts {
 	const struct auth *auth;
 	struct spool *spool;		/* changes journal; NULL: none */
 	const struct exclude *exclude;	/* never served; may be NULL */
+	/* the primary's block cache (spool_dir/blocks, SPOOL.md); NULL:
+	 * none (a rescue never uses it) */
+	const char *cache_dir;
 	/* rescue: told of what the standbys do (enum server_event), with
 	 * the standby's id when the request names one (/v1/changes) and
 	 * NULL otherwise; its answer to SERVER_EV_CONFIRM decides whether

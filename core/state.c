@@ -24,6 +24,7 @@
 #define STATE_CLOSED_FILE "closed"
 #define STATE_COMPLETE_FILE "complete"
 #define STATE_SKIPPED_FILE "skipped"
+#define STATE_BLOCKS_DIR "blocks"
 /* Closed generations remembered (the oldest are forgotten). */
 #define STATE_CLOSED_MAX 64
 /* One line of the closed file: a generation and '\n'. */
@@ -53,6 +54,7 @@ state_init(struct state *st)
 {
 	st->dirfd = -1;
 	st->lockfd = -1;
+	st->blocksfd = -1;
 }
 
 int
@@ -73,12 +75,19 @@ state_open(struct state *st, const char *dir, char *err, size_t errlen)
 			    strerror(errno));
 		return -AR_ESTATE;
 	}
+	/* The block store: without it, the append path is off. */
+	if ((mkdirat(st->dirfd, STATE_BLOCKS_DIR, 0700) == 0 ||
+	    errno == EEXIST))
+		st->blocksfd = openat(st->dirfd, STATE_BLOCKS_DIR, O_RDONLY |
+		    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	return 0;
 }
 
 void
 state_release(struct state *st)
 {
+	if (st->blocksfd >= 0)
+		close(st->blocksfd);
 	if (st->lockfd >= 0)
 		close(st->lockfd);
 	if (st->dirfd >= 0)

@@ -31,6 +31,7 @@
 struct state {
 	int dirfd;		/* state_dir, -1 until opened */
 	int lockfd;		/* holds the exclusive flock, or -1 */
+	int blocksfd;		/* the block store (blocks/), or -1 */
 };
 
 /* The scratch files of state_dir: answers stored to be replayed. */

@@ -736,10 +736,22 @@ sync_entry_file(struct syncer *s, const struct wire_entry *e,
     const struct walk_ent *le, const char *path, size_t plen)
 {
 	char code[SYNC_CODE_LEN + 1];
+	enum append_outcome ao = APPEND_UNTRIED;
 	int r, whole = 0;
 
 	assert(s->blk.active);
-	if (le != NULL && le->type == WALK_FILE &&
+	/* A U of a big file that looks unchanged: the primary saw a change
+	 * (a rewrite the append path missed, found by its
+	 * re-verification, or only its mode), and the roots tell which. */
+	if (s->confirming && !s->o->dry_run && s->blk.dirfd >= 0 &&
+	    le != NULL && le->type == WALK_FILE &&
+	    (uint64_t)le->st.st_size == e->size &&
+	    sync_same_mtime(&le->st, e) && append_store_wanted(s, e->size)) {
+		r = append_file(s, path, plen, &ao);
+		if (r != 0)
+			return r;
+	}
+	if (ao != APPEND_REFUSED && le != NULL && le->type == WALK_FILE &&
 	    (uint64_t)le->st.st_size == e->size &&
 	    sync_same_mtime(&le->st, e)) {
 		if (s->checksumming && verify_list_add(&s->sums, path, plen,
@@ -777,6 +789,14 @@ sync_entry_file(struct syncer *s, const struct wire_entry *e,
 		sync_itemize(s, le != NULL ? ">f.st......" : ">f+++++++++",
 		    path, plen, "");
 		return 0;
+	}
+	/* Grown past what this standby holds: perhaps only appended to. */
+	if (le != NULL && le->type == WALK_FILE &&
+	    e->size > (uint64_t)le->st.st_size &&
+	    append_store_wanted(s, (uint64_t)le->st.st_size)) {
+		r = append_file(s, path, plen, &ao);
+		if (r != 0 || ao == APPEND_DONE)
+			return r;
 	}
 	if (le != NULL && le->type == WALK_FILE &&
 	    (uint64_t)le->st.st_size >= s->cfg->delta_min_size &&
@@ -1350,6 +1370,8 @@ sync_open(struct syncer *s)
 	if (r == 0) {
 		s->skipped = state_skipped_load(&s->state, s->skip_last);
 		s->skipped_saved = s->skipped;
+		if (s->rootfd >= 0 && !s->o->dry_run)
+			append_store_sweep(s);
 	}
 	return r;
 }

@@ -8,6 +8,7 @@
  *   apply.c   a batch of changes applied to the data directory (M, U, K
  *             and S frames)
  *   follow.c  the follow loop: long-poll, apply, acknowledge, reconnect
+ *   append.c  the block store (state_dir/blocks) and the append path
  *   prune.c   the guard of deletions: what a compare that stands for the
  *             primary's whole tree would delete, counted before anything
  *             is, against max_delete
@@ -77,6 +78,8 @@ struct fetch_batch {
 	size_t cur;		/* item being answered */
 	int ended;		/* Z frame seen */
 	struct hash_ctx hash;
+	struct blocks *blk;	/* block list of the file being received,
+				 * for the block store, or NULL */
 };
 
 /* The directory being merged: its sorted local listing and a cursor
@@ -162,6 +165,8 @@ struct syncer {
 	int following;		/* sync --follow */
 	int progress;		/* a batch was applied since the last error */
 	int hold;		/* keep the position: a file moved while sent */
+	int confirming;		/* applying a U: a big file whose size and
+				 * mtime match is confirmed by its root */
 	char id[65];
 	struct wire_pathop op;
 	uint64_t hello_seq;
@@ -325,6 +330,36 @@ int fetch_stored(struct syncer *s, const char *url, enum state_scratch file,
 int fetch_manifest(struct syncer *s, const char *path, int *fdp);
 /* Hand each frame of the stored answer fd to cb(s). */
 int fetch_replay(struct syncer *s, int fd, wire_frame_cb *cb);
+
+/* ---------------------------------------------------------------- */
+/* append.c: the block store and the append path */
+
+struct blocks;
+/* 1 if a file of size bytes gets a block store entry. */
+int append_store_wanted(const struct syncer *s, uint64_t size);
+/* Record b (ended) as the list of the file open as fd, at path;
+ * failures are warnings (no entry: the general path next time). */
+void append_store_put(struct syncer *s, int fd, const char *path,
+    size_t plen, const struct blocks *b);
+/* Remove the entries of files that are gone from where they were
+ * recorded (deleted, or replaced by another inode), at the start of a
+ * run, so that the store holds no more entries than data_dir files. */
+void append_store_sweep(struct syncer *s);
+/* Forget the entry of the file of stat st. */
+void append_store_drop(struct syncer *s, const struct stat *st);
+/* What append_file did. */
+enum append_outcome {
+	APPEND_DONE,		/* the copy is the primary's version */
+	APPEND_UNTRIED,		/* no entry vouches for the copy, the path
+				 * is off, or the peer is older */
+	APPEND_REFUSED,		/* the primary cannot prove the copy a
+				 * prefix of its file: the general path */
+};
+/* Bring path up to the primary's version by appending its tail in
+ * place, when the block store vouches for the local copy (of the same
+ * size: the primary confirms it holds that version). */
+int append_file(struct syncer *s, const char *path, size_t plen,
+    enum append_outcome *out);
 
 /* ---------------------------------------------------------------- */
 /* apply.c: a batch of changes */

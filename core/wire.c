@@ -485,7 +485,7 @@ wire_put_retry(uint8_t *out, size_t outlen, uint32_t reason,
 	struct wput w;
 	int r;
 
-	if (reason < WIRE_RETRY_CHANGED || reason > WIRE_RETRY_UNREADABLE)
+	if (reason < WIRE_RETRY_CHANGED || reason > WIRE_RETRY_BASIS)
 		return -AR_EINTERNAL;
 	r = put_path_check(path, len, 0);
 	if (r != 0)
@@ -494,6 +494,34 @@ wire_put_retry(uint8_t *out, size_t outlen, uint32_t reason,
 	wput_uint(&w, reason, 4);
 	wput_uint(&w, len, 2);
 	wput_bytes(&w, path, len);
+	return wput_finish(&w);
+}
+
+int
+wire_put_append(uint8_t *out, size_t outlen, const struct wire_append *a)
+{
+	struct wput w;
+	int r;
+
+	r = put_path_check(a->path, a->path_len, 0);
+	if (r != 0)
+		return r;
+	wput_begin(&w, out, outlen, WIRE_APPEND);
+	wput_uint(&w, a->path_len, 2);
+	wput_bytes(&w, a->path, a->path_len);
+	wput_uint(&w, a->size, 8);
+	wput_bytes(&w, a->root, sizeof(a->root));
+	return wput_finish(&w);
+}
+
+int
+wire_put_block(uint8_t *out, size_t outlen, const struct wire_block *b)
+{
+	struct wput w;
+
+	wput_begin(&w, out, outlen, WIRE_BLOCK);
+	wput_uint(&w, b->index, 8);
+	wput_bytes(&w, b->hash, sizeof(b->hash));
 	return wput_finish(&w);
 }
 
@@ -699,7 +727,7 @@ wire_get_retry(const uint8_t *p, size_t len, struct wire_retry *r)
 	r->path_len = (uint16_t)plen;
 	if (cur_done(&c) != 0)
 		return -AR_EPROTO;
-	if (r->reason < WIRE_RETRY_CHANGED || r->reason > WIRE_RETRY_UNREADABLE)
+	if (r->reason < WIRE_RETRY_CHANGED || r->reason > WIRE_RETRY_BASIS)
 		return -AR_EPROTO;
 	if (plen == 0 || !wire_path_valid(r->path, plen))
 		return -AR_EPROTO;
@@ -896,4 +924,37 @@ wire_version_pick(uint32_t lo, uint32_t hi, uint32_t my_lo, uint32_t my_hi,
 		return -AR_EVERSION;
 	*v = top;
 	return 0;
+}
+
+int
+wire_get_append(const uint8_t *p, size_t len, struct wire_append *a)
+{
+	struct cur c;
+	const uint8_t *h;
+	size_t plen;
+
+	cur_init(&c, p, len);
+	cur_str(&c, 2, a->path, WIRE_PATH_MAX, &plen);
+	a->path_len = (uint16_t)plen;
+	a->size = cur_u64(&c);
+	h = cur_bytes(&c, sizeof(a->root));
+	if (h != NULL)
+		memcpy(a->root, h, sizeof(a->root));
+	if (cur_done(&c) != 0 || plen == 0 || !wire_path_valid(a->path, plen))
+		return -AR_EPROTO;
+	return 0;
+}
+
+int
+wire_get_block(const uint8_t *p, size_t len, struct wire_block *b)
+{
+	struct cur c;
+	const uint8_t *h;
+
+	cur_init(&c, p, len);
+	b->index = cur_u64(&c);
+	h = cur_bytes(&c, sizeof(b->hash));
+	if (h != NULL)
+		memcpy(b->hash, h, sizeof(b->hash));
+	return cur_done(&c);
 }

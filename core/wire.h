@@ -22,7 +22,6 @@
  * only when that version was negotiated.
  */
 #define WIRE_VERSION_MIN 1
-#define WIRE_VERSION_MAX 5
 /* What each version adds (PROTOCOL.md "What each version adds"). */
 #define WIRE_V_COMPRESS 3	/* zstd bodies (compress.h) */
 #define WIRE_V_OPS 4		/* POST /v1/sums: whole-file hashes only;
@@ -32,6 +31,8 @@
  * Y frame (xattrs and ACLs, xattr.h), the O frame (a hole of a sparse
  * file sent whole). */
 #define WIRE_V_FIDELITY 5
+#define WIRE_V_APPEND 6		/* POST /v1/append: Q, B frames, R basis */
+#define WIRE_VERSION_MAX 6	/* the highest of the above */
 #define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */
 #define WIRE_HDR_VERSIONS "X-Asyncrep-Versions"
 #define WIRE_HDR_VERSION "X-Asyncrep-Version"
@@ -68,6 +69,9 @@ enum wire_type {
 	WIRE_ATTRS = 'A',	/* the state of a directory itself ("" root) */
 	WIRE_XATTRS = 'Y',	/* xattrs and ACLs of the next E, U or A */
 	WIRE_HOLE = 'O',	/* whole file: u64 bytes of zeros, a hole */
+	/* the append path (WIRE_V_APPEND, POST /v1/append) */
+	WIRE_APPEND = 'Q',	/* request: path, the size and root held */
+	WIRE_BLOCK = 'B',	/* the index and hash of the block that follows */
 };
 
 enum wire_role {
@@ -79,6 +83,8 @@ enum wire_retry_reason {
 	WIRE_RETRY_CHANGED = 1,	/* stat or size differed after sending */
 	WIRE_RETRY_GONE = 2,	/* vanished, or no longer a regular file */
 	WIRE_RETRY_UNREADABLE = 3, /* open or read failed on the server */
+	WIRE_RETRY_BASIS = 4,	/* append: the standby's version is not a
+				 * prefix the server can prove (v3 on) */
 };
 
 struct wire_hello {
@@ -130,6 +136,20 @@ struct wire_trailer {
 	uint8_t hash[32];
 };
 
+/* A Q frame: the standby holds the first size bytes, of root root. */
+struct wire_append {
+	uint16_t path_len;
+	char path[WIRE_PATH_MAX + 1];
+	uint64_t size;
+	uint8_t root[32];
+};
+
+/* A B frame: the hash of block index of the new version. */
+struct wire_block {
+	uint64_t index;
+	uint8_t hash[16];
+};
+
 struct wire_error {
 	uint32_t code;			/* enum ar_err */
 	uint16_t msg_len;
@@ -179,6 +199,8 @@ int wire_put_trailer(uint8_t *out, size_t outlen,
     const struct wire_trailer *t);
 int wire_put_retry(uint8_t *out, size_t outlen, uint32_t reason,
     const char *path, size_t len);
+int wire_put_append(uint8_t *out, size_t outlen, const struct wire_append *a);
+int wire_put_block(uint8_t *out, size_t outlen, const struct wire_block *b);
 /* M (two paths), K (one path) or S (one path, "" allowed). */
 int wire_put_pathop(uint8_t *out, size_t outlen, uint8_t type,
     const char *path, size_t len, const char *path2, size_t len2);
@@ -219,6 +241,8 @@ int wire_get_trailer(const uint8_t *p, size_t len, struct wire_trailer *t);
 int wire_get_retry(const uint8_t *p, size_t len, struct wire_retry *r);
 int wire_get_pathop(const uint8_t *p, size_t len, uint8_t type,
     struct wire_pathop *op);
+int wire_get_append(const uint8_t *p, size_t len, struct wire_append *a);
+int wire_get_block(const uint8_t *p, size_t len, struct wire_block *b);
 
 /*
  * Incremental frame splitter for a byte stream (an HTTP body arriving in

@@ -38,6 +38,14 @@
 # Fourth part, metrics (see "metrics part" below): the lag of a 4 KiB
 # write with both sides serving metrics and scraped every second, against
 # without, in alternate rounds. BENCH_PART=metrics runs only this part.
+# Fifth part, live big files (see "append part" below): a file of
+# BENCH_APPEND_MB (1000) MB already replicated by watch + sync --follow;
+# APPEND_COUNT (50) appends of 100 bytes, each fsynced, one at a time,
+# timed until the standby's file holds them (p50, p99); then 20 appends a
+# second for 20 s: the standby's lag when the writes stop, and the
+# CPU-seconds (utime + stime from /proc/PID/stat) of watch and sync over
+# that run. rsync --append --inplace to the daemon after each append, in
+# the same run, as the anchor. BENCH_PART=append runs only this part.
 if [ -z "${BASH_VERSION:-}" ]; then
 	exec bash "$0" "$@"
 fi
@@ -66,7 +74,7 @@ RSYNC_FSYNC=yes
 rsync --help 2>/dev/null | grep -q -- '--fsync' || RSYNC_FSYNC=no
 
 PART=${BENCH_PART:-all}
-case $PART in all|copy|follow|tls|metrics) ;; *) echo "bench: BENCH_PART is all, copy, follow, tls or metrics"; exit 1 ;; esac
+case $PART in all|copy|follow|tls|metrics|append) ;; *) echo "bench: BENCH_PART is all, copy, follow, tls, metrics or append"; exit 1 ;; esac
 if [ "$PART" = all ] || [ "$PART" = follow ]; then
 	command -v lsyncd >/dev/null || { echo "bench: lsyncd is missing (apt-get install -y lsyncd)"; exit 1; }
 fi
@@ -570,7 +578,7 @@ log_check() {	# NAME FILE...
 
 FSTART=$(now)
 at() { printf '[%5.0f s] ' "$(elapsed "$FSTART" "$(now)")"; }
-if [ "$PART" != tls ] && [ "$PART" != metrics ]; then	# the follow measurements
+if [ "$PART" != tls ] && [ "$PART" != metrics ] && [ "$PART" != append ]; then	# the follow measurements
 echo
 echo "follow part: lag ($LAG_WRITES writes of 4 KiB), burst ($BURST_FILES x 4 KiB in $BURST_DIRS dirs),"
 echo "  start-up and RSS on $TREE_FILES files of $TREE_SIZE bytes in $TREE_DIRS directories"
@@ -894,6 +902,49 @@ printf '%-44s %7s ms %7s ms\n' "p50 difference (with - without), per round" "$m5
 printf '%-44s %7s ms %7s ms\n' "p99 difference (with - without), per round" "$m99" "$s99"
 echo "metrics part: $(elapsed "$MSTART" "$(now)") s"
 fi	# fourth part
+
+if [ "$PART" = all ] || [ "$PART" = append ]; then	# fifth part: appends
+# --- append part: a big file that grows ----------------------------------------
+ASTART=$(now)
+APPEND_MB=${BENCH_APPEND_MB:-$((1000 / div))}
+APPEND_COUNT=${BENCH_APPEND_COUNT:-50}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+echo
+echo "append part: a ${APPEND_MB} MB file, $APPEND_COUNT appends of 100 bytes, then 20/s for 20 s"
+mkdir -p "$SCRATCH/ap" "$SCRATCH/ap-dst" "$SCRATCH/rsyncd/ap"
+head -c $((APPEND_MB * 1000000)) /dev/urandom >"$SCRATCH/ap/big"
+AP_ROWS=()
+if start_watch ap ap "$SCRATCH/ap" 0; then
+	start_follow ap "$SCRATCH/ap-dst"
+	if same "$SCRATCH/ap" "$SCRATCH/ap-dst" 600; then
+		ino0=$(stat -c %i "$SCRATCH/ap-dst/big")
+		for run in 1 2; do
+			r=$("$PYTHON3" "$LAGPY" appendlag "$SCRATCH/ap/big" \
+				"$SCRATCH/ap-dst/big" "$APPEND_COUNT" 100 10)
+			AP_ROWS+=("$(printf '%-40s %s' "asyncrep append lag run $run" "$r")")
+		done
+		w0=$(cpu_ticks "$WATCH_PID") s0=$(cpu_ticks "$FOLLOW_PID")
+		slag=$("$PYTHON3" "$LAGPY" steady "$SCRATCH/ap/big" \
+			"$SCRATCH/ap-dst/big" 20 20 60) || :
+		w1=$(cpu_ticks "$WATCH_PID") s1=$(cpu_ticks "$FOLLOW_PID")
+		tck=$(getconf CLK_TCK)
+		cpu=$(awk -v a=$((w1 - w0 + s1 - s0)) -v t="$tck" 'BEGIN { printf "%.2f", a / t }')
+		AP_ROWS+=("$(printf '%-40s lag %s s, watch + sync %s CPU-s (watch %s, sync %s ticks)' \
+			"asyncrep 20/s for 20 s" "$slag" "$cpu" $((w1 - w0)) $((s1 - s0)))")
+		AP_ROWS+=("$(printf '%-40s %s' "standby file kept its inode" \
+			"$([ "$(stat -c %i "$SCRATCH/ap-dst/big")" = "$ino0" ] && echo yes || echo NO)")")
+	fi
+	stop_all
+fi
+cp "$SCRATCH/ap/big" "$SCRATCH/rsyncd/ap/big"
+r=$("$PYTHON3" "$LAGPY" appendlag "$SCRATCH/ap/big" - "$APPEND_COUNT" 100 10 \
+	"rsync://127.0.0.1:$RSYNC_PORT/bench/ap/big")
+AP_ROWS+=("$(printf '%-40s %s' "rsync --append --inplace per append" "$r")")
+echo "append part (p50 p99 max ms, ok, timeouts; targets p50 <= 20 ms, p99 <= 50 ms, lag <= 0.5 s, <= 2 CPU-s)"
+for r in "${AP_ROWS[@]}"; do echo "  $r"; done
+rm -rf "$SCRATCH/ap" "$SCRATCH/ap-dst" "$SCRATCH/rsyncd/ap"
+echo "append part: $(elapsed "$ASTART" "$(now)") s"
+fi	# fifth part
 fi	# second part
 
 echo

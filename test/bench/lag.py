@@ -25,6 +25,17 @@
       COUNT files of 4096 bytes are there and a byte compare of all of
       them succeeds. Prints the seconds from the first write. Exit 1 on
       timeout (prints how many were there).
+  lag.py appendlag SRC DST COUNT SIZE TIMEOUT [RSYNC_URL]
+      COUNT times, one at a time: pause a random 0..10 ms, append SIZE
+      random bytes to the file SRC and fsync it, then poll DST (os.stat,
+      then a read of its last SIZE bytes, every 0.2 ms, at most TIMEOUT
+      seconds) until it holds them; with RSYNC_URL, run
+      `rsync --append --inplace SRC RSYNC_URL` after each append instead
+      of polling, and time that. Prints "p50 p99 max ok timeouts" in ms.
+  lag.py steady SRC DST RATE SECONDS TIMEOUT
+      append 100 random bytes (fsynced) to SRC RATE times a second for
+      SECONDS, then poll DST until it has SRC's size and its last bytes;
+      prints the seconds from the last append until then ("timeout").
   lag.py waitlog FILE REGEX TIMEOUT T0 [PID]
       poll FILE every 1 ms until a line matches REGEX; print the seconds
       since T0 (a time.time() value, e.g. `date +%s.%N`). Exit 1 on
@@ -230,9 +241,80 @@ def waitlog(path, regex, timeout, t0, pid=None):
         time.sleep(0.001)
 
 
+def append_bytes(src, size):
+    data = os.urandom(size)
+    with open(src, "ab") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+        return f.tell(), data
+
+
+def tail_is(dst, end, data):
+    try:
+        if os.stat(dst).st_size < end:
+            return False
+        with open(dst, "rb") as f:
+            f.seek(end - len(data))
+            return f.read(len(data)) == data
+    except OSError:
+        return False
+
+
+def appendlag(src, dst, count, size, timeout, rsync_url=None):
+    import random
+    import subprocess
+    count, size, timeout = int(count), int(size), float(timeout)
+    ms, bad = [], 0
+    for _ in range(count):
+        time.sleep(random.random() * 0.01)
+        t0 = time.monotonic_ns()
+        end, data = append_bytes(src, size)
+        if rsync_url:
+            ok = subprocess.call(["rsync", "--append", "--inplace", src,
+                                  rsync_url]) == 0
+        else:
+            deadline = time.monotonic() + timeout
+            ok = False
+            while time.monotonic() < deadline:
+                if tail_is(dst, end, data):
+                    ok = True
+                    break
+                time.sleep(0.0002)
+        if ok:
+            ms.append((time.monotonic_ns() - t0) / 1e6)
+        else:
+            bad += 1
+    ms.sort()
+    print("%.2f %.2f %.2f %d %d" % (pct(ms, 50), pct(ms, 99),
+                                   ms[-1] if ms else float("nan"),
+                                   len(ms), bad))
+
+
+def steady(src, dst, rate, seconds, timeout):
+    rate, seconds, timeout = float(rate), float(seconds), float(timeout)
+    n = int(rate * seconds)
+    start = time.monotonic()
+    for i in range(n):
+        due = start + i / rate
+        d = due - time.monotonic()
+        if d > 0:
+            time.sleep(d)
+        end, data = append_bytes(src, 100)
+    t_last = time.monotonic()
+    deadline = t_last + timeout
+    while time.monotonic() < deadline:
+        if os.stat(dst).st_size == end and tail_is(dst, end, data):
+            print("%.3f" % (time.monotonic() - t_last))
+            return 0
+        time.sleep(0.0002)
+    print("timeout")
+    return 1
+
+
 def main(argv):
     cmds = {"mktree": mktree, "same": same, "lag": lag, "burst": burst,
-            "waitlog": waitlog}
+            "waitlog": waitlog, "appendlag": appendlag, "steady": steady}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.stderr.write(__doc__)
         return 2

@@ -201,12 +201,49 @@ fz_retry(const uint8_t *p, size_t len)
 	if (r != 0)
 		return r;
 	check_str(a.path, a.path_len);
-	CHECK(a.reason >= 1 && a.reason <= 3);
+	CHECK(a.reason >= 1 && a.reason <= WIRE_RETRY_BASIS);
 	n = wire_put_retry(out, sizeof(out), a.reason, a.path, a.path_len);
 	check_same(n, WIRE_RETRY, p, len);
 	CHECK(wire_get_retry(out + WIRE_HDR, len, &b) == 0);
 	CHECK(a.reason == b.reason && a.path_len == b.path_len &&
 	    memcmp(a.path, b.path, a.path_len) == 0);
+	return 0;
+}
+
+static int
+fz_append(const uint8_t *p, size_t len)
+{
+	static struct wire_append a, b;
+	int r, n;
+
+	r = wire_get_append(p, len, &a);
+	if (r != 0)
+		return r;
+	check_str(a.path, a.path_len);
+	CHECK(a.path_len > 0 && wire_path_valid(a.path, a.path_len));
+	n = wire_put_append(out, sizeof(out), &a);
+	check_same(n, WIRE_APPEND, p, len);
+	CHECK(wire_get_append(out + WIRE_HDR, len, &b) == 0);
+	CHECK(a.path_len == b.path_len && a.size == b.size &&
+	    memcmp(a.path, b.path, a.path_len) == 0 &&
+	    memcmp(a.root, b.root, sizeof(a.root)) == 0);
+	return 0;
+}
+
+static int
+fz_block(const uint8_t *p, size_t len)
+{
+	struct wire_block a, b;
+	int r, n;
+
+	r = wire_get_block(p, len, &a);
+	if (r != 0)
+		return r;
+	n = wire_put_block(out, sizeof(out), &a);
+	check_same(n, WIRE_BLOCK, p, len);
+	CHECK(wire_get_block(out + WIRE_HDR, len, &b) == 0);
+	CHECK(a.index == b.index && memcmp(a.hash, b.hash,
+	    sizeof(a.hash)) == 0);
 	return 0;
 }
 
@@ -241,6 +278,12 @@ fz_frame(uint8_t type, const uint8_t *p, size_t len)
 		break;
 	case WIRE_RETRY:
 		r = fz_retry(p, len);
+		break;
+	case WIRE_APPEND:
+		r = fz_append(p, len);
+		break;
+	case WIRE_BLOCK:
+		r = fz_block(p, len);
 		break;
 	case WIRE_DATA:
 		r = 0;		/* raw bytes: nothing to parse */

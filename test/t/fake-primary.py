@@ -6,7 +6,8 @@ Usage:
                   [--tree DIR] [--outside DIR] [--victim PATH]
                   [--auth-token-file F] [--lifetime SECONDS]
 
-It speaks PROTOCOL.md (versions 1 and 2) over HTTP/1.1 with the Python standard
+It speaks PROTOCOL.md (versions 1 and 2; 3 in the append-* modes, which
+answer POST /v1/append) over HTTP/1.1 with the Python standard
 library only: GET /v1/hello, GET /v1/manifest, POST /v1/files and
 POST /v1/delta. It serves the tree under --tree honestly (a manifest built
 from lstat, whole files, and "deltas" that are a single librsync LITERAL
@@ -63,6 +64,7 @@ def _wire_constant(name):
 
 
 V_FIDELITY = _wire_constant("WIRE_V_FIDELITY")  # special files, xattrs, links
+V_APPEND = _wire_constant("WIRE_V_APPEND")  # POST /v1/append
 ROLE_PRIMARY = 1
 MAX_FRAME = 1 << 20
 DATA_CHUNK = 256 * 1024
@@ -121,6 +123,15 @@ MODES = {
         "claims 100 bytes and the hash of the first 100 bytes, so only a "
         "standby that notices the excess (rather than silently truncating) "
         "refuses it. Never write more than F's size; reject (3 or 6).",
+    "append-bad-block":
+        "speaks version 3; the victim (--victim) is announced 100 bytes "
+        "longer, and the /v1/append answer announces a block hash that does "
+        "not match the bytes it sends. The standby must refuse (6) before "
+        "writing any of them: its copy unchanged, same inode.",
+    "append-expand":
+        "speaks version 3; as append-bad-block, but the D frames carry more "
+        "bytes than the announced block holds. Never write past the block: "
+        "refuse (6), the copy unchanged.",
     "corrupt-delta":
         "big.bin is announced as changed (same size, new mtime); /v1/files "
         "answers honestly, but the /v1/delta answer holds garbage D frames "
@@ -406,6 +417,8 @@ class Fake:
         self.extra = {}            # path -> bytes served for injected files
         self.file_answers = {}     # path -> frames answering /v1/files
         self.delta_answers = {}    # path -> frames answering /v1/delta
+        self.top_version = VERSION  # V_APPEND in the append modes
+        self.append_answer = None  # the answer to /v1/append
         self.lifetime = args.lifetime
         self.token = None
         if args.auth_token_file:
@@ -507,6 +520,33 @@ class Fake:
         # /v1/files answers honestly with that new version.
         node._data = new
         return node, basis, new
+
+    def append_victim(self, victim):
+        node = self.victim(victim, b"big.bin")
+        base = node.data()
+        node._data = base + b"\x5a" * 100
+        node.size = len(node._data)
+        self.top_version = V_APPEND
+        return node, len(base)
+
+    def setup_append_bad_block(self, victim):
+        node, base = self.append_victim(victim)
+        idx = base // 65536
+        tail = node._data[base:(idx + 1) * 65536]
+        self.append_answer = (
+            file_frame(node) + frame("B", struct.pack(">Q", idx) +
+                                     b"\x11" * 16)
+            + frame("D", tail) + trailer_frame(node.size, b"\0" * 32)
+            + end_frame(1))
+
+    def setup_append_expand(self, victim):
+        node, base = self.append_victim(victim)
+        idx = base // 65536
+        self.append_answer = (
+            file_frame(node) + frame("B", struct.pack(">Q", idx) +
+                                     b"\x11" * 16)
+            + frame("D", b"\x5a" * 70000)
+            + trailer_frame(node.size, b"\0" * 32) + end_frame(1))
 
     def setup_corrupt_delta(self, victim):
         node, _, new = self.delta_victim(victim)
@@ -701,7 +741,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         offered = self.headers.get("X-Asyncrep-Versions", "1")
         lo, _, hi = offered.partition("-")
         lo, hi = int(lo), int(hi or lo)
-        mine = (98, 99) if fake.mode == "wrong-version" else (1, VERSION)
+        mine = (98, 99) if fake.mode == "wrong-version" else \
+            (1, fake.top_version)
         if fake.mode in ("hardlink-outside", "xattr-namespace"):
             mine = (1, V_FIDELITY)
         top = min(hi, mine[1])
@@ -773,6 +814,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.reply(400, b"")
             return
         if not self.authorized():
+            return
+        if path == "/v1/append":
+            self.note("POST /v1/append")
+            if fake.append_answer is None:
+                self.reply(404, b"")
+            else:
+                self.reply(200, fake.append_answer)
             return
         try:
             reqs = parse_requests(body)

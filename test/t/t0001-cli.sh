@@ -46,13 +46,13 @@ init_opts='dir peer-pin set'
 primary_keys='data-dir spool-dir listen interval auth-token-file
 	max-connections max-per-ip idle-timeout max-signature-size threads
 	watch-mode poll-interval exclude spool-max-size standbys standby-expiry
-	tls tls-cert tls-key tls-trust tls-ca bwlimit metrics-listen max-deltas
-	header-timeout'
+	reverify-rate tls tls-cert tls-key tls-trust tls-ca bwlimit metrics-listen
+	max-deltas header-timeout'
 standby_keys='data-dir state-dir primary auth-token-file connect-timeout
 	stall-timeout delta-min-size batch-size batch-files standby-id exclude
 	tls tls-cert tls-key tls-trust tls-ca max-delete bwlimit compress
 	compress-level metrics-listen max-file-size max-stored-size specials devices
-	xattrs selinux acls'
+	xattrs selinux acls append append-min-size'
 all_own="$watch_opts $sync_opts $verify_opts $rescue_opts $status_opts $keygen_opts $init_opts"
 
 # The options a command takes, one per line, sorted.

@@ -361,7 +361,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 25);
+	assert_int_equal(n, 26);
 	assert_string_equal(k[0], "data_dir");
 	assert_string_equal(k[2], "listen");
 	assert_string_equal(k[9], "threads");
@@ -369,18 +369,19 @@ test_section_keys(void **state)
 	assert_string_equal(k[13], "spool_max_size");
 	assert_string_equal(k[14], "standbys");
 	assert_string_equal(k[15], "standby_expiry");
-	assert_string_equal(k[16], "tls");
-	assert_string_equal(k[20], "tls_ca");
-	assert_string_equal(k[21], "bwlimit");
-	assert_string_equal(k[22], "metrics_listen");
-	assert_string_equal(k[23], "max_deltas");
-	assert_string_equal(k[24], "header_timeout");
+	assert_string_equal(k[16], "reverify_rate");
+	assert_string_equal(k[17], "tls");
+	assert_string_equal(k[21], "tls_ca");
+	assert_string_equal(k[22], "bwlimit");
+	assert_string_equal(k[23], "metrics_listen");
+	assert_string_equal(k[24], "max_deltas");
+	assert_string_equal(k[25], "header_timeout");
 
 	k = config_section_keys("standby");
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 28);
+	assert_int_equal(n, 30);
 	assert_string_equal(k[1], "state_dir");
 	assert_string_equal(k[8], "batch_files");
 	assert_string_equal(k[9], "standby_id");
@@ -400,6 +401,8 @@ test_section_keys(void **state)
 	assert_string_equal(k[25], "xattrs");
 	assert_string_equal(k[26], "selinux");
 	assert_string_equal(k[27], "acls");
+	assert_string_equal(k[28], "append");
+	assert_string_equal(k[29], "append_min_size");
 
 	assert_null(config_section_keys("rescue"));
 }

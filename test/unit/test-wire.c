@@ -1127,7 +1127,9 @@ test_retry(void **state)
 
 	retry_raw(0, "a", 1);
 	assert_int_equal(dec_retry(tb.b, tb.n), -AR_EPROTO);
-	retry_raw(4, "a", 1);
+	retry_raw(WIRE_RETRY_BASIS, "a", 1);
+	assert_int_equal(dec_retry(tb.b, tb.n), 0);
+	retry_raw(5, "a", 1);
 	assert_int_equal(dec_retry(tb.b, tb.n), -AR_EPROTO);
 	retry_raw(1, "", 0);
 	assert_int_equal(dec_retry(tb.b, tb.n), -AR_EPROTO);
@@ -1137,7 +1139,7 @@ test_retry(void **state)
 	assert_int_equal(dec_retry(tb.b, tb.n), -AR_EPROTO);
 	assert_int_equal(wire_put_retry(frame, sizeof(frame), 0, "a", 1),
 	    -AR_EINTERNAL);
-	assert_int_equal(wire_put_retry(frame, sizeof(frame), 4, "a", 1),
+	assert_int_equal(wire_put_retry(frame, sizeof(frame), 5, "a", 1),
 	    -AR_EINTERNAL);
 }
 

@@ -1,0 +1,410 @@
+/*
+ * blocks.c: block-hash lists, their root, and the store files that keep
+ * them (see blocks.h and PROTOCOL.md "Block hashes").
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "blocks.h"
+#include "error.h"
+#include "fs.h"
+#include "hash.h"
+#include "util.h"
+
+#define BLOCKS_MAGIC "ARBLKS01"
+#define BLOCKS_MAGIC_LEN 8
+/* magic, block size, flags, dev, ino, size, mtime, count, root, path
+ * length; then the path, the hashes and the checksum */
+#define BLOCKS_HDR_LEN (BLOCKS_MAGIC_LEN + 4 + 4 + 8 + 8 + 8 + 8 + 4 + 4 + \
+	BLOCKS_ROOT_LEN + 2)
+#define BLOCKS_SUM_LEN 16
+#define BLOCKS_PATH_MAX 4095
+
+/* ---------------------------------------------------------------- */
+/* The list */
+
+uint64_t
+blocks_count(uint64_t size)
+{
+	return (size + BLOCKS_SIZE - 1) / BLOCKS_SIZE;
+}
+
+void
+blocks_hash(const void *p, size_t len, uint8_t out[BLOCKS_HASH_LEN])
+{
+	XXH128_canonical_t c;
+
+	XXH128_canonicalFromHash(&c, XXH3_128bits(p, len));
+	memcpy(out, c.digest, BLOCKS_HASH_LEN);
+}
+
+static int
+blocks_reset_state(struct blocks *b)
+{
+	if (b->xs == NULL)
+		b->xs = XXH3_createState();
+	if (b->xs == NULL || XXH3_128bits_reset(b->xs) != XXH_OK)
+		return -AR_ENOMEM;
+	b->fill = 0;
+	return 0;
+}
+
+int
+blocks_init(struct blocks *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->state = BLOCKS_OPEN;
+	return blocks_reset_state(b);
+}
+
+void
+blocks_release(struct blocks *b)
+{
+	free(b->h);
+	if (b->xs != NULL)
+		XXH3_freeState(b->xs);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Append the digest of the block being filled to the list. */
+static int
+blocks_push(struct blocks *b)
+{
+	XXH128_canonical_t c;
+	int r;
+
+	if (b->n >= BLOCKS_MAX_COUNT)
+		return -AR_ENOMEM;
+	r = util_grow(&b->h, &b->cap, (b->n + 1) * BLOCKS_HASH_LEN, 1,
+	    64 * BLOCKS_HASH_LEN);
+	if (r != 0)
+		return r;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(b->xs));
+	memcpy(b->h + b->n * BLOCKS_HASH_LEN, c.digest, BLOCKS_HASH_LEN);
+	b->n++;
+	return blocks_reset_state(b);
+}
+
+int
+blocks_update(struct blocks *b, const void *p, size_t len)
+{
+	const uint8_t *q = p;
+	size_t k;
+	int r;
+
+	assert(b->state == BLOCKS_OPEN && b->fill <= BLOCKS_SIZE);
+	while (len > 0) {
+		/* A full block is pushed only once a byte past it comes,
+		 * so the last block of the file is pushed by blocks_end. */
+		if (b->fill == BLOCKS_SIZE) {
+			r = blocks_push(b);
+			if (r != 0)
+				return r;
+		}
+		if (b->n >= BLOCKS_MAX_COUNT)
+			return -AR_ENOMEM;
+		k = BLOCKS_SIZE - b->fill;
+		if (k > len)
+			k = len;
+		if (XXH3_128bits_update(b->xs, q, k) != XXH_OK)
+			return -AR_ENOMEM;
+		b->fill += (uint32_t)k;
+		b->size += k;
+		q += k;
+		len -= k;
+	}
+	return 0;
+}
+
+int
+blocks_end(struct blocks *b)
+{
+	int r = 0;
+
+	assert(b->state == BLOCKS_OPEN);
+	if (b->fill > 0)
+		r = blocks_push(b);
+	if (r != 0)
+		return r;
+	assert(b->n == blocks_count(b->size));
+	b->state = BLOCKS_ENDED;
+	return 0;
+}
+
+int
+blocks_reopen(struct blocks *b, uint64_t at, uint64_t *from)
+{
+	uint64_t keep;
+	int r;
+
+	assert(b->state == BLOCKS_ENDED && at <= b->size);
+	keep = at / BLOCKS_SIZE;
+	assert(keep <= b->n);
+	b->n = (size_t)keep;
+	b->size = keep * BLOCKS_SIZE;
+	r = blocks_reset_state(b);
+	if (r != 0)
+		return r;
+	b->state = BLOCKS_OPEN;
+	*from = b->size;
+	return 0;
+}
+
+static void
+blocks_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void
+blocks_be64(uint8_t *p, uint64_t v)
+{
+	blocks_be32(p, (uint32_t)(v >> 32));
+	blocks_be32(p + 4, (uint32_t)v);
+}
+
+static uint32_t
+blocks_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t
+blocks_get64(const uint8_t *p)
+{
+	return (uint64_t)blocks_get32(p) << 32 | blocks_get32(p + 4);
+}
+
+void
+blocks_root(const struct blocks *b, uint8_t out[BLOCKS_ROOT_LEN])
+{
+	struct hash_ctx h;
+	uint8_t hdr[12], g[BLOCKS_HASH_LEN];
+	size_t i, k;
+
+	assert(b->state == BLOCKS_ENDED);
+	blocks_be32(hdr, BLOCKS_SIZE);
+	blocks_be64(hdr + 4, b->size);
+	if (hash_init(&h) != 0) {
+		/* GnuTLS out of memory: a root that matches nothing. */
+		memset(out, 0, BLOCKS_ROOT_LEN);
+		return;
+	}
+	hash_update(&h, hdr, sizeof(hdr));
+	/* SHA-256 over a hash per group of blocks, not over the whole
+	 * list: a root costs the list's bytes at XXH3's speed. */
+	for (i = 0; i < b->n; i += BLOCKS_GROUP) {
+		k = b->n - i < BLOCKS_GROUP ? b->n - i : BLOCKS_GROUP;
+		blocks_hash(b->h + i * BLOCKS_HASH_LEN, k * BLOCKS_HASH_LEN, g);
+		hash_update(&h, g, sizeof(g));
+	}
+	hash_final(&h, out);
+}
+
+int
+blocks_copy(struct blocks *dst, const struct blocks *src)
+{
+	int r;
+
+	assert(src->state == BLOCKS_ENDED);
+	r = util_grow(&dst->h, &dst->cap, src->n * BLOCKS_HASH_LEN + 1, 1,
+	    64 * BLOCKS_HASH_LEN);
+	if (r != 0)
+		return r;
+	if (src->n > 0)
+		memcpy(dst->h, src->h, src->n * BLOCKS_HASH_LEN);
+	dst->n = src->n;
+	dst->size = src->size;
+	dst->state = BLOCKS_ENDED;
+	return blocks_reset_state(dst);
+}
+
+/* ---------------------------------------------------------------- */
+/* Store files */
+
+size_t
+blocks_store_len(size_t n, size_t plen)
+{
+	return BLOCKS_HDR_LEN + plen + n * BLOCKS_HASH_LEN + BLOCKS_SUM_LEN;
+}
+
+int
+blocks_store_encode(const struct blocks_meta *m, const struct blocks *b,
+    uint8_t *out, size_t outlen)
+{
+	uint8_t *p = out;
+
+	if (b->state != BLOCKS_ENDED || m->size != b->size ||
+	    m->path_len > BLOCKS_PATH_MAX ||
+	    outlen < blocks_store_len(b->n, m->path_len))
+		return -AR_EINTERNAL;
+	memcpy(p, BLOCKS_MAGIC, BLOCKS_MAGIC_LEN);
+	p += BLOCKS_MAGIC_LEN;
+	blocks_be32(p, BLOCKS_SIZE);
+	blocks_be32(p + 4, m->flags);
+	blocks_be64(p + 8, m->dev);
+	blocks_be64(p + 16, m->ino);
+	blocks_be64(p + 24, m->size);
+	blocks_be64(p + 32, (uint64_t)m->mtime_sec);
+	blocks_be32(p + 40, m->mtime_nsec);
+	blocks_be32(p + 44, (uint32_t)b->n);
+	p += 48;
+	blocks_root(b, p);
+	p += BLOCKS_ROOT_LEN;
+	p[0] = (uint8_t)(m->path_len >> 8);
+	p[1] = (uint8_t)m->path_len;
+	p += 2;
+	memcpy(p, m->path, m->path_len);
+	p += m->path_len;
+	if (b->n > 0)
+		memcpy(p, b->h, b->n * BLOCKS_HASH_LEN);
+	p += b->n * BLOCKS_HASH_LEN;
+	blocks_hash(out, (size_t)(p - out), p);
+	return 0;
+}
+
+int
+blocks_store_decode(const uint8_t *p, size_t len, struct blocks_meta *m,
+    struct blocks *b)
+{
+	uint8_t sum[BLOCKS_SUM_LEN], root[BLOCKS_ROOT_LEN];
+	const uint8_t *q;
+	uint32_t n;
+	int r;
+
+	r = blocks_init(b);
+	if (r != 0)
+		return r;
+	memset(m, 0, sizeof(*m));
+	if (len < BLOCKS_HDR_LEN + BLOCKS_SUM_LEN ||
+	    memcmp(p, BLOCKS_MAGIC, BLOCKS_MAGIC_LEN) != 0)
+		return -AR_EPROTO;
+	q = p + BLOCKS_MAGIC_LEN;
+	if (blocks_get32(q) != BLOCKS_SIZE)
+		return -AR_EPROTO;
+	m->flags = blocks_get32(q + 4);
+	m->dev = blocks_get64(q + 8);
+	m->ino = blocks_get64(q + 16);
+	m->size = blocks_get64(q + 24);
+	m->mtime_sec = (int64_t)blocks_get64(q + 32);
+	m->mtime_nsec = blocks_get32(q + 40);
+	n = blocks_get32(q + 44);
+	q += 48 + BLOCKS_ROOT_LEN;
+	m->path_len = (uint16_t)(q[0] << 8 | q[1]);
+	if (n > BLOCKS_MAX_COUNT || m->size > BLOCKS_MAX_FILE ||
+	    n != blocks_count(m->size) || m->path_len > BLOCKS_PATH_MAX ||
+	    m->mtime_nsec >= 1000000000u ||
+	    len != blocks_store_len(n, m->path_len))
+		return -AR_EPROTO;
+	blocks_hash(p, len - BLOCKS_SUM_LEN, sum);
+	if (memcmp(sum, p + len - BLOCKS_SUM_LEN, BLOCKS_SUM_LEN) != 0)
+		return -AR_EPROTO;
+	q += 2;
+	memcpy(m->path, q, m->path_len);
+	m->path[m->path_len] = '\0';
+	q += m->path_len;
+	r = util_grow(&b->h, &b->cap, (size_t)n * BLOCKS_HASH_LEN + 1, 1,
+	    64 * BLOCKS_HASH_LEN);
+	if (r != 0)
+		return r;
+	if (n > 0)
+		memcpy(b->h, q, (size_t)n * BLOCKS_HASH_LEN);
+	b->n = n;
+	b->size = m->size;
+	b->state = BLOCKS_ENDED;
+	/* The root is stored too: one more check of the list. */
+	blocks_root(b, root);
+	if (memcmp(root, p + BLOCKS_MAGIC_LEN + 48, BLOCKS_ROOT_LEN) != 0)
+		return -AR_EPROTO;
+	return 0;
+}
+
+void
+blocks_store_name(const struct stat *st, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%llx-%llx", (unsigned long long)st->st_dev,
+	    (unsigned long long)st->st_ino);
+}
+
+int
+blocks_store_save(int dirfd, const char *name, const struct blocks_meta *m,
+    const struct blocks *b, int durable)
+{
+	char tmp[NAME_MAX + 1];
+	uint8_t *buf;
+	size_t len;
+	int fd, r;
+
+	len = blocks_store_len(b->n, m->path_len);
+	buf = malloc(len);
+	if (buf == NULL)
+		return -AR_ENOMEM;
+	r = blocks_store_encode(m, b, buf, len);
+	if (r == 0 && durable)
+		r = fs_write_durable(dirfd, name, buf, len, 0600);
+	else if (r == 0) {
+		r = fs_tmpfile(dirfd, name, &fd, tmp, sizeof(tmp));
+		if (r == 0) {
+			r = fs_write_full(fd, buf, len);
+			close(fd);
+			if (r == 0 && renameat(dirfd, tmp, dirfd, name) != 0)
+				r = -AR_EIO;
+			if (r != 0)
+				unlinkat(dirfd, tmp, 0);
+		}
+	}
+	free(buf);
+	return r;
+}
+
+int
+blocks_store_load(int dirfd, const char *name, struct blocks_meta *m,
+    struct blocks *b)
+{
+	struct stat st;
+	uint8_t *buf;
+	ssize_t n;
+	int fd, r;
+
+	r = blocks_init(b);
+	if (r != 0)
+		return r;
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -AR_EIO;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size > blocks_store_len(BLOCKS_MAX_COUNT,
+	    BLOCKS_PATH_MAX)) {
+		close(fd);
+		return -AR_EPROTO;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		close(fd);
+		return -AR_ENOMEM;
+	}
+	n = fs_read_full(fd, buf, (size_t)st.st_size + 1);
+	close(fd);
+	blocks_release(b);
+	if (n != st.st_size)
+		r = -AR_EPROTO;
+	else
+		r = blocks_store_decode(buf, (size_t)n, m, b);
+	free(buf);
+	if (r != 0) {
+		blocks_release(b);
+		(void)blocks_init(b);
+	}
+	return r;
+}

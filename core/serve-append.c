@@ -1,0 +1,411 @@
+/*
+ * serve-append.c: POST /v1/append (PROTOCOL.md "The append path",
+ * WIRE_V_APPEND): the standby holds the first S bytes of a file, of root R;
+ * when the file here still begins with them, only the bytes past S are
+ * sent, each block's hash before its bytes, and the new root in T.
+ *
+ * The root at S comes from the block cache (spool_dir/blocks, SPOOL.md)
+ * when it holds this inode, so an append costs its own bytes and the
+ * last partial block; without a usable entry the prefix is hashed from
+ * the file (one read). Any doubt is answered R (reason basis), and the
+ * standby takes the general path at once.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blocks.h"
+#include "error.h"
+#include "exclude.h"
+#include "fs.h"
+#include "log.h"
+#include "server-int.h"
+#include "walk.h"
+
+/* Fill the output up to about this before handing it out. */
+#define SERVE_APPEND_FILL (WIRE_HDR + 16384)
+/* A Q frame and its header, with room to spare. */
+#define SERVE_APPEND_MAX_BODY (WIRE_HDR + 2 + WIRE_PATH_MAX + 8 + 32 + 64)
+
+void
+serve_append_free(struct server_stream *s)
+{
+	if (s->ablk != NULL) {
+		blocks_release(s->ablk);
+		free(s->ablk);
+		s->ablk = NULL;
+	}
+	free(s->abuf);
+	s->abuf = NULL;
+}
+
+void
+serve_append_cache_put(struct server *srv, const char *path,
+    const struct stat *st, const struct blocks *b, uint32_t flags)
+{
+	size_t plen = strlen(path);
+	struct blocks_meta *m;
+	char name[64];
+
+	if (srv->cachefd < 0 || b->size < BLOCKS_SIZE)
+		return;
+	m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return;
+	m->dev = (uint64_t)st->st_dev;
+	m->ino = (uint64_t)st->st_ino;
+	m->size = b->size;
+	m->mtime_sec = (int64_t)st->st_mtim.tv_sec;
+	m->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+	m->flags = flags;
+	if (plen < sizeof(m->path)) {
+		memcpy(m->path, path, plen + 1);
+		m->path_len = (uint16_t)plen;
+	}
+	blocks_store_name(st, name, sizeof(name));
+	/* A cache: a torn entry fails its checksum, no fsync needed. */
+	if (blocks_store_save(srv->cachefd, name, m, b, 0) != 0)
+		log_verbose("block cache: cannot write '%s': %s", name,
+		    strerror(errno));
+	free(m);
+}
+
+int
+serve_append_begin(struct server *srv, struct server_request *rq)
+{
+	rq->stream = server_stream_new(srv, SERVER_STREAM_APPEND);
+	if (rq->stream == NULL)
+		return -AR_ENOMEM;
+	rq->body_max = SERVE_APPEND_MAX_BODY;
+	/* Answered at the end of the body, with the reason. */
+	if (rq->version < WIRE_V_APPEND)
+		server_request_fail(rq, MHD_HTTP_BAD_REQUEST, "/v1/append "
+		    "needs protocol version %d, this request is version %u",
+		    WIRE_V_APPEND, rq->version);
+	return 0;
+}
+
+/* The body: one Q frame. */
+int
+serve_append_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct server_request *rq = arg;
+	struct server_stream *s = rq->stream;
+	struct wire_append a;
+
+	if (rq->got_req || type != WIRE_APPEND ||
+	    wire_get_append(p, len, &a) != 0) {
+		server_request_fail(rq, MHD_HTTP_BAD_REQUEST, "malformed "
+		    "append request");
+		return -AR_EPROTO;
+	}
+	assert(s->paths == NULL);
+	s->paths = malloc(a.path_len + 1u);
+	if (s->paths == NULL)
+		return -AR_ENOMEM;
+	memcpy(s->paths, a.path, a.path_len + 1u);
+	s->npaths = 1;
+	s->abase = a.size;
+	memcpy(s->aroot, a.root, sizeof(s->aroot));
+	rq->got_req = 1;
+	return 0;
+}
+
+/* Feed the bytes [from, to) of fd into b; -AR_ECHANGED when the file
+ * ends before to. */
+static int
+serve_append_feed(int fd, struct blocks *b, uint8_t *buf, uint64_t from,
+    uint64_t to)
+{
+	ssize_t n;
+	size_t want;
+	int r;
+
+	while (from < to) {
+		want = to - from < BLOCKS_SIZE ? (size_t)(to - from) :
+		    BLOCKS_SIZE;
+		n = fs_pread_full(fd, buf, want, from);
+		if (n < 0)
+			return -AR_EIO;
+		if ((size_t)n != want)
+			return -AR_ECHANGED;
+		r = blocks_update(b, buf, want);
+		if (r != 0)
+			return r;
+		from += want;
+	}
+	return 0;
+}
+
+/*
+ * The list of the file's first s->abase bytes in s->ablk (from the
+ * cache where it holds this inode, else from the file), checked against
+ * the standby's root; on success s->ablk is open at s->anext. Sets
+ * s->aretry for every answer but the tail.
+ */
+static int
+serve_append_prefix(struct server *srv, struct server_stream *s)
+{
+	struct blocks_meta *m;
+	struct blocks *b = s->ablk;
+	uint8_t root[BLOCKS_ROOT_LEN];
+	uint64_t size = (uint64_t)s->st0.st_size, from = 0;
+	char name[64];
+	int cached = 0, r;
+
+	m = malloc(sizeof(*m));
+	if (m == NULL)
+		return -AR_ENOMEM;
+	blocks_store_name(&s->st0, name, sizeof(name));
+	if (srv->cachefd >= 0) {
+		blocks_release(b);
+		r = blocks_store_load(srv->cachefd, name, m, b);
+		cached = r == 0 && m->dev == (uint64_t)s->st0.st_dev &&
+		    m->ino == (uint64_t)s->st0.st_ino;
+		/* Shrunk: not the version hashed. */
+		if (cached && m->size > size) {
+			cached = 0;
+			(void)unlinkat(srv->cachefd, name, 0);
+		}
+		if (r == -AR_EPROTO) {
+			log_warn("block cache: '%s' is corrupt: ignored",
+			    name);
+			(void)unlinkat(srv->cachefd, name, 0);
+		}
+	}
+	/* The cache trusts that the file was only appended to: check its
+	 * first block, a rewritten header or a truncation followed by new
+	 * writes shows there (the re-verification finds the rest). */
+	if (cached && b->n > 0 && m->size >= BLOCKS_SIZE &&
+	    s->abase >= 2 * BLOCKS_SIZE) {
+		uint8_t h[BLOCKS_HASH_LEN];
+
+		if (fs_pread_full(s->fd, s->abuf, BLOCKS_SIZE, 0) !=
+		    (ssize_t)BLOCKS_SIZE)
+			cached = 0;
+		else {
+			blocks_hash(s->abuf, BLOCKS_SIZE, h);
+			cached = memcmp(h, b->h, BLOCKS_HASH_LEN) == 0;
+		}
+		if (!cached) {
+			log_verbose("block cache: '%s' no longer matches its "
+			    "file: dropped", name);
+			(void)unlinkat(srv->cachefd, name, 0);
+		}
+	}
+	if (cached) {
+		uint64_t at = m->size < s->abase ? m->size : s->abase;
+
+		/* The block of the standby's last byte is read again,
+		 * so that it is always checked against the file. */
+		r = blocks_reopen(b, at > 0 ? at - 1 : 0, &from);
+		s->aflags = m->flags | BLOCKS_F_APPENDED;
+	} else {
+		blocks_release(b);
+		r = blocks_init(b);
+		s->aflags = 0;	/* the prefix is read whole below */
+	}
+	free(m);
+	if (r == 0)
+		r = serve_append_feed(s->fd, b, s->abuf, from, s->abase);
+	if (r == -AR_ECHANGED || r == -AR_EIO) {
+		s->aretry = r == -AR_EIO ? WIRE_RETRY_UNREADABLE :
+		    WIRE_RETRY_CHANGED;
+		return 0;
+	}
+	if (r == 0)
+		r = blocks_end(b);
+	if (r != 0)
+		return r;
+	blocks_root(b, root);
+	if (memcmp(root, s->aroot, sizeof(root)) != 0 && cached) {
+		/* The cache may be what is wrong (a rewrite it missed):
+		 * the file decides. */
+		(void)unlinkat(srv->cachefd, name, 0);
+		blocks_release(b);
+		r = blocks_init(b);
+		if (r == 0)
+			r = serve_append_feed(s->fd, b, s->abuf, 0, s->abase);
+		if (r == -AR_ECHANGED || r == -AR_EIO) {
+			s->aretry = WIRE_RETRY_CHANGED;
+			return 0;
+		}
+		if (r == 0)
+			r = blocks_end(b);
+		if (r != 0)
+			return r;
+		cached = 0;
+		s->aflags = 0;
+		blocks_root(b, root);
+	}
+	if (memcmp(root, s->aroot, sizeof(root)) != 0) {
+		s->aretry = WIRE_RETRY_BASIS;
+		return 0;
+	}
+	if (!cached)
+		serve_append_cache_put(srv, s->paths, &s->st0, b, 0);
+	return blocks_reopen(b, s->abase, &s->anext);
+}
+
+/* The whole body arrived: open the file and prove the prefix. */
+void
+serve_append_end(struct server *srv, struct server_request *rq)
+{
+	struct server_stream *s = rq->stream;
+	int r;
+
+	if (!rq->got_req) {
+		server_request_fail(rq, MHD_HTTP_BAD_REQUEST, "empty append "
+		    "request");
+		return;
+	}
+	s->fstate = SERVE_FILES_NEXT;
+	if (exclude_match(srv->opts.exclude, s->paths, strlen(s->paths), 0)) {
+		s->aretry = WIRE_RETRY_GONE;
+		return;
+	}
+	r = fs_open_beneath(srv->opts.rootfd, s->paths, O_RDONLY | O_NONBLOCK,
+	    0, &s->fd);
+	if (r != 0 || fstat(s->fd, &s->st0) != 0 ||
+	    !S_ISREG(s->st0.st_mode)) {
+		if (s->fd >= 0)
+			close(s->fd);
+		s->fd = -1;
+		s->aretry = WIRE_RETRY_GONE;
+		return;
+	}
+	/* Truncated, or too big for a list: the general path. */
+	if ((uint64_t)s->st0.st_size < s->abase ||
+	    (uint64_t)s->st0.st_size > BLOCKS_MAX_FILE) {
+		s->aretry = WIRE_RETRY_BASIS;
+		return;
+	}
+	s->ablk = calloc(1, sizeof(*s->ablk));
+	s->abuf = malloc(BLOCKS_SIZE);
+	if (s->ablk == NULL || s->abuf == NULL || blocks_init(s->ablk) != 0) {
+		server_request_fail(rq, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    "out of memory");
+		return;
+	}
+	r = serve_append_prefix(srv, s);
+	if (r != 0)
+		server_request_fail(rq, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    "cannot hash the file: %s", ar_strerror(r));
+}
+
+/* The tail is out: T with the new root, unless the file was replaced or
+ * shrunk meanwhile (growth is a later change, not this one's). */
+static int
+serve_append_finish(struct server_stream *s)
+{
+	struct server *srv = s->srv;
+	struct wire_trailer t;
+	struct stat st1;
+	const char *base;
+	int dirfd, same, r;
+
+	r = blocks_end(s->ablk);
+	if (r != 0)
+		return r;
+	if (fs_open_parent(srv->opts.rootfd, s->paths, &dirfd, &base) != 0)
+		same = 0;
+	else {
+		same = fstatat(dirfd, base, &st1, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st1.st_ino == s->st0.st_ino && st1.st_dev == s->st0.st_dev &&
+		    (uint64_t)st1.st_size >= s->ablk->size;
+		close(dirfd);
+	}
+	s->fstate = SERVE_FILES_DONE;
+	if (!same)
+		return server_stream_put(s, wire_put_retry(s->out + s->out_len,
+		    sizeof(s->out) - s->out_len, WIRE_RETRY_CHANGED, s->paths,
+		    strlen(s->paths)));
+	t.size = s->ablk->size;
+	blocks_root(s->ablk, t.hash);
+	serve_append_cache_put(srv, s->paths, &s->st0, s->ablk, s->aflags);
+	pthread_mutex_lock(&srv->lock);
+	srv->stats.files[s->rphase]++;
+	pthread_mutex_unlock(&srv->lock);
+	return server_stream_put(s, wire_put_trailer(s->out + s->out_len,
+	    sizeof(s->out) - s->out_len, &t));
+}
+
+/* One block of the tail: B, then D with its bytes past the base. */
+static int
+serve_append_block(struct server_stream *s)
+{
+	struct wire_block wb;
+	uint64_t size = (uint64_t)s->st0.st_size, skip;
+	size_t want;
+	ssize_t n;
+	int r;
+
+	assert(s->anext % BLOCKS_SIZE == 0 && s->anext < size);
+	want = size - s->anext < BLOCKS_SIZE ? (size_t)(size - s->anext) :
+	    BLOCKS_SIZE;
+	n = fs_pread_full(s->fd, s->abuf, want, s->anext);
+	if (n < 0 || (size_t)n != want) {
+		s->fstate = SERVE_FILES_DONE;
+		return server_stream_put(s, wire_put_retry(s->out + s->out_len,
+		    sizeof(s->out) - s->out_len, n < 0 ?
+		    WIRE_RETRY_UNREADABLE : WIRE_RETRY_CHANGED, s->paths,
+		    strlen(s->paths)));
+	}
+	r = blocks_update(s->ablk, s->abuf, want);
+	if (r != 0)
+		return r;
+	wb.index = s->anext / BLOCKS_SIZE;
+	blocks_hash(s->abuf, want, wb.hash);
+	r = server_stream_put(s, wire_put_block(s->out + s->out_len,
+	    sizeof(s->out) - s->out_len, &wb));
+	if (r != 0)
+		return r;
+	skip = s->abase > s->anext ? s->abase - s->anext : 0;
+	assert(skip <= want);	/* = want: the standby holds all */
+	assert(sizeof(s->out) - s->out_len >= WIRE_HDR + want);
+	wire_put_data_hdr(s->out + s->out_len, (uint32_t)(want - skip));
+	memcpy(s->out + s->out_len + WIRE_HDR, s->abuf + skip, want - skip);
+	s->out_len += WIRE_HDR + want - skip;
+	s->anext += want;
+	return 0;
+}
+
+int
+serve_append_produce(struct server_stream *s)
+{
+	int r = 0;
+
+	assert(s->kind == SERVER_STREAM_APPEND);
+	while (r == 0 && !s->finished && s->out_len < SERVE_APPEND_FILL) {
+		switch (s->fstate) {
+		case SERVE_FILES_NEXT:
+			if (s->aretry != 0) {
+				s->fstate = SERVE_FILES_DONE;
+				r = server_stream_put(s, wire_put_retry(s->out +
+				    s->out_len, sizeof(s->out) - s->out_len,
+				    s->aretry, s->paths, strlen(s->paths)));
+				break;
+			}
+			s->fstate = SERVE_FILES_SENDING;
+			r = server_stream_put_entry(s, WIRE_FILE, WALK_FILE,
+			    &s->st0, s->paths, strlen(s->paths), NULL, 0);
+			break;
+		case SERVE_FILES_SENDING:
+			r = s->anext < (uint64_t)s->st0.st_size ?
+			    serve_append_block(s) : serve_append_finish(s);
+			break;
+		case SERVE_FILES_DONE:
+			r = server_stream_put(s, wire_put_end(s->out +
+			    s->out_len, sizeof(s->out) - s->out_len, 1));
+			s->finished = 1;
+			break;
+		}
+	}
+	return r;
+}

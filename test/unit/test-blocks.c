@@ -1,0 +1,331 @@
+/*
+ * test-blocks.c: block-hash lists built in one pass and in pieces, lists
+ * extended by appends across block boundaries of every size, the root,
+ * and the store files (corruption is refused, never trusted).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "blocks.h"
+#include "error.h"
+#include "scratch.h"
+
+#define B BLOCKS_SIZE
+
+static uint8_t *
+test_data(size_t len)
+{
+	uint8_t *p = malloc(len + 1);
+	size_t i;
+	uint32_t x = 2463534242u;
+
+	assert_non_null(p);
+	for (i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (uint8_t)x;
+	}
+	return p;
+}
+
+/* The list of p[0..len) in one update. */
+static void
+test_list(const uint8_t *p, size_t len, struct blocks *b)
+{
+	assert_int_equal(blocks_init(b), 0);
+	assert_int_equal(blocks_update(b, p, len), 0);
+	assert_int_equal(blocks_end(b), 0);
+}
+
+static void
+test_hashes_each_block(void **state)
+{
+	static const size_t sizes[] = { 0, 1, B - 1, B, B + 1, 3 * B,
+	    3 * B + 7 };
+	uint8_t *p = test_data(4 * B);
+	uint8_t h[BLOCKS_HASH_LEN];
+	struct blocks b;
+	size_t i, k;
+
+	(void)state;
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		test_list(p, sizes[i], &b);
+		assert_int_equal(b.n, blocks_count(sizes[i]));
+		assert_int_equal(b.size, sizes[i]);
+		for (k = 0; k < b.n; k++) {
+			size_t len = sizes[i] - k * B < B ? sizes[i] - k * B :
+			    B;
+
+			blocks_hash(p + k * B, len, h);
+			assert_memory_equal(b.h + k * BLOCKS_HASH_LEN, h,
+			    BLOCKS_HASH_LEN);
+		}
+		blocks_release(&b);
+	}
+	free(p);
+}
+
+/* Fed in pieces of any size, the list is the same. */
+static void
+test_pieces_change_nothing(void **state)
+{
+	static const size_t pieces[] = { 1, 7, B - 1, B, B + 1, 100000 };
+	size_t total = 3 * B + 123, i, off, k;
+	uint8_t *p = test_data(total);
+	uint8_t r1[BLOCKS_ROOT_LEN], r2[BLOCKS_ROOT_LEN];
+	struct blocks a, b;
+
+	(void)state;
+	test_list(p, total, &a);
+	blocks_root(&a, r1);
+	for (i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+		assert_int_equal(blocks_init(&b), 0);
+		for (off = 0; off < total; off += k) {
+			k = total - off < pieces[i] ? total - off : pieces[i];
+			assert_int_equal(blocks_update(&b, p + off, k), 0);
+		}
+		assert_int_equal(blocks_end(&b), 0);
+		assert_int_equal(b.n, a.n);
+		assert_memory_equal(b.h, a.h, a.n * BLOCKS_HASH_LEN);
+		blocks_root(&b, r2);
+		assert_memory_equal(r1, r2, BLOCKS_ROOT_LEN);
+		blocks_release(&b);
+	}
+	blocks_release(&a);
+	free(p);
+}
+
+/*
+ * A list of the first s bytes, reopened at s and fed the bytes from the
+ * block boundary on (what an append rehashes), equals the list of the
+ * longer file, for every s and append size around block boundaries.
+ */
+static void
+test_append_across_boundaries(void **state)
+{
+	static const size_t sz[] = { 0, 1, B - 1, B, B + 1, 2 * B, 2 * B + 5,
+	    3 * B };
+	size_t total = 6 * B, i, j, s, a;
+	uint8_t *p = test_data(total);
+	uint8_t r1[BLOCKS_ROOT_LEN], r2[BLOCKS_ROOT_LEN];
+	struct blocks want, b;
+	uint64_t from;
+
+	(void)state;
+	for (i = 0; i < sizeof(sz) / sizeof(sz[0]); i++) {
+		for (j = 0; j < sizeof(sz) / sizeof(sz[0]); j++) {
+			s = sz[i];
+			a = sz[j];
+			test_list(p, s, &b);
+			assert_int_equal(blocks_reopen(&b, s, &from), 0);
+			assert_true(from <= s && s - from < B);
+			assert_int_equal(from % B, 0);
+			assert_int_equal(blocks_update(&b, p + from,
+			    s + a - from), 0);
+			assert_int_equal(blocks_end(&b), 0);
+			test_list(p, s + a, &want);
+			assert_int_equal(b.n, want.n);
+			assert_int_equal(b.size, s + a);
+			if (want.n > 0)
+				assert_memory_equal(b.h, want.h,
+				    want.n * BLOCKS_HASH_LEN);
+			blocks_root(&b, r1);
+			blocks_root(&want, r2);
+			assert_memory_equal(r1, r2, BLOCKS_ROOT_LEN);
+			blocks_release(&b);
+			blocks_release(&want);
+		}
+	}
+	free(p);
+}
+
+/* Reopened below its size, a list gives the root of the shorter file. */
+static void
+test_reopen_shorter(void **state)
+{
+	size_t total = 4 * B + 10;
+	uint8_t *p = test_data(total);
+	uint8_t r1[BLOCKS_ROOT_LEN], r2[BLOCKS_ROOT_LEN];
+	struct blocks b, c, want;
+	uint64_t from, at = 2 * B + 77;
+
+	(void)state;
+	test_list(p, total, &b);
+	assert_int_equal(blocks_init(&c), 0);
+	assert_int_equal(blocks_copy(&c, &b), 0);
+	assert_int_equal(blocks_reopen(&c, at, &from), 0);
+	assert_int_equal(from, 2 * B);
+	assert_int_equal(blocks_update(&c, p + from, at - from), 0);
+	assert_int_equal(blocks_end(&c), 0);
+	test_list(p, at, &want);
+	blocks_root(&c, r1);
+	blocks_root(&want, r2);
+	assert_memory_equal(r1, r2, BLOCKS_ROOT_LEN);
+	/* The copy left the original alone. */
+	assert_int_equal(b.size, total);
+	blocks_release(&b);
+	blocks_release(&c);
+	blocks_release(&want);
+	free(p);
+}
+
+/* Roots differ with any byte, and with the size (a zero tail). */
+static void
+test_root_binds_size_and_bytes(void **state)
+{
+	uint8_t *p = test_data(2 * B);
+	uint8_t r1[BLOCKS_ROOT_LEN], r2[BLOCKS_ROOT_LEN];
+	struct blocks a, b;
+
+	(void)state;
+	test_list(p, B + 3, &a);
+	p[B + 1] ^= 1;
+	test_list(p, B + 3, &b);
+	blocks_root(&a, r1);
+	blocks_root(&b, r2);
+	assert_memory_not_equal(r1, r2, BLOCKS_ROOT_LEN);
+	blocks_release(&a);
+	blocks_release(&b);
+	memset(p, 0, 2 * B);
+	test_list(p, B, &a);
+	test_list(p, B + 1, &b);
+	blocks_root(&a, r1);
+	blocks_root(&b, r2);
+	assert_memory_not_equal(r1, r2, BLOCKS_ROOT_LEN);
+	blocks_release(&a);
+	blocks_release(&b);
+	free(p);
+}
+
+/* Past a group of blocks: the root of a list extended across a group
+ * boundary is that of the list built in one go, and differs when a
+ * block of the first group differs. */
+static void
+test_root_across_groups(void **state)
+{
+	uint8_t *p = test_data(B);
+	uint8_t r1[BLOCKS_ROOT_LEN], r2[BLOCKS_ROOT_LEN];
+	struct blocks a, b;
+	uint64_t from;
+	size_t i, n = BLOCKS_GROUP + 3;
+
+	(void)state;
+	assert_int_equal(blocks_init(&a), 0);
+	for (i = 0; i < n; i++)
+		assert_int_equal(blocks_update(&a, p, B), 0);
+	assert_int_equal(blocks_end(&a), 0);
+	blocks_root(&a, r1);
+	assert_int_equal(blocks_init(&b), 0);
+	for (i = 0; i < BLOCKS_GROUP - 1; i++)
+		assert_int_equal(blocks_update(&b, p, B), 0);
+	assert_int_equal(blocks_update(&b, p, 10), 0);
+	assert_int_equal(blocks_end(&b), 0);
+	assert_int_equal(blocks_reopen(&b, b.size, &from), 0);
+	assert_int_equal(from, (uint64_t)(BLOCKS_GROUP - 1) * B);
+	for (i = BLOCKS_GROUP - 1; i < n; i++)
+		assert_int_equal(blocks_update(&b, p, B), 0);
+	assert_int_equal(blocks_end(&b), 0);
+	blocks_root(&b, r2);
+	assert_memory_equal(r1, r2, BLOCKS_ROOT_LEN);
+	b.h[5] ^= 1;
+	blocks_root(&b, r2);
+	assert_memory_not_equal(r1, r2, BLOCKS_ROOT_LEN);
+	blocks_release(&a);
+	blocks_release(&b);
+	free(p);
+}
+
+/* The store round-trips; every flipped byte or a cut is refused. */
+static void
+test_store_refuses_corruption(void **state)
+{
+	size_t total = 3 * B + 1, len, i;
+	uint8_t *p = test_data(total), *buf;
+	struct blocks_meta m, m2;
+	struct blocks b, c;
+	char top[4096];
+	int dirfd, fd;
+
+	(void)state;
+	test_list(p, total, &b);
+	memset(&m, 0, sizeof(m));
+	m.dev = 5;
+	m.ino = 77;
+	m.size = total;
+	m.mtime_sec = 1700000000;
+	m.mtime_nsec = 123;
+	m.path_len = 5;
+	memcpy(m.path, "a/log", 5);
+	len = blocks_store_len(b.n, m.path_len);
+	buf = malloc(len);
+	assert_non_null(buf);
+	assert_int_equal(blocks_store_encode(&m, &b, buf, len), 0);
+	assert_int_equal(blocks_store_decode(buf, len, &m2, &c), 0);
+	assert_int_equal(m2.ino, 77);
+	assert_int_equal(m2.size, total);
+	assert_string_equal(m2.path, "a/log");
+	assert_memory_equal(c.h, b.h, b.n * BLOCKS_HASH_LEN);
+	blocks_release(&c);
+	for (i = 0; i < len; i++) {
+		buf[i] ^= 0x40;
+		assert_int_equal(blocks_store_decode(buf, len, &m2, &c),
+		    -AR_EPROTO);
+		blocks_release(&c);
+		buf[i] ^= 0x40;
+	}
+	assert_int_equal(blocks_store_decode(buf, len - 1, &m2, &c),
+	    -AR_EPROTO);
+	blocks_release(&c);
+	/* On disk: saved, loaded; truncated, refused. */
+	assert_int_equal(scratch_make(top, sizeof(top), "blocks"), 0);
+	dirfd = open(top, O_RDONLY | O_DIRECTORY);
+	assert_true(dirfd >= 0);
+	assert_int_equal(blocks_store_save(dirfd, "e", &m, &b, 1), 0);
+	assert_int_equal(blocks_store_load(dirfd, "e", &m2, &c), 0);
+	assert_int_equal(c.n, b.n);
+	blocks_release(&c);
+	fd = openat(dirfd, "e", O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)len - 3), 0);
+	close(fd);
+	assert_int_equal(blocks_store_load(dirfd, "e", &m2, &c), -AR_EPROTO);
+	blocks_release(&c);
+	assert_int_equal(blocks_store_load(dirfd, "none", &m2, &c), -AR_EIO);
+	blocks_release(&c);
+	close(dirfd);
+	assert_int_equal(scratch_remove(top), 0);
+	blocks_release(&b);
+	free(buf);
+	free(p);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hashes_each_block),
+		cmocka_unit_test(test_pieces_change_nothing),
+		cmocka_unit_test(test_append_across_boundaries),
+		cmocka_unit_test(test_reopen_shorter),
+		cmocka_unit_test(test_root_binds_size_and_bytes),
+		cmocka_unit_test(test_root_across_groups),
+		cmocka_unit_test(test_store_refuses_corruption),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
