@@ -24,7 +24,22 @@
 #define RESCUE_TIMEOUT_NS (300ull * 1000000000ull)
 
 /* Longest path of the primary's, seen under --root. */
-#define RESCUE_PATH_MAX 4096
+#define RESCUE_PATH_MAX 8192
+
+/* A path of the primary's that is too long seen under root: an error
+ * that names it (exit 1). */
+static int
+rescue_len_check(const char *root, const char *key, const char *path)
+{
+	char qr[128], qp[128];
+
+	if (path == NULL || strlen(root) + strlen(path) < RESCUE_PATH_MAX)
+		return 0;
+	log_error("rescue: %s '%s' under --root '%s': path too long", key,
+	    log_escape(path, strlen(path), qp, sizeof(qp)),
+	    log_escape(root, strlen(root), qr, sizeof(qr)));
+	return -AR_EUSAGE;
+}
 
 /* 1 if path has a ".." component. */
 static int
@@ -59,7 +74,7 @@ static int
 rescue_confine(int rootfd, const char *root, const char *rootpath,
     const char *key, int flags, char **path)
 {
-	char qr[128], qp[128], proc[64], buf[RESCUE_PATH_MAX];
+	char qr[128], qp[128], proc[64], buf[PATH_MAX];
 	size_t rl = strlen(rootpath);
 	ssize_t n;
 	int fd, r;
@@ -171,6 +186,15 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 	}
 	/* Claim 3: the primary's paths, seen under the mount point. */
 	if (ctx->root != NULL) {
+		r = rescue_len_check(ctx->root, "data_dir", cfg->data_dir);
+		if (r == 0)
+			r = rescue_len_check(ctx->root, "spool_dir",
+			    cfg->spool_dir);
+		if (r == 0 && !cmd_key_given(ctx, "auth_token_file"))
+			r = rescue_len_check(ctx->root, "auth_token_file",
+			    cfg->auth_token_file);
+		if (r != 0)
+			return r;
 		guard_enter("opening --root");
 		if (fs_open_dir(ctx->root, &rootfd) != 0) {
 			char q[128];

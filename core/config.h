@@ -90,6 +90,7 @@ struct config_standby {
 					 * whole tree may make, 50% */
 	uint64_t max_file_size;		/* larger files refused, 0: none */
 	uint64_t max_stored_size;	/* a stored answer, default 4G */
+	int strip_setuid;		/* enum config_onoff, default off */
 };
 
 struct config {
