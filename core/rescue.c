@@ -1045,6 +1045,8 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	so.spool = sp;
 	so.event = rescue_on_event;
 	so.event_arg = &rs;
+	so.ids = o->standbys;
+	so.nids = o->nstandbys;
 	/* What rescue_mark_confirmed needs, from the first request on. */
 	rs.o = o;
 	rs.gen = gen;
