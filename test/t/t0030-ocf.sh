@@ -323,6 +323,14 @@ test_expect_success 'rescue: probes read no status file; stop kills a running re
 
 # --- what a local user can make the monitor believe ---------------------------------
 
+# mimic_ready PID UID: PID runs as UID with the arguments of a rescue
+# (setpriv has exec'd the shell).
+mimic_ready() {
+	[ "$(stat -c %u "/proc/$1" 2>/dev/null)" = "$2" ] &&
+	grep -q "p.conf" "/proc/$1/cmdline" &&
+	! grep -q setpriv "/proc/$1/cmdline"
+}
+
 # A pid in the pid file held by another program, or by another user,
 # with the very arguments of ours: not ours (a reused pid reads as
 # "gone", not as "running").
@@ -339,10 +347,11 @@ test_expect_success 'monitor: a mimic of the arguments is not the rescue' '
 '
 
 test_expect_success 'monitor: the same program run by another user is not ours' '
-	start_bg mimic2.log runuser -u nobody -- /bin/sh -c \
-		"while :; do sleep 1; done" rescue -c "$TRASH/p.conf" &&
-	wait_for 10 pgrep -u nobody -f "while :; do sleep 1; done" &&
-	mimic2=$(pgrep -u nobody -f "while :; do sleep 1; done" | head -n 1) &&
+	start_bg mimic2.log setpriv --reuid=nobody --regid=nogroup \
+		--clear-groups /bin/sh -c "while :; do sleep 1; done" rescue \
+		-c "$TRASH/p.conf" &&
+	mimic2=$last_pid &&
+	wait_for 10 mimic_ready "$mimic2" "$(id -u nobody)" &&
 	echo "$mimic2" >"$TRASH/run/rescue.pid" &&
 	expect_rc 1 "$RESCUE_RA" monitor $R &&
 	kill -KILL "$mimic2" && rm -f "$TRASH/run/rescue.pid"
