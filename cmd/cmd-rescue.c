@@ -64,15 +64,18 @@ rescue_has_dotdot(const char *path)
  * resolved beneath rootfd as if the mount point were "/"
  * (fs_open_in_root: openat2 RESOLVE_IN_ROOT, so no symlink on the
  * storage leads out of it, an absolute one meaning the storage's own
- * tree), and the rescue is given the path the kernel resolved it to,
- * which holds no symlink and no "..", checked to lie under rootpath (the
- * mount point's real path). Joining strings served this node's own
- * files for a data_dir with ".." or a symlink on the storage. A ".." is
- * refused outright: the primary's own paths never need one.
+ * tree), checked to lie under rootpath (the mount point's real path),
+ * and the rescue is given the descriptor itself, as /proc/self/fd/N in
+ * *path (*fdp stays open): every later open goes through it, so a
+ * symlink put on the storage afterwards cannot lead out either. *name
+ * is the path it resolved to, for messages. Joining strings served this
+ * node's own files for a data_dir with ".." or a symlink on the
+ * storage. A ".." is refused outright: the primary's own paths never
+ * need one.
  */
 static int
 rescue_confine(int rootfd, const char *root, const char *rootpath,
-    const char *key, int flags, char **path)
+    const char *key, int flags, char **path, char **name, int *fdp)
 {
 	char qr[128], qp[128], proc[64], buf[PATH_MAX];
 	size_t rl = strlen(rootpath);
@@ -102,8 +105,8 @@ rescue_confine(int rootfd, const char *root, const char *rootpath,
 		n = readlink(proc, buf, sizeof(buf) - 1);
 	else
 		n = -1;
-	close(fd);
 	if (n <= 0 || (size_t)n >= sizeof(buf) - 1) {
+		close(fd);
 		log_error("rescue: %s '%s%s': cannot tell where it leads",
 		    key, qr, qp);
 		return -AR_ESTORAGE;
@@ -111,16 +114,21 @@ rescue_confine(int rootfd, const char *root, const char *rootpath,
 	buf[n] = '\0';
 	if (strncmp(buf, rootpath, rl) != 0 || (buf[rl] != '/' &&
 	    buf[rl] != '\0' && rl > 1)) {
+		close(fd);
 		log_error("rescue: %s '%s%s' leads out of --root", key, qr,
 		    qp);
 		return -AR_ECONFIG;
 	}
 	free(*path);
-	*path = strdup(buf);
-	if (*path == NULL) {
+	*path = strdup(proc);
+	if (name != NULL)
+		*name = strdup(buf);
+	if (*path == NULL || (name != NULL && *name == NULL)) {
+		close(fd);
 		log_error("rescue: %s", ar_strerror(-AR_ENOMEM));
 		return -AR_ENOMEM;
 	}
+	*fdp = fd;
 	return 0;
 }
 
@@ -170,7 +178,8 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 	struct rescue_opts o;
 	struct auth auth;
 	char err[CONFIG_ERR_MAX + 1024];
-	char rootpath[PATH_MAX];
+	char rootpath[PATH_MAX], *data_name = NULL, *spool_name = NULL;
+	int data_fd = -1, spool_fd = -1, token_fd = -1;
 	int dirfds[TLS_NFILES], rootfd = -1, fd;
 	sigset_t set;
 	int r;
@@ -212,11 +221,12 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 			goto out;
 		}
 		r = rescue_confine(rootfd, ctx->root, rootpath, "data_dir",
-		    O_RDONLY | O_DIRECTORY, &cfg->data_dir);
+		    O_RDONLY | O_DIRECTORY, &cfg->data_dir, &data_name,
+		    &data_fd);
 		if (r == 0)
 			r = rescue_confine(rootfd, ctx->root, rootpath,
 			    "spool_dir", O_RDONLY | O_DIRECTORY,
-			    &cfg->spool_dir);
+			    &cfg->spool_dir, &spool_name, &spool_fd);
 		/* The token may live on the shared storage or be deployed
 		 * on every node: prefer the shared copy. */
 		if (r == 0 && cfg->auth_token_file != NULL &&
@@ -226,7 +236,7 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 			close(fd);
 			r = rescue_confine(rootfd, ctx->root, rootpath,
 			    "auth_token_file", O_RDONLY | O_NONBLOCK,
-			    &cfg->auth_token_file);
+			    &cfg->auth_token_file, NULL, &token_fd);
 		}
 		if (r != 0)
 			goto out;
@@ -238,6 +248,9 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 	if (rootfd >= 0)
 		close(rootfd);
 	rootfd = -1;
+	if (token_fd >= 0)
+		close(token_fd);
+	token_fd = -1;
 	if (r != 0)
 		goto out;
 	r = auth_listen_check(&auth, &cfg->listen, cfg->tls.mode, err,
@@ -256,6 +269,8 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 	}
 	memset(&o, 0, sizeof(o));
 	o.cfg = cfg;
+	o.data_name = data_name;
+	o.spool_name = spool_name;
 	o.auth = &auth;
 	o.timeout_ns = ctx->timeout_ns ? ctx->timeout_ns : RESCUE_TIMEOUT_NS;
 	o.settle_ns = ctx->settle_ns;
@@ -273,6 +288,14 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 out:
 	if (rootfd >= 0)
 		close(rootfd);
+	if (token_fd >= 0)
+		close(token_fd);
+	if (data_fd >= 0)
+		close(data_fd);
+	if (spool_fd >= 0)
+		close(spool_fd);
+	free(data_name);
+	free(spool_name);
 	return r;
 }
 
