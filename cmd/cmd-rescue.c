@@ -3,6 +3,7 @@
  * primary's address and finish its replication from its storage.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -25,19 +26,14 @@
 /* Longest path of the primary's, seen under --root. */
 #define RESCUE_PATH_MAX 8192
 
-/*
- * The primary's absolute path (its config key key) seen under root, into
- * buf; a path that does not fit is an error that names it.
- */
+/* A path of the primary's that is too long seen under root: an error
+ * that names it (exit 1). */
 static int
-rescue_path(const char *root, const char *key, const char *path, char *buf,
-    size_t len)
+rescue_len_check(const char *root, const char *key, const char *path)
 {
 	char qr[128], qp[128];
-	int n;
 
-	n = snprintf(buf, len, "%s%s", root, path);
-	if (n >= 0 && (size_t)n < len)
+	if (path == NULL || strlen(root) + strlen(path) < RESCUE_PATH_MAX)
 		return 0;
 	log_error("rescue: %s '%s' under --root '%s': path too long", key,
 	    log_escape(path, strlen(path), qp, sizeof(qp)),
@@ -45,24 +41,94 @@ rescue_path(const char *root, const char *key, const char *path, char *buf,
 	return -AR_EUSAGE;
 }
 
-/* Put an absolute path of the primary under root, into *path. */
+/* 1 if path has a ".." component. */
 static int
-rescue_reroot(const char *root, const char *key, char **path)
+rescue_has_dotdot(const char *path)
 {
-	char buf[RESCUE_PATH_MAX];
-	int r;
+	const char *p = path;
+	size_t len;
 
-	if (root == NULL || *path == NULL)
+	while (*p != '\0') {
+		while (*p == '/')
+			p++;
+		len = strcspn(p, "/");
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			return 1;
+		p += len;
+	}
+	return 0;
+}
+
+/*
+ * Claim 3 under --root: the primary's path (its config key key) is
+ * resolved beneath rootfd as if the mount point were "/"
+ * (fs_open_in_root: openat2 RESOLVE_IN_ROOT, so no symlink on the
+ * storage leads out of it, an absolute one meaning the storage's own
+ * tree), checked to lie under rootpath (the mount point's real path),
+ * and the rescue is given the descriptor itself, as /proc/self/fd/N in
+ * *path (*fdp stays open): every later open goes through it, so a
+ * symlink put on the storage afterwards cannot lead out either. *name
+ * is the path it resolved to, for messages. Joining strings served this
+ * node's own files for a data_dir with ".." or a symlink on the
+ * storage. A ".." is refused outright: the primary's own paths never
+ * need one.
+ */
+static int
+rescue_confine(int rootfd, const char *root, const char *rootpath,
+    const char *key, int flags, char **path, char **name, int *fdp)
+{
+	char qr[128], qp[128], proc[64], buf[PATH_MAX];
+	size_t rl = strlen(rootpath);
+	ssize_t n;
+	int fd, r;
+
+	if (*path == NULL)
 		return 0;
-	r = rescue_path(root, key, *path, buf, sizeof(buf));
-	if (r != 0)
-		return r;
+	log_escape(*path, strlen(*path), qp, sizeof(qp));
+	log_escape(root, strlen(root), qr, sizeof(qr));
+	if (rescue_has_dotdot(*path)) {
+		log_error("rescue: %s '%s' holds '..': refused under --root "
+		    "'%s'", key, qp, qr);
+		return -AR_ECONFIG;
+	}
+	guard_enter("opening the primary's paths under --root");
+	r = fs_open_in_root(rootfd, *path, flags, &fd);
+	guard_leave();
+	if (r != 0) {
+		log_error("rescue: %s '%s%s': %s", key, qr, qp,
+		    r == -AR_EIO ? strerror(errno) : "a symlink or '..' on "
+		    "the way");
+		return -AR_ESTORAGE;
+	}
+	n = snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (n > 0 && (size_t)n < sizeof(proc))
+		n = readlink(proc, buf, sizeof(buf) - 1);
+	else
+		n = -1;
+	if (n <= 0 || (size_t)n >= sizeof(buf) - 1) {
+		close(fd);
+		log_error("rescue: %s '%s%s': cannot tell where it leads",
+		    key, qr, qp);
+		return -AR_ESTORAGE;
+	}
+	buf[n] = '\0';
+	if (strncmp(buf, rootpath, rl) != 0 || (buf[rl] != '/' &&
+	    buf[rl] != '\0' && rl > 1)) {
+		close(fd);
+		log_error("rescue: %s '%s%s' leads out of --root", key, qr,
+		    qp);
+		return -AR_ECONFIG;
+	}
 	free(*path);
-	*path = strdup(buf);
-	if (*path == NULL) {
+	*path = strdup(proc);
+	if (name != NULL)
+		*name = strdup(buf);
+	if (*path == NULL || (name != NULL && *name == NULL)) {
+		close(fd);
 		log_error("rescue: %s", ar_strerror(-AR_ENOMEM));
 		return -AR_ENOMEM;
 	}
+	*fdp = fd;
 	return 0;
 }
 
@@ -112,7 +178,9 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 	struct rescue_opts o;
 	struct auth auth;
 	char err[CONFIG_ERR_MAX + 1024];
-	int dirfds[TLS_NFILES], rootfd = -1;
+	char rootpath[PATH_MAX], *data_name = NULL, *spool_name = NULL;
+	int data_fd = -1, spool_fd = -1, token_fd = -1;
+	int dirfds[TLS_NFILES], rootfd = -1, fd;
 	sigset_t set;
 	int r;
 
@@ -126,31 +194,16 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 		return -AR_EUSAGE;
 	}
 	/* Claim 3: the primary's paths, seen under the mount point. */
-	r = rescue_reroot(ctx->root, "data_dir", &cfg->data_dir);
-	if (r == 0)
-		r = rescue_reroot(ctx->root, "spool_dir", &cfg->spool_dir);
-	if (r == 0 && ctx->root != NULL && cfg->auth_token_file != NULL &&
-	    !cmd_key_given(ctx, "auth_token_file")) {
-		char buf[RESCUE_PATH_MAX];
-		int shared;
-
-		/* The token may live on the shared storage or be deployed
-		 * on every node: prefer the shared copy. */
-		r = rescue_path(ctx->root, "auth_token_file",
-		    cfg->auth_token_file, buf, sizeof(buf));
+	if (ctx->root != NULL) {
+		r = rescue_len_check(ctx->root, "data_dir", cfg->data_dir);
+		if (r == 0)
+			r = rescue_len_check(ctx->root, "spool_dir",
+			    cfg->spool_dir);
+		if (r == 0 && !cmd_key_given(ctx, "auth_token_file"))
+			r = rescue_len_check(ctx->root, "auth_token_file",
+			    cfg->auth_token_file);
 		if (r != 0)
 			return r;
-		guard_enter("looking for the token file");
-		shared = access(buf, R_OK) == 0;
-		guard_leave();
-		if (shared)
-			r = rescue_reroot(ctx->root, "auth_token_file",
-			    &cfg->auth_token_file);
-	}
-	if (r != 0)
-		return r;
-	/* The primary's identity, so that standbys pinning it accept us. */
-	if (ctx->root != NULL && config_tls_enabled(&cfg->tls)) {
 		guard_enter("opening --root");
 		if (fs_open_dir(ctx->root, &rootfd) != 0) {
 			char q[128];
@@ -162,6 +215,31 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 			return -AR_ESTORAGE;
 		}
 		guard_leave();
+		if (realpath(ctx->root, rootpath) == NULL) {
+			log_error("rescue: --root: %s", strerror(errno));
+			r = -AR_ESTORAGE;
+			goto out;
+		}
+		r = rescue_confine(rootfd, ctx->root, rootpath, "data_dir",
+		    O_RDONLY | O_DIRECTORY, &cfg->data_dir, &data_name,
+		    &data_fd);
+		if (r == 0)
+			r = rescue_confine(rootfd, ctx->root, rootpath,
+			    "spool_dir", O_RDONLY | O_DIRECTORY,
+			    &cfg->spool_dir, &spool_name, &spool_fd);
+		/* The token may live on the shared storage or be deployed
+		 * on every node: prefer the shared copy. */
+		if (r == 0 && cfg->auth_token_file != NULL &&
+		    !cmd_key_given(ctx, "auth_token_file") &&
+		    fs_open_in_root(rootfd, cfg->auth_token_file,
+		    O_RDONLY | O_NONBLOCK, &fd) == 0) {
+			close(fd);
+			r = rescue_confine(rootfd, ctx->root, rootpath,
+			    "auth_token_file", O_RDONLY | O_NONBLOCK,
+			    &cfg->auth_token_file, NULL, &token_fd);
+		}
+		if (r != 0)
+			goto out;
 	}
 	rescue_tls_files(ctx, rootfd, dirfds);
 	guard_enter("reading the token and TLS files");
@@ -169,24 +247,30 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 	guard_leave();
 	if (rootfd >= 0)
 		close(rootfd);
+	rootfd = -1;
+	if (token_fd >= 0)
+		close(token_fd);
+	token_fd = -1;
 	if (r != 0)
-		return r;
+		goto out;
 	r = auth_listen_check(&auth, &cfg->listen, cfg->tls.mode, err,
 	    sizeof(err));
 	if (r != 0) {
 		log_error("rescue: %s", err);
 		auth_release(&auth);
-		return r;
+		goto out;
 	}
 	delta_global_init();
 	r = cmd_signals(&set, 0, NULL);
 	if (r != 0) {
 		log_error("rescue: cannot block the stop signals");
 		auth_release(&auth);
-		return r;
+		goto out;
 	}
 	memset(&o, 0, sizeof(o));
 	o.cfg = cfg;
+	o.data_name = data_name;
+	o.spool_name = spool_name;
 	o.auth = &auth;
 	o.timeout_ns = ctx->timeout_ns ? ctx->timeout_ns : RESCUE_TIMEOUT_NS;
 	o.settle_ns = ctx->settle_ns;
@@ -201,6 +285,17 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 	if (r != 0)
 		log_error("rescue: %s", err);
 	auth_release(&auth);
+out:
+	if (rootfd >= 0)
+		close(rootfd);
+	if (token_fd >= 0)
+		close(token_fd);
+	if (data_fd >= 0)
+		close(data_fd);
+	if (spool_fd >= 0)
+		close(spool_fd);
+	free(data_name);
+	free(spool_name);
 	return r;
 }
 

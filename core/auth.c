@@ -1,4 +1,7 @@
 #include <arpa/inet.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -6,6 +9,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "error.h"
@@ -262,4 +267,78 @@ auth_backoff_ok(struct auth_backoff *b, const char *addr)
 
 	if (e != NULL && e->fails > 0)
 		memset(e, 0, sizeof(*e));
+}
+
+/* ------------------------------------------------------------------------
+ * The owner of a loopback peer's socket.
+ */
+
+int
+auth_peer_uid(const struct sockaddr *peer, const struct sockaddr *local,
+    uint32_t *uid)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 req;
+	} q;
+	union {
+		struct nlmsghdr nlh;
+		uint8_t buf[1024];
+	} a;
+	struct sockaddr_nl nl;
+	struct timeval tv = { 1, 0 };
+	const struct inet_diag_msg *m;
+	ssize_t n;
+	int fd;
+
+	memset(&q, 0, sizeof(q));
+	q.nlh.nlmsg_len = sizeof(q);
+	q.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	q.nlh.nlmsg_flags = NLM_F_REQUEST;
+	q.req.sdiag_protocol = IPPROTO_TCP;
+	q.req.idiag_states = ~0u;
+	q.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	q.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	if (peer->sa_family == AF_INET && local->sa_family == AF_INET) {
+		const struct sockaddr_in *p = (const void *)peer;
+		const struct sockaddr_in *l = (const void *)local;
+
+		q.req.sdiag_family = AF_INET;
+		q.req.id.idiag_sport = p->sin_port;
+		q.req.id.idiag_dport = l->sin_port;
+		memcpy(q.req.id.idiag_src, &p->sin_addr, 4);
+		memcpy(q.req.id.idiag_dst, &l->sin_addr, 4);
+	} else if (peer->sa_family == AF_INET6 &&
+	    local->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *p = (const void *)peer;
+		const struct sockaddr_in6 *l = (const void *)local;
+
+		q.req.sdiag_family = AF_INET6;
+		q.req.id.idiag_sport = p->sin6_port;
+		q.req.id.idiag_dport = l->sin6_port;
+		memcpy(q.req.id.idiag_src, &p->sin6_addr, 16);
+		memcpy(q.req.id.idiag_dst, &l->sin6_addr, 16);
+	} else
+		return -AR_EAUTH;
+	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0)
+		return -AR_EAUTH;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memset(&nl, 0, sizeof(nl));
+	nl.nl_family = AF_NETLINK;
+	if (sendto(fd, &q, sizeof(q), 0, (struct sockaddr *)&nl,
+	    sizeof(nl)) != (ssize_t)sizeof(q)) {
+		close(fd);
+		return -AR_EAUTH;
+	}
+	n = recv(fd, a.buf, sizeof(a.buf), 0);
+	close(fd);
+	if (n < (ssize_t)NLMSG_LENGTH(sizeof(*m)) ||
+	    !NLMSG_OK(&a.nlh, (size_t)n) ||
+	    a.nlh.nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+	    a.nlh.nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+		return -AR_EAUTH;
+	m = NLMSG_DATA(&a.nlh);
+	*uid = m->idiag_uid;
+	return 0;
 }

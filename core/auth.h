@@ -53,6 +53,16 @@ int auth_header(const struct auth *a, char *out, size_t outlen);
 int auth_addr_is_loopback(const void *sockaddr);
 
 /*
+ * The uid owning the TCP socket at peer that is connected to local,
+ * both on this host (loopback), from the kernel's socket diagnostics
+ * (NETLINK_SOCK_DIAG, inet_diag): SO_PEERCRED is for Unix sockets only.
+ * Returns 0, or -AR_EAUTH when the kernel does not tell (not found, not
+ * TCP, no sock_diag).
+ */
+int auth_peer_uid(const struct sockaddr *peer, const struct sockaddr *local,
+    uint32_t *uid);
+
+/*
  * Failed authentications, per peer address (pure: the caller locks and
  * gives the time). AUTH_BACKOFF_FREE failures are free; each one after
  * refuses that address for twice as long as the last (AUTH_BACKOFF_BASE_MS

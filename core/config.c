@@ -55,7 +55,7 @@ enum config_type {
 	CONFIG_T_UINT,		/* unsigned, decimal */
 	CONFIG_T_ADDR,		/* struct config_addr, "IP:PORT" */
 	CONFIG_T_PINS,		/* key pins, "sha256:HEX, ..." (stored as text) */
-	CONFIG_T_ONOFF,		/* int, enum config_onoff: "on" or "off" */
+	CONFIG_T_ONOFF,		/* int, enum config_onoff: "on"/"yes", "off"/"no" */
 	CONFIG_T_PORTION,	/* struct config_portion, "10" or "50%" */
 	CONFIG_T_YESNO,		/* int, 1 or 0: "yes" or "no" */
 };
@@ -166,6 +166,8 @@ static const struct config_key config_keys[] = {
 	    0 },
 	{ "standby", "append_min_size", CONFIG_T_SIZE, S(append_min_size),
 	    0, TIB, "1M", 0 },
+	{ "standby", "strip_setuid", CONFIG_T_ONOFF, S(strip_setuid),
+	    0, 0, "off", 0 },
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -774,12 +776,16 @@ config_value_parse(const struct config_key *k, const char *text,
 		return 0;
 	}
 	case CONFIG_T_ONOFF:
-		if (strcmp(text, "on") != 0 && strcmp(text, "off") != 0) {
+		/* "yes" and "no" too, as rsync and sshd write them. */
+		if (strcmp(text, "on") == 0 || strcmp(text, "yes") == 0)
+			v->u = CONFIG_ON;
+		else if (strcmp(text, "off") == 0 || strcmp(text, "no") == 0)
+			v->u = CONFIG_OFF;
+		else {
 			config_err(why, whylen, "'%s' is neither 'on' nor "
 			    "'off'", q);
 			return -AR_EUSAGE;
 		}
-		v->u = strcmp(text, "on") == 0 ? CONFIG_ON : CONFIG_OFF;
 		return 0;
 	case CONFIG_T_YESNO:
 		if (strcmp(text, "yes") != 0 && strcmp(text, "no") != 0) {

@@ -107,6 +107,7 @@ struct config_standby {
 	int acls;			/* POSIX ACLs: yes */
 	char *append;			/* "inplace" (default) or "atomic" */
 	uint64_t append_min_size;	/* files with a block store, 1M */
+	int strip_setuid;		/* enum config_onoff, default off */
 };
 
 struct config {

@@ -73,6 +73,19 @@ enum rescue_standby_state {
 	RESCUE_SB_COMPLETE,	/* it confirmed (in this run or before) */
 };
 
+/* data_dir and spool_dir as messages name them. */
+static const char *
+rescue_data_name(const struct rescue_opts *o)
+{
+	return o->data_name != NULL ? o->data_name : o->cfg->data_dir;
+}
+
+static const char *
+rescue_spool_name(const struct rescue_opts *o)
+{
+	return o->spool_name != NULL ? o->spool_name : o->cfg->spool_dir;
+}
+
 static const char *const rescue_standby_states[] = {
 	[RESCUE_SB_NEVER] = "never called",
 	[RESCUE_SB_CALLED] = "called, incomplete",
@@ -315,7 +328,7 @@ rescue_mark_confirmed(struct rescue *rs, struct rescue_standby *sb,
 		if (r != 0)
 			log_warn("rescue: the confirmation of standby '%s' "
 			    "could not be recorded in the spool '%s': %s",
-			    sb->id, rs->o->cfg->spool_dir, strerror(e));
+			    sb->id, rescue_spool_name(rs->o), strerror(e));
 	}
 	pthread_mutex_unlock(&rs->mark_lock);
 }
@@ -397,15 +410,16 @@ rescue_hung_after(void *arg, const struct guard_expiry *e)
 
 /* The first look at the storage: the data directory and the generation. */
 static int
-rescue_probe_storage(const struct config_primary *cfg, char *gen, char *err,
+rescue_probe_storage(const struct rescue_opts *o, char *gen, char *err,
     size_t errlen)
 {
+	const struct config_primary *cfg = o->cfg;
 	struct stat st;
 
 	memset(&st, 0, sizeof(st));
 	if (stat(cfg->data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "the primary's data directory '%s': %s",
-		    cfg->data_dir, S_ISDIR(st.st_mode) || st.st_mode == 0 ?
+		    rescue_data_name(o), S_ISDIR(st.st_mode) || st.st_mode == 0 ?
 		    strerror(errno) : "not a directory");
 		return -AR_ESTORAGE;
 	}
@@ -438,16 +452,16 @@ rescue_caching_fs(const char *dir)
  * options are not visible from here in a portable way; the operator
  * knows them). */
 static void
-rescue_warn_caching(const struct config_primary *cfg, uint64_t settle_ns)
+rescue_warn_caching(const struct rescue_opts *o, uint64_t settle_ns)
 {
-	const char *dir = cfg->data_dir, *kind;
+	const char *dir = rescue_data_name(o), *kind;
 
 	if (settle_ns > 0)
 		return;
-	kind = rescue_caching_fs(dir);
+	kind = rescue_caching_fs(o->cfg->data_dir);
 	if (kind == NULL) {
-		dir = cfg->spool_dir;
-		kind = rescue_caching_fs(dir);
+		dir = rescue_spool_name(o);
+		kind = rescue_caching_fs(o->cfg->spool_dir);
 	}
 	if (kind == NULL)
 		return;
@@ -539,7 +553,7 @@ rescue_report(char *out, size_t outlen, const struct rescue_opts *o,
 	    "primary %s, data %s, spool %s\n",
 	    partial ? RESCUE_REPORT_PARTIAL : RESCUE_REPORT_DONE, when, gen,
 	    (unsigned long long)spool_durable_seq(sp) + 1,
-	    o->cfg->listen.text, o->cfg->data_dir, o->cfg->spool_dir);
+	    o->cfg->listen.text, rescue_data_name(o), rescue_spool_name(o));
 	if (n < 0 || (size_t)n >= outlen)
 		return n < 0 ? 0 : (int)outlen - 1;
 	pthread_mutex_lock(&rs->lock);
@@ -663,7 +677,7 @@ rescue_standbys_setup(const struct rescue_opts *o, struct spool *sp,
 		if (r != 0) {
 			snprintf(err, errlen, "the primary's spool '%s': cannot "
 			    "list the standbys' acknowledgements: %s",
-			    o->cfg->spool_dir, ar_strerror(r));
+			    rescue_spool_name(o), ar_strerror(r));
 			return -AR_ESTORAGE;
 		}
 		/* In the order of their names, not of the directory. */
@@ -971,10 +985,10 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	 * started: each stretch below is bounded. */
 	guard_enter("opening the primary's storage");
 	guarded = 1;
-	r = rescue_probe_storage(o->cfg, gen, err, errlen);
+	r = rescue_probe_storage(o, gen, err, errlen);
 	if (r != 0)
 		goto out;
-	rescue_warn_caching(o->cfg, o->settle_ns);
+	rescue_warn_caching(o, o->settle_ns);
 	if (gen_fenced(o->cfg->spool_dir, marker, sizeof(marker))) {
 		if (strncmp(marker, RESCUE_REPORT_PARTIAL,
 		    sizeof(RESCUE_REPORT_PARTIAL) - 1) == 0) {
@@ -998,13 +1012,13 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	if (access(o->cfg->spool_dir, W_OK) != 0) {
 		snprintf(err, errlen, "the primary's spool '%s' is not "
 		    "writable (%s): the rescue could not fence it",
-		    o->cfg->spool_dir, strerror(errno));
+		    rescue_spool_name(o), strerror(errno));
 		r = -AR_ESTORAGE;
 		goto out;
 	}
 	if (fs_open_dir(o->cfg->data_dir, &rootfd) != 0) {
 		snprintf(err, errlen, "the primary's data directory '%s': %s",
-		    o->cfg->data_dir, strerror(errno));
+		    rescue_data_name(o), strerror(errno));
 		r = -AR_ESTORAGE;
 		goto out;
 	}
@@ -1045,6 +1059,8 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	so.spool = sp;
 	so.event = rescue_on_event;
 	so.event_arg = &rs;
+	so.ids = o->standbys;
+	so.nids = o->nstandbys;
 	/* What rescue_mark_confirmed needs, from the first request on. */
 	rs.o = o;
 	rs.gen = gen;
@@ -1083,7 +1099,7 @@ fence:
 	if (fenced != 0) {
 		guard_leave();
 		snprintf(err, errlen, "the standby is complete, but the spool "
-		    "'%s' could not be marked: %s", o->cfg->spool_dir,
+		    "'%s' could not be marked: %s", rescue_spool_name(o),
 		    strerror(errno));
 		r = -AR_ESTORAGE;
 		goto out;

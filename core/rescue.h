@@ -23,6 +23,11 @@
 
 struct rescue_opts {
 	const struct config_primary *cfg;	/* paths already re-rooted */
+	/* What data_dir and spool_dir are called in messages when cfg's
+	 * are the descriptors of a confined --root (/proc/self/fd/N);
+	 * NULL: cfg's own. */
+	const char *data_name;
+	const char *spool_name;
 	const struct auth *auth;
 	uint64_t timeout_ns;		/* no standby call for this long: fail */
 	uint64_t settle_ns;		/* wait this long before any read */

@@ -422,6 +422,12 @@ serve_changes_id(struct server *srv, struct server_request *rq, char *why,
 	struct serve_changes_ids k;
 	size_t i;
 
+	/* A rescue completes the ids of its --standby: the operator named
+	 * them. */
+	for (i = 0; i < srv->opts.nids; i++) {
+		if (strcmp(srv->opts.ids[i], rq->q.id) == 0)
+			return 0;
+	}
 	if (list != NULL) {
 		/* The list was checked when it was set. */
 		while (config_ids_next_pin(&list, id, pin) == 1) {

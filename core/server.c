@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,6 +64,9 @@ struct server_conn {
 	int authed;		/* a request of it was authenticated */
 	int reaped;		/* shut down by the reaper */
 	char pin[PIN_TEXT_LEN + 1];	/* the peer's key, "" without TLS */
+	int uid_checked;	/* no token: the local user was looked at */
+	int uid_refused;
+	char uid_why[160];
 	struct server_conn *prev, *next;	/* srv->conns, conn_lock */
 };
 
@@ -688,6 +692,66 @@ server_request_auth(struct server *srv, struct MHD_Connection *c,
 	return -1;
 }
 
+/*
+ * Without a token and without TLS, the server listens on loopback only,
+ * and a peer is a user of this host: anyone could read every file. So
+ * the owner of the peer's socket (auth_peer_uid) must be root, the
+ * server's own user or the owner of data_dir; decided on the first
+ * request of a connection and kept.
+ */
+static int
+server_local_check(struct server *srv, struct MHD_Connection *c,
+    struct server_request *rq, enum MHD_Result *answer)
+{
+	const union MHD_ConnectionInfo *ci, *ai;
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+	struct server_conn *sc;
+	struct stat st;
+	uint32_t uid;
+
+	if (srv->opts.auth->enabled || srv->opts.auth->tls.enabled)
+		return 0;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	sc = ci != NULL ? ci->socket_context : NULL;
+	if (sc == NULL) {
+		*answer = MHD_NO;
+		return -1;
+	}
+	if (!sc->uid_checked) {
+		sc->uid_checked = 1;
+		ai = MHD_get_connection_info(c,
+		    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (ai == NULL || ai->client_addr == NULL || sc->fd < 0 ||
+		    getsockname(sc->fd, (struct sockaddr *)&local,
+		    &llen) != 0 || auth_peer_uid(ai->client_addr,
+		    (struct sockaddr *)&local, &uid) != 0) {
+			sc->uid_refused = 1;
+			snprintf(sc->uid_why, sizeof(sc->uid_why), "the %s has "
+			    "no token and cannot tell which local user "
+			    "connects (sock_diag): set auth_token_file",
+			    srv->opts.role == WIRE_ROLE_RESCUE ? "rescue" :
+			    "primary");
+		} else if (uid != 0 && uid != (uint32_t)geteuid() &&
+		    (fstat(srv->opts.rootfd, &st) != 0 ||
+		    uid != (uint32_t)st.st_uid)) {
+			sc->uid_refused = 1;
+			snprintf(sc->uid_why, sizeof(sc->uid_why), "the %s has "
+			    "no token: only root, its own user or the owner of "
+			    "data_dir may connect from this host, not uid %lu",
+			    srv->opts.role == WIRE_ROLE_RESCUE ? "rescue" :
+			    "primary", (unsigned long)uid);
+		}
+		if (sc->uid_refused)
+			log_warn("%s: %s", rq->peer, sc->uid_why);
+	}
+	if (!sc->uid_refused)
+		return 0;
+	*answer = server_reply_error(c, MHD_HTTP_FORBIDDEN, AR_EAUTH,
+	    sc->uid_why);
+	return -1;
+}
+
 /* First call of a request: headers only. Route and authenticate before
  * any body is accepted. */
 static enum MHD_Result
@@ -723,7 +787,8 @@ server_request_begin(struct server *srv, struct MHD_Connection *c,
 		return server_reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    "wrong method");
 	}
-	if (server_request_auth(srv, c, rq, url, &answer) != 0)
+	if (server_request_auth(srv, c, rq, url, &answer) != 0 ||
+	    server_local_check(srv, c, rq, &answer) != 0)
 		return answer;
 	server_conn_authed(srv, c);
 	metrics_add(METRICS_REQUESTS, 1);

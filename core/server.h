@@ -40,6 +40,10 @@ struct server_opts {
 	 * from the server's threads. NULL: every confirmation counts. */
 	int (*event)(void *arg, int ev, const char *id);
 	void *event_arg;
+	/* rescue: ids named on its command line (--standby), accepted as
+	 * if the primary's standbys list held them (without a pin). */
+	const char *const *ids;
+	size_t nids;
 };
 
 enum server_event {

@@ -102,18 +102,35 @@ sync_same_mtime(const struct stat *st, const struct wire_entry *e)
 	    (uint32_t)st->st_mtim.tv_nsec == e->mtime_nsec;
 }
 
+/*
+ * The mode a file of the primary's gets here: with strip_setuid, no
+ * set-user-id or set-group-id bit (a standby run as root would
+ * otherwise make setuid-root programs of a hostile primary's files, as
+ * rsync -a does). Directories keep theirs (set-group-id there only
+ * passes the group on).
+ */
+static uint32_t
+sync_file_mode(const struct syncer *s, uint32_t mode)
+{
+	if (s->cfg->strip_setuid == CONFIG_ON)
+		mode &= ~(uint32_t)(S_ISUID | S_ISGID);
+	return mode;
+}
+
 int
 sync_attrs_code(const struct syncer *s, const struct stat *st,
     const struct wire_entry *e, char *code)
 {
 	static const char none[] = "...........";
+	uint32_t mode = e->type == WALK_FILE ? sync_file_mode(s, e->mode) :
+	    e->mode;
 
 	memcpy(code, none, SYNC_CODE_LEN + 1);
 	/* A file's mtime goes with its content, which is fetched. */
 	if (e->type != WALK_FILE && !sync_same_mtime(st, e))
 		code[4] = 't';
 	/* A symlink's own mode cannot be set on Linux. */
-	if (e->type != WALK_LINK && (st->st_mode & 07777) != e->mode)
+	if (e->type != WALK_LINK && (st->st_mode & 07777) != mode)
 		code[5] = 'p';
 	if (s->is_root && st->st_uid != e->uid)
 		code[6] = 'o';
@@ -133,7 +150,15 @@ sync_attrs_set_fd(struct syncer *s, int fd, uint32_t mode, uint32_t uid,
     uint32_t gid, int64_t sec, uint32_t nsec)
 {
 	struct timespec ts[2];
+	struct stat st;
 
+	if ((mode & (S_ISUID | S_ISGID)) != 0 &&
+	    s->cfg->strip_setuid == CONFIG_ON) {
+		if (fstat(fd, &st) != 0)
+			return -AR_EIO;
+		if (S_ISREG(st.st_mode))
+			mode = sync_file_mode(s, mode);
+	}
 	/* chown first: it clears set-id bits that fchmod then sets. */
 	if (s->is_root && fchown(fd, uid, gid) != 0)
 		return -AR_EIO;

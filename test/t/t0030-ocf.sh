@@ -321,6 +321,72 @@ test_expect_success 'rescue: probes read no status file; stop kills a running re
 	expect_rc 7 "$RESCUE_RA" monitor $R
 '
 
+# --- what a local user can make the monitor believe ---------------------------------
+
+# mimic_ready PID UID: PID runs as UID with the arguments of a rescue
+# (setpriv has exec'd the shell).
+mimic_ready() {
+	[ "$(stat -c %u "/proc/$1" 2>/dev/null)" = "$2" ] &&
+	grep -q "p.conf" "/proc/$1/cmdline" &&
+	! grep -q setpriv "/proc/$1/cmdline"
+}
+
+# A pid in the pid file held by another program, or by another user,
+# with the very arguments of ours: not ours (a reused pid reads as
+# "gone", not as "running").
+test_expect_success 'monitor: a mimic of the arguments is not the rescue' '
+	mkdir -p "$TRASH/run" && rm -f "$TRASH/run/rescue.rc" &&
+	start_bg mimic1.log "$PYTHON3" -c "import time; time.sleep(60)" \
+		rescue -c "$TRASH/p.conf" &&
+	mimic1=$last_pid &&
+	wait_for 10 grep -q "p.conf" "/proc/$mimic1/cmdline" &&
+	echo "$mimic1" >"$TRASH/run/rescue.pid" &&
+	expect_rc 1 "$RESCUE_RA" monitor $R &&
+	reason_has "is gone and left no exit status" &&
+	kill -KILL "$mimic1" && rm -f "$TRASH/run/rescue.pid"
+'
+
+test_expect_success 'monitor: the same program run by another user is not ours' '
+	start_bg mimic2.log setpriv --reuid=nobody --regid=nogroup \
+		--clear-groups /bin/sh -c "while :; do sleep 1; done" rescue \
+		-c "$TRASH/p.conf" &&
+	mimic2=$last_pid &&
+	wait_for 10 mimic_ready "$mimic2" "$(id -u nobody)" &&
+	echo "$mimic2" >"$TRASH/run/rescue.pid" &&
+	expect_rc 1 "$RESCUE_RA" monitor $R &&
+	kill -KILL "$mimic2" && rm -f "$TRASH/run/rescue.pid"
+'
+
+test_expect_success 'monitor: a recorded exit status wins over a live pid' '
+	expect_rc 0 "$RESCUE_RA" start $R FAKE_RESCUE_MODE=slow &&
+	expect_rc 0 "$RESCUE_RA" monitor $R &&
+	echo 16 >"$TRASH/run/rescue.rc" &&
+	expect_rc 1 "$RESCUE_RA" monitor $R &&
+	reason_has "status 16" &&
+	rm -f "$TRASH/run/rescue.rc" &&
+	expect_rc 0 "$RESCUE_RA" stop $R
+'
+
+test_expect_success 'options are split, never glob-expanded' '
+	mkdir -p globdir && : >globdir/--standby-is-a-file &&
+	(cd globdir && ra "$RESCUE_RA" start $R FAKE_RESCUE_MODE=ok \
+		OCF_RESKEY_options="--standby *" FAKE_ARGS="$TRASH/args" \
+		OCF_RESKEY_wait_complete=true; true) &&
+	cat "$TRASH/args" &&
+	grep -q -- "--standby \*" "$TRASH/args" &&
+	! grep -q -- "--standby-is-a-file" "$TRASH/args" &&
+	expect_rc 0 "$RESCUE_RA" stop $R
+'
+
+test_expect_success 'a log file that is a symbolic link is refused' '
+	rm -f "$TRASH/run/rescue.log" &&
+	ln -s "$TRASH/elsewhere" "$TRASH/run/rescue.log" &&
+	expect_rc 1 "$RESCUE_RA" start $R FAKE_RESCUE_MODE=ok &&
+	reason_has "is a symbolic link" &&
+	! test -e "$TRASH/elsewhere" &&
+	rm "$TRASH/run/rescue.log"
+'
+
 # --- ocf-tester ------------------------------------------------------------------
 
 if [ -z "$OCF_TESTER" ]; then

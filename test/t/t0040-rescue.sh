@@ -376,4 +376,60 @@ else
 	'
 fi
 
+# ---------------------------------------------------------------------
+# --root confines: the primary's paths are resolved beneath the mount
+# point, a ".." is refused and a symlink on the storage means the
+# storage's own tree, so the rescue never serves this node's files.
+
+# The storage of a primary that ran (its spool is real), under MNT10;
+# this node's own "secret" files outside it.
+test_expect_success 'setup: a stored primary, and files of the rescue node' '
+	stop_strays &&
+	mkdir -p p10/data secret && echo stored >p10/data/stored &&
+	echo "of the rescue node" >secret/secret &&
+	write_conf p10 "$TRASH/p10/data" "$TRASH/p10/spool" 100ms &&
+	start_primary p10 &&
+	kill9 $WATCH_PID &&
+	MNT10=$TRASH/mnt10 && mkdir -p "$MNT10$FAKE" &&
+	cp -a p10/. "$MNT10$FAKE/"
+'
+
+# refused_root NAME DATA_DIR STATUS TEXT: a rescue of a primary with that
+# data_dir under --root MNT10 exits STATUS saying TEXT, and a standby
+# that dials the address gets nothing of this node.
+refused_root() {
+	write_conf "$1" "$2" "$FAKE/spool" 100ms &&
+	test_must_fail "$3" timeout 30 "$ASYNCREP" rescue -c "$TRASH/$1.conf" \
+		--root "$MNT10" --timeout 2s 2>"$1.err" &&
+	cat "$1.err" &&
+	grep -q "$4" "$1.err" &&
+	test_must_fail 4 timeout 30 "$ASYNCREP" sync --data-dir "$TRASH/$1.d" \
+		--state-dir "$TRASH/$1.st" --primary "$ADDR" --connect-timeout 1s \
+		2>/dev/null &&
+	! test -e "$1.d/secret"
+}
+
+test_expect_success '--root: a data_dir with .. is refused (2)' '
+	refused_root p10dd "$FAKE/../../../../../../../../..$TRASH/secret" 2 \
+		"holds ....: refused under --root"
+'
+
+test_expect_success '--root: a symlink on the storage stays on the storage (17)' '
+	rm -rf "$MNT10$FAKE/data" &&
+	ln -s "$TRASH/secret" "$MNT10$FAKE/data" &&
+	refused_root p10ln "$FAKE/data" 17 "No such file or directory"
+'
+
+test_expect_success '--root: a symlink the storage resolves is served from it' '
+	mkdir -p "$MNT10$TRASH/secret" &&
+	echo "of the storage" >"$MNT10$TRASH/secret/secret" &&
+	write_conf p10ok "$FAKE/data" "$FAKE/spool" 100ms &&
+	start_rescue p10ok --root "$MNT10" --timeout 30s &&
+	wait_for 10 status_is p10ok listening &&
+	start_follow s10 &&
+	rescued_ok p10ok s10 "$MNT10$FAKE/spool" &&
+	echo "of the storage" >expect &&
+	test_cmp expect s10/data/secret
+'
+
 test_done

@@ -303,4 +303,15 @@ test_expect_success 'the standbys key: only those listed are waited for; a compl
 	! grep -q "ghost\|old" pd/spool/rescued
 '
 
+# The primary's standbys list refuses ids it does not hold, but an id
+# the rescue was told to complete (--standby) is accepted all the same.
+test_expect_success 'rescue --standby ID beyond the standbys list: that id completes' '
+	rm pd/spool/rescued &&
+	start_rescue pd --timeout 30s --standbys other --standby d1 &&
+	wait_for 10 status_is pd listening &&
+	start_follow d1 --standby-id d1 &&
+	rescued_ok pd d1 &&
+	grep -q "^standby d1: complete$" pd/spool/rescued
+'
+
 test_done

@@ -159,4 +159,43 @@ test_expect_success 'trickled headers are cut off; a real standby still syncs' '
 	grep -q "did not authenticate within header_timeout" watch.log
 '
 
+# --- a local user, and no token ------------------------------------------------
+
+if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null 2>&1; then
+	test_expect_success 'setup: the primary again, without a token' '
+		stop_watch &&
+		mv watch.log watch.3.log &&
+		start_watch "$TRASH/src" "$TRASH/spool" --interval 0 &&
+		mkdir -p nob && chown nobody nob
+	'
+
+	# Without a token anyone on this host could read every file over
+	# loopback: only root, the server's user or data_dir's owner may.
+	test_expect_success 'no token: a local user other than those is refused (5)' '
+		test_must_fail 5 runuser -u nobody -- "$ASYNCREP" sync \
+			--data-dir "$TRASH/nob/data" --state-dir "$TRASH/nob/state" \
+			--primary "$TEST_IP:$TEST_PORT" 2>nob.err &&
+		cat nob.err &&
+		grep -q "only root, its own user or the owner of data_dir may connect from this host, not uid $(id -u nobody)" nob.err &&
+		! test -e nob/data/big &&
+		grep -q "not uid $(id -u nobody)" watch.log
+	'
+
+	test_expect_success 'no token: the owner of data_dir may' '
+		chown nobody src &&
+		runuser -u nobody -- "$ASYNCREP" sync \
+			--data-dir "$TRASH/nob/data2" --state-dir "$TRASH/nob/state2" \
+			--primary "$TEST_IP:$TEST_PORT" &&
+		test -f nob/data2/small &&
+		chown root src
+	'
+
+	test_expect_success 'no token: root may' '
+		sync_to "$TRASH/sb4/data" "$TRASH/sb4/state" &&
+		trees_equal src sb4/data
+	'
+else
+	test_skip 'no token, local user' 'needs root and runuser'
+fi
+
 test_done

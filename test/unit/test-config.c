@@ -346,6 +346,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.standby.batch_files, 1024);
 	assert_int_equal(cfg.standby.max_file_size, 0);
 	assert_int_equal(cfg.standby.max_stored_size, 4ULL << 30);
+	assert_int_equal(cfg.standby.strip_setuid, CONFIG_OFF);
 	assert_int_equal(cfg.standby.max_delete.n, 50);
 	assert_int_equal(cfg.standby.max_delete.percent, 1);
 	config_release(&cfg);
@@ -381,7 +382,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 30);
+	assert_int_equal(n, 31);
 	assert_string_equal(k[1], "state_dir");
 	assert_string_equal(k[8], "batch_files");
 	assert_string_equal(k[9], "standby_id");
@@ -403,6 +404,7 @@ test_section_keys(void **state)
 	assert_string_equal(k[27], "acls");
 	assert_string_equal(k[28], "append");
 	assert_string_equal(k[29], "append_min_size");
+	assert_string_equal(k[30], "strip_setuid");
 
 	assert_null(config_section_keys("rescue"));
 }
@@ -935,6 +937,12 @@ test_tls_keys(void **state)
 
 	/* Bad values, refused as they are read. */
 	assert_int_equal(config_set(&cfg, "standby", "tls", "yes", err,
+	    sizeof err), 0);
+	assert_int_equal(cfg.standby.tls.mode, CONFIG_ON);
+	assert_int_equal(config_set(&cfg, "standby", "tls", "no", err,
+	    sizeof err), 0);
+	assert_int_equal(cfg.standby.tls.mode, CONFIG_OFF);
+	assert_int_equal(config_set(&cfg, "standby", "tls", "true", err,
 	    sizeof err), -AR_EUSAGE);
 	assert_non_null(strstr(err, "neither 'on' nor 'off'"));
 	assert_int_equal(config_set(&cfg, "standby", "tls_trust",
