@@ -528,7 +528,7 @@ int
 client_hello(struct client *c, struct wire_hello *h)
 {
 	struct client_hello_ctx hc;
-	struct curl_slist *offer, *chosen;
+	struct curl_slist *offer;
 	char line[64];
 	int r;
 
@@ -573,22 +573,31 @@ client_hello(struct client *c, struct wire_hello *h)
 	wire_reader_release(&hc.rd);
 	if (r != 0)
 		return r;
-	/* Every later request names the version chosen. */
-	snprintf(line, sizeof(line), "%s: %u", WIRE_HDR_VERSION, h->version);
-	chosen = client_headers_with(c, line);
-	if (chosen == NULL)
-		return -AR_ENOMEM;
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, chosen);
-	curl_slist_free_all(c->vheaders);
-	c->vheaders = chosen;
-	c->version = h->version;
-	return 0;
+	return client_set_version(c, h->version);
 }
 
 uint32_t
 client_version(const struct client *c)
 {
 	return c->version;
+}
+
+int
+client_set_version(struct client *c, uint32_t version)
+{
+	struct curl_slist *chosen;
+	char line[64];
+
+	/* Every later request names the version chosen. */
+	snprintf(line, sizeof(line), "%s: %u", WIRE_HDR_VERSION, version);
+	chosen = client_headers_with(c, line);
+	if (chosen == NULL)
+		return -AR_ENOMEM;
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, chosen);
+	curl_slist_free_all(c->vheaders);
+	c->vheaders = chosen;
+	c->version = version;
+	return 0;
 }
 
 int

@@ -121,6 +121,8 @@ static const struct config_key config_keys[] = {
 	    NS_PER_S, 24 * HOUR, "30s", 0 },
 	{ "standby", "delta_min_size", CONFIG_T_SIZE, S(delta_min_size),
 	    0, TIB, "64K", 0 },
+	{ "standby", "lane_min_size", CONFIG_T_SIZE, S(lane_min_size),
+	    0, TIB, "8M", 0 },
 	{ "standby", "batch_size", CONFIG_T_SIZE, S(batch_size),
 	    64 * KIB, GIB, "16M", 0 },
 	{ "standby", "batch_files", CONFIG_T_UINT, S(batch_files),

@@ -40,12 +40,13 @@ sync_fail(struct syncer *s, int err, const char *fmt, ...)
 	return err;
 }
 
-/* Two buffers rotate, so one message can quote two paths. */
+/* Two buffers rotate, so one message can quote two paths; each thread
+ * (a lane's, lane.c) has its own. */
 const char *
 sync_esc(const char *p, size_t len)
 {
-	static char bufs[2][LOG_ESC_MAX];
-	static int i;
+	static _Thread_local char bufs[2][LOG_ESC_MAX];
+	static _Thread_local int i;
 
 	i ^= 1;
 	return log_escape(p, len, bufs[i], sizeof(bufs[i]));
@@ -546,7 +547,7 @@ sync_entry_file(struct syncer *s, const struct wire_entry *e,
     const struct walk_ent *le, const char *path, size_t plen)
 {
 	char code[SYNC_CODE_LEN + 1];
-	int r, whole = 0;
+	int r, whole = 0, delta;
 
 	assert(s->blk.active);
 	if (le != NULL && le->type == WALK_FILE &&
@@ -570,9 +571,13 @@ sync_entry_file(struct syncer *s, const struct wire_entry *e,
 		    path, plen, "");
 		return 0;
 	}
-	if (le != NULL && le->type == WALK_FILE &&
+	delta = le != NULL && le->type == WALK_FILE &&
 	    (uint64_t)le->st.st_size >= s->cfg->delta_min_size &&
-	    e->size >= s->cfg->delta_min_size) {
+	    e->size >= s->cfg->delta_min_size;
+	/* Following, a big transfer goes on beside later batches. */
+	if (lane_wanted(s, e->size))
+		return lane_start(s, path, plen, e->size, le != NULL, delta);
+	if (delta) {
 		r = fetch_delta_file(s, path, plen, &whole);
 		if (r != 0 || !whole)
 			return r;
@@ -986,6 +991,7 @@ sync_release(struct syncer *s)
 	for (i = 0; i < s->nrescan; i++)
 		free(s->rescan[i]);
 	free(s->rescan);
+	lane_free(s);
 	exclude_free(s->exclude);
 	client_free(s->client);
 	state_release(&s->state);

@@ -22,7 +22,12 @@
  * only when that version was negotiated.
  */
 #define WIRE_VERSION_MIN 1
-#define WIRE_VERSION_MAX 2
+#define WIRE_VERSION_MAX 4
+/* Version 3 is reserved. From version 4 on, GET /v1/changes takes ack=
+ * (the standby's durable position, at most since), so a standby can ask
+ * for later changes while a big file of an earlier batch is still sent
+ * in its own lane (PROTOCOL.md "Lanes"). */
+#define WIRE_V_LANES 4
 #define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */
 #define WIRE_HDR_VERSIONS "X-Asyncrep-Versions"
 #define WIRE_HDR_VERSION "X-Asyncrep-Version"
