@@ -121,8 +121,6 @@ static const struct config_key config_keys[] = {
 	    NS_PER_S, 24 * HOUR, "30s", 0 },
 	{ "standby", "delta_min_size", CONFIG_T_SIZE, S(delta_min_size),
 	    0, TIB, "64K", 0 },
-	{ "standby", "lane_min_size", CONFIG_T_SIZE, S(lane_min_size),
-	    0, TIB, "8M", 0 },
 	{ "standby", "batch_size", CONFIG_T_SIZE, S(batch_size),
 	    64 * KIB, GIB, "16M", 0 },
 	{ "standby", "batch_files", CONFIG_T_UINT, S(batch_files),
@@ -137,6 +135,8 @@ static const struct config_key config_keys[] = {
 	{ "standby", "tls_ca", CONFIG_T_PATH, S(tls.ca), 0, 0, NULL, 0 },
 	{ "standby", "max_delete", CONFIG_T_PORTION, S(max_delete),
 	    0, 0, "50%", 0 },
+	{ "standby", "lane_min_size", CONFIG_T_SIZE, S(lane_min_size),
+	    0, TIB, "8M", 0 },
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 

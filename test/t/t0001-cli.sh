@@ -47,7 +47,7 @@ primary_keys='data-dir spool-dir listen interval auth-token-file
 	tls tls-cert tls-key tls-trust tls-ca'
 standby_keys='data-dir state-dir primary auth-token-file connect-timeout
 	stall-timeout delta-min-size batch-size batch-files standby-id exclude
-	tls tls-cert tls-key tls-trust tls-ca max-delete'
+	tls tls-cert tls-key tls-trust tls-ca max-delete lane-min-size'
 all_own="$watch_opts $sync_opts $rescue_opts $status_opts $keygen_opts"
 
 # The options a command takes, one per line, sorted.

@@ -277,6 +277,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.standby.connect_timeout_ns, 5000000000ULL);
 	assert_int_equal(cfg.standby.stall_timeout_ns, 30000000000ULL);
 	assert_int_equal(cfg.standby.delta_min_size, 64 * 1024);
+	assert_int_equal(cfg.standby.lane_min_size, 8 * 1024 * 1024);
 	assert_int_equal(cfg.standby.batch_size, 16ULL << 20);
 	assert_int_equal(cfg.standby.batch_files, 1024);
 	assert_int_equal(cfg.standby.max_delete.n, 50);
@@ -309,7 +310,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 17);
+	assert_int_equal(n, 18);
 	assert_string_equal(k[1], "state_dir");
 	assert_string_equal(k[8], "batch_files");
 	assert_string_equal(k[9], "standby_id");
@@ -318,6 +319,7 @@ test_section_keys(void **state)
 	assert_string_equal(k[12], "tls_cert");
 	assert_string_equal(k[15], "tls_ca");
 	assert_string_equal(k[16], "max_delete");
+	assert_string_equal(k[17], "lane_min_size");
 
 	assert_null(config_section_keys("rescue"));
 }
