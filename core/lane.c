@@ -221,8 +221,14 @@ lane_join(struct syncer *s, struct lane *l, uint64_t *rewind)
 		    sync_esc(l->path, l->len));
 		r = lane_dirattr_apply(s, l);
 	}
-	if (sub->client != NULL)
+	if (sub->client != NULL) {
+		uint64_t sent, received;
+
+		client_traffic(sub->client, &sent, &received);
+		s->lane_sent += sent;
+		s->lane_received += received;
 		client_free(sub->client);
+	}
 	sub->client = NULL;
 	free(sub->batch.items);
 	free(sub->retry);

@@ -977,9 +977,12 @@ sync_release(struct syncer *s)
 {
 	size_t i;
 
+	lane_free(s);
 	if (s->client != NULL)
 		client_traffic(s->client, &s->st->net_sent,
 		    &s->st->net_received);
+	s->st->net_sent += s->lane_sent;
+	s->st->net_received += s->lane_received;
 	fetch_batch_clear(s);
 	free(s->batch.items);
 	if (s->blk.dirfd >= 0)
@@ -991,7 +994,6 @@ sync_release(struct syncer *s)
 	for (i = 0; i < s->nrescan; i++)
 		free(s->rescan[i]);
 	free(s->rescan);
-	lane_free(s);
 	exclude_free(s->exclude);
 	client_free(s->client);
 	state_release(&s->state);

@@ -141,6 +141,7 @@ struct syncer {
 	uint64_t lane_rewind;	/* a lane's file moved while sent: ask again
 				 * from here (UINT64_MAX: no need) */
 	uint64_t lane_saved;	/* the position in state_dir */
+	uint64_t lane_sent, lane_received;	/* bytes on lanes' wires */
 	struct wire_pathop op;
 	uint64_t hello_seq;
 	uint32_t hello_role;
