@@ -277,6 +277,11 @@ apply_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	case WIRE_STATE:
 		if (wire_get_entry(p, len, WIRE_STATE, &s->ent) != 0)
 			return sync_fail(s, -AR_EPROTO, "malformed state");
+		/* The file a lane receives changed again: not waited for,
+		 * looked at again once the lane is done. */
+		if (s->ent.type == WALK_FILE && lane_defer(s, s->ent.name,
+		    s->ent.name_len))
+			return 0;
 		r = lane_wait_path(s, s->ent.name, s->ent.name_len,
 		    s->ent.type == WALK_DIR ? LANE_TOUCH_DIR_STATE :
 		    LANE_TOUCH_PATH, &s->lane_rewind);

@@ -131,14 +131,14 @@ follow_save(struct syncer *s, uint64_t pos)
 	return r;
 }
 
-/* A lane's file moved while it was sent: its batch is asked again
- * (every step is idempotent). */
+/* A lane's file moved while it was sent, or changed again meanwhile:
+ * its batch is asked again (every step is idempotent). */
 static void
 follow_rewind(struct syncer *s, uint64_t *pos)
 {
 	if (s->lane_rewind < *pos) {
-		log_verbose("a file moved while it was sent in its lane: "
-		    "asking again from change %llu",
+		log_verbose("a file of a lane moved or changed while it was "
+		    "sent: asking again from change %llu",
 		    (unsigned long long)s->lane_rewind);
 		*pos = s->lane_rewind;
 	}

@@ -8,8 +8,10 @@
  * oldest batch with a transfer still in flight (lane_ack), waits for a
  * lane before it applies a rename, deletion or state that touches the
  * lane's path, and applies the attributes of the lane's directory once
- * more after the rename. At most LANE_MAX lanes run; a further big file
- * waits for the oldest.
+ * more after the rename. A later state of the lane's file itself (a file
+ * still) does not wait: it is put off, and once the lane is done the
+ * loop asks again from the lane's batch, which looks at the file anew.
+ * At most LANE_MAX lanes run; a further big file waits for the oldest.
  *
  * A lane's thread owns its struct syncer (sub): its client, batch,
  * retries, statistics and message. It shares, read-only, the options,
@@ -59,6 +61,8 @@ struct lane {
 				 * it: what stays acknowledged meanwhile */
 	uint64_t started;	/* order of starting, for the oldest */
 	int result;		/* the thread's */
+	int redo;		/* a later U of its file was put off: its
+				 * batch is asked again once it is done */
 	int have_dirattr;	/* attributes of its directory to apply
 				 * once more after its rename */
 	struct wire_entry dirattr;
@@ -211,7 +215,8 @@ lane_join(struct syncer *s, struct lane *l, uint64_t *rewind)
 	s->st->file_bytes += l->st.file_bytes;
 	if (sub->changed)
 		s->changed = 1;
-	if (r == 0 && sub->hold && rewind != NULL && l->base < *rewind)
+	if (r == 0 && (sub->hold || l->redo) && rewind != NULL &&
+	    l->base < *rewind)
 		*rewind = l->base;
 	if (r != 0 && r != -AR_ESIGNAL)
 		sync_fail(s, r, "%s", l->msg[0] != '\0' ? l->msg :
@@ -321,6 +326,27 @@ lane_wait_path(struct syncer *s, const char *path, size_t len,
 	return r;
 }
 
+int
+lane_defer(struct syncer *s, const char *path, size_t len)
+{
+	size_t i;
+
+	for (i = 0; s->lanes != NULL && i < LANE_MAX; i++) {
+		struct lane *l = &s->lanes[i];
+
+		if (l->state == LANE_RUNNING && l->len == len &&
+		    memcmp(l->path, path, len) == 0) {
+			if (!l->redo)
+				log_verbose("'%s' changed again while in its "
+				    "lane: looked at again after it",
+				    sync_esc(path, len));
+			l->redo = 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 void
 lane_dirattr(struct syncer *s, const struct wire_entry *e)
 {
@@ -380,6 +406,7 @@ lane_start(struct syncer *s, const char *path, size_t len, uint64_t size,
 	l->started = ++s->lane_count;
 	l->result = 0;
 	l->have_dirattr = 0;
+	l->redo = 0;
 	l->abort = 0;
 	atomic_store_explicit(&l->finished, 0, memory_order_relaxed);
 	sub = &l->sub;

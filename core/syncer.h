@@ -138,8 +138,9 @@ struct syncer {
 				 * go to a lane */
 	uint64_t lane_base;	/* the position before the batch applied */
 	uint64_t lane_count;	/* lanes started */
-	uint64_t lane_rewind;	/* a lane's file moved while sent: ask again
-				 * from here (UINT64_MAX: no need) */
+	uint64_t lane_rewind;	/* a lane's file moved while sent, or changed
+				 * again: ask again from here (UINT64_MAX:
+				 * no need) */
 	uint64_t lane_saved;	/* the position in state_dir */
 	uint64_t lane_sent, lane_received;	/* bytes on lanes' wires */
 	struct wire_pathop op;
@@ -338,6 +339,9 @@ int lane_wait_all(struct syncer *s, uint64_t *rewind);
 int lane_wait_path(struct syncer *s, const char *path, size_t len,
     enum lane_touch how, uint64_t *rewind);
 void lane_cancel_all(struct syncer *s);
+/* A U of a file at path, the file a lane receives: 1 when it is put
+ * off (its lane's batch is asked again after it), else 0. */
+int lane_defer(struct syncer *s, const char *path, size_t len);
 /* The directory e (of a U) is applied: kept, to be applied again after
  * the rename of a lane's file in it. */
 void lane_dirattr(struct syncer *s, const struct wire_entry *e);
