@@ -56,6 +56,18 @@ test_expect_success 'the ack passes the big file once it is durable' '
 	test "$(ack)" -gt "$a0"
 '
 
+test_expect_success 'a small file written after an append to a big one arrives before it' '
+	old=$(stat -c %s dst/d/big1) &&
+	for i in 1 2 3; do
+		head -c 100 /dev/urandom >>src/d/big1 && sync src/d/big1 &&
+		echo "after append $i" >src/d/append-$i &&
+		wait_for 60 test -f dst/d/append-$i &&
+		test "$(stat -c %s dst/d/big1)" = "$old" &&
+		wait_for 120 converged &&
+		old=$(stat -c %s dst/d/big1) || return 1
+	done
+'
+
 test_expect_success 'more small files while a big file is rewritten whole' '
 	stage big2 &&
 	mv stage/big2 src/d/big1 &&
