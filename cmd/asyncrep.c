@@ -40,9 +40,11 @@
 static const struct cmd_entry *const asyncrep_commands[] = {
 	&cmd_watch_entry,
 	&cmd_sync_entry,
+	&cmd_verify_entry,
 	&cmd_rescue_entry,
 	&cmd_status_entry,
 	&cmd_keygen_entry,
+	&cmd_init_entry,
 };
 
 static const char *const no_keys[] = { NULL };
@@ -248,7 +250,8 @@ asyncrep_duration_opt(const struct cmd_entry *entry, int opt,
 	const char *name = opt == CMD_OPT_TIMEOUT ? "timeout" :
 	    opt == CMD_OPT_STORAGE_TIMEOUT ? "storage-timeout" : "settle";
 
-	if (config_parse_duration(arg, out) != 0 ||
+	/* Timeouts all: a bare number is seconds. */
+	if (config_parse_seconds(arg, out) != 0 ||
 	    (opt == CMD_OPT_TIMEOUT && *out == 0) ||
 	    (opt == CMD_OPT_STORAGE_TIMEOUT && *out < 1000000000ull)) {
 		fprintf(stderr, "asyncrep: %s: --%s: bad duration '%s'%s\n",
@@ -482,6 +485,9 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 		case CMD_OPT_JSON:
 			ctx.json = 1;
 			break;
+		case CMD_OPT_WATCH:
+			ctx.watch = 1;
+			break;
 		case CMD_OPT_ROOT:
 			ctx.root = optarg;
 			break;
@@ -513,6 +519,41 @@ asyncrep_run(const struct cmd_entry *entry, int argc, char **argv)
 			break;
 		case CMD_OPT_FORCE_DELETE:
 			ctx.force_delete = 1;
+			break;
+		case CMD_OPT_DIR:
+			ctx.dir = optarg;
+			break;
+		case CMD_OPT_PEER_PIN:
+			ctx.peer_pin = optarg;
+			break;
+		case CMD_OPT_SET:
+			if (ctx.nsets >= INIT_SETS_MAX) {
+				fprintf(stderr, "asyncrep: %s: at most %d "
+				    "--set options\n", entry->name,
+				    INIT_SETS_MAX);
+				r = AR_EUSAGE;
+				goto out;
+			}
+			ctx.sets[ctx.nsets++] = optarg;
+			break;
+		case CMD_OPT_METRICS_FILE:
+			ctx.metrics_file = optarg;
+			break;
+		case CMD_OPT_CHECKSUM:
+			ctx.checksum = 1;
+			break;
+		case CMD_OPT_PROGRESS:
+			ctx.progress = 1;
+			break;
+		case CMD_OPT_RATE:
+			if (config_parse_size(optarg, &ctx.rate) != 0 ||
+			    ctx.rate == 0) {
+				fprintf(stderr, "asyncrep: %s: --rate: bad rate "
+				    "'%s' (bytes per second: 50M, 1G)\n",
+				    entry->name, optarg);
+				r = AR_EUSAGE;
+				goto out;
+			}
 			break;
 		case ':':
 		case '?':

@@ -195,6 +195,8 @@ cmd_rescue_exec(struct cmd_ctx *ctx)
 	o.standbys = ctx->standbys;
 	o.nstandbys = ctx->nstandbys;
 	o.any = ctx->any;
+	if (cmd_key_given(ctx, "metrics_listen"))
+		o.metrics_listen = &cfg->metrics_listen;
 	r = rescue_run(&o, err, sizeof(err));
 	if (r != 0)
 		log_error("rescue: %s", err);

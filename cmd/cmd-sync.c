@@ -10,6 +10,7 @@
 #include "delta.h"
 #include "error.h"
 #include "log.h"
+#include "metrics.h"
 #include "sync.h"
 
 static volatile sig_atomic_t stop;
@@ -29,9 +30,15 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 	struct sync_stats st;
 	struct auth auth;
 	char err[CONFIG_ERR_MAX + 1024];
+	struct metrics_server *ms = NULL;
 	sigset_t set;
-	int r;
+	int r, w;
 
+	if (ctx->follow && ctx->metrics_file != NULL) {
+		log_error("--metrics-file is for a one-shot sync: a follower "
+		    "serves its metrics on metrics_listen");
+		return -AR_EUSAGE;
+	}
 	if (ctx->follow && ctx->dry_run) {
 		log_error("--follow and --dry-run cannot go together: a "
 		    "follower's position must only move past what it applied");
@@ -41,11 +48,16 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 	if (r != 0)
 		return r;
 	delta_global_init();
+	metrics_init(METRICS_STANDBY);
+	(void)metrics_start(&cfg->metrics_listen, &ms);
 	o.cfg = cfg;
 	o.auth = &auth;
 	o.dry_run = ctx->dry_run;
 	o.itemize = ctx->itemize ? stdout : NULL;
 	o.force_delete = ctx->force_delete;
+	o.checksum = ctx->checksum;
+	/* Never under -q; only on a terminal (progress.h), never a log. */
+	o.progress = ctx->progress && ctx->verbosity >= LOG_LVL_INFO;
 	if (ctx->follow) {
 		r = cmd_signals(&set, 0, on_stop);
 		if (r != 0) {
@@ -56,7 +68,18 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 		r = sync_follow(&o, &st, &stop, err, sizeof(err));
 	} else
 		r = sync_run(&o, &st, err, sizeof(err));
+	metrics_stop(ms);
 	auth_release(&auth);
+	/* The textfile is written whatever the outcome: a failed run is
+	 * what an alert wants to see. */
+	if (ctx->metrics_file != NULL) {
+		metrics_set_standby_state(r == 0 ? METRICS_SB_DONE :
+		    METRICS_SB_FAILED);
+		w = metrics_write_file(ctx->metrics_file);
+		if (w != 0)
+			log_warn("--metrics-file '%s': %s", ctx->metrics_file,
+			    ar_strerror(w));
+	}
 	fflush(stdout);
 	if (r != 0)
 		log_error("%s", err);
@@ -85,6 +108,12 @@ static const struct cmd_option cmd_sync_options[] = {
 	    "keep running and replicating until stopped" },
 	{ "force-delete", no_argument, CMD_OPT_FORCE_DELETE, NULL,
 	    "delete even past max_delete" },
+	{ "progress", no_argument, CMD_OPT_PROGRESS, NULL,
+	    "show the progress of compares on a terminal" },
+	{ "checksum", no_argument, CMD_OPT_CHECKSUM, NULL,
+	    "compare the content of files equal in size and mtime" },
+	{ "metrics-file", required_argument, CMD_OPT_METRICS_FILE, "FILE",
+	    "write the metrics to FILE at the end (one-shot)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -92,7 +121,7 @@ const struct cmd_entry cmd_sync_entry = {
 	.name = "sync",
 	.section = "standby",
 	.usage = "[-c FILE] [--data-dir D --state-dir S --primary IP:PORT] "
-	    "[-n] [-i] [--follow] [--force-delete]",
+	    "[-n] [-i] [--follow] [--force-delete] [--checksum] [--progress] [--metrics-file FILE]",
 	.help = "bring data_dir up to date with the primary, once or "
 	    "--follow (the standby)",
 	.options = cmd_sync_options,

@@ -18,6 +18,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "init.h"
 
 struct cmd_ctx {
 	struct config cfg;
@@ -25,6 +26,7 @@ struct cmd_ctx {
 	int itemize;		/* --itemize-changes / -i (sync) */
 	int follow;		/* --follow (sync) */
 	int json;		/* --json (status) */
+	int watch;		/* --watch (status) */
 	int verbosity;		/* LOG_LVL_INFO, +1 per -v, -1 per -q */
 	const char *config_path; /* -c FILE, or NULL */
 	const char *root;	/* --root (rescue) */
@@ -40,6 +42,14 @@ struct cmd_ctx {
 	size_t ngiven;
 	int allow_empty;	/* --allow-empty (watch) */
 	int force_delete;	/* --force-delete (sync) */
+	const char *dir;	/* --dir (init) */
+	const char *peer_pin;	/* --peer-pin (init) */
+	const char *sets[INIT_SETS_MAX]; /* --set KEY=VALUE (init) */
+	size_t nsets;
+	const char *metrics_file; /* --metrics-file (sync) */
+	int checksum;		/* --checksum (sync) */
+	int progress;		/* --progress (sync) */
+	uint64_t rate;		/* --rate (verify), bytes/s, 0: unbounded */
 	int argc;		/* operands left after options */
 	char **argv;
 };
@@ -60,6 +70,14 @@ enum cmd_opt {
 	CMD_OPT_ANY,
 	CMD_OPT_ALLOW_EMPTY,
 	CMD_OPT_FORCE_DELETE,
+	CMD_OPT_DIR,
+	CMD_OPT_PEER_PIN,
+	CMD_OPT_SET,
+	CMD_OPT_WATCH,
+	CMD_OPT_METRICS_FILE,
+	CMD_OPT_CHECKSUM,
+	CMD_OPT_PROGRESS,
+	CMD_OPT_RATE,
 	CMD_OPT_KEY = 512,
 };
 
@@ -92,6 +110,8 @@ extern const struct cmd_entry cmd_sync_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_rescue_entry;
 extern const struct cmd_entry cmd_keygen_entry;
+extern const struct cmd_entry cmd_init_entry;
+extern const struct cmd_entry cmd_verify_entry;
 
 /*
  * The signals of a long-running command, put into *set: SIGINT and

@@ -10,13 +10,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "client.h"
+#include "compress.h"
 #include "error.h"
 #include "log.h"
 #include "pin.h"
+#include "rate.h"
 #include "tls.h"
+
+/* How the body of an answer is encoded (COMPRESS_HDR_ENCODING). */
+enum client_encoding {
+	CLIENT_ENC_PLAIN,
+	CLIENT_ENC_ZSTD,
+	CLIENT_ENC_UNKNOWN,	/* a value we never asked for */
+};
 
 struct client {
 	CURL *curl;
@@ -45,6 +55,10 @@ struct client {
 	size_t errbody_len;
 	volatile sig_atomic_t *abort_flag;
 	int keepcnt;			/* keepalive probes: about stall_s */
+	struct rate *rate;		/* bwlimit of what is received, or NULL */
+	struct compress_in *zin;	/* compress = zstd: the decoder */
+	int zask;			/* it is asked for in each request */
+	enum client_encoding enc;	/* of the current answer */
 };
 
 #define CLIENT_KEEPALIVE_S 3L
@@ -102,10 +116,53 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 		c->errbody[c->errbody_len] = '\0';
 		return len;
 	}
-	r = c->body_cb(c->body_arg, ptr, len);
+	if (c->enc == CLIENT_ENC_ZSTD)
+		r = compress_in_feed(c->zin, ptr, len, c->body_cb, c->body_arg);
+	else if (c->enc == CLIENT_ENC_PLAIN)
+		r = c->body_cb(c->body_arg, ptr, len);
+	else
+		r = -AR_EPROTO;
 	if (r < 0) {
+		if (r == -AR_EPROTO && c->msg[0] == '\0')
+			snprintf(c->msg, sizeof(c->msg), "primary %s: %s",
+			    c->cfg->primary.text, c->enc == CLIENT_ENC_ZSTD ?
+			    "corrupt zstd answer" : "answer in an encoding "
+			    "not asked for");
 		c->cb_err = r;
 		return 0;	/* aborts the transfer */
+	}
+	/* bwlimit: what was received is paid for before the next read, so
+	 * the socket's window closes and the primary slows down. */
+	if (c->rate != NULL && rate_wait(rate_take(c->rate, len),
+	    c->abort_flag) != 0) {
+		c->cb_err = -AR_ESIGNAL;
+		return 0;
+	}
+	return len;
+}
+
+/* The encoding of the answer's body, from its headers. */
+static size_t
+header_cb(char *buf, size_t size, size_t nitems, void *userdata)
+{
+	struct client *c = userdata;
+	size_t len = size * nitems, n = strlen(COMPRESS_HDR_ENCODING);
+	const char *v;
+	size_t vlen;
+
+	if (len > n + 1 && strncasecmp(buf, COMPRESS_HDR_ENCODING, n) == 0 &&
+	    buf[n] == ':') {
+		v = buf + n + 1;
+		vlen = len - n - 1;
+		while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+			v++;
+			vlen--;
+		}
+		while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' ||
+		    v[vlen - 1] == ' '))
+			vlen--;
+		c->enc = c->zask && vlen == 4 && memcmp(v, "zstd", 4) == 0 ?
+		    CLIENT_ENC_ZSTD : CLIENT_ENC_UNKNOWN;
 	}
 	return len;
 }
@@ -258,6 +315,8 @@ client_new(const struct config_standby *cfg, const struct auth *auth,
 	curl_easy_setopt(c->curl, CURLOPT_MAXAGE_CONN, 20L);
 	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, c);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	/* The primary is dialled directly, whatever http_proxy says. */
@@ -286,6 +345,7 @@ client_free(struct client *c)
 		curl_easy_cleanup(c->curl);
 	curl_slist_free_all(c->headers);
 	curl_slist_free_all(c->vheaders);
+	compress_in_free(c->zin);
 	free(c);
 }
 
@@ -399,6 +459,9 @@ perform(struct client *c, const char *path, client_body_cb *cb, void *arg)
 	c->errbody_len = 0;
 	c->errbody[0] = '\0';
 	c->msg[0] = '\0';
+	c->enc = CLIENT_ENC_PLAIN;
+	if (c->zin != NULL)
+		compress_in_reset(c->zin);
 	cc = curl_easy_perform(c->curl);
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &c->status);
 	curl_easy_getinfo(c->curl, CURLINFO_SIZE_UPLOAD_T, &up);
@@ -411,6 +474,12 @@ perform(struct client *c, const char *path, client_body_cb *cb, void *arg)
 		return c->cb_err;
 	if (cc != CURLE_OK)
 		return map_curl(c, cc, path);
+	if (c->status == 200 && c->enc == CLIENT_ENC_ZSTD &&
+	    !compress_in_complete(c->zin)) {
+		snprintf(c->msg, sizeof(c->msg), "primary %s: %s: the zstd "
+		    "answer ends before its frame", c->cfg->primary.text, path);
+		return -AR_EPROTO;
+	}
 	if (c->status == 200)
 		return 0;
 	code = client_errframe(c, esc, sizeof(esc));
@@ -588,11 +657,28 @@ client_set_version(struct client *c, uint32_t version)
 	struct curl_slist *chosen;
 	char line[64];
 
-	/* Every later request names the version chosen. */
+	/* Every later request names the version chosen, and asks for zstd
+	 * when configured and the version has it. */
 	snprintf(line, sizeof(line), "%s: %u", WIRE_HDR_VERSION, version);
 	chosen = client_headers_with(c, line);
 	if (chosen == NULL)
 		return -AR_ENOMEM;
+	c->zask = 0;
+	if (c->cfg->compress != NULL && strcmp(c->cfg->compress, "zstd") == 0 &&
+	    version >= WIRE_V_COMPRESS) {
+		struct curl_slist *z;
+
+		snprintf(line, sizeof(line), "%s: zstd:%u", COMPRESS_HDR_ASK,
+		    c->cfg->compress_level);
+		z = curl_slist_append(chosen, line);
+		if (z == NULL || (c->zin == NULL &&
+		    compress_in_new(&c->zin) != 0)) {
+			curl_slist_free_all(z != NULL ? z : chosen);
+			return -AR_ENOMEM;
+		}
+		chosen = z;
+		c->zask = 1;
+	}
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, chosen);
 	curl_slist_free_all(c->vheaders);
 	c->vheaders = chosen;
@@ -617,6 +703,12 @@ client_url(struct client *c, const char *base, const char *key,
 	n = snprintf(out, outlen, "%s?%s=%s", base, key, esc);
 	curl_free(esc);
 	return n < 0 || (size_t)n >= outlen ? -AR_ENOMEM : 0;
+}
+
+void
+client_set_rate(struct client *c, struct rate *r)
+{
+	c->rate = r;
 }
 
 void

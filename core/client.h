@@ -68,6 +68,11 @@ int client_url(struct client *c, const char *base, const char *key,
 /* Abort transfers (with -AR_ESIGNAL) once *flag becomes non-zero. */
 void client_set_abort(struct client *c, volatile sig_atomic_t *flag);
 
+struct rate;
+/* Pace what c receives by r (bwlimit; shared by the clients of a run),
+ * or NULL for no limit. */
+void client_set_rate(struct client *c, struct rate *r);
+
 /* Bytes sent and received on the wire (headers and bodies) so far. */
 void client_traffic(const struct client *c, uint64_t *sent,
     uint64_t *received);

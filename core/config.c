@@ -50,6 +50,7 @@ enum config_type {
 	CONFIG_T_SECONDS,	/* a duration where a bare number is seconds */
 	CONFIG_T_IDS,		/* standby ids, "a, b" (stored as text) */
 	CONFIG_T_SIZE,		/* uint64_t bytes, "64K" */
+	CONFIG_T_RATE,		/* uint64_t bytes per second, "10M"; 0: none */
 	CONFIG_T_UINT,		/* unsigned, decimal */
 	CONFIG_T_ADDR,		/* struct config_addr, "IP:PORT" */
 	CONFIG_T_PINS,		/* key pins, "sha256:HEX, ..." (stored as text) */
@@ -89,7 +90,7 @@ static const struct config_key config_keys[] = {
 	    1, 65536, "64", 0 },
 	{ "primary", "max_per_ip", CONFIG_T_UINT, P(max_per_ip),
 	    1, 65536, "16", 0 },
-	{ "primary", "idle_timeout", CONFIG_T_DURATION, P(timeout_ns),
+	{ "primary", "idle_timeout", CONFIG_T_SECONDS, P(timeout_ns),
 	    NS_PER_S, 24 * HOUR, "30s", 0 },
 	{ "primary", "max_signature_size", CONFIG_T_SIZE,
 	    P(max_signature_size), 4 * KIB, 4 * GIB, "64M", 0 },
@@ -109,15 +110,18 @@ static const struct config_key config_keys[] = {
 	{ "primary", "tls_key", CONFIG_T_PATH, P(tls.key), 0, 0, NULL, 0 },
 	{ "primary", "tls_trust", CONFIG_T_PINS, P(tls.trust), 0, 0, NULL, 0 },
 	{ "primary", "tls_ca", CONFIG_T_PATH, P(tls.ca), 0, 0, NULL, 0 },
+	{ "primary", "bwlimit", CONFIG_T_RATE, P(bwlimit), KIB, TIB, "0", 0 },
+	{ "primary", "metrics_listen", CONFIG_T_ADDR, P(metrics_listen),
+	    0, 0, NULL, 0 },
 
 	{ "standby", "data_dir", CONFIG_T_PATH, S(data_dir), 0, 0, NULL, 1 },
 	{ "standby", "state_dir", CONFIG_T_PATH, S(state_dir), 0, 0, NULL, 1 },
 	{ "standby", "primary", CONFIG_T_ADDR, S(primary), 0, 0, NULL, 1 },
 	{ "standby", "auth_token_file", CONFIG_T_STRING, S(auth_token_file),
 	    0, 0, NULL, 0 },
-	{ "standby", "connect_timeout", CONFIG_T_DURATION,
+	{ "standby", "connect_timeout", CONFIG_T_SECONDS,
 	    S(connect_timeout_ns), MS, HOUR, "5s", 0 },
-	{ "standby", "stall_timeout", CONFIG_T_DURATION, S(stall_timeout_ns),
+	{ "standby", "stall_timeout", CONFIG_T_SECONDS, S(stall_timeout_ns),
 	    NS_PER_S, 24 * HOUR, "30s", 0 },
 	{ "standby", "delta_min_size", CONFIG_T_SIZE, S(delta_min_size),
 	    0, TIB, "64K", 0 },
@@ -135,6 +139,12 @@ static const struct config_key config_keys[] = {
 	{ "standby", "tls_ca", CONFIG_T_PATH, S(tls.ca), 0, 0, NULL, 0 },
 	{ "standby", "max_delete", CONFIG_T_PORTION, S(max_delete),
 	    0, 0, "50%", 0 },
+	{ "standby", "bwlimit", CONFIG_T_RATE, S(bwlimit), KIB, TIB, "0", 0 },
+	{ "standby", "compress", CONFIG_T_STRING, S(compress), 0, 0, "off", 0 },
+	{ "standby", "compress_level", CONFIG_T_UINT, S(compress_level),
+	    1, 19, "3", 0 },
+	{ "standby", "metrics_listen", CONFIG_T_ADDR, S(metrics_listen),
+	    0, 0, NULL, 0 },
 	{ "standby", "lane_min_size", CONFIG_T_SIZE, S(lane_min_size),
 	    0, TIB, "8M", 0 },
 };
@@ -232,9 +242,13 @@ config_duration(const char *s, uint64_t *ns, const char **why)
 	if (config_digits(s, &n, &unit, why) != 0)
 		return -AR_EUSAGE;
 	if (*unit == '\0') {
-		/* A bare number is ambiguous (seconds? milliseconds?). */
+		/* A bare number is ambiguous here: "interval = 200" is
+		 * more likely meant as 200ms than as 200 seconds. Only
+		 * the timeouts read one as seconds (config_seconds). */
 		if (n != 0) {
-			*why = "a unit is needed (ns, us, ms, s, m or h)";
+			*why = "a unit is needed (ns, us, ms, s, m or h): a "
+			    "bare number could mean seconds or milliseconds "
+			    "here, so write 200ms or 2s";
 			return -AR_EUSAGE;
 		}
 		*ns = 0;
@@ -473,6 +487,14 @@ config_parse_duration(const char *s, uint64_t *ns)
 }
 
 int
+config_parse_seconds(const char *s, uint64_t *ns)
+{
+	const char *why;
+
+	return config_seconds(s, ns, &why);
+}
+
+int
 config_parse_size(const char *s, uint64_t *bytes)
 {
 	const char *why;
@@ -644,7 +666,7 @@ config_format(const struct config_key *k, uint64_t v, char *out,
 		    config_duration_units[u].name);
 		return;
 	}
-	if (k->type == CONFIG_T_SIZE) {
+	if (k->type == CONFIG_T_SIZE || k->type == CONFIG_T_RATE) {
 		for (i = 0; i < 4 && v % 1024 == 0; i++)
 			v /= 1024;
 		if (i == 0)
@@ -743,6 +765,7 @@ config_value_parse(const struct config_key *k, const char *text,
 		}
 		break;
 	case CONFIG_T_SIZE:
+	case CONFIG_T_RATE:
 		r = config_size(text, &n, &reason);
 		if (r != 0) {
 			config_err(why, whylen, "bad size '%s': %s", q,
@@ -762,7 +785,15 @@ config_value_parse(const struct config_key *k, const char *text,
 		config_err(why, whylen, "internal error: bad key type");
 		return -AR_EINTERNAL;
 	}
-	if (n < k->min || n > k->max) {
+	/* A rate of 0 is no limit; a bare number is bytes, so rsync's
+	 * KiB-per-second habit (bwlimit = 500) is caught by the minimum. */
+	if (k->type == CONFIG_T_RATE && n != 0 && n < k->min) {
+		config_err(why, whylen, "'%s' is below 1K bytes per second (a "
+		    "bare number is bytes: write 500K for rsync's "
+		    "--bwlimit=500; 0 is no limit)", q);
+		return -AR_EUSAGE;
+	}
+	if ((n < k->min && k->type != CONFIG_T_RATE) || n > k->max) {
 		config_format(k, k->min, lo, sizeof lo);
 		config_format(k, k->max, hi, sizeof hi);
 		config_err(why, whylen, "'%s' is out of range (%s to %s)", q,
@@ -804,6 +835,7 @@ config_value_store(struct config *cfg, const struct config_key *k,
 	case CONFIG_T_DURATION:
 	case CONFIG_T_SECONDS:
 	case CONFIG_T_SIZE:
+	case CONFIG_T_RATE:
 		*(uint64_t *)field = v->u64;
 		break;
 	case CONFIG_T_UINT:
@@ -1265,6 +1297,13 @@ config_check(const struct config *cfg, const char *role, char *err,
 	    strcmp(cfg->primary.watch_mode, "poll") != 0) {
 		config_err(err, errlen, "watch_mode in [primary] must be "
 		    "'inotify' or 'poll'");
+		return -AR_ECONFIG;
+	}
+	if (strcmp(role, "standby") == 0 && cfg->standby.compress != NULL &&
+	    strcmp(cfg->standby.compress, "off") != 0 &&
+	    strcmp(cfg->standby.compress, "zstd") != 0) {
+		config_err(err, errlen, "compress in [standby] must be 'off' or "
+		    "'zstd'");
 		return -AR_ECONFIG;
 	}
 	if (config_check_tls(role, strcmp(role, "primary") == 0 ?

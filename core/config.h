@@ -68,6 +68,9 @@ struct config_primary {
 	char *standbys;			/* ids a rescue completes; NULL: acks */
 	uint64_t standby_expiry_ns;	/* older acks: not waited for (168h) */
 	struct config_tls tls;
+	uint64_t bwlimit;		/* bytes/s of file data sent to all
+					 * standbys together, 0: no limit */
+	struct config_addr metrics_listen;	/* GET /metrics; unset: none */
 };
 
 struct config_standby {
@@ -88,6 +91,10 @@ struct config_standby {
 	struct config_tls tls;
 	struct config_portion max_delete; /* deletions a compare of the
 					 * whole tree may make, 50% */
+	uint64_t bwlimit;		/* bytes/s received, 0: no limit */
+	char *compress;			/* "off" (default) or "zstd" */
+	unsigned compress_level;	/* zstd level, 1 to 19, default 3 */
+	struct config_addr metrics_listen;	/* GET /metrics; unset: none */
 };
 
 struct config {
@@ -142,6 +149,9 @@ int config_key_is_path(const char *section, const char *key);
 
 /* Pure parsers, exposed for tests and fuzzing. Return 0 or -AR_EUSAGE. */
 int config_parse_duration(const char *s, uint64_t *ns);
+/* A duration of a timeout: as config_parse_duration, but a bare number
+ * is seconds (as rsync and systemd read it). */
+int config_parse_seconds(const char *s, uint64_t *ns);
 int config_parse_size(const char *s, uint64_t *bytes);
 int config_parse_addr(const char *s, struct config_addr *addr);
 int config_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);

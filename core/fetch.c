@@ -23,6 +23,7 @@
 #include "fs.h"
 #include "hash.h"
 #include "log.h"
+#include "metrics.h"
 #include "state.h"
 #include "syncer.h"
 #include "util.h"
@@ -188,6 +189,8 @@ fetch_files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		it->got += len;
 		fetch_writeback(it->fd, it->got, len);
 		s->st->file_bytes += len;
+		metrics_add(METRICS_RECV_BYTES_WHOLE, len);
+		progress_received(&s->prog, s->st->file_bytes);
 		return 0;
 	case WIRE_TRAILER:
 		if (it == NULL || it->state != FETCH_ITEM_RECEIVING ||
@@ -363,6 +366,7 @@ fetch_batch_flush(struct syncer *s)
 		}
 		it->tmp[0] = '\0';
 		s->st->files_whole++;
+		metrics_add(METRICS_RECV_FILES_WHOLE, 1);
 		s->changed = 1;
 		sync_itemize(s, it->existed ? ">f.st......" : ">f+++++++++",
 		    it->path, strlen(it->path), "");
@@ -566,6 +570,8 @@ fetch_delta_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			return 0;
 		}
 		s->st->file_bytes += size;
+		metrics_add(METRICS_RECV_BYTES_DELTA, size);
+		progress_received(&s->prog, s->st->file_bytes);
 		d->state = FETCH_DELTA_VERIFIED;
 		return 0;
 	case WIRE_RETRY:
@@ -668,6 +674,7 @@ fetch_delta_file(struct syncer *s, const char *path, size_t plen,
 		goto out;
 	}
 	s->st->files_delta++;
+	metrics_add(METRICS_RECV_FILES_DELTA, 1);
 	s->changed = 1;
 	sync_itemize(s, ">f.st......", path, plen, "");
 out:

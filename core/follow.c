@@ -18,8 +18,10 @@
 #include "client.h"
 #include "error.h"
 #include "log.h"
+#include "metrics.h"
 #include "state.h"
 #include "syncer.h"
+#include "util.h"
 #include "wire.h"
 
 /* How long the primary may hold a long-poll. */
@@ -41,6 +43,7 @@ struct follow_batch_ctx {
 	enum follow_batch_end end;
 	uint64_t upto;		/* the position after the batch */
 	int asked_all;		/* an S frame asks to compare the whole tree */
+	uint64_t oldest_ns;	/* W: when its first change was recorded */
 };
 
 /* The framing of a batch of changes, checked as it is stored. */
@@ -63,6 +66,12 @@ follow_check_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	case WIRE_MOVE:
 	case WIRE_STATE:
 	case WIRE_GONE_PATH:
+		return 0;
+	case WIRE_WHEN:
+		if (client_version(st->s->client) < WIRE_V_OPS ||
+		    wire_get_end(p, len, &bc->oldest_ns) != 0)
+			return sync_fail(st->s, -AR_EPROTO, "unexpected or "
+			    "malformed W frame in a batch");
 		return 0;
 	case WIRE_END:
 	case WIRE_GONE:
@@ -100,12 +109,18 @@ follow_full(struct syncer *s)
 		return r;
 	log_info("comparing the whole tree with generation %s",
 	    s->hello_gen);
+	metrics_set_standby_state(METRICS_SB_COMPARING);
 	r = sync_compare(s, "", 1);
 	if (r == 0)
 		r = sync_make_durable(s);
 	if (r == 0)
 		r = state_position_save(&s->state, s->hello_gen,
 		    s->hello_seq, s->msg, s->msglen);
+	if (r == 0) {
+		sync_metrics_applied(s->hello_seq);
+		metrics_set_standby_state(METRICS_SB_FOLLOWING);
+		metrics_set(METRICS_BEHIND_NS, 0);
+	}
 	if (r == 0)
 		r = sync_save_skipped(s);
 	return r;
@@ -171,6 +186,7 @@ static int
 follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 {
 	struct follow_batch_ctx bc;
+	uint64_t t0;
 	char url[256];
 	size_t i;
 	int r, n, fd = -1;
@@ -225,10 +241,16 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 		*complete = r == 0;
 		return r;
 	}
+	metrics_standby_contact();
 	if (bc.upto == *pos) {
 		close(fd);
+		metrics_set(METRICS_BEHIND_NS, 0);
 		return 0;	/* the long-poll ended with nothing */
 	}
+	/* Until it is durable, the standby is as far behind as the
+	 * oldest change of the batch. */
+	metrics_set(METRICS_BEHIND_NS, bc.oldest_ns);
+	t0 = util_mono_ns();
 	if (bc.upto < *pos)
 		r = sync_fail(s, -AR_EPROTO, "primary moved our position "
 		    "back");
@@ -275,6 +297,10 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 		    (unsigned long long)*pos + 1,
 		    (unsigned long long)bc.upto, lane_busy(s) > 0 ?
 		    " (a lane is still in flight)" : "");
+		sync_metrics_applied(bc.upto);
+		metrics_add(METRICS_BATCHES, 1);
+		metrics_observe_apply(util_mono_ns() - t0);
+		metrics_set(METRICS_BEHIND_NS, 0);
 		*pos = bc.upto;
 		follow_rewind(s, pos);
 	}
@@ -308,6 +334,8 @@ follow_session(struct syncer *s, volatile sig_atomic_t *stop,
 	    (unsigned long long)pos);
 	s->lane_saved = pos;
 	s->lane_rewind = UINT64_MAX;
+	metrics_set(METRICS_APPLIED_SEQ, pos);
+	metrics_set_standby_state(METRICS_SB_FOLLOWING);
 	while (!*stop) {
 		s->msg[0] = '\0';
 		r = follow_batch(s, &pos, complete);
@@ -354,6 +382,7 @@ follow_run(struct syncer *s, volatile sig_atomic_t *stop)
 	if (r != 0)
 		return r;
 	client_set_abort(s->client, stop);
+	sync_pace(s, s->client);
 	s->following = 1;
 	/* A rescue completed us before: unless a server answers (a new
 	 * generation to follow, or a rescue run again), we are done. */
@@ -379,6 +408,8 @@ follow_run(struct syncer *s, volatile sig_atomic_t *stop)
 			break;
 		}
 		done = 0;	/* a server answered: follow it */
+		metrics_set_standby_state(METRICS_SB_DISCONNECTED);
+		metrics_standby_disconnected();
 		/* It worked for a while: the next outage starts afresh. */
 		if (s->progress) {
 			backoff = FOLLOW_BACKOFF_MIN_MS;
@@ -392,6 +423,7 @@ follow_run(struct syncer *s, volatile sig_atomic_t *stop)
 		    r == -AR_EMAXDELETE)
 			break;
 		/* Transient: the primary restarts, the network drops. */
+		metrics_add(METRICS_RECONNECTS, 1);
 		if (!logged || log_get_level() >= LOG_LVL_VERBOSE)
 			log_warn("%s; retrying", s->msg[0] ? s->msg :
 			    ar_strerror(r));

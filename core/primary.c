@@ -18,6 +18,7 @@
 #include "fs.h"
 #include "gen.h"
 #include "log.h"
+#include "metrics.h"
 #include "primary.h"
 #include "server.h"
 #include "source.h"
@@ -212,6 +213,234 @@ primary_note_source(struct primary *p)
 	}
 }
 
+/* The watcher's figures for metrics (the watcher is single-threaded:
+ * from its thread). */
+static void
+primary_watcher_metrics(struct primary *p)
+{
+	struct watcher_stats ws;
+
+	watcher_get_stats(p->watcher, &ws);
+	metrics_set(METRICS_WATCHED_DIRS, ws.watches);
+	metrics_set(METRICS_WATCH_OVERFLOWS, ws.overflows);
+	metrics_set(METRICS_WATCH_REBUILDS, ws.rebuilds);
+	metrics_set(METRICS_WATCH_EVENTS, ws.events);
+}
+
+/*
+ * What a scrape knows of one standby: the journal bytes of the records
+ * in (ack, upto] and when the first of them was recorded. Kept between
+ * scrapes, so that each reads only the records that were released or
+ * acknowledged since the last, not the whole lag again.
+ */
+struct primary_lag {
+	char id[LIMIT_ID_MAX + 1];
+	uint64_t ack, upto;
+	uint64_t bytes;
+	uint64_t first_ns;	/* 0: no record in (ack, upto] */
+};
+#define PRIMARY_LAGS 128
+
+/* Bytes and first time of the records in (after, upto]. */
+struct primary_span {
+	uint64_t bytes;
+	uint64_t first_ns;
+	int trimmed;		/* the journal no longer holds them all */
+};
+
+static int
+primary_span_rec(void *arg, const struct spool_rec *r)
+{
+	struct primary_span *sp = arg;
+
+	if (sp->first_ns == 0)
+		sp->first_ns = r->time_ns;
+	sp->bytes += spool_rec_size(r);
+	return 0;
+}
+
+static void
+primary_span(struct spool *spool, uint64_t after, uint64_t upto,
+    struct primary_span *sp)
+{
+	memset(sp, 0, sizeof(*sp));
+	if (after >= upto)
+		return;
+	if (spool_read(spool, after, upto, primary_span_rec, sp) ==
+	    -AR_ESTATE) {
+		/* A position the journal no longer holds: what it holds. */
+		memset(sp, 0, sizeof(*sp));
+		sp->trimmed = 1;
+		(void)spool_read(spool, spool_first_seq(spool) - 1, upto,
+		    primary_span_rec, sp);
+	}
+}
+
+/* The lag of standby id at ack, up to released, from what the last
+ * scrape knew of it. Called under the metrics lock (one scrape at a
+ * time). */
+static void
+primary_lag_update(struct primary *p, struct primary_lag *l, uint64_t ack,
+    uint64_t released)
+{
+	struct primary_span sp;
+
+	if (ack >= released) {
+		l->ack = l->upto = ack;
+		l->bytes = l->first_ns = 0;
+		return;
+	}
+	if (l->upto != 0 && ack >= l->ack && ack <= l->upto &&
+	    released >= l->upto && l->first_ns != 0) {
+		/* Drop what it acknowledged, add what was released. */
+		primary_span(p->spool, l->ack, ack, &sp);
+		if (!sp.trimmed && sp.bytes <= l->bytes) {
+			l->bytes -= sp.bytes;
+			primary_span(p->spool, l->upto, released, &sp);
+			if (!sp.trimmed) {
+				l->bytes += sp.bytes;
+				if (ack > l->ack || l->bytes == sp.bytes) {
+					struct primary_span first;
+
+					/* The oldest left: one record. */
+					primary_span(p->spool, ack, ack + 1,
+					    &first);
+					l->first_ns = first.first_ns;
+				}
+				l->ack = ack;
+				l->upto = released;
+				return;
+			}
+		}
+	}
+	primary_span(p->spool, ack, released, &sp);
+	l->ack = ack;
+	l->upto = released;
+	l->bytes = sp.bytes;
+	l->first_ns = sp.first_ns;
+}
+
+struct primary_acks {
+	struct primary *p;
+	struct metrics_out *out;
+	uint64_t released;
+	int pass;		/* the family being written */
+};
+
+/* Per standby: its acknowledged sequence, and how far it is behind
+ * what was released, in records, journal bytes and seconds (since the
+ * oldest change it has not acknowledged was recorded). */
+static void
+primary_ack_metric(void *arg, const char *id, uint64_t seq, uint64_t mtime_ns)
+{
+	static struct primary_lag lags[PRIMARY_LAGS];
+	struct primary_acks *a = arg;
+	struct primary_lag *l = NULL;
+	struct timespec now;
+	char labels[128], esc[LIMIT_ID_MAX * 2 + 1];
+	uint64_t now_ns;
+	size_t i;
+	int n;
+
+	(void)mtime_ns;
+	n = snprintf(labels, sizeof(labels), "standby=\"%s\"",
+	    metrics_label_escape(id, esc, sizeof(esc)));
+	if (n < 0 || (size_t)n >= sizeof(labels))
+		return;
+	switch (a->pass) {
+	case 0:
+		metrics_out_uint(a->out, "asyncrep_standby_acked_sequence",
+		    labels, seq);
+		return;
+	case 1:
+		metrics_out_uint(a->out, "asyncrep_standby_lag_records",
+		    labels, seq < a->released ? a->released - seq : 0);
+		return;
+	default:
+		break;
+	}
+	/* Its entry, or a free one (the table is only a cache). */
+	for (i = 0; i < PRIMARY_LAGS && l == NULL; i++) {
+		if (strcmp(lags[i].id, id) == 0)
+			l = &lags[i];
+	}
+	for (i = 0; i < PRIMARY_LAGS && l == NULL; i++) {
+		if (lags[i].id[0] == '\0')
+			l = &lags[i];
+	}
+	if (l == NULL)
+		l = &lags[0];
+	if (strcmp(l->id, id) != 0) {
+		memset(l, 0, sizeof(*l));
+		snprintf(l->id, sizeof(l->id), "%s", id);
+	}
+	if (a->pass == 2) {
+		primary_lag_update(a->p, l, seq, a->released);
+		metrics_out_uint(a->out, "asyncrep_standby_lag_bytes", labels,
+		    l->bytes);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	now_ns = (uint64_t)now.tv_sec * 1000000000ull +
+	    (uint64_t)now.tv_nsec;
+	metrics_out_double(a->out, "asyncrep_standby_lag_seconds", labels,
+	    l->first_ns != 0 && now_ns > l->first_ns ?
+	    (double)(now_ns - l->first_ns) / 1e9 : 0.0);
+}
+
+/* A scrape: the spool, the connections and each standby. */
+static void
+primary_collect(struct metrics_out *out, void *arg)
+{
+	static const char *const fam[4][2] = {
+		{ "asyncrep_standby_acked_sequence",
+		  "Last sequence each standby acknowledged." },
+		{ "asyncrep_standby_lag_records",
+		  "Released changes a standby has not acknowledged." },
+		{ "asyncrep_standby_lag_bytes",
+		  "Journal bytes of the changes a standby has not "
+		  "acknowledged." },
+		{ "asyncrep_standby_lag_seconds",
+		  "Age of the oldest change a standby has not acknowledged." },
+	};
+	struct primary *p = arg;
+	struct primary_acks a;
+	uint64_t first, durable;
+
+	durable = spool_durable_seq(p->spool);
+	first = spool_first_seq(p->spool);
+	metrics_out_family(out, "asyncrep_spool_records", "gauge",
+	    "Change records the journal holds.");
+	metrics_out_uint(out, "asyncrep_spool_records", "",
+	    first <= durable ? durable - first + 1 : 0);
+	metrics_out_family(out, "asyncrep_spool_bytes", "gauge",
+	    "Bytes of the journal's segments.");
+	metrics_out_uint(out, "asyncrep_spool_bytes", "",
+	    spool_size(p->spool));
+	metrics_out_family(out, "asyncrep_spool_max_bytes", "gauge",
+	    "The journal's cap (spool_max_size).");
+	metrics_out_uint(out, "asyncrep_spool_max_bytes", "",
+	    p->cfg->spool_max_size);
+	metrics_out_family(out, "asyncrep_spool_recording", "gauge",
+	    "1 while the journal records every change, 0 when it cannot.");
+	pthread_mutex_lock(&p->lock);
+	metrics_out_uint(out, "asyncrep_spool_recording", "",
+	    p->unrecorded == 0);
+	pthread_mutex_unlock(&p->lock);
+	metrics_out_family(out, "asyncrep_connections", "gauge",
+	    "Connections of standbys open now.");
+	metrics_out_uint(out, "asyncrep_connections", "",
+	    server_connections(p->srv));
+	a.p = p;
+	a.out = out;
+	a.released = server_released(p->srv);
+	for (a.pass = 0; a.pass < 4; a.pass++) {
+		metrics_out_family(out, fam[a.pass][0], "gauge",
+		    fam[a.pass][1]);
+		(void)spool_acks(p->spool, primary_ack_metric, &a);
+	}
+}
+
 /* The watcher's figures and the spool's condition for asyncrep status,
  * every 2 s, and the condition for --status-file when it changed. Called
  * from the watcher thread only: the watcher module is single-threaded. */
@@ -268,6 +497,7 @@ primary_watcher_main(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		if (stop)
 			break;
+		primary_watcher_metrics(p);
 		now = util_mono_ns();
 		if (now >= next_status) {
 			primary_write_status(p);
@@ -343,6 +573,8 @@ primary_pump_main(void *arg)
 			if (unrecorded)
 				server_unrecorded(p->srv, lost);
 			server_release(p->srv, committed);
+			metrics_set(METRICS_RELEASED_SEQ,
+			    server_released(p->srv));
 			if (interval > 0)
 				next = now + interval;
 		} else
@@ -403,11 +635,13 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 	struct watcher_opts wo;
 	struct exclude *ex = NULL;
 	char gen[WIRE_GEN_LEN + 1];
+	struct metrics_server *ms = NULL;
 	pthread_t wt, pt;
 	uint64_t seq;
 	int rootfd = -1, lockfd = -1, sig, r;
 
 	memset(&p, 0, sizeof(p));
+	metrics_init(METRICS_PRIMARY);
 	p.cfg = cfg;
 	p.status_file = status_file;
 	pthread_mutex_init(&p.lock, NULL);
@@ -481,11 +715,14 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 	r = server_start(&so, &p.srv, err, errlen);
 	if (r != 0)
 		goto out;
+	metrics_set(METRICS_RELEASED_SEQ, server_released(p.srv));
 	r = primary_start_threads(&p, &wt, &pt);
 	if (r != 0) {
 		snprintf(err, errlen, "cannot start threads");
 		goto out;
 	}
+	metrics_set_collector(primary_collect, &p);
+	(void)metrics_start(&cfg->metrics_listen, &ms);
 	log_info("serving '%s' on %s, generation %s, %s watcher",
 	    cfg->data_dir, cfg->listen.text, gen,
 	    wo.mode == WATCHER_POLL ? "poll" : "inotify");
@@ -496,6 +733,9 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 			break;
 	}
 	log_info("stopping on signal %d", sig);
+	metrics_stop(ms);
+	ms = NULL;
+	metrics_set_collector(NULL, NULL);
 	pthread_mutex_lock(&p.lock);
 	p.stop = 1;
 	pthread_cond_signal(&p.cond);
@@ -508,6 +748,8 @@ primary_run(const struct config_primary *cfg, const struct auth *auth,
 	primary_note_source(&p);
 	r = 0;
 out:
+	metrics_stop(ms);
+	metrics_set_collector(NULL, NULL);
 	server_stop(p.srv);
 	watcher_free(p.watcher);
 	spool_close(p.spool);

@@ -23,6 +23,7 @@
 #include "gen.h"
 #include "guard.h"
 #include "log.h"
+#include "metrics.h"
 #include "limit.h"
 #include "rescue.h"
 #include "server.h"
@@ -98,6 +99,7 @@ struct rescue {
 	const struct rescue_opts *o;
 	const char *gen;
 	char mark[RESCUE_REPORT_MAX];
+	int ended;		/* for metrics: 1 complete, 2 partial */
 };
 
 /*
@@ -128,6 +130,48 @@ rescue_standby_state_of(const struct rescue_standby *sb)
 	if (sb->complete != 0 || sb->earlier)
 		return RESCUE_SB_COMPLETE;
 	return sb->called != 0 ? RESCUE_SB_CALLED : RESCUE_SB_NEVER;
+}
+
+/* A scrape of the rescue's metrics: its phase and each standby's
+ * state, as labelled gauges (1 for the one that holds). */
+static void
+rescue_collect(struct metrics_out *out, void *arg)
+{
+	static const char *const phases[] = { "listening", "transferring",
+	    "comparing", "complete", "partial" };
+	static const char *const sbs[] = { "never_called", "called",
+	    "complete" };
+	struct rescue *rs = arg;
+	char labels[160], esc[LIMIT_ID_MAX * 2 + 1];
+	size_t i, j;
+	int phase, n;
+
+	pthread_mutex_lock(&rs->lock);
+	phase = rs->ended != 0 ? 2 + rs->ended : (int)rescue_state_of(rs);
+	metrics_out_family(out, "asyncrep_rescue_phase", "gauge",
+	    "Where the rescue stands: 1 for its phase, 0 for the others.");
+	for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+		n = snprintf(labels, sizeof(labels), "phase=\"%s\"",
+		    phases[i]);
+		if (n > 0 && (size_t)n < sizeof(labels))
+			metrics_out_uint(out, "asyncrep_rescue_phase", labels,
+			    (int)i == phase);
+	}
+	metrics_out_family(out, "asyncrep_rescue_standby_state", "gauge",
+	    "Each standby's state in the rescue: 1 for the one it is in.");
+	for (j = 0; j < rs->nsb; j++) {
+		metrics_label_escape(rs->sb[j].id, esc, sizeof(esc));
+		for (i = 0; i < sizeof(sbs) / sizeof(sbs[0]); i++) {
+			n = snprintf(labels, sizeof(labels), "standby=\"%s\","
+			    "state=\"%s\"", esc, sbs[i]);
+			if (n > 0 && (size_t)n < sizeof(labels))
+				metrics_out_uint(out,
+				    "asyncrep_rescue_standby_state", labels,
+				    i == (size_t)rescue_standby_state_of(
+				    &rs->sb[j]));
+		}
+	}
+	pthread_mutex_unlock(&rs->lock);
 }
 
 /* The standby id, or NULL; with add, one that called is added (not
@@ -906,9 +950,11 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	char gen[WIRE_GEN_LEN + 1];
 	uint64_t started = util_mono_ns();
 	struct exclude *ex = NULL;
+	struct metrics_server *ms = NULL;
 	int rootfd = -1, r, n, guarded = 0, earlier = 0, reported = 0, fenced;
 
 	assert(o != NULL && o->cfg != NULL && o->sigs != NULL);
+	metrics_init(METRICS_RESCUE);
 	memset(&rs, 0, sizeof(rs));
 	memset(&st, 0, sizeof(st));
 	pthread_mutex_init(&rs.lock, NULL);
@@ -1011,6 +1057,10 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	    "change %llu", gen, o->cfg->listen.text,
 	    (unsigned long long)spool_durable_seq(sp));
 	rescue_status(o->status_file, "listening", o->cfg->listen.text);
+	if (o->metrics_listen != NULL) {
+		metrics_set_collector(rescue_collect, &rs);
+		(void)metrics_start(o->metrics_listen, &ms);
+	}
 	r = rescue_wait(o, srv, &rs, started, err, errlen);
 	if (r != 0 && r != -AR_ERESCUE_PARTIAL)
 		goto out;
@@ -1044,6 +1094,7 @@ fence:
 	fflush(stdout);
 	pthread_mutex_lock(&rs.lock);
 	rescue_status_detail(&rs, gen, detail, sizeof(detail));
+	rs.ended = r == 0 ? 1 : 2;
 	pthread_mutex_unlock(&rs.lock);
 	rescue_status(o->status_file, r == 0 ? "complete" : "partial", detail);
 	reported = 1;
@@ -1059,6 +1110,8 @@ out:
 		log_escape(err, strlen(err), esc, sizeof(esc));
 		rescue_status(o->status_file, "failed", esc);
 	}
+	metrics_stop(ms);
+	metrics_set_collector(NULL, NULL);
 	server_stop(srv);
 	spool_close(sp);
 	exclude_free(ex);

@@ -33,6 +33,9 @@ struct rescue_opts {
 	const char *const *standbys;
 	size_t nstandbys;
 	int any;			/* the first to confirm completes */
+	/* --metrics-listen (never the primary's own metrics_listen: that
+	 * address is on the failed host); NULL: no metrics */
+	const struct config_addr *metrics_listen;
 };
 
 int rescue_run(const struct rescue_opts *o, char *err, size_t errlen);

@@ -114,6 +114,21 @@ serve_changes_put_position(struct server_stream *s)
 	return 0;
 }
 
+/* W: the payload of a Z frame, another type. */
+static int
+serve_changes_put_when(struct server_stream *s)
+{
+	int n;
+
+	n = wire_put_end(s->out + s->out_len, sizeof(s->out) - s->out_len,
+	    s->oldest_ns);
+	if (n < 0)
+		return n;
+	s->out[s->out_len] = WIRE_WHEN;
+	s->out_len += (size_t)n;
+	return 0;
+}
+
 int
 serve_changes_produce(struct server_stream *s)
 {
@@ -154,6 +169,11 @@ serve_changes_produce(struct server_stream *s)
 				r = serve_changes_put_state(s, p, len, rescan);
 			break;
 		case SERVE_CHANGES_END:
+			if (s->oldest_ns != 0) {
+				r = serve_changes_put_when(s);
+				if (r != 0)
+					break;
+			}
 			r = server_stream_put(s, wire_put_end(s->out +
 			    s->out_len, sizeof(s->out) - s->out_len, s->upto));
 			s->finished = 1;
@@ -199,6 +219,7 @@ serve_changes_args(struct MHD_Connection *c, struct server_request *rq)
 struct serve_changes_gather {
 	struct changes *ch;
 	uint64_t upto;
+	uint64_t oldest_ns;	/* time_ns of the first record taken */
 };
 
 static int
@@ -214,6 +235,8 @@ serve_changes_gather_rec(void *arg, const struct spool_rec *r)
 	e = changes_add(g->ch, r);
 	if (e != 0)
 		return e;
+	if (g->oldest_ns == 0)
+		g->oldest_ns = r->time_ns;
 	g->upto = r->seq;
 	return 0;
 }
@@ -391,6 +414,7 @@ serve_changes_reply(struct MHD_Connection *c, struct server *srv,
 		return MHD_NO;
 	g.ch = rq->stream->changes;
 	g.upto = rq->q.since;
+	g.oldest_ns = 0;
 	r = spool_read(srv->opts.spool, rq->q.since, released,
 	    serve_changes_gather_rec, &g);
 	if (r == -AR_ESTATE) {
@@ -407,6 +431,9 @@ serve_changes_reply(struct MHD_Connection *c, struct server *srv,
 	}
 	assert(g.upto >= rq->q.since && g.upto <= released);
 	rq->stream->upto = g.upto;
+	/* The standby's lag in seconds: how old what it gets is. */
+	if (rq->version >= WIRE_V_OPS && g.upto > rq->q.since)
+		rq->stream->oldest_ns = g.oldest_ns;
 	return server_reply_stream(c, rq);
 }
 

@@ -23,6 +23,7 @@
 #include "fs.h"
 #include "log.h"
 #include "manifest.h"
+#include "metrics.h"
 #include "server-int.h"
 #include "util.h"
 #include "walk.h"
@@ -32,6 +33,10 @@
 #define SERVE_FILES_MAX_BODY (1u << 20)
 /* Bytes of a /v1/delta body beyond the signature (N and frame headers). */
 #define SERVE_FILES_DELTA_SLACK 65536
+/* A /v1/sums answer reads at most this much per call, then gives the
+ * server thread back to its other connections (it sends nothing while
+ * it hashes a big file). */
+#define SERVE_FILES_SUMS_SLICE (4u << 20)
 /* Fill the stream's output up to about this before handing it out. */
 #define SERVE_FILES_FILL (WIRE_HDR + 16384)
 
@@ -154,6 +159,8 @@ serve_files_finish(struct server_stream *s, uint64_t size,
 	assert(s->rphase < SERVER_PHASES);
 	pthread_mutex_lock(&srv->lock);
 	srv->stats.files[s->rphase]++;
+	metrics_add(s->kind == SERVER_STREAM_FILES ?
+	    METRICS_SERVED_FILES_WHOLE : METRICS_SERVED_FILES_DELTA, 1);
 	if (s->rphase == SERVER_PHASE_COMPARE && srv->stats.ncompare_only <
 	    SERVER_COMPARE_ONLY)
 		snprintf(srv->stats.compare_only[srv->stats.ncompare_only++],
@@ -164,6 +171,9 @@ serve_files_finish(struct server_stream *s, uint64_t size,
 	return server_stream_put(s, wire_put_trailer(s->out + s->out_len,
 	    sizeof(s->out) - s->out_len, &t));
 }
+
+/* How far ahead of what it sends a whole file is asked of the disk. */
+#define SERVE_FILES_AHEAD (UINT64_C(8) << 20)
 
 /* Queue the next D frame of a whole file, or its end. */
 static int
@@ -195,10 +205,19 @@ serve_files_data(struct server_stream *s)
 		return serve_files_retry(s, WIRE_RETRY_UNREADABLE);
 	if (n == 0)	/* shrunk since open */
 		return serve_files_retry(s, WIRE_RETRY_CHANGED);
+	/* Keep the disk busy ahead of us: readahead alone waits for each
+	 * chunk's pread on a cold file. */
+	if (s->sent + (uint64_t)n + SERVE_FILES_AHEAD < (uint64_t)s->st0.st_size)
+		(void)posix_fadvise(s->fd, (off_t)(s->sent + (uint64_t)n +
+		    SERVE_FILES_AHEAD), (off_t)n, POSIX_FADV_WILLNEED);
 	hash_update(&s->hash, s->out + s->out_len + WIRE_HDR, (size_t)n);
+	s->sent += (uint64_t)n;
+	if (s->sums) {
+		s->slice += (uint64_t)n;
+		return 0;	/* read and hashed, not sent */
+	}
 	wire_put_data_hdr(s->out + s->out_len, (uint32_t)n);
 	s->out_len += WIRE_HDR + (size_t)n;
-	s->sent += (uint64_t)n;
 	return 0;
 }
 
@@ -241,7 +260,9 @@ serve_files_produce(struct server_stream *s)
 
 	assert(s->kind == SERVER_STREAM_FILES ||
 	    s->kind == SERVER_STREAM_DELTA);
-	while (r == 0 && !s->finished && s->out_len < SERVE_FILES_FILL) {
+	s->slice = 0;
+	while (r == 0 && !s->finished && s->out_len < SERVE_FILES_FILL &&
+	    s->slice < SERVE_FILES_SUMS_SLICE) {
 		switch (s->fstate) {
 		case SERVE_FILES_NEXT:
 			if (s->cur == s->npaths) {
@@ -318,6 +339,17 @@ serve_files_begin(struct server *srv, struct server_request *rq)
 		return -AR_ENOMEM;
 	rq->body_max = SERVE_FILES_MAX_BODY;
 	return 0;
+}
+
+int
+serve_files_sums_begin(struct server *srv, struct server_request *rq)
+{
+	int r;
+
+	r = serve_files_begin(srv, rq);
+	if (r == 0)
+		rq->stream->sums = 1;
+	return r;
 }
 
 /* A frame of a /v1/files body: collect the requested paths. */

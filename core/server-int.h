@@ -20,10 +20,12 @@
 
 #include "hash.h"
 #include "query.h"
+#include "rate.h"
 #include "server.h"
 #include "wire.h"
 
 struct changes;
+struct compress_out;
 struct delta_gen;
 struct delta_loadsig;
 struct manifest;
@@ -34,6 +36,8 @@ struct server_request;
 /* Standbys remembered as sent to compare while the spool cannot record;
  * one forgotten is sent again: a compare too many, never one too few. */
 #define SERVER_SENT_MAX 64
+/* Under bwlimit, the smallest piece of a transfer sent at once. */
+#define SERVER_PACE_MIN 4096
 
 /* A standby sent to compare the whole tree (G) while the spool could
  * not record. */
@@ -62,6 +66,7 @@ struct server {
 	struct server_sent sent[SERVER_SENT_MAX];
 	size_t nsent;
 	uint64_t sent_stamp;
+	struct rate bw;			/* bwlimit: file data to all standbys */
 };
 
 /* ---------------------------------------------------------------- */
@@ -98,6 +103,7 @@ struct server_stream {
 	size_t out_len, out_pos;
 	int finished;		/* nothing more after out drains */
 	enum server_phase rphase;	/* rescue phase when the answer began */
+	struct compress_out *z;	/* the body goes out as zstd, or NULL */
 
 	struct manifest *manifest;
 
@@ -112,12 +118,16 @@ struct server_stream {
 	uint64_t sent;
 	uint64_t answered;
 	struct delta_gen *gen;
+	int sums;		/* /v1/sums: F and T, the data not sent */
+	uint64_t slice;		/* bytes it read in this call (sums) */
 
 	/* changes */
 	struct changes *changes;
 	uint64_t upto;		/* the position after this batch */
 	enum serve_changes_step step;
 	size_t idx;
+	uint64_t oldest_ns;	/* recording time of the batch's first
+				 * change, for a W frame (v6 on); 0: none */
 };
 
 struct server_stream *server_stream_new(struct server *srv,
@@ -174,6 +184,7 @@ struct server_route {
 	const char *method;
 	const char *path;
 	int negotiates;		/* takes WIRE_HDR_VERSIONS, not _VERSION */
+	uint32_t min_version;	/* added by this version: unknown below */
 	int (*begin)(struct server *srv, struct server_request *rq);
 	wire_frame_cb *frame;
 	void (*end)(struct server *srv, struct server_request *rq);
@@ -197,6 +208,8 @@ int server_notify(struct server *srv, int ev, const char *id);
 enum MHD_Result serve_files_manifest(struct MHD_Connection *c,
     struct server *srv, struct server_request *rq);
 int serve_files_begin(struct server *srv, struct server_request *rq);
+/* /v1/sums: a /v1/files request whose answer leaves out the D frames. */
+int serve_files_sums_begin(struct server *srv, struct server_request *rq);
 int serve_files_frame(void *arg, uint8_t type, const uint8_t *p,
     uint32_t len);
 void serve_files_end(struct server *srv, struct server_request *rq);

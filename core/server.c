@@ -23,12 +23,14 @@
 #include <pthread.h>
 
 #include "changes.h"
+#include "compress.h"
 #include "delta.h"
 #include "error.h"
 #include "gen.h"
 #include "guard.h"
 #include "log.h"
 #include "manifest.h"
+#include "metrics.h"
 #include "server-int.h"
 #include "spool.h"
 #include "tls.h"
@@ -61,6 +63,7 @@ server_stream_free(void *cls)
 	hash_release(&s->hash);
 	delta_gen_free(s->gen);
 	changes_free(s->changes);
+	compress_out_free(s->z);
 	free(s->paths);
 	free(s);
 }
@@ -122,6 +125,27 @@ server_stream_put_entry(struct server_stream *s, uint8_t frame, int type,
 	return r;
 }
 
+/*
+ * bwlimit of the primary, for all standbys together: a transfer sends a
+ * hundredth of a second of rate at a time and waits out its debt before
+ * it does. The wait holds this server thread (libmicrohttpd's internal
+ * polling mode cannot be told "later" from here), so its other
+ * connections wait at most about that long between two pieces.
+ */
+static size_t
+server_stream_pace(struct server *srv, size_t n)
+{
+	uint64_t piece = srv->bw.rate / 100;
+
+	if (piece < SERVER_PACE_MIN)
+		piece = SERVER_PACE_MIN;
+	if (n > piece)
+		n = (size_t)piece;
+	(void)rate_wait(rate_take(&srv->bw, 0), NULL);
+	(void)rate_take(&srv->bw, n);
+	return n;
+}
+
 static ssize_t
 server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -153,6 +177,10 @@ server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 				log_error("stream: %s", ar_strerror(r));
 				return MHD_CONTENT_READER_END_WITH_ERROR;
 			}
+			/* A sums answer that hashed a slice of a big
+			 * file has nothing to send yet: called again. */
+			if (s->out_len == 0 && s->sums && !s->finished)
+				return 0;
 			if (s->out_len == 0)
 				return MHD_CONTENT_READER_END_OF_STREAM;
 		}
@@ -160,6 +188,8 @@ server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 	n = s->out_len - s->out_pos;
 	if (n > max)
 		n = max;
+	if (transfer && s->srv->bw.rate != 0)
+		n = server_stream_pace(s->srv, n);
 	memcpy(buf, s->out + s->out_pos, n);
 	s->out_pos += n;
 	if (transfer) {
@@ -167,6 +197,8 @@ server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 		pthread_mutex_lock(&s->srv->lock);
 		s->srv->stats.bytes[s->rphase] += n;
 		pthread_mutex_unlock(&s->srv->lock);
+		metrics_add(s->kind == SERVER_STREAM_FILES ?
+		    METRICS_SERVED_BYTES_WHOLE : METRICS_SERVED_BYTES_DELTA, n);
 		/* A long transfer is a live standby too. */
 		if (s->srv->opts.role == WIRE_ROLE_RESCUE)
 			(void)server_notify(s->srv, SERVER_EV_CONTACT, NULL);
@@ -174,17 +206,66 @@ server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 	return (ssize_t)n;
 }
 
+/* The plain body, as the zstd stream's source: bytes, 0, or an error. */
+static ssize_t
+server_stream_plain(void *arg, uint8_t *buf, size_t max)
+{
+	ssize_t n = server_stream_run(arg, 0, (char *)buf, max);
+
+	if (n == MHD_CONTENT_READER_END_OF_STREAM)
+		return 0;
+	return n < 0 ? -AR_EIO : n;
+}
+
 /* Every entry from libmicrohttpd may touch the tree or the spool: each
  * is a guarded stretch (guard.h), so a hung mount under a rescue shows. */
 static ssize_t
 server_stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
+	struct server_stream *s = cls;
 	ssize_t n;
 
 	guard_enter("serving a transfer");
-	n = server_stream_run(cls, pos, buf, max);
+	if (s->z == NULL) {
+		n = server_stream_run(cls, pos, buf, max);
+	} else {
+		n = compress_out_read(s->z, server_stream_plain, s,
+		    (uint8_t *)buf, max);
+		if (n == 0)
+			n = MHD_CONTENT_READER_END_OF_STREAM;
+		else if (n < 0)
+			n = MHD_CONTENT_READER_END_WITH_ERROR;
+	}
 	guard_leave();
 	return n;
+}
+
+/*
+ * compress = zstd (compress.h): the standby asked for it, the version
+ * has it, and the answer is a listing or file data (a batch of changes
+ * is small and must not wait for a compressor's block). A malformed ask
+ * is answered plain, which the standby reads all the same.
+ */
+static int
+server_stream_zstd(struct MHD_Connection *c, struct server_request *rq,
+    struct server_stream *s)
+{
+	const char *v;
+	int level;
+
+	if (rq->version < WIRE_V_COMPRESS || (s->kind !=
+	    SERVER_STREAM_MANIFEST && s->kind != SERVER_STREAM_FILES &&
+	    s->kind != SERVER_STREAM_DELTA))
+		return 0;
+	v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, COMPRESS_HDR_ASK);
+	if (v == NULL)
+		return 0;
+	if (compress_parse(v, &level) != 0) {
+		log_warn("%s: malformed %s header: answered uncompressed",
+		    rq->peer, COMPRESS_HDR_ASK);
+		return 0;
+	}
+	return compress_out_new(&s->z, level) == 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -246,8 +327,10 @@ server_reply_stream(struct MHD_Connection *c, struct server_request *rq)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
+	int zstd;
 
 	assert(rq->stream != NULL);
+	zstd = server_stream_zstd(c, rq, rq->stream);
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
 	    SERVER_BLOCK, server_stream_cb, rq->stream, server_stream_free);
 	if (resp == NULL)
@@ -255,6 +338,8 @@ server_reply_stream(struct MHD_Connection *c, struct server_request *rq)
 	rq->stream = NULL;	/* owned by the response now */
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "application/x-asyncrep");
+	if (zstd)
+		MHD_add_response_header(resp, COMPRESS_HDR_ENCODING, "zstd");
 	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -419,6 +504,10 @@ static const struct server_route server_routes[] = {
 	  .end = serve_files_delta_end, .reply = serve_files_reply },
 	{ .method = MHD_HTTP_METHOD_GET, .path = "/v1/changes",
 	  .reply = serve_changes_reply },
+	{ .method = MHD_HTTP_METHOD_POST, .path = "/v1/sums",
+	  .min_version = WIRE_V_OPS,
+	  .begin = serve_files_sums_begin, .frame = serve_files_frame,
+	  .end = serve_files_end, .reply = serve_files_reply },
 };
 
 /* The row for url, or NULL. A path has one method: *method_ok says
@@ -477,8 +566,10 @@ server_peer_check(struct server *srv, struct MHD_Connection *c,
 			snprintf(sc->why, sizeof(sc->why), "the %s refused the "
 			    "standby: %s", srv->opts.role == WIRE_ROLE_RESCUE ?
 			    "rescue" : "primary", why);
-		if (sc->refused)
+		if (sc->refused) {
 			log_warn("%s: %s", rq->peer, sc->why);
+			metrics_add(METRICS_AUTH_FAILURES, 1);
+		}
 	}
 	if (!sc->refused)
 		return 0;
@@ -525,11 +616,20 @@ server_request_begin(struct server *srv, struct MHD_Connection *c,
 	if (!auth_check(srv->opts.auth, MHD_lookup_connection_value(c,
 	    MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION))) {
 		log_warn("%s: %s: bad or missing token", rq->peer, url);
+		metrics_add(METRICS_AUTH_FAILURES, 1);
 		return server_reply_text(c, MHD_HTTP_UNAUTHORIZED,
 		    "bad or missing token");
 	}
+	metrics_add(METRICS_REQUESTS, 1);
 	if (server_request_version(c, rq, &answer) != 0)
 		return answer;
+	/* As a server of an older version would answer. */
+	if (rq->version < route->min_version) {
+		log_warn("%s: %s: not in protocol version %u", rq->peer, url,
+		    rq->version);
+		return server_reply_text(c, MHD_HTTP_NOT_FOUND,
+		    "unknown path");
+	}
 	/* A rescue counts a call as a sign of a live standby only once it
 	 * proved to be one: a stray request must not stretch --timeout. */
 	if (srv->opts.role == WIRE_ROLE_RESCUE)
@@ -737,11 +837,13 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 	srv->opts = *opts;
 	memcpy(srv->generation, opts->generation, WIRE_GEN_LEN);
 	pthread_mutex_init(&srv->lock, NULL);
+	rate_init(&srv->bw, cfg->bwlimit, NULL);
 	srv->phase = SERVER_PHASE_SPOOL;
 	srv->released = opts->spool != NULL ?
 	    spool_durable_seq(opts->spool) : 0;
 	r = server_bind_listen(&cfg->listen, &srv->listen_fd, err, errlen);
 	if (r != 0) {
+		rate_release(&srv->bw);
 		free(srv);
 		return r;
 	}
@@ -782,6 +884,7 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 		snprintf(err, errlen, "listen %s: cannot start the HTTP%s "
 		    "server", cfg->listen.text, tls->enabled ? "S" : "");
 		close(srv->listen_fd);
+		rate_release(&srv->bw);
 		free(srv);
 		return -AR_EBIND;
 	}
@@ -802,6 +905,27 @@ server_get_stats(struct server *srv, struct server_stats *st)
 	pthread_mutex_lock(&srv->lock);
 	*st = srv->stats;
 	pthread_mutex_unlock(&srv->lock);
+}
+
+unsigned
+server_connections(struct server *srv)
+{
+	const union MHD_DaemonInfo *di;
+
+	di = MHD_get_daemon_info(srv->mhd,
+	    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return di != NULL ? di->num_connections : 0;
+}
+
+uint64_t
+server_released(struct server *srv)
+{
+	uint64_t seq;
+
+	pthread_mutex_lock(&srv->lock);
+	seq = srv->released;
+	pthread_mutex_unlock(&srv->lock);
+	return seq;
 }
 
 void
@@ -848,6 +972,7 @@ server_stop(struct server *srv)
 	assert(srv->waiters == NULL);
 	MHD_stop_daemon(srv->mhd);
 	pthread_mutex_destroy(&srv->lock);
+	rate_release(&srv->bw);
 	close(srv->listen_fd);
 	free(srv);
 }

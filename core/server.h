@@ -66,6 +66,10 @@ struct server_stats {
 	unsigned ncompare_only;
 };
 void server_get_stats(struct server *s, struct server_stats *st);
+/* Connections open now (for metrics). */
+unsigned server_connections(struct server *s);
+/* The last sequence released to standbys. */
+uint64_t server_released(struct server *s);
 
 /* Bind, listen and start serving. Errors (-AR_EBIND...) are explained in
  * err. */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -20,6 +21,7 @@
 #include "exclude.h"
 #include "fs.h"
 #include "log.h"
+#include "metrics.h"
 #include "state.h"
 #include "sync.h"
 #include "syncer.h"
@@ -542,6 +544,10 @@ sync_entry_link(struct syncer *s, const struct wire_entry *e,
 	return 0;
 }
 
+/* --checksum: files compared by content at a time, during the merge. */
+#define SYNC_CHECKSUM_ROUND 4096
+static int sync_checksum(struct syncer *s);
+
 static int
 sync_entry_file(struct syncer *s, const struct wire_entry *e,
     const struct walk_ent *le, const char *path, size_t plen)
@@ -553,6 +559,15 @@ sync_entry_file(struct syncer *s, const struct wire_entry *e,
 	if (le != NULL && le->type == WALK_FILE &&
 	    (uint64_t)le->st.st_size == e->size &&
 	    sync_same_mtime(&le->st, e)) {
+		if (s->checksumming && verify_list_add(&s->sums, path, plen,
+		    e->size, e->mtime_sec, e->mtime_nsec) != 0)
+			return -AR_ENOMEM;
+		if (s->sums.n >= SYNC_CHECKSUM_ROUND) {
+			r = sync_checksum(s);
+			verify_list_release(&s->sums);
+			if (r != 0)
+				return r;
+		}
 		if (!sync_attrs_code(s, &le->st, e, code))
 			return 0;
 		sync_itemize(s, code, path, plen, "");
@@ -747,7 +762,12 @@ sync_merge_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			    "invalid entry%s%s", s->blk.active ? " in " : "",
 			    s->blk.active ? sync_esc(s->blk.path,
 			    s->blk.path_len) : "");
-		return sync_entry(s, &s->ent);
+		r = sync_entry(s, &s->ent);
+		/* Once: the counting merge of prune.c goes first. */
+		if (!s->counting)
+			progress_entry(&s->prog, s->ent.type == WALK_FILE ?
+			    s->ent.size : 0);
+		return r;
 	case WIRE_END:
 		if (wire_get_end(p, len, &count) != 0 ||
 		    count != s->mf_entries)
@@ -864,6 +884,23 @@ sync_save_skipped(struct syncer *s)
 
 /* Compare the subtree at path ("" = all) with the primary's and make
  * them equal. Not yet durable: the caller syncs. */
+/* --progress: the listing's totals, from the stored manifest. */
+static int
+sync_progress_count(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct syncer *s = arg;
+
+	if (type != WIRE_ENTRY)
+		return 0;
+	if (wire_get_entry(p, len, WIRE_ENTRY, &s->ent) != 0)
+		return sync_fail(s, -AR_EPROTO, "primary sent an invalid "
+		    "entry");
+	progress_totals(&s->prog, s->prog.total_entries + 1,
+	    s->prog.total_bytes + (s->ent.type == WALK_FILE ? s->ent.size :
+	    0));
+	return 0;
+}
+
 int
 sync_compare(struct syncer *s, const char *path, int guard)
 {
@@ -873,6 +910,8 @@ sync_compare(struct syncer *s, const char *path, int guard)
 	/* A whole compare meets every collision there is. */
 	if (path[0] == '\0')
 		s->skipped = 0;
+	if (path[0] == '\0')
+		metrics_add(METRICS_FULL_COMPARES, 1);
 	r = fetch_manifest(s, path, &mfd);
 	if (r == -AR_EPROTO && path[0] != '\0' &&
 	    client_status(s->client) == 404) {
@@ -885,10 +924,19 @@ sync_compare(struct syncer *s, const char *path, int guard)
 		return r;
 	assert(!guard || path[0] == '\0');
 	r = guard ? prune_compare(s, mfd) : 0;
+	if (path[0] == '\0')
+		progress_begin(&s->prog, s->st->file_bytes);
+	if (r == 0 && s->prog.active)
+		r = fetch_replay(s, mfd, sync_progress_count);
+	s->checksumming = s->o->checksum && path[0] == '\0';
 	if (r == 0)
 		r = fetch_replay(s, mfd, sync_merge_frame);
 	if (r == 0)
 		r = sync_block_finish(s);
+	s->checksumming = 0;
+	if (r == 0 && s->sums.n > 0)
+		r = sync_checksum(s);
+	verify_list_release(&s->sums);
 	if (r == 0)
 		r = fetch_flush_all(s);
 	if (r == 0 && !s->o->dry_run) {
@@ -899,6 +947,42 @@ sync_compare(struct syncer *s, const char *path, int guard)
 		s->blk.dirfd = -1;
 	}
 	close(mfd);
+	/* Its last line, whatever the outcome: an error comes after it. */
+	progress_finish(&s->prog);
+	return r;
+}
+
+/*
+ * --checksum: the files of the merge equal in size and mtime whose
+ * content differs from the primary's (or changed while compared) are
+ * fetched whole, which verifies them against the primary's hash.
+ */
+static int
+sync_checksum(struct syncer *s)
+{
+	struct verify_item *it;
+	size_t i;
+	int r;
+
+	log_verbose("comparing the content of %zu files equal in size and "
+	    "mtime", s->sums.n);
+	r = verify_sums(s->client, s->rootfd, &s->sums, 0, s->msg,
+	    s->msglen);
+	for (i = 0; r == 0 && i < s->sums.n; i++) {
+		it = &s->sums.items[i];
+		if (it->verdict != VERIFY_DIFFERS &&
+		    it->verdict != VERIFY_CHANGING)
+			continue;
+		log_verbose("'%s': content differs from the primary's",
+		    sync_esc(it->path, strlen(it->path)));
+		if (s->o->dry_run) {
+			sync_itemize(s, ">fc........", it->path,
+			    strlen(it->path), "");
+			continue;
+		}
+		r = fetch_batch_add(s, it->path, strlen(it->path), it->fsize,
+		    1);
+	}
 	return r;
 }
 
@@ -912,6 +996,12 @@ sync_make_durable(struct syncer *s)
 	return 0;
 }
 
+void
+sync_pace(struct syncer *s, struct client *c)
+{
+	client_set_rate(c, s->cfg->bwlimit != 0 ? &s->bw : NULL);
+}
+
 static int
 sync_once(struct syncer *s)
 {
@@ -921,15 +1011,20 @@ sync_once(struct syncer *s)
 	if (r == 0)
 		r = client_new(s->cfg, s->o->auth, &s->client);
 	if (r == 0)
+		sync_pace(s, s->client);
+	if (r == 0)
 		r = sync_hello(s);
 	if (r == 0)
 		r = sync_compare(s, "", 1);
 	if (r == 0)
 		r = sync_make_durable(s);
 	/* A later --follow starts from here instead of comparing again. */
-	if (r == 0 && !s->o->dry_run && s->st->files_failed == 0)
+	if (r == 0 && !s->o->dry_run && s->st->files_failed == 0) {
 		r = state_position_save(&s->state, s->hello_gen,
 		    s->hello_seq, s->msg, s->msglen);
+		if (r == 0)
+			sync_metrics_applied(s->hello_seq);
+	}
 	if (r == 0)
 		r = sync_save_skipped(s);
 	if (r == 0 && s->st->files_failed > 0)
@@ -944,6 +1039,17 @@ sync_once(struct syncer *s)
 
 /* ---------------------------------------------------------------- */
 /* Life cycle */
+
+void
+sync_metrics_applied(uint64_t seq)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	metrics_set(METRICS_APPLIED_SEQ, seq);
+	metrics_set(METRICS_LAST_APPLY_NS, (uint64_t)now.tv_sec *
+	    1000000000ull + (uint64_t)now.tv_nsec);
+}
 
 int
 sync_init(struct syncer *s, const struct sync_opts *o,
@@ -964,7 +1070,9 @@ sync_init(struct syncer *s, const struct sync_opts *o,
 	s->msglen = msglen;
 	msg[0] = '\0';
 	walk_dir_init(&s->blk.local);
+	progress_init(&s->prog, o->progress, stderr);
 	state_standby_id(s->cfg, s->id, sizeof(s->id));
+	rate_init(&s->bw, s->cfg->bwlimit, NULL);
 	r = exclude_new(&s->exclude);
 	if (r == 0 && s->cfg->exclude != NULL &&
 	    exclude_add_list(s->exclude, s->cfg->exclude, msg, msglen) != 0)
@@ -985,6 +1093,7 @@ sync_release(struct syncer *s)
 	s->st->net_received += s->lane_received;
 	fetch_batch_clear(s);
 	free(s->batch.items);
+	verify_list_release(&s->sums);
 	if (s->blk.dirfd >= 0)
 		close(s->blk.dirfd);
 	walk_dir_release(&s->blk.local);
@@ -996,6 +1105,7 @@ sync_release(struct syncer *s)
 	free(s->rescan);
 	exclude_free(s->exclude);
 	client_free(s->client);
+	rate_release(&s->bw);
 	state_release(&s->state);
 	if (s->rootfd >= 0)
 		close(s->rootfd);

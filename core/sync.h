@@ -34,6 +34,10 @@ struct sync_opts {
 	int dry_run;		/* report, change nothing */
 	FILE *itemize;		/* per-change lines (rsync's -i), or NULL */
 	int force_delete;	/* delete past max_delete (--force-delete) */
+	int progress;		/* one-shot: the progress line (--progress) */
+	int checksum;		/* compares of the whole tree compare the
+				 * content of files equal in size and mtime
+				 * (--checksum) */
 };
 
 struct sync_stats {

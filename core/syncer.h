@@ -32,7 +32,10 @@
 #include "exclude.h"
 #include "hash.h"
 #include "log.h"
+#include "rate.h"
+#include "progress.h"
 #include "state.h"
+#include "verify.h"
 #include "sync.h"
 #include "walk.h"
 #include "wire.h"
@@ -113,7 +116,13 @@ struct syncer {
 	struct wire_entry fent;
 	struct wire_entry uent;	/* a U frame, renamed to its base name */
 	uint64_t mf_entries;	/* E frames of the manifest being merged */
+	/* --checksum, in a compare of the whole tree: the files equal in
+	 * size and mtime, whose content is compared after the merge */
+	int checksumming;
+	struct verify_list sums;
+	struct progress prog;	/* one-shot --progress */
 	struct exclude *exclude;
+	struct rate bw;		/* bwlimit of [standby], for every client */
 	/* Entries of the primary skipped as they collide with names this
 	 * standby excludes: since the last whole compare, as status shows
 	 * it, and the last of them (escaped). */
@@ -258,6 +267,11 @@ int sync_compare(struct syncer *s, const char *path, int guard);
 int sync_save_skipped(struct syncer *s);
 /* syncfs when anything was written since the last call. */
 int sync_make_durable(struct syncer *s);
+/* c's reception paced by bwlimit (s->bw), shared by every client of the
+ * run. */
+void sync_pace(struct syncer *s, struct client *c);
+/* Metrics: position seq is durable now. */
+void sync_metrics_applied(uint64_t seq);
 
 /* ---------------------------------------------------------------- */
 /* fetch.c: the receiving side */

@@ -22,12 +22,16 @@
  * only when that version was negotiated.
  */
 #define WIRE_VERSION_MIN 1
-#define WIRE_VERSION_MAX 4
-/* Version 3 is reserved. From version 4 on, GET /v1/changes takes ack=
- * (the standby's durable position, at most since), so a standby can ask
- * for later changes while a big file of an earlier batch is still sent
- * in its own lane (PROTOCOL.md "Lanes"). */
-#define WIRE_V_LANES 4
+#define WIRE_VERSION_MAX 5
+/* What each version adds (PROTOCOL.md "What each version adds"). */
+#define WIRE_V_COMPRESS 3	/* zstd bodies (compress.h) */
+#define WIRE_V_OPS 4		/* POST /v1/sums: whole-file hashes only;
+				 * the W frame of a batch */
+#define WIRE_V_LANES 5		/* GET /v1/changes takes ack= (the
+				 * standby's durable position, at most
+				 * since): a big file of an earlier batch
+				 * is still sent in its own lane
+				 * (PROTOCOL.md "Lanes") */
 #define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */
 #define WIRE_HDR_VERSIONS "X-Asyncrep-Versions"
 #define WIRE_HDR_VERSION "X-Asyncrep-Version"
@@ -58,6 +62,8 @@ enum wire_type {
 	WIRE_RESCAN = 'S',	/* compare the subtree at path ("" = all) */
 	WIRE_GONE = 'G',	/* position unknown here: full compare (u64 seq) */
 	WIRE_COMPLETE = 'C',	/* rescue: the generation ends at this position */
+	WIRE_WHEN = 'W',	/* v6: when the oldest change of a batch was
+				 * recorded (u64 ns since the epoch) */
 };
 
 enum wire_role {

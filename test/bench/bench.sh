@@ -35,7 +35,10 @@
 # initial sync of a, the lag of a 4 KiB write and the burst.
 # BENCH_PART=tls runs only this part.
 #
-# Fourth part, lanes (see "lanes part" below): a 10-byte new file written
+# Fourth part, metrics (see "metrics part" below): the lag of a 4 KiB
+# write with both sides serving metrics and scraped every second, against
+# without, in alternate rounds. BENCH_PART=metrics runs only this part.
+# Fifth part, lanes (see "lanes part" below): a 10-byte new file written
 # right after (a) a 100-byte append to an already replicated big file and
 # (b) a new big file moved into the tree: the time until the small file
 # is on the standby, asyncrep with lanes (the default lane_min_size),
@@ -70,7 +73,7 @@ RSYNC_FSYNC=yes
 rsync --help 2>/dev/null | grep -q -- '--fsync' || RSYNC_FSYNC=no
 
 PART=${BENCH_PART:-all}
-case $PART in all|copy|follow|tls|lanes) ;; *) echo "bench: BENCH_PART is all, copy, follow, tls or lanes"; exit 1 ;; esac
+case $PART in all|copy|follow|tls|metrics|lanes) ;; *) echo "bench: BENCH_PART is all, copy, follow, tls, metrics or lanes"; exit 1 ;; esac
 if [ "$PART" = all ] || [ "$PART" = follow ] || [ "$PART" = lanes ]; then
 	command -v lsyncd >/dev/null || { echo "bench: lsyncd is missing (apt-get install -y lsyncd)"; exit 1; }
 fi
@@ -574,7 +577,7 @@ log_check() {	# NAME FILE...
 
 FSTART=$(now)
 at() { printf '[%5.0f s] ' "$(elapsed "$FSTART" "$(now)")"; }
-if [ "$PART" = all ] || [ "$PART" = follow ]; then	# the follow measurements
+if [ "$PART" != tls ] && [ "$PART" != metrics ] && [ "$PART" != lanes ]; then	# the follow measurements
 echo
 echo "follow part: lag ($LAG_WRITES writes of 4 KiB), burst ($BURST_FILES x 4 KiB in $BURST_DIRS dirs),"
 echo "  start-up and RSS on $TREE_FILES files of $TREE_SIZE bytes in $TREE_DIRS directories"
@@ -819,7 +822,87 @@ printf '%-40s %10s s %10s s\n' "burst of $BURST_FILES x 4 KiB" "$(bst_of plain)"
 echo "tls part: $(elapsed "$TSTART" "$(now)") s"
 fi	# third part
 
-if [ "$PART" = all ] || [ "$PART" = lanes ]; then	# fourth part: lanes
+if [ "$PART" = all ] || [ "$PART" = metrics ]; then	# fourth part: metrics
+# --- metrics part: lag with metrics scraped every second, against without ---
+# ROUNDS rounds (BENCH_METRICS_ROUNDS, default 5), each a run without
+# metrics and a run with them, in turn: watch and sync --follow each
+# with --metrics-listen, and a scraper (curl) fetching both /metrics
+# every second; each run LAG_WRITES timed 4 KiB writes at interval 0, on
+# an empty tree, as in the follow part. Prints each run's p50 and p99,
+# then the mean and the standard deviation over the rounds of the
+# difference (with - without) of each.
+MSTART=$(now)
+ROUNDS=${BENCH_METRICS_ROUNDS:-5}
+command -v curl >/dev/null || { echo "bench: curl is missing (apt-get install -y curl)"; exit 1; }
+echo
+echo "metrics part: $ROUNDS rounds of $LAG_WRITES writes of 4 KiB, without and with metrics scraped every second"
+M_DIFF50=() M_DIFF99=() M_ROWS=()
+SCRAPER=
+for round in $(seq 1 "$ROUNDS"); do
+	declare -A M_P50=() M_P99=()
+	for mode in off on; do
+		WATCH_OPTS=() SYNC_OPTS=()
+		if [ "$mode" = on ]; then
+			MP=$(free_port) MS=$(free_port)
+			WATCH_OPTS=(--metrics-listen "127.0.0.1:$MP")
+			SYNC_OPTS=(--metrics-listen "127.0.0.1:$MS")
+		fi
+		d="$SCRATCH/m-$mode"
+		rm -rf "$d" "$d-dst" "$SCRATCH/spool-m-$mode" "$SCRATCH/state-m$mode"
+		mkdir -p "$d" "$d-dst" && echo seed >"$d/seed"
+		if start_watch "m-$mode-$round" "m-$mode" "$d" 0; then
+			start_follow "m$mode" "$d-dst"
+			if [ "$mode" = on ]; then
+				( while :; do
+					curl -sf -o /dev/null "http://127.0.0.1:$MP/metrics"
+					curl -sf -o /dev/null "http://127.0.0.1:$MS/metrics"
+					sleep 1
+				done ) &
+				SCRAPER=$!
+			fi
+			if same "$d" "$d-dst" 60; then
+				out=$("$PYTHON3" "$LAGPY" lag "$d" "$d-dst" "$LAG_WRITES" 0.01 \
+					"$LAG_TIMEOUT" "m$mode$round" - 2 600)
+				read -r p50 p99 max ok to wf <<<"$out"
+				M_P50[$mode]=$p50 M_P99[$mode]=$p99
+				printf '  round %d, metrics %-3s  p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms  (%d ok, %d timeouts)\n' \
+					"$round" "$mode" "$p50" "$p99" "$max" "$ok" "$to"
+			fi
+			stop_pid "$SCRAPER"; SCRAPER=
+		fi
+		stop_all
+	done
+	if [ -n "${M_P50[on]:-}" ] && [ -n "${M_P50[off]:-}" ]; then
+		M_DIFF50+=("$(awk -v a="${M_P50[on]}" -v b="${M_P50[off]}" 'BEGIN { print a - b }')")
+		M_DIFF99+=("$(awk -v a="${M_P99[on]}" -v b="${M_P99[off]}" 'BEGIN { print a - b }')")
+		M_ROWS+=("${M_P50[off]} ${M_P50[on]} ${M_P99[off]} ${M_P99[on]}")
+	fi
+	unset M_P50 M_P99
+done
+rm -rf "$SCRATCH/m-off" "$SCRATCH/m-off-dst" "$SCRATCH/m-on" "$SCRATCH/m-on-dst"
+# mean_sd VALUES...: "mean sd" (sample standard deviation)
+mean_sd() {
+	[ $# -gt 0 ] || { echo "nan nan"; return; }
+	printf '%s\n' "$@" | awk '{ s += $1; q += $1 * $1; n++ }
+		END { if (n == 0) { print "nan nan"; exit }
+		      m = s / n; v = n > 1 ? (q - n * m * m) / (n - 1) : 0
+		      printf "%.2f %.2f", m, (v > 0 ? sqrt(v) : 0) }'
+}
+echo
+echo "metrics part (scale ${BENCH_SCALE:-full}, $(nproc) CPUs; interval 0, empty tree, loopback)"
+printf '%-44s %10s %10s\n' "" "mean" "sd"
+read -r m50 s50 <<<"$(mean_sd "${M_DIFF50[@]}")"
+read -r m99 s99 <<<"$(mean_sd "${M_DIFF99[@]}")"
+read -r a50 b50 <<<"$(mean_sd $(for r in "${M_ROWS[@]}"; do echo "$r" | cut -d" " -f1; done))"
+read -r c50 d50 <<<"$(mean_sd $(for r in "${M_ROWS[@]}"; do echo "$r" | cut -d" " -f2; done))"
+printf '%-44s %7s ms %7s ms\n' "lag p50 without metrics" "$a50" "$b50"
+printf '%-44s %7s ms %7s ms\n' "lag p50 with metrics, scraped every 1 s" "$c50" "$d50"
+printf '%-44s %7s ms %7s ms\n' "p50 difference (with - without), per round" "$m50" "$s50"
+printf '%-44s %7s ms %7s ms\n' "p99 difference (with - without), per round" "$m99" "$s99"
+echo "metrics part: $(elapsed "$MSTART" "$(now)") s"
+fi	# fourth part
+
+if [ "$PART" = all ] || [ "$PART" = lanes ]; then	# fifth part: lanes
 # --- lanes part: a small file behind a big one --------------------------------
 # For each tool, with a big file already replicated (the standby seeded
 # with cp -a): BENCH_LANE_REPS times a 100-byte fsynced append to it,
@@ -888,7 +971,7 @@ echo "lanes part ($(nproc) CPUs, $LANE_MB MB big file, $LANE_REPS repetitions): 
 printf '%-8s %-34s %12s %12s %12s %5s  %s\n' "" "" p50 p99 max lost target
 for r in "${LANE_ROWS[@]}"; do echo "$r"; done
 echo "lanes part: $(elapsed "$NSTART" "$(now)") s"
-fi	# fourth part
+fi	# fifth part
 fi	# second part
 
 echo

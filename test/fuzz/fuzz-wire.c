@@ -57,10 +57,18 @@ fz_hello(const uint8_t *p, size_t len)
 	if (r != 0)
 		return r;
 	check_str(a.generation, WIRE_GEN_LEN);
+	/* A version 1 hello reads as the range version-version and is
+	 * written with vmax 0 (wire.h): the version 1 layout. */
+	if (a.version < 2) {
+		CHECK(a.vmin == a.version && a.vmax == a.version);
+		a.vmin = a.vmax = 0;
+	}
 	n = wire_put_hello(out, sizeof(out), &a);
 	check_same(n, WIRE_HELLO, p, len);
 	CHECK(wire_get_hello(out + WIRE_HDR, len, &b) == 0);
 	CHECK(a.version == b.version && a.role == b.role);
+	CHECK(a.version < 2 ? b.vmin == a.version && b.vmax == a.version :
+	    b.vmin == a.vmin && b.vmax == a.vmax);
 	CHECK(strcmp(a.generation, b.generation) == 0);
 	CHECK(strcmp(a.server, b.server) == 0);
 	return 0;

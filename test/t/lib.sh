@@ -27,10 +27,13 @@ BG_PIDS=
 test_num=$(printf '%s' "$test_name" | sed -n 's/^t0*\([0-9][0-9]*\).*/\1/p')
 test_num=${test_num:-0}
 TEST_IP=127.0.$(( (test_num / 200) + 1 )).$(( (test_num % 200) + 2 ))
-# A port the kernel says is free on that address right now.
-TEST_PORT=$("$PYTHON3" -c 'import socket,sys
-s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$TEST_IP") ||
-	exit 99
+# free_port [IP]: a port the kernel says is free on IP ($TEST_IP) now.
+free_port() {
+	"$PYTHON3" -c 'import socket,sys
+s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' \
+		"${1:-$TEST_IP}"
+}
+TEST_PORT=$(free_port) || exit 99
 
 # A script may define test_cleanup (say, to unmount what it mounted): it
 # runs first. The scratch directory is removed without crossing into

@@ -37,7 +37,7 @@ for cmd in watch sync; do
 	'
 done
 
-for cmd in watch sync rescue status keygen; do
+for cmd in watch sync verify rescue status keygen init; do
 	test_expect_success "every option of $cmd is documented" '
 		"$ASYNCREP" '"$cmd"' --help >help.out &&
 		sed -n "s/^ *\(-., \)\{0,1\}--\([a-z-]*\) [^V].*/\2/p" help.out >opts &&

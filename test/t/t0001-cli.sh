@@ -36,32 +36,35 @@ test_expect_success 'an option before the command exits 1' '
 # Each command's own options; every command also takes these.
 common_opts='config verbose quiet syslog help'
 watch_opts='reinit status-file allow-empty'
-sync_opts='dry-run itemize-changes follow force-delete'
+sync_opts='dry-run itemize-changes follow force-delete checksum progress metrics-file'
+verify_opts='rate'
 rescue_opts='root timeout standby any storage-timeout settle status-file'
-status_opts='json'
+status_opts='json watch'
 keygen_opts=
+init_opts='dir peer-pin set'
 # The options of the config keys of each section.
 primary_keys='data-dir spool-dir listen interval auth-token-file
 	max-connections max-per-ip idle-timeout max-signature-size threads
 	watch-mode poll-interval exclude spool-max-size standbys standby-expiry
-	tls tls-cert tls-key tls-trust tls-ca'
+	tls tls-cert tls-key tls-trust tls-ca bwlimit metrics-listen'
 standby_keys='data-dir state-dir primary auth-token-file connect-timeout
 	stall-timeout delta-min-size batch-size batch-files standby-id exclude
-	tls tls-cert tls-key tls-trust tls-ca max-delete lane-min-size'
-all_own="$watch_opts $sync_opts $rescue_opts $status_opts $keygen_opts"
+	tls tls-cert tls-key tls-trust tls-ca max-delete bwlimit compress
+	compress-level metrics-listen lane-min-size'
+all_own="$watch_opts $sync_opts $verify_opts $rescue_opts $status_opts $keygen_opts $init_opts"
 
 # The options a command takes, one per line, sorted.
 takes() {
 	eval "own=\$$1_opts" &&
 	case $1 in
 	watch|rescue) keys=$primary_keys ;;
-	sync) keys=$standby_keys ;;
-	status|keygen) keys= ;;
+	sync|verify) keys=$standby_keys ;;
+	status|keygen|init) keys= ;;
 	esac &&
 	for o in $common_opts $own $keys; do echo "$o"; done | sort
 }
 
-for cmd in watch sync rescue status keygen; do
+for cmd in watch sync verify rescue status keygen init; do
 	test_expect_success "$cmd --help lists its own options only" '
 		"$ASYNCREP" '"$cmd"' --help >out 2>err &&
 		test_cmp /dev/null err &&
@@ -133,11 +136,11 @@ test_expect_success 'a config key of another section names the commands of that 
 	test_must_fail 1 "$ASYNCREP" sync --spool-dir /s 2>err &&
 	grep -qx "asyncrep: sync: option .--spool-dir. is not an option of sync (it belongs to watch, rescue)" err &&
 	test_must_fail 1 "$ASYNCREP" watch --state-dir /s 2>err &&
-	grep -qx "asyncrep: watch: option .--state-dir. is not an option of watch (it belongs to sync)" err &&
+	grep -qx "asyncrep: watch: option .--state-dir. is not an option of watch (it belongs to sync, verify)" err &&
 	test_must_fail 1 "$ASYNCREP" rescue --primary 127.0.0.1:1 2>err &&
-	grep -qx "asyncrep: rescue: option .--primary. is not an option of rescue (it belongs to sync)" err &&
+	grep -qx "asyncrep: rescue: option .--primary. is not an option of rescue (it belongs to sync, verify)" err &&
 	test_must_fail 1 "$ASYNCREP" status --data-dir /d 2>err &&
-	grep -qx "asyncrep: status: option .--data-dir. is not an option of status (it belongs to watch, sync, rescue)" err
+	grep -qx "asyncrep: status: option .--data-dir. is not an option of status (it belongs to watch, sync, verify, rescue)" err
 '
 
 # With nothing configured, a command that parsed its options stops at the
@@ -159,6 +162,21 @@ test_expect_success 'every own option is taken by its command' '
 	grep -q "no complete \[primary\] or \[standby\] section" err &&
 	test_must_fail 2 "$ASYNCREP" watch -v -q --syslog 2>err &&
 	grep -q "missing data_dir" err
+'
+
+test_expect_success 'a bare number is seconds for the timeouts, refused for the periods' '
+	test_must_fail 2 "$ASYNCREP" rescue --timeout 60 --settle 1 \
+		--storage-timeout 5 --idle-timeout 30 2>err &&
+	grep -q "missing data_dir" err &&
+	test_must_fail 2 "$ASYNCREP" sync --connect-timeout 5 \
+		--stall-timeout 60 2>err &&
+	grep -q "missing data_dir" err &&
+	test_must_fail 1 "$ASYNCREP" rescue --storage-timeout 0 2>err &&
+	grep -q "1s at least" err &&
+	test_must_fail 1 "$ASYNCREP" watch --interval 200 2>err &&
+	grep -q "a unit is needed.*seconds or milliseconds" err &&
+	test_must_fail 1 "$ASYNCREP" watch --poll-interval 2 2>err &&
+	grep -q "a unit is needed" err
 '
 
 test_expect_success 'unknown long option exits 1 and names it' '
@@ -244,7 +262,7 @@ test_expect_success 'bad address, size and number on the command line exit 1' '
 '
 
 test_expect_success 'an option value is checked even when it comes first' '
-	test_must_fail 1 "$ASYNCREP" sync --connect-timeout 10 \
+	test_must_fail 1 "$ASYNCREP" sync --connect-timeout 10x \
 		--data-dir /d --state-dir /s --primary 127.0.0.1:1 2>err &&
 	grep -q -- "--connect-timeout" err
 '

@@ -44,9 +44,15 @@ test_expect_success 'duplicate key: exit 2 naming both lines' '
 '
 
 test_expect_success 'bad duration: exit 2 with line, key and reason' '
-	printf "[standby]\nstall_timeout = 30\n" >dur.conf &&
-	test_must_fail 2 "$ASYNCREP" sync -c dur.conf 2>err &&
-	grep -q "dur.conf:2: key .stall_timeout.: bad duration .30.: a unit is needed" err
+	printf "[primary]\ninterval = 30\n" >dur.conf &&
+	test_must_fail 2 "$ASYNCREP" watch -c dur.conf 2>err &&
+	grep -q "dur.conf:2: key .interval.: bad duration .30.: a unit is needed" err &&
+	printf "[standby]\nstall_timeout = 30x\n" >dur2.conf &&
+	test_must_fail 2 "$ASYNCREP" sync -c dur2.conf 2>err &&
+	grep -q "dur2.conf:2: key .stall_timeout.: bad duration .30x." err &&
+	printf "[standby]\nstall_timeout = 30\n" >dur3.conf &&
+	test_must_fail 2 "$ASYNCREP" sync -c dur3.conf 2>err &&
+	grep -q "missing data_dir" err
 '
 
 test_expect_success 'bad address, size, number and path: exit 2 each' '

@@ -79,8 +79,21 @@ assert s[\"position\"] > 0, s
 "
 '
 
-test_expect_success 'status without a usable section exits 2' '
+# rounds N: status --watch has printed N reports or more.
+rounds() { test "$(grep -c "^Every 2s: asyncrep status" watch-status.out)" -ge "$1"; }
+
+test_expect_success 'status --watch reports again until SIGTERM, then exits 0' '
 	: >empty.conf &&
+	start_bg watch-status.out "$ASYNCREP" status -c p.conf --watch &&
+	sw=$last_pid &&
+	wait_for 20 rounds 2 &&
+	kill -TERM "$sw" &&
+	wait "$sw" &&
+	test "$(grep -c "standby one" watch-status.out)" -ge 2 &&
+	test_must_fail 2 "$ASYNCREP" status -c empty.conf --watch
+'
+
+test_expect_success 'status without a usable section exits 2' '
 	test_must_fail 2 "$ASYNCREP" status -c empty.conf
 '
 

@@ -128,16 +128,16 @@ get_raw() {
 		"http://$TEST_IP:$TEST_PORT$u" >"$out.code"
 }
 
-test_expect_success 'ack= only from version 4 on, and never past since' '
+test_expect_success 'ack= only from version 5 on, and never past since' '
 	gen=$(cat spool/generation) && p=$(pos) &&
 	q="since=$p&wait=0&id=older&gen=$gen" &&
 	get_raw "/v1/changes?$q" v1 &&
 	test "$(cat v1.code)" = 200 && test "$(cat spool/acks/older)" = "$p" &&
 	get_raw "/v1/changes?$q&ack=1" v2 -H "X-Asyncrep-Version: 2" &&
 	test "$(cat v2.code)" = 400 && test "$(cat spool/acks/older)" = "$p" &&
-	get_raw "/v1/changes?$q&ack=$((p + 1))" v4 -H "X-Asyncrep-Version: 4" &&
+	get_raw "/v1/changes?$q&ack=$((p + 1))" v4 -H "X-Asyncrep-Version: 5" &&
 	test "$(cat v4.code)" = 400 &&
-	get_raw "/v1/changes?$q&ack=1" v4b -H "X-Asyncrep-Version: 4" &&
+	get_raw "/v1/changes?$q&ack=1" v4b -H "X-Asyncrep-Version: 5" &&
 	test "$(cat v4b.code)" = 200 && test "$(cat spool/acks/older)" = 1
 '
 

@@ -61,6 +61,68 @@ load_text(struct config *cfg, const char *text, char *path, size_t pathlen,
 	return config_load(cfg, path, err, errlen);
 }
 
+/* The timeouts read a bare number as seconds; the periods insist on a
+ * unit, and say why. */
+static void
+test_bare_seconds(void **state)
+{
+	static const char *const timeouts[][2] = {
+		{ "primary", "idle_timeout" },
+		{ "standby", "connect_timeout" },
+		{ "standby", "stall_timeout" },
+	};
+	static const char *const periods[][2] = {
+		{ "primary", "interval" },
+		{ "primary", "poll_interval" },
+	};
+	struct config cfg;
+	char err[CONFIG_ERR_MAX];
+	uint64_t ns;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(config_parse_seconds("60", &ns), 0);
+	assert_int_equal(ns, 60000000000ULL);
+	assert_int_equal(config_parse_seconds("0", &ns), 0);
+	assert_int_equal(ns, 0);
+	assert_int_equal(config_parse_seconds("1500ms", &ns), 0);
+	assert_int_equal(ns, 1500000000ULL);
+	assert_int_equal(config_parse_seconds("2m", &ns), 0);
+	assert_int_equal(ns, 120000000000ULL);
+	assert_int_equal(config_parse_seconds("", &ns), -AR_EUSAGE);
+	assert_int_equal(config_parse_seconds("-5", &ns), -AR_EUSAGE);
+	assert_int_equal(config_parse_seconds("5 ", &ns), -AR_EUSAGE);
+	assert_int_equal(config_parse_seconds("1.5", &ns), -AR_EUSAGE);
+	assert_int_equal(config_parse_seconds("18446744074", &ns),
+	    -AR_EUSAGE);
+	/* The plain duration parser still wants a unit. */
+	assert_int_equal(config_parse_duration("60", &ns), -AR_EUSAGE);
+
+	config_init(&cfg);
+	for (i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) {
+		assert_int_equal(config_set(&cfg, timeouts[i][0],
+		    timeouts[i][1], "7", err, sizeof err), 0);
+		assert_int_equal(config_set(&cfg, timeouts[i][0],
+		    timeouts[i][1], "7s", err, sizeof err), 0);
+	}
+	assert_int_equal(cfg.primary.timeout_ns, 7000000000ULL);
+	assert_int_equal(cfg.standby.connect_timeout_ns, 7000000000ULL);
+	assert_int_equal(cfg.standby.stall_timeout_ns, 7000000000ULL);
+	/* Bounds hold in seconds too: 2 days is past idle_timeout's 24h. */
+	assert_int_equal(config_set(&cfg, "primary", "idle_timeout",
+	    "172800", err, sizeof err), -AR_EUSAGE);
+	assert_non_null(strstr(err, "out of range"));
+	for (i = 0; i < sizeof(periods) / sizeof(periods[0]); i++) {
+		assert_int_equal(config_set(&cfg, periods[i][0],
+		    periods[i][1], "200", err, sizeof err), -AR_EUSAGE);
+		assert_non_null(strstr(err, "a unit is needed"));
+		assert_non_null(strstr(err, "seconds or milliseconds"));
+		assert_int_equal(config_set(&cfg, periods[i][0],
+		    periods[i][1], "200ms", err, sizeof err), 0);
+	}
+	config_release(&cfg);
+}
+
 static void
 test_duration(void **state)
 {
@@ -274,6 +336,8 @@ test_defaults(void **state)
 	assert_null(cfg.standby.data_dir);
 	assert_null(cfg.standby.state_dir);
 	assert_int_equal(cfg.standby.primary.set, 0);
+	assert_int_equal(cfg.primary.metrics_listen.set, 0);
+	assert_int_equal(cfg.standby.metrics_listen.set, 0);
 	assert_int_equal(cfg.standby.connect_timeout_ns, 5000000000ULL);
 	assert_int_equal(cfg.standby.stall_timeout_ns, 30000000000ULL);
 	assert_int_equal(cfg.standby.delta_min_size, 64 * 1024);
@@ -295,7 +359,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 21);
+	assert_int_equal(n, 23);
 	assert_string_equal(k[0], "data_dir");
 	assert_string_equal(k[2], "listen");
 	assert_string_equal(k[9], "threads");
@@ -305,12 +369,14 @@ test_section_keys(void **state)
 	assert_string_equal(k[15], "standby_expiry");
 	assert_string_equal(k[16], "tls");
 	assert_string_equal(k[20], "tls_ca");
+	assert_string_equal(k[21], "bwlimit");
+	assert_string_equal(k[22], "metrics_listen");
 
 	k = config_section_keys("standby");
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 18);
+	assert_int_equal(n, 22);
 	assert_string_equal(k[1], "state_dir");
 	assert_string_equal(k[8], "batch_files");
 	assert_string_equal(k[9], "standby_id");
@@ -319,7 +385,11 @@ test_section_keys(void **state)
 	assert_string_equal(k[12], "tls_cert");
 	assert_string_equal(k[15], "tls_ca");
 	assert_string_equal(k[16], "max_delete");
-	assert_string_equal(k[17], "lane_min_size");
+	assert_string_equal(k[17], "bwlimit");
+	assert_string_equal(k[18], "compress");
+	assert_string_equal(k[19], "compress_level");
+	assert_string_equal(k[20], "metrics_listen");
+	assert_string_equal(k[21], "lane_min_size");
 
 	assert_null(config_section_keys("rescue"));
 }
@@ -604,6 +674,25 @@ test_set(void **state)
 	assert_int_equal(config_set(&cfg, "standby", "batch_files", "5",
 	    err, sizeof err), 0);
 	assert_int_equal(cfg.standby.batch_files, 5);
+	/* bwlimit: 0 is no limit, a size from 1K, a small bare number a
+	 * likely KiB of rsync's. */
+	assert_int_equal(cfg.standby.bwlimit, 0);
+	assert_int_equal(config_set(&cfg, "standby", "bwlimit", "10M",
+	    err, sizeof err), 0);
+	assert_int_equal(cfg.standby.bwlimit, 10 * 1024 * 1024);
+	assert_int_equal(config_set(&cfg, "primary", "bwlimit", "1024",
+	    err, sizeof err), 0);
+	assert_int_equal(cfg.primary.bwlimit, 1024);
+	assert_int_equal(config_set(&cfg, "primary", "bwlimit", "1023",
+	    err, sizeof err), -AR_EUSAGE);
+	assert_non_null(strstr(err, "below 1K"));
+	assert_int_equal(cfg.primary.bwlimit, 1024);
+	assert_int_equal(config_set(&cfg, "primary", "bwlimit", "0",
+	    err, sizeof err), 0);
+	assert_int_equal(cfg.primary.bwlimit, 0);
+	assert_int_equal(config_set(&cfg, "standby", "bwlimit", "2T",
+	    err, sizeof err), -AR_EUSAGE);
+	assert_non_null(strstr(err, "out of range"));
 
 	/* Errors name the key and leave the value alone. */
 	assert_int_equal(config_set(&cfg, "primary", "interval", "10",
@@ -796,6 +885,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_bare_seconds),
 		cmocka_unit_test(test_size),
 		cmocka_unit_test(test_uint),
 		cmocka_unit_test(test_portion),

@@ -1,0 +1,297 @@
+/*
+ * test-compress.c: zstd streams on the wire, through buffers of every
+ * size, and what a decoder refuses.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include <cmocka.h>
+
+#include "compress.h"
+#include "error.h"
+
+/* A source of n pseudo-text bytes, handed out in pieces of at most
+ * piece bytes. */
+struct src {
+	size_t n, pos, piece;
+	int fail_at;		/* give an error once pos passes it (-1: no) */
+};
+
+static uint8_t
+src_byte(size_t i)
+{
+	static const char words[] = "the quick brown standby follows the "
+	    "primary durably; ";
+
+	return (uint8_t)(i % 7919 == 0 ? (i * 2654435761u) >> 24 :
+	    (uint8_t)words[i % (sizeof words - 1)]);
+}
+
+static ssize_t
+src_read(void *arg, uint8_t *buf, size_t max)
+{
+	struct src *s = arg;
+	size_t n = s->n - s->pos, i;
+
+	if (s->fail_at >= 0 && s->pos >= (size_t)s->fail_at)
+		return -AR_EIO;
+	if (n > max)
+		n = max;
+	if (n > s->piece)
+		n = s->piece;
+	for (i = 0; i < n; i++)
+		buf[i] = src_byte(s->pos + i);
+	s->pos += n;
+	return (ssize_t)n;
+}
+
+struct sink {
+	size_t got;
+	int bad;
+};
+
+static int
+sink_check(void *arg, const void *data, size_t len)
+{
+	struct sink *k = arg;
+	const uint8_t *d = data;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (d[i] != src_byte(k->got + i))
+			k->bad = 1;
+	k->got += len;
+	return 0;
+}
+
+/* Compress n bytes, reading out pieces of rd bytes; the whole stream is
+ * returned in *out (malloc'd). */
+static size_t
+make_stream(size_t n, size_t piece, size_t rd, uint8_t **out)
+{
+	struct compress_out *co;
+	struct src s = { n, 0, piece, -1 };
+	size_t cap = n + 4096, len = 0;
+	uint8_t *buf = malloc(cap);
+	ssize_t r;
+
+	assert_non_null(buf);
+	assert_int_equal(compress_out_new(&co, 3), 0);
+	for (;;) {
+		if (len + rd > cap) {
+			cap = 2 * cap + rd;
+			buf = realloc(buf, cap);
+			assert_non_null(buf);
+		}
+		r = compress_out_read(co, src_read, &s, buf + len, rd);
+		assert_true(r >= 0);
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	assert_int_equal(s.pos, n);
+	compress_out_free(co);
+	*out = buf;
+	return len;
+}
+
+static void
+test_round_trip_every_piece(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 100, 131072, 131073, 3000000 };
+	static const size_t pieces[] = { 1, 4096, 1 << 20 };
+	static const size_t feeds[] = { 1, 7, 65536 };
+	struct compress_in *ci;
+	size_t a, b, c, len, off, n;
+	uint8_t *z;
+
+	(void)state;
+	assert_int_equal(compress_in_new(&ci), 0);
+	for (a = 0; a < sizeof sizes / sizeof sizes[0]; a++) {
+		for (b = 0; b < sizeof pieces / sizeof pieces[0]; b++) {
+			if (sizes[a] > 200000 && pieces[b] == 1)
+				continue;	/* slow, nothing new */
+			len = make_stream(sizes[a], pieces[b], b == 0 ? 13 :
+			    8192, &z);
+			for (c = 0; c < sizeof feeds / sizeof feeds[0]; c++) {
+				struct sink k = { 0, 0 };
+
+				if (len > 100000 && feeds[c] == 1)
+					continue;
+				compress_in_reset(ci);
+				for (off = 0; off < len; off += n) {
+					n = len - off < feeds[c] ? len - off :
+					    feeds[c];
+					assert_int_equal(compress_in_feed(ci,
+					    z + off, n, sink_check, &k), 0);
+				}
+				assert_true(compress_in_complete(ci));
+				assert_int_equal(k.got, sizes[a]);
+				assert_false(k.bad);
+			}
+			free(z);
+		}
+	}
+	compress_in_free(ci);
+}
+
+static void
+test_text_compresses(void **state)
+{
+	uint8_t *z;
+	size_t len;
+
+	(void)state;
+	len = make_stream(1 << 20, 1 << 20, 65536, &z);
+	assert_true(len < (1 << 20) / 10);
+	free(z);
+}
+
+static void
+test_truncated_and_trailing(void **state)
+{
+	struct compress_in *ci;
+	struct sink k = { 0, 0 };
+	uint8_t *z, *z2;
+	size_t len;
+
+	(void)state;
+	len = make_stream(500000, 65536, 65536, &z);
+	assert_int_equal(compress_in_new(&ci), 0);
+	/* cut short: never complete */
+	assert_int_equal(compress_in_feed(ci, z, len - 5, sink_check, &k), 0);
+	assert_false(compress_in_complete(ci));
+	/* a second frame after the first: refused */
+	compress_in_reset(ci);
+	z2 = malloc(2 * len);
+	assert_non_null(z2);
+	memcpy(z2, z, len);
+	memcpy(z2 + len, z, len);
+	k.got = 0;
+	assert_int_equal(compress_in_feed(ci, z2, 2 * len, sink_check, &k),
+	    -AR_EPROTO);
+	/* nothing fed is not a complete stream */
+	compress_in_reset(ci);
+	assert_false(compress_in_complete(ci));
+	free(z2);
+	free(z);
+	compress_in_free(ci);
+}
+
+static void
+test_garbage_and_corruption(void **state)
+{
+	struct compress_in *ci;
+	struct sink k = { 0, 0 };
+	uint8_t junk[64], *z;
+	size_t len;
+
+	(void)state;
+	memset(junk, 'A', sizeof junk);
+	assert_int_equal(compress_in_new(&ci), 0);
+	assert_int_equal(compress_in_feed(ci, junk, sizeof junk, sink_check,
+	    &k), -AR_EPROTO);
+	/* a flipped byte inside the data: the checksum or the decoder */
+	len = make_stream(300000, 65536, 65536, &z);
+	z[len / 2] ^= 0x55;
+	compress_in_reset(ci);
+	k.got = 0;
+	k.bad = 0;
+	assert_true(compress_in_feed(ci, z, len, sink_check, &k) ==
+	    -AR_EPROTO || k.bad);
+	free(z);
+	compress_in_free(ci);
+}
+
+/* A frame that needs a window past COMPRESS_WINDOW_LOG is refused, so a
+ * peer cannot make the decoder hold more. */
+static void
+test_window_bounded(void **state)
+{
+	struct compress_in *ci;
+	struct sink k = { 0, 0 };
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	size_t n = (size_t)1 << 25, cap = ZSTD_compressBound(n), len;
+	uint8_t *src = malloc(n), *dst = malloc(cap);
+
+	(void)state;
+	assert_non_null(src);
+	assert_non_null(dst);
+	memset(src, 'x', n);
+	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(cc,
+	    ZSTD_c_windowLog, 27)));
+	len = ZSTD_compress2(cc, dst, cap, src, n);
+	assert_false(ZSTD_isError(len));
+	assert_int_equal(compress_in_new(&ci), 0);
+	assert_int_equal(compress_in_feed(ci, dst, len, sink_check, &k),
+	    -AR_EPROTO);
+	compress_in_free(ci);
+	ZSTD_freeCCtx(cc);
+	free(src);
+	free(dst);
+}
+
+static void
+test_source_error_passes_through(void **state)
+{
+	struct compress_out *co;
+	struct src s = { 1 << 20, 0, 65536, 200000 };
+	uint8_t buf[65536];
+	ssize_t r;
+	int i;
+
+	(void)state;
+	assert_int_equal(compress_out_new(&co, 1), 0);
+	for (i = 0; i < 1000; i++) {
+		r = compress_out_read(co, src_read, &s, buf, sizeof buf);
+		if (r <= 0)
+			break;
+	}
+	assert_int_equal(r, -AR_EIO);
+	compress_out_free(co);
+}
+
+static void
+test_parse(void **state)
+{
+	int level = 0;
+
+	(void)state;
+	assert_int_equal(compress_parse("zstd:3", &level), 0);
+	assert_int_equal(level, 3);
+	assert_int_equal(compress_parse("zstd:19", &level), 0);
+	assert_int_equal(compress_parse("zstd:0", &level), -AR_EPROTO);
+	assert_int_equal(compress_parse("zstd:20", &level), -AR_EPROTO);
+	assert_int_equal(compress_parse("zstd:", &level), -AR_EPROTO);
+	assert_int_equal(compress_parse("zstd:-1", &level), -AR_EPROTO);
+	assert_int_equal(compress_parse("zstd:3x", &level), -AR_EPROTO);
+	assert_int_equal(compress_parse("gzip:3", &level), -AR_EPROTO);
+	assert_int_equal(compress_parse(NULL, &level), -AR_EPROTO);
+	assert_int_equal(level, 19);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip_every_piece),
+		cmocka_unit_test(test_text_compresses),
+		cmocka_unit_test(test_truncated_and_trailing),
+		cmocka_unit_test(test_garbage_and_corruption),
+		cmocka_unit_test(test_window_bounded),
+		cmocka_unit_test(test_source_error_passes_through),
+		cmocka_unit_test(test_parse),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
