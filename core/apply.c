@@ -261,19 +261,45 @@ apply_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 {
 	struct syncer *s = arg;
 
+	int r;
+
+	/* A change touching a path in flight in a lane (the path, above
+	 * or beneath it) waits for that transfer, so that it applies in
+	 * order. */
 	switch (type) {
 	case WIRE_MOVE:
 		if (wire_get_pathop(p, len, type, &s->op) != 0)
 			return sync_fail(s, -AR_EPROTO, "malformed rename");
-		return apply_move(s, &s->op);
+		r = lane_wait_path(s, s->op.path, s->op.path_len,
+		    LANE_TOUCH_PATH, &s->lane_rewind);
+		if (r == 0)
+			r = lane_wait_path(s, s->op.path2, s->op.path2_len,
+			    LANE_TOUCH_PATH, &s->lane_rewind);
+		return r != 0 ? r : apply_move(s, &s->op);
 	case WIRE_STATE:
 		if (wire_get_entry(p, len, WIRE_STATE, &s->ent) != 0)
 			return sync_fail(s, -AR_EPROTO, "malformed state");
-		return apply_state(s, &s->ent);
+		/* The file a lane receives changed again: not waited for,
+		 * looked at again once the lane is done. */
+		if (s->ent.type == WALK_FILE && lane_defer(s, s->ent.name,
+		    s->ent.name_len))
+			return 0;
+		r = lane_wait_path(s, s->ent.name, s->ent.name_len,
+		    s->ent.type == WALK_DIR ? LANE_TOUCH_DIR_STATE :
+		    LANE_TOUCH_PATH, &s->lane_rewind);
+		if (r != 0)
+			return r;
+		s->lane_ok = 1;
+		r = apply_state(s, &s->ent);
+		s->lane_ok = 0;
+		return r;
 	case WIRE_GONE_PATH:
 		if (wire_get_pathop(p, len, type, &s->op) != 0)
 			return sync_fail(s, -AR_EPROTO, "malformed deletion");
-		return apply_delete(s, s->op.path, s->op.path_len);
+		r = lane_wait_path(s, s->op.path, s->op.path_len,
+		    LANE_TOUCH_PATH, &s->lane_rewind);
+		return r != 0 ? r : apply_delete(s, s->op.path,
+		    s->op.path_len);
 	case WIRE_RESCAN:
 		if (wire_get_pathop(p, len, type, &s->op) != 0)
 			return sync_fail(s, -AR_EPROTO, "malformed rescan");
@@ -310,5 +336,8 @@ apply_dirattr(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		r = sync_dir_attrs(s, dirfd, base, s->ent.name,
 		    s->ent.name_len, &s->ent);
 	close(dirfd);
+	/* A lane's rename in it changes its mtime once more. */
+	if (r == 0)
+		lane_dirattr(s, &s->ent);
 	return r;
 }

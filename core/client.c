@@ -599,7 +599,7 @@ int
 client_hello(struct client *c, struct wire_hello *h)
 {
 	struct client_hello_ctx hc;
-	struct curl_slist *offer, *chosen;
+	struct curl_slist *offer;
 	char line[64];
 	int r;
 
@@ -644,15 +644,30 @@ client_hello(struct client *c, struct wire_hello *h)
 	wire_reader_release(&hc.rd);
 	if (r != 0)
 		return r;
+	return client_set_version(c, h->version);
+}
+
+uint32_t
+client_version(const struct client *c)
+{
+	return c->version;
+}
+
+int
+client_set_version(struct client *c, uint32_t version)
+{
+	struct curl_slist *chosen;
+	char line[64];
+
 	/* Every later request names the version chosen, and asks for zstd
 	 * when configured and the version has it. */
-	snprintf(line, sizeof(line), "%s: %u", WIRE_HDR_VERSION, h->version);
+	snprintf(line, sizeof(line), "%s: %u", WIRE_HDR_VERSION, version);
 	chosen = client_headers_with(c, line);
 	if (chosen == NULL)
 		return -AR_ENOMEM;
 	c->zask = 0;
 	if (c->cfg->compress != NULL && strcmp(c->cfg->compress, "zstd") == 0 &&
-	    h->version >= WIRE_V_COMPRESS) {
+	    version >= WIRE_V_COMPRESS) {
 		struct curl_slist *z;
 
 		snprintf(line, sizeof(line), "%s: zstd:%u", COMPRESS_HDR_ASK,
@@ -669,14 +684,8 @@ client_hello(struct client *c, struct wire_hello *h)
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, chosen);
 	curl_slist_free_all(c->vheaders);
 	c->vheaders = chosen;
-	c->version = h->version;
+	c->version = version;
 	return 0;
-}
-
-uint32_t
-client_version(const struct client *c)
-{
-	return c->version;
 }
 
 int

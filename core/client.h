@@ -57,6 +57,9 @@ int client_hello(struct client *c, struct wire_hello *h);
 
 /* The protocol version the last hello chose (0 before any). */
 uint32_t client_version(const struct client *c);
+/* Name version in c's later requests, as a hello of c had chosen it:
+ * for a second connection to a server whose hello was asked on another. */
+int client_set_version(struct client *c, uint32_t version);
 
 /* base, or base?key=VALUE with VALUE percent-encoded when not empty. */
 int client_url(struct client *c, const char *base, const char *key,

@@ -86,6 +86,9 @@ struct config_standby {
 	uint64_t connect_timeout_ns;	/* default 5s */
 	uint64_t stall_timeout_ns;	/* no progress for this long: fail, default 30s */
 	uint64_t delta_min_size;	/* smaller changed files are sent whole, default 64K */
+	uint64_t lane_min_size;		/* bigger transfers run in a lane of
+					 * their own while following, 0: none;
+					 * default 8M */
 	uint64_t batch_size;		/* bytes of small files per request, default 16M */
 	unsigned batch_files;		/* files per request, default 1024 */
 	char *standby_id;		/* name for the primary; default hostname */

@@ -26,6 +26,8 @@
 
 /* How long the primary may hold a long-poll. */
 #define FOLLOW_WAIT_MS 10000
+/* ... while a lane is in flight: how soon its end is acknowledged. */
+#define FOLLOW_LANE_WAIT_MS 100
 #define FOLLOW_BACKOFF_MIN_MS 100
 #define FOLLOW_BACKOFF_MAX_MS 10000
 
@@ -129,6 +131,58 @@ follow_full(struct syncer *s)
 }
 
 /*
+ * Save the acknowledged position: pos, or below the oldest batch with a
+ * lane still in flight (SPOOL.md: every change up to it is durable).
+ * Only once the data is durable; only when it moved.
+ */
+static int
+follow_save(struct syncer *s, uint64_t pos)
+{
+	uint64_t ack = lane_ack(s, pos);
+	int r;
+
+	r = sync_make_durable(s);
+	if (r == 0 && ack != s->lane_saved)
+		r = state_position_save(&s->state, s->hello_gen, ack, s->msg,
+		    s->msglen);
+	if (r == 0)
+		s->lane_saved = ack;
+	return r;
+}
+
+/* A lane's file moved while it was sent, or changed again meanwhile:
+ * its batch is asked again (every step is idempotent). */
+static void
+follow_rewind(struct syncer *s, uint64_t *pos)
+{
+	if (s->lane_rewind < *pos) {
+		log_verbose("a file of a lane moved or changed while it was "
+		    "sent: asking again from change %llu",
+		    (unsigned long long)s->lane_rewind);
+		*pos = s->lane_rewind;
+	}
+	s->lane_rewind = UINT64_MAX;
+}
+
+/* The lanes that finished: joined, and the position they held back
+ * saved. */
+static int
+follow_reap(struct syncer *s, uint64_t *pos)
+{
+	int r, busy = lane_busy(s);
+
+	if (busy == 0)
+		return 0;
+	r = lane_reap(s, &s->lane_rewind);
+	if (r != 0)
+		return r;
+	follow_rewind(s, pos);
+	if (lane_busy(s) == busy)
+		return 0;
+	return follow_save(s, *pos);
+}
+
+/*
  * Fetch one batch after pos and apply it; *pos moves past it. *complete
  * is set when a rescue said that we hold all of its generation.
  */
@@ -143,9 +197,19 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 
 	memset(&bc, 0, sizeof(bc));
 	s->hold = 0;
-	n = snprintf(url, sizeof(url), "/v1/changes?since=%llu&wait=%d&id=%s"
-	    "&gen=%s", (unsigned long long)*pos, FOLLOW_WAIT_MS, s->id,
-	    s->hello_gen);
+	r = follow_reap(s, pos);
+	if (r != 0)
+		return r;
+	if (client_version(s->client) >= WIRE_V_LANES)
+		n = snprintf(url, sizeof(url), "/v1/changes?since=%llu&"
+		    "ack=%llu&wait=%d&id=%s&gen=%s", (unsigned long long)*pos,
+		    (unsigned long long)lane_ack(s, *pos), lane_busy(s) > 0 ?
+		    FOLLOW_LANE_WAIT_MS : FOLLOW_WAIT_MS, s->id,
+		    s->hello_gen);
+	else
+		n = snprintf(url, sizeof(url), "/v1/changes?since=%llu&"
+		    "wait=%d&id=%s&gen=%s", (unsigned long long)*pos,
+		    FOLLOW_WAIT_MS, s->id, s->hello_gen);
 	/* id and generation are bounded (and URL-safe) by construction. */
 	assert(n > 0 && (size_t)n < sizeof(url));
 	(void)n;
@@ -157,14 +221,22 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 	if (bc.end == FOLLOW_END_GONE) {
 		log_info("the primary does not hold our position %llu any "
 		    "more", (unsigned long long)*pos);
-		r = follow_full(s);
+		/* The compare of everything comes after what is in flight
+		 * (and finds what moved while it was). */
+		r = lane_wait_all(s, NULL);
+		if (r == 0)
+			r = follow_full(s);
+		if (r == 0)
+			s->lane_saved = s->hello_seq;
 		if (r == 0)
 			*pos = s->hello_seq;
 		close(fd);
 		return r;
 	}
-	if (bc.end == FOLLOW_END_COMPLETE && bc.upto == *pos) {
-		/* The rescue saw that we hold its final position. */
+	if (bc.end == FOLLOW_END_COMPLETE && bc.upto == *pos &&
+	    lane_busy(s) == 0) {
+		/* The rescue saw that we hold its final position (and we
+		 * said so: nothing is in flight, ack = since). */
 		close(fd);
 		r = state_gen_close(&s->state, s->hello_gen, *pos, s->msg,
 		    s->msglen);
@@ -187,10 +259,16 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 		r = sync_fail(s, -AR_EPROTO, "primary moved our position "
 		    "back");
 	s->full = 0;
+	s->lane_base = *pos;
 	if (r == 0)
 		r = fetch_replay(s, fd, apply_frame);
 	if (r == 0)
 		r = fetch_flush_all(s);
+	/* A compare comes after what is in flight: it sees the files in
+	 * place, and a rescue's final one (S "") is confirmed only once
+	 * nothing is in flight. */
+	if (r == 0 && (s->full || s->nrescan > 0))
+		r = lane_wait_all(s, &s->lane_rewind);
 	/* Held to max_delete only when the primary asked for it: a
 	 * compare that repairs the batch (a failed rename of a name at the
 	 * top is a compare of all) deletes what the primary deleted. */
@@ -208,25 +286,27 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 		r = sync_make_durable(s);
 	if (r == 0 && s->hold) {
 		s->hold = 0;
+		s->lane_rewind = UINT64_MAX;
 		log_verbose("a file moved while it was sent: asking again "
 		    "from change %llu", (unsigned long long)*pos);
 		return 0;
 	}
 	if (r == 0)
-		r = state_position_save(&s->state, s->hello_gen, bc.upto,
-		    s->msg, s->msglen);
+		r = follow_save(s, bc.upto);
 	if (r == 0)
 		r = sync_save_skipped(s);
 	if (r == 0) {
 		assert(bc.upto > *pos);
-		log_verbose("applied changes %llu..%llu",
+		log_verbose("applied changes %llu..%llu%s",
 		    (unsigned long long)*pos + 1,
-		    (unsigned long long)bc.upto);
+		    (unsigned long long)bc.upto, lane_busy(s) > 0 ?
+		    " (a lane is still in flight)" : "");
 		sync_metrics_applied(bc.upto);
 		metrics_add(METRICS_BATCHES, 1);
 		metrics_observe_apply(util_mono_ns() - t0);
 		metrics_set(METRICS_BEHIND_NS, 0);
 		*pos = bc.upto;
+		follow_rewind(s, pos);
 	}
 	if (s->o->itemize != NULL)
 		fflush(s->o->itemize);
@@ -256,6 +336,8 @@ follow_session(struct syncer *s, volatile sig_atomic_t *stop,
 	}
 	log_info("following %s from change %llu", s->cfg->primary.text,
 	    (unsigned long long)pos);
+	s->lane_saved = pos;
+	s->lane_rewind = UINT64_MAX;
 	metrics_set(METRICS_APPLIED_SEQ, pos);
 	metrics_set_standby_state(METRICS_SB_FOLLOWING);
 	while (!*stop) {
@@ -299,6 +381,8 @@ follow_run(struct syncer *s, volatile sig_atomic_t *stop)
 	r = sync_open(s);
 	if (r == 0)
 		r = client_new(s->cfg, s->o->auth, &s->client);
+	if (r == 0)
+		r = lane_init(s);
 	if (r != 0)
 		return r;
 	client_set_abort(s->client, stop);
@@ -311,6 +395,9 @@ follow_run(struct syncer *s, volatile sig_atomic_t *stop)
 		s->msg[0] = '\0';
 		s->hello_gen[0] = '\0';
 		r = follow_session(s, stop, &complete);
+		/* The next session starts from the acknowledged position,
+		 * below whatever was in flight. */
+		lane_cancel_all(s);
 		if (complete) {
 			assert(r == 0);
 			break;	/* the generation is complete: done */

@@ -53,6 +53,23 @@ query_changes_parse(const char *since, const char *wait, const char *gen,
 	if (id == NULL || !limit_id_valid(id, strlen(id)))
 		return -AR_EPROTO;
 	memcpy(q.id, id, strlen(id) + 1);
+	q.ack = q.since;
 	*out = q;
+	return 0;
+}
+
+int
+query_changes_ack(const char *ack, struct query_changes *q)
+{
+	uint64_t v;
+
+	assert(q != NULL);
+	if (ack == NULL) {
+		q->ack = q->since;
+		return 0;
+	}
+	if (query_u64(ack, q->since, &v) != 0)
+		return -AR_EPROTO;
+	q->ack = v;
 	return 0;
 }

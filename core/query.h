@@ -21,6 +21,7 @@
 
 struct query_changes {
 	uint64_t since;			/* the standby's position */
+	uint64_t ack;			/* its durable position, <= since */
 	uint64_t wait_ms;		/* long-poll at most this; 0: none */
 	char gen[WIRE_GEN_LEN + 1];	/* the generation it follows */
 	char id[QUERY_ID_MAX + 1];	/* the standby's id */
@@ -35,5 +36,12 @@ struct query_changes {
  */
 int query_changes_parse(const char *since, const char *wait, const char *gen,
     const char *id, struct query_changes *out);
+
+/*
+ * The ack argument (version WIRE_V_LANES on; NULL: absent, and since is
+ * the acknowledged position as before): decimal digits only, at most
+ * q->since. Sets q->ack and returns 0, or -AR_EPROTO and leaves q alone.
+ */
+int query_changes_ack(const char *ack, struct query_changes *q);
 
 #endif

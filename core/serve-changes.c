@@ -250,11 +250,12 @@ serve_changes_produce(struct server_stream *s)
 /* ---------------------------------------------------------------- */
 /* Requests */
 
-/* Parse since, wait, id and gen of a /v1/changes request; the long-poll
- * runs from now. */
+/* Parse since, wait, id, gen and ack of a /v1/changes request; the
+ * long-poll runs from now. */
 static int
 serve_changes_args(struct MHD_Connection *c, struct server_request *rq)
 {
+	const char *ack;
 	int r;
 
 	r = query_changes_parse(
@@ -263,6 +264,14 @@ serve_changes_args(struct MHD_Connection *c, struct server_request *rq)
 	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "gen"),
 	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "id"),
 	    &rq->q);
+	if (r != 0)
+		return r;
+	/* ack= came with the lanes: a peer of an older version that
+	 * sends it is broken, and its position would mean nothing. */
+	ack = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ack");
+	if (ack != NULL && rq->version < WIRE_V_LANES)
+		return -AR_EPROTO;
+	r = query_changes_ack(ack, &rq->q);
 	if (r != 0)
 		return r;
 	rq->deadline_ms = util_mono_ms() + rq->q.wait_ms;
@@ -365,6 +374,17 @@ serve_changes_rescue(struct MHD_Connection *c, struct server *srv,
 
 	/* The caller answered every other position with G. */
 	assert(rq->q.since == final || rq->q.since == released);
+	if (rq->q.since == final && rq->q.ack != final) {
+		/* A big file of an earlier batch is still in flight: that
+		 * is no confirmation (the standby waits for its lanes before
+		 * the compare, so this is a broken or mixed-up peer). */
+		log_warn("%s: standby '%s' asks past change %llu but holds "
+		    "only %llu durably: it compares again", rq->peer,
+		    rq->q.id, (unsigned long long)final,
+		    (unsigned long long)rq->q.ack);
+		return serve_changes_position(c, srv, rq, SERVER_STREAM_GONE,
+		    released);
+	}
 	if (rq->q.since == final) {
 		if (server_notify(srv, SERVER_EV_CONFIRM, rq->q.id))
 			return serve_changes_position(c, srv, rq,
@@ -520,10 +540,12 @@ serve_changes_reply(struct MHD_Connection *c, struct server *srv,
 	if (rescue && rq->q.since >= released)
 		return serve_changes_rescue(c, srv, rq, released);
 	/* Asking for changes after `since` says everything up to it is
-	 * durable on the standby: the acknowledgement that trims. */
+	 * durable on the standby (up to `ack` when it says so: a lane is
+	 * still sending an earlier change): the acknowledgement that
+	 * trims. */
 	if (!rq->acked && srv->opts.role == WIRE_ROLE_PRIMARY) {
 		rq->acked = 1;
-		r = spool_ack(srv->opts.spool, rq->q.id, rq->q.since);
+		r = spool_ack(srv->opts.spool, rq->q.id, rq->q.ack);
 		/* The spool says once why it cannot save acks. */
 		if (r != 0 && r != -AR_EIO)
 			log_warn("%s: cannot record the position of '%s': %s",

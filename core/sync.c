@@ -45,12 +45,13 @@ sync_fail(struct syncer *s, int err, const char *fmt, ...)
 	return err;
 }
 
-/* Two buffers rotate, so one message can quote two paths. */
+/* Two buffers rotate, so one message can quote two paths; each thread
+ * (a lane's, lane.c) has its own. */
 const char *
 sync_esc(const char *p, size_t len)
 {
-	static char bufs[2][LOG_ESC_MAX];
-	static int i;
+	static _Thread_local char bufs[2][LOG_ESC_MAX];
+	static _Thread_local int i;
 
 	i ^= 1;
 	return log_escape(p, len, bufs[i], sizeof(bufs[i]));
@@ -762,7 +763,7 @@ sync_entry_file(struct syncer *s, const struct wire_entry *e,
 {
 	char code[SYNC_CODE_LEN + 1];
 	enum append_outcome ao = APPEND_UNTRIED;
-	int r, whole = 0;
+	int r, whole = 0, delta;
 
 	assert(s->blk.active);
 	/* A U of a big file that looks unchanged: the primary saw a change
@@ -823,9 +824,13 @@ sync_entry_file(struct syncer *s, const struct wire_entry *e,
 		if (r != 0 || ao == APPEND_DONE)
 			return r;
 	}
-	if (le != NULL && le->type == WALK_FILE &&
+	delta = le != NULL && le->type == WALK_FILE &&
 	    (uint64_t)le->st.st_size >= s->cfg->delta_min_size &&
-	    e->size >= s->cfg->delta_min_size) {
+	    e->size >= s->cfg->delta_min_size;
+	/* Following, a big transfer goes on beside later batches. */
+	if (lane_wanted(s, e->size))
+		return lane_start(s, path, plen, e->size, le != NULL, delta);
+	if (delta) {
 		r = fetch_delta_file(s, path, plen, &whole);
 		if (r != 0 || !whole)
 			return r;
@@ -1653,9 +1658,12 @@ sync_release(struct syncer *s)
 {
 	size_t i;
 
+	lane_free(s);
 	if (s->client != NULL)
 		client_traffic(s->client, &s->st->net_sent,
 		    &s->st->net_received);
+	s->st->net_sent += s->lane_sent;
+	s->st->net_received += s->lane_received;
 	fetch_batch_clear(s);
 	free(s->batch.items);
 	verify_list_release(&s->sums);

@@ -12,6 +12,8 @@
  *   prune.c   the guard of deletions: what a compare that stands for the
  *             primary's whole tree would delete, counted before anything
  *             is, against max_delete
+ *   lane.c    big transfers of a follower in threads (and connections)
+ *             of their own, while later batches go on
  * state_dir itself belongs to state.c.
  *
  * Every function returns 0 or a negative enum ar_err; the first error of
@@ -168,6 +170,17 @@ struct syncer {
 	int confirming;		/* applying a U: a big file whose size and
 				 * mtime match is confirmed by its root */
 	char id[65];
+	/* lanes (lane.c), following only */
+	struct lane *lanes;	/* LANE_MAX, or NULL: none */
+	int lane_ok;		/* a U of a batch is applied: a big file may
+				 * go to a lane */
+	uint64_t lane_base;	/* the position before the batch applied */
+	uint64_t lane_count;	/* lanes started */
+	uint64_t lane_rewind;	/* a lane's file moved while sent, or changed
+				 * again: ask again from here (UINT64_MAX:
+				 * no need) */
+	uint64_t lane_saved;	/* the position in state_dir */
+	uint64_t lane_sent, lane_received;	/* bytes on lanes' wires */
 	struct wire_pathop op;
 	uint64_t hello_seq;
 	uint32_t hello_role;
@@ -378,6 +391,52 @@ int prune_count_local(struct syncer *s, const struct walk_ent *le);
 /* Before the merge of the stored manifest mfd of the whole tree: the
  * counting merge; -AR_EMAXDELETE, explained, past max_delete. */
 int prune_compare(struct syncer *s, int mfd);
+
+/* ---------------------------------------------------------------- */
+/* lane.c: big transfers in lanes of their own */
+
+/* Big transfers at a time; one more waits for the oldest. */
+#define LANE_MAX 2
+
+/* How a change of a batch touches a path, for lane_wait_path. */
+enum lane_touch {
+	LANE_TOUCH_PATH,	/* renamed, deleted, or its state set */
+	LANE_TOUCH_DIR_STATE,	/* the state of a directory, which stays
+				 * one: nothing beneath it is touched */
+};
+
+struct lane;
+
+int lane_init(struct syncer *s);
+/* Cancel what runs (its temp files go) and free the lanes. */
+void lane_free(struct syncer *s);
+/* Lanes with a transfer in flight. */
+int lane_busy(const struct syncer *s);
+/* 1 if a file fetch of size bytes goes to a lane: a U of a batch being
+ * applied, size >= lane_min_size, the version negotiated. */
+int lane_wanted(const struct syncer *s, uint64_t size);
+/* Start receiving path in a lane (after the oldest, when all are busy);
+ * it stays acknowledged at s->lane_base until it is durable. */
+int lane_start(struct syncer *s, const char *path, size_t len, uint64_t size,
+    int existed, int delta);
+/* The position to acknowledge while standing at pos: the oldest batch
+ * with a lane in flight, minus one; else pos. */
+uint64_t lane_ack(const struct syncer *s, uint64_t pos);
+/* Join the lanes that finished (reap), every lane (wait_all), or those
+ * whose path a change of path touches (wait_path); the directory
+ * attributes kept for them are applied. A lane whose file moved while
+ * sent lowers *rewind to its batch's position. */
+int lane_reap(struct syncer *s, uint64_t *rewind);
+int lane_wait_all(struct syncer *s, uint64_t *rewind);
+int lane_wait_path(struct syncer *s, const char *path, size_t len,
+    enum lane_touch how, uint64_t *rewind);
+void lane_cancel_all(struct syncer *s);
+/* A U of a file at path, the file a lane receives: 1 when it is put
+ * off (its lane's batch is asked again after it), else 0. */
+int lane_defer(struct syncer *s, const char *path, size_t len);
+/* The directory e (of a U) is applied: kept, to be applied again after
+ * the rename of a lane's file in it. */
+void lane_dirattr(struct syncer *s, const struct wire_entry *e);
 
 /* ---------------------------------------------------------------- */
 /* follow.c: the follow loop */

@@ -32,7 +32,12 @@
  * file sent whole). */
 #define WIRE_V_FIDELITY 5
 #define WIRE_V_APPEND 6		/* POST /v1/append: Q, B frames, R basis */
-#define WIRE_VERSION_MAX 6	/* the highest of the above */
+#define WIRE_V_LANES 7		/* GET /v1/changes takes ack= (the
+				 * standby's durable position, at most
+				 * since): a big file of an earlier batch
+				 * is still sent in its own lane
+				 * (PROTOCOL.md "Lanes") */
+#define WIRE_VERSION_MAX 7	/* the highest of the above */
 #define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */
 #define WIRE_HDR_VERSIONS "X-Asyncrep-Versions"
 #define WIRE_HDR_VERSION "X-Asyncrep-Version"

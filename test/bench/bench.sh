@@ -46,6 +46,13 @@
 # CPU-seconds (utime + stime from /proc/PID/stat) of watch and sync over
 # that run. rsync --append --inplace to the daemon after each append, in
 # the same run, as the anchor. BENCH_PART=append runs only this part.
+# Sixth part, lanes (see "lanes part" below): a 10-byte new file written
+# right after (a) a 100-byte append to an already replicated big file and
+# (b) a new big file moved into the tree: the time until the small file
+# is on the standby, asyncrep with lanes (the default lane_min_size),
+# without (--lane-min-size 0) and lsyncd. BENCH_LANE_MB (default 1000,
+# MB = 10^6) and BENCH_LANE_REPS (default 5) set the size and the
+# repetitions. BENCH_PART=lanes runs only this part.
 if [ -z "${BASH_VERSION:-}" ]; then
 	exec bash "$0" "$@"
 fi
@@ -74,8 +81,8 @@ RSYNC_FSYNC=yes
 rsync --help 2>/dev/null | grep -q -- '--fsync' || RSYNC_FSYNC=no
 
 PART=${BENCH_PART:-all}
-case $PART in all|copy|follow|tls|metrics|append) ;; *) echo "bench: BENCH_PART is all, copy, follow, tls, metrics or append"; exit 1 ;; esac
-if [ "$PART" = all ] || [ "$PART" = follow ]; then
+case $PART in all|copy|follow|tls|metrics|append|lanes) ;; *) echo "bench: BENCH_PART is all, copy, follow, tls, metrics, append or lanes"; exit 1 ;; esac
+if [ "$PART" = all ] || [ "$PART" = follow ] || [ "$PART" = lanes ]; then
 	command -v lsyncd >/dev/null || { echo "bench: lsyncd is missing (apt-get install -y lsyncd)"; exit 1; }
 fi
 LAGPY=$(cd "$(dirname "$0")" && pwd)/lag.py
@@ -578,7 +585,7 @@ log_check() {	# NAME FILE...
 
 FSTART=$(now)
 at() { printf '[%5.0f s] ' "$(elapsed "$FSTART" "$(now)")"; }
-if [ "$PART" != tls ] && [ "$PART" != metrics ] && [ "$PART" != append ]; then	# the follow measurements
+if [ "$PART" != tls ] && [ "$PART" != metrics ] && [ "$PART" != append ] && [ "$PART" != lanes ]; then	# the follow measurements
 echo
 echo "follow part: lag ($LAG_WRITES writes of 4 KiB), burst ($BURST_FILES x 4 KiB in $BURST_DIRS dirs),"
 echo "  start-up and RSS on $TREE_FILES files of $TREE_SIZE bytes in $TREE_DIRS directories"
@@ -945,6 +952,77 @@ for r in "${AP_ROWS[@]}"; do echo "  $r"; done
 rm -rf "$SCRATCH/ap" "$SCRATCH/ap-dst" "$SCRATCH/rsyncd/ap"
 echo "append part: $(elapsed "$ASTART" "$(now)") s"
 fi	# fifth part
+
+if [ "$PART" = all ] || [ "$PART" = lanes ]; then	# sixth part: lanes
+# --- lanes part: a small file behind a big one --------------------------------
+# For each tool, with a big file already replicated (the standby seeded
+# with cp -a): BENCH_LANE_REPS times a 100-byte fsynced append to it,
+# then a 10-byte new file; then BENCH_LANE_REPS times a new big file
+# renamed into the tree, then a 10-byte new file. Each time: from before
+# the big change until the small file is on the standby; the next
+# repetition waits until the big file is there too (lag.py behind).
+# Target: p99 <= 50 ms while the big file is sent.
+NSTART=$(now)
+LANE_MB=${BENCH_LANE_MB:-$((1000 / div))}
+LANE_REPS=${BENCH_LANE_REPS:-5}
+echo
+echo "lanes part: a 10-byte new file right after (a) a 100-byte append to a replicated"
+echo "  $LANE_MB MB file, (b) a new $LANE_MB MB file; $LANE_REPS times each"
+mkdir -p "$SCRATCH/ln-stage"
+dd if=/dev/urandom of="$SCRATCH/ln-stage/big0" bs=1000000 count="$LANE_MB" 2>/dev/null
+LANE_ROWS=()
+lane_rows() {	# TOOL SRC DST TAG
+	local mode out p50 p99 max ok to tgt
+	for mode in append new; do
+		out=$("$PYTHON3" "$LAGPY" behind "$2" "$3" "$mode" "$SCRATCH/ln-stage" \
+			"$LANE_REPS" 600 "$SCRATCH/logs/behind-$4-$mode.samples" \
+			2>>"$SCRATCH/logs/behind-$4.log")
+		read -r p50 p99 max ok to <<<"$out"
+		tgt="p99 <= 50 ms: $(verdict "$p99" 50)"
+		printf '  %s%-34s %-6s p50 %9.2f ms  p99 %9.2f ms  (%d ok, %d timeouts)\n' \
+			"$(at)" "$1" "$mode" "$p50" "$p99" "$ok" "$to"
+		LANE_ROWS+=("$(printf '%-8s %-34s %9.2f ms %9.2f ms %9.2f ms %5s  %s' \
+			"$mode" "$1" "$p50" "$p99" "$max" "$to" "$tgt")")
+	done
+}
+lane_seed() {	# DIR...: the big file, replicated
+	local d
+	for d in "$@"; do
+		mkdir -p "$d" && cp -a "$SCRATCH/ln-stage/big0" "$d/big"
+	done
+}
+for ln in 1 0; do
+	rm -rf "$SCRATCH/ln$ln" "$SCRATCH/ln$ln-dst"
+	lane_seed "$SCRATCH/ln$ln" &&
+		cp -a "$SCRATCH/ln$ln" "$SCRATCH/ln$ln-dst"
+	if [ "$ln" = 1 ]; then
+		SYNC_OPTS=() name="asyncrep, lanes (8M)"
+	else
+		SYNC_OPTS=(--lane-min-size 0) name="asyncrep, no lanes"
+	fi
+	if start_watch "ln$ln" "ln$ln" "$SCRATCH/ln$ln" 0; then
+		start_follow "ln$ln" "$SCRATCH/ln$ln-dst"
+		same "$SCRATCH/ln$ln" "$SCRATCH/ln$ln-dst" 600 meta &&
+			lane_rows "$name" "$SCRATCH/ln$ln" "$SCRATCH/ln$ln-dst" "ln$ln"
+	fi
+	stop_all
+	log_check lanes "$SCRATCH/logs/watch-ln$ln.log" "$SCRATCH/logs/follow-ln$ln.log"
+	rm -rf "$SCRATCH/ln$ln" "$SCRATCH/ln$ln-dst"
+done
+SYNC_OPTS=()
+lane_seed "$SCRATCH/lnl" "$SCRATCH/rsyncd/lnl"
+if start_lsyncd lnl "$SCRATCH/lnl" lnl; then
+	same "$SCRATCH/lnl" "$SCRATCH/rsyncd/lnl" 600 meta &&
+		lane_rows "lsyncd delay 0 (no fsync)" "$SCRATCH/lnl" "$SCRATCH/rsyncd/lnl" lnl
+fi
+stop_all
+rm -rf "$SCRATCH/lnl" "$SCRATCH/rsyncd/lnl" "$SCRATCH/ln-stage"
+echo
+echo "lanes part ($(nproc) CPUs, $LANE_MB MB big file, $LANE_REPS repetitions): time until the small file is on the standby"
+printf '%-8s %-34s %12s %12s %12s %5s  %s\n' "" "" p50 p99 max lost target
+for r in "${LANE_ROWS[@]}"; do echo "$r"; done
+echo "lanes part: $(elapsed "$NSTART" "$(now)") s"
+fi	# sixth part
 fi	# second part
 
 echo

@@ -36,6 +36,16 @@
       append 100 random bytes (fsynced) to SRC RATE times a second for
       SECONDS, then poll DST until it has SRC's size and its last bytes;
       prints the seconds from the last append until then ("timeout").
+  lag.py behind SRC DST MODE STAGE COUNT TIMEOUT SAMPLES_FILE
+      a small file behind a big one, COUNT times: MODE "append" writes
+      100 bytes (fsynced) to SRC/big, MODE "new" renames STAGE/new-i (a
+      copy of STAGE/big0 made first, outside the timing) to SRC/new-i;
+      right after, 10 bytes go to SRC/small-i. The time is from before
+      the big change to the moment DST/small-i holds the 10 bytes
+      (polled every 0.2 ms); then it waits until DST has the big file's
+      size (and, new, removes it on both sides when it is there).
+      Prints "p50 p99 max ok timeouts" in milliseconds; samples to
+      SAMPLES_FILE ("-": nowhere).
   lag.py waitlog FILE REGEX TIMEOUT T0 [PID]
       poll FILE every 1 ms until a line matches REGEX; print the seconds
       since T0 (a time.time() value, e.g. `date +%s.%N`). Exit 1 on
@@ -312,9 +322,99 @@ def steady(src, dst, rate, seconds, timeout):
     return 1
 
 
+def wait_size(path, size, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.stat(path).st_size == size:
+                return True
+        except FileNotFoundError:
+            pass
+        time.sleep(0.01)
+    return False
+
+
+def wait_gone(path, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not os.path.exists(path):
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def behind(src, dst, mode, stage, count, timeout, samples="-"):
+    count, timeout = int(count), float(timeout)
+    ms, lost = [], 0
+    for i in range(count):
+        if mode == "new":
+            staged = os.path.join(stage, "new-%d" % i)
+            with open(os.path.join(stage, "big0"), "rb") as a, \
+                    open(staged, "wb") as b:
+                size = os.fstat(a.fileno()).st_size
+                while size > 0:
+                    n = os.copy_file_range(a.fileno(), b.fileno(),
+                                           min(size, 1 << 30))
+                    if n <= 0:
+                        break
+                    size -= n
+                b.write(b"%d" % i)
+            big = os.path.join(src, "new-%d" % i)
+        else:
+            big = os.path.join(src, "big")
+        data = os.urandom(5).hex().encode()
+        sp = os.path.join(src, "small-%d" % i)
+        dp = os.path.join(dst, "small-%d" % i)
+        t0 = time.monotonic_ns()
+        if mode == "new":
+            os.rename(staged, big)
+        else:
+            with open(big, "ab") as f:
+                f.write(os.urandom(100))
+                f.flush()
+                os.fsync(f.fileno())
+        with open(sp, "wb") as f:
+            f.write(data)
+        deadline = t0 + int(timeout * 1e9)
+        got = None
+        while got is None:
+            try:
+                if os.stat(dp).st_size == len(data):
+                    with open(dp, "rb") as f:
+                        if f.read() == data:
+                            got = time.monotonic_ns() - t0
+                            break
+            except FileNotFoundError:
+                pass
+            if time.monotonic_ns() > deadline:
+                break
+            time.sleep(0.0002)
+        if got is None:
+            lost += 1
+        else:
+            ms.append(got / 1e6)
+        rel = os.path.basename(big)
+        if not wait_size(os.path.join(dst, rel), os.stat(big).st_size,
+                         timeout):
+            sys.stderr.write("behind: %s never arrived\n" % rel)
+        if mode == "new":
+            os.unlink(big)
+            wait_gone(os.path.join(dst, rel), timeout)
+    if samples != "-":
+        with open(samples, "w") as f:
+            for k, v in enumerate(ms):
+                f.write("%d %.3f\n" % (k, v))
+    ms.sort()
+    print("%.3f %.3f %.3f %d %d" % (pct(ms, 50), pct(ms, 99),
+                                    ms[-1] if ms else float("nan"),
+                                    len(ms), lost))
+    return 0
+
+
 def main(argv):
     cmds = {"mktree": mktree, "same": same, "lag": lag, "burst": burst,
-            "waitlog": waitlog, "appendlag": appendlag, "steady": steady}
+            "waitlog": waitlog, "appendlag": appendlag, "steady": steady,
+            "behind": behind}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.stderr.write(__doc__)
         return 2

@@ -6,7 +6,7 @@ Usage:
                   [--tree DIR] [--outside DIR] [--victim PATH]
                   [--auth-token-file F] [--lifetime SECONDS]
 
-It speaks PROTOCOL.md (versions 1 and 2; 3 in the append-* modes, which
+It speaks PROTOCOL.md (versions 1 and 2; WIRE_V_APPEND in the append-* modes, which
 answer POST /v1/append) over HTTP/1.1 with the Python standard
 library only: GET /v1/hello, GET /v1/manifest, POST /v1/files and
 POST /v1/delta. It serves the tree under --tree honestly (a manifest built
@@ -124,7 +124,7 @@ MODES = {
         "standby that notices the excess (rather than silently truncating) "
         "refuses it. Never write more than F's size; reject (3 or 6).",
     "append-bad-block":
-        "speaks version 3; the victim (--victim) is announced 100 bytes "
+        "speaks the append version; the victim (--victim) is announced 100 bytes "
         "longer, and the /v1/append answer announces a block hash that does "
         "not match the bytes it sends. The standby must refuse (6) before "
         "writing any of them: its copy unchanged, same inode.",

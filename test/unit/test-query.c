@@ -1,5 +1,6 @@
 /*
- * test-query.c: the arguments of GET /v1/changes (query_changes_parse).
+ * test-query.c: the arguments of GET /v1/changes (query_changes_parse,
+ * query_changes_ack).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -151,11 +152,37 @@ test_refused_leaves_output(void **state)
 	assert_memory_equal(&q, &before, sizeof(q));
 }
 
+/* ack= (version 4): absent, it is since; present, digits up to since. */
+static void
+test_ack(void **state)
+{
+	static const char *const bad[] = { "", "-1", "+1", " 1", "1 ", "x",
+	    "43", "18446744073709551616" };
+	struct query_changes q;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(query_changes_parse("42", NULL, GEN, "a", &q), 0);
+	assert_true(q.ack == 42);
+	assert_int_equal(query_changes_ack(NULL, &q), 0);
+	assert_true(q.ack == 42);
+	assert_int_equal(query_changes_ack("0", &q), 0);
+	assert_true(q.ack == 0 && q.since == 42);
+	assert_int_equal(query_changes_ack("42", &q), 0);
+	assert_true(q.ack == 42);
+	assert_int_equal(query_changes_ack("17", &q), 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(query_changes_ack(bad[i], &q), -AR_EPROTO);
+		assert_true(q.ack == 17);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_all_arguments),
+		cmocka_unit_test(test_ack),
 		cmocka_unit_test(test_wait_is_optional),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_numbers_are_digits_only),
