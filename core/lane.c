@@ -417,6 +417,11 @@ lane_start(struct syncer *s, const char *path, size_t len, uint64_t size,
 	sub->rootfd = s->rootfd;
 	sub->is_root = s->is_root;
 	sub->blk.dirfd = -1;
+	/* state_dir's descriptors, borrowed (the lane never releases its
+	 * state): the block store names its entries under them. */
+	sub->state.dirfd = s->state.dirfd;
+	sub->state.lockfd = -1;
+	sub->state.blocksfd = s->state.blocksfd;
 	sub->msg = l->msg;
 	sub->msglen = sizeof(l->msg);
 	sub->exclude = s->exclude;
@@ -431,6 +436,7 @@ lane_start(struct syncer *s, const char *path, size_t len, uint64_t size,
 		return sync_fail(s, r, "cannot open a lane's connection");
 	}
 	client_set_abort(sub->client, &l->abort);
+	sync_pace(s, sub->client);	/* one bwlimit for every connection */
 	if (pthread_create(&l->thread, NULL, lane_thread, l) != 0) {
 		client_free(sub->client);
 		sub->client = NULL;
