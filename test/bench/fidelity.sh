@@ -14,7 +14,8 @@
 # spread: the worst minus the best), bytes on the wire (asyncrep: the
 # "sent N bytes  received M bytes" line of sync -v; rsync: --stats
 # "Total bytes sent" + "received", between its two local processes),
-# KiB the copy takes on disk. BENCH_SCALE=small divides every size by 20.
+# KiB the copy takes on disk. BENCH_SCALE=small divides every size by 20;
+# BENCH_FIDELITY=x or s runs one scenario only.
 # Each run checks its copy with rsync -aHAXS --checksum --dry-run -i.
 if [ -z "${BASH_VERSION:-}" ]; then
 	exec bash "$0" "$@"
@@ -36,6 +37,7 @@ X_DIRS=$((500 / div))
 S_GB=$((10000 / div))		# MB of the sparse file's size
 S_DATA=$((100 / div))		# MB of data in it
 RUNS=${BENCH_RUNS:-3}
+ONLY=${BENCH_FIDELITY:-all}
 
 SCRATCH=$(mktemp -d "${BENCH_DIR:-/tmp}/asyncrep-bench-fidelity.XXXXXX")
 WATCH_PID=
@@ -119,6 +121,7 @@ echo "fidelity rows ($(nproc) cores, scale ${BENCH_SCALE:-full}, best of $RUNS r
 row scen tool seconds spread wire-bytes disk-KiB
 
 # x: many small files with xattrs and ACLs.
+if [ "$ONLY" = all ] || [ "$ONLY" = x ]; then
 mkdir x.src
 "$PYTHON3" - "$X_FILES" "$X_DIRS" <<'EOF'
 import os, sys
@@ -141,8 +144,10 @@ rsync --help 2>/dev/null | grep -q -- '--fsync' || fs=
 r=$(best_of run_rsync x.src -aHAX $fs); judge x.src r.dst
 row x "rsync -aHAX $fs" $r "$(du -sk r.dst | cut -f1)"
 rm -rf x.src a.dst r.dst
+fi
 
 # s: a big sparse file with some data.
+[ "$ONLY" = all ] || [ "$ONLY" = s ] || exit 0
 truncate -s "${S_GB}M" s.src.file
 mkdir s.src && mv s.src.file s.src/sparse
 step=$((S_GB / 100))
