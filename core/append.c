@@ -28,6 +28,7 @@
 #include "error.h"
 #include "fs.h"
 #include "log.h"
+#include "metrics.h"
 #include "syncer.h"
 #include "walk.h"
 #include "wire.h"
@@ -440,6 +441,8 @@ append_file(struct syncer *s, const char *path, size_t plen,
 	append_store_put(s, a.fd, path, plen, &a.b);
 	if (a.b.size > a.base) {
 		s->st->files_appended++;
+		metrics_add(METRICS_RECV_FILES_APPEND, 1);
+		metrics_add(METRICS_RECV_BYTES_APPEND, a.b.size - a.base);
 		sync_itemize(s, ">f.st......", path, plen, "");
 	}
 out:

@@ -387,6 +387,9 @@ follow_run(struct syncer *s, volatile sig_atomic_t *stop)
 		return r;
 	client_set_abort(s->client, stop);
 	sync_pace(s, s->client);
+	/* asyncrep status shows a full compare's progress from state_dir. */
+	if (!s->o->dry_run)
+		progress_save_to(&s->prog, s->state.dirfd);
 	s->following = 1;
 	/* A rescue completed us before: unless a server answers (a new
 	 * generation to follow, or a rescue run again), we are done. */

@@ -33,8 +33,10 @@ enum metrics_id {
 	/* primary and rescue: the server */
 	METRICS_SERVED_FILES_WHOLE,	/* files sent whole */
 	METRICS_SERVED_FILES_DELTA,	/* files sent as a delta */
+	METRICS_SERVED_FILES_APPEND,	/* files whose tail was sent */
 	METRICS_SERVED_BYTES_WHOLE,	/* bytes answered to /v1/files */
 	METRICS_SERVED_BYTES_DELTA,	/* bytes answered to /v1/delta */
+	METRICS_SERVED_BYTES_APPEND,	/* bytes answered to /v1/append */
 	METRICS_REQUESTS,		/* authenticated requests */
 	METRICS_AUTH_FAILURES,		/* bad token or refused key */
 	/* primary */
@@ -48,8 +50,10 @@ enum metrics_id {
 	METRICS_LAST_APPLY_NS,		/* CLOCK_REALTIME of that, ns */
 	METRICS_RECV_FILES_WHOLE,	/* files received whole */
 	METRICS_RECV_FILES_DELTA,	/* files rebuilt from a delta */
+	METRICS_RECV_FILES_APPEND,	/* files appended to in place */
 	METRICS_RECV_BYTES_WHOLE,	/* content bytes written, whole */
 	METRICS_RECV_BYTES_DELTA,	/* content bytes written, delta */
+	METRICS_RECV_BYTES_APPEND,	/* content bytes appended in place */
 	METRICS_FULL_COMPARES,		/* compares of the whole tree */
 	METRICS_RECONNECTS,		/* follow sessions after the first */
 	METRICS_BATCHES,		/* batches of changes applied */

@@ -1,9 +1,13 @@
 /*
  * progress.c: the progress line of progress.h.
  */
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "fs.h"
 
 #include "progress.h"
 #include "util.h"
@@ -12,15 +16,71 @@ void
 progress_init(struct progress *p, int want, FILE *out)
 {
 	memset(p, 0, sizeof(*p));
+	p->statefd = -1;
 	if (!want || out == NULL || !isatty(fileno(out)))
 		return;
 	p->out = out;
 }
 
 void
+progress_save_to(struct progress *p, int statefd)
+{
+	p->statefd = statefd;
+}
+
+/* The counts into state_dir (see progress.h); force: now. */
+static void
+progress_save(struct progress *p, int force)
+{
+	char line[160], tmp[] = PROGRESS_FILE ".tmp";
+	uint64_t now = util_mono_ns();
+	int fd, n;
+
+	if (p->statefd < 0 || (!force && now - p->saved_ns < PROGRESS_SAVE_NS))
+		return;
+	p->saved_ns = now;
+	n = snprintf(line, sizeof(line), "%" PRIu64 " %" PRIu64 " %" PRIu64
+	    " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", now - p->start_ns,
+	    p->entries, p->total_entries, p->bytes, p->total_bytes,
+	    p->received);
+	fd = openat(p->statefd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return;
+	if (n > 0 && fs_write_full(fd, line, (size_t)n) == 0 && close(fd) == 0)
+		(void)renameat(p->statefd, tmp, p->statefd, PROGRESS_FILE);
+	else {
+		close(fd);
+		(void)unlinkat(p->statefd, tmp, 0);
+	}
+}
+
+int
+progress_load(int dirfd, struct progress *p, uint64_t *elapsed_ns)
+{
+	char buf[200];
+	unsigned long long v[6];
+	size_t len;
+
+	memset(p, 0, sizeof(*p));
+	p->statefd = -1;
+	if (fs_read_small(dirfd, PROGRESS_FILE, buf, sizeof(buf), &len) != 0 ||
+	    sscanf(buf, "%llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+	    &v[3], &v[4], &v[5]) != 6)
+		return -1;
+	*elapsed_ns = v[0];
+	p->entries = v[1];
+	p->total_entries = v[2];
+	p->bytes = v[3];
+	p->total_bytes = v[4];
+	p->received = v[5];
+	return 0;
+}
+
+void
 progress_begin(struct progress *p, uint64_t received)
 {
-	if (p->out == NULL)
+	if (p->out == NULL && p->statefd < 0)
 		return;
 	p->start_ns = util_mono_ns();
 	p->drawn_ns = 0;
@@ -30,6 +90,7 @@ progress_begin(struct progress *p, uint64_t received)
 	p->received0 = received;
 	p->drawn = 0;
 	p->active = 1;
+	p->saved_ns = 0;
 }
 
 void
@@ -109,29 +170,35 @@ progress_draw(struct progress *p, int force)
 void
 progress_entry(struct progress *p, uint64_t size)
 {
-	if (p->out == NULL || !p->active)
+	if ((p->out == NULL && p->statefd < 0) || !p->active)
 		return;
 	p->entries++;
 	p->bytes += size;
 	progress_draw(p, 0);
+	progress_save(p, 0);
 }
 
 void
 progress_received(struct progress *p, uint64_t received)
 {
-	if (p->out == NULL || !p->active)
+	if ((p->out == NULL && p->statefd < 0) || !p->active)
 		return;
 	p->received = received - p->received0;
 	progress_draw(p, 0);
+	progress_save(p, 0);
 }
 
 void
 progress_finish(struct progress *p)
 {
-	if (p->out == NULL || !p->active)
+	if ((p->out == NULL && p->statefd < 0) || !p->active)
+		return;
+	if (p->statefd >= 0)
+		(void)unlinkat(p->statefd, PROGRESS_FILE, 0);
+	p->active = 0;
+	if (p->out == NULL)
 		return;
 	progress_draw(p, 1);
 	fputc('\n', p->out);
 	fflush(p->out);
-	p->active = 0;
 }

@@ -26,10 +26,28 @@ struct progress {
 	uint64_t received0;			/* ... before this compare */
 	int active;		/* between progress_begin and _finish */
 	int drawn;		/* a line is on the terminal */
+	int statefd;		/* state_dir, for status (-1: none) */
+	uint64_t saved_ns;	/* when PROGRESS_FILE was last written */
 };
+
+/*
+ * A follower's compare of the whole tree is also written, at most every
+ * PROGRESS_SAVE_NS, to PROGRESS_FILE in state_dir for asyncrep status:
+ * one line, "elapsed_ns entries total_entries bytes total_bytes
+ * received\n", written to a temp name and renamed (not fsynced: a hint for
+ * status, not state; a crash leaves at most a stale one, which status
+ * tells by the lock), and removed when the compare ends.
+ */
+#define PROGRESS_FILE "progress"
+#define PROGRESS_SAVE_NS (1000u * 1000 * 1000)
 
 /* On when want is set and out is a terminal; off otherwise. */
 void progress_init(struct progress *p, int want, FILE *out);
+/* Also keep PROGRESS_FILE in the state directory statefd up to date. */
+void progress_save_to(struct progress *p, int statefd);
+/* PROGRESS_FILE of the state directory dirfd into *p, for
+ * progress_format with now_ns = elapsed: 0, or -1 when there is none. */
+int progress_load(int dirfd, struct progress *p, uint64_t *elapsed_ns);
 /* A compare of the whole tree starts (received: content bytes written
  * so far), and ends: its last line, ended, if one was drawn. */
 void progress_begin(struct progress *p, uint64_t received);

@@ -25,6 +25,7 @@
 #include "exclude.h"
 #include "fs.h"
 #include "log.h"
+#include "metrics.h"
 #include "server-int.h"
 #include "walk.h"
 
@@ -332,6 +333,7 @@ serve_append_finish(struct server_stream *s)
 	pthread_mutex_lock(&srv->lock);
 	srv->stats.files[s->rphase]++;
 	pthread_mutex_unlock(&srv->lock);
+	metrics_add(METRICS_SERVED_FILES_APPEND, 1);
 	return server_stream_put(s, wire_put_trailer(s->out + s->out_len,
 	    sizeof(s->out) - s->out_len, &t));
 }

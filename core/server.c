@@ -232,7 +232,9 @@ server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 		s->srv->stats.bytes[s->rphase] += n;
 		pthread_mutex_unlock(&s->srv->lock);
 		metrics_add(s->kind == SERVER_STREAM_FILES ?
-		    METRICS_SERVED_BYTES_WHOLE : METRICS_SERVED_BYTES_DELTA, n);
+		    METRICS_SERVED_BYTES_WHOLE : s->kind ==
+		    SERVER_STREAM_APPEND ? METRICS_SERVED_BYTES_APPEND :
+		    METRICS_SERVED_BYTES_DELTA, n);
 		/* A long transfer is a live standby too. */
 		if (s->srv->opts.role == WIRE_ROLE_RESCUE)
 			(void)server_notify(s->srv, SERVER_EV_CONTACT, NULL);

@@ -17,6 +17,7 @@
 #include "fs.h"
 #include "gen.h"
 #include "primary.h"
+#include "progress.h"
 #include "spool.h"
 #include "state.h"
 #include "status.h"
@@ -326,9 +327,20 @@ status_standby(const struct config_standby *cfg, const struct auth *auth,
 	uint64_t seq;
 	int reach = 0;
 
+	struct progress pr;
+	uint64_t pr_ns = 0;
+	int have_pr = 0, sfd;
+	char line[160];
+
 	(void)err;
 	(void)errlen;
 	(void)state_read(cfg->state_dir, &si);
+	/* A running follower's compare of the whole tree (progress.h). */
+	sfd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd >= 0) {
+		have_pr = si.running && progress_load(sfd, &pr, &pr_ns) == 0;
+		close(sfd);
+	}
 	seq = si.have_position ? si.position : 0;
 	reach = client_new(cfg, auth, &c) == 0 && client_hello(c, &h) == 0;
 	client_free(c);
@@ -345,6 +357,13 @@ status_standby(const struct config_standby *cfg, const struct auth *auth,
 		    si.position_time, si.complete ? "true" : "false",
 		    reach ? "true" : "false");
 		fprintf(out, ",\"skipped\":%" PRIu64, si.skipped);
+		if (have_pr)
+			fprintf(out, ",\"compare\":{\"entries\":%" PRIu64
+			    ",\"total_entries\":%" PRIu64 ",\"bytes\":%" PRIu64
+			    ",\"total_bytes\":%" PRIu64 ",\"received_bytes\":%"
+			    PRIu64 ",\"elapsed_seconds\":%.1f}", pr.entries,
+			    pr.total_entries, pr.bytes, pr.total_bytes,
+			    pr.received, (double)pr_ns / 1e9);
 		if (si.skipped > 0) {
 			fprintf(out, ",\"skipped_last\":");
 			json_str(out, si.skipped_last);
@@ -373,6 +392,10 @@ status_standby(const struct config_standby *cfg, const struct auth *auth,
 	else
 		fprintf(out, "  no position yet: the next sync compares the "
 		    "whole tree\n");
+	if (have_pr) {
+		progress_format(&pr, pr_ns, line, sizeof(line));
+		fprintf(out, "  comparing the whole tree: %s\n", line);
+	}
 	if (si.skipped > 0)
 		fprintf(out, "  %" PRIu64 " entries of the primary not "
 		    "replicated: they would replace names excluded here, or "

@@ -11,8 +11,10 @@ ino() { stat -c %i "$1"; }
 test_expect_success 'setup: a 3 MiB log replicated, with a block store entry' '
 	mkdir -p src && head -c $((48 * B + 7)) /dev/urandom >src/log &&
 	echo small >src/small &&
-	start_watch "$TRASH/src" "$TRASH/spool" --interval 0 &&
-	follow_to "$TRASH/dst" "$TRASH/state" &&
+	MP=$(free_port) && MS=$(free_port) && echo "$MP $MS" >mports &&
+	start_watch "$TRASH/src" "$TRASH/spool" --interval 0 \
+		--metrics-listen "127.0.0.1:$MP" &&
+	follow_to "$TRASH/dst" "$TRASH/state" --metrics-listen "127.0.0.1:$MS" &&
 	wait_for 30 converged &&
 	test -n "$(ls state/blocks)" &&
 	test -n "$(ls spool/blocks)" &&
@@ -25,6 +27,22 @@ test_expect_success 'appends of every size across block boundaries: in place' '
 		wait_for 30 converged &&
 		test "$(ino dst/log)" = "$(cat ino0)" || return 1
 	done
+'
+
+# metric NAME PORT: the value of series NAME (with its labels) on PORT.
+metric() {
+	curl -sf --noproxy "*" "http://127.0.0.1:$2/metrics" |
+		awk -v n="$1" '$1 == n { print $2 }'
+}
+
+test_expect_success 'the appends show in the metrics, kind append, on both sides' '
+	read -r MP MS <mports &&
+	f=$(metric "asyncrep_served_files_total{kind=\"append\"}" "$MP") &&
+	r=$(metric "asyncrep_standby_received_files_total{kind=\"append\"}" "$MS") &&
+	b=$(metric "asyncrep_standby_received_bytes_total{kind=\"append\"}" "$MS") &&
+	echo "served $f received $r bytes $b" &&
+	test "${f%.*}" -ge 8 && test "${r%.*}" -ge 8 &&
+	test "${b%.*}" -ge $((5 * B))
 '
 
 test_expect_success 'the standby down while the log grows: caught up in place' '

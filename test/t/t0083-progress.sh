@@ -82,6 +82,35 @@ test_expect_success 'sync --follow --progress shows its first compare, then foll
 	$TM kill-session -t p5
 '
 
+# status_shows: asyncrep status of the follower below reports its
+# compare (text and JSON), as state_dir/progress has it.
+status_shows() {
+	printf "[standby]\ndata_dir = %s\nstate_dir = %s\nprimary = %s\n" \
+		"$TRASH/dst6" "$TRASH/state6" "$TEST_IP:$TEST_PORT" >s6.conf &&
+	n=$(find src -mindepth 1 | wc -l) &&
+	b=$(find src -type f -printf "%s\n" | awk "{ n += \$1 } END { print n }") &&
+	"$ASYNCREP" status -c s6.conf >s6.status &&
+	grep -q "comparing the whole tree: .* [0-9]*/$n entries" s6.status &&
+	"$ASYNCREP" status -c s6.conf --json >s6.json &&
+	"$PYTHON3" -c "import json, sys
+c = json.load(open(\"s6.json\"))[\"compare\"]
+assert c[\"total_entries\"] == int(sys.argv[1]), c
+assert c[\"total_bytes\"] == int(sys.argv[2]), c
+assert c[\"received_bytes\"] < c[\"total_bytes\"], c" "$n" "$b"
+}
+
+# 1.6 MB at bwlimit 64K takes 25 s: long enough to be seen comparing.
+test_expect_success 'status shows a running follower'\''s compare, not once it is done' '
+	follow_to "$TRASH/dst6" "$TRASH/state6" --bwlimit 64K &&
+	wait_for 20 status_shows &&
+	cat s6.status &&
+	wait_for 60 trees_equal src dst6 &&
+	wait_for 10 test ! -e state6/progress &&
+	"$ASYNCREP" status -c s6.conf >s6.after &&
+	! grep -q "comparing the whole tree" s6.after &&
+	kill_wait "$FOLLOW_PID"
+'
+
 test_expect_success 'stop' '
 	stop_watch
 '
