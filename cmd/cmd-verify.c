@@ -28,6 +28,8 @@ cmd_verify_exec(struct cmd_ctx *ctx)
 	o.auth = &auth;
 	o.out = stdout;
 	o.rate = ctx->rate;
+	/* Never under -q; only on a terminal (progress.h), never a log. */
+	o.progress = ctx->progress && ctx->verbosity >= LOG_LVL_INFO;
 	r = verify_run(&o, &st, err, sizeof(err));
 	auth_release(&auth);
 	if (r == -AR_EDIFFER)
@@ -48,13 +50,15 @@ cmd_verify_exec(struct cmd_ctx *ctx)
 static const struct cmd_option cmd_verify_options[] = {
 	{ "rate", required_argument, CMD_OPT_RATE, "RATE",
 	    "read at most RATE bytes a second on each side (50M)" },
+	{ "progress", no_argument, CMD_OPT_PROGRESS, NULL,
+	    "show the progress of the compare on a terminal" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
 const struct cmd_entry cmd_verify_entry = {
 	.name = "verify",
 	.section = "standby",
-	.usage = "[-c FILE] [--data-dir D --primary IP:PORT] [--rate RATE]",
+	.usage = "[-c FILE] [--data-dir D --primary IP:PORT] [--rate RATE] [--progress]",
 	.help = "compare data_dir's content with the primary's, changing "
 	    "nothing (the standby)",
 	.options = cmd_verify_options,

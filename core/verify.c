@@ -20,6 +20,7 @@
 #include "fs.h"
 #include "hash.h"
 #include "log.h"
+#include "progress.h"
 #include "util.h"
 #include "verify.h"
 #include "walk.h"
@@ -464,6 +465,8 @@ struct verify_run_ctx {
 	struct wire_entry ent;
 	char *msg;
 	size_t msglen;
+	struct progress prog;	/* --progress */
+	uint64_t hashed;	/* bytes of the files compared so far */
 };
 
 static void
@@ -561,10 +564,15 @@ verify_flush(struct verify_run_ctx *v)
 {
 	int r;
 
+	size_t i;
+
 	r = verify_sums(v->c, v->rootfd, &v->list, v->o->rate, v->msg,
 	    v->msglen);
 	if (r == 0)
 		verify_report(v);
+	for (i = 0; i < v->list.n; i++)
+		v->hashed += v->list.items[i].size;
+	progress_received(&v->prog, v->hashed);
 	verify_list_release(&v->list);
 	return r;
 }
@@ -599,6 +607,8 @@ verify_entry(struct verify_run_ctx *v, const uint8_t *p, uint32_t len)
 		v->matched[le - v->local.ents] = 1;
 	if (verify_is_own(v, path, plen, le != NULL ? le->type : e->type))
 		return 0;
+	if (e->type != WALK_FILE && e->type != WALK_HARDLINK)
+		progress_entry(&v->prog, 0);
 	switch (e->type) {
 	case WALK_FILE:
 	case WALK_HARDLINK:	/* its content is that of a file: hashed */
@@ -609,6 +619,7 @@ verify_entry(struct verify_run_ctx *v, const uint8_t *p, uint32_t len)
 		}
 		v->st->files++;
 		v->st->bytes += e->size;
+		progress_entry(&v->prog, e->size);
 		r = verify_list_add(&v->list, path, plen, e->size,
 		    e->mtime_sec, e->mtime_nsec);
 		if (r == 0 && v->list.n >= VERIFY_FLUSH)
@@ -712,6 +723,47 @@ verify_tmpfile(const struct verify_opts *o, int *fd)
 	return *fd >= 0 ? 0 : -AR_EIO;
 }
 
+/* A frame of the stored listing, counted for the progress line. */
+static int
+verify_count_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct verify_run_ctx *v = arg;
+
+	if (type == WIRE_ENTRY && wire_get_entry(p, len, WIRE_ENTRY,
+	    &v->ent) == 0)
+		progress_totals(&v->prog, v->prog.total_entries + 1,
+		    v->prog.total_bytes + (v->ent.type == WALK_FILE ||
+		    v->ent.type == WALK_HARDLINK ? v->ent.size : 0));
+	return 0;
+}
+
+/* --progress: the listing's totals (a pass over the stored listing fd;
+ * what it cannot read, the walk reports). */
+static void
+verify_count(struct verify_run_ctx *v, int fd)
+{
+	struct wire_reader rd;
+	uint8_t *buf;
+	ssize_t n;
+
+	progress_begin(&v->prog, 0);
+	if (lseek(fd, 0, SEEK_SET) != 0)
+		return;
+	buf = malloc(VERIFY_READ_CHUNK);
+	if (buf == NULL)
+		return;
+	if (wire_reader_init(&rd, WIRE_MAX_FRAME) == 0) {
+		for (;;) {
+			n = fs_read_full(fd, buf, VERIFY_READ_CHUNK);
+			if (n <= 0 || wire_reader_feed(&rd, buf, (size_t)n,
+			    verify_count_frame, v) != 0)
+				break;
+		}
+		wire_reader_release(&rd);
+	}
+	free(buf);
+}
+
 /* Walk the stored listing fd against the local tree. */
 static int
 verify_walk(struct verify_run_ctx *v, int fd)
@@ -790,6 +842,7 @@ verify_run(const struct verify_opts *o, struct verify_stats *st,
 
 	memset(&v, 0, sizeof(v));
 	memset(st, 0, sizeof(*st));
+	progress_init(&v.prog, o->progress, stderr);
 	msg[0] = '\0';
 	v.o = o;
 	v.st = st;
@@ -831,11 +884,14 @@ verify_run(const struct verify_opts *o, struct verify_stats *st,
 			r = verify_fail(msg, msglen, r, "%s",
 			    client_errmsg(c));
 	}
+	if (r == 0 && v.prog.out != NULL)
+		verify_count(&v, fd);
 	if (r == 0)
 		r = verify_walk(&v, fd);
 	(void)verify_block_end(&v);
 	if (r == 0 && v.list.n > 0)
 		r = verify_flush(&v);
+	progress_finish(&v.prog);
 	if (fd >= 0)
 		close(fd);
 	fflush(o->out);

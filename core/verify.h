@@ -76,6 +76,7 @@ struct verify_opts {
 	const struct auth *auth;
 	FILE *out;		/* the itemized differences */
 	uint64_t rate;		/* bytes a second, 0: no bound */
+	int progress;		/* --progress: a line on a terminal */
 };
 
 struct verify_stats {

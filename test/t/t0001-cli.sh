@@ -37,7 +37,7 @@ test_expect_success 'an option before the command exits 1' '
 common_opts='config verbose quiet syslog help'
 watch_opts='reinit status-file allow-empty'
 sync_opts='dry-run itemize-changes follow force-delete checksum progress metrics-file'
-verify_opts='rate'
+verify_opts='rate progress'
 rescue_opts='root timeout standby any storage-timeout settle status-file'
 status_opts='json watch'
 keygen_opts=

@@ -45,6 +45,15 @@ test_expect_success 'on a terminal, sync --progress shows entries, bytes, rate a
 	trees_equal src dst1
 '
 
+test_expect_success 'verify --progress: the same line, for the content compare' '
+	on_tty pv "$ASYNCREP verify --progress --data-dir $TRASH/dst1 --state-dir $TRASH/state1v --primary $TEST_IP:$TEST_PORT" &&
+	wait_for 30 finished pv &&
+	test "$(cat pv.rc)" = 0 &&
+	screen pv &&
+	cat pv.screen &&
+	grep -E "^100%  10/10 entries  1\.5M/1\.5M  [0-9.]+[BKMG]/s  0:00:[0-9]{2} elapsed" pv.screen
+'
+
 test_expect_success 'under -q, nothing on the terminal' '
 	on_tty p2 "$ASYNCREP sync -q --progress --data-dir $TRASH/dst2 --state-dir $TRASH/state2 --primary $TEST_IP:$TEST_PORT" &&
 	wait_for 30 finished p2 &&
