@@ -49,7 +49,7 @@
 # Sixth part, lanes (see "lanes part" below): a 10-byte new file written
 # right after (a) a 100-byte append to an already replicated big file and
 # (b) a new big file moved into the tree: the time until the small file
-# is on the standby, asyncrep with lanes (the default lane_min_size),
+# is on the standby, asyncrep with lanes (--lane-min-size 8M),
 # without (--lane-min-size 0) and lsyncd. BENCH_LANE_MB (default 1000,
 # MB = 10^6) and BENCH_LANE_REPS (default 5) set the size and the
 # repetitions. BENCH_PART=lanes runs only this part.
@@ -996,7 +996,7 @@ for ln in 1 0; do
 	lane_seed "$SCRATCH/ln$ln" &&
 		cp -a "$SCRATCH/ln$ln" "$SCRATCH/ln$ln-dst"
 	if [ "$ln" = 1 ]; then
-		SYNC_OPTS=() name="asyncrep, lanes (8M)"
+		SYNC_OPTS=(--lane-min-size 8M) name="asyncrep, lanes (8M)"
 	else
 		SYNC_OPTS=(--lane-min-size 0) name="asyncrep, no lanes"
 	fi
