@@ -93,6 +93,29 @@ blocks_push(struct blocks *b)
 }
 
 int
+blocks_update_fd(struct blocks *b, int fd, uint64_t from, uint64_t to,
+    uint8_t *buf, size_t buflen)
+{
+	ssize_t n;
+	size_t want;
+	int r;
+
+	while (from < to) {
+		want = to - from < buflen ? (size_t)(to - from) : buflen;
+		n = fs_pread_full(fd, buf, want, from);
+		if (n < 0)
+			return -AR_EIO;
+		if ((size_t)n != want)
+			return -AR_ECHANGED;
+		r = blocks_update(b, buf, want);
+		if (r != 0)
+			return r;
+		from += want;
+	}
+	return 0;
+}
+
+int
 blocks_update(struct blocks *b, const void *p, size_t len)
 {
 	const uint8_t *q = p;

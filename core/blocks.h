@@ -57,6 +57,10 @@ void blocks_release(struct blocks *b);
 /* Add bytes at the end of an open list; -AR_ENOMEM past
  * BLOCKS_MAX_COUNT blocks or out of memory. */
 int blocks_update(struct blocks *b, const void *p, size_t len);
+/* Add the bytes [from, to) of fd, read through buf (buflen bytes);
+ * -AR_EIO, or -AR_ECHANGED when the file ends before to. */
+int blocks_update_fd(struct blocks *b, int fd, uint64_t from, uint64_t to,
+    uint8_t *buf, size_t buflen);
 /* Hash the last partial block: the list is complete, at b->size. */
 int blocks_end(struct blocks *b);
 /*

@@ -75,18 +75,12 @@ reverify_hash(struct reverify *rv, int fd, uint64_t size, struct blocks *b,
 {
 	uint64_t off = 0, start = util_mono_ns(), due, now;
 	size_t want;
-	ssize_t n;
 	int r;
 
 	while (off < size) {
 		want = size - off < REVERIFY_CHUNK ? (size_t)(size - off) :
 		    REVERIFY_CHUNK;
-		n = fs_pread_full(fd, buf, want, off);
-		if (n < 0)
-			return -AR_EIO;
-		if ((size_t)n != want)
-			return -AR_ECHANGED;
-		r = blocks_update(b, buf, want);
+		r = blocks_update_fd(b, fd, off, off + want, buf, want);
 		if (r != 0)
 			return r;
 		off += want;

@@ -118,32 +118,6 @@ serve_append_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	return 0;
 }
 
-/* Feed the bytes [from, to) of fd into b; -AR_ECHANGED when the file
- * ends before to. */
-static int
-serve_append_feed(int fd, struct blocks *b, uint8_t *buf, uint64_t from,
-    uint64_t to)
-{
-	ssize_t n;
-	size_t want;
-	int r;
-
-	while (from < to) {
-		want = to - from < BLOCKS_SIZE ? (size_t)(to - from) :
-		    BLOCKS_SIZE;
-		n = fs_pread_full(fd, buf, want, from);
-		if (n < 0)
-			return -AR_EIO;
-		if ((size_t)n != want)
-			return -AR_ECHANGED;
-		r = blocks_update(b, buf, want);
-		if (r != 0)
-			return r;
-		from += want;
-	}
-	return 0;
-}
-
 /*
  * The list of the file's first s->abase bytes in s->ablk (from the
  * cache where it holds this inode, else from the file), checked against
@@ -214,7 +188,8 @@ serve_append_prefix(struct server *srv, struct server_stream *s)
 	}
 	free(m);
 	if (r == 0)
-		r = serve_append_feed(s->fd, b, s->abuf, from, s->abase);
+		r = blocks_update_fd(b, s->fd, from, s->abase, s->abuf,
+		    BLOCKS_SIZE);
 	if (r == -AR_ECHANGED || r == -AR_EIO) {
 		s->aretry = r == -AR_EIO ? WIRE_RETRY_UNREADABLE :
 		    WIRE_RETRY_CHANGED;
@@ -232,7 +207,8 @@ serve_append_prefix(struct server *srv, struct server_stream *s)
 		blocks_release(b);
 		r = blocks_init(b);
 		if (r == 0)
-			r = serve_append_feed(s->fd, b, s->abuf, 0, s->abase);
+			r = blocks_update_fd(b, s->fd, 0, s->abase, s->abuf,
+			    BLOCKS_SIZE);
 		if (r == -AR_ECHANGED || r == -AR_EIO) {
 			s->aretry = WIRE_RETRY_CHANGED;
 			return 0;
