@@ -2,7 +2,8 @@
  * fuzz-wire.c: libFuzzer target for the frame decoders and the splitter.
  *
  * The first input byte picks a frame type (its letter, or any other byte
- * modulo the table) and the rest is decoded as that payload. The whole
+ * modulo the table: every frame of PROTOCOL.md but Y, which fuzz-xattr
+ * takes) and the rest is decoded as that payload. The whole
  * input is also split as a stream twice, in one piece and in small
  * pieces, and both must see the same frames. Whatever a decoder accepts
  * must re-encode to the very same bytes and decode to the same values:
@@ -23,6 +24,10 @@ static uint8_t out[WIRE_HDR + 16384];
 static const uint8_t types[] = {
 	WIRE_HELLO, WIRE_DIR, WIRE_ENTRY, WIRE_FILE, WIRE_END, WIRE_ERROR,
 	WIRE_REQ, WIRE_TRAILER, WIRE_RETRY, WIRE_DATA,
+	/* the frames of continuous replication, fidelity and append */
+	WIRE_STATE, WIRE_ATTRS, WIRE_HOLE, WIRE_MOVE, WIRE_GONE_PATH,
+	WIRE_RESCAN, WIRE_GONE, WIRE_COMPLETE, WIRE_WHEN, WIRE_APPEND,
+	WIRE_BLOCK,
 };
 
 #define CHECK(x) do { if (!(x)) abort(); } while (0)
@@ -106,8 +111,18 @@ fz_entry(uint8_t type, const uint8_t *p, size_t len)
 	check_str(a.target, a.target_len);
 	if (type == WIRE_ENTRY)
 		CHECK(wire_name_valid(a.name, a.name_len));
+	else if (type == WIRE_ATTRS)
+		CHECK(a.type == 'd' && wire_path_valid(a.name, a.name_len));
 	else
 		CHECK(a.name_len > 0 && wire_path_valid(a.name, a.name_len));
+	if (type == WIRE_FILE)
+		CHECK(a.type == 'f');
+	/* a hard link names an earlier path, and only in a manifest */
+	if (a.type == 'h')
+		CHECK(type == WIRE_ENTRY && wire_path_valid(a.target,
+		    a.target_len) && a.target_len > 0);
+	if (a.type == 'p' || a.type == 's')
+		CHECK(a.size == 0);
 	CHECK((a.mode & ~07777u) == 0 && a.mtime_nsec < 1000000000u);
 	n = wire_put_entry(out, sizeof(out), type, &a);
 	check_same(n, type, p, len);
@@ -134,6 +149,58 @@ fz_end(const uint8_t *p, size_t len)
 	n = wire_put_end(out, sizeof(out), a);
 	check_same(n, WIRE_END, p, len);
 	CHECK(wire_get_end(out + WIRE_HDR, len, &b) == 0 && a == b);
+	return 0;
+}
+
+/* G, C and W carry one u64 as Z does; O one u64 in 1..WIRE_HOLE_MAX. */
+static int
+fz_u64(uint8_t type, const uint8_t *p, size_t len)
+{
+	uint64_t a, b;
+	int r, n;
+
+	if (type == WIRE_HOLE) {
+		r = wire_get_hole(p, len, &a);
+		if (r != 0)
+			return r;
+		CHECK(a >= 1 && a <= WIRE_HOLE_MAX);
+		n = wire_put_hole(out, sizeof(out), a);
+		check_same(n, WIRE_HOLE, p, len);
+		CHECK(wire_get_hole(out + WIRE_HDR, len, &b) == 0 && a == b);
+		return 0;
+	}
+	r = wire_get_end(p, len, &a);
+	if (r != 0)
+		return r;
+	n = wire_put_end(out, sizeof(out), a);
+	CHECK(n == WIRE_HDR + 8 && len == 8 &&
+	    memcmp(out + WIRE_HDR, p, len) == 0);
+	return 0;
+}
+
+/* M (two paths), K (one) and S (one, "" the root). */
+static int
+fz_pathop(uint8_t type, const uint8_t *p, size_t len)
+{
+	static struct wire_pathop a, b;
+	int r, n;
+
+	r = wire_get_pathop(p, len, type, &a);
+	if (r != 0)
+		return r;
+	check_str(a.path, a.path_len);
+	check_str(a.path2, a.path2_len);
+	CHECK(wire_path_valid(a.path, a.path_len));
+	CHECK(a.path_len > 0 || type == WIRE_RESCAN);
+	CHECK(type == WIRE_MOVE ? a.path2_len > 0 &&
+	    wire_path_valid(a.path2, a.path2_len) : a.path2_len == 0);
+	n = wire_put_pathop(out, sizeof(out), type, a.path, a.path_len,
+	    a.path2, a.path2_len);
+	check_same(n, type, p, len);
+	CHECK(wire_get_pathop(out + WIRE_HDR, len, type, &b) == 0);
+	CHECK(a.path_len == b.path_len && a.path2_len == b.path2_len &&
+	    memcmp(a.path, b.path, a.path_len) == 0 &&
+	    memcmp(a.path2, b.path2, a.path2_len) == 0);
 	return 0;
 }
 
@@ -262,10 +329,23 @@ fz_frame(uint8_t type, const uint8_t *p, size_t len)
 		break;
 	case WIRE_ENTRY:
 	case WIRE_FILE:
+	case WIRE_STATE:
+	case WIRE_ATTRS:
 		r = fz_entry(type, p, len);
 		break;
 	case WIRE_END:
 		r = fz_end(p, len);
+		break;
+	case WIRE_GONE:
+	case WIRE_COMPLETE:
+	case WIRE_WHEN:
+	case WIRE_HOLE:
+		r = fz_u64(type, p, len);
+		break;
+	case WIRE_MOVE:
+	case WIRE_GONE_PATH:
+	case WIRE_RESCAN:
+		r = fz_pathop(type, p, len);
 		break;
 	case WIRE_ERROR:
 		r = fz_error(p, len);

@@ -3,7 +3,7 @@ test_description='every fuzz target replays its seed corpus without a crash'
 . "$SRCDIR/test/t/lib.sh"
 
 for target in fuzz-wire fuzz-signature fuzz-patch fuzz-config fuzz-spool fuzz-query \
-	fuzz-pin; do
+	fuzz-pin fuzz-xattr fuzz-blocks fuzz-compress; do
 	bin="$BUILDDIR/test/fuzz/$target"
 	corpus="$SRCDIR/test/fuzz/corpus/$target"
 	if ! test -x "$bin"; then
