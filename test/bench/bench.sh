@@ -462,8 +462,9 @@ start_watch() {
 	local log="$SCRATCH/logs/watch-$1.log" t0
 	WATCH_LOG=$log
 	WATCH_PORT=$(free_port)
+	# --allow-empty: the empty trees of the lag runs are meant to be so
 	local args=(watch --data-dir "$3" --spool-dir "$SCRATCH/spool-$2"
-		--listen "127.0.0.1:$WATCH_PORT" "${WATCH_OPTS[@]}")
+		--listen "127.0.0.1:$WATCH_PORT" --allow-empty "${WATCH_OPTS[@]}")
 	[ -n "${4:-}" ] && args+=(--interval "$4")
 	: >"$log"
 	t0=$EPOCHREALTIME
@@ -535,7 +536,10 @@ same() {
 
 LAG_ROWS=() BURST_ROWS=() OUTLIERS=()
 num_le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0 && a != "nan") }'; }
-verdict() { if num_le "$1" "$2"; then echo met; else echo MISSED; fi; }
+verdict() {
+	if [ -z "$1" ]; then echo "not measured"
+	elif num_le "$1" "$2"; then echo met; else echo MISSED; fi
+}
 
 # lag TREE TOOL SRC DST GAP_MAX TAG [TARGETS]
 lag() {
