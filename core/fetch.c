@@ -398,6 +398,8 @@ fetch_clear_way(struct syncer *s, const struct fetch_item *it, int *skip)
 		return sync_fail(s, -AR_EIO, "'%s': cannot remove the "
 		    "directory in the way: %s", sync_esc(it->path, len),
 		    strerror(errno));
+	if (!own)
+		s->changed = 1;	/* what was removed: the batch's syncfs */
 	*skip = own || kept;
 	if (*skip)
 		(void)sync_skip(s, WALK_FILE, it->path, len, kept);
@@ -451,8 +453,10 @@ fetch_batch_flush(struct syncer *s)
 	}
 	for (i = 0; i < b->n; i++)
 		nready += b->items[i].state == FETCH_ITEM_READY;
-	/* One syncfs makes the whole batch durable before any rename. */
-	if (nready >= FETCH_SYNCFS_MIN && b->n >= FETCH_SYNCFS_MIN &&
+	/* One syncfs makes the whole batch durable before any rename: the
+	 * files of a batch this big were not fsynced one by one, however
+	 * many of them arrived whole. */
+	if (nready > 0 && b->n >= FETCH_SYNCFS_MIN &&
 	    syncfs(s->rootfd) != 0) {
 		fetch_batch_clear(s);
 		return sync_fail(s, -AR_EIO, "syncfs: %s", strerror(errno));
@@ -490,7 +494,9 @@ fetch_batch_flush(struct syncer *s)
 		it->tmp[0] = '\0';
 		s->st->files_whole++;
 		metrics_add(METRICS_RECV_FILES_WHOLE, 1);
-		s->changed = 1;
+		/* Durable already (fsynced, or the syncfs above), and so is
+		 * its name once its directory is fsynced below: the rename
+		 * needs no syncfs of its own. */
 		sync_itemize(s, it->existed ? ">f.st......" : ">f+++++++++",
 		    it->path, strlen(it->path), "");
 	}

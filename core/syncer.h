@@ -115,7 +115,9 @@ struct syncer {
 	int rootfd;
 	struct state state;
 	int is_root;
-	int changed;		/* anything written: syncfs at the end */
+	int changed;		/* anything not yet durable: syncfs at the
+				 * end (sync_make_durable) */
+	unsigned inline_fsyncs;	/* sync_durable_fd calls since then */
 	struct sync_block blk;
 	struct fetch_batch batch;
 	char **retry;
@@ -315,6 +317,10 @@ int sync_compare(struct syncer *s, const char *path, int guard);
 int sync_save_skipped(struct syncer *s);
 /* syncfs when anything was written since the last call. */
 int sync_make_durable(struct syncer *s);
+/* The change of the one inode fd is durable before the position moves:
+ * fsync it now while a batch has made few such changes, else leave it
+ * to the syncfs of sync_make_durable. 0 or -AR_EIO (reported). */
+int sync_durable_fd(struct syncer *s, int fd);
 /* c's reception paced by bwlimit (s->bw), shared by every client of the
  * run. */
 void sync_pace(struct syncer *s, struct client *c);

@@ -1,0 +1,76 @@
+#!/bin/sh
+test_description='a following standby makes a small batch durable with
+fsyncs of what it touched, and a big one with one syncfs'
+. "$SRCDIR/test/t/lib.sh"
+
+# A change of one file used to end in a syncfs, which waits for all the
+# dirty data of the standby's file system (other writers' too) before
+# the next change is asked for. The fsyncs are counted with strace: a
+# count of system calls, not a time.
+
+if ! command -v strace >/dev/null 2>&1; then
+	test_skip 'fsync instead of syncfs' 'no strace (Debian: strace)'
+	test_done
+fi
+
+converged() { trees_equal src dst; }
+# syncfs calls in the trace after line $1
+syncfs_after() {
+	tail -n +"$(($1 + 1))" trace | grep -c "syncfs(" || :
+}
+
+test_expect_success 'setup: a primary at interval 0, a standby under strace' '
+	mkdir -p src && echo seed >src/seed &&
+	start_watch "$TRASH/src" "$TRASH/spool" --interval 0 &&
+	start_bg "$TRASH/follow.log" strace -f -qq -e trace=syncfs,fsync \
+		-o "$TRASH/trace" "$ASYNCREP" sync --follow -v \
+		--data-dir "$TRASH/dst" --state-dir "$TRASH/state" \
+		--primary "$TEST_IP:$TEST_PORT" &&
+	STRACE_PID=$last_pid &&
+	wait_for 10 pgrep -P "$STRACE_PID" &&
+	FOLLOW_PID=$(pgrep -P "$STRACE_PID") &&
+	echo "$FOLLOW_PID" >>"$TRASH/.pids" &&
+	wait_for 30 converged &&
+	echo warm >src/warm && wait_for 20 converged
+'
+
+test_expect_success 'single new files: fsyncs, no syncfs' '
+	mark=$(wc -l <trace) &&
+	for i in 1 2 3 4 5; do
+		echo "file $i" >src/one-$i && wait_for 20 converged || return 1
+	done &&
+	# the batch of one-5 is durable before the standby asks again, so
+	# before it can fetch the next file
+	echo last >src/last && wait_for 20 converged &&
+	n=$(syncfs_after "$mark") &&
+	say "syncfs calls for 5 single-file batches: $n" &&
+	test "$n" = 0 &&
+	test "$(tail -n +"$((mark + 1))" trace | grep -c "fsync(")" -ge 10
+'
+
+test_expect_success 'a new file in a subdirectory: no syncfs either' '
+	mkdir -p src/d && wait_for 20 converged &&
+	mark=$(wc -l <trace) &&
+	echo sub >src/d/f && wait_for 20 converged &&
+	echo last2 >src/last2 && wait_for 20 converged &&
+	n=$(syncfs_after "$mark") &&
+	test "$n" = 0
+'
+
+test_expect_success 'a directory of 20 files moved in at once: one syncfs' '
+	mkdir -p stage/many &&
+	for i in $(seq 1 20); do echo "m $i" >stage/many/f$i; done &&
+	mark=$(wc -l <trace) &&
+	mv stage/many src/many && wait_for 30 converged &&
+	echo last3 >src/last3 && wait_for 20 converged &&
+	n=$(syncfs_after "$mark") &&
+	say "syncfs calls for the directory: $n" &&
+	test "$n" -ge 1
+'
+
+test_expect_success 'the standby stops cleanly on SIGTERM' '
+	kill -TERM "$FOLLOW_PID" && wait "$STRACE_PID" &&
+	trees_equal src dst
+'
+
+test_done
