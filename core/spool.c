@@ -1487,6 +1487,28 @@ out:
 }
 
 int
+spool_ack_busy(struct spool *sp, const char *id, uint64_t seq)
+{
+	struct timespec now;
+	struct stat st;
+	int64_t age_ms;
+
+	if (!spool_id_valid(id))
+		return -AR_EPROTO;
+	if (sp->acksfd >= 0 && fstatat(sp->acksfd, id, &st,
+	    AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	    clock_gettime(CLOCK_REALTIME, &now) == 0) {
+		age_ms = ((int64_t)now.tv_sec - (int64_t)st.st_mtim.tv_sec) *
+		    1000 + ((int64_t)now.tv_nsec - st.st_mtim.tv_nsec) /
+		    1000000;
+		/* A clock set back makes a file look new: not for long. */
+		if (age_ms >= 0 && age_ms < SPOOL_ACK_BUSY_MS)
+			return 0;
+	}
+	return spool_ack(sp, id, seq);
+}
+
+int
 spool_acks(struct spool *sp, spool_ack_cb *cb, void *arg)
 {
 	/* Ack files are replaced by rename, so a listing needs no lock. */

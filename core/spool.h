@@ -84,6 +84,16 @@ int spool_read(struct spool *sp, uint64_t after, uint64_t upto,
  * segments every known standby has acknowledged.
  */
 int spool_ack(struct spool *sp, const char *id, uint64_t seq);
+/*
+ * As spool_ack, for a standby that a batch is waiting for: its ack is
+ * left as it is when it was written less than SPOOL_ACK_BUSY_MS ago, so
+ * that the durable write is not put before the batch at every request.
+ * An ack is never lost: the standby's next request (which the batch's
+ * end brings) acknowledges the same position or a later one, and a
+ * standby with nothing waiting records it at once.
+ */
+#define SPOOL_ACK_BUSY_MS 1000
+int spool_ack_busy(struct spool *sp, const char *id, uint64_t seq);
 
 /* Each standby's acknowledged position, for status and trimming. */
 typedef void spool_ack_cb(void *arg, const char *id, uint64_t seq,

@@ -844,6 +844,52 @@ test_ack_refresh(void **state)
 	spool_close(sp);
 }
 
+/* spool_ack_busy: a young ack is left alone, an older one written. */
+static void
+test_ack_busy(void **state)
+{
+	struct tctx *t = *state;
+	struct timespec old[2];
+	struct ackseen a;
+	struct spool *sp;
+	char path[PATH_MAX];
+	time_t now = time(NULL);
+
+	sp = sp_open(t->dir, 0, 512, 0);
+	fill(sp, 10, 10);
+	assert_int_equal(spool_ack_busy(sp, "../x", 5), -AR_EPROTO);
+	/* No ack yet: written at once. */
+	assert_int_equal(spool_ack_busy(sp, "s1", 5), 0);
+	memset(&a, 0, sizeof a);
+	assert_int_equal(spool_acks(sp, ack_cb, &a), 0);
+	assert_int_equal(a.n, 1);
+	assert_int_equal(a.seq[0], 5);
+	/* Just written: the next busy ack waits. */
+	assert_int_equal(spool_ack_busy(sp, "s1", 7), 0);
+	memset(&a, 0, sizeof a);
+	assert_int_equal(spool_acks(sp, ack_cb, &a), 0);
+	assert_int_equal(a.seq[0], 5);
+	/* A second old: written. */
+	path_in(path, sizeof path, t->dir, "acks/s1");
+	old[0].tv_sec = old[1].tv_sec = now - 2;
+	old[0].tv_nsec = old[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	assert_int_equal(spool_ack_busy(sp, "s1", 7), 0);
+	memset(&a, 0, sizeof a);
+	assert_int_equal(spool_acks(sp, ack_cb, &a), 0);
+	assert_int_equal(a.seq[0], 7);
+	/* A plain ack is never put off. */
+	assert_int_equal(spool_ack(sp, "s1", 8), 0);
+	memset(&a, 0, sizeof a);
+	assert_int_equal(spool_acks(sp, ack_cb, &a), 0);
+	assert_int_equal(a.seq[0], 8);
+	/* Still bounded by what the spool made durable. */
+	old[0].tv_sec = old[1].tv_sec = now - 2;
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	assert_int_equal(spool_ack_busy(sp, "s1", 11), -AR_EPROTO);
+	spool_close(sp);
+}
+
 static void
 test_cap(void **state)
 {
@@ -1186,6 +1232,7 @@ main(void)
 		ONE(test_ack_trim),
 		ONE(test_two_standbys),
 		ONE(test_ack_refresh),
+		ONE(test_ack_busy),
 		ONE(test_cap),
 		ONE(test_readonly),
 		ONE(test_sticky_error),
