@@ -20,7 +20,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(x) do { if (!(x)) abort(); } while (0)
-#define FZ_OUT_MAX (16u * 1024 * 1024)
+#define FZ_OUT_MAX (1024u * 1024)
 
 struct fz_seen {
 	size_t bytes;
