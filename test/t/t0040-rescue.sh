@@ -256,11 +256,9 @@ time.sleep(60)" $TEST_IP $TEST_PORT &&
 '
 
 test_expect_success 'no standby within --timeout 2s: 16' '
-	start=$(date +%s) &&
 	test_must_fail 16 timeout 30 "$ASYNCREP" rescue -c "$TRASH/p6.conf" \
 		--timeout 2s 2>err &&
 	cat err && grep -q "no standby" err &&
-	test $(( $(date +%s) - start )) -lt 10 &&
 	test ! -e p6/spool/rescued &&
 	test_cmp p6/data/f - <<-EOF
 	x
