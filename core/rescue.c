@@ -743,7 +743,7 @@ rescue_read_confirmed(struct rescue *rs, const char *spool_dir,
 
 	if (fs_open_dir(spool_dir, &dirfd) != 0)
 		return;
-	if (fs_read_small(dirfd, GEN_CONFIRMED_FILE, buf, buflen,
+	if (fs_read_entry(dirfd, GEN_CONFIRMED_FILE, buf, buflen,
 	    &len) == 0 && len > sizeof(pre) - 1 + glen &&
 	    memcmp(buf, pre, sizeof(pre) - 1) == 0 &&
 	    memcmp(buf + sizeof(pre) - 1, gen, glen) == 0 &&

@@ -322,7 +322,7 @@ source_admit(int spool_dirfd, int rootfd, const char *data_dir, int fresh,
 		    strerror(errno));
 		return -AR_EIO;
 	}
-	r = fs_read_small(spool_dirfd, SOURCE_FILE, buf, sizeof(buf), &len);
+	r = fs_read_entry(spool_dirfd, SOURCE_FILE, buf, sizeof(buf), &len);
 	if (r != 0 && errno != ENOENT) {
 		snprintf(err, errlen, "spool: cannot read '%s': %s",
 		    SOURCE_FILE, strerror(errno));

@@ -418,6 +418,23 @@ test_expect_success '--root: a symlink on the storage stays on the storage (17)'
 	refused_root p10ln "$FAKE/data" 17 "No such file or directory"
 '
 
+# A file of the spool itself replaced by a symlink to a file of this
+# node: with the spool reached through its descriptor, a followed
+# symlink would lead out of --root. This node's copy holds a valid
+# generation, so reading it would let the rescue go on.
+test_expect_success '--root: a symlink in the spool is not followed (17)' '
+	mkdir -p "$MNT10$TRASH/secret" "$MNT10$FAKE/spool2" &&
+	cp -a "$MNT10$FAKE/spool/." "$MNT10$FAKE/spool2/" &&
+	mv "$MNT10$FAKE/spool2/generation" secret/generation &&
+	ln -s "$TRASH/secret/generation" "$MNT10$FAKE/spool2/generation" &&
+	write_conf p10sp "$FAKE/data" "$FAKE/spool2" 100ms &&
+	test_must_fail 17 timeout 30 "$ASYNCREP" rescue -c "$TRASH/p10sp.conf" \
+		--root "$MNT10" --timeout 2s 2>p10sp.err &&
+	cat p10sp.err &&
+	grep -q "cannot read .generation.: Too many levels of symbolic links" \
+		p10sp.err
+'
+
 test_expect_success '--root: a symlink the storage resolves is served from it' '
 	mkdir -p "$MNT10$TRASH/secret" &&
 	echo "of the storage" >"$MNT10$TRASH/secret/secret" &&
