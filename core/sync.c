@@ -246,6 +246,58 @@ sync_dir_attrs_path(struct syncer *s, const char *path, size_t plen,
 }
 
 int
+sync_idname_frame(struct syncer *s, const uint8_t *p, uint32_t len)
+{
+	struct wire_idname n;
+
+	if (sync_version(s) < WIRE_V_NAMES)
+		return sync_fail(s, -AR_EPROTO, "primary sent an owner's name "
+		    "(I) under protocol version %u", sync_version(s));
+	if (wire_get_idname(p, len, &n) != 0)
+		return sync_fail(s, -AR_EPROTO, "primary sent an invalid "
+		    "user or group name");
+	if (s->names == NULL)
+		return 0;	/* map_users = no: numbers */
+	if (idnames_learn(s->names, &n) != 0)
+		return sync_fail(s, -AR_ENOMEM, "out of memory mapping owner "
+		    "names");
+	return 0;
+}
+
+void
+sync_map_ids(struct syncer *s, struct wire_entry *e)
+{
+	if (s->names == NULL)
+		return;
+	if (sync_version(s) < WIRE_V_NAMES) {
+		if (!s->names_warned)
+			log_warn("map_users: the primary speaks protocol "
+			    "version %u, which sends no owner names (%u "
+			    "does): owners and groups are kept as numbers",
+			    sync_version(s), WIRE_V_NAMES);
+		s->names_warned = 1;
+		return;
+	}
+	idnames_entry(s->names, e);
+}
+
+/* map_users: the qualifiers of the ACLs of want made this host's (the
+ * I frames of their names came before the entry). */
+static void
+sync_map_acls(struct syncer *s, struct xattr_set *want)
+{
+	size_t i;
+
+	if (s->names == NULL || sync_version(s) < WIRE_V_NAMES)
+		return;
+	for (i = 0; i < want->n; i++)
+		if (xattr_is_acl(want->ents[i].name))
+			(void)idnames_acl(s->names,
+			    (uint8_t *)(uintptr_t)want->ents[i].value,
+			    want->ents[i].value_len);
+}
+
+int
 sync_xattr_frame(struct syncer *s, const uint8_t *p, uint32_t len)
 {
 	if (sync_version(s) < WIRE_V_FIDELITY)
@@ -300,6 +352,8 @@ sync_xattrs_apply(struct syncer *s, int dirfd, const char *name,
 		return 0;
 	if (!pending)
 		xattr_clear(s->xwant);
+	else
+		sync_map_acls(s, s->xwant);
 	if (!s->xattrs_fs) {
 		/* Warned at start: the entry is counted, not named. */
 		if (s->xwant->n > 0) {
@@ -361,7 +415,9 @@ sync_attrs_frame(struct syncer *s, const uint8_t *p, uint32_t len)
 		return sync_fail(s, -AR_EPROTO, "primary sent a directory's "
 		    "state (A) under protocol version %u",
 		    sync_version(s));
-	if (wire_get_entry(p, len, WIRE_ATTRS, &s->ent) != 0)
+	if (wire_get_entry(p, len, WIRE_ATTRS, &s->ent) == 0)
+		sync_map_ids(s, &s->ent);
+	else
 		return sync_fail(s, -AR_EPROTO, "primary sent an invalid "
 		    "directory state");
 	return s->o->dry_run ? 0 : sync_dir_attrs_path(s, s->ent.name,
@@ -1252,6 +1308,7 @@ sync_merge_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			    "invalid entry%s%s", s->blk.active ? " in " : "",
 			    s->blk.active ? sync_esc(s->blk.path,
 			    s->blk.path_len) : "");
+		sync_map_ids(s, &s->ent);
 		r = sync_entry(s, &s->ent);
 		/* Once: the counting merge of prune.c goes first. */
 		if (!s->counting)
@@ -1265,6 +1322,8 @@ sync_merge_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			return sync_fail(s, -AR_EPROTO, "unexpected manifest "
 			    "frame");
 		return 0;
+	case WIRE_IDNAME:
+		return sync_idname_frame(s, p, len);
 	case WIRE_END:
 		if (wire_get_end(p, len, &count) != 0 ||
 		    count != s->mf_entries)
@@ -1306,12 +1365,15 @@ sync_dirattr_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		return sync_xattr_frame(s, p, len);
 	if (type == WIRE_ATTRS)
 		return sync_attrs_frame(s, p, len);
+	if (type == WIRE_IDNAME)
+		return sync_idname_frame(s, p, len);
 	if (type != WIRE_ENTRY || b->dirfd < 0) {
 		s->xpending = 0;
 		return 0;
 	}
 	if (wire_get_entry(p, len, WIRE_ENTRY, &s->ent) != 0)
 		return -AR_EPROTO;
+	sync_map_ids(s, &s->ent);
 	if (sync_join(path, b->path, b->path_len, s->ent.name,
 	    s->ent.name_len, &plen) != 0 || exclude_match(s->exclude, path,
 	    plen, s->ent.type == WALK_DIR)) {
@@ -1650,6 +1712,8 @@ sync_init(struct syncer *s, const struct sync_opts *o,
 		r = -AR_ECONFIG;
 	if (r == 0)
 		r = sync_init_xattrs(s);
+	if (r == 0 && s->cfg->map_users)
+		r = idnames_map_new(&s->names);
 	return r;
 }
 
@@ -1681,6 +1745,7 @@ sync_release(struct syncer *s)
 	free(s->xlocal);
 	sync_links_clear(s);
 	free(s->hl);
+	idnames_map_free(s->names);
 	client_free(s->client);
 	rate_release(&s->bw);
 	state_release(&s->state);

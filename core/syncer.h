@@ -31,6 +31,7 @@
 #include "client.h"
 #include "config.h"
 #include "exclude.h"
+#include "idnames.h"
 #include "hash.h"
 #include "log.h"
 #include "rate.h"
@@ -182,6 +183,10 @@ struct syncer {
 	uint64_t lane_saved;	/* the position in state_dir */
 	uint64_t lane_sent, lane_received;	/* bytes on lanes' wires */
 	struct wire_pathop op;
+	/* map_users (WIRE_V_NAMES): the primary's ids by name, NULL when
+	 * off; lanes borrow it. names_warned: the primary is older */
+	struct idnames_map *names;
+	int names_warned;
 	uint64_t hello_seq;
 	uint32_t hello_role;
 	char hello_gen[WIRE_GEN_LEN + 1];
@@ -239,6 +244,11 @@ int sync_dir_attrs(struct syncer *s, int dirfd, const char *name,
 /* An A frame (the state of a directory itself), applied: the final pass
  * of a compare and of a batch. */
 int sync_attrs_frame(struct syncer *s, const uint8_t *p, uint32_t len);
+/* An I frame (WIRE_V_NAMES): the name of one of the primary's ids. */
+int sync_idname_frame(struct syncer *s, const uint8_t *p, uint32_t len);
+/* With map_users, the ids of a decoded E, U, A or F frame made this
+ * host's. */
+void sync_map_ids(struct syncer *s, struct wire_entry *e);
 /* A Y frame: the xattrs of the entry of the next E, U or A frame. */
 int sync_xattr_frame(struct syncer *s, const uint8_t *p, uint32_t len);
 /* The final pass: make the xattrs and ACLs of dirfd/name (NULL: dirfd;
