@@ -189,6 +189,21 @@ sync_attrs_set_at(struct syncer *s, int dirfd, const char *name,
 	return r;
 }
 
+/*
+ * The itemized line of a directory whose mode, owner or group the final
+ * pass changes (rsync's ".d...pog... d/"). An mtime alone is not told:
+ * every directory a run created or filled has one to set.
+ */
+static void
+sync_dir_itemize(struct syncer *s, const char *code, const char *path,
+    size_t plen)
+{
+	if (code[5] == '.' && code[6] == '.' && code[7] == '.')
+		return;
+	sync_itemize(s, code, plen > 0 ? path : ".", plen > 0 ? plen : 1,
+	    "/");
+}
+
 int
 sync_dir_attrs(struct syncer *s, int dirfd, const char *name,
     const char *path, size_t plen, const struct wire_entry *e)
@@ -202,6 +217,7 @@ sync_dir_attrs(struct syncer *s, int dirfd, const char *name,
 	if (sync_attrs_set_at(s, dirfd, name, e, 1) != 0)
 		return sync_fail(s, -AR_EIO, "'%s': cannot set attributes: %s",
 		    sync_esc(path, plen), strerror(errno));
+	sync_dir_itemize(s, code, path, plen);
 	s->changed = 1;
 	return 0;
 }
@@ -241,6 +257,7 @@ sync_dir_attrs_path(struct syncer *s, const char *path, size_t plen,
 	    e->mtime_sec, e->mtime_nsec) != 0)
 		return sync_fail(s, -AR_EIO, "data directory '%s': cannot set "
 		    "attributes: %s", s->cfg->data_dir, strerror(errno));
+	sync_dir_itemize(s, code, "", 0);
 	s->changed = 1;
 	return 0;
 }
