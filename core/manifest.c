@@ -57,6 +57,7 @@ struct manifest {
 	struct links *links;		/* WIRE_V_FIDELITY: hard links */
 	struct idnames_sent *names;	/* WIRE_V_NAMES: ids named */
 	int xs_read;			/* m->xs is the current entry's */
+	int hidden;			/* xattrs not all shown (rescue) */
 	char cpath[WIRE_PATH_MAX + 2];	/* the current child's path */
 };
 
@@ -168,13 +169,25 @@ manifest_set_version(struct manifest *m, uint32_t version)
 	return 0;
 }
 
+void
+manifest_set_hidden(struct manifest *m, int hidden)
+{
+	m->hidden = hidden;
+}
+
 int
 manifest_put_xattrs(uint8_t *out, size_t outlen, int dirfd,
-    const char *name, const char *path, size_t plen, struct xattr_set *xs)
+    const char *name, const char *path, size_t plen, struct xattr_set *xs,
+    int hidden)
 {
 	char esc[LOG_ESC_MAX];
 
-	if (xattr_read(dirfd, name, xs) != 0) {
+	if (hidden) {
+		/* Warned once by the rescue: what is shown, incomplete. */
+		if (xattr_read(dirfd, name, xs) != 0)
+			xattr_clear(xs);
+		xs->incomplete = 1;
+	} else if (xattr_read(dirfd, name, xs) != 0) {
 		log_warn("'%s': cannot read its extended attributes: %s",
 		    log_escape(path, plen, esc, sizeof(esc)), strerror(errno));
 		xattr_clear(xs);
@@ -201,7 +214,7 @@ manifest_emit_xattrs(struct manifest *m, int dirfd, const char *name,
 		return 0;
 	n = manifest_put_xattrs(m->out + m->out_len,
 	    sizeof(m->out) - m->out_len, dirfd, name, path, path_len,
-	    m->xs);
+	    m->xs, m->hidden);
 	if (n < 0)
 		return n;
 	m->out_len += (size_t)n;

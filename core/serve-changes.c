@@ -76,7 +76,8 @@ serve_changes_put_xattrs(struct server_stream *s, int dirfd,
 	if (xs == NULL)
 		return -AR_ENOMEM;
 	n = manifest_put_xattrs(s->out + s->out_len,
-	    sizeof(s->out) - s->out_len, dirfd, name, path, len, xs);
+	    sizeof(s->out) - s->out_len, dirfd, name, path, len, xs,
+	    s->srv->opts.xattrs_hidden);
 	n = server_stream_put(s, n);
 	if (n == 0 && s->names != NULL)
 		n = server_stream_put(s, idnames_put(s->names,

@@ -357,6 +357,29 @@ sync_xattrs_refused(struct syncer *s, const char *path, size_t plen,
 	}
 }
 
+/*
+ * An entry whose xattrs the primary could not send all of: past the
+ * limits, or every entry of a rescue whose mount cannot show them all
+ * (one warning there). The first SYNC_INCOMPLETE_NAMED are named, the
+ * others counted.
+ */
+static void
+sync_xattrs_incomplete(struct syncer *s, const char *path, size_t plen)
+{
+	if (s->xincomplete < SYNC_INCOMPLETE_NAMED) {
+		(void)sync_unreplicated(s, path, plen, "the primary could not "
+		    "send all of its extended attributes");
+		if (++s->xincomplete == SYNC_INCOMPLETE_NAMED)
+			log_warn("further entries whose extended attributes "
+			    "the primary could not send all of are counted, "
+			    "not named");
+		return;
+	}
+	s->unreplicated++;
+	s->skipped++;
+	s->st->skipped++;
+}
+
 int
 sync_xattrs_apply(struct syncer *s, int dirfd, const char *name,
     const char *path, size_t plen, const struct wire_entry *e)
@@ -381,8 +404,7 @@ sync_xattrs_apply(struct syncer *s, int dirfd, const char *name,
 		return 0;
 	}
 	if (s->xwant->incomplete)
-		(void)sync_unreplicated(s, path, plen, "the primary could not "
-		    "send all of its extended attributes");
+		sync_xattrs_incomplete(s, path, plen);
 	sync_xattrs_refused(s, path, plen, &partial);
 	if (partial) {
 		s->unreplicated++;

@@ -154,6 +154,7 @@ struct syncer {
 	struct xattr_set *xwant, *xlocal;
 	int xpending;
 	int xwarned;
+	uint64_t xincomplete;	/* incomplete sets named, see below */
 	/* hard links of the compare (WIRE_V_FIDELITY) */
 	struct sync_hardlink *hl;
 	size_t nhl, hl_cap;
@@ -223,6 +224,9 @@ uint32_t sync_version(const struct syncer *s);
 /* One rsync-style line on the itemize stream, if any. */
 void sync_itemize(struct syncer *s, const char *code, const char *path,
     size_t len, const char *suffix);
+
+/* Entries with incomplete xattrs named in a run; the rest counted. */
+#define SYNC_INCOMPLETE_NAMED 10
 
 /* The length of an itemize code, as rsync's: ".d..t.og...". */
 #define SYNC_CODE_LEN 11
