@@ -439,7 +439,10 @@ source_caps_shown(int rootfd)
 	    source_shows(rootfd, "trusted.asyncrep-probe") ||
 	    source_shows(rootfd, "security.asyncrep-probe"))
 		caps |= SOURCE_CAP_XATTRS;
-	if (source_shows(rootfd, "system.posix_acl_access"))
+	/* Linux holds ACLs as xattrs; FUSE says "none set" of an ACL on a
+	 * file system that shows no xattrs (sshfs). */
+	if ((caps & SOURCE_CAP_XATTRS) != 0 &&
+	    source_shows(rootfd, "system.posix_acl_access"))
 		caps |= SOURCE_CAP_ACLS;
 	return caps;
 }

@@ -91,7 +91,8 @@ int source_note(int spool_dirfd, int rootfd, struct source_id *rec);
 unsigned source_fstype_caps(uint64_t fstype);
 /* The kinds the directory open as rootfd shows: a name of each
  * namespace, and the access ACL, asked for on it, and the answer is not
- * "not supported". */
+ * "not supported" (ACLs only with xattrs). A probe that fails otherwise
+ * counts as shown: the rescue never warns on a guess. */
 unsigned source_caps_shown(int rootfd);
 /* The kind's name, for messages ("extended attributes"). */
 const char *source_cap_name(unsigned cap);
