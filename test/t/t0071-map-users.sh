@@ -1,6 +1,7 @@
 #!/bin/sh
 test_description='map_users: owners, groups and ACL qualifiers mapped by name, as rsync does without --numeric-ids'
 . "$SRCDIR/test/t/lib.sh"
+. "$SRCDIR/test/t/lib-rescue.sh"
 
 # The primary and the standby each run in a mount namespace of their own
 # with their own /etc/passwd and /etc/group bind-mounted over, where
@@ -9,7 +10,8 @@ test_description='map_users: owners, groups and ACL qualifiers mapped by name, a
 # take the standby's ids of those names; a name unknown on the standby
 # (carol, ghosts), an id without a name on the primary (2999) and id 0
 # keep their numbers; without map_users every number is kept. One-shot,
-# following, and against a primary that sends no names (warned once).
+# following, through a rescue (which names the ids as its own host
+# does), and against a primary that sends no names (warned once).
 
 REAL_ASYNCREP=$ASYNCREP
 
@@ -149,6 +151,26 @@ test_expect_success 'following with map_users: changes take the standby ids' '
 	wait_for 10 content_same src f &&
 	test "$(stat -c %u:%g f/r)" = 0:0 &&
 	kill_wait $FOLLOW_PID
+'
+
+test_expect_success 'a rescue serves the names too' '
+	stop_watch &&
+	write_conf r "$TRASH/src" "$TRASH/rspool" 30s &&
+	as_primary start_primary r &&
+	as_standby start_follow rs --map-users yes &&
+	wait_for 20 content_same src rs/data &&
+	test "$(stat -c %u:%g rs/data/a)" = 5001:6001 &&
+	test "$(stat -c %u:%g rs/data/c)" = 5001:6001 &&
+	kill -STOP $WATCH_PID && wait_for 10 is_stopped $WATCH_PID &&
+	echo u >src/unseen && chown 2001:3002 src/unseen &&
+	chown 2002:3001 src/r &&
+	kill9 $WATCH_PID &&
+	as_primary start_rescue r --timeout 30s &&
+	rescued_ok r rs &&
+	test "$(stat -c %u:%g rs/data/unseen)" = 5001:6002 &&
+	test "$(stat -c %u:%g rs/data/r)" = 5002:6001 &&
+	test "$(stat -c %u:%g rs/data/n)" = 2999:2999 &&
+	content_same src rs/data
 '
 
 test_expect_success 'a primary that sends no names: one warning, numbers kept' '
