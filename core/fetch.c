@@ -905,10 +905,11 @@ fetch_manifest_check(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		return sync_fail(st->s, -AR_EPROTO, "primary could not list "
 		    "its tree");
 	}
+	if (type == WIRE_IDNAME)
+		return sync_idname_count(st);
 	if (type != WIRE_DIR && type != WIRE_ENTRY && type != WIRE_END &&
 	    !((type == WIRE_ATTRS || type == WIRE_XATTRS) &&
-	    sync_version(st->s) >= WIRE_V_FIDELITY) &&
-	    !(type == WIRE_IDNAME && sync_version(st->s) >= WIRE_V_NAMES))
+	    sync_version(st->s) >= WIRE_V_FIDELITY))
 		return sync_fail(st->s, -AR_EPROTO, "unexpected frame (type "
 		    "0x%02x) in the manifest", type);
 	st->ended = type == WIRE_END;

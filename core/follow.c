@@ -78,8 +78,8 @@ follow_check_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		/* Checked and applied by apply_dirattr. */
 		return 0;
 	case WIRE_IDNAME:
-		/* Checked and learnt by apply_frame. */
-		return 0;
+		/* Decoded and learnt by apply_frame. */
+		return sync_idname_count(st);
 	case WIRE_END:
 	case WIRE_GONE:
 	case WIRE_COMPLETE:

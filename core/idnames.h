@@ -24,6 +24,8 @@
 
 /* Ids of each kind named in one stream, and held by one standby. */
 #define IDNAMES_MAX 4096
+/* I frames of one answer at most: each id is named once. */
+#define IDNAMES_PER_ANSWER (2u * IDNAMES_MAX)
 /* I frames before one entry at most (owner, group, ACL qualifiers);
  * further qualifiers are named before a later entry. */
 #define IDNAMES_ENTRY_MAX 32

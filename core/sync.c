@@ -263,6 +263,19 @@ sync_dir_attrs_path(struct syncer *s, const char *path, size_t plen,
 }
 
 int
+sync_idname_count(struct fetch_stored_ctx *st)
+{
+	if (sync_version(st->s) < WIRE_V_NAMES)
+		return sync_fail(st->s, -AR_EPROTO, "primary sent an owner's "
+		    "name (I) under protocol version %u",
+		    sync_version(st->s));
+	if (++st->names > IDNAMES_PER_ANSWER)
+		return sync_fail(st->s, -AR_EPROTO, "primary named more than "
+		    "%u users and groups in one answer", IDNAMES_PER_ANSWER);
+	return 0;
+}
+
+int
 sync_idname_frame(struct syncer *s, const uint8_t *p, uint32_t len)
 {
 	struct wire_idname n;

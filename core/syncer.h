@@ -206,6 +206,7 @@ struct fetch_stored_ctx {
 	void *arg;
 	int ended;		/* check saw the last frame */
 	uint64_t stored;	/* bytes written, at most max_stored_size */
+	uint64_t names;		/* I frames, at most IDNAMES_PER_ANSWER */
 };
 
 
@@ -248,6 +249,10 @@ int sync_dir_attrs(struct syncer *s, int dirfd, const char *name,
 /* An A frame (the state of a directory itself), applied: the final pass
  * of a compare and of a batch. */
 int sync_attrs_frame(struct syncer *s, const uint8_t *p, uint32_t len);
+/* An I frame of a stored answer, counted by its check (a server names
+ * each id once per answer, at most IDNAMES_MAX of each kind): 0, or a
+ * protocol error past that. */
+int sync_idname_count(struct fetch_stored_ctx *st);
 /* An I frame (WIRE_V_NAMES): the name of one of the primary's ids. */
 int sync_idname_frame(struct syncer *s, const uint8_t *p, uint32_t len);
 /* With map_users, the ids of a decoded E, U, A or F frame made this
