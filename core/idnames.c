@@ -321,10 +321,10 @@ idnames_put_one(void *arg, uint8_t kind, uint32_t id)
 	sl = idnames_tab_add(&o->t->tab, kind, id, &added);
 	if (sl == NULL || !added)
 		return;
+	/* Marked as named before the lookup: whatever it answers, this
+	 * stream asks once (an open-addressed slot is never taken back). */
 	n = idnames_lookup(kind, &id, NULL, o->t->name);
 	if (n < 0) {
-		sl->key = 0;	/* not looked at: tried again later */
-		o->t->tab.count[idnames_kind_index(kind)]--;
 		o->err = n;
 		return;
 	}
