@@ -321,8 +321,13 @@ apply_dirattr(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 
 	if (type == WIRE_XATTRS)
 		return sync_xattr_frame(s, p, len);
-	if (type == WIRE_ATTRS)
-		return sync_attrs_frame(s, p, len);
+	if (type == WIRE_ATTRS) {
+		/* The A frame's directory (data_dir itself among them). */
+		r = sync_attrs_frame(s, p, len);
+		if (r == 0)
+			lane_dirattr(s, &s->ent);
+		return r;
+	}
 	if (type == WIRE_IDNAME)
 		return sync_idname_frame(s, p, len);
 	if (type != WIRE_STATE || wire_get_entry(p, len, WIRE_STATE,

@@ -171,7 +171,7 @@ static const struct config_key config_keys[] = {
 	{ "standby", "strip_setuid", CONFIG_T_ONOFF, S(strip_setuid),
 	    0, 0, "off", 0 },
 	{ "standby", "lane_min_size", CONFIG_T_SIZE, S(lane_min_size),
-	    0, TIB, "0", 0 },
+	    0, TIB, "8M", 0 },
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 

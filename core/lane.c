@@ -185,6 +185,8 @@ lane_dirattr_apply(struct syncer *s, struct lane *l)
 	if (!l->have_dirattr)
 		return 0;
 	l->have_dirattr = 0;
+	if (l->dirattr.name_len == 0)
+		return sync_root_attrs(s, &l->dirattr);
 	if (fs_open_parent(s->rootfd, l->dirattr.name, &dirfd, &base) != 0)
 		return 0;	/* gone since: a later batch says so */
 	r = sync_dir_attrs(s, dirfd, base, l->dirattr.name,

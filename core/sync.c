@@ -228,9 +228,7 @@ static int
 sync_dir_attrs_path(struct syncer *s, const char *path, size_t plen,
     const struct wire_entry *e)
 {
-	char code[SYNC_CODE_LEN + 1];
 	const char *base;
-	struct stat st;
 	int dirfd, r;
 
 	if (plen > 0) {
@@ -250,9 +248,18 @@ sync_dir_attrs_path(struct syncer *s, const char *path, size_t plen,
 		return 0;
 	}
 	r = sync_xattrs_apply(s, s->rootfd, NULL, "", 0, e);
-	if (r != 0 || fstat(s->rootfd, &st) != 0 ||
+	return r != 0 ? r : sync_root_attrs(s, e);
+}
+
+int
+sync_root_attrs(struct syncer *s, const struct wire_entry *e)
+{
+	char code[SYNC_CODE_LEN + 1];
+	struct stat st;
+
+	if (s->rootfd < 0 || fstat(s->rootfd, &st) != 0 ||
 	    !sync_attrs_code(s, &st, e, code))
-		return r;
+		return 0;
 	if (sync_attrs_set_fd(s, s->rootfd, e->mode, e->uid, e->gid,
 	    e->mtime_sec, e->mtime_nsec) != 0)
 		return sync_fail(s, -AR_EIO, "data directory '%s': cannot set "

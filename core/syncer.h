@@ -245,6 +245,9 @@ int sync_attrs_set_at(struct syncer *s, int dirfd, const char *name,
  * messages) made e's, if it is a directory. */
 int sync_dir_attrs(struct syncer *s, int dirfd, const char *name,
     const char *path, size_t plen, const struct wire_entry *e);
+/* The mode, owner and mtime of e given to data_dir itself (its xattrs
+ * aside): an A frame's, once more after a lane's rename in it. */
+int sync_root_attrs(struct syncer *s, const struct wire_entry *e);
 
 /* An A frame (the state of a directory itself), applied: the final pass
  * of a compare and of a batch. */

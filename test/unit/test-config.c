@@ -342,7 +342,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.standby.connect_timeout_ns, 5000000000ULL);
 	assert_int_equal(cfg.standby.stall_timeout_ns, 30000000000ULL);
 	assert_int_equal(cfg.standby.delta_min_size, 64 * 1024);
-	assert_int_equal(cfg.standby.lane_min_size, 0);	/* lanes off */
+	assert_int_equal(cfg.standby.lane_min_size, 8 * 1024 * 1024);
 	assert_int_equal(cfg.standby.batch_size, 16ULL << 20);
 	assert_int_equal(cfg.standby.batch_files, 1024);
 	assert_int_equal(cfg.standby.max_file_size, 0);
