@@ -254,6 +254,7 @@ append_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		    a->fe->size < a->base || a->fe->size > BLOCKS_MAX_FILE)
 			return append_fail(a, -AR_EPROTO, "malformed or "
 			    "unexpected header");
+		sync_map_ids(a->s, a->fe);
 		/* The block of the first new byte is hashed again, from
 		 * the bytes this copy holds. */
 		r = blocks_reopen(&a->b, a->base, &from);

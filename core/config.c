@@ -162,6 +162,8 @@ static const struct config_key config_keys[] = {
 	{ "standby", "xattrs", CONFIG_T_STRING, S(xattrs), 0, 0, NULL, 0 },
 	{ "standby", "selinux", CONFIG_T_YESNO, S(selinux), 0, 0, "no", 0 },
 	{ "standby", "acls", CONFIG_T_YESNO, S(acls), 0, 0, "yes", 0 },
+	{ "standby", "map_users", CONFIG_T_YESNO, S(map_users), 0, 0, "no",
+	    0 },
 	{ "standby", "append", CONFIG_T_STRING, S(append), 0, 0, "inplace",
 	    0 },
 	{ "standby", "append_min_size", CONFIG_T_SIZE, S(append_min_size),

@@ -77,6 +77,9 @@ follow_check_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	case WIRE_XATTRS:
 		/* Checked and applied by apply_dirattr. */
 		return 0;
+	case WIRE_IDNAME:
+		/* Decoded and learnt by apply_frame. */
+		return sync_idname_count(st);
 	case WIRE_END:
 	case WIRE_GONE:
 	case WIRE_COMPLETE:

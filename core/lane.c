@@ -427,6 +427,7 @@ lane_start(struct syncer *s, const char *path, size_t len, uint64_t size,
 	sub->msg = l->msg;
 	sub->msglen = sizeof(l->msg);
 	sub->exclude = s->exclude;
+	sub->names = s->names;		/* borrowed: it locks itself */
 	sub->following = 1;
 	memcpy(sub->id, s->id, sizeof(sub->id));
 	r = client_new(s->cfg, s->o->auth, &sub->client);
