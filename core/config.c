@@ -792,6 +792,14 @@ config_value_parse(const struct config_key *k, const char *text,
 		}
 		return 0;
 	case CONFIG_T_YESNO:
+		/* Owners by name or by number: map_users also takes the
+		 * two words for what it picks. */
+		if (strcmp(k->name, "map_users") == 0 &&
+		    (strcmp(text, "name") == 0 ||
+		    strcmp(text, "numeric") == 0)) {
+			v->u = strcmp(text, "name") == 0;
+			return 0;
+		}
 		if (strcmp(text, "yes") != 0 && strcmp(text, "no") != 0) {
 			config_err(why, whylen, "'%s' is neither 'yes' nor "
 			    "'no'", q);

@@ -5,7 +5,7 @@ test_description='map_users: owners, groups and ACL qualifiers mapped by name, a
 
 # The primary and the standby each run in a mount namespace of their own
 # with their own /etc/passwd and /etc/group bind-mounted over, where
-# alice, bob, staff and devs have other ids: with map_users = yes the
+# alice, bob, staff and devs have other ids: with map_users = name the
 # standby's files, directories, symlinks, the root and the ACL entries
 # take the standby's ids of those names; a name unknown on the standby
 # (carol, ghosts), an id without a name on the primary (2999) and id 0
@@ -99,7 +99,7 @@ test_expect_success 'setup: two hosts that name ids differently' '
 '
 
 test_expect_success 'one-shot with map_users: the standby ids of the names' '
-	as_standby sync_to "$TRASH/m" "$TRASH/state-m" --map-users yes &&
+	as_standby sync_to "$TRASH/m" "$TRASH/state-m" --map-users name &&
 	content_same src m &&
 	owners m >got && test_cmp expect.mapped got &&
 	acl m a >a.acl &&
@@ -141,7 +141,7 @@ following_mapped() {
 }
 
 test_expect_success 'following with map_users: changes take the standby ids' '
-	as_standby follow_to "$TRASH/f" "$TRASH/state-f" --map-users yes &&
+	as_standby follow_to "$TRASH/f" "$TRASH/state-f" --map-users name &&
 	wait_for 20 content_same src f &&
 	owners f >got && test_cmp expect.mapped got &&
 	echo new >src/new && chown 2002:3002 src/new &&

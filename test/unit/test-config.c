@@ -777,6 +777,23 @@ test_set(void **state)
 	assert_int_equal(config_set(&cfg, "standby", "bwlimit", "2T",
 	    err, sizeof err), -AR_EUSAGE);
 	assert_non_null(strstr(err, "out of range"));
+	/* map_users: name or numeric, as well as yes or no; nothing else,
+	 * not even on other yes/no keys. */
+	assert_int_equal(cfg.standby.map_users, 0);
+	assert_int_equal(config_set(&cfg, "standby", "map_users", "name",
+	    err, sizeof err), 0);
+	assert_int_equal(cfg.standby.map_users, 1);
+	assert_int_equal(config_set(&cfg, "standby", "map_users", "numeric",
+	    err, sizeof err), 0);
+	assert_int_equal(cfg.standby.map_users, 0);
+	assert_int_equal(config_set(&cfg, "standby", "map_users", "yes",
+	    err, sizeof err), 0);
+	assert_int_equal(cfg.standby.map_users, 1);
+	assert_int_equal(config_set(&cfg, "standby", "map_users", "names",
+	    err, sizeof err), -AR_EUSAGE);
+	assert_int_equal(cfg.standby.map_users, 1);
+	assert_int_equal(config_set(&cfg, "standby", "acls", "name",
+	    err, sizeof err), -AR_EUSAGE);
 
 	/* Errors name the key and leave the value alone. */
 	assert_int_equal(config_set(&cfg, "primary", "interval", "10",
