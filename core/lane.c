@@ -185,6 +185,8 @@ lane_dirattr_apply(struct syncer *s, struct lane *l)
 	if (!l->have_dirattr)
 		return 0;
 	l->have_dirattr = 0;
+	if (l->dirattr.name_len == 0)
+		return sync_root_attrs(s, &l->dirattr);
 	if (fs_open_parent(s->rootfd, l->dirattr.name, &dirfd, &base) != 0)
 		return 0;	/* gone since: a later batch says so */
 	r = sync_dir_attrs(s, dirfd, base, l->dirattr.name,
@@ -425,6 +427,7 @@ lane_start(struct syncer *s, const char *path, size_t len, uint64_t size,
 	sub->msg = l->msg;
 	sub->msglen = sizeof(l->msg);
 	sub->exclude = s->exclude;
+	sub->names = s->names;		/* borrowed: it locks itself */
 	sub->following = 1;
 	memcpy(sub->id, s->id, sizeof(sub->id));
 	r = client_new(s->cfg, s->o->auth, &sub->client);
