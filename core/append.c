@@ -133,6 +133,12 @@ append_store_load(struct syncer *s, const struct stat *st, struct blocks *b)
 	return r == -AR_ENOMEM ? r : r != 0 ? -AR_EIO : 0;
 }
 
+int
+append_store_get(struct syncer *s, const struct stat *st, struct blocks *b)
+{
+	return append_store_load(s, st, b);
+}
+
 void
 append_store_put(struct syncer *s, int fd, const char *path, size_t plen,
     const struct blocks *b)

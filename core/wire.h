@@ -37,7 +37,12 @@
 				 * since): a big file of an earlier batch
 				 * is still sent in its own lane
 				 * (PROTOCOL.md "Lanes") */
-#define WIRE_VERSION_MAX 7	/* the highest of the above */
+#define WIRE_V_BLOCKS 8		/* POST /v1/blocks: the blocks of a
+				 * changed file that differ from the
+				 * version the standby names in Q
+				 * (PROTOCOL.md "The changed-blocks
+				 * path") */
+#define WIRE_VERSION_MAX WIRE_V_BLOCKS	/* the highest of the above */
 #define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */
 #define WIRE_HDR_VERSIONS "X-Asyncrep-Versions"
 #define WIRE_HDR_VERSION "X-Asyncrep-Version"
