@@ -73,7 +73,7 @@ append_store_sweep(struct syncer *s)
 	struct dirent *de;
 	const char *base;
 	DIR *d;
-	int dirfd, keep;
+	int dirfd, keep, r;
 
 	if (s->state.blocksfd < 0 || fs_opendir(s->state.blocksfd, &d) != 0)
 		return;
@@ -90,8 +90,11 @@ append_store_sweep(struct syncer *s)
 				    0);
 			continue;
 		}
-		keep = blocks_store_load(s->state.blocksfd, de->d_name, m,
-		    &b) == 0 && m->path_len > 0 && fs_open_parent(s->rootfd,
+		r = blocks_store_load(s->state.blocksfd, de->d_name, m, &b);
+		if (r == -AR_EPROTO)
+			log_warn("block store: entry '%s' is corrupt: removed",
+			    de->d_name);
+		keep = r == 0 && m->path_len > 0 && fs_open_parent(s->rootfd,
 		    m->path, &dirfd, &base) == 0;
 		blocks_release(&b);
 		if (keep) {

@@ -152,6 +152,7 @@ struct clone_ctx {
 	enum clone_state state;
 	int ended;		/* Z seen */
 	const char *why;	/* a check failed: the delta path, and why */
+	uint32_t reason;	/* of the primary's R */
 	uint64_t size;		/* the new size (F) */
 	uint64_t index;		/* the block being received */
 	uint64_t next;		/* first block not yet listed */
@@ -333,6 +334,7 @@ clone_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		    wire_get_retry(p, len, &rt) != 0 ||
 		    strcmp(rt.path, c->path) != 0)
 			return clone_refuse(c, "unexpected retry");
+		c->reason = rt.reason;
 		c->state = CLONE_FALLBACK;
 		return 0;
 	case WIRE_END:
@@ -482,9 +484,21 @@ clone_file(struct syncer *s, const char *path, size_t plen,
 			sync_fail(s, r, "%s", client_errmsg(s->client));
 		goto out;
 	}
+	if (c.state == CLONE_FALLBACK && c.reason == WIRE_RETRY_CHANGED &&
+	    s->following) {
+		/* Written to while the primary read it: the write is a
+		 * later change, whose batch brings the file again. The
+		 * copy stays the version it is, whole. */
+		log_verbose("'%s': changed blocks: changed while the primary "
+		    "read it: a later batch brings it", sync_esc(path, plen));
+		*out = CLONE_LATER;
+		goto out;
+	}
 	if (c.state == CLONE_FALLBACK) {
-		log_verbose("'%s': changed blocks: the primary holds no list "
-		    "of this version: the delta path", sync_esc(path, plen));
+		log_verbose("'%s': changed blocks: %s: the delta path",
+		    sync_esc(path, plen), c.reason == WIRE_RETRY_BASIS ?
+		    "the primary holds no list of this version" :
+		    "the primary could not read it whole");
 		*out = CLONE_REFUSED;
 		goto out;
 	}

@@ -634,7 +634,7 @@ serve_files_delta_end(struct server *srv, struct server_request *rq)
 	/* The new version's block list comes with the read, as for a
 	 * whole file: its next change in place costs its changed blocks
 	 * (serve-append.c). */
-	if (srv->cachefd >= 0 && s->version >= WIRE_V_BLOCKS &&
+	if (srv->cachefd >= 0 && rq->version >= WIRE_V_BLOCKS &&
 	    (uint64_t)s->st0.st_size >= SERVE_FILES_CACHE_MIN &&
 	    (uint64_t)s->st0.st_size <= BLOCKS_MAX_FILE) {
 		s->ablk = calloc(1, sizeof(*s->ablk));

@@ -831,7 +831,7 @@ sync_entry_file(struct syncer *s, const struct wire_entry *e,
 		enum clone_outcome co;
 
 		r = clone_file(s, path, plen, &co);
-		if (r != 0 || co == CLONE_DONE)
+		if (r != 0 || co == CLONE_DONE || co == CLONE_LATER)
 			return r;
 	}
 	delta = le != NULL && le->type == WALK_FILE &&

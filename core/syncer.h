@@ -396,6 +396,8 @@ enum clone_outcome {
 	CLONE_REFUSED,		/* the primary holds no list of this
 				 * version, or a check failed (logged): the
 				 * delta path */
+	CLONE_LATER,		/* following: it changed while the primary
+				 * read it; a later batch brings it */
 };
 /* Bring path to the primary's version from a clone of the local copy
  * and the blocks that differ, when the block store vouches for it. */
