@@ -824,8 +824,10 @@ sync_entry_file(struct syncer *s, const struct wire_entry *e,
 		if (r != 0 || ao == APPEND_DONE)
 			return r;
 	}
-	/* Changed in place: perhaps only some of its blocks. */
-	if (le != NULL && le->type == WALK_FILE &&
+	/* Changed in place: perhaps only some of its blocks. Not for a
+	 * file that goes to a lane: the lane takes it (delta or whole)
+	 * beside later batches, which must not wait for its clone. */
+	if (le != NULL && le->type == WALK_FILE && !lane_wanted(s, e->size) &&
 	    append_store_wanted(s, (uint64_t)le->st.st_size) &&
 	    append_store_wanted(s, e->size)) {
 		enum clone_outcome co;

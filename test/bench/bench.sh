@@ -87,7 +87,7 @@ done
 TIME=/usr/bin/time
 [ -x "$TIME" ] || { echo "bench: /usr/bin/time is missing (apt-get install -y time)"; exit 1; }
 RSYNC_FSYNC=yes
-rsync --help 2>/dev/null | grep -q -- '--fsync' || RSYNC_FSYNC=no
+rsync --help 2>/dev/null | grep -- '--fsync' >/dev/null || RSYNC_FSYNC=no
 
 PART=${BENCH_PART:-all}
 case $PART in all|copy|follow|tls|metrics|append|lanes|inplace) ;; *) echo "bench: BENCH_PART is all, copy, follow, tls, metrics, append, lanes or inplace"; exit 1 ;; esac

@@ -68,6 +68,7 @@ test_expect_success 'one-shot: 1 MiB overwritten in the middle costs its blocks,
 	sync_to "$TRASH/dst" "$TRASH/state" -v >s1.out 2>&1 &&
 	converged &&
 	grep -q "bytes of changed blocks into a clone" s1.out &&
+	grep -q "0 by delta, 0 appended, 1 by changed blocks" s1.out &&
 	n=$(since blocks) && d=$(since delta) && w=$(since whole) &&
 	bytes=$(since bytes) &&
 	say "blocks $n delta $d whole $w, $bytes bytes answered" &&
@@ -171,7 +172,7 @@ test_expect_success 'an older primary (below the changed-blocks version): the de
 		--primary "$TEST_IP:$PP" >s7.out 2>&1 &&
 	converged &&
 	grep -q "protocol version $((V - 1))" s7.out &&
-	! grep -q "changed blocks" s7.out &&
+	! grep -q "changed blocks:\|into a clone" s7.out &&
 	test "$(since delta)" = 1 && test "$(since blocks)" = 0
 '
 
@@ -195,7 +196,7 @@ for burst in range(int(sys.argv[1])):
         os.fsync(f)
     if burst == int(sys.argv[1]) // 2:
         open(\"half\", \"w\").close()
-    time.sleep(0.3 + 0.4 * rng.random())
+    time.sleep(0.5 + rng.random())
 print(\"done\", flush=True)" 16 &&
 	wait_for 60 test -e half &&
 	kill_wait $FOLLOW_PID &&
@@ -203,11 +204,11 @@ print(\"done\", flush=True)" 16 &&
 	follow_to "$TRASH/dst" "$TRASH/state" &&
 	wait_for 120 grep -q done writer.log &&
 	wait_for 120 converged &&
-	say "blocks $(since blocks) delta $(since delta) whole $(since whole)" &&
-	test "$(since blocks)" -ge 2 &&
-	test "$(grep -c "into a clone" follow-1.log follow.log |
-		awk -F: "{ n += \$2 } END { print n }")" -ge 2 &&
 	kill_wait $FOLLOW_PID &&
+	say "blocks $(since blocks) delta $(since delta) whole $(since whole)" &&
+	test "$(since blocks)" -ge 1 && test "$(since whole)" = 0 &&
+	test "$(grep -c "into a clone" follow-1.log follow.log |
+		awk -F: "{ n += \$2 } END { print n }")" -ge 1 &&
 	rm -rf src/db && { [ "$(id -u)" != 0 ] || umount dst; }
 '
 
@@ -216,6 +217,7 @@ if [ "$(id -u)" = 0 ] && command -v mkfs.xfs >/dev/null 2>&1 &&
 	mkdir xfs && truncate -s 512M xfs.img && mkfs.xfs -q xfs.img 2>/dev/null &&
 	mount -o loop xfs.img xfs 2>/dev/null; then
 	test_expect_success 'on XFS: the clone shares the copy extents (reflink)' '
+		{ ! kill -0 "${FOLLOW_PID:-0}" 2>/dev/null || kill_wait $FOLLOW_PID; } &&
 		head -c $((64 * MIB)) /dev/urandom >src/x &&
 		sync_to "$TRASH/xfs/dst" "$TRASH/xfs/state" &&
 		trees_equal src xfs/dst &&
