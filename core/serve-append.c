@@ -52,6 +52,10 @@ serve_append_free(struct server_stream *s)
 	s->abuf = NULL;
 }
 
+/* The suffix of the entry of the version sent before the latest, kept
+ * by the changed-blocks path for a standby still at it (SPOOL.md). */
+#define SERVE_APPEND_PREV ".p"
+
 void
 serve_append_cache_put(struct server *srv, const char *path,
     const struct stat *st, const struct blocks *b, uint32_t flags)
@@ -265,7 +269,7 @@ serve_append_blocks_open(struct server *srv, struct server_stream *s)
 	uint8_t root[BLOCKS_ROOT_LEN];
 	char name[64], esc[256];
 	const char *why = NULL;
-	int r;
+	int prev, r;
 
 	s->aretry = WIRE_RETRY_BASIS;
 	if ((uint64_t)s->st0.st_size > BLOCKS_MAX_FILE || srv->cachefd < 0 ||
@@ -281,26 +285,40 @@ serve_append_blocks_open(struct server *srv, struct server_stream *s)
 		return -AR_ENOMEM;
 	}
 	blocks_store_name(&s->st0, name, sizeof(name));
-	r = blocks_store_load(srv->cachefd, name, m, s->aold);
-	if (r == -AR_ENOMEM) {
-		free(m);
-		return r;
-	}
-	if (r == -AR_EPROTO) {
-		log_warn("block cache: '%s' is corrupt: ignored", name);
-		(void)unlinkat(srv->cachefd, name, 0);
-		why = "its cache entry is corrupt";
-	} else if (r != 0)
-		why = "no cache entry";
-	else if (m->dev != (uint64_t)s->st0.st_dev ||
-	    m->ino != (uint64_t)s->st0.st_ino)
-		why = "the cache entry is of another file";
-	else if (m->size != s->abase)
-		why = "the cache holds another version";
-	if (why == NULL) {
+	/* The latest version sent, then the one before it. */
+	for (prev = 0; prev < 2; prev++) {
+		if (prev)
+			(void)strncat(name, SERVE_APPEND_PREV, sizeof(name) -
+			    strlen(name) - 1);
+		blocks_release(s->aold);
+		r = blocks_store_load(srv->cachefd, name, m, s->aold);
+		if (r == -AR_ENOMEM) {
+			free(m);
+			return r;
+		}
+		if (r == -AR_EPROTO) {
+			log_warn("block cache: '%s' is corrupt: ignored", name);
+			(void)unlinkat(srv->cachefd, name, 0);
+			why = "its cache entry is corrupt";
+			continue;
+		}
+		if (r != 0) {
+			why = why != NULL ? why : "no cache entry";
+			continue;
+		}
+		if (m->dev != (uint64_t)s->st0.st_dev ||
+		    m->ino != (uint64_t)s->st0.st_ino) {
+			why = "the cache entry is of another file";
+			continue;
+		}
 		blocks_root(s->aold, root);
-		if (memcmp(root, s->aroot, sizeof(root)) != 0)
+		if (m->size != s->abase ||
+		    memcmp(root, s->aroot, sizeof(root)) != 0) {
 			why = "the cache holds another version";
+			continue;
+		}
+		why = NULL;
+		break;
 	}
 	free(m);
 	if (why != NULL) {
@@ -328,6 +346,27 @@ serve_append_blen(uint64_t size, uint64_t i)
 	return size - off < BLOCKS_SIZE ? size - off : BLOCKS_SIZE;
 }
 
+/* 1 if the cache entry name holds the version of root root. */
+static int
+serve_append_cache_holds(struct server *srv, const char *name,
+    const uint8_t root[BLOCKS_ROOT_LEN])
+{
+	struct blocks_meta *m = malloc(sizeof(*m));
+	uint8_t r2[BLOCKS_ROOT_LEN];
+	struct blocks b;
+	int holds = 0;
+
+	if (m == NULL)
+		return 0;
+	if (blocks_store_load(srv->cachefd, name, m, &b) == 0) {
+		blocks_root(&b, r2);
+		holds = memcmp(r2, root, BLOCKS_ROOT_LEN) == 0;
+	}
+	blocks_release(&b);
+	free(m);
+	return holds;
+}
+
 /* All blocks read: T with the new root, unless the file changed while
  * read (then R 1, and the standby keeps its version). */
 static int
@@ -337,7 +376,7 @@ serve_append_blocks_finish(struct server_stream *s)
 	struct wire_trailer t;
 	struct stat st1, st2;
 	const char *base;
-	char esc[256];
+	char esc[256], name[64], prev[64 + sizeof(SERVE_APPEND_PREV)];
 	int dirfd, same, r;
 
 	r = blocks_end(s->ablk);
@@ -360,6 +399,13 @@ serve_append_blocks_finish(struct server_stream *s)
 		    strlen(s->paths)));
 	t.size = s->ablk->size;
 	blocks_root(s->ablk, t.hash);
+	/* The latest version sent before stays, as the one before: another
+	 * standby may hold it, or this one may die before it renames the
+	 * new version in. */
+	blocks_store_name(&s->st0, name, sizeof(name));
+	snprintf(prev, sizeof(prev), "%s%s", name, SERVE_APPEND_PREV);
+	if (!serve_append_cache_holds(srv, name, t.hash))
+		(void)renameat(srv->cachefd, name, srv->cachefd, prev);
 	serve_append_cache_put(srv, s->paths, &s->st0, s->ablk, 0);
 	log_verbose("'%s': %llu of %llu blocks sent",
 	    log_escape(s->paths, strlen(s->paths), esc, sizeof(esc)),

@@ -123,10 +123,27 @@ test_expect_success 'the next change takes the blocks path again' '
 	test "$(since blocks)" = 1 && test "$(since delta)" = 0
 '
 
+test_expect_success 'two standbys at different versions: both by changed blocks' '
+	sync_to "$TRASH/dst2" "$TRASH/state2" &&
+	trees_equal src dst2 &&
+	note &&
+	overwrite src/big $((22 * MIB)) 5000 &&
+	sync_to "$TRASH/dst" "$TRASH/state" &&
+	overwrite src/big $((23 * MIB)) 5000 &&
+	sync_to "$TRASH/dst2" "$TRASH/state2" -v >s3b.out 2>&1 &&
+	sync_to "$TRASH/dst" "$TRASH/state" &&
+	converged && trees_equal src dst2 &&
+	grep -q "into a clone" s3b.out &&
+	test "$(since blocks)" = 3 && test "$(since delta)" = 0 &&
+	rm -rf dst2 state2
+'
+
 test_expect_success 'a corrupt cache entry on the primary: detected, the delta path' '
 	note &&
-	f=spool/blocks/$(ls spool/blocks | head -n 1) &&
-	printf "\377\377\377\377" | dd of="$f" bs=1 seek=300 conv=notrunc 2>/dev/null &&
+	for f in spool/blocks/*; do
+		printf "\377\377\377\377" | dd of="$f" bs=1 seek=300 conv=notrunc 2>/dev/null ||
+		return 1
+	done &&
 	overwrite src/big $((30 * MIB)) 5000 &&
 	sync_to "$TRASH/dst" "$TRASH/state" -v >s4.out 2>&1 &&
 	converged &&
