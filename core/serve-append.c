@@ -377,7 +377,7 @@ serve_append_blocks_finish(struct server_stream *s)
 	struct stat st1, st2;
 	const char *base;
 	char esc[256], name[64], prev[64 + sizeof(SERVE_APPEND_PREV)];
-	int dirfd, same, r;
+	int dirfd, same, r, n;
 
 	r = blocks_end(s->ablk);
 	if (r != 0)
@@ -403,8 +403,9 @@ serve_append_blocks_finish(struct server_stream *s)
 	 * standby may hold it, or this one may die before it renames the
 	 * new version in. */
 	blocks_store_name(&s->st0, name, sizeof(name));
-	snprintf(prev, sizeof(prev), "%s%s", name, SERVE_APPEND_PREV);
-	if (!serve_append_cache_holds(srv, name, t.hash))
+	n = snprintf(prev, sizeof(prev), "%s%s", name, SERVE_APPEND_PREV);
+	if (n > 0 && (size_t)n < sizeof(prev) &&
+	    !serve_append_cache_holds(srv, name, t.hash))
 		(void)renameat(srv->cachefd, name, srv->cachefd, prev);
 	serve_append_cache_put(srv, s->paths, &s->st0, s->ablk, 0);
 	log_verbose("'%s': %llu of %llu blocks sent",
