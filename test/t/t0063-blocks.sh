@@ -177,6 +177,32 @@ test_expect_success 'no cache entry on the primary: the delta path' '
 	test "$(since delta)" = 1 && test "$(since blocks)" = 0
 '
 
+# A hostile primary of the changed-blocks version (fake-primary.py): what
+# it announces is checked before a byte is written, and the delta path
+# (answered honestly) does the work.
+for mode in blocks-bad-block blocks-expand blocks-skip; do
+	test_expect_success "a primary that lies in its changed blocks ($mode): refused, the delta path" '
+		rm -rf dstf statef &&
+		sync_to "$TRASH/dstf" "$TRASH/statef" &&
+		FP=$(free_port) &&
+		start_bg fake-$mode.log "$PYTHON3" "$SRCDIR/test/t/fake-primary.py" \
+			--mode $mode --listen "$TEST_IP:$FP" --tree "$TRASH/src" \
+			--victim big --ready-file ready-$mode --lifetime 120 &&
+		fake=$last_pid &&
+		wait_for 20 test -f ready-$mode &&
+		timeout 120 "$ASYNCREP" sync -v --data-dir "$TRASH/dstf" \
+			--state-dir "$TRASH/statef" --primary "$TEST_IP:$FP" 2>err-$mode &&
+		grep -q "POST /v1/blocks" fake-$mode.log &&
+		grep -q "POST /v1/delta" fake-$mode.log &&
+		grep -q "changed blocks: .*: the delta path" err-$mode &&
+		! grep -q "into a clone" err-$mode &&
+		! cmp -s src/big dstf/big &&
+		test "$(stat -c %s dstf/big)" = "$(stat -c %s src/big)" &&
+		test -z "$(find dstf -name ".asyncrep-tmp*")" &&
+		kill_wait $fake
+	'
+done
+
 test_expect_success 'an older primary (below the changed-blocks version): the delta path' '
 	V=$(sed -n "s/^#define WIRE_V_BLOCKS \([0-9]*\).*/\1/p" "$SRCDIR/core/wire.h") &&
 	PP=$(free_port) &&
