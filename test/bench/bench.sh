@@ -60,8 +60,9 @@
 # copy holds it; rsync -a, -a --inplace and -a --fsync of each change
 # to the daemon in the same run, as the anchors. BENCH_INPLACE_REPS (3)
 # repetitions, warm cache; the same again with the standby's and rsync's
-# copies on a loop-mounted XFS (reflinks), as root. BENCH_PART=inplace
-# runs only this part.
+# copies on a loop-mounted XFS (reflinks), as root. A sync before each
+# timed run, so that no tool pays for another's dirty pages.
+# BENCH_PART=inplace runs only this part.
 if [ -z "${BASH_VERSION:-}" ]; then
 	exec bash "$0" "$@"
 fi
@@ -1057,6 +1058,7 @@ ip_stats() {
 # ip_rsync DIR [options]: one timed rsync -a of the change to the daemon.
 ip_rsync() {
 	local d=$1 t0; shift
+	sync	# no tool pays for another's dirty pages
 	t0=$(now)
 	timeout 600 rsync -a --stats "$@" "$SCRATCH/ip/" \
 		"rsync://127.0.0.1:$RSYNC_PORT/bench/$d/" >"$SCRATCH/rsync.log" 2>&1 ||
@@ -1083,6 +1085,7 @@ ip_fs() {
 		# one-shot: the change, then one sync
 		off=$((IP_MB * 1000000 / 2 + rep * 3 * IP_SIZE + 12345))
 		"$PYTHON3" "$LAGPY" overwrite "$SCRATCH/ip/big" "$off" "$IP_SIZE"
+		sync
 		t0=$(now)
 		"$ASYNCREP" sync -v --data-dir "$dst" --state-dir "$st" \
 			--primary "127.0.0.1:$WATCH_PORT" 2>"$SCRATCH/ip-sync.log" ||
@@ -1099,6 +1102,7 @@ ip_fs() {
 		# following: the change, timed until the standby's copy holds it
 		start_follow "ip$fs-$rep" "$dst"
 		wait_log "$FOLLOW_LOG" 'following' 300 "$FOLLOW_PID" "$(now)" || :
+		sync
 		t=$("$PYTHON3" "$LAGPY" inplacelag "$SCRATCH/ip/big" "$dst/big" \
 			$((off + IP_SIZE + 54321)) "$IP_SIZE" 600) || :
 		fol+=("$t")
