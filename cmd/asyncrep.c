@@ -34,7 +34,7 @@
 
 /* Bounds of the option table: common and own options, config keys. */
 #define ASYNCREP_MAX_OPTS 32
-#define ASYNCREP_MAX_KEYS 32
+#define ASYNCREP_MAX_KEYS 48
 #define ASYNCREP_OPT_NAME 48
 
 static const struct cmd_entry *const asyncrep_commands[] = {

@@ -166,8 +166,10 @@ append_store_put(struct syncer *s, int fd, const char *path, size_t plen,
 		m->path_len = (uint16_t)plen;
 	}
 	blocks_store_name(&st, name, sizeof(name));
-	/* Without an entry the next change takes the general path. */
-	if (blocks_store_save(s->state.blocksfd, name, m, b, 1) != 0) {
+	/* Without an entry the next change takes the general path. No
+	 * fsync: the entry vouches only while it matches the file's stat,
+	 * and the file is durable before it; a torn one fails its sum. */
+	if (blocks_store_save(s->state.blocksfd, name, m, b, 0) != 0) {
 		log_warn("block store: cannot write the entry of '%s': %s",
 		    sync_esc(path, plen), strerror(errno));
 		(void)unlinkat(s->state.blocksfd, name, 0);
@@ -261,6 +263,7 @@ append_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		    a->fe->size < a->base || a->fe->size > BLOCKS_MAX_FILE)
 			return append_fail(a, -AR_EPROTO, "malformed or "
 			    "unexpected header");
+		sync_map_ids(a->s, a->fe);
 		/* The block of the first new byte is hashed again, from
 		 * the bytes this copy holds. */
 		r = blocks_reopen(&a->b, a->base, &from);

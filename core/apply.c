@@ -279,6 +279,7 @@ apply_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	case WIRE_STATE:
 		if (wire_get_entry(p, len, WIRE_STATE, &s->ent) != 0)
 			return sync_fail(s, -AR_EPROTO, "malformed state");
+		sync_map_ids(s, &s->ent);
 		/* The file a lane receives changed again: not waited for,
 		 * looked at again once the lane is done. */
 		if (s->ent.type == WALK_FILE && lane_defer(s, s->ent.name,
@@ -304,6 +305,8 @@ apply_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		if (wire_get_pathop(p, len, type, &s->op) != 0)
 			return sync_fail(s, -AR_EPROTO, "malformed rescan");
 		return apply_rescan_add(s, s->op.path, s->op.path_len);
+	case WIRE_IDNAME:
+		return sync_idname_frame(s, p, len);
 	default:
 		return 0;
 	}
@@ -318,14 +321,22 @@ apply_dirattr(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 
 	if (type == WIRE_XATTRS)
 		return sync_xattr_frame(s, p, len);
-	if (type == WIRE_ATTRS)
-		return sync_attrs_frame(s, p, len);
+	if (type == WIRE_ATTRS) {
+		/* The A frame's directory (data_dir itself among them). */
+		r = sync_attrs_frame(s, p, len);
+		if (r == 0)
+			lane_dirattr(s, &s->ent);
+		return r;
+	}
+	if (type == WIRE_IDNAME)
+		return sync_idname_frame(s, p, len);
 	if (type != WIRE_STATE || wire_get_entry(p, len, WIRE_STATE,
 	    &s->ent) != 0 || exclude_match(s->exclude, s->ent.name,
 	    s->ent.name_len, s->ent.type == WALK_DIR)) {
 		s->xpending = 0;
 		return 0;
 	}
+	sync_map_ids(s, &s->ent);
 	if (fs_open_parent(s->rootfd, s->ent.name, &dirfd, &base) != 0) {
 		s->xpending = 0;
 		return 0;

@@ -293,6 +293,8 @@ clone_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		    c->fe->size > BLOCKS_MAX_FILE)
 			return clone_refuse(c, "malformed or unexpected "
 			    "header");
+		/* map_users: the owner this standby gives the names. */
+		sync_map_ids(c->s, c->fe);
 		return clone_start(c);
 	case WIRE_BLOCK:
 		/* In order, each at most once, never past the new size. */

@@ -162,6 +162,8 @@ static const struct config_key config_keys[] = {
 	{ "standby", "xattrs", CONFIG_T_STRING, S(xattrs), 0, 0, NULL, 0 },
 	{ "standby", "selinux", CONFIG_T_YESNO, S(selinux), 0, 0, "no", 0 },
 	{ "standby", "acls", CONFIG_T_YESNO, S(acls), 0, 0, "yes", 0 },
+	{ "standby", "map_users", CONFIG_T_YESNO, S(map_users), 0, 0, "no",
+	    0 },
 	{ "standby", "append", CONFIG_T_STRING, S(append), 0, 0, "inplace",
 	    0 },
 	{ "standby", "append_min_size", CONFIG_T_SIZE, S(append_min_size),
@@ -169,7 +171,7 @@ static const struct config_key config_keys[] = {
 	{ "standby", "strip_setuid", CONFIG_T_ONOFF, S(strip_setuid),
 	    0, 0, "off", 0 },
 	{ "standby", "lane_min_size", CONFIG_T_SIZE, S(lane_min_size),
-	    0, TIB, "0", 0 },
+	    0, TIB, "8M", 0 },
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 

@@ -108,6 +108,8 @@ struct config_standby {
 					 * "user, trusted, security" */
 	int selinux;			/* security.selinux too: no */
 	int acls;			/* POSIX ACLs: yes */
+	int map_users;			/* owners by name, as rsync without
+					 * --numeric-ids: no */
 	char *append;			/* "inplace" (default) or "atomic" */
 	uint64_t append_min_size;	/* files with a block store, 1M */
 	int strip_setuid;		/* enum config_onoff, default off */

@@ -259,6 +259,7 @@ fetch_files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		it->mtime.tv_sec = s->fent.mtime_sec;
 		it->mtime.tv_nsec = s->fent.mtime_nsec;
 		it->mode = s->fent.mode;
+		sync_map_ids(s, &s->fent);
 		it->uid = s->fent.uid;
 		it->gid = s->fent.gid;
 		it->got = 0;
@@ -650,6 +651,7 @@ fetch_delta_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			return sync_fail(s, -AR_EPROTO, "'%s': primary sent a "
 			    "malformed or unexpected delta header",
 			    sync_esc(d->path, strlen(d->path)));
+		sync_map_ids(s, d->fe);
 		r = fetch_room(s, d->dirfd, d->path, d->fe->size);
 		if (r != 0)
 			return r;
@@ -903,6 +905,8 @@ fetch_manifest_check(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		return sync_fail(st->s, -AR_EPROTO, "primary could not list "
 		    "its tree");
 	}
+	if (type == WIRE_IDNAME)
+		return sync_idname_count(st);
 	if (type != WIRE_DIR && type != WIRE_ENTRY && type != WIRE_END &&
 	    !((type == WIRE_ATTRS || type == WIRE_XATTRS) &&
 	    sync_version(st->s) >= WIRE_V_FIDELITY))

@@ -77,6 +77,9 @@ follow_check_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 	case WIRE_XATTRS:
 		/* Checked and applied by apply_dirattr. */
 		return 0;
+	case WIRE_IDNAME:
+		/* Decoded and learnt by apply_frame. */
+		return sync_idname_count(st);
 	case WIRE_END:
 	case WIRE_GONE:
 	case WIRE_COMPLETE:
@@ -140,6 +143,12 @@ follow_save(struct syncer *s, uint64_t pos)
 {
 	uint64_t ack = lane_ack(s, pos);
 	int r;
+
+	/* A lane joined with its batch still to be asked again (a later
+	 * change of its file was put off): nothing from that batch on is
+	 * acknowledged until it has been. */
+	if (s->lane_rewind < ack)
+		ack = s->lane_rewind;
 
 	r = sync_make_durable(s);
 	if (r == 0 && ack != s->lane_saved)
@@ -286,9 +295,10 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 		r = sync_make_durable(s);
 	if (r == 0 && s->hold) {
 		s->hold = 0;
-		s->lane_rewind = UINT64_MAX;
 		log_verbose("a file moved while it was sent: asking again "
 		    "from change %llu", (unsigned long long)*pos);
+		/* A lane joined meanwhile may want an earlier batch. */
+		follow_rewind(s, pos);
 		return 0;
 	}
 	if (r == 0)

@@ -621,9 +621,10 @@ out:
 	return r;
 }
 
-int
-fs_read_small(int dirfd, const char *name, char *buf, size_t buflen,
-    size_t *len)
+/* fs_read_small, with extra flags for openat (O_NOFOLLOW). */
+static int
+fs_read_small_flags(int dirfd, const char *name, int extra, char *buf,
+    size_t buflen, size_t *len)
 {
 	struct stat st;
 	ssize_t n;
@@ -635,7 +636,7 @@ fs_read_small(int dirfd, const char *name, char *buf, size_t buflen,
 	 * hang us in open; it is refused below. */
 	do {
 		fd = openat(dirfd, name,
-		    O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		    O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | extra);
 	} while (fd == -1 && errno == EINTR);
 	if (fd == -1)
 		return -AR_EIO;
@@ -666,6 +667,21 @@ out:
 	close(fd);
 	errno = saved;
 	return n < 0 ? (int)n : 0;
+}
+
+int
+fs_read_small(int dirfd, const char *name, char *buf, size_t buflen,
+    size_t *len)
+{
+	return fs_read_small_flags(dirfd, name, 0, buf, buflen, len);
+}
+
+int
+fs_read_entry(int dirfd, const char *name, char *buf, size_t buflen,
+    size_t *len)
+{
+	return fs_read_small_flags(dirfd, name, O_NOFOLLOW, buf, buflen,
+	    len);
 }
 
 int

@@ -89,6 +89,13 @@ int fs_write_durable(int dirfd, const char *name, const void *data,
  */
 int fs_read_small(int dirfd, const char *name, char *buf, size_t buflen,
     size_t *len);
+/*
+ * fs_read_small of an entry of one of our directories (a spool, a
+ * state_dir, the storage a rescue reads under --root): a symlink there
+ * is refused (-AR_EIO, errno ELOOP), never followed out of it.
+ */
+int fs_read_entry(int dirfd, const char *name, char *buf, size_t buflen,
+    size_t *len);
 
 /*
  * Remove dirfd/name whatever it is; a directory is removed with all it

@@ -46,18 +46,21 @@ gen_lock(int dirfd, const char *spool_dir, int *lockfd, char *err,
 	return -AR_ESTATE;
 }
 
-/* dir/name into out; -AR_ENOMEM (errno ENAMETOOLONG) if it is cut. */
+/* spool_dir/name, a file of the spool itself: never a symlink, which
+ * under --root could lead out of the storage. */
 static int
-gen_path(char *out, size_t outlen, const char *dir, const char *name)
+gen_read_entry(const char *spool_dir, const char *name, char *buf,
+    size_t buflen, size_t *len)
 {
-	int n;
+	int dirfd, r, saved;
 
-	n = snprintf(out, outlen, "%s/%s", dir, name);
-	if (n < 0 || (size_t)n >= outlen) {
-		errno = ENAMETOOLONG;
-		return -AR_ENOMEM;
-	}
-	return 0;
+	if (fs_open_dir(spool_dir, &dirfd) != 0)
+		return -AR_EIO;
+	r = fs_read_entry(dirfd, name, buf, buflen, len);
+	saved = errno;
+	close(dirfd);
+	errno = saved;
+	return r;
 }
 
 static int
@@ -131,7 +134,7 @@ gen_load(int dirfd, const char *spool_dir,
 	size_t len;
 	int r;
 
-	r = fs_read_small(dirfd, GEN_FILE, buf, sizeof(buf), &len);
+	r = fs_read_entry(dirfd, GEN_FILE, buf, sizeof(buf), &len);
 	if (r != 0 && errno == ENOENT) {
 		r = gen_create(dirfd, generation);
 		if (r != 0)
@@ -176,11 +179,10 @@ int
 gen_read(const char *spool_dir, char generation[LIMIT_GEN_LEN + 1],
     char *err, size_t errlen)
 {
-	char path[4200], buf[128];
+	char buf[128];
 	size_t len;
 
-	if (gen_path(path, sizeof(path), spool_dir, GEN_FILE) != 0 ||
-	    fs_read_small(AT_FDCWD, path, buf, sizeof(buf), &len) != 0) {
+	if (gen_read_entry(spool_dir, GEN_FILE, buf, sizeof(buf), &len) != 0) {
 		snprintf(err, errlen, "spool '%s': cannot read '%s': %s",
 		    spool_dir, GEN_FILE, strerror(errno));
 		return -AR_ESTORAGE;
@@ -210,11 +212,10 @@ gen_fence(const char *spool_dir, const char *report, size_t len)
 int
 gen_fenced(const char *spool_dir, char *buf, size_t buflen)
 {
-	char path[4200];
 	size_t len;
 
-	if (gen_path(path, sizeof(path), spool_dir, GEN_RESCUED_FILE) != 0 ||
-	    fs_read_small(AT_FDCWD, path, buf, buflen, &len) != 0)
+	if (gen_read_entry(spool_dir, GEN_RESCUED_FILE, buf, buflen, &len) !=
+	    0)
 		return 0;
 	return 1;
 }

@@ -76,9 +76,16 @@ lane_thread(void *arg)
 {
 	struct lane *l = arg;
 	struct syncer *sub = &l->sub;
+	enum clone_outcome co = CLONE_UNTRIED;
 	int r = 0, whole = 1;
 
-	if (l->delta) {
+	/* Changed in place: perhaps only some of its blocks, into a clone
+	 * of the copy (clone.c), here beside later batches. */
+	if (l->existed)
+		r = clone_file(sub, l->path, l->len, &co);
+	if (r == 0 && (co == CLONE_DONE || co == CLONE_LATER))
+		whole = 0;
+	else if (r == 0 && l->delta) {
 		r = fetch_delta_file(sub, l->path, l->len, &whole);
 		if (r == 0 && whole)
 			l->existed = 1;
@@ -185,6 +192,8 @@ lane_dirattr_apply(struct syncer *s, struct lane *l)
 	if (!l->have_dirattr)
 		return 0;
 	l->have_dirattr = 0;
+	if (l->dirattr.name_len == 0)
+		return sync_root_attrs(s, &l->dirattr);
 	if (fs_open_parent(s->rootfd, l->dirattr.name, &dirfd, &base) != 0)
 		return 0;	/* gone since: a later batch says so */
 	r = sync_dir_attrs(s, dirfd, base, l->dirattr.name,
@@ -425,6 +434,7 @@ lane_start(struct syncer *s, const char *path, size_t len, uint64_t size,
 	sub->msg = l->msg;
 	sub->msglen = sizeof(l->msg);
 	sub->exclude = s->exclude;
+	sub->names = s->names;		/* borrowed: it locks itself */
 	sub->following = 1;
 	memcpy(sub->id, s->id, sizeof(sub->id));
 	r = client_new(s->cfg, s->o->auth, &sub->client);

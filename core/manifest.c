@@ -14,6 +14,7 @@
 #include "error.h"
 #include "exclude.h"
 #include "fs.h"
+#include "idnames.h"
 #include "links.h"
 #include "log.h"
 #include "manifest.h"
@@ -27,7 +28,7 @@
 /* Room for the largest frame we emit (an entry with path and target). */
 #define MANIFEST_OUT (2 * (WIRE_HDR + 32 + WIRE_PATH_MAX + WIRE_TARGET_MAX))
 /* Kept free before an entry: the entry, and its Y frame before it. */
-#define MANIFEST_ROOM (MANIFEST_OUT / 2 + XATTR_WIRE_MAX)
+#define MANIFEST_ROOM (MANIFEST_OUT / 2 + XATTR_WIRE_MAX + IDNAMES_ROOM)
 
 struct manifest_level {
 	int fd;
@@ -43,7 +44,7 @@ struct manifest {
 	size_t depth;		/* levels in use */
 	size_t cap;
 	char path[WIRE_PATH_MAX + 2];
-	uint8_t out[MANIFEST_OUT + XATTR_WIRE_MAX];
+	uint8_t out[MANIFEST_OUT + XATTR_WIRE_MAX + IDNAMES_ROOM];
 	size_t out_len, out_pos;
 	uint64_t count;
 	int done;
@@ -54,6 +55,9 @@ struct manifest {
 	int attrs_sent;			/* the A frame of the top is out */
 	struct xattr_set *xs;		/* WIRE_V_FIDELITY: scratch */
 	struct links *links;		/* WIRE_V_FIDELITY: hard links */
+	struct idnames_sent *names;	/* WIRE_V_NAMES: ids named */
+	int xs_read;			/* m->xs is the current entry's */
+	int hidden;			/* xattrs not all shown (rescue) */
 	char cpath[WIRE_PATH_MAX + 2];	/* the current child's path */
 };
 
@@ -157,18 +161,33 @@ manifest_set_version(struct manifest *m, uint32_t version)
 		if (m->xs == NULL)
 			return -AR_ENOMEM;
 	}
+	if (version >= WIRE_V_NAMES && m->names == NULL &&
+	    idnames_sent_new(&m->names) != 0)
+		return -AR_ENOMEM;
 	if (version >= WIRE_V_FIDELITY && m->links == NULL)
 		return links_new(&m->links);
 	return 0;
 }
 
+void
+manifest_set_hidden(struct manifest *m, int hidden)
+{
+	m->hidden = hidden;
+}
+
 int
 manifest_put_xattrs(uint8_t *out, size_t outlen, int dirfd,
-    const char *name, const char *path, size_t plen, struct xattr_set *xs)
+    const char *name, const char *path, size_t plen, struct xattr_set *xs,
+    int hidden)
 {
 	char esc[LOG_ESC_MAX];
 
-	if (xattr_read(dirfd, name, xs) != 0) {
+	if (hidden) {
+		/* Warned once by the rescue: what is shown, incomplete. */
+		if (xattr_read(dirfd, name, xs) != 0)
+			xattr_clear(xs);
+		xs->incomplete = 1;
+	} else if (xattr_read(dirfd, name, xs) != 0) {
 		log_warn("'%s': cannot read its extended attributes: %s",
 		    log_escape(path, plen, esc, sizeof(esc)), strerror(errno));
 		xattr_clear(xs);
@@ -190,11 +209,30 @@ manifest_emit_xattrs(struct manifest *m, int dirfd, const char *name,
 {
 	int n;
 
+	m->xs_read = 0;
 	if (m->version < WIRE_V_FIDELITY)
 		return 0;
 	n = manifest_put_xattrs(m->out + m->out_len,
 	    sizeof(m->out) - m->out_len, dirfd, name, path, path_len,
-	    m->xs);
+	    m->xs, m->hidden);
+	if (n < 0)
+		return n;
+	m->out_len += (size_t)n;
+	m->xs_read = 1;
+	return 0;
+}
+
+/* WIRE_V_NAMES: the I frames of the ids e and its ACLs use, not named
+ * yet in this manifest, before its E or A frame. */
+static int
+manifest_emit_names(struct manifest *m, const struct wire_entry *e)
+{
+	int n;
+
+	if (m->names == NULL)
+		return 0;
+	n = idnames_put(m->names, e->uid, e->gid, m->xs_read ? m->xs : NULL,
+	    m->out + m->out_len, sizeof(m->out) - m->out_len);
 	if (n < 0)
 		return n;
 	m->out_len += (size_t)n;
@@ -218,6 +256,9 @@ manifest_emit_attrs(struct manifest *m, struct manifest_level *lv)
 	memcpy(e->name, m->path, lv->path_len);
 	e->name[lv->path_len] = '\0';
 	e->name_len = (uint16_t)lv->path_len;
+	n = manifest_emit_names(m, e);
+	if (n != 0)
+		return n;
 	n = wire_put_entry(m->out + m->out_len, sizeof(m->out) - m->out_len,
 	    WIRE_ATTRS, e);
 	if (n < 0)
@@ -286,7 +327,11 @@ manifest_emit_entry(struct manifest *m, struct manifest_level *lv,
 				e->target_len = (uint16_t)tlen;
 			}
 		}
-	}
+	} else
+		m->xs_read = 0;
+	n = manifest_emit_names(m, e);
+	if (n != 0)
+		return n;
 	n = wire_put_entry(m->out + m->out_len, sizeof(m->out) - m->out_len,
 	    WIRE_ENTRY, e);
 	if (n < 0)
@@ -443,6 +488,7 @@ manifest_free(struct manifest *m)
 	free(m->levels);
 	free(m->xs);
 	links_free(m->links);
+	idnames_sent_free(m->names);
 	free(m);
 }
 

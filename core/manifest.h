@@ -41,11 +41,16 @@ int manifest_set_version(struct manifest *m, uint32_t version);
  * The Y frame of dirfd/name (name NULL: dirfd itself; path for the
  * warnings) into out, when it has xattrs or could not read them all: its
  * length, 0 when there is nothing to send, or a negative error. xs is
- * scratch.
+ * scratch. hidden: the tree is seen through a mount that cannot show
+ * all of them (a rescue's, source.h): every set is sent incomplete, so
+ * that the standby removes none of what it holds.
  */
 struct xattr_set;
 int manifest_put_xattrs(uint8_t *out, size_t outlen, int dirfd,
-    const char *name, const char *path, size_t plen, struct xattr_set *xs);
+    const char *name, const char *path, size_t plen, struct xattr_set *xs,
+    int hidden);
+/* A rescue's manifest: its sets are incomplete (manifest_put_xattrs). */
+void manifest_set_hidden(struct manifest *m, int hidden);
 void manifest_free(struct manifest *m);
 
 /* Fill a wire entry from a stat (no name, no target); type is a walk

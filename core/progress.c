@@ -64,7 +64,7 @@ progress_load(int dirfd, struct progress *p, uint64_t *elapsed_ns)
 
 	memset(p, 0, sizeof(*p));
 	p->statefd = -1;
-	if (fs_read_small(dirfd, PROGRESS_FILE, buf, sizeof(buf), &len) != 0 ||
+	if (fs_read_entry(dirfd, PROGRESS_FILE, buf, sizeof(buf), &len) != 0 ||
 	    sscanf(buf, "%llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
 	    &v[3], &v[4], &v[5]) != 6)
 		return -1;

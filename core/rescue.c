@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "limit.h"
 #include "rescue.h"
+#include "source.h"
 #include "server.h"
 #include "spool.h"
 #include "util.h"
@@ -472,6 +473,38 @@ rescue_warn_caching(const struct rescue_opts *o, uint64_t settle_ns)
 	    kind);
 }
 
+/*
+ * The kinds of metadata the primary's file system may hold (its type, as
+ * the spool's record names it; a spool without one: every kind) that
+ * this host's view of data_dir (open as rootfd) cannot show: one warning
+ * each. Such a rescue replicates less than the primary held, and says so
+ * with its exit status (3).
+ */
+static unsigned
+rescue_probe_caps(const struct rescue_opts *o, int rootfd)
+{
+	struct source_id rec;
+	unsigned may = SOURCE_CAP_ALL, lacking, cap;
+	int dirfd;
+
+	if (fs_open_dir(o->cfg->spool_dir, &dirfd) == 0) {
+		if (source_read(dirfd, &rec) == 0)
+			may = source_fstype_caps(rec.fstype);
+		close(dirfd);
+	}
+	lacking = may & ~source_caps_shown(rootfd);
+	for (cap = 1; cap <= SOURCE_CAP_ALL; cap <<= 1)
+		if ((lacking & cap) != 0)
+			log_warn("rescue: the primary's data directory '%s' "
+			    "shows no %s here, which its own file system may "
+			    "hold (the mount cannot show them: NFSv4 has no "
+			    "POSIX ACLs, sshfs no extended attributes): "
+			    "they are not replicated, and the rescue is "
+			    "partial (exit 3)", rescue_data_name(o),
+			    source_cap_name(cap));
+	return lacking;
+}
+
 static double
 rescue_secs(uint64_t a, uint64_t b)
 {
@@ -535,7 +568,8 @@ rescue_standbys_list(const struct rescue *rs, int missing, char *out,
 static int
 rescue_report(char *out, size_t outlen, const struct rescue_opts *o,
     const char *gen, struct spool *sp, struct rescue *rs,
-    const struct server_stats *st, uint64_t started, int partial)
+    const struct server_stats *st, uint64_t started, int partial,
+    unsigned lacking)
 {
 	char when[64], note[160];
 	struct timespec real;
@@ -581,6 +615,15 @@ rescue_report(char *out, size_t outlen, const struct rescue_opts *o,
 	if (k < 0 || (size_t)k >= outlen - (size_t)n)
 		return n;
 	n += k;
+	for (i = 1; i <= SOURCE_CAP_ALL; i <<= 1) {
+		if ((lacking & i) == 0)
+			continue;
+		k = snprintf(out + n, outlen - (size_t)n, "not shown by the "
+		    "mount, not replicated: %s\n", source_cap_name(i));
+		if (k < 0 || (size_t)k >= outlen - (size_t)n)
+			return n;
+		n += k;
+	}
 	for (i = 0; i < st->ncompare_only; i++) {
 		char esc[LOG_ESC_MAX];
 
@@ -743,7 +786,7 @@ rescue_read_confirmed(struct rescue *rs, const char *spool_dir,
 
 	if (fs_open_dir(spool_dir, &dirfd) != 0)
 		return;
-	if (fs_read_small(dirfd, GEN_CONFIRMED_FILE, buf, buflen,
+	if (fs_read_entry(dirfd, GEN_CONFIRMED_FILE, buf, buflen,
 	    &len) == 0 && len > sizeof(pre) - 1 + glen &&
 	    memcmp(buf, pre, sizeof(pre) - 1) == 0 &&
 	    memcmp(buf + sizeof(pre) - 1, gen, glen) == 0 &&
@@ -966,6 +1009,7 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	struct exclude *ex = NULL;
 	struct metrics_server *ms = NULL;
 	int rootfd = -1, r, n, guarded = 0, earlier = 0, reported = 0, fenced;
+	unsigned lacking = 0;
 
 	assert(o != NULL && o->cfg != NULL && o->sigs != NULL);
 	metrics_init(METRICS_RESCUE);
@@ -1022,6 +1066,7 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 		r = -AR_ESTORAGE;
 		goto out;
 	}
+	lacking = rescue_probe_caps(o, rootfd);
 	memset(&spo, 0, sizeof(spo));
 	spo.readonly = 1;
 	r = spool_open(o->cfg->spool_dir, &spo, &sp, err, errlen);
@@ -1061,6 +1106,7 @@ rescue_run(const struct rescue_opts *o, char *err, size_t errlen)
 	so.event_arg = &rs;
 	so.ids = o->standbys;
 	so.nids = o->nstandbys;
+	so.xattrs_hidden = lacking != 0;
 	/* What rescue_mark_confirmed needs, from the first request on. */
 	rs.o = o;
 	rs.gen = gen;
@@ -1085,7 +1131,7 @@ fence:
 	/* A partial rescue fences too: the old primary must not come
 	 * back and diverge from the standbys that completed. */
 	n = rescue_report(rep, sizeof(rep), o, gen, sp, &rs, &st, started,
-	    r != 0);
+	    r != 0, lacking);
 	assert(n >= 0 && (size_t)n < sizeof(rep));
 	guard_enter("fencing the primary's spool");
 	hung_status = -r;
@@ -1114,6 +1160,17 @@ fence:
 	pthread_mutex_unlock(&rs.lock);
 	rescue_status(o->status_file, r == 0 ? "complete" : "partial", detail);
 	reported = 1;
+	/* Every standby holds all the mount showed: partial all the same. */
+	if (r == 0 && lacking != 0) {
+		snprintf(err, errlen, "complete, but the mount of the primary's "
+		    "data directory showed no %s%s%s: not replicated",
+		    source_cap_name(lacking & SOURCE_CAP_XATTRS ?
+		    SOURCE_CAP_XATTRS : SOURCE_CAP_ACLS),
+		    lacking == SOURCE_CAP_ALL ? " and no " : "",
+		    lacking == SOURCE_CAP_ALL ?
+		    source_cap_name(SOURCE_CAP_ACLS) : "");
+		r = -AR_EPARTIAL;
+	}
 	/* Let the confirmation's answer reach the standby. */
 	if (srv != NULL)
 		nanosleep(&(struct timespec){ 0, 200 * 1000 * 1000 }, NULL);

@@ -24,6 +24,7 @@
 #include "error.h"
 #include "exclude.h"
 #include "fs.h"
+#include "idnames.h"
 #include "log.h"
 #include "manifest.h"
 #include "query.h"
@@ -56,24 +57,34 @@ serve_changes_put_rescan(struct server_stream *s, const char *path,
 }
 
 /* WIRE_V_FIDELITY: the Y frame of dirfd/name (NULL: dirfd) before its
- * U or A frame, when it has xattrs. */
+ * U or A frame, when it has xattrs; WIRE_V_NAMES: then the I frames of
+ * the ids of st and of its ACLs this batch has not named yet. */
 static int
 serve_changes_put_xattrs(struct server_stream *s, int dirfd,
-    const char *name, const char *path, size_t len)
+    const char *name, const char *path, size_t len, const struct stat *st)
 {
 	struct xattr_set *xs;
 	int n;
 
 	if (s->version < WIRE_V_FIDELITY)
 		return 0;
+	if (s->version >= WIRE_V_NAMES && s->names == NULL &&
+	    idnames_sent_new(&s->names) != 0)
+		return -AR_ENOMEM;
 	/* 200 KiB: not on the stack of a pool thread. */
 	xs = malloc(sizeof(*xs));
 	if (xs == NULL)
 		return -AR_ENOMEM;
 	n = manifest_put_xattrs(s->out + s->out_len,
-	    sizeof(s->out) - s->out_len, dirfd, name, path, len, xs);
+	    sizeof(s->out) - s->out_len, dirfd, name, path, len, xs,
+	    s->srv->opts.xattrs_hidden);
+	n = server_stream_put(s, n);
+	if (n == 0 && s->names != NULL)
+		n = server_stream_put(s, idnames_put(s->names,
+		    (uint32_t)st->st_uid, (uint32_t)st->st_gid, xs,
+		    s->out + s->out_len, sizeof(s->out) - s->out_len));
 	free(xs);
-	return server_stream_put(s, n);
+	return n;
 }
 
 /* The U frame (with S for a directory to rescan) or K frame that tells
@@ -119,7 +130,7 @@ serve_changes_put_state(struct server_stream *s, const char *path,
 		close(dirfd);
 		return serve_changes_put_rescan(s, "", 0);
 	}
-	r = serve_changes_put_xattrs(s, dirfd, base, path, len);
+	r = serve_changes_put_xattrs(s, dirfd, base, path, len, &st);
 	close(dirfd);
 	if (r != 0)
 		return r;
@@ -141,7 +152,8 @@ serve_changes_put_root(struct server_stream *s)
 
 	if (fstat(s->srv->opts.rootfd, &st) != 0)
 		return -AR_EIO;
-	r = serve_changes_put_xattrs(s, s->srv->opts.rootfd, NULL, "", 0);
+	r = serve_changes_put_xattrs(s, s->srv->opts.rootfd, NULL, "", 0,
+	    &st);
 	if (r != 0)
 		return r;
 	return server_stream_put_entry(s, WIRE_ATTRS, WALK_DIR, &st, "", 0,

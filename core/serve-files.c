@@ -396,6 +396,8 @@ serve_files_manifest(struct MHD_Connection *c, struct server *srv,
 	    &rq->stream->manifest);
 	if (r == 0) {
 		manifest_set_exclude(rq->stream->manifest, srv->opts.exclude);
+		manifest_set_hidden(rq->stream->manifest,
+		    srv->opts.xattrs_hidden);
 		r = manifest_set_version(rq->stream->manifest, rq->version);
 	}
 	if (r == -AR_EPROTO || (r == -AR_EIO && (errno == ENOENT ||

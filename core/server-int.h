@@ -124,6 +124,8 @@ enum serve_changes_step {
 	SERVE_CHANGES_END,	/* Z, the position after the batch */
 };
 
+struct idnames_sent;
+
 struct server_stream {
 	enum server_stream_kind kind;
 	struct server *srv;
@@ -135,6 +137,7 @@ struct server_stream {
 	struct compress_out *z;	/* the body goes out as zstd, or NULL */
 
 	struct manifest *manifest;
+	struct idnames_sent *names;	/* changes, WIRE_V_NAMES: ids named */
 
 	/* files and delta */
 	char *paths;		/* NUL-separated request paths */

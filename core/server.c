@@ -31,6 +31,7 @@
 #include "fs.h"
 #include "gen.h"
 #include "guard.h"
+#include "idnames.h"
 #include "log.h"
 #include "manifest.h"
 #include "metrics.h"
@@ -95,6 +96,7 @@ server_stream_free(void *cls)
 	delta_gen_free(s->gen);
 	serve_append_free(s);
 	changes_free(s->changes);
+	idnames_sent_free(s->names);
 	compress_out_free(s->z);
 	free(s->paths);
 	free(s);

@@ -44,6 +44,10 @@ struct server_opts {
 	 * if the primary's standbys list held them (without a pin). */
 	const char *const *ids;
 	size_t nids;
+	/* rescue: its view of data_dir cannot show all the xattrs and
+	 * ACLs the primary may hold (source.h): every Y frame is sent
+	 * incomplete, so that no standby removes what it holds */
+	int xattrs_hidden;
 };
 
 enum server_event {

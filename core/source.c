@@ -9,6 +9,7 @@
 
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/xattr.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 
@@ -322,7 +323,7 @@ source_admit(int spool_dirfd, int rootfd, const char *data_dir, int fresh,
 		    strerror(errno));
 		return -AR_EIO;
 	}
-	r = fs_read_small(spool_dirfd, SOURCE_FILE, buf, sizeof(buf), &len);
+	r = fs_read_entry(spool_dirfd, SOURCE_FILE, buf, sizeof(buf), &len);
 	if (r != 0 && errno != ENOENT) {
 		snprintf(err, errlen, "spool: cannot read '%s': %s",
 		    SOURCE_FILE, strerror(errno));
@@ -386,4 +387,81 @@ source_note(int spool_dirfd, int rootfd, struct source_id *rec)
 		    now.nonempty ? "not empty" : "empty");
 	}
 	return r;
+}
+
+/* ---------------------------------------------------------------- */
+/* What a rescue sees */
+
+unsigned
+source_fstype_caps(uint64_t fstype)
+{
+	switch (fstype) {
+	case 0x4d44:		/* MSDOS_SUPER_MAGIC (vfat) */
+	case 0x2011bab0:	/* EXFAT_SUPER_MAGIC */
+	case 0x858458f6:	/* RAMFS_MAGIC */
+	case 0x9660:		/* ISOFS_SUPER_MAGIC */
+		return 0;
+	default:
+		return SOURCE_CAP_ALL;
+	}
+}
+
+/* 1 if errno says the file system has no such thing at all. */
+static int
+source_unsupported(void)
+{
+	return errno == ENOTSUP || errno == EOPNOTSUPP;
+}
+
+/* 1 if the file system of fd shows the attribute name (or could:
+ * "no such attribute" is an answer, "not supported" is not). */
+static int
+source_shows(int fd, const char *name)
+{
+	char v[1];
+
+	/* A size of 0 asks how long the value is: no buffer to fill. A
+	 * refusal (trusted. as a user) tells nothing either way. */
+	if (fgetxattr(fd, name, v, 0) >= 0)
+		return 1;
+	return !source_unsupported() && errno != EPERM && errno != EACCES;
+}
+
+unsigned
+source_caps_shown(int rootfd)
+{
+	unsigned caps = 0;
+
+	/* listxattr says nothing (a file system without xattrs lists the
+	 * security module's names): one name of each namespace is asked
+	 * for instead, none the primary would have set. */
+	if (source_shows(rootfd, "user.asyncrep-probe") ||
+	    source_shows(rootfd, "trusted.asyncrep-probe") ||
+	    source_shows(rootfd, "security.asyncrep-probe"))
+		caps |= SOURCE_CAP_XATTRS;
+	/* Linux holds ACLs as xattrs; FUSE says "none set" of an ACL on a
+	 * file system that shows no xattrs (sshfs). */
+	if ((caps & SOURCE_CAP_XATTRS) != 0 &&
+	    source_shows(rootfd, "system.posix_acl_access"))
+		caps |= SOURCE_CAP_ACLS;
+	return caps;
+}
+
+const char *
+source_cap_name(unsigned cap)
+{
+	return cap == SOURCE_CAP_XATTRS ? "extended attributes" :
+	    cap == SOURCE_CAP_ACLS ? "POSIX ACLs" : "?";
+}
+
+int
+source_read(int spool_dirfd, struct source_id *id)
+{
+	char buf[SOURCE_MAX];
+	size_t len;
+
+	if (fs_read_small(spool_dirfd, SOURCE_FILE, buf, sizeof(buf),
+	    &len) != 0 || source_parse(buf, len, id) != 0)
+		return -AR_ESTATE;
+	return 0;
 }

@@ -74,4 +74,30 @@ int source_admit(int spool_dirfd, int rootfd, const char *data_dir,
  */
 int source_note(int spool_dirfd, int rootfd, struct source_id *rec);
 
+/*
+ * What a rescue can see of the primary's tree. The rescue reads it
+ * through a mount (NFS, sshfs, a bind mount) that may not show what
+ * the primary's own file system holds: NFSv4 has no POSIX ACLs, sshfs
+ * no extended attributes. Each kind the file system the record names
+ * may hold and the rescue's view cannot show is not replicated by the
+ * rescue: it warns once per kind and its run is partial.
+ */
+#define SOURCE_CAP_XATTRS 0x1	/* extended attributes */
+#define SOURCE_CAP_ACLS 0x2	/* POSIX ACLs */
+#define SOURCE_CAP_ALL (SOURCE_CAP_XATTRS | SOURCE_CAP_ACLS)
+
+/* The kinds a file system of type fstype (statfs f_type) may hold: all,
+ * but for the types known to lack some (vfat, exfat, ramfs, ...). */
+unsigned source_fstype_caps(uint64_t fstype);
+/* The kinds the directory open as rootfd shows: a name of each
+ * namespace, and the access ACL, asked for on it, and the answer is not
+ * "not supported" (ACLs only with xattrs). A probe that fails otherwise
+ * counts as shown: the rescue never warns on a guess. */
+unsigned source_caps_shown(int rootfd);
+/* The kind's name, for messages ("extended attributes"). */
+const char *source_cap_name(unsigned cap);
+/* The record in the spool open as spool_dirfd: 0, or -AR_ESTATE when
+ * it is missing (a spool of an older version) or malformed. */
+int source_read(int spool_dirfd, struct source_id *id);
+
 #endif

@@ -237,7 +237,7 @@ spool_acks_each(int acksfd, spool_ack_cb *cb, void *arg)
 		    AT_SYMLINK_NOFOLLOW) == -1 || !S_ISREG(st.st_mode))
 			continue;
 		seq = 0;
-		if (fs_read_small(dirfd(d), de->d_name, buf, sizeof buf,
+		if (fs_read_entry(dirfd(d), de->d_name, buf, sizeof buf,
 		    &len) != 0 || spool_ack_parse(buf, len, &seq) != 0) {
 			log_warn("spool: ack file '%s' is unreadable or "
 			    "corrupt, taken as 0", de->d_name);
@@ -1456,7 +1456,7 @@ spool_ack(struct spool *sp, const char *id, uint64_t seq)
 		char cur[SPOOL_ACK_FILE_MAX];
 		size_t clen;
 
-		if (fs_read_small(sp->acksfd, id, cur, sizeof cur, &clen) ==
+		if (fs_read_entry(sp->acksfd, id, cur, sizeof cur, &clen) ==
 		    0 && clen == (size_t)n && memcmp(cur, line, clen) == 0) {
 			e = spool_ack_touch(sp->acksfd, id);
 			if (e != 0)

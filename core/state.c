@@ -117,7 +117,7 @@ state_closed_has(int dirfd, const char *gen)
 	char buf[STATE_CLOSED_MAX * STATE_CLOSED_LINE + 1];
 	size_t len, i;
 
-	if (dirfd < 0 || fs_read_small(dirfd, STATE_CLOSED_FILE, buf,
+	if (dirfd < 0 || fs_read_entry(dirfd, STATE_CLOSED_FILE, buf,
 	    sizeof(buf), &len) != 0)
 		return 0;
 	for (i = 0; i + WIRE_GEN_LEN <= len; i += STATE_CLOSED_LINE) {
@@ -142,7 +142,7 @@ state_gen_close(struct state *st, const char *gen, uint64_t seq, char *err,
 	int r;
 
 	assert(st->dirfd >= 0 && strlen(gen) == WIRE_GEN_LEN);
-	if (fs_read_small(st->dirfd, STATE_CLOSED_FILE, buf, sizeof(buf) -
+	if (fs_read_entry(st->dirfd, STATE_CLOSED_FILE, buf, sizeof(buf) -
 	    STATE_CLOSED_LINE, &len) != 0)
 		len = 0;
 	len -= len % STATE_CLOSED_LINE;
@@ -170,7 +170,7 @@ state_gen_follow(struct state *st, const char *gen, char *err,
 	size_t len;
 
 	assert(st->dirfd >= 0 && strlen(gen) == WIRE_GEN_LEN);
-	if (fs_read_small(st->dirfd, STATE_GENERATION_FILE, cur, sizeof(cur),
+	if (fs_read_entry(st->dirfd, STATE_GENERATION_FILE, cur, sizeof(cur),
 	    &len) == 0 && len >= WIRE_GEN_LEN &&
 	    memcmp(cur, gen, WIRE_GEN_LEN) == 0)
 		return 0;
@@ -214,7 +214,7 @@ state_line_read(int dirfd, const char *name, char gen[WIRE_GEN_LEN + 1],
 	char buf[128];
 	size_t len;
 
-	if (fs_read_small(dirfd, name, buf, sizeof(buf), &len) != 0)
+	if (fs_read_entry(dirfd, name, buf, sizeof(buf), &len) != 0)
 		return -AR_ESTATE;
 	return state_position_parse(buf, len, gen, seq);
 }
@@ -232,7 +232,7 @@ state_followed_read(int dirfd, char gen[WIRE_GEN_LEN + 1])
 	char buf[64];
 	size_t len;
 
-	if (fs_read_small(dirfd, STATE_GENERATION_FILE, buf, sizeof(buf),
+	if (fs_read_entry(dirfd, STATE_GENERATION_FILE, buf, sizeof(buf),
 	    &len) != 0 || len < WIRE_GEN_LEN ||
 	    !limit_gen_valid(buf, WIRE_GEN_LEN))
 		return -AR_ESTATE;
@@ -306,7 +306,7 @@ state_skipped_read(int dirfd, char *last)
 
 	if (last != NULL)
 		last[0] = '\0';
-	if (fs_read_small(dirfd, STATE_SKIPPED_FILE, buf, sizeof(buf),
+	if (fs_read_entry(dirfd, STATE_SKIPPED_FILE, buf, sizeof(buf),
 	    &len) != 0 || len == 0 || buf[len - 1] != '\n')
 		return 0;
 	buf[len - 1] = '\0';

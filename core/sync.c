@@ -189,6 +189,21 @@ sync_attrs_set_at(struct syncer *s, int dirfd, const char *name,
 	return r;
 }
 
+/*
+ * The itemized line of a directory whose mode, owner or group the final
+ * pass changes (rsync's ".d...pog... d/"). An mtime alone is not told:
+ * every directory a run created or filled has one to set.
+ */
+static void
+sync_dir_itemize(struct syncer *s, const char *code, const char *path,
+    size_t plen)
+{
+	if (code[5] == '.' && code[6] == '.' && code[7] == '.')
+		return;
+	sync_itemize(s, code, plen > 0 ? path : ".", plen > 0 ? plen : 1,
+	    "/");
+}
+
 int
 sync_dir_attrs(struct syncer *s, int dirfd, const char *name,
     const char *path, size_t plen, const struct wire_entry *e)
@@ -202,6 +217,7 @@ sync_dir_attrs(struct syncer *s, int dirfd, const char *name,
 	if (sync_attrs_set_at(s, dirfd, name, e, 1) != 0)
 		return sync_fail(s, -AR_EIO, "'%s': cannot set attributes: %s",
 		    sync_esc(path, plen), strerror(errno));
+	sync_dir_itemize(s, code, path, plen);
 	s->changed = 1;
 	return 0;
 }
@@ -212,9 +228,7 @@ static int
 sync_dir_attrs_path(struct syncer *s, const char *path, size_t plen,
     const struct wire_entry *e)
 {
-	char code[SYNC_CODE_LEN + 1];
 	const char *base;
-	struct stat st;
 	int dirfd, r;
 
 	if (plen > 0) {
@@ -234,15 +248,90 @@ sync_dir_attrs_path(struct syncer *s, const char *path, size_t plen,
 		return 0;
 	}
 	r = sync_xattrs_apply(s, s->rootfd, NULL, "", 0, e);
-	if (r != 0 || fstat(s->rootfd, &st) != 0 ||
+	return r != 0 ? r : sync_root_attrs(s, e);
+}
+
+int
+sync_root_attrs(struct syncer *s, const struct wire_entry *e)
+{
+	char code[SYNC_CODE_LEN + 1];
+	struct stat st;
+
+	if (s->rootfd < 0 || fstat(s->rootfd, &st) != 0 ||
 	    !sync_attrs_code(s, &st, e, code))
-		return r;
+		return 0;
 	if (sync_attrs_set_fd(s, s->rootfd, e->mode, e->uid, e->gid,
 	    e->mtime_sec, e->mtime_nsec) != 0)
 		return sync_fail(s, -AR_EIO, "data directory '%s': cannot set "
 		    "attributes: %s", s->cfg->data_dir, strerror(errno));
+	sync_dir_itemize(s, code, "", 0);
 	s->changed = 1;
 	return 0;
+}
+
+int
+sync_idname_count(struct fetch_stored_ctx *st)
+{
+	if (sync_version(st->s) < WIRE_V_NAMES)
+		return sync_fail(st->s, -AR_EPROTO, "primary sent an owner's "
+		    "name (I) under protocol version %u",
+		    sync_version(st->s));
+	if (++st->names > IDNAMES_PER_ANSWER)
+		return sync_fail(st->s, -AR_EPROTO, "primary named more than "
+		    "%u users and groups in one answer", IDNAMES_PER_ANSWER);
+	return 0;
+}
+
+int
+sync_idname_frame(struct syncer *s, const uint8_t *p, uint32_t len)
+{
+	struct wire_idname n;
+
+	if (sync_version(s) < WIRE_V_NAMES)
+		return sync_fail(s, -AR_EPROTO, "primary sent an owner's name "
+		    "(I) under protocol version %u", sync_version(s));
+	if (wire_get_idname(p, len, &n) != 0)
+		return sync_fail(s, -AR_EPROTO, "primary sent an invalid "
+		    "user or group name");
+	if (s->names == NULL)
+		return 0;	/* map_users = no: numbers */
+	if (idnames_learn(s->names, &n) != 0)
+		return sync_fail(s, -AR_ENOMEM, "out of memory mapping owner "
+		    "names");
+	return 0;
+}
+
+void
+sync_map_ids(struct syncer *s, struct wire_entry *e)
+{
+	if (s->names == NULL)
+		return;
+	if (sync_version(s) < WIRE_V_NAMES) {
+		if (!s->names_warned)
+			log_warn("map_users: the primary speaks protocol "
+			    "version %u, which sends no owner names (%u "
+			    "does): owners and groups are kept as numbers",
+			    sync_version(s), WIRE_V_NAMES);
+		s->names_warned = 1;
+		return;
+	}
+	idnames_entry(s->names, e);
+}
+
+/* map_users: the qualifiers of the ACLs of want made this host's (the
+ * I frames of their names came before the entry). */
+static void
+sync_map_acls(struct syncer *s, struct xattr_set *want)
+{
+	size_t i;
+
+	if (s->names == NULL || sync_version(s) < WIRE_V_NAMES)
+		return;
+	for (i = 0; i < want->n; i++)
+		if (xattr_is_acl(want->ents[i].name))
+			(void)idnames_acl(s->names,
+			    (uint8_t *)(uintptr_t)want->ents[i].value,
+			    want->ents[i].value_len);
 }
 
 int
@@ -288,6 +377,29 @@ sync_xattrs_refused(struct syncer *s, const char *path, size_t plen,
 	}
 }
 
+/*
+ * An entry whose xattrs the primary could not send all of: past the
+ * limits, or every entry of a rescue whose mount cannot show them all
+ * (one warning there). The first SYNC_INCOMPLETE_NAMED are named, the
+ * others counted.
+ */
+static void
+sync_xattrs_incomplete(struct syncer *s, const char *path, size_t plen)
+{
+	if (s->xincomplete < SYNC_INCOMPLETE_NAMED) {
+		(void)sync_unreplicated(s, path, plen, "the primary could not "
+		    "send all of its extended attributes");
+		if (++s->xincomplete == SYNC_INCOMPLETE_NAMED)
+			log_warn("further entries whose extended attributes "
+			    "the primary could not send all of are counted, "
+			    "not named");
+		return;
+	}
+	s->unreplicated++;
+	s->skipped++;
+	s->st->skipped++;
+}
+
 int
 sync_xattrs_apply(struct syncer *s, int dirfd, const char *name,
     const char *path, size_t plen, const struct wire_entry *e)
@@ -300,6 +412,8 @@ sync_xattrs_apply(struct syncer *s, int dirfd, const char *name,
 		return 0;
 	if (!pending)
 		xattr_clear(s->xwant);
+	else
+		sync_map_acls(s, s->xwant);
 	if (!s->xattrs_fs) {
 		/* Warned at start: the entry is counted, not named. */
 		if (s->xwant->n > 0) {
@@ -310,8 +424,7 @@ sync_xattrs_apply(struct syncer *s, int dirfd, const char *name,
 		return 0;
 	}
 	if (s->xwant->incomplete)
-		(void)sync_unreplicated(s, path, plen, "the primary could not "
-		    "send all of its extended attributes");
+		sync_xattrs_incomplete(s, path, plen);
 	sync_xattrs_refused(s, path, plen, &partial);
 	if (partial) {
 		s->unreplicated++;
@@ -361,7 +474,9 @@ sync_attrs_frame(struct syncer *s, const uint8_t *p, uint32_t len)
 		return sync_fail(s, -AR_EPROTO, "primary sent a directory's "
 		    "state (A) under protocol version %u",
 		    sync_version(s));
-	if (wire_get_entry(p, len, WIRE_ATTRS, &s->ent) != 0)
+	if (wire_get_entry(p, len, WIRE_ATTRS, &s->ent) == 0)
+		sync_map_ids(s, &s->ent);
+	else
 		return sync_fail(s, -AR_EPROTO, "primary sent an invalid "
 		    "directory state");
 	return s->o->dry_run ? 0 : sync_dir_attrs_path(s, s->ent.name,
@@ -824,9 +939,9 @@ sync_entry_file(struct syncer *s, const struct wire_entry *e,
 		if (r != 0 || ao == APPEND_DONE)
 			return r;
 	}
-	/* Changed in place: perhaps only some of its blocks. Not for a
-	 * file that goes to a lane: the lane takes it (delta or whole)
-	 * beside later batches, which must not wait for its clone. */
+	/* Changed in place: perhaps only some of its blocks. A file that
+	 * goes to a lane tries it there, beside later batches, which must
+	 * not wait for its clone. */
 	if (le != NULL && le->type == WALK_FILE && !lane_wanted(s, e->size) &&
 	    append_store_wanted(s, (uint64_t)le->st.st_size) &&
 	    append_store_wanted(s, e->size)) {
@@ -1264,6 +1379,7 @@ sync_merge_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			    "invalid entry%s%s", s->blk.active ? " in " : "",
 			    s->blk.active ? sync_esc(s->blk.path,
 			    s->blk.path_len) : "");
+		sync_map_ids(s, &s->ent);
 		r = sync_entry(s, &s->ent);
 		/* Once: the counting merge of prune.c goes first. */
 		if (!s->counting)
@@ -1277,6 +1393,8 @@ sync_merge_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			return sync_fail(s, -AR_EPROTO, "unexpected manifest "
 			    "frame");
 		return 0;
+	case WIRE_IDNAME:
+		return sync_idname_frame(s, p, len);
 	case WIRE_END:
 		if (wire_get_end(p, len, &count) != 0 ||
 		    count != s->mf_entries)
@@ -1318,12 +1436,15 @@ sync_dirattr_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		return sync_xattr_frame(s, p, len);
 	if (type == WIRE_ATTRS)
 		return sync_attrs_frame(s, p, len);
+	if (type == WIRE_IDNAME)
+		return sync_idname_frame(s, p, len);
 	if (type != WIRE_ENTRY || b->dirfd < 0) {
 		s->xpending = 0;
 		return 0;
 	}
 	if (wire_get_entry(p, len, WIRE_ENTRY, &s->ent) != 0)
 		return -AR_EPROTO;
+	sync_map_ids(s, &s->ent);
 	if (sync_join(path, b->path, b->path_len, s->ent.name,
 	    s->ent.name_len, &plen) != 0 || exclude_match(s->exclude, path,
 	    plen, s->ent.type == WALK_DIR)) {
@@ -1662,6 +1783,8 @@ sync_init(struct syncer *s, const struct sync_opts *o,
 		r = -AR_ECONFIG;
 	if (r == 0)
 		r = sync_init_xattrs(s);
+	if (r == 0 && s->cfg->map_users)
+		r = idnames_map_new(&s->names);
 	return r;
 }
 
@@ -1693,6 +1816,7 @@ sync_release(struct syncer *s)
 	free(s->xlocal);
 	sync_links_clear(s);
 	free(s->hl);
+	idnames_map_free(s->names);
 	client_free(s->client);
 	rate_release(&s->bw);
 	state_release(&s->state);

@@ -31,6 +31,7 @@
 #include "client.h"
 #include "config.h"
 #include "exclude.h"
+#include "idnames.h"
 #include "hash.h"
 #include "log.h"
 #include "rate.h"
@@ -153,6 +154,7 @@ struct syncer {
 	struct xattr_set *xwant, *xlocal;
 	int xpending;
 	int xwarned;
+	uint64_t xincomplete;	/* incomplete sets named, see below */
 	/* hard links of the compare (WIRE_V_FIDELITY) */
 	struct sync_hardlink *hl;
 	size_t nhl, hl_cap;
@@ -182,6 +184,10 @@ struct syncer {
 	uint64_t lane_saved;	/* the position in state_dir */
 	uint64_t lane_sent, lane_received;	/* bytes on lanes' wires */
 	struct wire_pathop op;
+	/* map_users (WIRE_V_NAMES): the primary's ids by name, NULL when
+	 * off; lanes borrow it. names_warned: the primary is older */
+	struct idnames_map *names;
+	int names_warned;
 	uint64_t hello_seq;
 	uint32_t hello_role;
 	char hello_gen[WIRE_GEN_LEN + 1];
@@ -200,6 +206,7 @@ struct fetch_stored_ctx {
 	void *arg;
 	int ended;		/* check saw the last frame */
 	uint64_t stored;	/* bytes written, at most max_stored_size */
+	uint64_t names;		/* I frames, at most IDNAMES_PER_ANSWER */
 };
 
 
@@ -219,6 +226,9 @@ uint32_t sync_version(const struct syncer *s);
 void sync_itemize(struct syncer *s, const char *code, const char *path,
     size_t len, const char *suffix);
 
+/* Entries with incomplete xattrs named in a run; the rest counted. */
+#define SYNC_INCOMPLETE_NAMED 10
+
 /* The length of an itemize code, as rsync's: ".d..t.og...". */
 #define SYNC_CODE_LEN 11
 /* 1 if the attributes of st differ from e's (of the same type): mtime
@@ -235,10 +245,22 @@ int sync_attrs_set_at(struct syncer *s, int dirfd, const char *name,
  * messages) made e's, if it is a directory. */
 int sync_dir_attrs(struct syncer *s, int dirfd, const char *name,
     const char *path, size_t plen, const struct wire_entry *e);
+/* The mode, owner and mtime of e given to data_dir itself (its xattrs
+ * aside): an A frame's, once more after a lane's rename in it. */
+int sync_root_attrs(struct syncer *s, const struct wire_entry *e);
 
 /* An A frame (the state of a directory itself), applied: the final pass
  * of a compare and of a batch. */
 int sync_attrs_frame(struct syncer *s, const uint8_t *p, uint32_t len);
+/* An I frame of a stored answer, counted by its check (a server names
+ * each id once per answer, at most IDNAMES_MAX of each kind): 0, or a
+ * protocol error past that. */
+int sync_idname_count(struct fetch_stored_ctx *st);
+/* An I frame (WIRE_V_NAMES): the name of one of the primary's ids. */
+int sync_idname_frame(struct syncer *s, const uint8_t *p, uint32_t len);
+/* With map_users, the ids of a decoded E, U, A or F frame made this
+ * host's. */
+void sync_map_ids(struct syncer *s, struct wire_entry *e);
 /* A Y frame: the xattrs of the entry of the next E, U or A frame. */
 int sync_xattr_frame(struct syncer *s, const uint8_t *p, uint32_t len);
 /* The final pass: make the xattrs and ACLs of dirfd/name (NULL: dirfd;

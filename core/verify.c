@@ -682,7 +682,9 @@ verify_manifest_frame(void *arg, uint8_t type, const uint8_t *p,
 		return verify_block_end(v);
 	case WIRE_ATTRS:
 	case WIRE_XATTRS:
-		/* Metadata (version WIRE_V_FIDELITY on): not verify's. */
+	case WIRE_IDNAME:
+		/* Metadata (versions WIRE_V_FIDELITY, WIRE_V_NAMES on): not
+		 * verify's. */
 		return 0;
 	case WIRE_ERROR:
 		if (wire_get_error(p, len, &e) == 0)

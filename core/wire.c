@@ -419,6 +419,60 @@ wire_get_hole(const uint8_t *p, size_t len, uint64_t *hole)
 }
 
 int
+wire_idname_valid(const char *p, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > WIRE_IDNAME_MAX)
+		return 0;
+	if (p[0] == '.' && (len == 1 || (len == 2 && p[1] == '.')))
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (ch <= ' ' || ch == 0x7f || ch == '/' || ch == ':' ||
+		    ch == ',')
+			return 0;
+	}
+	return 1;
+}
+
+int
+wire_put_idname(uint8_t *out, size_t outlen, uint8_t kind, uint32_t id,
+    const char *name, size_t len)
+{
+	struct wput w;
+
+	if ((kind != WIRE_ID_USER && kind != WIRE_ID_GROUP) || id == 0 ||
+	    !wire_idname_valid(name, len))
+		return -AR_EINTERNAL;
+	wput_begin(&w, out, outlen, WIRE_IDNAME);
+	wput_uint(&w, kind, 1);
+	wput_uint(&w, id, 4);
+	wput_uint(&w, len, 1);
+	wput_bytes(&w, name, len);
+	return wput_finish(&w);
+}
+
+int
+wire_get_idname(const uint8_t *p, size_t len, struct wire_idname *n)
+{
+	struct cur c;
+	size_t nl;
+
+	cur_init(&c, p, len);
+	n->kind = cur_u8(&c);
+	n->id = cur_u32(&c);
+	cur_str(&c, 1, n->name, WIRE_IDNAME_MAX, &nl);
+	n->name_len = (uint8_t)nl;
+	if (cur_done(&c) != 0 || (n->kind != WIRE_ID_USER &&
+	    n->kind != WIRE_ID_GROUP) || n->id == 0 ||
+	    !wire_idname_valid(n->name, nl))
+		return -AR_EPROTO;
+	return 0;
+}
+
+int
 wire_put_end(uint8_t *out, size_t outlen, uint64_t count)
 {
 	struct wput w;

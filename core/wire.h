@@ -42,7 +42,10 @@
 				 * version the standby names in Q
 				 * (PROTOCOL.md "The changed-blocks
 				 * path") */
-#define WIRE_VERSION_MAX WIRE_V_BLOCKS	/* the highest of the above */
+/* The I frame: the name of a uid or gid the next entries use, in the
+ * manifest and in a batch of changes (map_users, idnames.h). */
+#define WIRE_V_NAMES 9
+#define WIRE_VERSION_MAX WIRE_V_NAMES	/* the highest of the above */
 #define WIRE_VERSION_LIMIT 65535	/* highest version a peer may name */
 #define WIRE_HDR_VERSIONS "X-Asyncrep-Versions"
 #define WIRE_HDR_VERSION "X-Asyncrep-Version"
@@ -82,6 +85,24 @@ enum wire_type {
 	/* the append path (WIRE_V_APPEND, POST /v1/append) */
 	WIRE_APPEND = 'Q',	/* request: path, the size and root held */
 	WIRE_BLOCK = 'B',	/* the index and hash of the block that follows */
+	/* WIRE_V_NAMES */
+	WIRE_IDNAME = 'I',	/* the name of a uid or gid (map_users) */
+};
+
+/* The kind of an I frame. */
+enum wire_idkind {
+	WIRE_ID_USER = 'u',
+	WIRE_ID_GROUP = 'g',
+};
+
+#define WIRE_IDNAME_MAX 255	/* bytes of a user or group name */
+
+/* An I frame: id (never 0) is called name on the server's host. */
+struct wire_idname {
+	uint8_t kind;			/* enum wire_idkind */
+	uint32_t id;
+	uint8_t name_len;
+	char name[WIRE_IDNAME_MAX + 1];
 };
 
 enum wire_role {
@@ -218,6 +239,13 @@ int wire_put_pathop(uint8_t *out, size_t outlen, uint8_t type,
 #define WIRE_HOLE_MAX (UINT64_C(1) << 30)
 int wire_put_hole(uint8_t *out, size_t outlen, uint64_t len);
 int wire_get_hole(const uint8_t *p, size_t len, uint64_t *hole);
+/* I: a user or group name, as wire_idname_valid takes it; id not 0. */
+int wire_put_idname(uint8_t *out, size_t outlen, uint8_t kind, uint32_t id,
+    const char *name, size_t len);
+int wire_get_idname(const uint8_t *p, size_t len, struct wire_idname *n);
+/* 1 if a user or group name may travel: 1 to WIRE_IDNAME_MAX bytes,
+ * none a control character, blank, '/', ':' or ',', not "." or "..". */
+int wire_idname_valid(const char *p, size_t len);
 /* Header of a data frame of len payload bytes (len <= WIRE_MAX_FRAME);
  * writes WIRE_HDR bytes. */
 void wire_put_data_hdr(uint8_t *out, uint32_t len);

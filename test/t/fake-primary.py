@@ -67,6 +67,7 @@ def _wire_constant(name):
 V_FIDELITY = _wire_constant("WIRE_V_FIDELITY")  # special files, xattrs, links
 V_APPEND = _wire_constant("WIRE_V_APPEND")  # POST /v1/append
 V_BLOCKS = _wire_constant("WIRE_V_BLOCKS")  # POST /v1/blocks
+V_NAMES = _wire_constant("WIRE_V_NAMES")  # I frames: owner names
 ROLE_PRIMARY = 1
 MAX_FRAME = 1 << 20
 DATA_CHUNK = 256 * 1024
@@ -210,6 +211,13 @@ MODES = {
         "speaks the fidelity version; doc.txt's entry is preceded by a Y "
         "frame setting 'system.evil', a namespace the protocol does not "
         "carry. Reject (6); nothing is set.",
+    "idname-flood":
+        "speaks the owner-names version; doc.txt's entry is preceded by "
+        "8193 I frames, more users than one answer may name. Reject (6); "
+        "nothing is written.",
+    "idname-bad":
+        "speaks the owner-names version; doc.txt's entry is preceded by an "
+        "I frame whose name holds a ':'. Reject (6); nothing is written.",
     "stall":
         "raw TCP: accept connections and never read or write. The standby "
         "must give up after its stall timeout (4).",
@@ -253,6 +261,12 @@ def hello(version=VERSION, generation=None, server=b"fake", seq=0,
 
 def error_frame(code, msg):
     return frame("X", struct.pack(">IH", code, len(msg)) + msg)
+
+
+def idname_frame(kind, ident, name):
+    # I (version V_NAMES): u8 kind, u32 id, u8 n + name.
+    return frame("I", kind + struct.pack(">I", ident) + bytes([len(name)])
+                 + name)
 
 
 def dir_frame(path):
@@ -493,6 +507,15 @@ class Fake:
         node.before = frame("Y", bytes([0]) + struct.pack(">H", 1)
                             + bytes([len(name)]) + name
                             + struct.pack(">I", len(value)) + value)
+
+    def setup_idname_flood(self, victim):
+        node = self.tree.node(b"doc.txt")
+        node.before = b"".join(idname_frame(b"u", i, b"u%d" % i)
+                               for i in range(1, 8194))
+
+    def setup_idname_bad(self, victim):
+        node = self.tree.node(b"doc.txt")
+        node.before = idname_frame(b"u", 1000, b"a:b")
 
     def setup_oversize_name(self, victim):
         self.tree.add_entry(b"", self.inject(b"", b"n" * 300))
@@ -791,6 +814,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             (1, fake.top_version)
         if fake.mode in ("hardlink-outside", "xattr-namespace"):
             mine = (1, V_FIDELITY)
+        if fake.mode in ("idname-flood", "idname-bad"):
+            mine = (1, V_NAMES)
         top = min(hi, mine[1])
         if top < max(lo, mine[0]):
             return error_frame(10, b"this server speaks protocol versions "

@@ -109,12 +109,13 @@ report_count() {
 		tail -1
 }
 
-# rescued_ok P S [SPOOL]: the rescue of primary P exited 0 and so did
-# standby S (its pid in FOLLOW_PID), saying the replica is complete, and
-# the spool (default: spool_dir of P.conf) holds the marker.
+# rescued_ok P S [SPOOL]: the rescue of primary P exited 0 (or
+# $RESCUE_OK_RC: 3 through a mount that cannot show xattrs) and standby
+# S (its pid in FOLLOW_PID) exited 0, saying the replica is complete,
+# and the spool (default: spool_dir of P.conf) holds the marker.
 rescued_ok() {
 	reap 60 "$RESCUE_PID" &&
-	{ test "$RC" = 0 || { echo "rescue exited $RC"; show_logs "$1" "$2"; }; } &&
+	{ test "$RC" = "${RESCUE_OK_RC:-0}" || { echo "rescue exited $RC"; show_logs "$1" "$2"; }; } &&
 	reap 20 "$FOLLOW_PID" &&
 	{ test "$RC" = 0 || { echo "standby exited $RC"; show_logs "$1" "$2"; }; } &&
 	grep -q "the replica is complete" "$TRASH/$2.follow.log" &&

@@ -135,6 +135,11 @@ is_stopped() {
 # Start a command in the background, logging to FILE; its pid is in $!.
 start_bg() {
 	log=$1; shift
+	# A restarted process reuses its log: the earlier run's lines are
+	# kept in LOG.old for a failed step's scratch directory.
+	if [ -s "$log" ]; then
+		cat "$log" >>"$log.old"
+	fi
 	"$@" >"$log" 2>&1 &
 	last_pid=$!
 	BG_PIDS="$BG_PIDS $last_pid"

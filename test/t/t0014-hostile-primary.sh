@@ -195,6 +195,8 @@ attack truncated-close  "4 6" strict  "$M" -
 attack garbage          6     strict  "$M" -
 attack hardlink-outside 6     strict  "$M" -
 attack xattr-namespace  6     strict  "$M" -
+attack idname-flood     6     strict  "$M" -
+attack idname-bad       6     strict  "$M" -
 attack wrong-version    10    strict  'GET /v1/hello' -
 attack bad-version      10    strict  'GET /v1/hello' -
 

@@ -174,7 +174,8 @@ test_expect_success 'watch: start serves, SIGKILL is a failure, stop cleans up' 
 # updated atomically with `STATE [detail]`. FAKE_RESCUE_MODE picks the
 # story: ok (listens, transfers, completes, exits 0), slow (listens for up
 # to 30 s, then completes), nostandby (listens, then fails with 16),
-# partial (completes db1 only, exits 18).
+# partial (completes db1 only, exits 18), unshown (completes, exits 3:
+# the mount showed no xattrs).
 cat >"$TRASH/fake-asyncrep" <<'EOF'
 #!/bin/sh
 [ "$1" = rescue ] || { echo "fake: only rescue" >&2; exit 1; }
@@ -205,6 +206,10 @@ nostandby)
 partial)
 	nap 5; st partial 4c79d267e63dba7947192bfac3dae1e5\; db1: complete\; db2: never called\; db3: called, incomplete
 	echo "fake: partial" >&2; exit 18 ;;
+unshown)
+	nap 5; st complete 3 files, 42 bytes
+	echo "fake: complete, but the mount showed no extended attributes" >&2
+	exit 3 ;;
 esac
 exit 14
 EOF
@@ -305,6 +310,15 @@ test_expect_success 'rescue: partial (18) names the missing standbys; the next s
 	expect_rc 0 "$RESCUE_RA" start $R FAKE_RESCUE_MODE=ok OCF_RESKEY_wait_complete=true &&
 	test "$(rescue_rc)" = 0 &&
 	expect_rc 0 "$RESCUE_RA" monitor $R &&
+	expect_rc 0 "$RESCUE_RA" stop $R
+'
+
+test_expect_success 'rescue: complete through a mount without xattrs (3) stays started' '
+	expect_rc 0 "$RESCUE_RA" start $R FAKE_RESCUE_MODE=unshown \
+		OCF_RESKEY_wait_complete=true &&
+	test "$(rescue_rc)" = 3 &&
+	expect_rc 0 "$RESCUE_RA" monitor $R &&
+	expect_rc 0 "$RESCUE_RA" start $R &&
 	expect_rc 0 "$RESCUE_RA" stop $R
 '
 

@@ -256,11 +256,9 @@ time.sleep(60)" $TEST_IP $TEST_PORT &&
 '
 
 test_expect_success 'no standby within --timeout 2s: 16' '
-	start=$(date +%s) &&
 	test_must_fail 16 timeout 30 "$ASYNCREP" rescue -c "$TRASH/p6.conf" \
 		--timeout 2s 2>err &&
 	cat err && grep -q "no standby" err &&
-	test $(( $(date +%s) - start )) -lt 10 &&
 	test ! -e p6/spool/rescued &&
 	test_cmp p6/data/f - <<-EOF
 	x
@@ -418,6 +416,23 @@ test_expect_success '--root: a symlink on the storage stays on the storage (17)'
 	rm -rf "$MNT10$FAKE/data" &&
 	ln -s "$TRASH/secret" "$MNT10$FAKE/data" &&
 	refused_root p10ln "$FAKE/data" 17 "No such file or directory"
+'
+
+# A file of the spool itself replaced by a symlink to a file of this
+# node: with the spool reached through its descriptor, a followed
+# symlink would lead out of --root. This node's copy holds a valid
+# generation, so reading it would let the rescue go on.
+test_expect_success '--root: a symlink in the spool is not followed (17)' '
+	mkdir -p "$MNT10$TRASH/secret" "$MNT10$FAKE/spool2" &&
+	cp -a "$MNT10$FAKE/spool/." "$MNT10$FAKE/spool2/" &&
+	mv "$MNT10$FAKE/spool2/generation" secret/generation &&
+	ln -s "$TRASH/secret/generation" "$MNT10$FAKE/spool2/generation" &&
+	write_conf p10sp "$FAKE/data" "$FAKE/spool2" 100ms &&
+	test_must_fail 17 timeout 30 "$ASYNCREP" rescue -c "$TRASH/p10sp.conf" \
+		--root "$MNT10" --timeout 2s 2>p10sp.err &&
+	cat p10sp.err &&
+	grep -q "cannot read .generation.: Too many levels of symbolic links" \
+		p10sp.err
 '
 
 test_expect_success '--root: a symlink the storage resolves is served from it' '

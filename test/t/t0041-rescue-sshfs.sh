@@ -16,6 +16,9 @@ test_description='rescue over sshfs (FUSE over loopback): caching, a hung mount'
 ROOT=$TRASH/root
 MNT=$ROOT$TRASH/store
 SSHFS_PID= SFTP_PID=
+# sshfs shows no extended attributes (nor ACLs): a rescue through it
+# warns once per kind and exits 3 once the standby is complete.
+RESCUE_OK_RC=3
 # sftp keeps whole seconds of mtime: trees are compared at that resolution.
 TREELIST_MTIME_RES=1000000000
 export TREELIST_MTIME_RES
@@ -68,11 +71,6 @@ test_cleanup() {
 	umount_store
 }
 
-# secs_since T0: whole seconds since T0 (date +%s).
-secs_since() {
-	echo $(( $(date +%s) - $1 ))
-}
-
 # ---------------------------------------------------------------------
 # 1. The third node's mount has cached the tree (attributes, listings)
 # before the primary's last changes. Stale sizes would cut the journal
@@ -122,6 +120,8 @@ test_expect_success 'rescue through the caching mount: the standby ends identica
 	rescued_ok p1 s1 &&
 	grep -q "waiting 11.0 s for the mount" p1.rescue.log &&
 	! grep -q "is on FUSE" p1.rescue.log &&
+	test "$(grep -c "shows no extended attributes here" p1.rescue.log)" = 1 &&
+	test "$(grep -c "shows no POSIX ACLs here" p1.rescue.log)" = 1 &&
 	cat "$MNT/p1/spool/rescued" &&
 	grep -q "^found only by the compare: unseen$" "$MNT/p1/spool/rescued" &&
 	trees_equal store/p1/data s1/data
@@ -146,15 +146,13 @@ test_expect_success 'setup: a second primary that ran and died' '
 	kill9 $FOLLOW_PID
 '
 
-test_expect_success 'hung while reading the configuration: 17 within the storage timeout' '
+test_expect_success 'hung while reading the configuration: 17, the storage timeout (not --timeout)' '
 	kill -STOP $SSHFS_PID && wait_for 10 is_stopped $SSHFS_PID &&
-	t0=$(date +%s) &&
 	test_must_fail 17 timeout 60 "$ASYNCREP" rescue -c "$MNT/p2.conf" \
 		--root "$ROOT" --storage-timeout 2s --timeout 30s \
 		--status-file "$TRASH/cfg.status" 2>err &&
 	cat err "$TRASH/cfg.status" &&
 	grep -q "^failed storage hung .* reading the configuration file" "$TRASH/cfg.status" &&
-	test $(secs_since $t0) -lt 15 &&
 	grep -q "storage hung" err && grep -q "configuration file" err &&
 	kill -CONT $SSHFS_PID
 '
@@ -165,10 +163,8 @@ test_expect_success 'hung while serving the standby: 17, the status says why' '
 	start_rescue p2 --root "$ROOT" --storage-timeout 2s --timeout 30s &&
 	wait_for 10 status_is p2 listening &&
 	kill -STOP $SSHFS_PID && wait_for 10 is_stopped $SSHFS_PID &&
-	t0=$(date +%s) &&
 	start_follow s2 &&
 	reap 30 $RESCUE_PID && test "$RC" = 17 &&
-	test $(secs_since $t0) -lt 15 &&
 	cat p2.rescue.log p2.rescue-status &&
 	grep -q "storage hung" p2.rescue.log &&
 	status_is p2 failed && grep -q "storage hung" p2.rescue-status &&

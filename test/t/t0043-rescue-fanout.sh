@@ -214,7 +214,9 @@ test_expect_success 'setup: a primary with a token and one standby, c1' '
 	kill9 $WATCH_PID
 '
 
-# noise: unauthenticated requests, until the file stop exists.
+# noise: unauthenticated requests, until the file stop exists. The rescue
+# must give up at its --timeout while the noise still goes on: none of it
+# counts as a standby calling.
 noise() {
 	while [ ! -e stop ]; do
 		http_get /nope noise.body >/dev/null
@@ -231,11 +233,10 @@ test_expect_success 'unauthenticated requests before the standby calls: still 16
 		start_rescue pc --timeout 2s $mode &&
 		wait_for 10 status_is pc listening &&
 		{ noise & } && NOISE=$! &&
-		start=$(date +%s) &&
 		reap 20 $RESCUE_PID &&
+		kill -0 $NOISE &&
 		touch stop && wait $NOISE &&
 		test "$RC" = 16 &&
-		test $(( $(date +%s) - start )) -lt 8 &&
 		status_is pc failed &&
 		test ! -e pc/spool/rescued || return 1
 	done &&

@@ -125,6 +125,19 @@ test_expect_success 'the in-flight file appended to while it is sent' '
 	wait_for 120 converged
 '
 
+# A lane's rename in data_dir itself changes data_dir's mtime once more,
+# after the batch gave data_dir its attributes (the A frame): they are
+# given again once the lane is done.
+root_mtime_equal() { test "$(stat -c %y src)" = "$(stat -c %y dst)"; }
+
+test_expect_success 'a big file at the top: data_dir keeps its own mtime' '
+	wait_for 20 acked_all &&
+	stage topbig &&
+	mv stage/topbig src/topbig &&
+	wait_for 120 converged &&
+	wait_for 20 root_mtime_equal
+'
+
 # get_raw URL OUT [curl options...]: the body of a request to the
 # primary in OUT, its HTTP status in OUT.code.
 get_raw() {

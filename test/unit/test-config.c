@@ -342,7 +342,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.standby.connect_timeout_ns, 5000000000ULL);
 	assert_int_equal(cfg.standby.stall_timeout_ns, 30000000000ULL);
 	assert_int_equal(cfg.standby.delta_min_size, 64 * 1024);
-	assert_int_equal(cfg.standby.lane_min_size, 0);	/* lanes off */
+	assert_int_equal(cfg.standby.lane_min_size, 8 * 1024 * 1024);
 	assert_int_equal(cfg.standby.batch_size, 16ULL << 20);
 	assert_int_equal(cfg.standby.batch_files, 1024);
 	assert_int_equal(cfg.standby.max_file_size, 0);
@@ -383,7 +383,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 32);
+	assert_int_equal(n, 33);
 	assert_string_equal(k[1], "state_dir");
 	assert_string_equal(k[8], "batch_files");
 	assert_string_equal(k[9], "standby_id");
@@ -403,10 +403,11 @@ test_section_keys(void **state)
 	assert_string_equal(k[25], "xattrs");
 	assert_string_equal(k[26], "selinux");
 	assert_string_equal(k[27], "acls");
-	assert_string_equal(k[28], "append");
-	assert_string_equal(k[29], "append_min_size");
-	assert_string_equal(k[30], "strip_setuid");
-	assert_string_equal(k[31], "lane_min_size");
+	assert_string_equal(k[28], "map_users");
+	assert_string_equal(k[29], "append");
+	assert_string_equal(k[30], "append_min_size");
+	assert_string_equal(k[31], "strip_setuid");
+	assert_string_equal(k[32], "lane_min_size");
 
 	assert_null(config_section_keys("rescue"));
 }

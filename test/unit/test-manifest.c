@@ -19,7 +19,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1252,6 +1254,96 @@ test_manifest_out_of_fds(void **state)
 	parsed_free(&ps);
 }
 
+/* The frames of a version-v manifest of the tree: type letters, and for
+ * an I frame "kind:id", for an E frame "E:name", one a line. */
+struct idname_seen {
+	char text[4096];
+	size_t len;
+};
+
+static int
+on_idname_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct idname_seen *s = arg;
+	struct wire_idname n;
+	struct wire_entry e;
+	int k = 0;
+
+	if (type == WIRE_IDNAME) {
+		assert_int_equal(wire_get_idname(p, len, &n), 0);
+		k = snprintf(s->text + s->len, sizeof(s->text) - s->len,
+		    "I %c %u\n", n.kind, n.id);
+	} else if (type == WIRE_ENTRY) {
+		assert_int_equal(wire_get_entry(p, len, WIRE_ENTRY, &e), 0);
+		k = snprintf(s->text + s->len, sizeof(s->text) - s->len,
+		    "E %s\n", e.name);
+	}
+	assert_true(k >= 0 && (size_t)k < sizeof(s->text) - s->len);
+	s->len += (size_t)k;
+	return 0;
+}
+
+static void
+idname_manifest(int rootfd, uint32_t version, struct idname_seen *s)
+{
+	struct wire_reader rd;
+	struct manifest *m = NULL;
+	uint8_t buf[65536];
+	unsigned reads = 0;
+	ssize_t n;
+
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(wire_reader_init(&rd, WIRE_MAX_FRAME), 0);
+	assert_int_equal(manifest_new(rootfd, &m), 0);
+	assert_int_equal(manifest_set_version(m, version), 0);
+	for (;;) {
+		n = manifest_read(m, buf, sizeof(buf));
+		assert_true(n >= 0);
+		if (n == 0)
+			break;
+		assert_int_equal(wire_reader_feed(&rd, buf, (size_t)n,
+		    on_idname_frame, s), 0);
+		assert_true(++reads < MAX_READS);
+	}
+	manifest_free(m);
+	wire_reader_release(&rd);
+}
+
+/*
+ * WIRE_V_NAMES: the I frames of an entry's owner and group come before
+ * its E frame, once per manifest; id 0 is never named; an older version
+ * gets none.
+ */
+static void
+test_manifest_idnames(void **state)
+{
+	struct tctx *t = *state;
+	struct idname_seen s;
+	int fd;
+
+	if (geteuid() != 0 || getpwuid(1) == NULL || getgrgid(1) == NULL) {
+		skip();
+		return;
+	}
+	fd = openat(t->rootfd, "a", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	fd = openat(t->rootfd, "b", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	fd = openat(t->rootfd, "r", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(fchownat(t->rootfd, "a", 1, 1, 0), 0);
+	assert_int_equal(fchownat(t->rootfd, "b", 1, 0, 0), 0);
+	assert_int_equal(fchownat(t->rootfd, "r", 0, 0, 0), 0);
+	assert_int_equal(fchown(t->rootfd, 0, 0), 0);
+	idname_manifest(t->rootfd, WIRE_V_NAMES, &s);
+	assert_string_equal(s.text, "I u 1\nI g 1\nE a\nE b\nE r\n");
+	idname_manifest(t->rootfd, WIRE_V_NAMES - 1, &s);
+	assert_string_equal(s.text, "E a\nE b\nE r\n");
+}
+
 int
 main(void)
 {
@@ -1275,6 +1367,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_manifest_max_depth,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_out_of_fds,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_manifest_idnames,
 		    setup, teardown),
 	};
 

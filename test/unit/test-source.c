@@ -349,6 +349,37 @@ test_admit_refuses_another_tree(void **state)
 	assert_non_null(strstr(t->err, "corrupt"));
 }
 
+/* What a rescue sees: the kinds of a file system type, the probe of a
+ * directory, and the record read back. */
+static void
+test_caps(void **state)
+{
+	struct tctx *t = *state;
+	struct source_id id;
+	unsigned shown;
+
+	assert_int_equal(source_fstype_caps(0xef53), SOURCE_CAP_ALL);
+	assert_int_equal(source_fstype_caps(0x01021994), SOURCE_CAP_ALL);
+	assert_int_equal(source_fstype_caps(0x4d44), 0);
+	assert_int_equal(source_fstype_caps(0x858458f6), 0);
+	assert_string_equal(source_cap_name(SOURCE_CAP_ACLS), "POSIX ACLs");
+	assert_string_equal(source_cap_name(SOURCE_CAP_XATTRS),
+	    "extended attributes");
+	/* A scratch directory: ACLs only where xattrs are shown. */
+	shown = source_caps_shown(t->datafd);
+	assert_true((shown & ~SOURCE_CAP_ALL) == 0);
+	if ((shown & SOURCE_CAP_ACLS) != 0)
+		assert_true((shown & SOURCE_CAP_XATTRS) != 0);
+	/* Not a directory of a file system at all. */
+	assert_int_equal(source_caps_shown(-1) & SOURCE_CAP_ALL,
+	    SOURCE_CAP_ALL);
+	assert_int_equal(source_read(t->spoolfd, &id), -AR_ESTATE);
+	assert_int_equal(source_admit(t->spoolfd, t->datafd, "data", 1,
+	    SOURCE_ALLOW_EMPTY, &t->rec, t->err, sizeof(t->err)), 0);
+	assert_int_equal(source_read(t->spoolfd, &id), 0);
+	assert_memory_equal(&id, &t->rec, sizeof(id));
+}
+
 int
 main(void)
 {
@@ -362,6 +393,7 @@ main(void)
 		    test_admit_fresh_tree_and_older_spool, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_admit_refuses_another_tree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_caps, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
