@@ -458,7 +458,10 @@ append_file(struct syncer *s, const char *path, size_t plen,
 		sync_itemize(s, ">f.st......", path, plen, "");
 	}
 out:
-	if (loaded && (r != 0 || *out != APPEND_DONE))
+	/* Refused before a byte was written, the entry still vouches for
+	 * the copy: the changed-blocks path may use it next. */
+	if (loaded && (r != 0 || (*out != APPEND_DONE &&
+	    !(*out == APPEND_REFUSED && !a.wrote))))
 		append_store_drop(s, &st);
 	free(req);
 	free(body);

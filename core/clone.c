@@ -503,7 +503,8 @@ clone_file(struct syncer *s, const char *path, size_t plen,
 	if (c.state == CLONE_FALLBACK) {
 		log_verbose("'%s': changed blocks: %s: the delta path",
 		    sync_esc(path, plen), c.reason == WIRE_RETRY_BASIS ?
-		    "the primary holds no list of this version" :
+		    (c.received > 0 ? "too many blocks differ" :
+		    "the primary holds no list of this version") :
 		    "the primary could not read it whole");
 		*out = CLONE_REFUSED;
 		goto out;

@@ -189,11 +189,12 @@ serve_append_prefix(struct server *srv, struct server_stream *s)
 			blocks_hash(s->abuf, BLOCKS_SIZE, h);
 			cached = memcmp(h, b->h, BLOCKS_HASH_LEN) == 0;
 		}
-		if (!cached) {
+		/* Not used here; kept: it may still be the list of a
+		 * standby's version, which the changed-blocks path can use
+		 * (a use for an append checks it again, and fails again). */
+		if (!cached)
 			log_verbose("block cache: '%s' no longer matches its "
-			    "file: dropped", name);
-			(void)unlinkat(srv->cachefd, name, 0);
-		}
+			    "file: not used", name);
 	}
 	if (cached) {
 		uint64_t at = m->size < s->abase ? m->size : s->abase;
@@ -223,8 +224,8 @@ serve_append_prefix(struct server *srv, struct server_stream *s)
 	blocks_root(b, root);
 	if (memcmp(root, s->aroot, sizeof(root)) != 0 && cached) {
 		/* The cache may be what is wrong (a rewrite it missed):
-		 * the file decides. */
-		(void)unlinkat(srv->cachefd, name, 0);
+		 * the file decides (and, when it proves the prefix, the
+		 * entry is written again below). */
 		blocks_release(b);
 		r = blocks_init(b);
 		if (r == 0)
@@ -256,6 +257,10 @@ serve_append_prefix(struct server *srv, struct server_stream *s)
 
 /* The file is read this much at a time, each block hashed once. */
 #define SERVE_BLOCKS_READ (16u * BLOCKS_SIZE)
+/* Past this many blocks sent, and more than 1/PART of the standby's
+ * blocks, the answer ends with R 4: the delta path does better. */
+#define SERVE_BLOCKS_SHIFT_MIN 16u
+#define SERVE_BLOCKS_SHIFT_PART 16u
 
 /*
  * The standby names its version by root; the cache entry of this inode
@@ -463,6 +468,21 @@ serve_append_blocks_next(struct server_stream *s)
 		if (olen == blen && memcmp(s->aold->h + i * BLOCKS_HASH_LEN,
 		    wb.hash, BLOCKS_HASH_LEN) == 0)
 			continue;	/* the standby holds it */
+		/* Data inserted or shifted changes every block after it: a
+		 * delta finds what moved, these blocks do not. */
+		if (s->asent >= SERVE_BLOCKS_SHIFT_MIN &&
+		    (s->asent + 1) * SERVE_BLOCKS_SHIFT_PART > s->aold->n) {
+			char esc[256];
+
+			log_verbose("'%s': changed blocks: more than 1/%u of "
+			    "the blocks differ: the delta path", log_escape(
+			    s->paths, strlen(s->paths), esc, sizeof(esc)),
+			    SERVE_BLOCKS_SHIFT_PART);
+			s->fstate = SERVE_FILES_DONE;
+			return server_stream_put(s, wire_put_retry(s->out +
+			    s->out_len, sizeof(s->out) - s->out_len,
+			    WIRE_RETRY_BASIS, s->paths, strlen(s->paths)));
+		}
 		wb.index = i;
 		r = server_stream_put(s, wire_put_block(s->out + s->out_len,
 		    sizeof(s->out) - s->out_len, &wb));

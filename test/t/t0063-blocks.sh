@@ -123,6 +123,21 @@ test_expect_success 'the next change takes the blocks path again' '
 	test "$(since blocks)" = 1 && test "$(since delta)" = 0
 '
 
+test_expect_success 'data inserted at the front (every block shifted): the delta path' '
+	note &&
+	"$PYTHON3" -c "import os
+f = os.open(\"src/big\", os.O_RDWR)
+d = os.pread(f, os.fstat(f).st_size, 0)
+os.pwrite(f, b\"inserted\" * 100 + d, 0)
+os.fsync(f)" &&
+	sync_to "$TRASH/dst" "$TRASH/state" -v >s3s.out 2>&1 &&
+	converged &&
+	grep -q "changed blocks: too many blocks differ: the delta path" s3s.out &&
+	grep -q "1 by delta" s3s.out &&
+	test "$(since delta)" = 1 && test "$(since blocks)" = 0 &&
+	test "$(since bytes)" -lt $((100 * B))
+'
+
 test_expect_success 'two standbys at different versions: both by changed blocks' '
 	sync_to "$TRASH/dst2" "$TRASH/state2" &&
 	trees_equal src dst2 &&
