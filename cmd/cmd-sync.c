@@ -84,12 +84,13 @@ cmd_sync_exec(struct cmd_ctx *ctx)
 	if (r != 0)
 		log_error("%s", err);
 	log_verbose("%llu entries, %llu files whole, %llu by delta, "
-	    "%llu appended, %llu directories, %llu links, %llu deleted, "
-	    "%llu attributes%s",
+	    "%llu appended, %llu by changed blocks, %llu directories, "
+	    "%llu links, %llu deleted, %llu attributes%s",
 	    (unsigned long long)st.entries,
 	    (unsigned long long)st.files_whole,
 	    (unsigned long long)st.files_delta,
 	    (unsigned long long)st.files_appended,
+	    (unsigned long long)st.files_blocks,
 	    (unsigned long long)st.dirs_created,
 	    (unsigned long long)st.links_set,
 	    (unsigned long long)st.deleted,

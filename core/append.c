@@ -73,7 +73,7 @@ append_store_sweep(struct syncer *s)
 	struct dirent *de;
 	const char *base;
 	DIR *d;
-	int dirfd, keep;
+	int dirfd, keep, r;
 
 	if (s->state.blocksfd < 0 || fs_opendir(s->state.blocksfd, &d) != 0)
 		return;
@@ -90,8 +90,11 @@ append_store_sweep(struct syncer *s)
 				    0);
 			continue;
 		}
-		keep = blocks_store_load(s->state.blocksfd, de->d_name, m,
-		    &b) == 0 && m->path_len > 0 && fs_open_parent(s->rootfd,
+		r = blocks_store_load(s->state.blocksfd, de->d_name, m, &b);
+		if (r == -AR_EPROTO)
+			log_warn("block store: entry '%s' is corrupt: removed",
+			    de->d_name);
+		keep = r == 0 && m->path_len > 0 && fs_open_parent(s->rootfd,
 		    m->path, &dirfd, &base) == 0;
 		blocks_release(&b);
 		if (keep) {
@@ -131,6 +134,12 @@ append_store_load(struct syncer *s, const struct stat *st, struct blocks *b)
 		(void)unlinkat(s->state.blocksfd, name, 0);
 	free(m);
 	return r == -AR_ENOMEM ? r : r != 0 ? -AR_EIO : 0;
+}
+
+int
+append_store_get(struct syncer *s, const struct stat *st, struct blocks *b)
+{
+	return append_store_load(s, st, b);
 }
 
 void
@@ -449,7 +458,10 @@ append_file(struct syncer *s, const char *path, size_t plen,
 		sync_itemize(s, ">f.st......", path, plen, "");
 	}
 out:
-	if (loaded && (r != 0 || *out != APPEND_DONE))
+	/* Refused before a byte was written, the entry still vouches for
+	 * the copy: the changed-blocks path may use it next. */
+	if (loaded && (r != 0 || (*out != APPEND_DONE &&
+	    !(*out == APPEND_REFUSED && !a.wrote))))
 		append_store_drop(s, &st);
 	free(req);
 	free(body);

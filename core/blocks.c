@@ -93,6 +93,28 @@ blocks_push(struct blocks *b)
 }
 
 int
+blocks_add_hash(struct blocks *b, const uint8_t h[BLOCKS_HASH_LEN], size_t len)
+{
+	int r;
+
+	assert(b->state == BLOCKS_OPEN);
+	/* Whole blocks only before, so the list stays one of a file. */
+	if (b->fill != 0 || b->size % BLOCKS_SIZE != 0 || len == 0 ||
+	    len > BLOCKS_SIZE)
+		return -AR_EINTERNAL;
+	if (b->n >= BLOCKS_MAX_COUNT)
+		return -AR_ENOMEM;
+	r = util_grow(&b->h, &b->cap, (b->n + 1) * BLOCKS_HASH_LEN, 1,
+	    64 * BLOCKS_HASH_LEN);
+	if (r != 0)
+		return r;
+	memcpy(b->h + b->n * BLOCKS_HASH_LEN, h, BLOCKS_HASH_LEN);
+	b->n++;
+	b->size += len;
+	return 0;
+}
+
+int
 blocks_update_fd(struct blocks *b, int fd, uint64_t from, uint64_t to,
     uint8_t *buf, size_t buflen)
 {

@@ -57,6 +57,12 @@ void blocks_release(struct blocks *b);
 /* Add bytes at the end of an open list; -AR_ENOMEM past
  * BLOCKS_MAX_COUNT blocks or out of memory. */
 int blocks_update(struct blocks *b, const void *p, size_t len);
+/* Add one block of len bytes (1 to BLOCKS_SIZE) by its hash h, to a
+ * list that holds whole blocks only (its size a multiple of BLOCKS_SIZE,
+ * nothing added by blocks_update since): a block shorter than
+ * BLOCKS_SIZE is the last; -AR_EINTERNAL otherwise. */
+int blocks_add_hash(struct blocks *b, const uint8_t h[BLOCKS_HASH_LEN],
+    size_t len);
 /* Add the bytes [from, to) of fd, read through buf (buflen bytes);
  * -AR_EIO, or -AR_ECHANGED when the file ends before to. */
 int blocks_update_fd(struct blocks *b, int fd, uint64_t from, uint64_t to,

@@ -148,6 +148,7 @@ struct delta_pull {
 	int		 done;		/* job returned RS_DONE */
 	int		 err;		/* sticky error, 0 if none */
 	struct hash_ctx	*hash;		/* hash of bytes read, or NULL */
+	struct blocks	*blocks;	/* block list of bytes read, or NULL */
 	uint8_t		 buf[DELTA_BUFSZ];
 };
 
@@ -181,6 +182,11 @@ delta_pull_read(struct delta_pull *d, void *out, size_t len)
 			}
 			if (d->hash != NULL)
 				hash_update(d->hash, d->buf, (size_t)n);
+			/* A list that cannot grow is given up: it stays
+			 * short of the file, and is not used. */
+			if (d->blocks != NULL && blocks_update(d->blocks,
+			    d->buf, (size_t)n) != 0)
+				d->blocks = NULL;
 			d->off += (uint64_t)n;
 			d->pos = 0;
 			d->avail = (size_t)n;
@@ -615,6 +621,12 @@ delta_gen_new(rs_signature_t *sig, int fd, struct delta_gen **out)
 	}
 	*out = g;
 	return 0;
+}
+
+void
+delta_gen_set_blocks(struct delta_gen *g, struct blocks *b)
+{
+	g->pull.blocks = b;
 }
 
 ssize_t

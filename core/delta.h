@@ -83,6 +83,10 @@ struct delta_gen;
  * from offset 0 with pread, exactly up to EOF. */
 int delta_gen_new(rs_signature_t *sig, int fd, struct delta_gen **out);
 /* Returns delta bytes produced (> 0), 0 at the end, or a negative error. */
+struct blocks;
+/* Also add the bytes read to b (open), the new version's block list
+ * for the primary's cache; b is borrowed. */
+void delta_gen_set_blocks(struct delta_gen *g, struct blocks *b);
 ssize_t delta_gen_read(struct delta_gen *g, void *buf, size_t len);
 /* After the end: how many bytes of fd went into the delta, and their hash. */
 void delta_gen_result(struct delta_gen *g, uint64_t *size,

@@ -76,9 +76,16 @@ lane_thread(void *arg)
 {
 	struct lane *l = arg;
 	struct syncer *sub = &l->sub;
+	enum clone_outcome co = CLONE_UNTRIED;
 	int r = 0, whole = 1;
 
-	if (l->delta) {
+	/* Changed in place: perhaps only some of its blocks, into a clone
+	 * of the copy (clone.c), here beside later batches. */
+	if (l->existed)
+		r = clone_file(sub, l->path, l->len, &co);
+	if (r == 0 && (co == CLONE_DONE || co == CLONE_LATER))
+		whole = 0;
+	else if (r == 0 && l->delta) {
 		r = fetch_delta_file(sub, l->path, l->len, &whole);
 		if (r == 0 && whole)
 			l->existed = 1;

@@ -34,9 +34,12 @@ enum metrics_id {
 	METRICS_SERVED_FILES_WHOLE,	/* files sent whole */
 	METRICS_SERVED_FILES_DELTA,	/* files sent as a delta */
 	METRICS_SERVED_FILES_APPEND,	/* files whose tail was sent */
+	METRICS_SERVED_FILES_BLOCKS,	/* files whose changed blocks were
+					 * sent (/v1/blocks) */
 	METRICS_SERVED_BYTES_WHOLE,	/* bytes answered to /v1/files */
 	METRICS_SERVED_BYTES_DELTA,	/* bytes answered to /v1/delta */
 	METRICS_SERVED_BYTES_APPEND,	/* bytes answered to /v1/append */
+	METRICS_SERVED_BYTES_BLOCKS,	/* bytes answered to /v1/blocks */
 	METRICS_REQUESTS,		/* authenticated requests */
 	METRICS_AUTH_FAILURES,		/* bad token or refused key */
 	/* primary */
@@ -51,9 +54,12 @@ enum metrics_id {
 	METRICS_RECV_FILES_WHOLE,	/* files received whole */
 	METRICS_RECV_FILES_DELTA,	/* files rebuilt from a delta */
 	METRICS_RECV_FILES_APPEND,	/* files appended to in place */
+	METRICS_RECV_FILES_BLOCKS,	/* files rebuilt from a clone and
+					 * their changed blocks */
 	METRICS_RECV_BYTES_WHOLE,	/* content bytes written, whole */
 	METRICS_RECV_BYTES_DELTA,	/* content bytes written, delta */
 	METRICS_RECV_BYTES_APPEND,	/* content bytes appended in place */
+	METRICS_RECV_BYTES_BLOCKS,	/* content bytes of changed blocks */
 	METRICS_FULL_COMPARES,		/* compares of the whole tree */
 	METRICS_RECONNECTS,		/* follow sessions after the first */
 	METRICS_BATCHES,		/* batches of changes applied */

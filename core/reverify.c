@@ -94,6 +94,25 @@ reverify_hash(struct reverify *rv, int fd, uint64_t size, struct blocks *b,
 	return blocks_end(b);
 }
 
+/* 1 if the entry name no longer describes the version m did. */
+static int
+reverify_moved_on(struct reverify *rv, const char *name,
+    const struct blocks_meta *m)
+{
+	struct blocks_meta *m2 = malloc(sizeof(*m2));
+	struct blocks b2;
+	int moved = 0;
+
+	if (m2 == NULL)
+		return 0;
+	if (blocks_store_load(rv->cachefd, name, m2, &b2) == 0)
+		moved = m2->size != m->size || m2->mtime_sec != m->mtime_sec ||
+		    m2->mtime_nsec != m->mtime_nsec || m2->flags != m->flags;
+	blocks_release(&b2);
+	free(m2);
+	return moved;
+}
+
 /* Check one entry of the cache. */
 static int
 reverify_entry(struct reverify *rv, const char *name, struct blocks_meta *m,
@@ -105,6 +124,8 @@ reverify_entry(struct reverify *rv, const char *name, struct blocks_meta *m,
 	int fd = -1, r, bad = 0;
 
 	r = blocks_store_load(rv->cachefd, name, m, &b);
+	if (r == -AR_EPROTO)
+		log_warn("block cache: '%s' is corrupt: removed", name);
 	if (r != 0 || m->path_len == 0 ||
 	    fs_open_beneath(rv->o.rootfd, m->path, O_RDONLY | O_NONBLOCK, 0,
 	    &fd) != 0 || fstat(fd, &st) != 0 ||
@@ -115,7 +136,9 @@ reverify_entry(struct reverify *rv, const char *name, struct blocks_meta *m,
 		r = 0;
 		goto out;
 	}
-	if (!(m->flags & BLOCKS_F_APPENDED))
+	/* The entry of the version before the latest (".p", kept by the
+	 * changed-blocks path) describes no current version: not hashed. */
+	if (!(m->flags & BLOCKS_F_APPENDED) || strchr(name, '.') != NULL)
 		goto out;
 	r = blocks_init(&now);
 	if (r == 0)
@@ -128,6 +151,13 @@ reverify_entry(struct reverify *rv, const char *name, struct blocks_meta *m,
 	blocks_release(&now);
 	if (r == -AR_ESIGNAL)
 		goto out;
+	if (bad && reverify_moved_on(rv, name, m)) {
+		/* Replaced while hashed (a changed-blocks or delta answer
+		 * hashed the file whole since): that entry is not ours to
+		 * judge, and the change that replaced it is recorded. */
+		r = 0;
+		goto out;
+	}
 	if (bad) {
 		(void)unlinkat(rv->cachefd, name, 0);
 		log_warn("block cache: '%s' was rewritten, not only appended "

@@ -24,6 +24,7 @@
 #include "error.h"
 #include "exclude.h"
 #include "fs.h"
+#include "guard.h"
 #include "log.h"
 #include "metrics.h"
 #include "server-int.h"
@@ -42,9 +43,18 @@ serve_append_free(struct server_stream *s)
 		free(s->ablk);
 		s->ablk = NULL;
 	}
+	if (s->aold != NULL) {
+		blocks_release(s->aold);
+		free(s->aold);
+		s->aold = NULL;
+	}
 	free(s->abuf);
 	s->abuf = NULL;
 }
+
+/* The suffix of the entry of the version sent before the latest, kept
+ * by the changed-blocks path for a standby still at it (SPOOL.md). */
+#define SERVE_APPEND_PREV ".p"
 
 void
 serve_append_cache_put(struct server *srv, const char *path,
@@ -90,6 +100,17 @@ serve_append_begin(struct server *srv, struct server_request *rq)
 		    "needs protocol version %d, this request is version %u",
 		    WIRE_V_APPEND, rq->version);
 	return 0;
+}
+
+int
+serve_append_blocks_begin(struct server *srv, struct server_request *rq)
+{
+	int r;
+
+	r = serve_append_begin(srv, rq);
+	if (r == 0)
+		rq->stream->ablocks = 1;
+	return r;
 }
 
 /* The body: one Q frame. */
@@ -168,11 +189,12 @@ serve_append_prefix(struct server *srv, struct server_stream *s)
 			blocks_hash(s->abuf, BLOCKS_SIZE, h);
 			cached = memcmp(h, b->h, BLOCKS_HASH_LEN) == 0;
 		}
-		if (!cached) {
+		/* Not used here; kept: it may still be the list of a
+		 * standby's version, which the changed-blocks path can use
+		 * (a use for an append checks it again, and fails again). */
+		if (!cached)
 			log_verbose("block cache: '%s' no longer matches its "
-			    "file: dropped", name);
-			(void)unlinkat(srv->cachefd, name, 0);
-		}
+			    "file: not used", name);
 	}
 	if (cached) {
 		uint64_t at = m->size < s->abase ? m->size : s->abase;
@@ -202,8 +224,8 @@ serve_append_prefix(struct server *srv, struct server_stream *s)
 	blocks_root(b, root);
 	if (memcmp(root, s->aroot, sizeof(root)) != 0 && cached) {
 		/* The cache may be what is wrong (a rewrite it missed):
-		 * the file decides. */
-		(void)unlinkat(srv->cachefd, name, 0);
+		 * the file decides (and, when it proves the prefix, the
+		 * entry is written again below). */
 		blocks_release(b);
 		r = blocks_init(b);
 		if (r == 0)
@@ -228,6 +250,252 @@ serve_append_prefix(struct server *srv, struct server_stream *s)
 	if (!cached)
 		serve_append_cache_put(srv, s->paths, &s->st0, b, 0);
 	return blocks_reopen(b, s->abase, &s->anext);
+}
+
+/* ---------------------------------------------------------------- */
+/* The changed-blocks path (POST /v1/blocks, WIRE_V_BLOCKS) */
+
+/* The file is read this much at a time, each block hashed once. */
+#define SERVE_BLOCKS_READ (16u * BLOCKS_SIZE)
+/* Past this many blocks sent, and more than 1/PART of the standby's
+ * blocks, the answer ends with R 4: the delta path does better. */
+#define SERVE_BLOCKS_SHIFT_MIN 16u
+#define SERVE_BLOCKS_SHIFT_PART 16u
+
+/*
+ * The standby names its version by root; the cache entry of this inode
+ * must hold that very list, else R 4 (the delta path). On success
+ * s->aold is that list and s->ablk the new version's, empty.
+ */
+static int
+serve_append_blocks_open(struct server *srv, struct server_stream *s)
+{
+	struct blocks_meta *m;
+	uint8_t root[BLOCKS_ROOT_LEN];
+	char name[64], esc[256];
+	const char *why = NULL;
+	int prev, r;
+
+	s->aretry = WIRE_RETRY_BASIS;
+	if ((uint64_t)s->st0.st_size > BLOCKS_MAX_FILE || srv->cachefd < 0 ||
+	    s->abase > BLOCKS_MAX_FILE)
+		return 0;
+	m = malloc(sizeof(*m));
+	s->aold = calloc(1, sizeof(*s->aold));
+	s->ablk = calloc(1, sizeof(*s->ablk));
+	s->abuf = malloc(SERVE_BLOCKS_READ);
+	if (m == NULL || s->aold == NULL || s->ablk == NULL ||
+	    s->abuf == NULL || blocks_init(s->ablk) != 0) {
+		free(m);
+		return -AR_ENOMEM;
+	}
+	blocks_store_name(&s->st0, name, sizeof(name));
+	/* The latest version sent, then the one before it. */
+	for (prev = 0; prev < 2; prev++) {
+		if (prev)
+			(void)strncat(name, SERVE_APPEND_PREV, sizeof(name) -
+			    strlen(name) - 1);
+		blocks_release(s->aold);
+		r = blocks_store_load(srv->cachefd, name, m, s->aold);
+		if (r == -AR_ENOMEM) {
+			free(m);
+			return r;
+		}
+		if (r == -AR_EPROTO) {
+			log_warn("block cache: '%s' is corrupt: ignored", name);
+			(void)unlinkat(srv->cachefd, name, 0);
+			why = "its cache entry is corrupt";
+			continue;
+		}
+		if (r != 0) {
+			why = why != NULL ? why : "no cache entry";
+			continue;
+		}
+		if (m->dev != (uint64_t)s->st0.st_dev ||
+		    m->ino != (uint64_t)s->st0.st_ino) {
+			why = "the cache entry is of another file";
+			continue;
+		}
+		blocks_root(s->aold, root);
+		if (m->size != s->abase ||
+		    memcmp(root, s->aroot, sizeof(root)) != 0) {
+			why = "the cache holds another version";
+			continue;
+		}
+		why = NULL;
+		break;
+	}
+	free(m);
+	if (why != NULL) {
+		log_verbose("'%s': changed blocks: %s: the delta path",
+		    log_escape(s->paths, strlen(s->paths), esc, sizeof(esc)),
+		    why);
+		return 0;
+	}
+	(void)posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	s->anext = 0;
+	s->abuf_off = 0;
+	s->abuf_len = 0;
+	s->asent = 0;
+	s->aflags = 0;		/* the whole file is hashed below */
+	s->aretry = 0;
+	return 0;
+}
+
+/* Length of block i of a file of size bytes. */
+static uint64_t
+serve_append_blen(uint64_t size, uint64_t i)
+{
+	uint64_t off = i * BLOCKS_SIZE;
+
+	return size - off < BLOCKS_SIZE ? size - off : BLOCKS_SIZE;
+}
+
+/* 1 if the cache entry name holds the version of root root. */
+static int
+serve_append_cache_holds(struct server *srv, const char *name,
+    const uint8_t root[BLOCKS_ROOT_LEN])
+{
+	struct blocks_meta *m = malloc(sizeof(*m));
+	uint8_t r2[BLOCKS_ROOT_LEN];
+	struct blocks b;
+	int holds = 0;
+
+	if (m == NULL)
+		return 0;
+	if (blocks_store_load(srv->cachefd, name, m, &b) == 0) {
+		blocks_root(&b, r2);
+		holds = memcmp(r2, root, BLOCKS_ROOT_LEN) == 0;
+	}
+	blocks_release(&b);
+	free(m);
+	return holds;
+}
+
+/* All blocks read: T with the new root, unless the file changed while
+ * read (then R 1, and the standby keeps its version). */
+static int
+serve_append_blocks_finish(struct server_stream *s)
+{
+	struct server *srv = s->srv;
+	struct wire_trailer t;
+	struct stat st1, st2;
+	const char *base;
+	char esc[256], name[64], prev[64 + sizeof(SERVE_APPEND_PREV)];
+	int dirfd, same, r, n;
+
+	r = blocks_end(s->ablk);
+	if (r != 0)
+		return r;
+	same = fstat(s->fd, &st1) == 0 && st1.st_size == s->st0.st_size &&
+	    st1.st_mtim.tv_sec == s->st0.st_mtim.tv_sec &&
+	    st1.st_mtim.tv_nsec == s->st0.st_mtim.tv_nsec;
+	if (same && fs_open_parent(srv->opts.rootfd, s->paths, &dirfd,
+	    &base) == 0) {
+		same = fstatat(dirfd, base, &st2, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st2.st_ino == s->st0.st_ino && st2.st_dev == s->st0.st_dev;
+		close(dirfd);
+	} else
+		same = 0;
+	s->fstate = SERVE_FILES_DONE;
+	if (!same)
+		return server_stream_put(s, wire_put_retry(s->out + s->out_len,
+		    sizeof(s->out) - s->out_len, WIRE_RETRY_CHANGED, s->paths,
+		    strlen(s->paths)));
+	t.size = s->ablk->size;
+	blocks_root(s->ablk, t.hash);
+	/* The latest version sent before stays, as the one before: another
+	 * standby may hold it, or this one may die before it renames the
+	 * new version in. */
+	blocks_store_name(&s->st0, name, sizeof(name));
+	n = snprintf(prev, sizeof(prev), "%s%s", name, SERVE_APPEND_PREV);
+	if (n > 0 && (size_t)n < sizeof(prev) &&
+	    !serve_append_cache_holds(srv, name, t.hash))
+		(void)renameat(srv->cachefd, name, srv->cachefd, prev);
+	serve_append_cache_put(srv, s->paths, &s->st0, s->ablk, 0);
+	log_verbose("'%s': %llu of %llu blocks sent",
+	    log_escape(s->paths, strlen(s->paths), esc, sizeof(esc)),
+	    (unsigned long long)s->asent, (unsigned long long)s->ablk->n);
+	pthread_mutex_lock(&srv->lock);
+	srv->stats.files[s->rphase]++;
+	pthread_mutex_unlock(&srv->lock);
+	metrics_add(METRICS_SERVED_FILES_BLOCKS, 1);
+	return server_stream_put(s, wire_put_trailer(s->out + s->out_len,
+	    sizeof(s->out) - s->out_len, &t));
+}
+
+/*
+ * The next block that differs from the standby's version: read and
+ * hash the file once, in order, until one differs (B and D queued) or
+ * the end (T).
+ */
+static int
+serve_append_blocks_next(struct server_stream *s)
+{
+	uint64_t size = (uint64_t)s->st0.st_size, i, blen, olen;
+	struct wire_block wb;
+	const uint8_t *p;
+	size_t want;
+	ssize_t n;
+	int r;
+
+	while (s->anext < size) {
+		guard_progress();
+		if (s->anext >= s->abuf_off + s->abuf_len) {
+			want = size - s->anext < SERVE_BLOCKS_READ ?
+			    (size_t)(size - s->anext) : SERVE_BLOCKS_READ;
+			n = fs_pread_full(s->fd, s->abuf, want, s->anext);
+			if (n < 0 || (size_t)n != want) {
+				s->fstate = SERVE_FILES_DONE;
+				return server_stream_put(s, wire_put_retry(
+				    s->out + s->out_len, sizeof(s->out) -
+				    s->out_len, n < 0 ? WIRE_RETRY_UNREADABLE :
+				    WIRE_RETRY_CHANGED, s->paths,
+				    strlen(s->paths)));
+			}
+			s->abuf_off = s->anext;
+			s->abuf_len = want;
+		}
+		i = s->anext / BLOCKS_SIZE;
+		blen = serve_append_blen(size, i);
+		p = s->abuf + (s->anext - s->abuf_off);
+		blocks_hash(p, (size_t)blen, wb.hash);
+		r = blocks_add_hash(s->ablk, wb.hash, (size_t)blen);
+		if (r != 0)
+			return r;
+		s->anext += blen;
+		olen = i < s->aold->n ? serve_append_blen(s->aold->size, i) : 0;
+		if (olen == blen && memcmp(s->aold->h + i * BLOCKS_HASH_LEN,
+		    wb.hash, BLOCKS_HASH_LEN) == 0)
+			continue;	/* the standby holds it */
+		/* Data inserted or shifted changes every block after it: a
+		 * delta finds what moved, these blocks do not. */
+		if (s->asent >= SERVE_BLOCKS_SHIFT_MIN &&
+		    (s->asent + 1) * SERVE_BLOCKS_SHIFT_PART > s->aold->n) {
+			char esc[256];
+
+			log_verbose("'%s': changed blocks: more than 1/%u of "
+			    "the blocks differ: the delta path", log_escape(
+			    s->paths, strlen(s->paths), esc, sizeof(esc)),
+			    SERVE_BLOCKS_SHIFT_PART);
+			s->fstate = SERVE_FILES_DONE;
+			return server_stream_put(s, wire_put_retry(s->out +
+			    s->out_len, sizeof(s->out) - s->out_len,
+			    WIRE_RETRY_BASIS, s->paths, strlen(s->paths)));
+		}
+		wb.index = i;
+		r = server_stream_put(s, wire_put_block(s->out + s->out_len,
+		    sizeof(s->out) - s->out_len, &wb));
+		if (r != 0)
+			return r;
+		assert(sizeof(s->out) - s->out_len >= WIRE_HDR + blen);
+		wire_put_data_hdr(s->out + s->out_len, (uint32_t)blen);
+		memcpy(s->out + s->out_len + WIRE_HDR, p, (size_t)blen);
+		s->out_len += WIRE_HDR + (size_t)blen;
+		s->asent++;
+		return 0;
+	}
+	return serve_append_blocks_finish(s);
 }
 
 /* The whole body arrived: open the file and prove the prefix. */
@@ -255,6 +523,13 @@ serve_append_end(struct server *srv, struct server_request *rq)
 			close(s->fd);
 		s->fd = -1;
 		s->aretry = WIRE_RETRY_GONE;
+		return;
+	}
+	if (s->ablocks) {
+		r = serve_append_blocks_open(srv, s);
+		if (r != 0)
+			server_request_fail(rq, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			    "cannot read the block cache: %s", ar_strerror(r));
 		return;
 	}
 	/* Truncated, or too big for a list: the general path. */
@@ -375,8 +650,12 @@ serve_append_produce(struct server_stream *s)
 			    &s->st0, s->paths, strlen(s->paths), NULL, 0);
 			break;
 		case SERVE_FILES_SENDING:
-			r = s->anext < (uint64_t)s->st0.st_size ?
-			    serve_append_block(s) : serve_append_finish(s);
+			if (s->ablocks)
+				r = serve_append_blocks_next(s);
+			else
+				r = s->anext < (uint64_t)s->st0.st_size ?
+				    serve_append_block(s) :
+				    serve_append_finish(s);
 			break;
 		case SERVE_FILES_DONE:
 			r = server_stream_put(s, wire_put_end(s->out +

@@ -631,6 +631,21 @@ serve_files_delta_end(struct server *srv, struct server_request *rq)
 		close(s->fd);
 		s->fd = -1;
 		s->gen = NULL;
+		return;
+	}
+	/* The new version's block list comes with the read, as for a
+	 * whole file: its next change in place costs its changed blocks
+	 * (serve-append.c). */
+	if (srv->cachefd >= 0 && rq->version >= WIRE_V_BLOCKS &&
+	    (uint64_t)s->st0.st_size >= SERVE_FILES_CACHE_MIN &&
+	    (uint64_t)s->st0.st_size <= BLOCKS_MAX_FILE) {
+		s->ablk = calloc(1, sizeof(*s->ablk));
+		if (s->ablk != NULL && blocks_init(s->ablk) != 0) {
+			free(s->ablk);
+			s->ablk = NULL;
+		}
+		if (s->ablk != NULL)
+			delta_gen_set_blocks(s->gen, s->ablk);
 	}
 }
 

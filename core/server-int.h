@@ -163,6 +163,12 @@ struct server_stream {
 	struct blocks *ablk;	/* the new version's list, open at anext */
 	uint8_t *abuf;		/* one block's bytes */
 	uint32_t aflags;	/* the cache entry's flags */
+	/* the changed-blocks path (/v1/blocks, WIRE_V_BLOCKS) */
+	int ablocks;		/* this is a /v1/blocks answer */
+	struct blocks *aold;	/* the cached list of the standby's version */
+	uint64_t abuf_off;	/* file offset of abuf's bytes */
+	size_t abuf_len;	/* bytes in abuf */
+	uint64_t asent;		/* blocks sent */
 
 	/* changes */
 	struct changes *changes;
@@ -272,6 +278,7 @@ int serve_files_produce(struct server_stream *s);
 
 /* serve-append.c */
 int serve_append_begin(struct server *srv, struct server_request *rq);
+int serve_append_blocks_begin(struct server *srv, struct server_request *rq);
 int serve_append_frame(void *arg, uint8_t type, const uint8_t *p,
     uint32_t len);
 void serve_append_end(struct server *srv, struct server_request *rq);

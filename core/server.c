@@ -235,7 +235,8 @@ server_stream_run(void *cls, uint64_t pos, char *buf, size_t max)
 		pthread_mutex_unlock(&s->srv->lock);
 		metrics_add(s->kind == SERVER_STREAM_FILES ?
 		    METRICS_SERVED_BYTES_WHOLE : s->kind ==
-		    SERVER_STREAM_APPEND ? METRICS_SERVED_BYTES_APPEND :
+		    SERVER_STREAM_APPEND ? (s->ablocks ?
+		    METRICS_SERVED_BYTES_BLOCKS : METRICS_SERVED_BYTES_APPEND) :
 		    METRICS_SERVED_BYTES_DELTA, n);
 		/* A long transfer is a live standby too. */
 		if (s->srv->opts.role == WIRE_ROLE_RESCUE)
@@ -544,6 +545,10 @@ static const struct server_route server_routes[] = {
 	  .end = serve_files_delta_end, .reply = serve_files_reply },
 	{ .method = MHD_HTTP_METHOD_POST, .path = "/v1/append",
 	  .begin = serve_append_begin, .frame = serve_append_frame,
+	  .end = serve_append_end, .reply = serve_files_reply },
+	{ .method = MHD_HTTP_METHOD_POST, .path = "/v1/blocks",
+	  .min_version = WIRE_V_BLOCKS,
+	  .begin = serve_append_blocks_begin, .frame = serve_append_frame,
 	  .end = serve_append_end, .reply = serve_files_reply },
 	{ .method = MHD_HTTP_METHOD_GET, .path = "/v1/changes",
 	  .reply = serve_changes_reply },

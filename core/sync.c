@@ -943,6 +943,18 @@ sync_entry_file(struct syncer *s, const struct wire_entry *e,
 		if (r != 0 || ao == APPEND_DONE)
 			return r;
 	}
+	/* Changed in place: perhaps only some of its blocks. A file that
+	 * goes to a lane tries it there, beside later batches, which must
+	 * not wait for its clone. */
+	if (le != NULL && le->type == WALK_FILE && !lane_wanted(s, e->size) &&
+	    append_store_wanted(s, (uint64_t)le->st.st_size) &&
+	    append_store_wanted(s, e->size)) {
+		enum clone_outcome co;
+
+		r = clone_file(s, path, plen, &co);
+		if (r != 0 || co == CLONE_DONE || co == CLONE_LATER)
+			return r;
+	}
 	delta = le != NULL && le->type == WALK_FILE &&
 	    (uint64_t)le->st.st_size >= s->cfg->delta_min_size &&
 	    e->size >= s->cfg->delta_min_size;

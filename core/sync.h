@@ -45,6 +45,8 @@ struct sync_stats {
 	uint64_t files_whole;	/* files received whole */
 	uint64_t files_delta;	/* files rebuilt from a delta */
 	uint64_t files_appended; /* files appended to in place */
+	uint64_t files_blocks;	/* files rebuilt from a clone and their
+				 * changed blocks */
 	uint64_t files_failed;	/* files not replicated (partial) */
 	uint64_t dirs_created;
 	uint64_t links_set;

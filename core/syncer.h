@@ -402,6 +402,36 @@ enum append_outcome {
 int append_file(struct syncer *s, const char *path, size_t plen,
     enum append_outcome *out);
 
+/* The store's entry of the file of stat st, if it vouches for it (its
+ * device, inode, size and mtime): 0 and b (initialised) its list, else
+ * -AR_EIO (absent, stale or corrupt: removed) or -AR_ENOMEM. */
+int append_store_get(struct syncer *s, const struct stat *st,
+    struct blocks *b);
+
+/* ---------------------------------------------------------------- */
+/* clone.c: the changed-blocks path */
+
+/* How the temp file became a copy of the local one. */
+enum clone_how {
+	CLONE_REFLINK,		/* ioctl FICLONE: the extents shared */
+	CLONE_KERNEL,		/* copy_file_range */
+	CLONE_PLAIN,		/* read and write */
+};
+/* What clone_file did. */
+enum clone_outcome {
+	CLONE_DONE,		/* the file is the primary's version */
+	CLONE_UNTRIED,		/* no store entry, or the peer is older */
+	CLONE_REFUSED,		/* the primary holds no list of this
+				 * version, or a check failed (logged): the
+				 * delta path */
+	CLONE_LATER,		/* following: it changed while the primary
+				 * read it; a later batch brings it */
+};
+/* Bring path to the primary's version from a clone of the local copy
+ * and the blocks that differ, when the block store vouches for it. */
+int clone_file(struct syncer *s, const char *path, size_t plen,
+    enum clone_outcome *out);
+
 /* ---------------------------------------------------------------- */
 /* apply.c: a batch of changes */
 

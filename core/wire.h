@@ -37,6 +37,11 @@
 				 * since): a big file of an earlier batch
 				 * is still sent in its own lane
 				 * (PROTOCOL.md "Lanes") */
+#define WIRE_V_BLOCKS 8		/* POST /v1/blocks: the blocks of a
+				 * changed file that differ from the
+				 * version the standby names in Q
+				 * (PROTOCOL.md "The changed-blocks
+				 * path") */
 /* The I frame: the name of a uid or gid the next entries use, in the
  * manifest and in a batch of changes (map_users, idnames.h). */
 #define WIRE_V_NAMES 9

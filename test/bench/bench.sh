@@ -53,6 +53,16 @@
 # without (--lane-min-size 0) and lsyncd. BENCH_LANE_MB (default 1000,
 # MB = 10^6) and BENCH_LANE_REPS (default 5) set the size and the
 # repetitions. BENCH_PART=lanes runs only this part.
+# Seventh part, changes in place (see "inplace part" below): a file of
+# BENCH_INPLACE_MB (1000) MB replicated by asyncrep; 1 MiB of it
+# overwritten in the middle, then a one-shot sync timed, then another
+# 1 MiB overwritten with sync --follow running, timed until the standby's
+# copy holds it; rsync -a, -a --inplace and -a --fsync of each change
+# to the daemon in the same run, as the anchors. BENCH_INPLACE_REPS (3)
+# repetitions, warm cache; the same again with the standby's and rsync's
+# copies on a loop-mounted XFS (reflinks), as root. A sync before each
+# timed run, so that no tool pays for another's dirty pages.
+# BENCH_PART=inplace runs only this part.
 if [ -z "${BASH_VERSION:-}" ]; then
 	exec bash "$0" "$@"
 fi
@@ -78,10 +88,10 @@ done
 TIME=/usr/bin/time
 [ -x "$TIME" ] || { echo "bench: /usr/bin/time is missing (apt-get install -y time)"; exit 1; }
 RSYNC_FSYNC=yes
-rsync --help 2>/dev/null | grep -q -- '--fsync' || RSYNC_FSYNC=no
+rsync --help 2>/dev/null | grep -- '--fsync' >/dev/null || RSYNC_FSYNC=no
 
 PART=${BENCH_PART:-all}
-case $PART in all|copy|follow|tls|metrics|append|lanes) ;; *) echo "bench: BENCH_PART is all, copy, follow, tls, metrics, append or lanes"; exit 1 ;; esac
+case $PART in all|copy|follow|tls|metrics|append|lanes|inplace) ;; *) echo "bench: BENCH_PART is all, copy, follow, tls, metrics, append, lanes or inplace"; exit 1 ;; esac
 if [ "$PART" = all ] || [ "$PART" = follow ] || [ "$PART" = lanes ]; then
 	command -v lsyncd >/dev/null || { echo "bench: lsyncd is missing (apt-get install -y lsyncd)"; exit 1; }
 fi
@@ -116,6 +126,7 @@ cleanup() {
 	stop_pid "$WATCH_PID"
 	stop_tree "$LSYNCD_PID"
 	stop_pid "$RSYNCD_PID"
+	[ -z "${IP_MOUNTED:-}" ] || umount -l "$IP_MOUNTED" || :
 	if [ -n "${BENCH_LOGS:-}" ] && [ -d "$SCRATCH/logs" ]; then
 		mkdir -p "$BENCH_LOGS" && cp -a "$SCRATCH/logs/." "$BENCH_LOGS/" || :
 	fi
@@ -589,7 +600,7 @@ log_check() {	# NAME FILE...
 
 FSTART=$(now)
 at() { printf '[%5.0f s] ' "$(elapsed "$FSTART" "$(now)")"; }
-if [ "$PART" != tls ] && [ "$PART" != metrics ] && [ "$PART" != append ] && [ "$PART" != lanes ]; then	# the follow measurements
+if [ "$PART" != tls ] && [ "$PART" != metrics ] && [ "$PART" != append ] && [ "$PART" != lanes ] && [ "$PART" != inplace ]; then	# the follow measurements
 echo
 echo "follow part: lag ($LAG_WRITES writes of 4 KiB), burst ($BURST_FILES x 4 KiB in $BURST_DIRS dirs),"
 echo "  start-up and RSS on $TREE_FILES files of $TREE_SIZE bytes in $TREE_DIRS directories"
@@ -1027,6 +1038,119 @@ printf '%-8s %-34s %12s %12s %12s %5s  %s\n' "" "" p50 p99 max lost target
 for r in "${LANE_ROWS[@]}"; do echo "$r"; done
 echo "lanes part: $(elapsed "$NSTART" "$(now)") s"
 fi	# sixth part
+if [ "$PART" = all ] || [ "$PART" = inplace ]; then	# seventh part: in place
+# --- inplace part: 1 MiB overwritten in the middle of a big file ------------------
+IPSTART=$(now)
+IP_MB=${BENCH_INPLACE_MB:-$((1000 / div))}
+IP_REPS=${BENCH_INPLACE_REPS:-3}
+IP_SIZE=1048576
+IP_ROWS=() IP_MOUNTED=
+echo
+echo "inplace part: 1 MiB overwritten in the middle of a $IP_MB MB file replicated by"
+echo "  asyncrep, one-shot and following, against rsync of the same change ($IP_REPS repetitions, warm cache)"
+mkdir -p "$SCRATCH/ip"
+head -c $((IP_MB * 1000000)) /dev/urandom >"$SCRATCH/ip/big"
+# stats NAME VALUES...: min, median and max of the seconds.
+ip_stats() {
+	local name=$1; shift
+	IP_ROWS+=("$(printf '%s\n' "$@" | sort -n | awk -v n="$name" '
+		{ v[NR] = $1 }
+		END { if (NR == 0) { printf "%-44s n/a", n; exit }
+		      printf "%-44s %8.3f %8.3f %8.3f  (%d runs)", n, v[1],
+		      v[int((NR + 1) / 2)], v[NR], NR }')")
+}
+# ip_rsync DIR [options]: one timed rsync -a of the change to the daemon.
+ip_rsync() {
+	local d=$1 t0; shift
+	sync	# no tool pays for another's dirty pages
+	t0=$(now)
+	timeout 600 rsync -a --stats "$@" "$SCRATCH/ip/" \
+		"rsync://127.0.0.1:$RSYNC_PORT/bench/$d/" >"$SCRATCH/rsync.log" 2>&1 ||
+		{ echo "  rsync $* FAILED"; tail -3 "$SCRATCH/rsync.log"; return 1; }
+	elapsed "$t0" "$(now)"
+	cmp -s "$SCRATCH/ip/big" "$SCRATCH/rsyncd/$d/big" || echo "  MISMATCH: rsync $* to $d" >&2
+}
+# ip_fs FS: the standby's copy and rsync's on FS (local: beside the
+# source; xfs: a loop-mounted XFS image under the rsync module).
+ip_fs() {
+	local fs=$1 base=ip-$1 dst st one=() fol=() rp=() ri=() rf=() off t0 t r how wire
+	dst="$SCRATCH/rsyncd/$base/asyncrep"
+	st="$SCRATCH/state-ip$fs"
+	mkdir -p "$SCRATCH/rsyncd/$base"
+	for r in plain inplace fsync; do
+		cp -a "$SCRATCH/ip" "$SCRATCH/rsyncd/$base/$r"
+	done
+	start_watch "ip$fs" "ip$fs" "$SCRATCH/ip" 0 || return 0
+	# Replicated by asyncrep, so both sides hold its block lists.
+	"$ASYNCREP" sync --data-dir "$dst" --state-dir "$st" \
+		--primary "127.0.0.1:$WATCH_PORT" 2>"$SCRATCH/logs/sync-ip$fs.log" ||
+		{ echo "  the first sync FAILED"; stop_all; return 0; }
+	for rep in $(seq 1 "$IP_REPS"); do
+		# one-shot: the change, then one sync
+		off=$((IP_MB * 1000000 / 2 + rep * 3 * IP_SIZE + 12345))
+		"$PYTHON3" "$LAGPY" overwrite "$SCRATCH/ip/big" "$off" "$IP_SIZE"
+		sync
+		t0=$(now)
+		"$ASYNCREP" sync -v --data-dir "$dst" --state-dir "$st" \
+			--primary "127.0.0.1:$WATCH_PORT" 2>"$SCRATCH/ip-sync.log" ||
+			echo "  asyncrep sync FAILED"
+		one+=("$(elapsed "$t0" "$(now)")")
+		cmp -s "$SCRATCH/ip/big" "$dst/big" || echo "  MISMATCH: asyncrep one-shot"
+		how=$(sed -n 's/.*changed blocks into a clone (\(.*\))/\1/p' "$SCRATCH/ip-sync.log")
+		wire=$(sed -n 's/.*sent \([0-9][0-9]*\) bytes *received \([0-9][0-9]*\) bytes.*/\1 \2/p' \
+			"$SCRATCH/ip-sync.log" | tail -1 | awk '{ print $1 + $2 }')
+		cat "$SCRATCH/ip-sync.log" >>"$SCRATCH/logs/sync-ip$fs.log"
+		rp+=("$(ip_rsync "$base/plain")") || :
+		ri+=("$(ip_rsync "$base/inplace" --inplace)") || :
+		[ "$RSYNC_FSYNC" = yes ] && rf+=("$(ip_rsync "$base/fsync" --fsync)")
+		# following: the change, timed until the standby's copy holds it
+		start_follow "ip$fs-$rep" "$dst"
+		wait_log "$FOLLOW_LOG" 'following' 300 "$FOLLOW_PID" "$(now)" || :
+		sync
+		t=$("$PYTHON3" "$LAGPY" inplacelag "$SCRATCH/ip/big" "$dst/big" \
+			$((off + IP_SIZE + 54321)) "$IP_SIZE" 600) || :
+		fol+=("$t")
+		stop_pid "$FOLLOW_PID"; FOLLOW_PID=
+		cmp -s "$SCRATCH/ip/big" "$dst/big" || echo "  MISMATCH: asyncrep following"
+		rp+=("$(ip_rsync "$base/plain")") || :
+		ri+=("$(ip_rsync "$base/inplace" --inplace)") || :
+		[ "$RSYNC_FSYNC" = yes ] && rf+=("$(ip_rsync "$base/fsync" --fsync)")
+		printf '  %s run %d: asyncrep one-shot %s s (%s, %s on the wire), following %s s; rsync -a %s s, --inplace %s s\n' \
+			"$fs" "$rep" "${one[-1]}" "${how:-no clone}" "$(human "${wire:-n/a}")" "$t" "${rp[-2]}" "${ri[-2]}"
+	done
+	stop_all
+	ip_stats "$fs: asyncrep one-shot" "${one[@]}"
+	ip_stats "$fs: asyncrep following (write to visible)" "${fol[@]}"
+	ip_stats "$fs: rsync -a" "${rp[@]}"
+	ip_stats "$fs: rsync -a --inplace" "${ri[@]}"
+	[ "$RSYNC_FSYNC" = yes ] && ip_stats "$fs: rsync -a --fsync" "${rf[@]}"
+	IP_ROWS+=("$(printf '%-44s one-shot %s, following %s of rsync -a (medians)' "$fs: asyncrep / rsync -a" \
+		"$(printf '%s\n' "${one[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }' |
+			awk -v r="$(printf '%s\n' "${rp[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')" \
+			'{ printf "%.2f", (r > 0 ? $1 / r : 0) }')" \
+		"$(printf '%s\n' "${fol[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }' |
+			awk -v r="$(printf '%s\n' "${rp[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')" \
+			'{ printf "%.2f", (r > 0 ? $1 / r : 0) }')")")
+	rm -rf "$SCRATCH/rsyncd/$base/"* "$st"
+}
+ip_fs local
+# The same with the standby (and rsync's copies) on XFS, which has reflinks.
+if [ "$(id -u)" -eq 0 ] && command -v mkfs.xfs >/dev/null 2>&1 &&
+	mkdir -p "$SCRATCH/rsyncd/ip-xfs" &&
+	truncate -s $((IP_MB * 6 + 600))M "$SCRATCH/ip-xfs.img" &&
+	mkfs.xfs -q "$SCRATCH/ip-xfs.img" &&
+	mount -o loop "$SCRATCH/ip-xfs.img" "$SCRATCH/rsyncd/ip-xfs"; then
+	IP_MOUNTED=$SCRATCH/rsyncd/ip-xfs
+	ip_fs xfs
+	umount "$IP_MOUNTED" && IP_MOUNTED=
+else
+	echo "  (no XFS row: needs root, mkfs.xfs and a loop device)"
+fi
+rm -rf "$SCRATCH/ip" "$SCRATCH/ip-xfs.img" "$SCRATCH/rsyncd/ip-"*
+echo "inplace part (seconds: min median max; targets: asyncrep <= 0.5 x rsync, <= 0.25 x with reflinks)"
+for r in "${IP_ROWS[@]}"; do echo "  $r"; done
+echo "inplace part: $(elapsed "$IPSTART" "$(now)") s"
+fi	# seventh part
 fi	# second part
 
 echo

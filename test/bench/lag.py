@@ -19,6 +19,12 @@
       with their index, go to SAMPLES_FILE if given ("-": nowhere). WARM
       unmeasured writes (SRC/warm-TAG-i, waited for up to WARM_TIMEOUT
       seconds each) come first.
+  lag.py overwrite SRC OFFSET SIZE
+      SIZE random bytes over SRC at OFFSET, in place, fsynced.
+  lag.py inplacelag SRC DST OFFSET SIZE TIMEOUT
+      the same, then poll DST (every 1 ms, opened each time) until it
+      holds those bytes at OFFSET; prints the seconds from before the
+      write, or "timeout" (exit 1).
   lag.py burst SRC DST COUNT DIRS TIMEOUT
       write COUNT files of 4 KiB into DIRS new directories under
       SRC/burst as fast as possible, then poll DST/burst (every 5 ms) until
@@ -411,10 +417,51 @@ def behind(src, dst, mode, stage, count, timeout, samples="-"):
     return 0
 
 
+def overwrite(src, offset, size):
+    """SIZE random bytes over SRC at OFFSET, in place, fsynced."""
+    data = os.urandom(int(size))
+    fd = os.open(src, os.O_WRONLY)
+    try:
+        os.pwrite(fd, data, int(offset))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return data
+
+
+def holds(dst, offset, data):
+    try:
+        fd = os.open(dst, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        return os.pread(fd, len(data), offset) == data
+    finally:
+        os.close(fd)
+
+
+def inplacelag(src, dst, offset, size, timeout):
+    """Overwrite SIZE bytes of SRC at OFFSET, then poll DST (every 1 ms,
+    opened again each time: the standby renames a new version in) until
+    it holds them; print the seconds from before the write."""
+    offset, timeout = int(offset), float(timeout)
+    t0 = time.monotonic()
+    data = overwrite(src, offset, size)
+    deadline = t0 + timeout
+    while time.monotonic() < deadline:
+        if holds(dst, offset, data):
+            print("%.3f" % (time.monotonic() - t0))
+            return 0
+        time.sleep(0.001)
+    print("timeout")
+    return 1
+
+
 def main(argv):
     cmds = {"mktree": mktree, "same": same, "lag": lag, "burst": burst,
             "waitlog": waitlog, "appendlag": appendlag, "steady": steady,
-            "behind": behind}
+            "behind": behind, "inplacelag": inplacelag,
+            "overwrite": lambda *a: overwrite(*a) and 0}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.stderr.write(__doc__)
         return 2

@@ -7,7 +7,8 @@ Usage:
                   [--auth-token-file F] [--lifetime SECONDS]
 
 It speaks PROTOCOL.md (versions 1 and 2; WIRE_V_APPEND in the append-* modes, which
-answer POST /v1/append) over HTTP/1.1 with the Python standard
+answer POST /v1/append; WIRE_V_BLOCKS in the blocks-* modes, which answer
+POST /v1/blocks) over HTTP/1.1 with the Python standard
 library only: GET /v1/hello, GET /v1/manifest, POST /v1/files and
 POST /v1/delta. It serves the tree under --tree honestly (a manifest built
 from lstat, whole files, and "deltas" that are a single librsync LITERAL
@@ -65,6 +66,7 @@ def _wire_constant(name):
 
 V_FIDELITY = _wire_constant("WIRE_V_FIDELITY")  # special files, xattrs, links
 V_APPEND = _wire_constant("WIRE_V_APPEND")  # POST /v1/append
+V_BLOCKS = _wire_constant("WIRE_V_BLOCKS")  # POST /v1/blocks
 V_NAMES = _wire_constant("WIRE_V_NAMES")  # I frames: owner names
 ROLE_PRIMARY = 1
 MAX_FRAME = 1 << 20
@@ -133,6 +135,21 @@ MODES = {
         "speaks version 3; as append-bad-block, but the D frames carry more "
         "bytes than the announced block holds. Never write past the block: "
         "refuse (6), the copy unchanged.",
+    "blocks-bad-block":
+        "speaks the changed-blocks version; the victim (--victim) is "
+        "announced changed in place (its middle 4 KiB, size kept), and the "
+        "/v1/blocks answer announces a block hash that does not match the "
+        "bytes it sends. The standby must refuse the answer before writing "
+        "them, say why, and take the delta path (answered honestly): 0, "
+        "the new version, no temp file left.",
+    "blocks-expand":
+        "as blocks-bad-block, but the D frames carry more bytes than the "
+        "announced block holds. Never write past the block: refuse, the "
+        "delta path, 0.",
+    "blocks-skip":
+        "as blocks-bad-block, but the changed block is left out: only T, "
+        "with a root that is not the new version's. The standby's root "
+        "check must refuse it: the delta path, 0.",
     "corrupt-delta":
         "big.bin is announced as changed (same size, new mtime); /v1/files "
         "answers honestly, but the /v1/delta answer holds garbage D frames "
@@ -433,6 +450,7 @@ class Fake:
         self.delta_answers = {}    # path -> frames answering /v1/delta
         self.top_version = VERSION  # V_APPEND in the append modes
         self.append_answer = None  # the answer to /v1/append
+        self.blocks_answer = None  # the answer to /v1/blocks
         self.lifetime = args.lifetime
         self.token = None
         if args.auth_token_file:
@@ -570,6 +588,34 @@ class Fake:
                                      b"\x11" * 16)
             + frame("D", b"\x5a" * 70000)
             + trailer_frame(node.size, b"\0" * 32) + end_frame(1))
+
+    def blocks_victim(self, victim):
+        node, basis, new = self.delta_victim(victim)
+        self.top_version = V_BLOCKS
+        idx = (len(basis) // 2) // 65536
+        return node, idx, new[idx * 65536:(idx + 1) * 65536]
+
+    def setup_blocks_bad_block(self, victim):
+        node, idx, blk = self.blocks_victim(victim)
+        self.blocks_answer = (
+            file_frame(node) + frame("B", struct.pack(">Q", idx) +
+                                     b"\x11" * 16)
+            + frame("D", blk) + trailer_frame(node.size, b"\0" * 32)
+            + end_frame(1))
+
+    def setup_blocks_expand(self, victim):
+        node, idx, blk = self.blocks_victim(victim)
+        self.blocks_answer = (
+            file_frame(node) + frame("B", struct.pack(">Q", idx) +
+                                     b"\x11" * 16)
+            + frame("D", blk + b"\x5a" * 5000)
+            + trailer_frame(node.size, b"\0" * 32) + end_frame(1))
+
+    def setup_blocks_skip(self, victim):
+        node, _, _ = self.blocks_victim(victim)
+        self.blocks_answer = (file_frame(node)
+                              + trailer_frame(node.size, b"\0" * 32)
+                              + end_frame(1))
 
     def setup_corrupt_delta(self, victim):
         node, _, new = self.delta_victim(victim)
@@ -846,6 +892,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.reply(404, b"")
             else:
                 self.reply(200, fake.append_answer)
+            return
+        if path == "/v1/blocks":
+            self.note("POST /v1/blocks")
+            if fake.blocks_answer is None:
+                self.reply(404, b"")
+            else:
+                self.reply(200, fake.blocks_answer)
             return
         try:
             reqs = parse_requests(body)

@@ -80,6 +80,53 @@ test_hashes_each_block(void **state)
 	free(p);
 }
 
+/* A list made of block hashes (the changed-blocks path) is the list of
+ * the bytes, with the same root; only whole blocks may come before. */
+static void
+test_add_hash_same_list(void **state)
+{
+	static const size_t sizes[] = { 1, B - 1, B, B + 1, 3 * B,
+	    3 * B + 7 };
+	uint8_t *p = test_data(4 * B);
+	uint8_t h[BLOCKS_HASH_LEN], r1[BLOCKS_ROOT_LEN], r2[BLOCKS_ROOT_LEN];
+	struct blocks a, b;
+	size_t i, off, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		test_list(p, sizes[i], &a);
+		assert_int_equal(blocks_init(&b), 0);
+		for (off = 0; off < sizes[i]; off += len) {
+			len = sizes[i] - off < B ? sizes[i] - off : B;
+			blocks_hash(p + off, len, h);
+			assert_int_equal(blocks_add_hash(&b, h, len), 0);
+		}
+		assert_int_equal(blocks_end(&b), 0);
+		assert_int_equal(b.n, a.n);
+		assert_int_equal(b.size, a.size);
+		blocks_root(&a, r1);
+		blocks_root(&b, r2);
+		assert_memory_equal(r1, r2, BLOCKS_ROOT_LEN);
+		blocks_release(&a);
+		blocks_release(&b);
+	}
+	/* After a short block, or bytes not a whole block: refused. */
+	assert_int_equal(blocks_init(&b), 0);
+	blocks_hash(p, 10, h);
+	assert_int_equal(blocks_add_hash(&b, h, 10), 0);
+	assert_int_equal(blocks_add_hash(&b, h, 10), -AR_EINTERNAL);
+	blocks_release(&b);
+	assert_int_equal(blocks_init(&b), 0);
+	assert_int_equal(blocks_update(&b, p, 100), 0);
+	assert_int_equal(blocks_add_hash(&b, h, B), -AR_EINTERNAL);
+	assert_int_equal(blocks_add_hash(&b, h, 0), -AR_EINTERNAL);
+	blocks_release(&b);
+	assert_int_equal(blocks_init(&b), 0);
+	assert_int_equal(blocks_add_hash(&b, h, B + 1), -AR_EINTERNAL);
+	blocks_release(&b);
+	free(p);
+}
+
 /* Fed in pieces of any size, the list is the same. */
 static void
 test_pieces_change_nothing(void **state)
@@ -319,6 +366,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hashes_each_block),
+		cmocka_unit_test(test_add_hash_same_list),
 		cmocka_unit_test(test_pieces_change_nothing),
 		cmocka_unit_test(test_append_across_boundaries),
 		cmocka_unit_test(test_reopen_shorter),

@@ -1,0 +1,544 @@
+/*
+ * clone.c: the changed-blocks path of the standby (PROTOCOL.md "The
+ * changed-blocks path", WIRE_V_BLOCKS).
+ *
+ * A big file changed in place on the primary costs the blocks that
+ * differ: the standby names the version it holds (the root of its block
+ * store entry, which vouches for its copy), the primary answers the
+ * blocks whose hashes differ from that version's, and the standby
+ * builds the new version in a temp file made as a clone of its copy
+ * (FICLONE where the file system shares extents, else copy_file_range,
+ * else read and write, holes kept), writes each block only after its
+ * hash matched, checks the new root (unchanged blocks' hashes from the
+ * store, not read again), makes it durable and renames it over the
+ * copy: a reader sees the old version or the new one. Anything the
+ * path cannot prove goes back to the delta path, with the reason.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blocks.h"
+#include "client.h"
+#include "error.h"
+#include "fs.h"
+#include "log.h"
+#include "metrics.h"
+#include "syncer.h"
+#include "walk.h"
+#include "wire.h"
+
+/* Bytes a plain copy moves at a time. */
+#define CLONE_COPY_CHUNK (1024u * 1024)
+
+/* ---------------------------------------------------------------- */
+/* The clone of the local copy */
+
+/* Copy [off, off + len) of src to dst, in the kernel when it can. */
+static int
+clone_copy_range(int dst, int src, uint64_t off, uint64_t len, int *plain,
+    uint8_t **buf)
+{
+	loff_t in, out;
+	ssize_t n;
+	size_t want;
+
+	while (len > 0 && !*plain) {
+		in = out = (loff_t)off;
+		want = len < (UINT64_C(1) << 30) ? (size_t)len : 1u << 30;
+		n = copy_file_range(src, &in, dst, &out, want, 0);
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS ||
+		    errno == EINVAL || errno == EOPNOTSUPP || errno == EPERM))
+			*plain = 1;
+		else if (n <= 0)
+			return -AR_EIO;
+		else {
+			off += (uint64_t)n;
+			len -= (uint64_t)n;
+		}
+	}
+	if (len > 0 && *buf == NULL) {
+		*buf = malloc(CLONE_COPY_CHUNK);
+		if (*buf == NULL)
+			return -AR_ENOMEM;
+	}
+	while (len > 0) {
+		want = len < CLONE_COPY_CHUNK ? (size_t)len : CLONE_COPY_CHUNK;
+		n = fs_pread_full(src, *buf, want, off);
+		if (n < 0 || (size_t)n != want ||
+		    fs_pwrite_full(dst, *buf, want, off) != 0)
+			return -AR_EIO;
+		off += want;
+		len -= want;
+	}
+	return 0;
+}
+
+/*
+ * dst (empty) becomes a copy of the first size bytes of src: a reflink
+ * (the extents shared) where the file system has them, else the data
+ * extents copied (holes stay holes). *how says which.
+ */
+static int
+clone_copy(int dst, int src, uint64_t size, enum clone_how *how)
+{
+	uint8_t *buf = NULL;
+	uint64_t off = 0, end;
+	off_t data, hole;
+	int plain = 0, r = 0;
+
+	if (ioctl(dst, FICLONE, src) == 0) {
+		*how = CLONE_REFLINK;
+		return 0;
+	}
+	while (r == 0 && off < size) {
+		data = lseek(src, (off_t)off, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			break;		/* a hole to the end */
+		if (data < 0) {
+			/* No hole information: all data. */
+			r = clone_copy_range(dst, src, off, size - off, &plain,
+			    &buf);
+			break;
+		}
+		if ((uint64_t)data >= size)
+			break;
+		hole = lseek(src, data, SEEK_HOLE);
+		end = hole < 0 || (uint64_t)hole > size ? size :
+		    (uint64_t)hole;
+		r = clone_copy_range(dst, src, (uint64_t)data,
+		    end - (uint64_t)data, &plain, &buf);
+		off = end;
+	}
+	free(buf);
+	if (r == 0 && ftruncate(dst, (off_t)size) != 0)
+		r = -AR_EIO;
+	*how = plain ? CLONE_PLAIN : CLONE_KERNEL;
+	return r;
+}
+
+/* ---------------------------------------------------------------- */
+/* The answer to /v1/blocks */
+
+/* Where the answer is. */
+enum clone_state {
+	CLONE_WAIT,		/* nothing yet: F or R */
+	CLONE_BLOCK,		/* F or a block done: B, or T */
+	CLONE_DATA,		/* B seen: D frames fill the block */
+	CLONE_VERIFIED,		/* T matched: Z ends it */
+	CLONE_FALLBACK,		/* R: the delta path */
+};
+
+struct clone_ctx {
+	struct syncer *s;
+	const char *path;
+	size_t plen;
+	int dirfd;
+	const char *base;
+	int fd;			/* the local copy */
+	int tmpfd;		/* the new version */
+	char tmp[NAME_MAX + 1];
+	enum clone_how how;
+	struct blocks old;	/* the store's list of the copy */
+	struct blocks b;	/* the new version's */
+	struct wire_entry *fe;	/* the F frame */
+	enum clone_state state;
+	int ended;		/* Z seen */
+	const char *why;	/* a check failed: the delta path, and why */
+	uint32_t reason;	/* of the primary's R */
+	uint64_t size;		/* the new size (F) */
+	uint64_t index;		/* the block being received */
+	uint64_t next;		/* first block not yet listed */
+	uint64_t blen, have;
+	uint64_t received;	/* bytes of blocks written */
+	uint8_t want[BLOCKS_HASH_LEN];
+	uint8_t *buf;		/* one block */
+	struct wire_reader rd;
+};
+
+/* A check failed: stop the answer, the delta path does the work. */
+static int
+clone_refuse(struct clone_ctx *c, const char *why)
+{
+	c->why = why;
+	return -AR_ECHANGED;
+}
+
+static uint64_t
+clone_blen(uint64_t size, uint64_t i)
+{
+	uint64_t off = i * BLOCKS_SIZE;
+
+	return size - off < BLOCKS_SIZE ? size - off : BLOCKS_SIZE;
+}
+
+/* List the blocks [c->next, upto) as the copy holds them: each must be
+ * a block of the same length in the store's list. */
+static int
+clone_list_kept(struct clone_ctx *c, uint64_t upto)
+{
+	uint64_t len;
+	int r;
+
+	for (; c->next < upto; c->next++) {
+		len = clone_blen(c->size, c->next);
+		if (c->next >= c->old.n ||
+		    clone_blen(c->old.size, c->next) != len)
+			return clone_refuse(c, "the primary left out a block "
+			    "this copy does not hold");
+		r = blocks_add_hash(&c->b, c->old.h + c->next *
+		    BLOCKS_HASH_LEN, (size_t)len);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+static int
+clone_zero(const uint8_t *p, size_t len)
+{
+	return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
+}
+
+/* The block in buf is whole: check it, then write it into the clone. */
+static int
+clone_block_done(struct clone_ctx *c)
+{
+	uint8_t h[BLOCKS_HASH_LEN];
+	uint64_t off = c->index * BLOCKS_SIZE;
+	int r, hole = 0;
+
+	blocks_hash(c->buf, (size_t)c->blen, h);
+	if (memcmp(h, c->want, BLOCKS_HASH_LEN) != 0)
+		return clone_refuse(c, "a block does not match the hash the "
+		    "primary announced");
+	/* A whole block of zeros is a hole, not written zeros. */
+	if (c->blen == BLOCKS_SIZE && clone_zero(c->buf, BLOCKS_SIZE))
+		hole = fallocate(c->tmpfd, FALLOC_FL_PUNCH_HOLE |
+		    FALLOC_FL_KEEP_SIZE, (off_t)off, BLOCKS_SIZE) == 0;
+	if (!hole && fs_pwrite_full(c->tmpfd, c->buf, (size_t)c->blen,
+	    off) != 0)
+		return sync_fail(c->s, -AR_EIO, "'%s': cannot write the new "
+		    "version: %s", sync_esc(c->path, c->plen),
+		    strerror(errno));
+	r = blocks_add_hash(&c->b, h, (size_t)c->blen);
+	if (r != 0)
+		return r;
+	c->next = c->index + 1;
+	c->received += c->blen;
+	c->s->st->file_bytes += c->blen;
+	c->state = CLONE_BLOCK;
+	return 0;
+}
+
+/* F: the new version's stat. Make the clone at once, while the primary
+ * reads its file. */
+static int
+clone_start(struct clone_ctx *c)
+{
+	struct syncer *s = c->s;
+	int r;
+
+	c->size = c->fe->size;
+	if (s->cfg->max_file_size != 0 && c->size > s->cfg->max_file_size)
+		return clone_refuse(c, "the new version is larger than "
+		    "max_file_size");
+	if (fs_tmpfile(c->dirfd, c->base, &c->tmpfd, c->tmp,
+	    sizeof(c->tmp)) != 0)
+		return sync_fail(s, -AR_EIO, "'%s': cannot create a temp "
+		    "file: %s", sync_esc(c->path, c->plen), strerror(errno));
+	r = clone_copy(c->tmpfd, c->fd, c->old.size, &c->how);
+	if (r == 0 && c->size != c->old.size &&
+	    ftruncate(c->tmpfd, (off_t)c->size) != 0)
+		r = -AR_EIO;
+	if (r != 0)
+		return sync_fail(s, r, "'%s': cannot copy the local copy: %s",
+		    sync_esc(c->path, c->plen), r == -AR_EIO ?
+		    strerror(errno) : ar_strerror(r));
+	/* A copy is data to write: start now, while the blocks arrive,
+	 * so the fsync at the end finds less to do. */
+	if (c->how != CLONE_REFLINK)
+		(void)sync_file_range(c->tmpfd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	c->state = CLONE_BLOCK;
+	return 0;
+}
+
+static int
+clone_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct clone_ctx *c = arg;
+	struct wire_block wb;
+	struct wire_trailer t;
+	struct wire_retry rt;
+	uint8_t root[BLOCKS_ROOT_LEN];
+	uint64_t count;
+	int r;
+
+	if (c->ended)
+		return sync_fail(c->s, -AR_EPROTO, "'%s': changed blocks: "
+		    "data after the end", sync_esc(c->path, c->plen));
+	switch (type) {
+	case WIRE_FILE:
+		if (c->state != CLONE_WAIT ||
+		    wire_get_entry(p, len, WIRE_FILE, c->fe) != 0 ||
+		    c->fe->type != WALK_FILE ||
+		    strcmp(c->fe->name, c->path) != 0 ||
+		    c->fe->size > BLOCKS_MAX_FILE)
+			return clone_refuse(c, "malformed or unexpected "
+			    "header");
+		/* map_users: the owner this standby gives the names. */
+		sync_map_ids(c->s, c->fe);
+		return clone_start(c);
+	case WIRE_BLOCK:
+		/* In order, each at most once, never past the new size. */
+		if (c->state != CLONE_BLOCK || wire_get_block(p, len, &wb) !=
+		    0 || wb.index < c->next || wb.index >= blocks_count(c->size))
+			return clone_refuse(c, "unexpected block");
+		r = clone_list_kept(c, wb.index);
+		if (r != 0)
+			return r;
+		memcpy(c->want, wb.hash, BLOCKS_HASH_LEN);
+		c->index = wb.index;
+		c->blen = clone_blen(c->size, wb.index);
+		c->have = 0;
+		c->state = CLONE_DATA;
+		return 0;
+	case WIRE_DATA:
+		/* Never more than the block announced. */
+		if (c->state != CLONE_DATA || len > c->blen - c->have)
+			return clone_refuse(c, "data out of place or past its "
+			    "block");
+		memcpy(c->buf + c->have, p, len);
+		c->have += len;
+		if (c->have < c->blen)
+			return 0;
+		return clone_block_done(c);
+	case WIRE_TRAILER:
+		if (c->state != CLONE_BLOCK || wire_get_trailer(p, len, &t) !=
+		    0 || t.size != c->size)
+			return clone_refuse(c, "unexpected trailer");
+		r = clone_list_kept(c, blocks_count(c->size));
+		if (r == 0)
+			r = blocks_end(&c->b);
+		if (r != 0)
+			return r;
+		blocks_root(&c->b, root);
+		if (memcmp(root, t.hash, BLOCKS_ROOT_LEN) != 0)
+			return clone_refuse(c, "the new version's root does not "
+			    "match the primary's");
+		c->state = CLONE_VERIFIED;
+		return 0;
+	case WIRE_RETRY:
+		if (c->state == CLONE_DATA || c->state == CLONE_VERIFIED ||
+		    wire_get_retry(p, len, &rt) != 0 ||
+		    strcmp(rt.path, c->path) != 0)
+			return clone_refuse(c, "unexpected retry");
+		c->reason = rt.reason;
+		c->state = CLONE_FALLBACK;
+		return 0;
+	case WIRE_END:
+		if (wire_get_end(p, len, &count) != 0 || count != 1 ||
+		    (c->state != CLONE_VERIFIED && c->state != CLONE_FALLBACK))
+			return clone_refuse(c, "the answer ended early");
+		c->ended = 1;
+		return 0;
+	default:
+		return clone_refuse(c, "unexpected frame");
+	}
+}
+
+static int
+clone_body(void *arg, const void *data, size_t len)
+{
+	struct clone_ctx *c = arg;
+	int r;
+
+	r = wire_reader_feed(&c->rd, data, len, clone_frame, c);
+	if (r == -AR_EPROTO && c->why == NULL && c->s->msg[0] == '\0')
+		return clone_refuse(c, "a malformed frame");
+	return r;
+}
+
+static const char *
+clone_how_name(enum clone_how how)
+{
+	switch (how) {
+	case CLONE_REFLINK:
+		return "reflink";
+	case CLONE_KERNEL:
+		return "copy_file_range";
+	case CLONE_PLAIN:
+		return "read/write copy";
+	}
+	return "?";
+}
+
+/* The new version is verified in the temp file: make it the file. */
+static int
+clone_commit(struct clone_ctx *c, const struct stat *st)
+{
+	struct syncer *s = c->s;
+	int r;
+
+	r = sync_attrs_set_fd(s, c->tmpfd, c->fe->mode, c->fe->uid,
+	    c->fe->gid, c->fe->mtime_sec, c->fe->mtime_nsec);
+	if (r == 0 && fsync(c->tmpfd) != 0)
+		r = -AR_EIO;
+	if (r == 0 && renameat(c->dirfd, c->tmp, c->dirfd, c->base) != 0)
+		r = -AR_EIO;
+	if (r != 0)
+		return sync_fail(s, r, "'%s': %s", sync_esc(c->path, c->plen),
+		    strerror(errno));
+	c->tmp[0] = '\0';
+	append_store_drop(s, st);
+	if (fs_fsync_dir(c->dirfd) != 0)
+		return sync_fail(s, -AR_EIO, "'%s': fsync of its directory: "
+		    "%s", sync_esc(c->path, c->plen), strerror(errno));
+	/* Only now, with the new version durable at its name. */
+	append_store_put(s, c->tmpfd, c->path, c->plen, &c->b);
+	return 0;
+}
+
+int
+clone_file(struct syncer *s, const char *path, size_t plen,
+    enum clone_outcome *out)
+{
+	struct clone_ctx c;
+	struct wire_append *req = NULL;
+	struct stat st;
+	uint8_t *body = NULL;
+	size_t bodymax = WIRE_HDR + 2 + WIRE_PATH_MAX + 8 + 32;
+	int r, n;
+
+	*out = CLONE_UNTRIED;
+	if (s->state.blocksfd < 0 || sync_version(s) < WIRE_V_BLOCKS)
+		return 0;
+	memset(&c, 0, sizeof(c));
+	c.s = s;
+	c.path = path;
+	c.plen = plen;
+	c.fd = c.tmpfd = -1;
+	c.fe = &s->fent;
+	c.state = CLONE_WAIT;
+	r = blocks_init(&c.b);
+	if (r == 0)
+		r = blocks_init(&c.old);
+	if (r != 0)
+		goto out0;
+	if (fs_open_parent(s->rootfd, path, &c.dirfd, &c.base) != 0) {
+		c.dirfd = -1;
+		goto out0;	/* the delta path says why */
+	}
+	c.fd = openat(c.dirfd, c.base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (c.fd < 0 || fstat(c.fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    !append_store_wanted(s, (uint64_t)st.st_size))
+		goto out;
+	blocks_release(&c.old);
+	r = append_store_get(s, &st, &c.old);
+	if (r != 0) {
+		if (r != -AR_ENOMEM) {
+			log_verbose("'%s': changed blocks: no block store "
+			    "entry vouches for this copy: the delta path",
+			    sync_esc(path, plen));
+			r = 0;
+		}
+		goto out;
+	}
+	req = malloc(sizeof(*req));
+	body = malloc(bodymax);
+	c.buf = malloc(BLOCKS_SIZE);
+	if (req == NULL || body == NULL || c.buf == NULL) {
+		r = -AR_ENOMEM;
+		goto out;
+	}
+	memcpy(req->path, path, plen);
+	req->path[plen] = '\0';
+	req->path_len = (uint16_t)plen;
+	req->size = c.old.size;
+	blocks_root(&c.old, req->root);
+	n = wire_put_append(body, bodymax, req);
+	if (n < 0) {
+		r = -AR_EINTERNAL;
+		goto out;
+	}
+	r = wire_reader_init(&c.rd, WIRE_HDR + WIRE_DATA_CHUNK);
+	if (r != 0)
+		goto out;
+	r = client_post_buf(s->client, "/v1/blocks", body, (size_t)n,
+	    clone_body, &c);
+	if (r == 0 && c.why == NULL && (!c.ended || !wire_reader_idle(&c.rd)))
+		c.why = "the answer was truncated";
+	wire_reader_release(&c.rd);
+	if (c.why != NULL && (r == 0 || r == -AR_ECHANGED)) {
+		/* Nothing became visible: the delta path, from the copy. */
+		log_warn("'%s': changed blocks: %s: the delta path",
+		    sync_esc(path, plen), c.why);
+		*out = CLONE_REFUSED;
+		r = 0;
+		goto out;
+	}
+	if (r != 0) {
+		if (s->msg[0] == '\0')
+			sync_fail(s, r, "%s", client_errmsg(s->client));
+		goto out;
+	}
+	if (c.state == CLONE_FALLBACK && c.reason == WIRE_RETRY_CHANGED &&
+	    s->following) {
+		/* Written to while the primary read it: the write is a
+		 * later change, whose batch brings the file again. The
+		 * copy stays the version it is, whole. */
+		log_verbose("'%s': changed blocks: changed while the primary "
+		    "read it: a later batch brings it", sync_esc(path, plen));
+		*out = CLONE_LATER;
+		goto out;
+	}
+	if (c.state == CLONE_FALLBACK) {
+		log_verbose("'%s': changed blocks: %s: the delta path",
+		    sync_esc(path, plen), c.reason == WIRE_RETRY_BASIS ?
+		    (c.received > 0 ? "too many blocks differ" :
+		    "the primary holds no list of this version") :
+		    "the primary could not read it whole");
+		*out = CLONE_REFUSED;
+		goto out;
+	}
+	assert(c.state == CLONE_VERIFIED && c.tmpfd >= 0);
+	r = clone_commit(&c, &st);
+	if (r != 0)
+		goto out;
+	*out = CLONE_DONE;
+	log_verbose("'%s': %llu bytes of changed blocks into a clone (%s)",
+	    sync_esc(path, plen), (unsigned long long)c.received,
+	    clone_how_name(c.how));
+	s->st->files_blocks++;
+	metrics_add(METRICS_RECV_FILES_BLOCKS, 1);
+	metrics_add(METRICS_RECV_BYTES_BLOCKS, c.received);
+	s->changed = 1;
+	sync_itemize(s, ">f.st......", path, plen, "");
+out:
+	/* A store entry that failed its check was removed; one that did
+	 * not lead to the new version stays: it still vouches for the
+	 * copy, which nothing here changed. */
+	free(req);
+	free(body);
+	free(c.buf);
+	if (c.tmpfd >= 0)
+		close(c.tmpfd);
+	if (c.tmp[0] != '\0')
+		unlinkat(c.dirfd, c.tmp, 0);
+	if (c.fd >= 0)
+		close(c.fd);
+	if (c.dirfd >= 0)
+		close(c.dirfd);
+out0:
+	blocks_release(&c.b);
+	blocks_release(&c.old);
+	return r;
+}
