@@ -939,6 +939,9 @@ AP_ROWS=()
 if start_watch ap ap "$SCRATCH/ap" 0; then
 	start_follow ap "$SCRATCH/ap-dst"
 	if same "$SCRATCH/ap" "$SCRATCH/ap-dst" 600; then
+		# The source's own writeback (it was just written, on the same
+		# file system) must not land in the first append's fsync.
+		sync
 		ino0=$(stat -c %i "$SCRATCH/ap-dst/big")
 		for run in 1 2; do
 			r=$("$PYTHON3" "$LAGPY" appendlag "$SCRATCH/ap/big" \
