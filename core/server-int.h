@@ -130,7 +130,6 @@ struct server_stream {
 	enum server_stream_kind kind;
 	struct server *srv;
 	uint32_t version;	/* the request's protocol version */
-	uint8_t out[SERVER_STREAM_OUT];
 	size_t out_len, out_pos;
 	int finished;		/* nothing more after out drains */
 	enum server_phase rphase;	/* rescue phase when the answer began */
@@ -177,6 +176,10 @@ struct server_stream {
 	size_t idx;
 	uint64_t oldest_ns;	/* recording time of the batch's first
 				 * change, for a W frame (v6 on); 0: none */
+
+	/* Last: server_stream_new zeroes what comes before it, not these
+	 * 288 KiB, which are written before they are read. */
+	uint8_t out[SERVER_STREAM_OUT];
 };
 
 struct server_stream *server_stream_new(struct server *srv,

@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,10 +106,13 @@ server_stream_free(void *cls)
 struct server_stream *
 server_stream_new(struct server *srv, enum server_stream_kind kind)
 {
-	struct server_stream *s = calloc(1, sizeof(*s));
+	struct server_stream *s = malloc(sizeof(*s));
 
 	if (s == NULL)
 		return NULL;
+	/* A calloc would clear out[] too: a memset of 288 KiB per request
+	 * once malloc serves blocks this size from the heap. */
+	memset(s, 0, offsetof(struct server_stream, out));
 	s->kind = kind;
 	s->srv = srv;
 	s->fd = -1;
