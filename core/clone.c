@@ -32,6 +32,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "syncer.h"
+#include "util.h"
 #include "walk.h"
 #include "wire.h"
 
@@ -201,12 +202,6 @@ clone_list_kept(struct clone_ctx *c, uint64_t upto)
 	return 0;
 }
 
-static int
-clone_zero(const uint8_t *p, size_t len)
-{
-	return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
-}
-
 /* The block in buf is whole: check it, then write it into the clone. */
 static int
 clone_block_done(struct clone_ctx *c)
@@ -220,7 +215,7 @@ clone_block_done(struct clone_ctx *c)
 		return clone_refuse(c, "a block does not match the hash the "
 		    "primary announced");
 	/* A whole block of zeros is a hole, not written zeros. */
-	if (c->blen == BLOCKS_SIZE && clone_zero(c->buf, BLOCKS_SIZE))
+	if (c->blen == BLOCKS_SIZE && util_all_zero(c->buf, BLOCKS_SIZE))
 		hole = fallocate(c->tmpfd, FALLOC_FL_PUNCH_HOLE |
 		    FALLOC_FL_KEEP_SIZE, (off_t)off, BLOCKS_SIZE) == 0;
 	if (!hole && fs_pwrite_full(c->tmpfd, c->buf, (size_t)c->blen,

@@ -18,6 +18,7 @@
 #include "blocks.h"
 #include "delta.h"
 #include "error.h"
+#include "util.h"
 #include "guard.h"
 #include "hash.h"
 
@@ -768,13 +769,6 @@ delta_patch_set_sparse(struct delta_patch *p)
 	p->sparse = 1;
 }
 
-/* 1 if len bytes at buf are all zero. */
-static int
-delta_zero(const uint8_t *buf, size_t len)
-{
-	return len == 0 || (buf[0] == 0 && memcmp(buf, buf + 1, len - 1) == 0);
-}
-
 /*
  * Write len bytes at off; in a sparse patch, each whole block of
  * DELTA_HOLE_BLOCK zeros at an aligned offset is skipped (the output is
@@ -794,7 +788,7 @@ delta_patch_write(struct delta_patch *p, const uint8_t *buf, size_t len,
 		n = DELTA_HOLE_BLOCK - (size_t)((off + i) % DELTA_HOLE_BLOCK);
 		if (n > len - i)
 			n = len - i;
-		if (n == DELTA_HOLE_BLOCK && delta_zero(buf + i, n)) {
+		if (n == DELTA_HOLE_BLOCK && util_all_zero(buf + i, n)) {
 			i += n;
 			continue;
 		}
@@ -803,7 +797,7 @@ delta_patch_write(struct delta_patch *p, const uint8_t *buf, size_t len,
 		for (i += n; i < len; i += n) {
 			n = len - i < DELTA_HOLE_BLOCK ? len - i :
 			    DELTA_HOLE_BLOCK;
-			if (n == DELTA_HOLE_BLOCK && delta_zero(buf + i, n))
+			if (n == DELTA_HOLE_BLOCK && util_all_zero(buf + i, n))
 				break;
 		}
 		e = delta_pwrite(p->out_fd, buf + start, i - start,

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,4 +82,12 @@ util_lock_held(int dirfd, const char *name)
 		return 0;
 	}
 	return errno == EWOULDBLOCK;
+}
+
+int
+util_all_zero(const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
 }

@@ -1,6 +1,7 @@
 /*
  * util.h: the small helpers that every module needs and none owns: the
- * monotonic clock, growth of an array by doubling, and the lock file that
+ * monotonic clock, growth of an array by doubling, a test for a run of
+ * zeros (a hole to be), and the lock file that
  * keeps a second asyncrep process out of a spool or state directory.
  */
 #ifndef ASYNCREP_UTIL_H
@@ -20,6 +21,9 @@ uint64_t util_mono_ms(void);
  */
 int util_grow(void *arr, size_t *cap, size_t need, size_t size,
     size_t min_cap);
+
+/* 1 if the len bytes at buf are all zero (len 0 included). */
+int util_all_zero(const void *buf, size_t len);
 
 /*
  * Open (creating it 0600) the file name beneath dirfd and take an
