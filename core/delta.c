@@ -18,6 +18,7 @@
 #include "blocks.h"
 #include "delta.h"
 #include "error.h"
+#include "fs.h"
 #include "util.h"
 #include "guard.h"
 #include "hash.h"
@@ -691,6 +692,9 @@ struct delta_patch {
 	uint64_t	 max_out;
 	uint64_t	 total;		/* output bytes written */
 	int		 sparse;	/* zero blocks left as holes */
+	uint64_t	 written;	/* of total, bytes written (not holes) */
+	delta_room_cb	*room;		/* asked before each write, or NULL */
+	void		*room_arg;
 	int		 done;		/* job returned RS_DONE */
 	int		 err;		/* sticky error */
 	struct hash_ctx	 hash;
@@ -769,43 +773,37 @@ delta_patch_set_sparse(struct delta_patch *p)
 	p->sparse = 1;
 }
 
+void
+delta_patch_set_room(struct delta_patch *p, delta_room_cb *room, void *arg)
+{
+	p->room = room;
+	p->room_arg = arg;
+}
+
 /*
- * Write len bytes at off; in a sparse patch, each whole block of
- * DELTA_HOLE_BLOCK zeros at an aligned offset is skipped (the output is
- * a new file, where it reads as zeros) and the size is set at the end.
+ * Write len bytes at off, after the room callback agreed; in a sparse
+ * patch, each whole block of FS_HOLE_BLOCK zeros at an aligned offset is
+ * skipped (the output is a new file, where it reads as zeros) and the
+ * size is set at the end.
  */
 static int
 delta_patch_write(struct delta_patch *p, const uint8_t *buf, size_t len,
     uint64_t off)
 {
-	size_t i = 0, n, start;
 	int e;
 
-	if (!p->sparse)
-		return delta_pwrite(p->out_fd, buf, len, off);
-	while (i < len) {
-		/* The block of the output file this byte is in. */
-		n = DELTA_HOLE_BLOCK - (size_t)((off + i) % DELTA_HOLE_BLOCK);
-		if (n > len - i)
-			n = len - i;
-		if (n == DELTA_HOLE_BLOCK && util_all_zero(buf + i, n)) {
-			i += n;
-			continue;
-		}
-		start = i;
-		/* Data up to the next whole zero block. */
-		for (i += n; i < len; i += n) {
-			n = len - i < DELTA_HOLE_BLOCK ? len - i :
-			    DELTA_HOLE_BLOCK;
-			if (n == DELTA_HOLE_BLOCK && util_all_zero(buf + i, n))
-				break;
-		}
-		e = delta_pwrite(p->out_fd, buf + start, i - start,
-		    off + start);
+	if (p->room != NULL) {
+		e = p->room(p->room_arg, p->written, len);
 		if (e != 0)
 			return e;
 	}
-	return 0;
+	if (!p->sparse) {
+		e = delta_pwrite(p->out_fd, buf, len, off);
+		if (e == 0)
+			p->written += len;
+		return e;
+	}
+	return fs_pwrite_sparse(p->out_fd, buf, len, off, &p->written);
 }
 
 /* Drive the job over the given delta bytes, writing all output. */

@@ -101,9 +101,17 @@ int delta_patch_new(int basis_fd, int out_fd, uint64_t max_out,
     struct delta_patch **out);
 int delta_patch_feed(struct delta_patch *p, const void *buf, size_t len);
 /* The output is a new, empty file: leave each aligned block of
- * DELTA_HOLE_BLOCK zeros as a hole (a sparse patch; call before feeding). */
-#define DELTA_HOLE_BLOCK 4096
+ * FS_HOLE_BLOCK zeros as a hole (a sparse patch; call before feeding). */
 void delta_patch_set_sparse(struct delta_patch *p);
+/*
+ * Before each write of at most len bytes of output, room(arg, written,
+ * len) is asked, written being the bytes written so far (holes not
+ * counted): a negative error from it fails the patch before the write.
+ * The standby's free-space check (fetch.c).
+ */
+typedef int delta_room_cb(void *arg, uint64_t written, size_t len);
+void delta_patch_set_room(struct delta_patch *p, delta_room_cb *room,
+    void *arg);
 /* Also hash the output into b (open, empty), block by block; if it
  * cannot hold them all, delta_patch_blocks_ok says 0 at the end. */
 struct blocks;

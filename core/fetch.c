@@ -156,46 +156,53 @@ fetch_writeback(int fd, uint64_t end, size_t len)
 
 /* An O frame: the hole is skipped, never written (the temp file is
  * new, so what is skipped reads as zeros), and hashed as its zeros. */
-static int
+static void
 fetch_hole(struct syncer *s, struct fetch_item *it, uint64_t hole)
 {
 	static const uint8_t zeros[65536];
 	uint64_t done;
 	size_t n;
 
-	if (lseek(it->fd, (off_t)hole, SEEK_CUR) < 0)
-		return sync_fail(s, -AR_EIO, "'%s': seek: %s",
-		    sync_esc(it->path, strlen(it->path)), strerror(errno));
 	for (done = 0; done < hole; done += n) {
 		n = hole - done < sizeof(zeros) ? (size_t)(hole - done) :
 		    sizeof(zeros);
 		hash_update(&s->batch.hash, zeros, n);
 	}
 	it->got += hole;
-	return 0;
 }
 
-/* A frame of the answer to /v1/files. */
 /*
  * Before a file of size bytes is written at dirfd: refuse one larger
- * than max_file_size, and one larger than the free space of the file
- * system (a hostile primary could announce any size; 2 KB of delta
- * legitimately expanded into a 256 MiB file). Small files are not
- * checked: a full disk fails their write all the same. Nor is a file
- * system that keeps no count of its blocks (ramfs, some FUSE: statvfs
- * says 0 of 0), nor, from WIRE_V_FIDELITY on, the logical size, which a
- * sparse file's holes do not take (its extents are written, zeros of a
- * delta are holes): there a full disk fails the write, and the temp file
- * goes.
+ * than max_file_size, and make sure what is written fits in the free
+ * space of the file system (a hostile primary could announce any size;
+ * 2 KB of delta legitimately expanded into a 256 MiB file), so a full
+ * disk gives a clear error naming the file rather than ENOSPC in the
+ * middle of a write. Before WIRE_V_FIDELITY the announced size is what
+ * will be written, and is checked here; from it on a sparse file's holes
+ * take no room (its extents are written, zeros of a delta or of a whole
+ * file are holes), so the data is counted as it is written
+ * (fetch_room_take). Small files are not checked: a full disk fails
+ * their write all the same. Nor is a file system that keeps no count of
+ * its blocks (ramfs, some FUSE: statvfs says 0 of 0).
  */
 #define FETCH_ROOM_MIN (1024u * 1024)
+/* Kept free beyond the data, for the file system's own blocks (extent
+ * trees, directories): a write into the last of it would fail. */
+#define FETCH_ROOM_SLACK (1024u * 1024)
 
 static int
-fetch_room(struct syncer *s, int dirfd, const char *path, uint64_t size)
+fetch_room_begin(struct syncer *s, struct fetch_room *rm, int dirfd,
+    const char *path, uint64_t size)
 {
 	struct statvfs vfs;
 	uint64_t avail;
 
+	memset(rm, 0, sizeof(*rm));
+	rm->s = s;
+	rm->dirfd = dirfd;
+	rm->path = path;
+	rm->size = size;
+	rm->avail = UINT64_MAX;
 	if (s->cfg->max_file_size != 0 && size > s->cfg->max_file_size)
 		return sync_fail(s, -AR_EPARTIAL, "'%s': %llu bytes, more than "
 		    "max_file_size (%llu)", sync_esc(path, strlen(path)),
@@ -203,22 +210,62 @@ fetch_room(struct syncer *s, int dirfd, const char *path, uint64_t size)
 		    (unsigned long long)s->cfg->max_file_size);
 	if (size < FETCH_ROOM_MIN)
 		return 0;
-	if (sync_version(s) >= WIRE_V_FIDELITY)
-		return 0;
 	if (fstatvfs(dirfd, &vfs) != 0)
 		return sync_fail(s, -AR_EIO, "'%s': statvfs: %s",
 		    sync_esc(path, strlen(path)), strerror(errno));
 	if (vfs.f_blocks == 0)
 		return 0;
 	avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
-	if (size > avail)
+	if (sync_version(s) < WIRE_V_FIDELITY && size > avail)
 		return sync_fail(s, -AR_EIO, "'%s': %llu bytes do not fit in "
 		    "the %llu bytes free on the file system of data_dir",
 		    sync_esc(path, strlen(path)), (unsigned long long)size,
 		    (unsigned long long)avail);
+	rm->avail = avail;
 	return 0;
 }
 
+/*
+ * Before at most len more bytes of data are written: near the end of
+ * what was free when the file began, ask the file system again (what
+ * this file wrote is counted there by now, and others may have written
+ * or freed), and refuse the write that would not fit.
+ */
+static int
+fetch_room_take(struct fetch_room *rm, size_t len)
+{
+	struct statvfs vfs;
+	uint64_t free_now;
+
+	if (rm->avail == UINT64_MAX || (rm->written <= rm->avail &&
+	    len + FETCH_ROOM_SLACK <= rm->avail - rm->written))
+		return 0;
+	if (fstatvfs(rm->dirfd, &vfs) != 0)
+		return sync_fail(rm->s, -AR_EIO, "'%s': statvfs: %s",
+		    sync_esc(rm->path, strlen(rm->path)), strerror(errno));
+	free_now = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+	rm->avail = rm->written + free_now;
+	if (len + FETCH_ROOM_SLACK <= free_now)
+		return 0;
+	return sync_fail(rm->s, -AR_EIO, "'%s': %llu bytes do not fit in the "
+	    "%llu bytes free on the file system of data_dir (holes not "
+	    "counted, its data filled them at %llu bytes)",
+	    sync_esc(rm->path, strlen(rm->path)),
+	    (unsigned long long)rm->size, (unsigned long long)rm->avail,
+	    (unsigned long long)rm->written);
+}
+
+/* The room check of a delta's output (delta_room_cb). */
+static int
+fetch_room_patch(void *arg, uint64_t written, size_t len)
+{
+	struct fetch_room *rm = arg;
+
+	rm->written = written;
+	return fetch_room_take(rm, len);
+}
+
+/* A frame of the answer to /v1/files. */
 static int
 fetch_files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 {
@@ -246,7 +293,8 @@ fetch_files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			return sync_fail(s, -AR_EPROTO, "primary sent a "
 			    "malformed or unrequested file header for '%s'",
 			    sync_esc(it->path, strlen(it->path)));
-		r = fetch_room(s, it->dirfd, it->path, s->fent.size);
+		r = fetch_room_begin(s, &it->room, it->dirfd, it->path,
+		    s->fent.size);
 		if (r != 0)
 			return r;
 		r = fs_tmpfile(it->dirfd, it->base, &it->fd, it->tmp,
@@ -281,7 +329,13 @@ fetch_files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			    "more than the %llu bytes it announced",
 			    sync_esc(it->path, strlen(it->path)),
 			    (unsigned long long)it->size);
-		if (fs_write_full(it->fd, p, len) != 0)
+		r = fetch_room_take(&it->room, len);
+		if (r != 0)
+			return r;
+		/* Whole blocks of zeros stay holes, as in a delta, from a
+		 * primary of any version. */
+		if (fs_pwrite_sparse(it->fd, p, len, it->got,
+		    &it->room.written) != 0)
 			return sync_fail(s, -AR_EIO, "'%s': write: %s",
 			    sync_esc(it->path, strlen(it->path)),
 			    strerror(errno));
@@ -301,13 +355,14 @@ fetch_files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		    hole > it->size - it->got)
 			return sync_fail(s, -AR_EPROTO, "primary sent a "
 			    "malformed or unexpected hole");
-		return fetch_hole(s, it, hole);
+		fetch_hole(s, it, hole);
+		return 0;
 	case WIRE_TRAILER:
 		if (it == NULL || it->state != FETCH_ITEM_RECEIVING ||
 		    wire_get_trailer(p, len, &t) != 0)
 			return sync_fail(s, -AR_EPROTO, "primary sent a "
 			    "malformed or unexpected trailer");
-		/* A hole at the end: lseek alone left the size short. */
+		/* A hole at the end: the writes left the size short. */
 		if (it->got == it->size && ftruncate(it->fd,
 		    (off_t)it->size) != 0)
 			return sync_fail(s, -AR_EIO, "'%s': truncate: %s",
@@ -597,6 +652,7 @@ struct fetch_delta_ctx {
 	struct delta_patch *patch;
 	struct wire_entry *fe;
 	struct blocks *blk;	/* the new version's list, or NULL */
+	struct fetch_room room;
 };
 
 static ssize_t
@@ -658,7 +714,8 @@ fetch_delta_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			    "malformed or unexpected delta header",
 			    sync_esc(d->path, strlen(d->path)));
 		sync_map_ids(s, d->fe);
-		r = fetch_room(s, d->dirfd, d->path, d->fe->size);
+		r = fetch_room_begin(s, &d->room, d->dirfd, d->path,
+		    d->fe->size);
 		if (r != 0)
 			return r;
 		if (fs_tmpfile(d->dirfd, d->base, &d->tmpfd, d->tmp,
@@ -672,6 +729,7 @@ fetch_delta_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			return r;
 		/* Runs of zeros of a block or more stay holes. */
 		delta_patch_set_sparse(d->patch);
+		delta_patch_set_room(d->patch, fetch_room_patch, &d->room);
 		d->blk = fetch_blocks_new(s, d->fe->size);
 		if (d->blk != NULL)
 			delta_patch_set_blocks(d->patch, d->blk);

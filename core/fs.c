@@ -24,6 +24,7 @@
 #include "error.h"
 #include "fs.h"
 #include "limit.h"
+#include "util.h"
 
 /*
  * openat2 needs both the kernel header and the syscall number; without
@@ -89,6 +90,42 @@ fs_write_full(int fd, const void *buf, size_t len)
 		}
 		p += n;
 		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+fs_zero_block(const uint8_t *buf, size_t len, size_t i, uint64_t off,
+    size_t *n)
+{
+	*n = FS_HOLE_BLOCK - (size_t)((off + i) % FS_HOLE_BLOCK);
+	if (*n > len - i)
+		*n = len - i;
+	return *n == FS_HOLE_BLOCK && util_all_zero(buf + i, *n);
+}
+
+int
+fs_pwrite_sparse(int fd, const void *buf, size_t len, uint64_t off,
+    uint64_t *written)
+{
+	const uint8_t *p = buf;
+	size_t i = 0, n, start;
+	int r;
+
+	while (i < len) {
+		if (fs_zero_block(p, len, i, off, &n)) {
+			i += n;
+			continue;
+		}
+		/* Data up to the next whole zero block. */
+		start = i;
+		for (i += n; i < len && !fs_zero_block(p, len, i, off, &n);
+		    i += n)
+			;
+		r = fs_pwrite_full(fd, p + start, i - start, off + start);
+		if (r != 0)
+			return r;
+		*written += i - start;
 	}
 	return 0;
 }

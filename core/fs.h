@@ -27,6 +27,24 @@ int fs_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 ssize_t fs_read_full(int fd, void *buf, size_t len);
 ssize_t fs_pread_full(int fd, void *buf, size_t len, uint64_t off);
 
+/* A whole block of this many zeros at an aligned offset is a hole: not
+ * written by fs_pwrite_sparse, sent as a hole by the whole-file sender
+ * (serve-files.c), as rsync -S writes them. */
+#define FS_HOLE_BLOCK 4096
+/* 1 if the block of buf (len bytes at file offset off) that starts at i
+ * is a whole aligned FS_HOLE_BLOCK of zeros; *n is its length (to the
+ * next aligned offset, or to len). */
+int fs_zero_block(const uint8_t *buf, size_t len, size_t i, uint64_t off,
+    size_t *n);
+/*
+ * fs_pwrite_full into a file that reads as zeros at [off, off + len) (a
+ * new temp file, whose size the caller sets at the end): each whole
+ * aligned FS_HOLE_BLOCK of zeros is skipped, left a hole. *written grows
+ * by the bytes actually written.
+ */
+int fs_pwrite_sparse(int fd, const void *buf, size_t len, uint64_t off,
+    uint64_t *written);
+
 /* Open a directory given by an operator (follows symlinks: it is config,
  * not wire data). Returns 0 or -AR_EIO; *fd is O_RDONLY|O_DIRECTORY. */
 int fs_open_dir(const char *path, int *fd);

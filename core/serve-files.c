@@ -239,6 +239,66 @@ serve_files_hole(struct server_stream *s, uint64_t *data_end)
 	return 1;
 }
 
+/*
+ * One run of len bytes read at s->sent, at p (p >= out + out_len +
+ * WIRE_HDR): hashed as read, added to the block list, then queued at
+ * out + out_len as a D frame (moved down behind its header) or, for
+ * zeros, as an O frame (written over them, once hashed).
+ */
+static int
+serve_files_put_run(struct server_stream *s, const uint8_t *p, size_t len,
+    int zero)
+{
+	uint8_t *at = s->out + s->out_len;
+
+	/* Behind a data run an O frame may start right at its zeros. */
+	assert(p >= at + (zero ? 0 : WIRE_HDR) && len <= WIRE_DATA_CHUNK);
+	hash_update(&s->hash, p, len);
+	if (s->ablk != NULL && blocks_update(s->ablk, p, len) != 0)
+		serve_append_free(s);	/* no cache entry this time */
+	s->sent += len;
+	if (zero)
+		return server_stream_put(s, wire_put_hole(at,
+		    sizeof(s->out) - s->out_len, len));
+	if (p != at + WIRE_HDR)
+		memmove(at + WIRE_HDR, p, len);
+	wire_put_data_hdr(at, (uint32_t)len);
+	s->out_len += WIRE_HDR + len;
+	return 0;
+}
+
+/*
+ * WIRE_V_FIDELITY: the n bytes read at s->sent (at out + out_len +
+ * WIRE_HDR) go as D frames for their data and an O frame for each run of
+ * whole aligned blocks of zeros, as rsync -S writes them. So a hole
+ * stays a hole where the file system does not show it (NFSv3, sshfs,
+ * ramfs: SEEK_DATA calls it all data), a file written with zeros (a
+ * preallocated image or database) arrives sparse, and the zeros do not
+ * travel. The frames are packed in place: an O frame (13 bytes) takes
+ * the place of at least a block, so each data run only moves down, and
+ * at most n bytes are moved in all.
+ */
+static int
+serve_files_put_runs(struct server_stream *s, size_t n)
+{
+	const uint8_t *buf = s->out + s->out_len + WIRE_HDR;
+	uint64_t off = s->sent;
+	size_t pos = 0, start, blk;
+	int zero, r;
+
+	while (pos < n) {
+		start = pos;
+		zero = fs_zero_block(buf, n, pos, off, &blk);
+		for (pos += blk; pos < n && fs_zero_block(buf, n, pos, off,
+		    &blk) == zero; pos += blk)
+			;
+		r = serve_files_put_run(s, buf + start, pos - start, zero);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
 /* Queue the next D frame of a whole file, or its end. */
 static int
 serve_files_data(struct server_stream *s)
@@ -282,18 +342,17 @@ serve_files_data(struct server_stream *s)
 	if (s->sent + (uint64_t)n + SERVE_FILES_AHEAD < (uint64_t)s->st0.st_size)
 		(void)posix_fadvise(s->fd, (off_t)(s->sent + (uint64_t)n +
 		    SERVE_FILES_AHEAD), (off_t)n, POSIX_FADV_WILLNEED);
-	hash_update(&s->hash, s->out + s->out_len + WIRE_HDR, (size_t)n);
-	s->sent += (uint64_t)n;
 	if (s->sums) {
+		hash_update(&s->hash, s->out + s->out_len + WIRE_HDR,
+		    (size_t)n);
+		s->sent += (uint64_t)n;
 		s->slice += (uint64_t)n;
 		return 0;	/* read and hashed, not sent */
 	}
-	if (s->ablk != NULL && blocks_update(s->ablk, s->out + s->out_len +
-	    WIRE_HDR, (size_t)n) != 0)
-		serve_append_free(s);	/* no cache entry this time */
-	wire_put_data_hdr(s->out + s->out_len, (uint32_t)n);
-	s->out_len += WIRE_HDR + (size_t)n;
-	return 0;
+	if (s->version >= WIRE_V_FIDELITY)
+		return serve_files_put_runs(s, (size_t)n);
+	return serve_files_put_run(s, s->out + s->out_len + WIRE_HDR,
+	    (size_t)n, 0);
 }
 
 /* Queue the next D frame of a delta, or its end. */

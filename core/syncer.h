@@ -55,6 +55,17 @@ enum fetch_item_state {
 };
 
 /* A file to receive whole in the current batch. */
+/* The free-space check of one file being received (fetch.c). */
+struct fetch_room {
+	struct syncer *s;
+	int dirfd;		/* the file's directory (borrowed) */
+	const char *path;
+	uint64_t size;		/* the announced size */
+	uint64_t avail;		/* free for it when it began, with what it
+				 * wrote since; UINT64_MAX: not checked */
+	uint64_t written;	/* bytes of data written, holes not counted */
+};
+
 struct fetch_item {
 	char *path;
 	const char *base;	/* last component, inside path */
@@ -68,6 +79,7 @@ struct fetch_item {
 	char tmp[NAME_MAX + 1];
 	uint64_t size;		/* from the F frame */
 	uint64_t got;
+	struct fetch_room room;
 	struct timespec mtime;
 	uint32_t mode, uid, gid;
 };

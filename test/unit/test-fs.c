@@ -544,6 +544,59 @@ test_io_full(void **state)
 	assert_int_equal(errno, EBADF);
 }
 
+/*
+ * fs_pwrite_sparse: a buffer at an unaligned offset, holding a whole
+ * aligned block of zeros, a partial one (written: not whole) and data,
+ * reads back the same, the whole zero block stays a hole (the file's
+ * allocation on a file system that shows holes), and *written counts
+ * only what was written.
+ */
+static void
+test_pwrite_sparse(void **state)
+{
+	struct tctx *t = *state;
+	static uint8_t out[5 * FS_HOLE_BLOCK], in[sizeof(out)];
+	uint64_t off = 3 * FS_HOLE_BLOCK - 100, written = 0;
+	size_t n;
+	struct stat st;
+	int fd;
+
+	/* [0, 100): data, to the first aligned offset; then a whole block
+	 * of zeros; data; zeros to the end, the last block partial. */
+	memset(out, 0, sizeof(out));
+	memset(out, 'a', 100);
+	memset(out + 100 + FS_HOLE_BLOCK, 'b', FS_HOLE_BLOCK);
+	out[sizeof(out) - 1] = 0;
+	assert_int_equal(fs_zero_block(out, sizeof(out), 0, off, &n), 0);
+	assert_int_equal(n, 100);
+	assert_int_equal(fs_zero_block(out, sizeof(out), 100, off, &n), 1);
+	assert_int_equal(n, FS_HOLE_BLOCK);
+	assert_int_equal(fs_zero_block(out, sizeof(out), sizeof(out) - 50,
+	    off, &n), 0);
+	assert_int_equal(n, 50);
+	fd = openat(t->rootfd, "sparse", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(fs_pwrite_sparse(fd, out, sizeof(out), off,
+	    &written), 0);
+	/* Skipped: the block at 100 and the two whole ones after the
+	 * data; the tail, short of a block, is written. */
+	assert_int_equal(written, sizeof(out) - 3 * FS_HOLE_BLOCK);
+	assert_int_equal(ftruncate(fd, (off_t)(off + sizeof(out))), 0);
+	assert_int_equal(fs_pread_full(fd, in, sizeof(in), off), sizeof(in));
+	assert_memory_equal(in, out, sizeof(in));
+	assert_int_equal(lseek(fd, (off_t)off + 100, SEEK_HOLE),
+	    (off_t)off + 100);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true((uint64_t)st.st_blocks * 512 <= 5 * FS_HOLE_BLOCK);
+	/* Nothing but zeros: nothing written. */
+	memset(out, 0, sizeof(out));
+	written = 0;
+	assert_int_equal(fs_pwrite_sparse(fd, out, 4 * FS_HOLE_BLOCK,
+	    16 * FS_HOLE_BLOCK, &written), 0);
+	assert_int_equal(written, 0);
+	close(fd);
+}
+
 static void
 test_open_dir(void **state)
 {
@@ -799,6 +852,7 @@ main(void)
 		ONE(test_write_durable),
 		ONE(test_read_small),
 		ONE(test_io_full),
+		ONE(test_pwrite_sparse),
 		ONE(test_open_dir),
 		ONE(test_mkdir_p),
 		ONE(test_remove_tree),
