@@ -206,6 +206,7 @@ struct append_ctx {
 	uint8_t want[BLOCKS_HASH_LEN];
 	uint8_t *buf;		/* one block */
 	struct wire_reader rd;
+	struct fetch_room room;	/* of the bytes past base */
 };
 
 static int
@@ -227,10 +228,14 @@ append_block_done(struct append_ctx *a)
 	if (memcmp(h, a->want, BLOCKS_HASH_LEN) != 0)
 		return append_fail(a, -AR_EPROTO, "a block does not match "
 		    "the hash the primary announced");
+	r = fetch_room_take(&a->room, a->blen - skip);
+	if (r != 0)
+		return r;
 	/* Verified, so a reader may see it. */
 	if (fs_pwrite_full(a->fd, a->buf + skip, (size_t)(a->blen - skip),
 	    a->next + skip) != 0)
 		return append_fail(a, -AR_EIO, strerror(errno));
+	a->room.written += a->blen - skip;
 	a->wrote = 1;
 	r = blocks_update(&a->b, a->buf, (size_t)a->blen);
 	if (r != 0)
@@ -264,6 +269,10 @@ append_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 			return append_fail(a, -AR_EPROTO, "malformed or "
 			    "unexpected header");
 		sync_map_ids(a->s, a->fe);
+		r = fetch_room_begin(a->s, &a->room, a->fd, a->path,
+		    a->fe->size - a->base);
+		if (r != 0)
+			return r;
 		/* The block of the first new byte is hashed again, from
 		 * the bytes this copy holds. */
 		r = blocks_reopen(&a->b, a->base, &from);

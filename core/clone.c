@@ -85,20 +85,32 @@ clone_copy_range(int dst, int src, uint64_t off, uint64_t len, int *plain,
 /*
  * dst (empty) becomes a copy of the first size bytes of src: a reflink
  * (the extents shared) where the file system has them, else the data
- * extents copied (holes stay holes). *how says which.
+ * extents copied (holes stay holes), if the room they take on disk is
+ * free (room). *how says which.
  */
 static int
-clone_copy(int dst, int src, uint64_t size, enum clone_how *how)
+clone_copy(int dst, int src, uint64_t size, struct fetch_room *room,
+    enum clone_how *how)
 {
 	uint8_t *buf = NULL;
-	uint64_t off = 0, end;
+	uint64_t off = 0, end, taken;
 	off_t data, hole;
+	struct stat st;
 	int plain = 0, r = 0;
 
 	if (ioctl(dst, FICLONE, src) == 0) {
 		*how = CLONE_REFLINK;
 		return 0;
 	}
+	if (fstat(src, &st) != 0)
+		return -AR_EIO;
+	taken = (uint64_t)st.st_blocks * 512;
+	if (taken > size)
+		taken = size;
+	r = fetch_room_take(room, taken);
+	if (r != 0)
+		return r;
+	room->written += taken;
 	while (r == 0 && off < size) {
 		data = lseek(src, (off_t)off, SEEK_DATA);
 		if (data < 0 && errno == ENXIO)
@@ -162,6 +174,7 @@ struct clone_ctx {
 	uint8_t want[BLOCKS_HASH_LEN];
 	uint8_t *buf;		/* one block */
 	struct wire_reader rd;
+	struct fetch_room room;	/* of the copy and the blocks written */
 };
 
 /* A check failed: stop the answer, the delta path does the work. */
@@ -218,11 +231,17 @@ clone_block_done(struct clone_ctx *c)
 	if (c->blen == BLOCKS_SIZE && util_all_zero(c->buf, BLOCKS_SIZE))
 		hole = fallocate(c->tmpfd, FALLOC_FL_PUNCH_HOLE |
 		    FALLOC_FL_KEEP_SIZE, (off_t)off, BLOCKS_SIZE) == 0;
-	if (!hole && fs_pwrite_full(c->tmpfd, c->buf, (size_t)c->blen,
-	    off) != 0)
-		return sync_fail(c->s, -AR_EIO, "'%s': cannot write the new "
-		    "version: %s", sync_esc(c->path, c->plen),
-		    strerror(errno));
+	if (!hole) {
+		r = fetch_room_take(&c->room, c->blen);
+		if (r != 0)
+			return r;
+		if (fs_pwrite_full(c->tmpfd, c->buf, (size_t)c->blen, off) !=
+		    0)
+			return sync_fail(c->s, -AR_EIO, "'%s': cannot write "
+			    "the new version: %s", sync_esc(c->path, c->plen),
+			    strerror(errno));
+		c->room.written += c->blen;
+	}
 	r = blocks_add_hash(&c->b, h, (size_t)c->blen);
 	if (r != 0)
 		return r;
@@ -249,7 +268,10 @@ clone_start(struct clone_ctx *c)
 	    sizeof(c->tmp)) != 0)
 		return sync_fail(s, -AR_EIO, "'%s': cannot create a temp "
 		    "file: %s", sync_esc(c->path, c->plen), strerror(errno));
-	r = clone_copy(c->tmpfd, c->fd, c->old.size, &c->how);
+	r = fetch_room_begin(s, &c->room, c->dirfd, c->path, c->size);
+	if (r != 0)
+		return r;
+	r = clone_copy(c->tmpfd, c->fd, c->old.size, &c->room, &c->how);
 	if (r == 0 && c->size != c->old.size &&
 	    ftruncate(c->tmpfd, (off_t)c->size) != 0)
 		r = -AR_EIO;

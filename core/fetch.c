@@ -190,8 +190,8 @@ fetch_hole(struct syncer *s, struct fetch_item *it, uint64_t hole)
  * trees, directories): a write into the last of it would fail. */
 #define FETCH_ROOM_SLACK (1024u * 1024)
 
-static int
-fetch_room_begin(struct syncer *s, struct fetch_room *rm, int dirfd,
+int
+fetch_room_begin(struct syncer *s, struct fetch_room *rm, int fd,
     const char *path, uint64_t size)
 {
 	struct statvfs vfs;
@@ -199,7 +199,7 @@ fetch_room_begin(struct syncer *s, struct fetch_room *rm, int dirfd,
 
 	memset(rm, 0, sizeof(*rm));
 	rm->s = s;
-	rm->dirfd = dirfd;
+	rm->fd = fd;
 	rm->path = path;
 	rm->size = size;
 	rm->avail = UINT64_MAX;
@@ -210,7 +210,7 @@ fetch_room_begin(struct syncer *s, struct fetch_room *rm, int dirfd,
 		    (unsigned long long)s->cfg->max_file_size);
 	if (size < FETCH_ROOM_MIN)
 		return 0;
-	if (fstatvfs(dirfd, &vfs) != 0)
+	if (fstatvfs(fd, &vfs) != 0)
 		return sync_fail(s, -AR_EIO, "'%s': statvfs: %s",
 		    sync_esc(path, strlen(path)), strerror(errno));
 	if (vfs.f_blocks == 0)
@@ -231,8 +231,8 @@ fetch_room_begin(struct syncer *s, struct fetch_room *rm, int dirfd,
  * this file wrote is counted there by now, and others may have written
  * or freed), and refuse the write that would not fit.
  */
-static int
-fetch_room_take(struct fetch_room *rm, size_t len)
+int
+fetch_room_take(struct fetch_room *rm, uint64_t len)
 {
 	struct statvfs vfs;
 	uint64_t free_now;
@@ -240,7 +240,7 @@ fetch_room_take(struct fetch_room *rm, size_t len)
 	if (rm->avail == UINT64_MAX || (rm->written <= rm->avail &&
 	    len + FETCH_ROOM_SLACK <= rm->avail - rm->written))
 		return 0;
-	if (fstatvfs(rm->dirfd, &vfs) != 0)
+	if (fstatvfs(rm->fd, &vfs) != 0)
 		return sync_fail(rm->s, -AR_EIO, "'%s': statvfs: %s",
 		    sync_esc(rm->path, strlen(rm->path)), strerror(errno));
 	free_now = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
@@ -249,7 +249,7 @@ fetch_room_take(struct fetch_room *rm, size_t len)
 		return 0;
 	return sync_fail(rm->s, -AR_EIO, "'%s': %llu bytes do not fit in the "
 	    "%llu bytes free on the file system of data_dir (holes not "
-	    "counted, its data filled them at %llu bytes)",
+	    "counted; %llu bytes of its data written)",
 	    sync_esc(rm->path, strlen(rm->path)),
 	    (unsigned long long)rm->size, (unsigned long long)rm->avail,
 	    (unsigned long long)rm->written);

@@ -58,7 +58,7 @@ enum fetch_item_state {
 /* The free-space check of one file being received (fetch.c). */
 struct fetch_room {
 	struct syncer *s;
-	int dirfd;		/* the file's directory (borrowed) */
+	int fd;			/* any fd on its file system (borrowed) */
 	const char *path;
 	uint64_t size;		/* the announced size */
 	uint64_t avail;		/* free for it when it began, with what it
@@ -371,6 +371,16 @@ int fetch_batch_add(struct syncer *s, const char *path, size_t len,
  * while they were sent. */
 int fetch_flush_all(struct syncer *s);
 void fetch_batch_clear(struct syncer *s);
+/*
+ * The free-space check of a file about to be written (see fetch.c):
+ * begin at its header (size: the bytes it announces; fd: any fd on the
+ * file system of data_dir), then take before each write of at most len
+ * bytes of data, and add what was written to rm->written. Each fails
+ * with the message "N bytes do not fit in the M bytes free".
+ */
+int fetch_room_begin(struct syncer *s, struct fetch_room *rm, int fd,
+    const char *path, uint64_t size);
+int fetch_room_take(struct fetch_room *rm, uint64_t len);
 /* Rebuild path from a delta against the local copy; *whole is set when
  * the primary asked for the file to be sent whole instead. */
 int fetch_delta_file(struct syncer *s, const char *path, size_t plen,

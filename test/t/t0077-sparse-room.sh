@@ -91,4 +91,40 @@ test_expect_success 'once it fits again, it replicates' '
 	trees_equal src sb/data
 '
 
+# The append path writes the new bytes in place: refused, what it wrote
+# is the start of the new version and the rest of the replica is as it
+# was.
+test_expect_success 'appended past the free space: the clear message' '
+	head -c 2097152 /dev/urandom >src/app &&
+	sync_to "$TRASH/sb/data" "$TRASH/state" &&
+	trees_equal src sb/data &&
+	tree_listing sb/data | grep -v "^b'"'"'app'"'"' " >before &&
+	head -c 62914560 /dev/urandom >>src/app &&
+	test_must_fail 7 sync_to "$TRASH/sb/data" "$TRASH/state" -v \
+		2>sync.err &&
+	test "$(stat -c %s sb/data/app)" -gt 2097152 &&
+	grep -E "'"'"'app'"'"': [0-9]+ bytes do not fit in the [0-9]+ bytes free" \
+		sync.err &&
+	! grep -i "no space left" sync.err &&
+	cmp -n "$(stat -c %s sb/data/app)" src/app sb/data/app &&
+	tree_listing sb/data | grep -v "^b'"'"'app'"'"' " >after &&
+	test_cmp before after &&
+	rm src/app &&
+	sync_to "$TRASH/sb/data" "$TRASH/state" &&
+	trees_equal src sb/data
+'
+
+# A change in place of a file that has a block store entry: its copy
+# (no reflink on ext4) would take 30 MiB more.
+test_expect_success 'changed in place, no room for the copy: the clear message' '
+	head -c 31457280 /dev/urandom >src/blk &&
+	sync_to "$TRASH/sb/data" "$TRASH/state" &&
+	tree_listing sb/data >before &&
+	head -c 4096 /dev/urandom |
+		dd of=src/blk bs=4096 seek=1000 conv=notrunc status=none &&
+	test_must_fail 7 sync_to "$TRASH/sb/data" "$TRASH/state" -v \
+		2>sync.err &&
+	refused blk
+'
+
 test_done
