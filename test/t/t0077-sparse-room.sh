@@ -1,5 +1,5 @@
 #!/bin/sh
-test_description='the free-space check counts what is written: a sparse file larger than the standby s disk replicates, a dense one that does not fit fails with a clear message before the write that would fail, whole or by delta, and nothing replicated is harmed'
+test_description='the free-space check counts what is written: a sparse file larger than the disk of the standby replicates, a dense one that does not fit fails with a clear message before the write that would fail, whole or by delta, and nothing replicated is harmed'
 . "$SRCDIR/test/t/lib.sh"
 
 # The standby's data_dir is on a 48 MiB ext4 image (loop-mounted: needs
