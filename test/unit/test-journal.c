@@ -101,7 +101,8 @@ write_journal(int dirfd, uint64_t size, char *name, size_t namelen)
 	fill(buf, 1000, 9);
 	assert_int_equal(journal_put(&j, size - 1000, buf, 1000, 0), 0);
 	assert_int_equal(journal_commit(&j), 0);
-	snprintf(name, namelen, "%s", j.name);
+	assert_true(strlen(j.name) < namelen);
+	memcpy(name, j.name, strlen(j.name) + 1);
 	journal_release(&j);
 	free(buf);
 }
