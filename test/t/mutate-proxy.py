@@ -33,6 +33,7 @@ is logged to stderr with the request ("mutate POST /v1/files #3: drop 4
 are accepted. The proxy exits by itself after --lifetime seconds.
 """
 import argparse
+import importlib.util
 import http.client
 import http.server
 import ipaddress
@@ -42,9 +43,15 @@ import struct
 import sys
 import threading
 
+_SPEC = importlib.util.spec_from_file_location(
+    "fake_primary", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                 "fake-primary.py"))
+_FAKE = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_FAKE)
+
 MUTATED = ("/v1/files", "/v1/delta", "/v1/append", "/v1/blocks")
 TYPES = b"HPEFDTZXROYBQIKLSUA"
-MAX_BODY = 64 << 20
+MAX_BODY = 64 << 20            # the largest answer passed on
 HDR = 5
 
 
@@ -144,25 +151,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         sys.stderr.write(text + "\n")
         sys.stderr.flush()
 
-    def read_body(self):
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            parts, total = [], 0
-            while total <= MAX_BODY:
-                line = self.rfile.readline(1024)
-                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n",
-                                                            b""):
-                        pass
-                    return b"".join(parts)
-                parts.append(self.rfile.read(size))
-                self.rfile.readline(1024)
-                total += size
-            raise ValueError("body too large")
-        n = int(self.headers.get("Content-Length", "0"))
-        if n > MAX_BODY:
-            raise ValueError("body too large")
-        return self.rfile.read(n)
+    # Content-Length or chunked, bounded: fake-primary.py's reader.
+    read_body = _FAKE.Handler.read_body
 
     def forward(self):
         srv = self.server

@@ -13,12 +13,6 @@ test_description='inplace = PATTERNS: a big file changed in place is updated whe
 # version or exactly the new one, never a mix, and say what it did.
 
 MIB=1048576
-overwrite() {
-	"$PYTHON3" -c 'import os, sys
-f = os.open(sys.argv[1], os.O_WRONLY)
-os.pwrite(f, os.urandom(int(sys.argv[3])), int(sys.argv[2]))
-os.fsync(f)' "$1" "$2" "$3"
-}
 ino() { stat -c %i "$1"; }
 PAT="*.img"
 DST=$TRASH/dst
