@@ -28,6 +28,7 @@
 #include "changes.h"
 #include "compress.h"
 #include "delta.h"
+#include "blocks.h"
 #include "error.h"
 #include "fs.h"
 #include "gen.h"
@@ -1134,6 +1135,9 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 		    strerror(errno));
 		srv->cachefd = -1;
 	}
+	/* Without it (out of memory), every use reads its entry. */
+	if (srv->cachefd >= 0 && blocks_mem_new(&srv->blocksmem) != 0)
+		srv->blocksmem = NULL;
 	memcpy(srv->generation, opts->generation, WIRE_GEN_LEN);
 	pthread_mutex_init(&srv->lock, NULL);
 	rate_init(&srv->bw, cfg->bwlimit, NULL);
@@ -1148,6 +1152,7 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 		rate_release(&srv->bw);
 		if (srv->cachefd >= 0)
 			close(srv->cachefd);
+		blocks_mem_free(srv->blocksmem);
 		free(srv);
 		return r;
 	}
@@ -1189,6 +1194,7 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 		rate_release(&srv->bw);
 		if (srv->cachefd >= 0)
 			close(srv->cachefd);
+		blocks_mem_free(srv->blocksmem);
 		free(srv);
 		return -AR_EBIND;
 	}
@@ -1295,5 +1301,6 @@ server_stop(struct server *srv)
 	close(srv->listen_fd);
 	if (srv->cachefd >= 0)
 		close(srv->cachefd);
+	blocks_mem_free(srv->blocksmem);
 	free(srv);
 }

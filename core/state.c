@@ -55,6 +55,7 @@ state_init(struct state *st)
 	st->dirfd = -1;
 	st->lockfd = -1;
 	st->blocksfd = -1;
+	st->blocksmem = NULL;
 }
 
 int
@@ -80,6 +81,9 @@ state_open(struct state *st, const char *dir, char *err, size_t errlen)
 	    errno == EEXIST))
 		st->blocksfd = openat(st->dirfd, STATE_BLOCKS_DIR, O_RDONLY |
 		    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/* Without it (out of memory), every use reads its entry. */
+	if (st->blocksfd >= 0 && blocks_mem_new(&st->blocksmem) != 0)
+		st->blocksmem = NULL;
 	return 0;
 }
 
@@ -88,6 +92,7 @@ state_release(struct state *st)
 {
 	if (st->blocksfd >= 0)
 		close(st->blocksfd);
+	blocks_mem_free(st->blocksmem);
 	if (st->lockfd >= 0)
 		close(st->lockfd);
 	if (st->dirfd >= 0)

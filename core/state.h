@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "blocks.h"
 #include "config.h"
 #include "wire.h"
 
@@ -32,6 +33,7 @@ struct state {
 	int dirfd;		/* state_dir, -1 until opened */
 	int lockfd;		/* holds the exclusive flock, or -1 */
 	int blocksfd;		/* the block store (blocks/), or -1 */
+	struct blocks_mem *blocksmem; /* its entries kept, or NULL */
 };
 
 /* The scratch files of state_dir: answers stored to be replayed. */
