@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -561,7 +562,11 @@ blocks_store_inplace(int dirfd, const char *name, const struct blocks_meta *m,
 	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return 1;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	/* Two writers of one entry (the append path and the
+	 * re-verification) take turns; the second finds the stat changed
+	 * and writes whole. */
+	if (flock(fd, LOCK_EX) != 0 || fstat(fd, &st) != 0 ||
+	    !S_ISREG(st.st_mode) ||
 	    !blocks_store_same(&st, d)) {
 		close(fd);
 		return 1;
