@@ -557,11 +557,11 @@ serve_changes_reply(struct MHD_Connection *c, struct server *srv,
 	 * trims. */
 	if (!rq->acked && srv->opts.role == WIRE_ROLE_PRIMARY) {
 		rq->acked = 1;
-		/* A batch is ready: its durable ack (two fsyncs) would come
-		 * first, on the path of the change (3 ms on a busy host). */
-		r = rq->q.since < released ?
-		    spool_ack_busy(srv->opts.spool, rq->q.id, rq->q.ack) :
-		    spool_ack(srv->opts.spool, rq->q.id, rq->q.ack);
+		/* Not two fsyncs per request at the rate of the changes
+		 * (on the path of a batch that is ready: 3 ms on a busy
+		 * host): put off while the file is new, and written by the
+		 * pump's tick once it is a second old. */
+		r = spool_ack_busy(srv->opts.spool, rq->q.id, rq->q.ack);
 		/* The spool says once why it cannot save acks. */
 		if (r != 0 && r != -AR_EIO)
 			log_warn("%s: cannot record the position of '%s': %s",
