@@ -788,7 +788,8 @@ ack_file(const char *dir, const char *id)
 	size_t len;
 	char *data;
 
-	snprintf(rel, sizeof rel, "acks/%s", id);
+	assert_true((size_t)snprintf(rel, sizeof rel, "acks/%s", id) <
+	    sizeof rel);
 	path_in(path, sizeof path, dir, rel);
 	data = read_file(path, &len);
 	v = strtoull(data, NULL, 10);
