@@ -559,9 +559,13 @@ serve_changes_reply(struct MHD_Connection *c, struct server *srv,
 		rq->acked = 1;
 		/* Not two fsyncs per request at the rate of the changes
 		 * (on the path of a batch that is ready: 3 ms on a busy
-		 * host): put off while the file is new, and written by the
-		 * pump's tick once it is a second old. */
-		r = spool_ack_busy(srv->opts.spool, rq->q.id, rq->q.ack);
+		 * host, or before every wait of a standby that keeps up):
+		 * put off while the file is new, and written by the pump's
+		 * tick once it is a second old. A request that neither
+		 * finds a batch nor waits is recorded at once. */
+		r = rq->q.since < released || rq->q.wait_ms > 0 ?
+		    spool_ack_busy(srv->opts.spool, rq->q.id, rq->q.ack) :
+		    spool_ack(srv->opts.spool, rq->q.id, rq->q.ack);
 		/* The spool says once why it cannot save acks. */
 		if (r != 0 && r != -AR_EIO)
 			log_warn("%s: cannot record the position of '%s': %s",
