@@ -28,7 +28,9 @@
 #include "blocks.h"
 #include "client.h"
 #include "error.h"
+#include "exclude.h"
 #include "fs.h"
+#include "journal.h"
 #include "log.h"
 #include "metrics.h"
 #include "syncer.h"
@@ -162,6 +164,10 @@ struct clone_ctx {
 	uint8_t want[BLOCKS_HASH_LEN];
 	uint8_t *buf;		/* one block */
 	struct wire_reader rd;
+	/* inplace: the blocks go to a journal in state_dir, and into the
+	 * copy itself once the new version is verified (journal.h) */
+	int journaled;
+	struct journal j;
 };
 
 /* A check failed: stop the answer, the delta path does the work. */
@@ -215,7 +221,17 @@ clone_block_done(struct clone_ctx *c)
 		return clone_refuse(c, "a block does not match the hash the "
 		    "primary announced");
 	/* A whole block of zeros is a hole, not written zeros. */
-	if (c->blen == BLOCKS_SIZE && util_all_zero(c->buf, BLOCKS_SIZE))
+	if (c->journaled) {
+		hole = c->blen == BLOCKS_SIZE &&
+		    util_all_zero(c->buf, BLOCKS_SIZE);
+		if (journal_put(&c->j, off, c->buf, (uint32_t)c->blen,
+		    hole) != 0)
+			return sync_fail(c->s, -AR_EIO, "'%s': cannot write "
+			    "the in-place journal: %s",
+			    sync_esc(c->path, c->plen), strerror(errno));
+		hole = 1;	/* nothing to write here */
+	} else if (c->blen == BLOCKS_SIZE && util_all_zero(c->buf,
+	    BLOCKS_SIZE))
 		hole = fallocate(c->tmpfd, FALLOC_FL_PUNCH_HOLE |
 		    FALLOC_FL_KEEP_SIZE, (off_t)off, BLOCKS_SIZE) == 0;
 	if (!hole && fs_pwrite_full(c->tmpfd, c->buf, (size_t)c->blen,
@@ -231,6 +247,190 @@ clone_block_done(struct clone_ctx *c)
 	c->s->st->file_bytes += c->blen;
 	c->state = CLONE_BLOCK;
 	return 0;
+}
+
+/* inplace: a path the operator named, at least inplace_min_size. */
+static int
+clone_journal_wanted(const struct syncer *s, const char *path, size_t plen,
+    uint64_t size)
+{
+	return s->inplace != NULL && s->state.inplacefd >= 0 &&
+	    size >= s->cfg->inplace_min_size &&
+	    exclude_match(s->inplace, path, plen, 0);
+}
+
+/* No reflink: the blocks go to a journal, the copy stays as it is
+ * until the new version is verified. */
+static int
+clone_journal_start(struct clone_ctx *c)
+{
+	struct journal_head h;
+	struct stat st;
+
+	close(c->tmpfd);
+	c->tmpfd = -1;
+	(void)unlinkat(c->dirfd, c->tmp, 0);
+	c->tmp[0] = '\0';
+	if (fstat(c->fd, &st) != 0)
+		return sync_fail(c->s, -AR_EIO, "'%s': %s",
+		    sync_esc(c->path, c->plen), strerror(errno));
+	memset(&h, 0, sizeof(h));
+	h.dev = (uint64_t)st.st_dev;
+	h.ino = (uint64_t)st.st_ino;
+	h.size = c->size;
+	h.mtime_sec = c->fe->mtime_sec;
+	h.mtime_nsec = c->fe->mtime_nsec;
+	h.mode = c->fe->mode;
+	h.uid = c->fe->uid;
+	h.gid = c->fe->gid;
+	h.path_len = (uint16_t)c->plen;
+	memcpy(h.path, c->path, c->plen);
+	journal_init(&c->j, c->s->state.inplacefd);
+	if (journal_begin(&c->j, &h) != 0)
+		return sync_fail(c->s, -AR_EIO, "'%s': cannot start the "
+		    "in-place journal: %s", sync_esc(c->path, c->plen),
+		    strerror(errno));
+	c->journaled = 1;
+	c->how = CLONE_JOURNAL;
+	c->state = CLONE_BLOCK;
+	return 0;
+}
+
+/*
+ * Write the committed journal j into the copy dirfd/base (path, for
+ * messages), which must still be the file h names, give it the new
+ * version's attributes, make it durable and remove the journal. The
+ * block store entry of the copy is dropped first: no entry vouches for
+ * a copy part old, part new. *fdp gets the copy, open, on success.
+ */
+static int
+clone_journal_replay(struct syncer *s, struct journal *j,
+    const struct journal_head *h, int dirfd, const char *base, int *fdp)
+{
+	const char *path = h->path;
+	size_t plen = h->path_len;
+	struct stat st;
+	int fd, r;
+
+	*fdp = -1;
+	fd = openat(dirfd, base, O_RDWR | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_dev != h->dev || (uint64_t)st.st_ino != h->ino) {
+		if (fd >= 0)
+			close(fd);
+		journal_release(j);
+		return -AR_ECHANGED;
+	}
+	append_store_drop(s, &st);
+	r = journal_apply(j, fd);
+	if (r == 0)
+		r = sync_attrs_set_fd(s, fd, h->mode, h->uid, h->gid,
+		    h->mtime_sec, h->mtime_nsec);
+	if (r == 0 && fsync(fd) != 0)
+		r = -AR_EIO;
+	if (r == 0 && journal_finish(j) != 0)
+		r = -AR_EIO;
+	if (r != 0) {
+		journal_release(j);
+		close(fd);
+		return sync_fail(s, -AR_ESTATE, "'%s': the in-place update "
+		    "is committed in state_dir/%s but could not be written "
+		    "into the copy (%s): a restarted sync replays it",
+		    sync_esc(path, plen), JOURNAL_DIR, r == -AR_EIO ?
+		    strerror(errno) : ar_strerror(r));
+	}
+	*fdp = fd;
+	return 0;
+}
+
+/* After a replay: the block store entry of the copy, from its bytes
+ * (read once), so that its next change costs its blocks again. */
+static void
+clone_journal_store(struct syncer *s, int fd, const struct journal_head *h)
+{
+	struct blocks b;
+	uint8_t *buf;
+
+	if (!append_store_wanted(s, h->size) || blocks_init(&b) != 0)
+		return;
+	buf = malloc(CLONE_COPY_CHUNK);
+	if (buf != NULL && blocks_update_fd(&b, fd, 0, h->size, buf,
+	    CLONE_COPY_CHUNK) == 0 && blocks_end(&b) == 0)
+		append_store_put(s, fd, h->path, h->path_len, &b);
+	free(buf);
+	blocks_release(&b);
+}
+
+int
+clone_journal_recover(struct syncer *s)
+{
+	struct journal_head *h;
+	struct journal j;
+	struct dirent *de;
+	const char *base;
+	DIR *d;
+	int dirfd, fd, r = 0, rr;
+
+	if (s->state.inplacefd < 0 || s->rootfd < 0)
+		return 0;
+	if (fs_opendir(s->state.inplacefd, &d) != 0)
+		return sync_fail(s, -AR_ESTATE, "state_dir/%s: %s",
+		    JOURNAL_DIR, strerror(errno));
+	h = malloc(sizeof(*h));
+	if (h == NULL) {
+		closedir(d);
+		return -AR_ENOMEM;
+	}
+	while (r == 0) {
+		de = readdir(d);
+		if (de == NULL)
+			break;
+		if (de->d_name[0] == '.')
+			continue;
+		journal_init(&j, s->state.inplacefd);
+		rr = journal_open(&j, de->d_name, h);
+		if (rr == -AR_EIO) {
+			r = sync_fail(s, -AR_ESTATE, "state_dir/%s/%s: %s",
+			    JOURNAL_DIR, de->d_name, strerror(errno));
+			break;
+		}
+		if (rr != 0) {
+			/* Torn or never committed: the copy was not
+			 * touched, it is the old version. */
+			log_verbose("state_dir/%s/%s: an in-place update "
+			    "that was not committed: the copy is as it was",
+			    JOURNAL_DIR, de->d_name);
+			(void)unlinkat(s->state.inplacefd, de->d_name, 0);
+			continue;
+		}
+		fd = -1;
+		rr = fs_open_parent(s->rootfd, h->path, &dirfd, &base);
+		if (rr == 0) {
+			rr = clone_journal_replay(s, &j, h, dirfd, base, &fd);
+			close(dirfd);
+		} else
+			journal_release(&j);
+		if (rr == -AR_ESTATE) {
+			r = rr;
+			break;
+		}
+		if (rr != 0) {
+			log_warn("'%s': the in-place update in state_dir/%s/%s "
+			    "is for a copy that is no longer there: dropped",
+			    sync_esc(h->path, h->path_len), JOURNAL_DIR,
+			    de->d_name);
+			(void)unlinkat(s->state.inplacefd, de->d_name, 0);
+			continue;
+		}
+		clone_journal_store(s, fd, h);
+		close(fd);
+		log_info("'%s': in-place update completed from its journal",
+		    sync_esc(h->path, h->path_len));
+	}
+	free(h);
+	closedir(d);
+	return r;
 }
 
 /* F: the new version's stat. Make the clone at once, while the primary
@@ -249,6 +449,11 @@ clone_start(struct clone_ctx *c)
 	    sizeof(c->tmp)) != 0)
 		return sync_fail(s, -AR_EIO, "'%s': cannot create a temp "
 		    "file: %s", sync_esc(c->path, c->plen), strerror(errno));
+	/* inplace: only where the file system cannot share the copy's
+	 * extents; a reflink costs no more and stays atomic. */
+	if (clone_journal_wanted(s, c->path, c->plen, c->size) &&
+	    ioctl(c->tmpfd, FICLONE, c->fd) != 0)
+		return clone_journal_start(c);
 	r = clone_copy(c->tmpfd, c->fd, c->old.size, &c->how);
 	if (r == 0 && c->size != c->old.size &&
 	    ftruncate(c->tmpfd, (off_t)c->size) != 0)
@@ -371,8 +576,58 @@ clone_how_name(enum clone_how how)
 		return "copy_file_range";
 	case CLONE_PLAIN:
 		return "read/write copy";
+	case CLONE_JOURNAL:
+		return "in place, journaled";
 	}
 	return "?";
+}
+
+/* The new version is verified in the journal: commit it, then write it
+ * into the copy. */
+static int
+clone_journal_commit(struct clone_ctx *c)
+{
+	struct syncer *s = c->s;
+	struct journal_head *h;
+	char name[sizeof(c->j.name)];
+	int fd, r;
+
+	if (journal_commit(&c->j) != 0)
+		return sync_fail(s, -AR_EIO, "'%s': cannot commit the in-place "
+		    "journal: %s", sync_esc(c->path, c->plen),
+		    strerror(errno));
+	/* Committed: from here on it stays until it is in the copy. */
+	c->journaled = 0;
+	journal_release(&c->j);
+	/* Read back and checked whole, as a restarted sync would. */
+	h = malloc(sizeof(*h));
+	if (h == NULL)
+		return sync_fail(s, -AR_ESTATE, "'%s': out of memory with "
+		    "the in-place journal committed: a restarted sync "
+		    "replays it", sync_esc(c->path, c->plen));
+	memcpy(name, c->j.name, sizeof(name));
+	journal_init(&c->j, s->state.inplacefd);
+	r = journal_open(&c->j, name, h);
+	if (r == 0 && (h->path_len != c->plen ||
+	    memcmp(h->path, c->path, c->plen) != 0)) {
+		journal_release(&c->j);
+		r = -AR_EPROTO;
+	}
+	if (r == 0)
+		r = clone_journal_replay(s, &c->j, h, c->dirfd, c->base, &fd);
+	else
+		r = sync_fail(s, -AR_ESTATE, "'%s': the in-place journal "
+		    "does not read back: %s", sync_esc(c->path, c->plen),
+		    ar_strerror(r));
+	free(h);
+	if (r == -AR_ECHANGED)
+		r = sync_fail(s, -AR_ESTATE, "'%s': the copy changed under "
+		    "the in-place update", sync_esc(c->path, c->plen));
+	if (r != 0)
+		return r;
+	append_store_put(s, fd, c->path, c->plen, &c->b);
+	close(fd);
+	return 0;
 }
 
 /* The new version is verified in the temp file: make it the file. */
@@ -381,6 +636,9 @@ clone_commit(struct clone_ctx *c, const struct stat *st)
 {
 	struct syncer *s = c->s;
 	int r;
+
+	if (c->journaled)
+		return clone_journal_commit(c);
 
 	r = sync_attrs_set_fd(s, c->tmpfd, c->fe->mode, c->fe->uid,
 	    c->fe->gid, c->fe->mtime_sec, c->fe->mtime_nsec);
@@ -504,14 +762,19 @@ clone_file(struct syncer *s, const char *path, size_t plen,
 		*out = CLONE_REFUSED;
 		goto out;
 	}
-	assert(c.state == CLONE_VERIFIED && c.tmpfd >= 0);
+	assert(c.state == CLONE_VERIFIED && (c.tmpfd >= 0 || c.journaled));
 	r = clone_commit(&c, &st);
 	if (r != 0)
 		goto out;
 	*out = CLONE_DONE;
-	log_verbose("'%s': %llu bytes of changed blocks into a clone (%s)",
-	    sync_esc(path, plen), (unsigned long long)c.received,
-	    clone_how_name(c.how));
+	if (c.how == CLONE_JOURNAL)
+		log_verbose("'%s': %llu bytes of changed blocks written in "
+		    "place, through the journal", sync_esc(path, plen),
+		    (unsigned long long)c.received);
+	else
+		log_verbose("'%s': %llu bytes of changed blocks into a clone "
+		    "(%s)", sync_esc(path, plen),
+		    (unsigned long long)c.received, clone_how_name(c.how));
 	s->st->files_blocks++;
 	metrics_add(METRICS_RECV_FILES_BLOCKS, 1);
 	metrics_add(METRICS_RECV_BYTES_BLOCKS, c.received);
@@ -524,6 +787,9 @@ out:
 	free(req);
 	free(body);
 	free(c.buf);
+	/* Not committed: the copy was not touched. */
+	if (c.journaled)
+		journal_abort(&c.j);
 	if (c.tmpfd >= 0)
 		close(c.tmpfd);
 	if (c.tmp[0] != '\0')

@@ -112,6 +112,9 @@ struct config_standby {
 					 * --numeric-ids: no */
 	char *append;			/* "inplace" (default) or "atomic" */
 	uint64_t append_min_size;	/* files with a block store, 1M */
+	char *inplace;			/* patterns updated in place through
+					 * a journal without reflinks, or NULL */
+	uint64_t inplace_min_size;	/* ... from this size: 64M */
 	int strip_setuid;		/* enum config_onoff, default off */
 };
 

@@ -300,10 +300,15 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 		/* The rescue saw that we hold its final position (and we
 		 * said so: nothing is in flight, ack = since). */
 		close(fd);
+		if (state_inplace_pending(&s->state) > 0)
+			return sync_fail(s, -AR_ESTATE, "an in-place update "
+			    "is still pending in state_dir/inplace: the "
+			    "replica is not complete until a restarted sync "
+			    "has written it");
 		r = follow_save_pending(s, 1);
 		if (r == 0)
-			r = state_gen_close(&s->state, s->hello_gen, *pos, s->msg,
-		    s->msglen);
+			r = state_gen_close(&s->state, s->hello_gen, *pos,
+			    s->msg, s->msglen);
 		if (r == 0)
 			follow_log_complete(s->hello_gen, *pos);
 		*complete = r == 0;

@@ -431,10 +431,12 @@ lane_start(struct syncer *s, const char *path, size_t len, uint64_t size,
 	sub->state.dirfd = s->state.dirfd;
 	sub->state.lockfd = -1;
 	sub->state.blocksfd = s->state.blocksfd;
+	sub->state.inplacefd = s->state.inplacefd;
 	sub->state.blocksmem = s->state.blocksmem;	/* locks itself */
 	sub->msg = l->msg;
 	sub->msglen = sizeof(l->msg);
 	sub->exclude = s->exclude;
+	sub->inplace = s->inplace;
 	sub->names = s->names;		/* borrowed: it locks itself */
 	sub->following = 1;
 	memcpy(sub->id, s->id, sizeof(sub->id));

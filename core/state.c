@@ -4,6 +4,7 @@
  * the scratch files; the only code that knows their names and formats.
  */
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include "error.h"
 #include "fs.h"
+#include "journal.h"
 #include "limit.h"
 #include "state.h"
 #include "util.h"
@@ -55,6 +57,7 @@ state_init(struct state *st)
 	st->dirfd = -1;
 	st->lockfd = -1;
 	st->blocksfd = -1;
+	st->inplacefd = -1;
 	st->blocksmem = NULL;
 }
 
@@ -81,6 +84,15 @@ state_open(struct state *st, const char *dir, char *err, size_t errlen)
 	    errno == EEXIST))
 		st->blocksfd = openat(st->dirfd, STATE_BLOCKS_DIR, O_RDONLY |
 		    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/* The in-place journals: a pending one must be found again. */
+	if (mkdirat(st->dirfd, JOURNAL_DIR, 0700) == 0 || errno == EEXIST)
+		st->inplacefd = openat(st->dirfd, JOURNAL_DIR, O_RDONLY |
+		    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (st->inplacefd < 0) {
+		snprintf(err, errlen, "state directory '%s': %s/: %s", dir,
+		    JOURNAL_DIR, strerror(errno));
+		return -AR_ESTATE;
+	}
 	/* Without it (out of memory), every use reads its entry. */
 	if (st->blocksfd >= 0 && blocks_mem_new(&st->blocksmem) != 0)
 		st->blocksmem = NULL;
@@ -92,6 +104,8 @@ state_release(struct state *st)
 {
 	if (st->blocksfd >= 0)
 		close(st->blocksfd);
+	if (st->inplacefd >= 0)
+		close(st->inplacefd);
 	blocks_mem_free(st->blocksmem);
 	if (st->lockfd >= 0)
 		close(st->lockfd);
@@ -363,6 +377,42 @@ state_scratch(const struct state *st, enum state_scratch which, int *fd,
 	return 0;
 }
 
+/* Entries of dirfd/name that are not ours in the making. */
+static uint64_t
+state_count_entries(int dirfd, const char *name)
+{
+	struct dirent *de;
+	uint64_t n = 0;
+	DIR *d;
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return 0;
+	}
+	for (;;) {
+		de = readdir(d);
+		if (de == NULL)
+			break;
+		if (de->d_name[0] != '.')
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+uint64_t
+state_inplace_pending(const struct state *st)
+{
+	return st->dirfd < 0 ? 0 : state_count_entries(st->dirfd,
+	    JOURNAL_DIR);
+}
+
 int
 state_read(const char *dir, struct state_info *info)
 {
@@ -383,6 +433,7 @@ state_read(const char *dir, struct state_info *info)
 		info->position_time = (int64_t)sb.st_mtim.tv_sec;
 	info->running = util_lock_held(dirfd, STATE_LOCK_FILE);
 	info->skipped = state_skipped_read(dirfd, info->skipped_last);
+	info->inplace_pending = state_count_entries(dirfd, JOURNAL_DIR);
 	close(dirfd);
 	return 0;
 }

@@ -33,6 +33,7 @@ struct state {
 	int dirfd;		/* state_dir, -1 until opened */
 	int lockfd;		/* holds the exclusive flock, or -1 */
 	int blocksfd;		/* the block store (blocks/), or -1 */
+	int inplacefd;		/* in-place journals (inplace/), or -1 */
 	struct blocks_mem *blocksmem; /* its entries kept, or NULL */
 };
 
@@ -57,8 +58,13 @@ struct state_info {
 				 * complete_seq, which the standby holds */
 	uint64_t complete_seq;
 	uint64_t skipped;	/* see the skipped file */
+	uint64_t inplace_pending;	/* journals in inplace/ */
 	char skipped_last[STATE_SKIPPED_PATH_MAX + 1];
 };
+
+/* In-place updates whose journal is still in state_dir (journal.h): a
+ * running sync completes or drops them before anything else. */
+uint64_t state_inplace_pending(const struct state *st);
 
 /* The state of a closed struct state (nothing to release). */
 void state_init(struct state *st);

@@ -357,6 +357,8 @@ status_standby(const struct config_standby *cfg, const struct auth *auth,
 		    si.position_time, si.complete ? "true" : "false",
 		    reach ? "true" : "false");
 		fprintf(out, ",\"skipped\":%" PRIu64, si.skipped);
+		fprintf(out, ",\"inplace_pending\":%" PRIu64,
+		    si.inplace_pending);
 		if (have_pr)
 			fprintf(out, ",\"compare\":{\"entries\":%" PRIu64
 			    ",\"total_entries\":%" PRIu64 ",\"bytes\":%" PRIu64
@@ -401,6 +403,12 @@ status_standby(const struct config_standby *cfg, const struct auth *auth,
 		    "replicated: they would replace names excluded here, or "
 		    "this standby cannot make them (the last '%s')\n",
 		    si.skipped, si.skipped_last);
+	if (si.inplace_pending > 0)
+		fprintf(out, "  %" PRIu64 " in-place update%s pending in "
+		    "state_dir/inplace: %s\n", si.inplace_pending,
+		    si.inplace_pending == 1 ? "" : "s", si.running ?
+		    "being written" : "the next sync completes or drops "
+		    "them before anything else");
 	if (!reach)
 		fprintf(out, "  primary unreachable\n");
 	else if (strcmp(si.generation, h.generation) != 0)

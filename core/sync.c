@@ -1537,8 +1537,10 @@ sync_open(struct syncer *s)
 	if (r == 0) {
 		s->skipped = state_skipped_load(&s->state, s->skip_last);
 		s->skipped_saved = s->skipped;
-		if (s->rootfd >= 0 && !s->o->dry_run)
+		if (s->rootfd >= 0 && !s->o->dry_run) {
 			append_store_sweep(s);
+			r = clone_journal_recover(s);
+		}
 	}
 	return r;
 }
@@ -1827,6 +1829,12 @@ sync_init(struct syncer *s, const struct sync_opts *o,
 	if (r == 0 && s->cfg->exclude != NULL &&
 	    exclude_add_list(s->exclude, s->cfg->exclude, msg, msglen) != 0)
 		r = -AR_ECONFIG;
+	if (r == 0 && s->cfg->inplace != NULL && s->cfg->inplace[0] != '\0') {
+		r = exclude_new(&s->inplace);
+		if (r == 0 && exclude_add_list(s->inplace, s->cfg->inplace,
+		    msg, msglen) != 0)
+			r = -AR_ECONFIG;
+	}
 	if (r == 0)
 		r = sync_init_xattrs(s);
 	if (r == 0 && s->cfg->map_users)
@@ -1858,6 +1866,7 @@ sync_release(struct syncer *s)
 		free(s->rescan[i]);
 	free(s->rescan);
 	exclude_free(s->exclude);
+	exclude_free(s->inplace);
 	free(s->xwant);
 	free(s->xlocal);
 	sync_links_clear(s);

@@ -136,6 +136,7 @@ struct syncer {
 	struct verify_list sums;
 	struct progress prog;	/* one-shot --progress */
 	struct exclude *exclude;
+	struct exclude *inplace;	/* inplace patterns, or NULL */
 	struct rate bw;		/* bwlimit of [standby], for every client */
 	/* Entries of the primary skipped as they collide with names this
 	 * standby excludes: since the last whole compare, as status shows
@@ -421,6 +422,7 @@ enum clone_how {
 	CLONE_REFLINK,		/* ioctl FICLONE: the extents shared */
 	CLONE_KERNEL,		/* copy_file_range */
 	CLONE_PLAIN,		/* read and write */
+	CLONE_JOURNAL,		/* no copy: inplace, through the journal */
 };
 /* What clone_file did. */
 enum clone_outcome {
@@ -432,6 +434,9 @@ enum clone_outcome {
 	CLONE_LATER,		/* following: it changed while the primary
 				 * read it; a later batch brings it */
 };
+/* Before anything else: complete the in-place updates committed in
+ * state_dir/inplace, drop those that were not (journal.h). */
+int clone_journal_recover(struct syncer *s);
 /* Bring path to the primary's version from a clone of the local copy
  * and the blocks that differ, when the block store vouches for it. */
 int clone_file(struct syncer *s, const char *path, size_t plen,

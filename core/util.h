@@ -25,6 +25,12 @@ int util_grow(void *arr, size_t *cap, size_t need, size_t size,
 /* 1 if the len bytes at buf are all zero (len 0 included). */
 int util_all_zero(const void *buf, size_t len);
 
+/* Big-endian integers of our on-disk formats. */
+void util_put_be32(uint8_t *p, uint32_t v);
+void util_put_be64(uint8_t *p, uint64_t v);
+uint32_t util_get_be32(const uint8_t *p);
+uint64_t util_get_be64(const uint8_t *p);
+
 /*
  * Open (creating it 0600) the file name beneath dirfd and take an
  * exclusive, non-blocking flock on it. Returns the fd in *lockfd and 0;

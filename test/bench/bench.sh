@@ -60,7 +60,9 @@
 # copy holds it; rsync -a, -a --inplace and -a --fsync of each change
 # to the daemon in the same run, as the anchors. BENCH_INPLACE_REPS (3)
 # repetitions, warm cache; the same again with the standby's and rsync's
-# copies on a loop-mounted XFS (reflinks), as root. A sync before each
+# copies on a loop-mounted XFS (reflinks), as root; and on the local file
+# system with inplace = big (the journaled in-place update, for file
+# systems without reflinks; a row "journal"). A sync before each
 # timed run, so that no tool pays for another's dirty pages.
 # BENCH_PART=inplace runs only this part.
 if [ -z "${BASH_VERSION:-}" ]; then
@@ -1086,7 +1088,7 @@ ip_fs() {
 	start_watch "ip$fs" "ip$fs" "$SCRATCH/ip" 0 || return 0
 	# Replicated by asyncrep, so both sides hold its block lists.
 	"$ASYNCREP" sync --data-dir "$dst" --state-dir "$st" \
-		--primary "127.0.0.1:$WATCH_PORT" 2>"$SCRATCH/logs/sync-ip$fs.log" ||
+		--primary "127.0.0.1:$WATCH_PORT" "${SYNC_OPTS[@]}" 2>"$SCRATCH/logs/sync-ip$fs.log" ||
 		{ echo "  the first sync FAILED"; stop_all; return 0; }
 	for rep in $(seq 1 "$IP_REPS"); do
 		# one-shot: the change, then one sync
@@ -1095,11 +1097,12 @@ ip_fs() {
 		sync
 		t0=$(now)
 		"$ASYNCREP" sync -v --data-dir "$dst" --state-dir "$st" \
-			--primary "127.0.0.1:$WATCH_PORT" 2>"$SCRATCH/ip-sync.log" ||
+			--primary "127.0.0.1:$WATCH_PORT" "${SYNC_OPTS[@]}" 2>"$SCRATCH/ip-sync.log" ||
 			echo "  asyncrep sync FAILED"
 		one+=("$(elapsed "$t0" "$(now)")")
 		cmp -s "$SCRATCH/ip/big" "$dst/big" || echo "  MISMATCH: asyncrep one-shot"
-		how=$(sed -n 's/.*changed blocks into a clone (\(.*\))/\1/p' "$SCRATCH/ip-sync.log")
+		how=$(sed -n 's/.*changed blocks into a clone (\(.*\))/\1/p; s/.*changed blocks \(written in place\), through the journal/\1/p' \
+			"$SCRATCH/ip-sync.log")
 		wire=$(sed -n 's/.*sent \([0-9][0-9]*\) bytes *received \([0-9][0-9]*\) bytes.*/\1 \2/p' \
 			"$SCRATCH/ip-sync.log" | tail -1 | awk '{ print $1 + $2 }')
 		cat "$SCRATCH/ip-sync.log" >>"$SCRATCH/logs/sync-ip$fs.log"
@@ -1137,6 +1140,11 @@ ip_fs() {
 	rm -rf "$SCRATCH/rsyncd/$base/"* "$st"
 }
 ip_fs local
+# The same with inplace = big: without reflinks, the changed blocks are
+# written into the copy through the journal, instead of a clone.
+SYNC_OPTS=(--inplace big --inplace-min-size 0)
+ip_fs journal
+SYNC_OPTS=()
 # The same with the standby (and rsync's copies) on XFS, which has reflinks.
 if [ "$(id -u)" -eq 0 ] && command -v mkfs.xfs >/dev/null 2>&1 &&
 	mkdir -p "$SCRATCH/rsyncd/ip-xfs" &&

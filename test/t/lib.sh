@@ -229,6 +229,15 @@ follow_to() {
 	FOLLOW_PID=$last_pid
 }
 
+# overwrite FILE OFFSET BYTES: random bytes over FILE at OFFSET, in
+# place (the same inode), fsynced.
+overwrite() {
+	"$PYTHON3" -c 'import os, sys
+f = os.open(sys.argv[1], os.O_WRONLY)
+os.pwrite(f, os.urandom(int(sys.argv[3])), int(sys.argv[2]))
+os.fsync(f)' "$1" "$2" "$3"
+}
+
 # tree_listing DIR: a canonical, byte-exact description of a tree:
 # type, mode, size, mtime (ns), symlink target and content hash per path,
 # owner and group.

@@ -52,7 +52,7 @@ standby_keys='data-dir state-dir primary auth-token-file connect-timeout
 	stall-timeout delta-min-size batch-size batch-files standby-id exclude
 	tls tls-cert tls-key tls-trust tls-ca max-delete bwlimit compress
 	compress-level metrics-listen max-file-size max-stored-size specials devices
-	xattrs selinux acls map-users append append-min-size strip-setuid
+	xattrs selinux acls map-users append append-min-size inplace inplace-min-size strip-setuid
 	lane-min-size'
 all_own="$watch_opts $sync_opts $verify_opts $rescue_opts $status_opts $keygen_opts $init_opts"
 

@@ -50,6 +50,10 @@ test_cleanup() {
 	for f in "$TRASH"/node-?/unshare.pid "$TRASH/nsenter.pid"; do
 		[ -s "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
 	done
+	# nsenter itself, the standby's parent: it stopped itself when the
+	# standby was stopped (job control), and SIGCONT went to the standby
+	# only, so it would outlive the test, stopped.
+	pkill -KILL -f "$TRASH/standby.conf" 2>/dev/null
 	for n in a b c br; do ip netns del "$NS$n" 2>/dev/null; done
 	[ -n "$OCF_INSTALLED" ] && rm -rf "$OCF_DIR"
 	return 0

@@ -12,13 +12,6 @@ test_description='a big file changed in place costs its changed blocks (POST /v1
 B=65536
 MIB=1048576
 converged() { trees_equal src dst; }
-# overwrite FILE OFFSET BYTES: random bytes over FILE at OFFSET, in place.
-overwrite() {
-	"$PYTHON3" -c 'import os, sys
-f = os.open(sys.argv[1], os.O_WRONLY)
-os.pwrite(f, os.urandom(int(sys.argv[3])), int(sys.argv[2]))
-os.fsync(f)' "$1" "$2" "$3"
-}
 ino() { stat -c %i "$1"; }
 # metric NAME: the value of series NAME (with its labels) on the primary.
 metric() {

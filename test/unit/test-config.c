@@ -383,7 +383,7 @@ test_section_keys(void **state)
 	assert_non_null(k);
 	for (n = 0; k[n] != NULL; n++)
 		;
-	assert_int_equal(n, 33);
+	assert_int_equal(n, 35);
 	assert_string_equal(k[1], "state_dir");
 	assert_string_equal(k[8], "batch_files");
 	assert_string_equal(k[9], "standby_id");
@@ -406,8 +406,10 @@ test_section_keys(void **state)
 	assert_string_equal(k[28], "map_users");
 	assert_string_equal(k[29], "append");
 	assert_string_equal(k[30], "append_min_size");
-	assert_string_equal(k[31], "strip_setuid");
-	assert_string_equal(k[32], "lane_min_size");
+	assert_string_equal(k[31], "inplace");
+	assert_string_equal(k[32], "inplace_min_size");
+	assert_string_equal(k[33], "strip_setuid");
+	assert_string_equal(k[34], "lane_min_size");
 
 	assert_null(config_section_keys("rescue"));
 }
