@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -644,6 +645,15 @@ main(int argc, char **argv)
 
 	/* A vanished peer or reader is an error to handle, not a death. */
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Requests come and go at the rate of the changes (an append every
+	 * 50 ms is a stream buffer, a response buffer and a block list
+	 * each): freed memory stays with the process, up to these bounds,
+	 * instead of going back to the kernel and faulting in, zeroed, at
+	 * the next request (perf showed 15 % of the primary's CPU there).
+	 */
+	(void)mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	(void)mallopt(M_TRIM_THRESHOLD, 16 << 20);
 
 	if (argc < 2) {
 		asyncrep_usage(stderr);

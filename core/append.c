@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,7 @@ append_store_drop(struct syncer *s, const struct stat *st)
 	if (s->state.blocksfd < 0)
 		return;
 	blocks_store_name(st, name, sizeof(name));
+	blocks_mem_drop(s->state.blocksmem, name);
 	(void)unlinkat(s->state.blocksfd, name, 0);
 }
 
@@ -110,9 +112,11 @@ append_store_sweep(struct syncer *s)
 }
 
 /* The entry of the file of stat st, if it vouches for it: 0, else
- * -AR_EIO (absent, stale or corrupt: removed). b is initialised. */
+ * -AR_EIO (absent, stale or corrupt: removed). b holds nothing before
+ * and is initialised after; d says what the entry's file is. */
 static int
-append_store_load(struct syncer *s, const struct stat *st, struct blocks *b)
+append_store_load(struct syncer *s, const struct stat *st, struct blocks *b,
+    struct blocks_disk *d)
 {
 	struct blocks_meta *m;
 	char name[64];
@@ -122,7 +126,8 @@ append_store_load(struct syncer *s, const struct stat *st, struct blocks *b)
 	if (m == NULL)
 		return -AR_ENOMEM;
 	blocks_store_name(st, name, sizeof(name));
-	r = blocks_store_load(s->state.blocksfd, name, m, b);
+	r = blocks_mem_take(s->state.blocksmem, s->state.blocksfd, name, m,
+	    b, d);
 	if (r == -AR_EPROTO)
 		log_warn("block store: entry '%s' is corrupt: ignored", name);
 	if (r == 0 && !append_store_matches(m, st)) {
@@ -139,23 +144,23 @@ append_store_load(struct syncer *s, const struct stat *st, struct blocks *b)
 int
 append_store_get(struct syncer *s, const struct stat *st, struct blocks *b)
 {
-	return append_store_load(s, st, b);
+	struct blocks_disk d;
+
+	return append_store_load(s, st, b, &d);
 }
 
-void
-append_store_put(struct syncer *s, int fd, const char *path, size_t plen,
-    const struct blocks *b)
+/* The entry's fields for fd's file, as b lists it; 0 if fd is not of
+ * b's size. */
+static int
+append_store_meta(int fd, const char *path, size_t plen,
+    const struct blocks *b, struct blocks_meta *m, char *name, size_t nlen)
 {
-	struct blocks_meta *m;
 	struct stat st;
-	char name[64];
 
-	if (s->state.blocksfd < 0 || fstat(fd, &st) != 0 ||
-	    (uint64_t)st.st_size != b->size)
-		return;
-	m = calloc(1, sizeof(*m));
-	if (m == NULL)
-		return;
+	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != b->size)
+		return 0;
+	memset(m, 0, offsetof(struct blocks_meta, path));
+	m->path[0] = '\0';
 	m->dev = (uint64_t)st.st_dev;
 	m->ino = (uint64_t)st.st_ino;
 	m->size = b->size;
@@ -163,16 +168,68 @@ append_store_put(struct syncer *s, int fd, const char *path, size_t plen,
 	m->mtime_nsec = (uint32_t)st.st_mtim.tv_nsec;
 	if (plen < sizeof(m->path)) {
 		memcpy(m->path, path, plen);
+		m->path[plen] = '\0';
 		m->path_len = (uint16_t)plen;
 	}
-	blocks_store_name(&st, name, sizeof(name));
-	/* Without an entry the next change takes the general path. No
-	 * fsync: the entry vouches only while it matches the file's stat,
-	 * and the file is durable before it; a torn one fails its sum. */
-	if (blocks_store_save(s->state.blocksfd, name, m, b, 0) != 0) {
-		log_warn("block store: cannot write the entry of '%s': %s",
-		    sync_esc(path, plen), strerror(errno));
-		(void)unlinkat(s->state.blocksfd, name, 0);
+	blocks_store_name(&st, name, nlen);
+	return 1;
+}
+
+/* Without an entry the next change takes the general path. No fsync:
+ * the entry vouches only while it matches the file's stat, and the file
+ * is durable before it; a torn one fails its header's checksum or its
+ * root. */
+static void
+append_store_failed(struct syncer *s, const char *name, const char *path,
+    size_t plen)
+{
+	log_warn("block store: cannot write the entry of '%s': %s",
+	    sync_esc(path, plen), strerror(errno));
+	(void)unlinkat(s->state.blocksfd, name, 0);
+}
+
+void
+append_store_put(struct syncer *s, int fd, const char *path, size_t plen,
+    const struct blocks *b)
+{
+	struct blocks_meta *m;
+	char name[64];
+
+	if (s->state.blocksfd < 0)
+		return;
+	m = malloc(sizeof(*m));
+	if (m == NULL)
+		return;
+	if (append_store_meta(fd, path, plen, b, m, name, sizeof(name))) {
+		/* A new file (a new inode): whole; a list kept under the
+		 * name would be of an older one. */
+		blocks_mem_drop(s->state.blocksmem, name);
+		if (blocks_store_save(s->state.blocksfd, name, m, b, 0) != 0)
+			append_store_failed(s, name, path, plen);
+	}
+	free(m);
+}
+
+/*
+ * The entry of the copy the append path extended: in place where d says
+ * the entry's file still holds the list b came from (the new hashes and
+ * the header), then kept in memory for the next append (b taken over).
+ */
+static void
+append_store_keep(struct syncer *s, int fd, const char *path, size_t plen,
+    struct blocks *b, struct blocks_disk *d)
+{
+	struct blocks_meta *m;
+	char name[64];
+
+	m = malloc(sizeof(*m));
+	if (m == NULL)
+		return;
+	if (append_store_meta(fd, path, plen, b, m, name, sizeof(name))) {
+		if (blocks_store_write(s->state.blocksfd, name, m, b, d) != 0)
+			append_store_failed(s, name, path, plen);
+		else
+			blocks_mem_put(s->state.blocksmem, name, m, b, d);
 	}
 	free(m);
 }
@@ -362,6 +419,7 @@ append_file(struct syncer *s, const char *path, size_t plen,
     enum append_outcome *out)
 {
 	struct append_ctx a;
+	struct blocks_disk d;
 	struct wire_append *req = NULL;
 	struct stat st;
 	const char *base;
@@ -397,7 +455,7 @@ append_file(struct syncer *s, const char *path, size_t plen,
 		goto out;
 	}
 	blocks_release(&a.b);
-	r = append_store_load(s, &st, &a.b);
+	r = append_store_load(s, &st, &a.b, &d);
 	if (r != 0) {
 		r = r == -AR_ENOMEM ? r : 0;
 		goto out;
@@ -459,13 +517,14 @@ append_file(struct syncer *s, const char *path, size_t plen,
 		r = append_fail(&a, r, strerror(errno));
 		goto out;
 	}
-	append_store_put(s, a.fd, path, plen, &a.b);
 	if (a.b.size > a.base) {
 		s->st->files_appended++;
 		metrics_add(METRICS_RECV_FILES_APPEND, 1);
 		metrics_add(METRICS_RECV_BYTES_APPEND, a.b.size - a.base);
 		sync_itemize(s, ">f.st......", path, plen, "");
 	}
+	/* Last: the list is handed over to the memory of the store. */
+	append_store_keep(s, a.fd, path, plen, &a.b, &d);
 out:
 	/* Refused before a byte was written, the entry still vouches for
 	 * the copy: the changed-blocks path may use it next. */

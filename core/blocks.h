@@ -46,6 +46,13 @@ struct blocks {
 	uint8_t *h;		/* n * BLOCKS_HASH_LEN */
 	void *xs;		/* XXH3 state of the block being filled */
 	uint32_t fill;		/* its bytes so far */
+	/* The XXH3-128 of each whole group below gn (kept as the list
+	 * grows, so a root costs the last group, not the list). */
+	uint8_t *g;
+	size_t gn, gcap;
+	/* The lowest index changed since the list was read from or written
+	 * to a store file: what an update in place writes (n: none). */
+	size_t dirty;
 };
 
 /* ---------------------------------------------------------------- */
@@ -126,5 +133,66 @@ int blocks_store_save(int dirfd, const char *name, const struct blocks_meta *m,
  * (corrupt); on success b is an initialised, ended list. */
 int blocks_store_load(int dirfd, const char *name, struct blocks_meta *m,
     struct blocks *b);
+
+/*
+ * A store file as this process last read or wrote it: its stat and its
+ * layout. While the file is still so (same inode, size, mtime and
+ * ctime), nobody else wrote it, and the list in memory is the file's:
+ * the next write changes only the hashes from b->dirty on, and the
+ * header, in place.
+ */
+struct blocks_disk {
+	int valid;
+	uint64_t ino;
+	int64_t size;
+	int64_t mtime_sec, ctime_sec;
+	long mtime_nsec, ctime_nsec;
+	size_t hdr;		/* where the hashes start */
+	size_t n;		/* hashes the file holds */
+};
+
+/* blocks_store_load, and d says what the file is (valid only for a
+ * file of the current format). */
+int blocks_store_read(int dirfd, const char *name, struct blocks_meta *m,
+    struct blocks *b, struct blocks_disk *d);
+/*
+ * Write the entry without fsync (a cache, or a store entry that vouches
+ * only while its file's stat matches): in place when d says the file is
+ * still the one it describes (the hashes from b->dirty on, then the
+ * header), else whole (temp file and rename). d then describes the
+ * file written (valid 0 on failure, and the file removed).
+ */
+int blocks_store_write(int dirfd, const char *name,
+    const struct blocks_meta *m, struct blocks *b, struct blocks_disk *d);
+/* 1 if dirfd/name is still the file d describes. */
+int blocks_store_fresh(int dirfd, const char *name,
+    const struct blocks_disk *d);
+
+/* ---------------------------------------------------------------- */
+/* Lists kept in memory between uses (thread-safe, bounded) */
+
+/* Entries and bytes of lists kept. */
+#define BLOCKS_MEM_SLOTS 8
+#define BLOCKS_MEM_BYTES (32u << 20)
+
+struct blocks_mem;
+
+int blocks_mem_new(struct blocks_mem **out);
+void blocks_mem_free(struct blocks_mem *c);
+/*
+ * The entry dirfd/name: from memory when the file is still as it was
+ * left (the memory copy is handed over: no other user has it until
+ * blocks_mem_put), else read from the file (blocks_store_read). c may
+ * be NULL (always the file).
+ */
+int blocks_mem_take(struct blocks_mem *c, int dirfd, const char *name,
+    struct blocks_meta *m, struct blocks *b, struct blocks_disk *d);
+/* Keep b (its buffers are taken over: b is an empty, open list after)
+ * as the entry name, while d is valid. */
+void blocks_mem_put(struct blocks_mem *c, const char *name,
+    const struct blocks_meta *m, struct blocks *b,
+    const struct blocks_disk *d);
+/* Forget the entry name. */
+void blocks_mem_drop(struct blocks_mem *c, const char *name);
 
 #endif

@@ -28,6 +28,12 @@
 #define FOLLOW_WAIT_MS 10000
 /* ... while a lane is in flight: how soon its end is acknowledged. */
 #define FOLLOW_LANE_WAIT_MS 100
+/* A position saved less than this ago is put off (the primary's acks
+ * are written at the same pace, SPOOL_ACK_BUSY_MS). */
+#define FOLLOW_SAVE_BUSY_MS 1000
+/* ... and while one is, how soon an idle long-poll comes back to save
+ * it. */
+#define FOLLOW_SAVE_WAIT_MS 1000
 #define FOLLOW_BACKOFF_MIN_MS 100
 #define FOLLOW_BACKOFF_MAX_MS 10000
 
@@ -139,6 +145,23 @@ follow_full(struct syncer *s)
  * Only once the data is durable; only when it moved.
  */
 static int
+follow_save_now(struct syncer *s, uint64_t ack)
+{
+	int r;
+
+	s->save_pending = 0;
+	if (ack == s->lane_saved)
+		return 0;
+	r = state_position_save(&s->state, s->hello_gen, ack, s->msg,
+	    s->msglen);
+	if (r == 0) {
+		s->lane_saved = ack;
+		s->saved_ms = util_mono_ms();
+	}
+	return r;
+}
+
+static int
 follow_save(struct syncer *s, uint64_t pos)
 {
 	uint64_t ack = lane_ack(s, pos);
@@ -151,12 +174,37 @@ follow_save(struct syncer *s, uint64_t pos)
 		ack = s->lane_rewind;
 
 	r = sync_make_durable(s);
-	if (r == 0 && ack != s->lane_saved)
-		r = state_position_save(&s->state, s->hello_gen, ack, s->msg,
-		    s->msglen);
-	if (r == 0)
-		s->lane_saved = ack;
-	return r;
+	if (r != 0)
+		return r;
+	if (ack == s->lane_saved) {
+		s->save_pending = 0;
+		return 0;
+	}
+	/*
+	 * The data is durable, the position file only says where to start
+	 * again: from a primary, with nothing in flight, it is saved at
+	 * most once a second (two fsyncs per batch at 20 appends a second
+	 * were a third of the standby's CPU). A crash before the save
+	 * starts again a second back: every step is idempotent. What the
+	 * primary is told (since, ack) is durable all the same.
+	 */
+	if (s->hello_role == WIRE_ROLE_PRIMARY && lane_busy(s) == 0 &&
+	    util_mono_ms() - s->saved_ms < FOLLOW_SAVE_BUSY_MS) {
+		s->save_pending = 1;
+		s->save_ack = ack;
+		return 0;
+	}
+	return follow_save_now(s, ack);
+}
+
+/* The position put off, if any, when its second is up (or now). */
+static int
+follow_save_pending(struct syncer *s, int now)
+{
+	if (!s->save_pending || (!now && util_mono_ms() - s->saved_ms <
+	    FOLLOW_SAVE_BUSY_MS))
+		return 0;
+	return follow_save_now(s, s->save_ack);
 }
 
 /* A lane's file moved while it was sent, or changed again meanwhile:
@@ -207,18 +255,22 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 	memset(&bc, 0, sizeof(bc));
 	s->hold = 0;
 	r = follow_reap(s, pos);
+	if (r == 0)
+		r = follow_save_pending(s, 0);
 	if (r != 0)
 		return r;
 	if (client_version(s->client) >= WIRE_V_LANES)
 		n = snprintf(url, sizeof(url), "/v1/changes?since=%llu&"
 		    "ack=%llu&wait=%d&id=%s&gen=%s", (unsigned long long)*pos,
 		    (unsigned long long)lane_ack(s, *pos), lane_busy(s) > 0 ?
-		    FOLLOW_LANE_WAIT_MS : FOLLOW_WAIT_MS, s->id,
+		    FOLLOW_LANE_WAIT_MS : s->save_pending ?
+		    FOLLOW_SAVE_WAIT_MS : FOLLOW_WAIT_MS, s->id,
 		    s->hello_gen);
 	else
 		n = snprintf(url, sizeof(url), "/v1/changes?since=%llu&"
 		    "wait=%d&id=%s&gen=%s", (unsigned long long)*pos,
-		    FOLLOW_WAIT_MS, s->id, s->hello_gen);
+		    s->save_pending ? FOLLOW_SAVE_WAIT_MS : FOLLOW_WAIT_MS,
+		    s->id, s->hello_gen);
 	/* id and generation are bounded (and URL-safe) by construction. */
 	assert(n > 0 && (size_t)n < sizeof(url));
 	(void)n;
@@ -233,6 +285,7 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 		/* The compare of everything comes after what is in flight
 		 * (and finds what moved while it was). */
 		r = lane_wait_all(s, NULL);
+		s->save_pending = 0;	/* the compare saves its own */
 		if (r == 0)
 			r = follow_full(s);
 		if (r == 0)
@@ -252,8 +305,10 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 			    "is still pending in state_dir/inplace: the "
 			    "replica is not complete until a restarted sync "
 			    "has written it");
-		r = state_gen_close(&s->state, s->hello_gen, *pos, s->msg,
-		    s->msglen);
+		r = follow_save_pending(s, 1);
+		if (r == 0)
+			r = state_gen_close(&s->state, s->hello_gen, *pos,
+			    s->msg, s->msglen);
 		if (r == 0)
 			follow_log_complete(s->hello_gen, *pos);
 		*complete = r == 0;
@@ -352,14 +407,21 @@ follow_session(struct syncer *s, volatile sig_atomic_t *stop,
 	log_info("following %s from change %llu", s->cfg->primary.text,
 	    (unsigned long long)pos);
 	s->lane_saved = pos;
+	s->save_pending = 0;
+	s->saved_ms = 0;
 	s->lane_rewind = UINT64_MAX;
 	metrics_set(METRICS_APPLIED_SEQ, pos);
 	metrics_set_standby_state(METRICS_SB_FOLLOWING);
 	while (!*stop) {
 		s->msg[0] = '\0';
 		r = follow_batch(s, &pos, complete);
-		if (r != 0 || *complete)
+		if (r != 0 || *complete) {
+			/* Still this generation's: what was put off. */
+			if (r == 0)
+				return follow_save_pending(s, 1);
+			(void)follow_save_pending(s, 1);
 			return r;
+		}
 		s->progress = 1;
 		if (s->st->files_failed > 0) {
 			/* Changed while sent: the primary's next record of
@@ -367,7 +429,7 @@ follow_session(struct syncer *s, volatile sig_atomic_t *stop,
 			s->st->files_failed = 0;
 		}
 	}
-	return 0;
+	return follow_save_pending(s, 1);
 }
 
 static void

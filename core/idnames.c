@@ -283,10 +283,10 @@ idnames_sent_new(struct idnames_sent **out)
 	*out = NULL;
 	if (t == NULL)
 		return -AR_ENOMEM;
-	if (idnames_tab_init(&t->tab) != 0) {
-		free(t);
-		return -AR_ENOMEM;
-	}
+	/* The table (384 KiB) comes with the first id to name: an answer
+	 * of root's files names none, and one comes with every append. */
+	t->tab.slots = NULL;
+	t->tab.count[0] = t->tab.count[1] = 0;
 	*out = t;
 	return 0;
 }
@@ -318,6 +318,10 @@ idnames_put_one(void *arg, uint8_t kind, uint32_t id)
 
 	if (id == 0 || o->err != 0 || o->frames >= IDNAMES_ENTRY_MAX)
 		return;
+	if (o->t->tab.slots == NULL && idnames_tab_init(&o->t->tab) != 0) {
+		o->err = -AR_ENOMEM;
+		return;
+	}
 	sl = idnames_tab_add(&o->t->tab, kind, id, &added);
 	if (sl == NULL || !added)
 		return;

@@ -432,6 +432,7 @@ lane_start(struct syncer *s, const char *path, size_t len, uint64_t size,
 	sub->state.lockfd = -1;
 	sub->state.blocksfd = s->state.blocksfd;
 	sub->state.inplacefd = s->state.inplacefd;
+	sub->state.blocksmem = s->state.blocksmem;	/* locks itself */
 	sub->msg = l->msg;
 	sub->msglen = sizeof(l->msg);
 	sub->exclude = s->exclude;

@@ -592,6 +592,8 @@ primary_pump_main(void *arg)
 				next = now + interval;
 		} else
 			server_release(p->srv, 0);	/* deadlines only */
+		/* The acks put off by busy standbys, once a second old. */
+		spool_ack_flush(p->spool, 0);
 		if (stop)
 			break;
 	}

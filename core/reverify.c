@@ -169,13 +169,16 @@ reverify_entry(struct reverify *rv, const char *name, struct blocks_meta *m,
 	}
 	if (r == 0) {
 		struct blocks_meta *m2 = malloc(sizeof(*m2));
+		struct blocks_disk d;
 		struct blocks b2;
 
-		/* Verified: the flag goes, unless the entry moved on. */
-		if (m2 != NULL && blocks_store_load(rv->cachefd, name, m2,
-		    &b2) == 0 && m2->size == m->size) {
+		/* Verified: the flag goes, unless the entry moved on (the
+		 * header only, in place, while the file is as read). */
+		if (m2 != NULL && blocks_store_read(rv->cachefd, name, m2,
+		    &b2, &d) == 0 && m2->size == m->size) {
 			m2->flags &= ~(uint32_t)BLOCKS_F_APPENDED;
-			(void)blocks_store_save(rv->cachefd, name, m2, &b2, 0);
+			(void)blocks_store_write(rv->cachefd, name, m2, &b2,
+			    &d);
 		}
 		if (m2 != NULL)
 			blocks_release(&b2);

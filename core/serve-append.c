@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,19 +57,15 @@ serve_append_free(struct server_stream *s)
  * by the changed-blocks path for a standby still at it (SPOOL.md). */
 #define SERVE_APPEND_PREV ".p"
 
-void
-serve_append_cache_put(struct server *srv, const char *path,
+/* The cache entry's fields for the file of stat st, listed in b. */
+static void
+serve_append_meta(struct blocks_meta *m, const char *path,
     const struct stat *st, const struct blocks *b, uint32_t flags)
 {
 	size_t plen = strlen(path);
-	struct blocks_meta *m;
-	char name[64];
 
-	if (srv->cachefd < 0 || b->size < BLOCKS_SIZE)
-		return;
-	m = calloc(1, sizeof(*m));
-	if (m == NULL)
-		return;
+	memset(m, 0, offsetof(struct blocks_meta, path));
+	m->path[0] = '\0';
 	m->dev = (uint64_t)st->st_dev;
 	m->ino = (uint64_t)st->st_ino;
 	m->size = b->size;
@@ -79,11 +76,57 @@ serve_append_cache_put(struct server *srv, const char *path,
 		memcpy(m->path, path, plen + 1);
 		m->path_len = (uint16_t)plen;
 	}
+}
+
+void
+serve_append_cache_put(struct server *srv, const char *path,
+    const struct stat *st, const struct blocks *b, uint32_t flags)
+{
+	struct blocks_meta *m;
+	char name[64];
+
+	if (srv->cachefd < 0 || b->size < BLOCKS_SIZE)
+		return;
+	m = malloc(sizeof(*m));
+	if (m == NULL)
+		return;
+	serve_append_meta(m, path, st, b, flags);
 	blocks_store_name(st, name, sizeof(name));
+	/* The list kept in memory is no longer the file's. */
+	blocks_mem_drop(srv->blocksmem, name);
 	/* A cache: a torn entry fails its checksum, no fsync needed. */
 	if (blocks_store_save(srv->cachefd, name, m, b, 0) != 0)
 		log_verbose("block cache: cannot write '%s': %s", name,
 		    strerror(errno));
+	free(m);
+}
+
+/*
+ * The list of the append path's stream as the cache entry, written in
+ * place where s->adisk says the file still holds the list it started
+ * from (only the new hashes and the header), and kept in memory for
+ * the next append: s->ablk is left empty.
+ */
+static void
+serve_append_cache_keep(struct server *srv, struct server_stream *s,
+    uint32_t flags)
+{
+	struct blocks_meta *m;
+	char name[64];
+
+	if (srv->cachefd < 0 || s->ablk->size < BLOCKS_SIZE)
+		return;
+	m = malloc(sizeof(*m));
+	if (m == NULL)
+		return;
+	serve_append_meta(m, s->paths, &s->st0, s->ablk, flags);
+	blocks_store_name(&s->st0, name, sizeof(name));
+	if (blocks_store_write(srv->cachefd, name, m, s->ablk,
+	    &s->adisk) != 0)
+		log_verbose("block cache: cannot write '%s': %s", name,
+		    strerror(errno));
+	else
+		blocks_mem_put(srv->blocksmem, name, m, s->ablk, &s->adisk);
 	free(m);
 }
 
@@ -161,7 +204,8 @@ serve_append_prefix(struct server *srv, struct server_stream *s)
 	blocks_store_name(&s->st0, name, sizeof(name));
 	if (srv->cachefd >= 0) {
 		blocks_release(b);
-		r = blocks_store_load(srv->cachefd, name, m, b);
+		r = blocks_mem_take(srv->blocksmem, srv->cachefd, name, m, b,
+		    &s->adisk);
 		cached = r == 0 && m->dev == (uint64_t)s->st0.st_dev &&
 		    m->ino == (uint64_t)s->st0.st_ino;
 		/* Shrunk: not the version hashed. */
@@ -247,8 +291,20 @@ serve_append_prefix(struct server *srv, struct server_stream *s)
 		s->aretry = WIRE_RETRY_BASIS;
 		return 0;
 	}
-	if (!cached)
-		serve_append_cache_put(srv, s->paths, &s->st0, b, 0);
+	if (!cached && srv->cachefd >= 0 && b->size >= BLOCKS_SIZE) {
+		struct blocks_meta *m2 = malloc(sizeof(*m2));
+
+		/* The entry the standby's version proved, in place of the
+		 * one there was: the tail will extend it. */
+		if (m2 == NULL)
+			return -AR_ENOMEM;
+		serve_append_meta(m2, s->paths, &s->st0, b, 0);
+		if (blocks_store_write(srv->cachefd, name, m2, b,
+		    &s->adisk) != 0)
+			log_verbose("block cache: cannot write '%s': %s", name,
+			    strerror(errno));
+		free(m2);
+	}
 	return blocks_reopen(b, s->abase, &s->anext);
 }
 
@@ -580,7 +636,7 @@ serve_append_finish(struct server_stream *s)
 		    strlen(s->paths)));
 	t.size = s->ablk->size;
 	blocks_root(s->ablk, t.hash);
-	serve_append_cache_put(srv, s->paths, &s->st0, s->ablk, s->aflags);
+	serve_append_cache_keep(srv, s, s->aflags);
 	pthread_mutex_lock(&srv->lock);
 	srv->stats.files[s->rphase]++;
 	pthread_mutex_unlock(&srv->lock);

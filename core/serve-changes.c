@@ -557,9 +557,13 @@ serve_changes_reply(struct MHD_Connection *c, struct server *srv,
 	 * trims. */
 	if (!rq->acked && srv->opts.role == WIRE_ROLE_PRIMARY) {
 		rq->acked = 1;
-		/* A batch is ready: its durable ack (two fsyncs) would come
-		 * first, on the path of the change (3 ms on a busy host). */
-		r = rq->q.since < released ?
+		/* Not two fsyncs per request at the rate of the changes
+		 * (on the path of a batch that is ready: 3 ms on a busy
+		 * host, or before every wait of a standby that keeps up):
+		 * put off while the file is new, and written by the pump's
+		 * tick once it is a second old. A request that neither
+		 * finds a batch nor waits is recorded at once. */
+		r = rq->q.since < released || rq->q.wait_ms > 0 ?
 		    spool_ack_busy(srv->opts.spool, rq->q.id, rq->q.ack) :
 		    spool_ack(srv->opts.spool, rq->q.id, rq->q.ack);
 		/* The spool says once why it cannot save acks. */

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "auth.h"
+#include "blocks.h"
 #include "hash.h"
 #include "pin.h"
 #include "query.h"
@@ -93,6 +94,7 @@ struct server {
 	int reaper_started;
 	pthread_t reaper;
 	int cachefd;			/* the block cache, or -1 */
+	struct blocks_mem *blocksmem;	/* its entries kept, or NULL */
 };
 
 /* ---------------------------------------------------------------- */
@@ -162,6 +164,7 @@ struct server_stream {
 	struct blocks *ablk;	/* the new version's list, open at anext */
 	uint8_t *abuf;		/* one block's bytes */
 	uint32_t aflags;	/* the cache entry's flags */
+	struct blocks_disk adisk; /* the cache file ablk came from */
 	/* the changed-blocks path (/v1/blocks, WIRE_V_BLOCKS) */
 	int ablocks;		/* this is a /v1/blocks answer */
 	struct blocks *aold;	/* the cached list of the standby's version */

@@ -28,6 +28,7 @@
 #include "changes.h"
 #include "compress.h"
 #include "delta.h"
+#include "blocks.h"
 #include "error.h"
 #include "fs.h"
 #include "gen.h"
@@ -43,6 +44,10 @@
 
 /* Bytes MHD asks a stream callback for at a time. */
 #define SERVER_BLOCK (256u * 1024)
+/* ... of an answer that comes at the rate of the changes (a batch, an
+ * append's tail): libmicrohttpd clears the block of every response, and
+ * 256 KiB per append was a tenth of the primary's memset. */
+#define SERVER_BLOCK_SMALL (32u * 1024)
 
 /* How often the reaper looks for connections past header_timeout. */
 #define SERVER_REAP_MS 250
@@ -372,12 +377,16 @@ server_reply_stream(struct MHD_Connection *c, struct server_request *rq)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
-	int zstd;
+	int zstd, small;
 
 	assert(rq->stream != NULL);
 	zstd = server_stream_zstd(c, rq, rq->stream);
+	small = rq->stream->kind == SERVER_STREAM_CHANGES ||
+	    (rq->stream->kind == SERVER_STREAM_APPEND &&
+	    !rq->stream->ablocks);
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
-	    SERVER_BLOCK, server_stream_cb, rq->stream, server_stream_free);
+	    small ? SERVER_BLOCK_SMALL : SERVER_BLOCK, server_stream_cb,
+	    rq->stream, server_stream_free);
 	if (resp == NULL)
 		return MHD_NO;
 	rq->stream = NULL;	/* owned by the response now */
@@ -1134,6 +1143,9 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 		    strerror(errno));
 		srv->cachefd = -1;
 	}
+	/* Without it (out of memory), every use reads its entry. */
+	if (srv->cachefd >= 0 && blocks_mem_new(&srv->blocksmem) != 0)
+		srv->blocksmem = NULL;
 	memcpy(srv->generation, opts->generation, WIRE_GEN_LEN);
 	pthread_mutex_init(&srv->lock, NULL);
 	rate_init(&srv->bw, cfg->bwlimit, NULL);
@@ -1148,6 +1160,7 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 		rate_release(&srv->bw);
 		if (srv->cachefd >= 0)
 			close(srv->cachefd);
+		blocks_mem_free(srv->blocksmem);
 		free(srv);
 		return r;
 	}
@@ -1189,6 +1202,7 @@ server_start(const struct server_opts *opts, struct server **out, char *err,
 		rate_release(&srv->bw);
 		if (srv->cachefd >= 0)
 			close(srv->cachefd);
+		blocks_mem_free(srv->blocksmem);
 		free(srv);
 		return -AR_EBIND;
 	}
@@ -1295,5 +1309,6 @@ server_stop(struct server *srv)
 	close(srv->listen_fd);
 	if (srv->cachefd >= 0)
 		close(srv->cachefd);
+	blocks_mem_free(srv->blocksmem);
 	free(srv);
 }

@@ -36,6 +36,7 @@
 #include "error.h"
 #include "fs.h"
 #include "guard.h"
+#include "limit.h"
 #include "log.h"
 #include "spool.h"
 #include "util.h"
@@ -56,6 +57,14 @@
 #define SPOOL_DEF_MAX (UINT64_C(1) << 30)
 #define SPOOL_DEF_COMMIT_NS UINT64_C(2000000)
 
+/* Acks put off by spool_ack_busy, written by spool_ack_flush. */
+#define SPOOL_ACK_PENDING 16
+
+struct spool_ack_pending {
+	char id[LIMIT_ID_MAX + 1];	/* "" when free */
+	uint64_t seq;
+};
+
 /* One segment file: its name is the seq of its first record. */
 struct spool_seg {
 	uint64_t first;
@@ -73,6 +82,8 @@ struct spool {
 	int err;			/* sticky: a failed write or fsync */
 	int err_errno;			/* its errno, for spool_failed */
 	int ack_errno;			/* the last ack's failure, 0: saved */
+	/* under ackmu: positions acknowledged, not yet written */
+	struct spool_ack_pending pend[SPOOL_ACK_PENDING];
 	uint64_t segment_size;
 	uint64_t max_size;
 	uint64_t commit_ns;
@@ -1163,6 +1174,8 @@ spool_close(struct spool *sp)
 {
 	if (sp == NULL)
 		return;
+	if (!sp->readonly && sp->acksfd != -1)
+		spool_ack_flush(sp, 1);
 	pthread_mutex_lock(&sp->mu);
 	if (!sp->readonly && sp->err == 0 && sp->buflen > 0 &&
 	    spool_commit_locked(sp) != 0)
@@ -1432,6 +1445,11 @@ spool_ack(struct spool *sp, const char *id, uint64_t seq)
 	if (!spool_id_valid(id))
 		return -AR_EPROTO;
 	pthread_mutex_lock(&sp->ackmu);
+	/* Written now: not to be written again (unless a later position
+	 * was put off meanwhile). */
+	for (n = 0; n < SPOOL_ACK_PENDING; n++)
+		if (strcmp(sp->pend[n].id, id) == 0 && sp->pend[n].seq == seq)
+			sp->pend[n].id[0] = '\0';
 	pthread_mutex_lock(&sp->mu);
 	/* A journal that cannot write does not stop acks: they are files
 	 * of their own, and durable_seq is still what was made durable. */
@@ -1486,15 +1504,15 @@ out:
 	return r;
 }
 
-int
-spool_ack_busy(struct spool *sp, const char *id, uint64_t seq)
+/* 1 if the ack file of id was written less than SPOOL_ACK_BUSY_MS
+ * ago. */
+static int
+spool_ack_recent(struct spool *sp, const char *id)
 {
 	struct timespec now;
 	struct stat st;
 	int64_t age_ms;
 
-	if (!spool_id_valid(id))
-		return -AR_EPROTO;
 	if (sp->acksfd >= 0 && fstatat(sp->acksfd, id, &st,
 	    AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
 	    clock_gettime(CLOCK_REALTIME, &now) == 0) {
@@ -1502,10 +1520,56 @@ spool_ack_busy(struct spool *sp, const char *id, uint64_t seq)
 		    1000 + ((int64_t)now.tv_nsec - st.st_mtim.tv_nsec) /
 		    1000000;
 		/* A clock set back makes a file look new: not for long. */
-		if (age_ms >= 0 && age_ms < SPOOL_ACK_BUSY_MS)
+		return age_ms >= 0 && age_ms < SPOOL_ACK_BUSY_MS;
+	}
+	return 0;
+}
+
+int
+spool_ack_busy(struct spool *sp, const char *id, uint64_t seq)
+{
+	size_t i, free_i = SPOOL_ACK_PENDING;
+
+	if (!spool_id_valid(id))
+		return -AR_EPROTO;
+	if (spool_ack_recent(sp, id)) {
+		pthread_mutex_lock(&sp->ackmu);
+		for (i = 0; i < SPOOL_ACK_PENDING; i++) {
+			if (strcmp(sp->pend[i].id, id) == 0)
+				break;
+			if (sp->pend[i].id[0] == '\0' &&
+			    free_i == SPOOL_ACK_PENDING)
+				free_i = i;
+		}
+		if (i == SPOOL_ACK_PENDING)
+			i = free_i;
+		if (i < SPOOL_ACK_PENDING) {
+			memcpy(sp->pend[i].id, id, strlen(id) + 1);
+			sp->pend[i].seq = seq;
+		}
+		pthread_mutex_unlock(&sp->ackmu);
+		/* Put off; with no room, written at once. */
+		if (i < SPOOL_ACK_PENDING)
 			return 0;
 	}
 	return spool_ack(sp, id, seq);
+}
+
+void
+spool_ack_flush(struct spool *sp, int all)
+{
+	struct spool_ack_pending p[SPOOL_ACK_PENDING];
+	size_t i, n = 0;
+
+	pthread_mutex_lock(&sp->ackmu);
+	for (i = 0; i < SPOOL_ACK_PENDING; i++)
+		if (sp->pend[i].id[0] != '\0')
+			p[n++] = sp->pend[i];
+	pthread_mutex_unlock(&sp->ackmu);
+	/* spool_ack forgets each it writes (unless a later one came). */
+	for (i = 0; i < n; i++)
+		if (all || !spool_ack_recent(sp, p[i].id))
+			(void)spool_ack(sp, p[i].id, p[i].seq);
 }
 
 int

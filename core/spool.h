@@ -85,15 +85,18 @@ int spool_read(struct spool *sp, uint64_t after, uint64_t upto,
  */
 int spool_ack(struct spool *sp, const char *id, uint64_t seq);
 /*
- * As spool_ack, for a standby that a batch is waiting for: its ack is
- * left as it is when it was written less than SPOOL_ACK_BUSY_MS ago, so
- * that the durable write is not put before the batch at every request.
- * An ack is never lost: the standby's next request (which the batch's
- * end brings) acknowledges the same position or a later one, and a
- * standby with nothing waiting records it at once.
+ * As spool_ack, for a standby that asks at the rate of the changes: when
+ * its ack file was written less than SPOOL_ACK_BUSY_MS ago, the position
+ * is put off (kept in memory; a later one replaces it) instead of two
+ * fsyncs per request, and spool_ack_flush writes it once the file is
+ * that old. An ack file thus lags at most about a second behind (and is
+ * never ahead: a lost position is an older one that is still true).
  */
 #define SPOOL_ACK_BUSY_MS 1000
 int spool_ack_busy(struct spool *sp, const char *id, uint64_t seq);
+/* Write the positions put off whose files are SPOOL_ACK_BUSY_MS old
+ * (all of them with all set: at close). */
+void spool_ack_flush(struct spool *sp, int all);
 
 /* Each standby's acknowledged position, for status and trimming. */
 typedef void spool_ack_cb(void *arg, const char *id, uint64_t seq,

@@ -58,6 +58,7 @@ state_init(struct state *st)
 	st->lockfd = -1;
 	st->blocksfd = -1;
 	st->inplacefd = -1;
+	st->blocksmem = NULL;
 }
 
 int
@@ -92,6 +93,9 @@ state_open(struct state *st, const char *dir, char *err, size_t errlen)
 		    JOURNAL_DIR, strerror(errno));
 		return -AR_ESTATE;
 	}
+	/* Without it (out of memory), every use reads its entry. */
+	if (st->blocksfd >= 0 && blocks_mem_new(&st->blocksmem) != 0)
+		st->blocksmem = NULL;
 	return 0;
 }
 
@@ -102,6 +106,7 @@ state_release(struct state *st)
 		close(st->blocksfd);
 	if (st->inplacefd >= 0)
 		close(st->inplacefd);
+	blocks_mem_free(st->blocksmem);
 	if (st->lockfd >= 0)
 		close(st->lockfd);
 	if (st->dirfd >= 0)

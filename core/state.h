@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "blocks.h"
 #include "config.h"
 #include "wire.h"
 
@@ -33,6 +34,7 @@ struct state {
 	int lockfd;		/* holds the exclusive flock, or -1 */
 	int blocksfd;		/* the block store (blocks/), or -1 */
 	int inplacefd;		/* in-place journals (inplace/), or -1 */
+	struct blocks_mem *blocksmem; /* its entries kept, or NULL */
 };
 
 /* The scratch files of state_dir: answers stored to be replayed. */

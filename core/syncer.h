@@ -197,6 +197,11 @@ struct syncer {
 				 * again: ask again from here (UINT64_MAX:
 				 * no need) */
 	uint64_t lane_saved;	/* the position in state_dir */
+	/* A position durable but put off (follow.c: saved at most once
+	 * a second while batches come at the rate of the changes): */
+	int save_pending;
+	uint64_t save_ack;	/* the position to save */
+	uint64_t saved_ms;	/* monotonic ms of the last save */
 	uint64_t lane_sent, lane_received;	/* bytes on lanes' wires */
 	struct wire_pathop op;
 	/* map_users (WIRE_V_NAMES): the primary's ids by name, NULL when

@@ -7,9 +7,12 @@
  * root guard it against a torn write, not against the fuzzer, so in the
  * modes with bit 0 (and bit 1) set, the input's checksum (and root) are
  * first made right, as a crafted file on a writable spool could have
- * them; the decoder's bounds are what stands then. Whatever decodes must
- * re-encode to the very same bytes, and the list must reopen and extend
- * as the append path does.
+ * them; the decoder's bounds are what stands then. Bit 2 picks the
+ * format: the current one (the checksum after the path, over the header)
+ * or version 1 (the checksum last, over the whole file), which is still
+ * read. Whatever decodes must re-encode (in the current format) to the
+ * same fields and hashes, and the list must reopen and extend as the
+ * append path does.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define CHECK(x) do { if (!(x)) abort(); } while (0)
 
 /* The layout of blocks.c: magic, 48 bytes of fields, root, path length;
- * then the path, the hashes and a checksum. */
+ * then the path, the checksum and the hashes (version 1: the path, the
+ * hashes and the checksum). */
 #define FZ_MAGIC_LEN 8
 #define FZ_ROOT_AT (FZ_MAGIC_LEN + 48)
 #define FZ_HDR (FZ_ROOT_AT + BLOCKS_ROOT_LEN + 2)
@@ -44,7 +48,7 @@ fz_get64(const uint8_t *p)
 
 /* Write the root the input's own hashes give, where its layout holds. */
 static void
-fz_fix_root(uint8_t *p, size_t len)
+fz_fix_root(uint8_t *p, size_t len, int v1)
 {
 	struct blocks b;
 	uint32_t n;
@@ -61,7 +65,8 @@ fz_fix_root(uint8_t *p, size_t len)
 	b.h = malloc((size_t)n * BLOCKS_HASH_LEN + 1);
 	CHECK(b.h != NULL);
 	if (n > 0)
-		memcpy(b.h, p + FZ_HDR + plen, (size_t)n * BLOCKS_HASH_LEN);
+		memcpy(b.h, p + FZ_HDR + plen + (v1 ? 0 : FZ_SUM),
+		    (size_t)n * BLOCKS_HASH_LEN);
 	b.n = b.cap = n;
 	b.size = fz_get64(p + FZ_MAGIC_LEN + 24);
 	b.state = BLOCKS_ENDED;
@@ -98,8 +103,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct blocks_meta m;
 	struct blocks b;
 	uint8_t *p, mode;
-	size_t len;
-	int r;
+	size_t len, plen;
+	int r, v1;
 
 	if (size < 1 || size > sizeof(out))
 		return 0;
@@ -108,10 +113,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p = malloc(len + 1);
 	CHECK(p != NULL);
 	memcpy(p, data + 1, len);
+	v1 = (mode & 4) != 0;
+	if (len >= FZ_MAGIC_LEN)
+		memcpy(p, v1 ? "ARBLKS01" : "ARBLKS02", FZ_MAGIC_LEN);
 	if ((mode & 2) != 0)
-		fz_fix_root(p, len);
-	if ((mode & 1) != 0 && len >= FZ_SUM)
+		fz_fix_root(p, len, v1);
+	plen = len >= FZ_HDR ? (size_t)p[FZ_HDR - 2] << 8 | p[FZ_HDR - 1] : 0;
+	if ((mode & 1) != 0 && v1 && len >= FZ_SUM)
 		blocks_hash(p, len - FZ_SUM, p + len - FZ_SUM);
+	else if ((mode & 1) != 0 && len >= FZ_HDR + plen + FZ_SUM)
+		blocks_hash(p, FZ_HDR + plen, p + FZ_HDR + plen);
 
 	r = blocks_store_decode(p, len, &m, &b);
 	CHECK(r == 0 || r == -AR_EPROTO || r == -AR_ENOMEM);
@@ -123,7 +134,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(m.mtime_nsec < 1000000000u);
 		CHECK(blocks_store_len(b.n, m.path_len) == len);
 		CHECK(blocks_store_encode(&m, &b, out, len) == 0);
-		CHECK(memcmp(out, p, len) == 0);
+		if (!v1)
+			CHECK(memcmp(out, p, len) == 0);
+		else {
+			/* the same fields; the hashes after the checksum */
+			CHECK(memcmp(out + FZ_MAGIC_LEN, p + FZ_MAGIC_LEN,
+			    FZ_HDR - FZ_MAGIC_LEN + m.path_len) == 0);
+			CHECK(memcmp(out + FZ_HDR + m.path_len + FZ_SUM,
+			    p + FZ_HDR + m.path_len, b.n * BLOCKS_HASH_LEN) ==
+			    0);
+		}
 		fz_list(&b, &m, data, size);
 	}
 	blocks_release(&b);

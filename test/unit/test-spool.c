@@ -779,6 +779,65 @@ test_ack_trim(void **state)
 	got_free(&g);
 }
 
+/* The content of acks/ID as a number. */
+static uint64_t
+ack_file(const char *dir, const char *id)
+{
+	char path[PATH_MAX], rel[64];
+	uint64_t v;
+	size_t len;
+	char *data;
+
+	assert_true((size_t)snprintf(rel, sizeof rel, "acks/%s", id) <
+	    sizeof rel);
+	path_in(path, sizeof path, dir, rel);
+	data = read_file(path, &len);
+	v = strtoull(data, NULL, 10);
+	free(data);
+	return v;
+}
+
+/* A busy standby's ack is put off while its file is new, replaced by a
+ * later one, and written by a flush once the file is old (or by all of
+ * them at close); a direct ack writes and forgets it. */
+static void
+test_ack_busy_put_off(void **state)
+{
+	struct tctx *t = *state;
+	struct timespec old[2];
+	char path[PATH_MAX];
+	struct spool *sp;
+
+	sp = sp_open(t->dir, 0, 512, 0);
+	fill(sp, 300, 10);
+	assert_int_equal(spool_ack(sp, "s1", 100), 0);
+	assert_int_equal(spool_ack_busy(sp, "s1", 150), 0);
+	assert_int_equal(spool_ack_busy(sp, "s1", 160), 0);
+	assert_int_equal(ack_file(t->dir, "s1"), 100);
+	spool_ack_flush(sp, 0);		/* the file is new: still put off */
+	assert_int_equal(ack_file(t->dir, "s1"), 100);
+	/* a second old: the flush writes it */
+	path_in(path, sizeof path, t->dir, "acks/s1");
+	old[0].tv_sec = old[1].tv_sec = time(NULL) - 2;
+	old[0].tv_nsec = old[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	spool_ack_flush(sp, 0);
+	assert_int_equal(ack_file(t->dir, "s1"), 160);
+	assert_int_equal(spool_ack_busy(sp, "s1", 170), 0);
+	spool_ack_flush(sp, 1);
+	assert_int_equal(ack_file(t->dir, "s1"), 170);
+	/* a first ack (no file) is written at once */
+	assert_int_equal(spool_ack_busy(sp, "s2", 50), 0);
+	assert_int_equal(ack_file(t->dir, "s2"), 50);
+	/* written directly: nothing left to flush */
+	assert_int_equal(spool_ack_busy(sp, "s2", 70), 0);
+	assert_int_equal(spool_ack(sp, "s2", 70), 0);
+	assert_int_equal(spool_ack_busy(sp, "s1", 200), 0);
+	spool_close(sp);
+	assert_int_equal(ack_file(t->dir, "s1"), 200);
+	assert_int_equal(ack_file(t->dir, "s2"), 70);
+}
+
 static void
 test_two_standbys(void **state)
 {
@@ -1233,6 +1292,7 @@ main(void)
 		ONE(test_two_standbys),
 		ONE(test_ack_refresh),
 		ONE(test_ack_busy),
+		ONE(test_ack_busy_put_off),
 		ONE(test_cap),
 		ONE(test_readonly),
 		ONE(test_sticky_error),
