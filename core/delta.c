@@ -18,6 +18,7 @@
 #include "blocks.h"
 #include "delta.h"
 #include "error.h"
+#include "fs.h"
 #include "util.h"
 #include "guard.h"
 #include "hash.h"
@@ -781,8 +782,14 @@ delta_patch_write(struct delta_patch *p, const uint8_t *buf, size_t len,
 	size_t i = 0, n, start;
 	int e;
 
-	if (!p->sparse)
-		return delta_pwrite(p->out_fd, buf, len, off);
+	if (!p->sparse) {
+		e = delta_pwrite(p->out_fd, buf, len, off);
+		/* The output is written in order: written back as it
+		 * grows, a bounded amount at a time (fs.c). */
+		if (e == 0)
+			fs_writeback(p->out_fd, off + len, len);
+		return e;
+	}
 	while (i < len) {
 		/* The block of the output file this byte is in. */
 		n = DELTA_HOLE_BLOCK - (size_t)((off + i) % DELTA_HOLE_BLOCK);
@@ -805,6 +812,7 @@ delta_patch_write(struct delta_patch *p, const uint8_t *buf, size_t len,
 		if (e != 0)
 			return e;
 	}
+	fs_writeback(p->out_fd, off + len, len);
 	return 0;
 }
 
