@@ -780,7 +780,7 @@ fs_release_thread(void *arg)
 }
 
 /* Start the thread once, with every signal blocked (they are the
- * main thread's); 0, or -1 when it cannot run. */
+ * main thread's); 0, or -AR_ENOMEM when it cannot run. */
 static int
 fs_release_start(void)
 {
@@ -792,7 +792,7 @@ fs_release_start(void)
 	if (fs_release_started)
 		return 0;
 	if (pthread_attr_init(&attr) != 0)
-		return -1;
+		return -AR_ENOMEM;
 	(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -800,7 +800,7 @@ fs_release_start(void)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (r != 0)
-		return -1;
+		return -AR_ENOMEM;
 	fs_release_started = 1;
 	return 0;
 }
@@ -821,8 +821,9 @@ fs_release_fd(int fd)
 		close(fd);
 }
 
-/* unlinkat(dirfd, name, 0), as it answers; with how FS_REMOVE_RELEASED
- * a big regular file's blocks are freed by the release thread. */
+/* unlinkat(dirfd, name, 0): 0, or -AR_EIO with its errno; with how
+ * FS_REMOVE_RELEASED a big regular file's blocks are freed by the
+ * release thread. */
 static int
 fs_unlink_file(int dirfd, const char *name, enum fs_remove_how how)
 {
@@ -843,7 +844,7 @@ fs_unlink_file(int dirfd, const char *name, enum fs_remove_how how)
 		if (fd >= 0)
 			close(fd);
 		errno = saved;
-		return -1;
+		return -AR_EIO;
 	}
 	if (fd >= 0)
 		fs_release_fd(fd);
