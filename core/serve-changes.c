@@ -585,8 +585,11 @@ serve_changes_reply(struct MHD_Connection *c, struct server *srv,
 		 * busy host, 57 ms measured beside a big file's writeback)
 		 * would come first, on the path of the change. It is
 		 * written once the answer went out: an ack only ever lags,
-		 * and the standby's next request acknowledges as much. */
-		if (rq->q.since < released)
+		 * and the standby's next request acknowledges as much. Not
+		 * a first ack: its file makes the id one of the standbys
+		 * counted (serve_changes_id), at once. */
+		if (rq->q.since < released &&
+		    spool_ack_held(srv->opts.spool, rq->q.id))
 			rq->ack_after = 1;
 		else
 			serve_changes_ack(srv, rq, 0);

@@ -94,6 +94,9 @@ int spool_ack(struct spool *sp, const char *id, uint64_t seq);
  */
 #define SPOOL_ACK_BUSY_MS 1000
 int spool_ack_busy(struct spool *sp, const char *id, uint64_t seq);
+/* 1 if standby id has an ack file (it counts among the standbys with a
+ * position), else 0. */
+int spool_ack_held(struct spool *sp, const char *id);
 
 /* Each standby's acknowledged position, for status and trimming. */
 typedef void spool_ack_cb(void *arg, const char *id, uint64_t seq,
