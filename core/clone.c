@@ -55,7 +55,9 @@ clone_copy_range(int dst, int src, uint64_t off, uint64_t len, int *plain,
 
 	while (len > 0 && !*plain) {
 		in = out = (loff_t)off;
-		want = len < (UINT64_C(1) << 30) ? (size_t)len : 1u << 30;
+		/* A chunk at a time, written back as it goes (fs.c). */
+		want = len < FS_WRITEBACK_CHUNK ? (size_t)len :
+		    FS_WRITEBACK_CHUNK;
 		n = copy_file_range(src, &in, dst, &out, want, 0);
 		if (n < 0 && (errno == EXDEV || errno == ENOSYS ||
 		    errno == EINVAL || errno == EOPNOTSUPP || errno == EPERM))
@@ -65,6 +67,7 @@ clone_copy_range(int dst, int src, uint64_t off, uint64_t len, int *plain,
 		else {
 			off += (uint64_t)n;
 			len -= (uint64_t)n;
+			fs_writeback(dst, off, (uint64_t)n);
 		}
 	}
 	if (len > 0 && *buf == NULL) {
@@ -80,6 +83,7 @@ clone_copy_range(int dst, int src, uint64_t off, uint64_t len, int *plain,
 			return -AR_EIO;
 		off += want;
 		len -= want;
+		fs_writeback(dst, off, want);
 	}
 	return 0;
 }

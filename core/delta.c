@@ -801,9 +801,13 @@ delta_patch_write(struct delta_patch *p, const uint8_t *buf, size_t len,
 		e = delta_pwrite(p->out_fd, buf, len, off);
 		if (e == 0)
 			p->written += len;
-		return e;
-	}
-	return fs_pwrite_sparse(p->out_fd, buf, len, off, &p->written);
+	} else
+		e = fs_pwrite_sparse(p->out_fd, buf, len, off, &p->written);
+	/* The output is written in order: written back as it grows, a
+	 * bounded amount at a time (fs.c). */
+	if (e == 0)
+		fs_writeback(p->out_fd, off + len, len);
+	return e;
 }
 
 /* Drive the job over the given delta bytes, writing all output. */

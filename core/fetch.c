@@ -135,25 +135,6 @@ fetch_retry_add(struct syncer *s, const char *path, int gone)
 	return 0;
 }
 
-/*
- * Start writing a large file's data to disk while it still arrives, so
- * the fsync (or syncfs) that makes it durable finds little left to do.
- * Only a hint: errors surface at that fsync.
- */
-#define FETCH_WRITEBACK_CHUNK (8u * 1024 * 1024)
-
-static void
-fetch_writeback(int fd, uint64_t end, size_t len)
-{
-	uint64_t start = end - len;
-
-	if (end / FETCH_WRITEBACK_CHUNK == start / FETCH_WRITEBACK_CHUNK)
-		return;
-	start = (end / FETCH_WRITEBACK_CHUNK - 1) * FETCH_WRITEBACK_CHUNK;
-	(void)sync_file_range(fd, (off_t)start, FETCH_WRITEBACK_CHUNK,
-	    SYNC_FILE_RANGE_WRITE);
-}
-
 /* An O frame: the hole is skipped, never written (the temp file is
  * new, so what is skipped reads as zeros), and hashed as its zeros. */
 static void
@@ -343,7 +324,10 @@ fetch_files_frame(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 		if (b->blk != NULL && blocks_update(b->blk, p, len) != 0)
 			fetch_blocks_free(&b->blk);
 		it->got += len;
-		fetch_writeback(it->fd, it->got, len);
+		/* Written back as it arrives, a bounded amount at a time:
+		 * the fsync at the end finds little left to do, and no
+		 * other fsync queues behind it. */
+		fs_writeback(it->fd, it->got, len);
 		s->st->file_bytes += len;
 		metrics_add(METRICS_RECV_BYTES_WHOLE, len);
 		progress_received(&s->prog, s->st->file_bytes);

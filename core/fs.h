@@ -120,6 +120,18 @@ int fs_read_entry(int dirfd, const char *name, char *buf, size_t buflen,
  * holds, never following a symlink. ENOENT is success.
  */
 int fs_remove_tree(int dirfd, const char *name);
+/*
+ * fs_remove_tree, but the blocks of a big regular file it unlinks are
+ * freed by a thread of the module's own, after the call returns (the
+ * name is gone before it does): what a follower deletes holds back no
+ * later batch. fs.c says why.
+ */
+int fs_remove_tree_bg(int dirfd, const char *name);
+
+/* Data of a big file written in order: [end - len, end) was just
+ * written to fd; its writeback is started, and bounded (fs.c). */
+#define FS_WRITEBACK_CHUNK (8u * 1024 * 1024)
+void fs_writeback(int fd, uint64_t end, uint64_t len);
 
 /*
  * A directory stream of dirfd in *dir, read from the top: on a dup of

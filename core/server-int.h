@@ -223,6 +223,8 @@ struct server_request {
 	struct MHD_Connection *conn;
 	int parsed;		/* q and deadline_ms are set */
 	int acked;		/* q.since was recorded in the spool */
+	int ack_after;		/* ... once the answer went out
+				 * (serve_changes_completed) */
 	int final_batch;	/* the answer is a rescue's final batch */
 	struct query_changes q;
 	uint64_t deadline_ms;
@@ -303,5 +305,7 @@ int serve_changes_produce(struct server_stream *s);
 /* Resume the long-polls that have something to see or whose time is up;
  * all of them when stopping. */
 void serve_changes_wake(struct server *srv);
+/* The answer to rq ended (MHD's completion): the ack it put off. */
+void serve_changes_completed(struct server *srv, struct server_request *rq);
 
 #endif

@@ -928,6 +928,8 @@ server_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		(void)server_notify(cls, SERVER_EV_FINAL_SENT, rq->q.id);
 	if (rq != NULL)
+		serve_changes_completed(cls, rq);
+	if (rq != NULL)
 		server_request_free(rq);
 	*req_cls = NULL;
 	guard_leave();

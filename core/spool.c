@@ -1573,6 +1573,16 @@ spool_ack_flush(struct spool *sp, int all)
 }
 
 int
+spool_ack_held(struct spool *sp, const char *id)
+{
+	struct stat st;
+
+	return spool_id_valid(id) && sp->acksfd >= 0 &&
+	    fstatat(sp->acksfd, id, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode);
+}
+
+int
 spool_acks(struct spool *sp, spool_ack_cb *cb, void *arg)
 {
 	/* Ack files are replaced by rename, so a listing needs no lock. */

@@ -97,6 +97,9 @@ int spool_ack_busy(struct spool *sp, const char *id, uint64_t seq);
 /* Write the positions put off whose files are SPOOL_ACK_BUSY_MS old
  * (all of them with all set: at close). */
 void spool_ack_flush(struct spool *sp, int all);
+/* 1 if standby id has an ack file (it counts among the standbys with a
+ * position), else 0. */
+int spool_ack_held(struct spool *sp, const char *id);
 
 /* Each standby's acknowledged position, for status and trimming. */
 typedef void spool_ack_cb(void *arg, const char *id, uint64_t seq,

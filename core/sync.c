@@ -530,7 +530,7 @@ sync_skip(struct syncer *s, int type, const char *path, size_t len,
  * bytes, restored on return) but what this standby excludes beneath it,
  * which stays with the directories that lead to it (*kept is then set).
  * With look, nothing is removed (a dry run looks). Without patterns,
- * fs_remove_tree does it all.
+ * fs_remove_tree_bg does it all.
  */
 static int
 sync_remove_keeping(struct syncer *s, int dirfd, const char *name,
@@ -543,12 +543,12 @@ sync_remove_keeping(struct syncer *s, int dirfd, const char *name,
 	if (exclude_empty(s->exclude)) {
 		if (look)
 			return 0;
-		return fs_remove_tree(dirfd, name);
+		return fs_remove_tree_bg(dirfd, name);
 	}
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	if (fd < 0 && (errno == ENOTDIR || errno == ELOOP))
-		return look ? 0 : fs_remove_tree(dirfd, name);
+		return look ? 0 : fs_remove_tree_bg(dirfd, name);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -AR_EIO;
 	if (depth >= SYNC_REMOVE_DEPTH) {
@@ -564,7 +564,7 @@ sync_remove_keeping(struct syncer *s, int dirfd, const char *name,
 		clen = plen + (plen > 0) + e->namelen;
 		if (clen > WIRE_PATH_MAX) {
 			/* Beyond any path a pattern is matched against. */
-			r = look ? 0 : fs_remove_tree(fd, e->name);
+			r = look ? 0 : fs_remove_tree_bg(fd, e->name);
 			continue;
 		}
 		if (plen > 0)
@@ -576,7 +576,7 @@ sync_remove_keeping(struct syncer *s, int dirfd, const char *name,
 			r = sync_remove_keeping(s, fd, e->name, path, clen,
 			    depth + 1, look, &k);
 		else if (!look)
-			r = fs_remove_tree(fd, e->name);
+			r = fs_remove_tree_bg(fd, e->name);
 		path[plen] = '\0';
 	}
 	walk_dir_release(&d);
@@ -669,7 +669,7 @@ sync_remove_local(struct syncer *s, const struct walk_ent *le, int *kept)
 			return sync_fail(s, -AR_EIO, "'%s': cannot delete: %s",
 			    sync_esc(path, len), strerror(errno));
 	} else if (s->blk.dirfd >= 0 && !s->o->dry_run &&
-	    fs_remove_tree(s->blk.dirfd, le->name) != 0)
+	    fs_remove_tree_bg(s->blk.dirfd, le->name) != 0)
 		return sync_fail(s, -AR_EIO, "'%s': cannot delete: %s",
 		    sync_esc(path, len), strerror(errno));
 	if (k) {
@@ -684,9 +684,16 @@ sync_remove_local(struct syncer *s, const struct walk_ent *le, int *kept)
 		    le->type == WALK_DIR ? "/" : "");
 		s->st->deleted++;
 	}
+	/* A name removed from the block's directory is durable with that
+	 * directory's fsync (sync_block_finish), not with a syncfs, which
+	 * waits for all the dirty data of the file system: a lane's big
+	 * temp file, other writers' files, before the next batch is asked
+	 * for. What a directory held went from directories of its own:
+	 * those the syncfs makes durable. */
 	if (!s->o->dry_run && s->blk.dirfd >= 0) {
 		s->blk.dirty = 1;
-		s->changed = 1;
+		if (le->type == WALK_DIR)
+			s->changed = 1;
 	}
 	return 0;
 }

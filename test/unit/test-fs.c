@@ -838,6 +838,76 @@ test_beneath_accepts_walk(void **state)
 	test_beneath_accepts(state);
 }
 
+/* A file of size bytes of data (no holes), each MiB written through
+ * fs_writeback as it goes. */
+static void
+put_big(int dirfd, const char *name, uint64_t size)
+{
+	static char buf[1024 * 1024];
+	uint64_t off;
+	int fd;
+
+	memset(buf, 'b', sizeof(buf));
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644);
+	assert_true(fd >= 0);
+	for (off = 0; off < size; off += sizeof(buf)) {
+		assert_int_equal(fs_write_full(fd, buf, sizeof(buf)), 0);
+		fs_writeback(fd, off + sizeof(buf), sizeof(buf));
+	}
+	assert_int_equal(fsync(fd), 0);
+	assert_int_equal(close(fd), 0);
+}
+
+/* Big files removed, their blocks freed by the release thread: the
+ * names go at once, a second link and a link's target stay. */
+static int
+stat_at(int dirfd, const char *name, struct stat *st)
+{
+	return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW);
+}
+
+static void
+test_remove_tree_bg(void **state)
+{
+	struct tctx *t = *state;
+	char abs[PATH_MAX];
+	struct stat st;
+	int i;
+
+	put_big(t->rootfd, "big", 16u << 20);
+	assert_int_equal(stat_at(t->rootfd, "big", &st), 0);
+	assert_int_equal((uint64_t)st.st_size, 16u << 20);
+	assert_int_equal(mkdirat(t->rootfd, "d", 0755), 0);
+	put_big(t->rootfd, "d/big", 9u << 20);
+	put(t->rootfd, "d/small", "s");
+	put_big(t->rootfd, "linked", 9u << 20);
+	assert_int_equal(linkat(t->rootfd, "linked", t->rootfd, "linked2", 0),
+	    0);
+	put_big(t->topfd, "outside/big", 9u << 20);
+	cat(abs, sizeof abs, t->out, "big");
+	assert_int_equal(symlinkat(abs, t->rootfd, "lnk"), 0);
+	/* Again and again: each name goes at once. */
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(fs_remove_tree_bg(t->rootfd, "big"), 0);
+		assert_false(exists(t->rootfd, "big"));
+		if (i < 2)
+			put_big(t->rootfd, "big", 9u << 20);
+	}
+	assert_int_equal(fs_remove_tree_bg(t->rootfd, "d"), 0);
+	assert_false(exists(t->rootfd, "d"));
+	assert_int_equal(fs_remove_tree_bg(t->rootfd, "linked"), 0);
+	assert_false(exists(t->rootfd, "linked"));
+	assert_int_equal(stat_at(t->rootfd, "linked2", &st), 0);
+	assert_int_equal((uint64_t)st.st_size, 9u << 20);
+	assert_int_equal(fs_remove_tree_bg(t->rootfd, "lnk"), 0);
+	assert_false(exists(t->rootfd, "lnk"));
+	assert_int_equal(stat_at(t->topfd, "outside/big", &st), 0);
+	assert_int_equal((uint64_t)st.st_size, 9u << 20);
+	assert_int_equal(fs_remove_tree_bg(t->rootfd, "nothing"), 0);
+	assert_int_equal(fs_remove_tree_bg(t->rootfd, ".."), -AR_EIO);
+}
+
 #define ONE(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -856,6 +926,7 @@ main(void)
 		ONE(test_open_dir),
 		ONE(test_mkdir_p),
 		ONE(test_remove_tree),
+		ONE(test_remove_tree_bg),
 		ONE(test_remove_deep),
 		ONE(test_count_tree),
 	};
