@@ -241,34 +241,9 @@ blocks_reopen(struct blocks *b, uint64_t at, uint64_t *from)
 	return 0;
 }
 
-static void
-blocks_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
-static void
-blocks_be64(uint8_t *p, uint64_t v)
-{
-	blocks_be32(p, (uint32_t)(v >> 32));
-	blocks_be32(p + 4, (uint32_t)v);
-}
 
-static uint32_t
-blocks_get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
-}
 
-static uint64_t
-blocks_get64(const uint8_t *p)
-{
-	return (uint64_t)blocks_get32(p) << 32 | blocks_get32(p + 4);
-}
 
 void
 blocks_root(const struct blocks *b, uint8_t out[BLOCKS_ROOT_LEN])
@@ -278,8 +253,8 @@ blocks_root(const struct blocks *b, uint8_t out[BLOCKS_ROOT_LEN])
 	size_t i, k;
 
 	assert(b->state == BLOCKS_ENDED);
-	blocks_be32(hdr, BLOCKS_SIZE);
-	blocks_be64(hdr + 4, b->size);
+	util_put_be32(hdr, BLOCKS_SIZE);
+	util_put_be64(hdr + 4, b->size);
 	if (hash_init(&h) != 0) {
 		/* GnuTLS out of memory: a root that matches nothing. */
 		memset(out, 0, BLOCKS_ROOT_LEN);
@@ -348,14 +323,14 @@ blocks_store_encode_hdr(const struct blocks_meta *m, const struct blocks *b,
 
 	memcpy(p, BLOCKS_MAGIC, BLOCKS_MAGIC_LEN);
 	p += BLOCKS_MAGIC_LEN;
-	blocks_be32(p, BLOCKS_SIZE);
-	blocks_be32(p + 4, m->flags);
-	blocks_be64(p + 8, m->dev);
-	blocks_be64(p + 16, m->ino);
-	blocks_be64(p + 24, m->size);
-	blocks_be64(p + 32, (uint64_t)m->mtime_sec);
-	blocks_be32(p + 40, m->mtime_nsec);
-	blocks_be32(p + 44, (uint32_t)b->n);
+	util_put_be32(p, BLOCKS_SIZE);
+	util_put_be32(p + 4, m->flags);
+	util_put_be64(p + 8, m->dev);
+	util_put_be64(p + 16, m->ino);
+	util_put_be64(p + 24, m->size);
+	util_put_be64(p + 32, (uint64_t)m->mtime_sec);
+	util_put_be32(p + 40, m->mtime_nsec);
+	util_put_be32(p + 44, (uint32_t)b->n);
 	p += 48;
 	blocks_root(b, p);
 	p += BLOCKS_ROOT_LEN;
@@ -403,15 +378,15 @@ blocks_store_decode(const uint8_t *p, size_t len, struct blocks_meta *m,
 	if (!v1 && memcmp(p, BLOCKS_MAGIC, BLOCKS_MAGIC_LEN) != 0)
 		return -AR_EPROTO;
 	q = p + BLOCKS_MAGIC_LEN;
-	if (blocks_get32(q) != BLOCKS_SIZE)
+	if (util_get_be32(q) != BLOCKS_SIZE)
 		return -AR_EPROTO;
-	m->flags = blocks_get32(q + 4);
-	m->dev = blocks_get64(q + 8);
-	m->ino = blocks_get64(q + 16);
-	m->size = blocks_get64(q + 24);
-	m->mtime_sec = (int64_t)blocks_get64(q + 32);
-	m->mtime_nsec = blocks_get32(q + 40);
-	n = blocks_get32(q + 44);
+	m->flags = util_get_be32(q + 4);
+	m->dev = util_get_be64(q + 8);
+	m->ino = util_get_be64(q + 16);
+	m->size = util_get_be64(q + 24);
+	m->mtime_sec = (int64_t)util_get_be64(q + 32);
+	m->mtime_nsec = util_get_be32(q + 40);
+	n = util_get_be32(q + 44);
 	q += 48 + BLOCKS_ROOT_LEN;
 	m->path_len = (uint16_t)(q[0] << 8 | q[1]);
 	if (n > BLOCKS_MAX_COUNT || m->size > BLOCKS_MAX_FILE ||

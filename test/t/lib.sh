@@ -229,6 +229,14 @@ follow_to() {
 	FOLLOW_PID=$last_pid
 }
 
+# judge A B: rsync -aHAXS --checksum --dry-run -i --delete A/ B/ lists
+# nothing (the judge of a faithful replica; its list in $TRASH/.judge).
+judge() {
+	rsync -aHAXS --checksum --dry-run -i --delete "$1/" "$2/" \
+		>"$TRASH/.judge" 2>&1 &&
+	test_cmp /dev/null "$TRASH/.judge"
+}
+
 # overwrite FILE OFFSET BYTES: random bytes over FILE at OFFSET, in
 # place (the same inode), fsynced.
 overwrite() {

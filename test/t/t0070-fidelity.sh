@@ -18,12 +18,6 @@ test_description='a faithful replica: special files, the root directory, xattrs,
 # following (whole and as a delta). A hard-link group stays one inode
 # on the standby through new links, unlinks, renames and writes.
 
-judge() {
-	rsync -aHAXS --checksum --dry-run -i --delete "$1/" "$2/" \
-		>"$TRASH/.judge" 2>&1 &&
-	test_cmp /dev/null "$TRASH/.judge"
-}
-
 converged() { judge src dst; }
 
 # kib PATH: the KiB a file takes on disk.

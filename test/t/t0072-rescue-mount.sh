@@ -14,12 +14,6 @@ test_description='a rescue through a mount that cannot show extended attributes 
 # what the exit status says. Through a view that shows them, the same rescue
 # exits 0 without such a warning.
 
-judge() {
-	rsync -aHAXS --checksum --dry-run -i --delete "$1/" "$2/" \
-		>"$TRASH/.judge" 2>&1 &&
-	test_cmp /dev/null "$TRASH/.judge"
-}
-
 test_cleanup() {
 	umount "$TRASH/view" 2>/dev/null
 	return 0

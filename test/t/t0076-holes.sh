@@ -12,12 +12,6 @@ test_description='holes kept whatever the source shows: blocks of zeros travel a
 # ramfs copy of the tree, where SEEK_DATA calls every byte data, as NFSv3
 # and sshfs do.
 
-judge() {
-	rsync -aHAXS --checksum --dry-run -i --delete "$1/" "$2/" \
-		>"$TRASH/.judge" 2>&1 &&
-	test_cmp /dev/null "$TRASH/.judge"
-}
-
 # alloc FILE: the bytes it takes on disk.
 alloc() {
 	du --block-size=1 "$1" | cut -f1
