@@ -241,6 +241,17 @@ clone_block_done(struct clone_ctx *c)
 	if (c->journaled) {
 		hole = c->blen == BLOCKS_SIZE &&
 		    util_all_zero(c->buf, BLOCKS_SIZE);
+		/* The room the block may take in the copy (counted as
+		 * new, as if it filled a hole), checked before the commit:
+		 * after it, a full disk would stop the update half-way. Not
+		 * reserved with fallocate, which would change the copy's
+		 * mtime. */
+		if (!hole) {
+			r = fetch_room_take(&c->room, c->blen);
+			if (r != 0)
+				return r;
+			c->room.written += c->blen;
+		}
 		if (journal_put(&c->j, off, c->buf, (uint32_t)c->blen,
 		    hole) != 0)
 			return sync_fail(c->s, -AR_EIO, "'%s': cannot write "
@@ -283,20 +294,36 @@ clone_journal_wanted(const struct syncer *s, const char *path, size_t plen,
 }
 
 /* No reflink: the blocks go to a journal, the copy stays as it is
- * until the new version is verified. */
+ * until the new version is verified (c->journaled; not set when the
+ * copy cannot be written: the clone then). */
 static int
 clone_journal_start(struct clone_ctx *c)
 {
 	struct journal_head h;
-	struct stat st;
+	struct stat st, wst;
+	int wfd;
 
+	if (fstat(c->fd, &st) != 0)
+		return sync_fail(c->s, -AR_EIO, "'%s': %s",
+		    sync_esc(c->path, c->plen), strerror(errno));
+	/* The copy must take the blocks once the journal is committed:
+	 * writable now, or the clone instead. */
+	wfd = openat(c->dirfd, c->base, O_RDWR | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (wfd < 0 || fstat(wfd, &wst) != 0 || wst.st_ino != st.st_ino ||
+	    wst.st_dev != st.st_dev) {
+		log_verbose("'%s': inplace: the copy cannot be written in "
+		    "place (%s): a clone", sync_esc(c->path, c->plen),
+		    wfd < 0 ? strerror(errno) : "it changed");
+		if (wfd >= 0)
+			close(wfd);
+		return 0;	/* not journaled */
+	}
+	close(wfd);
 	close(c->tmpfd);
 	c->tmpfd = -1;
 	(void)unlinkat(c->dirfd, c->tmp, 0);
 	c->tmp[0] = '\0';
-	if (fstat(c->fd, &st) != 0)
-		return sync_fail(c->s, -AR_EIO, "'%s': %s",
-		    sync_esc(c->path, c->plen), strerror(errno));
 	memset(&h, 0, sizeof(h));
 	h.dev = (uint64_t)st.st_dev;
 	h.ino = (uint64_t)st.st_ino;
@@ -338,15 +365,31 @@ clone_journal_replay(struct syncer *s, struct journal *j,
 	*fdp = -1;
 	fd = openat(dirfd, base, O_RDWR | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT && errno != ENOTDIR && errno != ELOOP) {
+		/* There, but not writable now: the journal stays. */
+		r = errno;
+		journal_release(j);
+		return sync_fail(s, -AR_ESTATE, "'%s': the in-place update "
+		    "is committed in state_dir/%s but the copy cannot be "
+		    "opened to write it (%s): a restarted sync replays it",
+		    sync_esc(path, plen), JOURNAL_DIR, strerror(r));
+	}
+	/* The same file: its inode at its path (the device number may
+	 * change across a reboot). */
 	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_dev != h->dev || (uint64_t)st.st_ino != h->ino) {
+	    (uint64_t)st.st_ino != h->ino) {
 		if (fd >= 0)
 			close(fd);
 		journal_release(j);
 		return -AR_ECHANGED;
 	}
 	append_store_drop(s, &st);
-	r = journal_apply(j, fd);
+	/* Durably gone before the copy changes: an entry come back
+	 * would vouch for a copy part old, part new. */
+	r = s->state.blocksfd >= 0 && fs_fsync_dir(s->state.blocksfd) != 0 ?
+	    -AR_EIO : 0;
+	if (r == 0)
+		r = journal_apply(j, fd);
 	if (r == 0)
 		r = sync_attrs_set_fd(s, fd, h->mode, h->uid, h->gid,
 		    h->mtime_sec, h->mtime_nsec);
@@ -413,9 +456,11 @@ clone_journal_recover(struct syncer *s)
 			continue;
 		journal_init(&j, s->state.inplacefd);
 		rr = journal_open(&j, de->d_name, h);
-		if (rr == -AR_EIO) {
+		if (rr != 0 && rr != -AR_EPROTO) {
+			/* Not read whole: kept, never taken for torn. */
 			r = sync_fail(s, -AR_ESTATE, "state_dir/%s/%s: %s",
-			    JOURNAL_DIR, de->d_name, strerror(errno));
+			    JOURNAL_DIR, de->d_name, rr == -AR_EIO ?
+			    strerror(errno) : ar_strerror(rr));
 			break;
 		}
 		if (rr != 0) {
@@ -432,8 +477,17 @@ clone_journal_recover(struct syncer *s)
 		if (rr == 0) {
 			rr = clone_journal_replay(s, &j, h, dirfd, base, &fd);
 			close(dirfd);
-		} else
+		} else {
 			journal_release(&j);
+			if (errno != ENOENT && errno != ENOTDIR &&
+			    rr != -AR_EPROTO)
+				rr = sync_fail(s, -AR_ESTATE, "'%s': the "
+				    "in-place update is committed in "
+				    "state_dir/%s but its directory cannot "
+				    "be opened: %s", sync_esc(h->path,
+				    h->path_len), JOURNAL_DIR,
+				    strerror(errno));
+		}
 		if (rr == -AR_ESTATE) {
 			r = rr;
 			break;
@@ -478,8 +532,11 @@ clone_start(struct clone_ctx *c)
 	/* inplace: only where the file system cannot share the copy's
 	 * extents; a reflink costs no more and stays atomic. */
 	if (clone_journal_wanted(s, c->path, c->plen, c->size) &&
-	    ioctl(c->tmpfd, FICLONE, c->fd) != 0)
-		return clone_journal_start(c);
+	    ioctl(c->tmpfd, FICLONE, c->fd) != 0) {
+		r = clone_journal_start(c);
+		if (r != 0 || c->journaled)
+			return r;
+	}
 	r = clone_copy(c->tmpfd, c->fd, c->old.size, &c->room, &c->how);
 	if (r == 0 && c->size != c->old.size &&
 	    ftruncate(c->tmpfd, (off_t)c->size) != 0)

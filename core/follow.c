@@ -185,8 +185,9 @@ follow_save(struct syncer *s, uint64_t pos)
 	 * again: from a primary, with nothing in flight, it is saved at
 	 * most once a second (two fsyncs per batch at 20 appends a second
 	 * were a third of the standby's CPU). A crash before the save
-	 * starts again a second back: every step is idempotent. What the
-	 * primary is told (since, ack) is durable all the same.
+	 * starts again a second back: every step is idempotent. The ack
+	 * the primary trims by stays at the position file meanwhile
+	 * (follow_batch), so that it still holds where we start again.
 	 */
 	if (s->hello_role == WIRE_ROLE_PRIMARY && lane_busy(s) == 0 &&
 	    util_mono_ms() - s->saved_ms < FOLLOW_SAVE_BUSY_MS) {
@@ -247,7 +248,7 @@ static int
 follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 {
 	struct follow_batch_ctx bc;
-	uint64_t t0;
+	uint64_t t0, ack;
 	char url[256];
 	size_t i;
 	int r, n, fd = -1;
@@ -259,10 +260,16 @@ follow_batch(struct syncer *s, uint64_t *pos, int *complete)
 		r = follow_save_pending(s, 0);
 	if (r != 0)
 		return r;
+	/* Not past the position file while its save is put off: the
+	 * primary trims by the ack, and a crash starts again from the
+	 * file. */
+	ack = lane_ack(s, *pos);
+	if (s->save_pending && s->lane_saved < ack)
+		ack = s->lane_saved;
 	if (client_version(s->client) >= WIRE_V_LANES)
 		n = snprintf(url, sizeof(url), "/v1/changes?since=%llu&"
 		    "ack=%llu&wait=%d&id=%s&gen=%s", (unsigned long long)*pos,
-		    (unsigned long long)lane_ack(s, *pos), lane_busy(s) > 0 ?
+		    (unsigned long long)ack, lane_busy(s) > 0 ?
 		    FOLLOW_LANE_WAIT_MS : s->save_pending ?
 		    FOLLOW_SAVE_WAIT_MS : FOLLOW_WAIT_MS, s->id,
 		    s->hello_gen);

@@ -155,9 +155,12 @@ static int
 journal_read_head(struct journal *j, struct journal_head *h, uint64_t *len)
 {
 	uint8_t hd[JOURNAL_HEAD_LEN];
+	ssize_t n;
 
-	if (fs_pread_full(j->fd, hd, sizeof(hd), 0) != (ssize_t)sizeof(hd) ||
-	    memcmp(hd, JOURNAL_MAGIC, 4) != 0)
+	n = fs_pread_full(j->fd, hd, sizeof(hd), 0);
+	if (n < 0)
+		return -AR_EIO;
+	if (n != (ssize_t)sizeof(hd) || memcmp(hd, JOURNAL_MAGIC, 4) != 0)
 		return -AR_EPROTO;
 	memset(h, 0, sizeof(*h));
 	h->dev = util_get_be64(hd + 4);
@@ -170,9 +173,12 @@ journal_read_head(struct journal *j, struct journal_head *h, uint64_t *len)
 	h->gid = util_get_be32(hd + 48);
 	h->path_len = (uint16_t)(hd[52] << 8 | hd[53]);
 	if (h->path_len == 0 || h->path_len > WIRE_PATH_MAX ||
-	    h->mtime_nsec >= 1000000000u ||
-	    fs_pread_full(j->fd, h->path, h->path_len, sizeof(hd)) !=
-	    (ssize_t)h->path_len)
+	    h->mtime_nsec >= 1000000000u)
+		return -AR_EPROTO;
+	n = fs_pread_full(j->fd, h->path, h->path_len, sizeof(hd));
+	if (n < 0)
+		return -AR_EIO;
+	if (n != (ssize_t)h->path_len)
 		return -AR_EPROTO;
 	h->path[h->path_len] = '\0';
 	if (!wire_path_valid(h->path, h->path_len) ||
@@ -194,13 +200,17 @@ journal_walk(struct journal *j, uint64_t off, uint64_t end, uint64_t size,
 	uint8_t rec[JOURNAL_REC_LEN];
 	uint64_t at;
 	uint32_t len;
+	ssize_t n;
 	int hole;
 
 	*count = 0;
 	while (off < end) {
-		if (end - off < sizeof(rec) ||
-		    fs_pread_full(j->fd, rec, sizeof(rec), off) !=
-		    (ssize_t)sizeof(rec) || rec[0] != 'R' || rec[13] > 1)
+		if (end - off < sizeof(rec))
+			return -AR_EPROTO;
+		n = fs_pread_full(j->fd, rec, sizeof(rec), off);
+		if (n < 0)
+			return -AR_EIO;
+		if (n != (ssize_t)sizeof(rec) || rec[0] != 'R' || rec[13] > 1)
 			return -AR_EPROTO;
 		at = util_get_be64(rec + 1);
 		len = util_get_be32(rec + 9);
@@ -213,8 +223,12 @@ journal_walk(struct journal *j, uint64_t off, uint64_t end, uint64_t size,
 			return -AR_EINTERNAL;
 		off += sizeof(rec);
 		if (!hole) {
-			if (end - off < len || fs_pread_full(j->fd, j->buf, len,
-			    off) != (ssize_t)len)
+			if (end - off < len)
+				return -AR_EPROTO;
+			n = fs_pread_full(j->fd, j->buf, len, off);
+			if (n < 0)
+				return -AR_EIO;
+			if (n != (ssize_t)len)
 				return -AR_EPROTO;
 			if (fd < 0 && XXH3_64bits_update(j->xs, j->buf, len) !=
 			    XXH_OK)
@@ -256,7 +270,11 @@ journal_open(struct journal *j, const char *name, struct journal_head *h)
 		journal_release(j);
 		return -AR_ENOMEM;
 	}
-	if (fstat(j->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(j->fd, &st) != 0) {
+		journal_release(j);
+		return -AR_EIO;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		journal_release(j);
 		return -AR_EPROTO;
 	}
@@ -266,10 +284,13 @@ journal_open(struct journal *j, const char *name, struct journal_head *h)
 	if (r == 0) {
 		end = (uint64_t)st.st_size - JOURNAL_COMMIT_LEN;
 		if (fs_pread_full(j->fd, c, sizeof(c), end) !=
-		    (ssize_t)sizeof(c) || c[0] != 'C' ||
-		    fs_pread_full(j->fd, head, hlen, 0) != (ssize_t)hlen ||
-		    XXH3_64bits_update(j->xs, head, hlen) != XXH_OK)
+		    (ssize_t)sizeof(c) || fs_pread_full(j->fd, head, hlen,
+		    0) != (ssize_t)hlen)
+			r = -AR_EIO;	/* the size said they are there */
+		else if (c[0] != 'C')
 			r = -AR_EPROTO;
+		else if (XXH3_64bits_update(j->xs, head, hlen) != XXH_OK)
+			r = -AR_EINTERNAL;
 	}
 	if (r == 0)
 		r = journal_walk(j, hlen, end, h->size, -1, &count);

@@ -74,7 +74,8 @@ int journal_commit(struct journal *j);
 
 /* Open the committed journal name, checking it whole: 0 and *h, or
  * -AR_EPROTO when it is torn, uncommitted or malformed (the copy was
- * not touched: remove it), -AR_EIO. */
+ * not touched: remove it); -AR_EIO (it could not be read: keep it),
+ * -AR_ENOMEM. */
 int journal_open(struct journal *j, const char *name,
     struct journal_head *h);
 /* Write the records of a committed journal into fd and give fd the new

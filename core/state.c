@@ -85,7 +85,12 @@ state_open(struct state *st, const char *dir, char *err, size_t errlen)
 		st->blocksfd = openat(st->dirfd, STATE_BLOCKS_DIR, O_RDONLY |
 		    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	/* The in-place journals: a pending one must be found again. */
-	if (mkdirat(st->dirfd, JOURNAL_DIR, 0700) == 0 || errno == EEXIST)
+	if (mkdirat(st->dirfd, JOURNAL_DIR, 0700) == 0) {
+		/* Made durable, as a journal in it will be. */
+		if (fs_fsync_dir(st->dirfd) == 0)
+			st->inplacefd = openat(st->dirfd, JOURNAL_DIR,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	} else if (errno == EEXIST)
 		st->inplacefd = openat(st->dirfd, JOURNAL_DIR, O_RDONLY |
 		    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (st->inplacefd < 0) {

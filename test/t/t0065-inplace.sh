@@ -173,6 +173,36 @@ test_expect_success 'status shows a pending journal; a torn journal is dropped, 
 	trees_equal src "$DST"
 '
 
+# A committed journal whose copy cannot be opened for writing (here:
+# immutable) is kept, and the sync stops (13) rather than go on beside
+# a half-written copy; once writable, the replay completes it.
+if [ "$(id -u)" = 0 ] && command -v chattr >/dev/null; then
+test_expect_success 'a committed journal is kept while its copy cannot be written' '
+	cp src/db.img old.img &&
+	overwrite src/db.img $((30 * MIB)) $MIB &&
+	cp src/db.img new.img &&
+	KPATHS=$DST/db.img &&
+	killed_at pwrite64 2 &&
+	test "$(cat killed.st)" = 137 &&
+	chattr +i "$DST/db.img" &&
+	st=0 &&
+	{ "$ASYNCREP" sync --data-dir "$DST" --state-dir "$TRASH/state" \
+		--primary 127.0.0.1:1 --connect-timeout 2s >imm.out 2>&1 ||
+		st=$?; } &&
+	chattr -i "$DST/db.img" &&
+	cat imm.out &&
+	test "$st" = 13 &&
+	grep -q "cannot be opened to write it" imm.out &&
+	test -n "$(ls state/inplace)" &&
+	recover &&
+	grep -q "in-place update completed from its journal" recover.out &&
+	cmp "$DST/db.img" new.img &&
+	test -z "$(ls state/inplace)"
+'
+else
+	test_skip 'a committed journal is kept while its copy cannot be written' 'needs root and chattr'
+fi
+
 test_expect_success 'following: changes in place through the journal, same inode' '
 	follow_to "$DST" "$TRASH/state" --inplace "$PAT" --inplace-min-size 16M &&
 	for i in 1 2 3; do
