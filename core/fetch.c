@@ -170,6 +170,27 @@ fetch_hole(struct syncer *s, struct fetch_item *it, uint64_t hole)
 /* Kept free beyond the data, for the file system's own blocks (extent
  * trees, directories): a write into the last of it would fail. */
 #define FETCH_ROOM_SLACK (1024u * 1024)
+/* How long a refusal waits for the blocks of files just removed, which
+ * the release thread may still be freeing (fs_remove_tree_bg). */
+#define FETCH_ROOM_RELEASE_MS 10000
+
+/* Bytes free on fd's file system, 0 or -1 with errno. With want, and
+ * less than that free, once more after the release thread is done with
+ * what this process removed: a big file deleted just before would
+ * otherwise refuse the next one for room that is on its way back. */
+static int
+fetch_room_free(int fd, uint64_t want, struct statvfs *vfs, uint64_t *avail)
+{
+	if (fstatvfs(fd, vfs) != 0)
+		return -1;
+	*avail = (uint64_t)vfs->f_bavail * (uint64_t)vfs->f_frsize;
+	if (*avail >= want || fs_release_wait(FETCH_ROOM_RELEASE_MS) == 0)
+		return 0;
+	if (fstatvfs(fd, vfs) != 0)
+		return -1;
+	*avail = (uint64_t)vfs->f_bavail * (uint64_t)vfs->f_frsize;
+	return 0;
+}
 
 int
 fetch_room_begin(struct syncer *s, struct fetch_room *rm, int fd,
@@ -191,12 +212,12 @@ fetch_room_begin(struct syncer *s, struct fetch_room *rm, int fd,
 		    (unsigned long long)s->cfg->max_file_size);
 	if (size < FETCH_ROOM_MIN)
 		return 0;
-	if (fstatvfs(fd, &vfs) != 0)
+	if (fetch_room_free(fd, sync_version(s) < WIRE_V_FIDELITY ? size : 0,
+	    &vfs, &avail) != 0)
 		return sync_fail(s, -AR_EIO, "'%s': statvfs: %s",
 		    sync_esc(path, strlen(path)), strerror(errno));
 	if (vfs.f_blocks == 0)
 		return 0;
-	avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
 	if (sync_version(s) < WIRE_V_FIDELITY && size > avail)
 		return sync_fail(s, -AR_EIO, "'%s': %llu bytes do not fit in "
 		    "the %llu bytes free on the file system of data_dir",
@@ -221,10 +242,10 @@ fetch_room_take(struct fetch_room *rm, uint64_t len)
 	if (rm->avail == UINT64_MAX || (rm->written <= rm->avail &&
 	    len + FETCH_ROOM_SLACK <= rm->avail - rm->written))
 		return 0;
-	if (fstatvfs(rm->fd, &vfs) != 0)
+	if (fetch_room_free(rm->fd, len + FETCH_ROOM_SLACK, &vfs,
+	    &free_now) != 0)
 		return sync_fail(rm->s, -AR_EIO, "'%s': statvfs: %s",
 		    sync_esc(rm->path, strlen(rm->path)), strerror(errno));
-	free_now = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
 	rm->avail = rm->written + free_now;
 	if (len + FETCH_ROOM_SLACK <= free_now)
 		return 0;

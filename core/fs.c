@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -795,8 +796,11 @@ static int fs_remove_at(int dirfd, const char *name, int depth,
  */
 static pthread_mutex_t fs_release_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fs_release_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t fs_release_done_cv = PTHREAD_COND_INITIALIZER;
 static int fs_release_fds[FS_RELEASE_MAX];
 static size_t fs_release_n;
+static size_t fs_release_busy;	/* queued or being closed */
+static int fs_release_held;	/* fs_release_hold */
 static int fs_release_started;
 
 static void *
@@ -807,13 +811,50 @@ fs_release_thread(void *arg)
 	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&fs_release_mu);
-		while (fs_release_n == 0)
+		while (fs_release_n == 0 || fs_release_held)
 			pthread_cond_wait(&fs_release_cv, &fs_release_mu);
 		fd = fs_release_fds[--fs_release_n];
 		pthread_mutex_unlock(&fs_release_mu);
 		close(fd);
+		pthread_mutex_lock(&fs_release_mu);
+		if (--fs_release_busy == 0)
+			pthread_cond_broadcast(&fs_release_done_cv);
+		pthread_mutex_unlock(&fs_release_mu);
 	}
 	return NULL;
+}
+
+int
+fs_release_wait(unsigned timeout_ms)
+{
+	struct timespec until;
+	int had, r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&fs_release_mu);
+	had = fs_release_busy > 0;
+	while (fs_release_busy > 0 && r == 0)
+		r = pthread_cond_timedwait(&fs_release_done_cv,
+		    &fs_release_mu, &until);
+	if (fs_release_busy > 0)
+		had = -1;
+	pthread_mutex_unlock(&fs_release_mu);
+	return had;
+}
+
+void
+fs_release_hold(int hold)
+{
+	pthread_mutex_lock(&fs_release_mu);
+	fs_release_held = hold;
+	pthread_cond_signal(&fs_release_cv);
+	pthread_mutex_unlock(&fs_release_mu);
 }
 
 /* Start the thread once, with every signal blocked (they are the
@@ -850,6 +891,7 @@ fs_release_fd(int fd)
 	pthread_mutex_lock(&fs_release_mu);
 	if (fs_release_start() == 0 && fs_release_n < FS_RELEASE_MAX) {
 		fs_release_fds[fs_release_n++] = fd;
+		fs_release_busy++;
 		pthread_cond_signal(&fs_release_cv);
 		fd = -1;
 	}

@@ -127,6 +127,15 @@ int fs_remove_tree(int dirfd, const char *name);
  * later batch. fs.c says why.
  */
 int fs_remove_tree_bg(int dirfd, const char *name);
+/*
+ * Wait, at most timeout_ms, until the release thread has freed the
+ * blocks of every file it was given: 1 when it had some and is done (the
+ * free space is worth asking again), 0 when it had none, -1 when it is
+ * still at it.
+ */
+int fs_release_wait(unsigned timeout_ms);
+/* For tests: hold (1) or let go (0) the release thread. */
+void fs_release_hold(int hold);
 
 /* Data of a big file written in order: [end - len, end) was just
  * written to fd; its writeback is started, and bounded (fs.c). */

@@ -908,6 +908,30 @@ test_remove_tree_bg(void **state)
 	assert_int_equal(fs_remove_tree_bg(t->rootfd, ".."), -AR_EIO);
 }
 
+/* fs_release_wait: while the release thread is held, a wait runs out
+ * and says so; let go, the wait returns once the blocks are freed; with
+ * nothing given, at once. */
+static void
+test_release_wait(void **state)
+{
+	struct tctx *t = *state;
+	struct stat st;
+
+	assert_int_not_equal(fs_release_wait(10000), -1);
+	assert_int_equal(fs_release_wait(10000), 0);
+	put_big(t->rootfd, "big", 16u << 20);
+	assert_int_equal(stat_at(t->rootfd, "big", &st), 0);
+	if ((uint64_t)st.st_blocks * 512 < (8u << 20))
+		skip();	/* not allocated: freed in place, nothing to wait for */
+	fs_release_hold(1);
+	assert_int_equal(fs_remove_tree_bg(t->rootfd, "big"), 0);
+	assert_false(exists(t->rootfd, "big"));
+	assert_int_equal(fs_release_wait(50), -1);
+	fs_release_hold(0);
+	assert_int_equal(fs_release_wait(10000), 1);
+	assert_int_equal(fs_release_wait(10000), 0);
+}
+
 #define ONE(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -927,6 +951,7 @@ main(void)
 		ONE(test_mkdir_p),
 		ONE(test_remove_tree),
 		ONE(test_remove_tree_bg),
+		ONE(test_release_wait),
 		ONE(test_remove_deep),
 		ONE(test_count_tree),
 	};
