@@ -1435,21 +1435,35 @@ spool_ack_saved(struct spool *sp, const char *id, int e)
 	sp->ack_errno = e;
 }
 
-int
-spool_ack(struct spool *sp, const char *id, uint64_t seq)
+/*
+ * Write id's ack file. A direct ack is the standby's latest word: any
+ * position of its put off before is forgotten, or a flush would later
+ * write that older one over it. A flush (flushing) writes only what is
+ * still put off: if a direct ack came since, or a later one was put off,
+ * its copy is stale and nothing is written.
+ */
+static int
+spool_ack_write(struct spool *sp, const char *id, uint64_t seq, int flushing)
 {
 	struct spool_minmax acks;
 	char line[SPOOL_ACK_FILE_MAX];
-	int n, r, e;
+	int n, r, e, pending = 0;
 
 	if (!spool_id_valid(id))
 		return -AR_EPROTO;
 	pthread_mutex_lock(&sp->ackmu);
-	/* Written now: not to be written again (unless a later position
-	 * was put off meanwhile). */
-	for (n = 0; n < SPOOL_ACK_PENDING; n++)
-		if (strcmp(sp->pend[n].id, id) == 0 && sp->pend[n].seq == seq)
+	for (n = 0; n < SPOOL_ACK_PENDING; n++) {
+		if (strcmp(sp->pend[n].id, id) != 0)
+			continue;
+		if (!flushing || sp->pend[n].seq == seq) {
+			pending = 1;
 			sp->pend[n].id[0] = '\0';
+		}
+	}
+	if (flushing && !pending) {
+		r = 0;
+		goto out;
+	}
 	pthread_mutex_lock(&sp->mu);
 	/* A journal that cannot write does not stop acks: they are files
 	 * of their own, and durable_seq is still what was made durable. */
@@ -1502,6 +1516,12 @@ spool_ack(struct spool *sp, const char *id, uint64_t seq)
 out:
 	pthread_mutex_unlock(&sp->ackmu);
 	return r;
+}
+
+int
+spool_ack(struct spool *sp, const char *id, uint64_t seq)
+{
+	return spool_ack_write(sp, id, seq, 0);
 }
 
 /* 1 if the ack file of id was written less than SPOOL_ACK_BUSY_MS
@@ -1566,10 +1586,10 @@ spool_ack_flush(struct spool *sp, int all)
 		if (sp->pend[i].id[0] != '\0')
 			p[n++] = sp->pend[i];
 	pthread_mutex_unlock(&sp->ackmu);
-	/* spool_ack forgets each it writes (unless a later one came). */
+	/* Each written only if still put off (spool_ack_write). */
 	for (i = 0; i < n; i++)
 		if (all || !spool_ack_recent(sp, p[i].id))
-			(void)spool_ack(sp, p[i].id, p[i].seq);
+			(void)spool_ack_write(sp, p[i].id, p[i].seq, 1);
 }
 
 int

@@ -832,10 +832,20 @@ test_ack_busy_put_off(void **state)
 	/* written directly: nothing left to flush */
 	assert_int_equal(spool_ack_busy(sp, "s2", 70), 0);
 	assert_int_equal(spool_ack(sp, "s2", 70), 0);
+	/* a direct ack after one put off is the latest: a flush does not
+	 * write the older one over it, whichever is higher */
+	assert_int_equal(spool_ack_busy(sp, "s2", 80), 0);
+	assert_int_equal(spool_ack(sp, "s2", 90), 0);
+	spool_ack_flush(sp, 1);
+	assert_int_equal(ack_file(t->dir, "s2"), 90);
+	assert_int_equal(spool_ack_busy(sp, "s2", 120), 0);
+	assert_int_equal(spool_ack(sp, "s2", 110), 0);
+	spool_ack_flush(sp, 1);
+	assert_int_equal(ack_file(t->dir, "s2"), 110);
 	assert_int_equal(spool_ack_busy(sp, "s1", 200), 0);
 	spool_close(sp);
 	assert_int_equal(ack_file(t->dir, "s1"), 200);
-	assert_int_equal(ack_file(t->dir, "s2"), 70);
+	assert_int_equal(ack_file(t->dir, "s2"), 110);
 }
 
 static void
