@@ -1,6 +1,7 @@
 /*
  * compress.c: zstd streams on the wire (see compress.h).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -124,12 +125,31 @@ compress_out_read(struct compress_out *co, compress_src_fn *src, void *arg,
 /* ---------------------------------------------------------------- */
 /* Decompressing */
 
+/*
+ * libzstd does not promise to catch every corrupt frame, and what it
+ * catches depends on how the input is cut: a frame that declares 43
+ * bytes and holds 32 is refused in one piece and accepted in pieces
+ * (test-compress has it). So the frame's header is checked here, as
+ * our primaries write it (RFC 8878): one zstd frame, with a content
+ * checksum, which zstd then verifies; and when it declares its content
+ * size, exactly that many bytes.
+ */
+#define COMPRESS_MAGIC UINT32_C(0xFD2FB528)
+#define COMPRESS_HDR_MAX 18	/* magic, descriptor, window, id, size */
+#define COMPRESS_FHD_CHECKSUM 0x04
+#define COMPRESS_SIZE_UNKNOWN UINT64_MAX
+
 struct compress_in {
 	ZSTD_DCtx *dctx;
 	uint8_t *out;
 	size_t out_cap;
 	int ended;		/* the frame is complete */
 	int fed;		/* any byte since the reset */
+	uint8_t hdr[COMPRESS_HDR_MAX];	/* the stream's first bytes */
+	size_t hdr_len;
+	int hdr_ok;		/* checked; size is what it declares */
+	uint64_t size;		/* or COMPRESS_SIZE_UNKNOWN */
+	uint64_t decoded;	/* bytes handed to the sink */
 };
 
 int
@@ -140,6 +160,7 @@ compress_in_new(struct compress_in **out)
 	if (ci == NULL)
 		return -AR_ENOMEM;
 	ci->dctx = ZSTD_createDCtx();
+	ci->size = COMPRESS_SIZE_UNKNOWN;
 	ci->out_cap = ZSTD_DStreamOutSize();
 	ci->out = malloc(ci->out_cap);
 	if (ci->dctx == NULL || ci->out == NULL ||
@@ -168,6 +189,43 @@ compress_in_reset(struct compress_in *ci)
 	ZSTD_DCtx_reset(ci->dctx, ZSTD_reset_session_only);
 	ci->ended = 0;
 	ci->fed = 0;
+	ci->hdr_len = 0;
+	ci->hdr_ok = 0;
+	ci->size = COMPRESS_SIZE_UNKNOWN;
+	ci->decoded = 0;
+}
+
+/* Take the stream's first bytes and check the header once it is whole:
+ * 0 (checked, or not whole yet), or -AR_EPROTO. */
+static int
+compress_in_header(struct compress_in *ci, const uint8_t *p, size_t len)
+{
+	unsigned long long n;
+	uint32_t magic;
+	size_t take;
+
+	if (ci->hdr_ok)
+		return 0;
+	take = sizeof(ci->hdr) - ci->hdr_len;
+	if (take > len)
+		take = len;
+	memcpy(ci->hdr + ci->hdr_len, p, take);
+	ci->hdr_len += take;
+	if (ci->hdr_len < 5)
+		return 0;
+	magic = (uint32_t)ci->hdr[0] | (uint32_t)ci->hdr[1] << 8 |
+	    (uint32_t)ci->hdr[2] << 16 | (uint32_t)ci->hdr[3] << 24;
+	if (magic != COMPRESS_MAGIC ||
+	    (ci->hdr[4] & COMPRESS_FHD_CHECKSUM) == 0)
+		return -AR_EPROTO;
+	n = ZSTD_getFrameContentSize(ci->hdr, ci->hdr_len);
+	if (n == ZSTD_CONTENTSIZE_ERROR)
+		/* Short of its end yet, or not a frame at all. */
+		return ci->hdr_len == sizeof(ci->hdr) ? -AR_EPROTO : 0;
+	ci->size = n == ZSTD_CONTENTSIZE_UNKNOWN ? COMPRESS_SIZE_UNKNOWN :
+	    (uint64_t)n;
+	ci->hdr_ok = 1;
+	return 0;
 }
 
 int
@@ -181,6 +239,8 @@ compress_in_feed(struct compress_in *ci, const void *data, size_t len,
 
 	if (len > 0)
 		ci->fed = 1;
+	if (compress_in_header(ci, data, len) != 0)
+		return -AR_EPROTO;
 	/* Until the input is used up and zstd holds no more output. */
 	while (in.pos < in.size || full) {
 		/* One frame per answer: bytes after its end are garbage. */
@@ -192,8 +252,17 @@ compress_in_feed(struct compress_in *ci, const void *data, size_t len,
 		r = ZSTD_decompressStream(ci->dctx, &out, &in);
 		if (ZSTD_isError(r))
 			return -AR_EPROTO;
-		if (r == 0)
+		ci->decoded += out.pos;
+		if (ci->hdr_ok && ci->size != COMPRESS_SIZE_UNKNOWN &&
+		    ci->decoded > ci->size)
+			return -AR_EPROTO;
+		if (r == 0) {
+			/* Its header is whole by its end. */
+			if (!ci->hdr_ok || (ci->size != COMPRESS_SIZE_UNKNOWN &&
+			    ci->decoded != ci->size))
+				return -AR_EPROTO;
 			ci->ended = 1;
+		}
 		full = out.pos == out.size;
 		if (out.pos > 0) {
 			e = sink(arg, ci->out, out.pos);

@@ -74,6 +74,16 @@ sink_check(void *arg, const void *data, size_t len)
 	return 0;
 }
 
+static int
+sink_count(void *arg, const void *data, size_t len)
+{
+	struct sink *k = arg;
+
+	(void)data;
+	k->got += len;
+	return 0;
+}
+
 /* Compress n bytes, reading out pieces of rd bytes; the whole stream is
  * returned in *out (malloc'd). */
 static size_t
@@ -230,6 +240,9 @@ test_window_bounded(void **state)
 	memset(src, 'x', n);
 	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(cc,
 	    ZSTD_c_windowLog, 27)));
+	/* With its checksum: the window is what is refused. */
+	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(cc,
+	    ZSTD_c_checksumFlag, 1)));
 	len = ZSTD_compress2(cc, dst, cap, src, n);
 	assert_false(ZSTD_isError(len));
 	assert_int_equal(compress_in_new(&ci), 0);
@@ -261,6 +274,175 @@ test_source_error_passes_through(void **state)
 	compress_out_free(co);
 }
 
+/* Feed len bytes in the pieces fuzz-compress cuts (1 + byte % 97). */
+static int
+feed_cut(struct compress_in *ci, const uint8_t *p, size_t len,
+    struct sink *k)
+{
+	size_t pos, n;
+	int r = 0;
+
+	compress_in_reset(ci);
+	for (pos = 0; pos < len && r == 0; pos += n) {
+		n = 1 + p[pos] % 97;
+		if (n > len - pos)
+			n = len - pos;
+		r = compress_in_feed(ci, p + pos, n, sink_count, k);
+	}
+	return r;
+}
+
+/*
+ * Found by fuzz-compress: a frame that declares 43 bytes of content and
+ * holds 32. libzstd refuses it in one piece but, cut as below, decodes
+ * the 32 bytes and says the frame is complete: its verdict depends on
+ * how TCP cut the answer. Ours is the same either way.
+ */
+static const uint8_t short_frame[] = {
+	0x28, 0xb5, 0x2f, 0xfd, 0xa0, 0x2b, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x01, 0x00, 0xa5, 0x26, 0x00, 0x08, 0x06, 0x01, 0x04,
+	0xa2, 0x98, 0x01, 0x01, 0x7e, 0xaf, 0xf6, 0x00, 0x00, 0xdd, 0x00,
+	0x00, 0x20, 0x01, 0xf8, 0x1d, 0x39, 0x60, 0xff, 0xff, 0xdf, 0xff,
+	0x00, 0x10, 0x00, 0x05, 0x00, 0x00,
+};
+
+static void
+test_verdict_does_not_depend_on_cuts(void **state)
+{
+	struct compress_in *ci;
+	struct sink k = { 0, 0 };
+	ZSTD_DCtx *dc = ZSTD_createDCtx();
+	uint8_t out[4096];
+	ZSTD_inBuffer in;
+	ZSTD_outBuffer o;
+	size_t pos, n, r = 1, got = 0;
+
+	(void)state;
+	assert_non_null(dc);
+	assert_int_equal(ZSTD_getFrameContentSize(short_frame,
+	    sizeof short_frame), 43);
+	/* libzstd itself, in the same pieces. */
+	for (pos = 0; pos < sizeof short_frame && !ZSTD_isError(r);
+	    pos += n) {
+		n = 1 + short_frame[pos] % 97;
+		if (n > sizeof short_frame - pos)
+			n = sizeof short_frame - pos;
+		in.src = short_frame + pos;
+		in.size = n;
+		in.pos = 0;
+		o.dst = out;
+		o.size = sizeof out;
+		o.pos = 0;
+		r = ZSTD_decompressStream(dc, &o, &in);
+		got += o.pos;
+	}
+	if (!ZSTD_isError(r) && r == 0)
+		print_message("libzstd %s: in pieces, a frame of 43 declared "
+		    "bytes decodes to %zu and completes\n",
+		    ZSTD_versionString(), got);
+	else
+		print_message("libzstd %s refuses the short frame in pieces "
+		    "too\n", ZSTD_versionString());
+	ZSTD_freeDCtx(dc);
+
+	assert_int_equal(compress_in_new(&ci), 0);
+	assert_int_equal(compress_in_feed(ci, short_frame, sizeof short_frame,
+	    sink_count, &k), -AR_EPROTO);
+	assert_int_equal(feed_cut(ci, short_frame, sizeof short_frame, &k),
+	    -AR_EPROTO);
+	assert_false(compress_in_complete(ci));
+	compress_in_free(ci);
+}
+
+/* Compress n source bytes with zstd's own calls: checksum or not, the
+ * size declared (pledge) or not. */
+static size_t
+raw_frame(size_t n, int checksum, int pledge, uint8_t **out)
+{
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	size_t cap = ZSTD_compressBound(n), len, i;
+	uint8_t *src = malloc(n + 1), *dst = malloc(cap);
+
+	assert_non_null(cc);
+	assert_non_null(src);
+	assert_non_null(dst);
+	for (i = 0; i < n; i++)
+		src[i] = src_byte(i);
+	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(cc,
+	    ZSTD_c_checksumFlag, checksum)));
+	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(cc,
+	    ZSTD_c_contentSizeFlag, pledge)));
+	len = ZSTD_compress2(cc, dst, cap, src, n);
+	assert_false(ZSTD_isError(len));
+	ZSTD_freeCCtx(cc);
+	free(src);
+	*out = dst;
+	return len;
+}
+
+/* The header as our primaries write it: a zstd frame with a checksum;
+ * a declared size is held to. */
+static void
+test_frame_header_rules(void **state)
+{
+	static const uint8_t skippable[] = { 0x50, 0x2a, 0x4d, 0x18, 0x00,
+	    0x00, 0x00, 0x00 };
+	struct compress_in *ci;
+	struct sink k;
+	uint8_t *f, *g;
+	size_t len, i;
+
+	(void)state;
+	assert_int_equal(compress_in_new(&ci), 0);
+	/* with a checksum, the size declared or not: whole or cut */
+	for (i = 0; i < 2; i++) {
+		len = raw_frame(100000, 1, (int)i, &f);
+		memset(&k, 0, sizeof k);
+		compress_in_reset(ci);
+		assert_int_equal(compress_in_feed(ci, f, len, sink_check, &k),
+		    0);
+		assert_true(compress_in_complete(ci));
+		assert_int_equal(k.got, 100000);
+		assert_false(k.bad);
+		memset(&k, 0, sizeof k);
+		assert_int_equal(feed_cut(ci, f, len, &k), 0);
+		assert_true(compress_in_complete(ci));
+		free(f);
+	}
+	/* no checksum: refused at the header */
+	len = raw_frame(1000, 0, 1, &f);
+	memset(&k, 0, sizeof k);
+	compress_in_reset(ci);
+	assert_int_equal(compress_in_feed(ci, f, len, sink_count, &k),
+	    -AR_EPROTO);
+	assert_int_equal(k.got, 0);
+	assert_int_equal(feed_cut(ci, f, len, &k), -AR_EPROTO);
+	free(f);
+	/* a skippable frame first */
+	len = raw_frame(1000, 1, 1, &f);
+	g = malloc(sizeof skippable + len);
+	assert_non_null(g);
+	memcpy(g, skippable, sizeof skippable);
+	memcpy(g + sizeof skippable, f, len);
+	compress_in_reset(ci);
+	assert_int_equal(compress_in_feed(ci, g, sizeof skippable + len,
+	    sink_count, &k), -AR_EPROTO);
+	/* a declared size one short of the content: refused, cut or not */
+	assert_int_equal(ZSTD_getFrameContentSize(f, len), 1000);
+	memcpy(g, f, len);
+	g[5] = (uint8_t)(g[5] - 1);	/* stored as 1000 - 256: one less */
+	assert_int_equal(ZSTD_getFrameContentSize(g, len), 999);
+	memset(&k, 0, sizeof k);
+	compress_in_reset(ci);
+	assert_int_equal(compress_in_feed(ci, g, len, sink_count, &k),
+	    -AR_EPROTO);
+	assert_true(k.got <= 999);
+	assert_int_equal(feed_cut(ci, g, len, &k), -AR_EPROTO);
+	free(g);
+	free(f);
+	compress_in_free(ci);
+}
+
 static void
 test_parse(void **state)
 {
@@ -289,6 +471,8 @@ main(void)
 		cmocka_unit_test(test_truncated_and_trailing),
 		cmocka_unit_test(test_garbage_and_corruption),
 		cmocka_unit_test(test_window_bounded),
+		cmocka_unit_test(test_verdict_does_not_depend_on_cuts),
+		cmocka_unit_test(test_frame_header_rules),
 		cmocka_unit_test(test_source_error_passes_through),
 		cmocka_unit_test(test_parse),
 	};
