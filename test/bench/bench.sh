@@ -47,8 +47,9 @@
 # that run. rsync --append --inplace to the daemon after each append, in
 # the same run, as the anchor. BENCH_PART=append runs only this part.
 # Sixth part, lanes (see "lanes part" below): a 10-byte new file written
-# right after (a) a 100-byte append to an already replicated big file and
-# (b) a new big file moved into the tree: the time until the small file
+# right after (a) a 100-byte append to an already replicated big file,
+# (b) 1 MiB rewritten in its middle, in place, and (c) a new big file
+# moved into the tree: the time until the small file
 # is on the standby, asyncrep with lanes (--lane-min-size 8M),
 # without (--lane-min-size 0) and lsyncd. BENCH_LANE_MB (default 1000,
 # MB = 10^6) and BENCH_LANE_REPS (default 5) set the size and the
@@ -977,7 +978,8 @@ if [ "$PART" = all ] || [ "$PART" = lanes ]; then	# sixth part: lanes
 # --- lanes part: a small file behind a big one --------------------------------
 # For each tool, with a big file already replicated (the standby seeded
 # with cp -a): BENCH_LANE_REPS times a 100-byte fsynced append to it,
-# then a 10-byte new file; then BENCH_LANE_REPS times a new big file
+# then a 10-byte new file; BENCH_LANE_REPS times 1 MiB rewritten in its
+# middle (fsynced), then a 10-byte new file; then BENCH_LANE_REPS times a new big file
 # renamed into the tree, then a 10-byte new file. Each time: from before
 # the big change until the small file is on the standby; the next
 # repetition waits until the big file is there too (lag.py behind).
@@ -987,13 +989,14 @@ LANE_MB=${BENCH_LANE_MB:-$((1000 / div))}
 LANE_REPS=${BENCH_LANE_REPS:-5}
 echo
 echo "lanes part: a 10-byte new file right after (a) a 100-byte append to a replicated"
-echo "  $LANE_MB MB file, (b) a new $LANE_MB MB file; $LANE_REPS times each"
+echo "  $LANE_MB MB file, (b) 1 MiB rewritten in its middle, (c) a new $LANE_MB MB file;"
+echo "  $LANE_REPS times each"
 mkdir -p "$SCRATCH/ln-stage"
 dd if=/dev/urandom of="$SCRATCH/ln-stage/big0" bs=1000000 count="$LANE_MB" 2>/dev/null
 LANE_ROWS=()
 lane_rows() {	# TOOL SRC DST TAG
 	local mode out p50 p99 max ok to tgt
-	for mode in append new; do
+	for mode in append rewrite new; do
 		out=$("$PYTHON3" "$LAGPY" behind "$2" "$3" "$mode" "$SCRATCH/ln-stage" \
 			"$LANE_REPS" 600 "$SCRATCH/logs/behind-$4-$mode.samples" \
 			2>>"$SCRATCH/logs/behind-$4.log")

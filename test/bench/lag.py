@@ -44,12 +44,14 @@
       prints the seconds from the last append until then ("timeout").
   lag.py behind SRC DST MODE STAGE COUNT TIMEOUT SAMPLES_FILE
       a small file behind a big one, COUNT times: MODE "append" writes
-      100 bytes (fsynced) to SRC/big, MODE "new" renames STAGE/new-i (a
-      copy of STAGE/big0 made first, outside the timing) to SRC/new-i;
-      right after, 10 bytes go to SRC/small-i. The time is from before
-      the big change to the moment DST/small-i holds the 10 bytes
-      (polled every 0.2 ms); then it waits until DST has the big file's
-      size (and, new, removes it on both sides when it is there).
+      100 bytes (fsynced) to SRC/big, MODE "rewrite" overwrites 1 MiB
+      of random bytes in its middle, in place (fsynced), MODE "new"
+      renames STAGE/new-i (a copy of STAGE/big0 made first, outside the
+      timing) to SRC/new-i; right after, 10 bytes go to SRC/small-i.
+      The time is from before the big change to the moment DST/small-i
+      holds the 10 bytes (polled every 0.2 ms); then it waits until DST
+      has the big file's size (rewrite: the rewritten bytes; and, new,
+      removes it on both sides when it is there).
       Prints "p50 p99 max ok timeouts" in milliseconds; samples to
       SAMPLES_FILE ("-": nowhere).
   lag.py waitlog FILE REGEX TIMEOUT T0 [PID]
@@ -340,6 +342,19 @@ def wait_size(path, size, timeout):
     return False
 
 
+def wait_bytes(path, off, data, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path, "rb") as f:
+                if os.pread(f.fileno(), len(data), off) == data:
+                    return True
+        except FileNotFoundError:
+            pass
+        time.sleep(0.01)
+    return False
+
+
 def wait_gone(path, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -368,12 +383,23 @@ def behind(src, dst, mode, stage, count, timeout, samples="-"):
             big = os.path.join(src, "new-%d" % i)
         else:
             big = os.path.join(src, "big")
+        if mode == "rewrite":
+            size = os.stat(big).st_size
+            roff = (size // 2) & ~4095
+            rdata = os.urandom(min(1 << 20, size - roff))
         data = os.urandom(5).hex().encode()
         sp = os.path.join(src, "small-%d" % i)
         dp = os.path.join(dst, "small-%d" % i)
         t0 = time.monotonic_ns()
         if mode == "new":
             os.rename(staged, big)
+        elif mode == "rewrite":
+            fd = os.open(big, os.O_WRONLY)
+            try:
+                os.pwrite(fd, rdata, roff)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         else:
             with open(big, "ab") as f:
                 f.write(os.urandom(100))
@@ -400,8 +426,11 @@ def behind(src, dst, mode, stage, count, timeout, samples="-"):
         else:
             ms.append(got / 1e6)
         rel = os.path.basename(big)
-        if not wait_size(os.path.join(dst, rel), os.stat(big).st_size,
-                         timeout):
+        if mode == "rewrite":
+            if not wait_bytes(os.path.join(dst, rel), roff, rdata, timeout):
+                sys.stderr.write("behind: %s rewrite never arrived\n" % rel)
+        elif not wait_size(os.path.join(dst, rel), os.stat(big).st_size,
+                           timeout):
             sys.stderr.write("behind: %s never arrived\n" % rel)
         if mode == "new":
             os.unlink(big)
