@@ -288,6 +288,36 @@ server_stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 	return n;
 }
 
+/* An answer of GET /v1/changes: a batch, or where the standby stands. */
+static int
+server_stream_changes(const struct server_stream *s)
+{
+	return s->kind == SERVER_STREAM_CHANGES ||
+	    s->kind == SERVER_STREAM_GONE || s->kind == SERVER_STREAM_FINAL ||
+	    s->kind == SERVER_STREAM_COMPLETE;
+}
+
+/*
+ * Such an answer is small (SERVE_CHANGES_FILL, a Z frame at its end):
+ * make its first fill now, before it is queued; finished then says
+ * whether that is all of it. 0, or -1 when it cannot be made (the
+ * connection is closed, as a failure in the callback would close it).
+ */
+static int
+server_stream_whole(struct server_stream *s)
+{
+	int r;
+
+	guard_enter("serving a transfer");
+	r = serve_changes_produce(s);
+	guard_leave();
+	if (r != 0) {
+		log_error("stream: %s", ar_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * compress = zstd (compress.h): the standby asked for it, the version
  * has it, and the answer is a listing or file data (a batch of changes
@@ -384,9 +414,24 @@ server_reply_stream(struct MHD_Connection *c, struct server_request *rq)
 	small = rq->stream->kind == SERVER_STREAM_CHANGES ||
 	    (rq->stream->kind == SERVER_STREAM_APPEND &&
 	    !rq->stream->ablocks);
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
-	    small ? SERVER_BLOCK_SMALL : SERVER_BLOCK, server_stream_cb,
-	    rq->stream, server_stream_free);
+	resp = NULL;
+	if (!zstd && server_stream_changes(rq->stream)) {
+		if (server_stream_whole(rq->stream) != 0)
+			return MHD_NO;
+		/* Made whole here: it goes out with its length, header and
+		 * body at once, and no last chunk follows in a round of its
+		 * own for the standby to wait for. */
+		if (rq->stream->finished)
+			resp =
+			    MHD_create_response_from_buffer_with_free_callback_cls(
+			    rq->stream->out_len, rq->stream->out,
+			    server_stream_free, rq->stream);
+	}
+	/* The rest, or all of it: what is made already goes first. */
+	if (resp == NULL)
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+		    small ? SERVER_BLOCK_SMALL : SERVER_BLOCK,
+		    server_stream_cb, rq->stream, server_stream_free);
 	if (resp == NULL)
 		return MHD_NO;
 	rq->stream = NULL;	/* owned by the response now */
