@@ -171,8 +171,10 @@ fetch_hole(struct syncer *s, struct fetch_item *it, uint64_t hole)
  * trees, directories): a write into the last of it would fail. */
 #define FETCH_ROOM_SLACK (1024u * 1024)
 /* How long a refusal waits for the blocks of files just removed, which
- * the release thread may still be freeing (fs_remove_tree_bg). */
-#define FETCH_ROOM_RELEASE_MS 10000
+ * the release thread may still be freeing (fs_remove_tree_bg): about
+ * 0.35 s per GB with discard, tens of ms without. The wait is inside a
+ * transfer, so it stays short of any stall_timeout (1 s at least). */
+#define FETCH_ROOM_RELEASE_MS 500
 
 /* Bytes free on fd's file system, 0 or -1 with errno. With want, and
  * less than that free, once more after the release thread is done with
@@ -184,7 +186,9 @@ fetch_room_free(int fd, uint64_t want, struct statvfs *vfs, uint64_t *avail)
 	if (fstatvfs(fd, vfs) != 0)
 		return -1;
 	*avail = (uint64_t)vfs->f_bavail * (uint64_t)vfs->f_frsize;
-	if (*avail >= want || fs_release_wait(FETCH_ROOM_RELEASE_MS) == 0)
+	/* No count of blocks (ramfs, some FUSE): nothing is checked. */
+	if (*avail >= want || vfs->f_blocks == 0 ||
+	    fs_release_wait(FETCH_ROOM_RELEASE_MS) == 0)
 		return 0;
 	if (fstatvfs(fd, vfs) != 0)
 		return -1;

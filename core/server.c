@@ -418,6 +418,7 @@ server_reply_stream(struct MHD_Connection *c, struct server_request *rq)
 	if (!zstd && server_stream_changes(rq->stream)) {
 		if (server_stream_whole(rq->stream) != 0)
 			return MHD_NO;
+#if MHD_VERSION >= 0x00097302
 		/* Made whole here: it goes out with its length, header and
 		 * body at once, and no last chunk follows in a round of its
 		 * own for the standby to wait for. */
@@ -426,6 +427,7 @@ server_reply_stream(struct MHD_Connection *c, struct server_request *rq)
 			    MHD_create_response_from_buffer_with_free_callback_cls(
 			    rq->stream->out_len, rq->stream->out,
 			    server_stream_free, rq->stream);
+#endif
 	}
 	/* The rest, or all of it: what is made already goes first. */
 	if (resp == NULL)

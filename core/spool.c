@@ -1435,12 +1435,25 @@ spool_ack_saved(struct spool *sp, const char *id, int e)
 	sp->ack_errno = e;
 }
 
+/* Under ackmu, once id's file holds its latest position: whatever was
+ * put off for it is not to be written over that. */
+static void
+spool_ack_forget(struct spool *sp, const char *id)
+{
+	size_t n;
+
+	for (n = 0; n < SPOOL_ACK_PENDING; n++)
+		if (strcmp(sp->pend[n].id, id) == 0)
+			sp->pend[n].id[0] = '\0';
+}
+
 /*
- * Write id's ack file. A direct ack is the standby's latest word: any
- * position of its put off before is forgotten, or a flush would later
- * write that older one over it. A flush (flushing) writes only what is
- * still put off: if a direct ack came since, or a later one was put off,
- * its copy is stale and nothing is written.
+ * Write id's ack file. A direct ack is the standby's latest word: once
+ * it is written, any position of its put off before is forgotten, or a
+ * flush would later write that older one over it; one that is refused
+ * or fails leaves what was put off. A flush (flushing) writes only what
+ * is still put off: if a direct ack came since, or a later one was put
+ * off, its copy is stale and nothing is written.
  */
 static int
 spool_ack_write(struct spool *sp, const char *id, uint64_t seq, int flushing)
@@ -1452,14 +1465,10 @@ spool_ack_write(struct spool *sp, const char *id, uint64_t seq, int flushing)
 	if (!spool_id_valid(id))
 		return -AR_EPROTO;
 	pthread_mutex_lock(&sp->ackmu);
-	for (n = 0; n < SPOOL_ACK_PENDING; n++) {
-		if (strcmp(sp->pend[n].id, id) != 0)
-			continue;
-		if (!flushing || sp->pend[n].seq == seq) {
+	for (n = 0; n < SPOOL_ACK_PENDING; n++)
+		if (strcmp(sp->pend[n].id, id) == 0 &&
+		    sp->pend[n].seq == seq)
 			pending = 1;
-			sp->pend[n].id[0] = '\0';
-		}
-	}
 	if (flushing && !pending) {
 		r = 0;
 		goto out;
@@ -1493,6 +1502,7 @@ spool_ack_write(struct spool *sp, const char *id, uint64_t seq, int flushing)
 			e = spool_ack_touch(sp->acksfd, id);
 			if (e != 0)
 				spool_ack_saved(sp, id, e);
+			spool_ack_forget(sp, id);
 			goto out;
 		}
 	}
@@ -1502,6 +1512,7 @@ spool_ack_write(struct spool *sp, const char *id, uint64_t seq, int flushing)
 		r = -AR_EIO;
 		goto out;
 	}
+	spool_ack_forget(sp, id);
 	memset(&acks, 0, sizeof acks);
 	if (spool_acks_each(sp->acksfd, spool_minmax_cb, &acks) != 0) {
 		/* Saved; trimming waits for the next ack. */

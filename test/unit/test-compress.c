@@ -296,14 +296,17 @@ feed_cut(struct compress_in *ci, const uint8_t *p, size_t len,
  * Found by fuzz-compress: a frame that declares 43 bytes of content and
  * holds 32. libzstd refuses it in one piece but, cut as below, decodes
  * the 32 bytes and says the frame is complete: its verdict depends on
- * how TCP cut the answer. Ours is the same either way.
+ * how TCP cut the answer. As found it has no checksum (descriptor 0xa0,
+ * refused for that alone); with the checksum flag set and the XXH64 of
+ * the 32 bytes added, libzstd still accepts it in pieces, so the size
+ * it declares is what refuses it here, the same either way.
  */
 static const uint8_t short_frame[] = {
-	0x28, 0xb5, 0x2f, 0xfd, 0xa0, 0x2b, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x28, 0xb5, 0x2f, 0xfd, 0xa4, 0x2b, 0x00, 0x00, 0x00, 0x00, 0x00,
 	0x00, 0x00, 0x01, 0x00, 0xa5, 0x26, 0x00, 0x08, 0x06, 0x01, 0x04,
 	0xa2, 0x98, 0x01, 0x01, 0x7e, 0xaf, 0xf6, 0x00, 0x00, 0xdd, 0x00,
 	0x00, 0x20, 0x01, 0xf8, 0x1d, 0x39, 0x60, 0xff, 0xff, 0xdf, 0xff,
-	0x00, 0x10, 0x00, 0x05, 0x00, 0x00,
+	0x00, 0x10, 0x00, 0x05, 0x00, 0x00, 0x66, 0xd4, 0xb3, 0x9e,
 };
 
 static void
@@ -312,7 +315,7 @@ test_verdict_does_not_depend_on_cuts(void **state)
 	struct compress_in *ci;
 	struct sink k = { 0, 0 };
 	ZSTD_DCtx *dc = ZSTD_createDCtx();
-	uint8_t out[4096];
+	uint8_t out[4096], bare[sizeof short_frame - 4];
 	ZSTD_inBuffer in;
 	ZSTD_outBuffer o;
 	size_t pos, n, r = 1, got = 0;
@@ -338,7 +341,7 @@ test_verdict_does_not_depend_on_cuts(void **state)
 	}
 	if (!ZSTD_isError(r) && r == 0)
 		print_message("libzstd %s: in pieces, a frame of 43 declared "
-		    "bytes decodes to %zu and completes\n",
+		    "bytes decodes to %zu, checksum verified, and completes\n",
 		    ZSTD_versionString(), got);
 	else
 		print_message("libzstd %s refuses the short frame in pieces "
@@ -346,11 +349,18 @@ test_verdict_does_not_depend_on_cuts(void **state)
 	ZSTD_freeDCtx(dc);
 
 	assert_int_equal(compress_in_new(&ci), 0);
+	compress_in_reset(ci);
 	assert_int_equal(compress_in_feed(ci, short_frame, sizeof short_frame,
 	    sink_count, &k), -AR_EPROTO);
 	assert_int_equal(feed_cut(ci, short_frame, sizeof short_frame, &k),
 	    -AR_EPROTO);
 	assert_false(compress_in_complete(ci));
+	/* as found: no checksum, refused at its header */
+	memcpy(bare, short_frame, sizeof bare);
+	bare[4] = 0xa0;
+	memset(&k, 0, sizeof k);
+	assert_int_equal(feed_cut(ci, bare, sizeof bare, &k), -AR_EPROTO);
+	assert_int_equal(k.got, 0);
 	compress_in_free(ci);
 }
 

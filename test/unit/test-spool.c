@@ -842,10 +842,16 @@ test_ack_busy_put_off(void **state)
 	assert_int_equal(spool_ack(sp, "s2", 110), 0);
 	spool_ack_flush(sp, 1);
 	assert_int_equal(ack_file(t->dir, "s2"), 110);
+	/* a direct ack refused (past the journal's end) leaves the one put
+	 * off to be written */
+	assert_int_equal(spool_ack_busy(sp, "s2", 130), 0);
+	assert_int_equal(spool_ack(sp, "s2", 100000), -AR_EPROTO);
+	spool_ack_flush(sp, 1);
+	assert_int_equal(ack_file(t->dir, "s2"), 130);
 	assert_int_equal(spool_ack_busy(sp, "s1", 200), 0);
 	spool_close(sp);
 	assert_int_equal(ack_file(t->dir, "s1"), 200);
-	assert_int_equal(ack_file(t->dir, "s2"), 110);
+	assert_int_equal(ack_file(t->dir, "s2"), 130);
 }
 
 static void
