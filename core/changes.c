@@ -345,3 +345,11 @@ changes_path(const struct changes *c, size_t i, const char **path,
 	*rescan = cp->rescan;
 	return 1;
 }
+
+int
+changes_has(const struct changes *c, const char *path, size_t len)
+{
+	size_t v = c->table[changes_slot(c, path, len)];
+
+	return v != 0 && c->paths[v - 1].live;
+}

@@ -43,5 +43,7 @@ size_t changes_npaths(const struct changes *c);
 /* Returns 0 for a path that is no longer live (rewritten away). */
 int changes_path(const struct changes *c, size_t i, const char **path,
     size_t *len, int *rescan);
+/* 1 when the batch touches path (len bytes) itself, as a live path. */
+int changes_has(const struct changes *c, const char *path, size_t len);
 
 #endif

@@ -87,6 +87,51 @@ serve_changes_put_xattrs(struct server_stream *s, int dirfd,
 	return n;
 }
 
+/*
+ * path cannot be reached: a directory above it is gone, or is no
+ * directory any more. When the batch touches that directory itself, its
+ * own frame says what became of it. When it does not, what moved or
+ * removed it is not in the journal yet (the file system runs ahead of
+ * the watcher): a K frame would make the standby delete path with all
+ * it holds there, and the rename journaled next would move the rest
+ * without it (a deep tree renamed twice lost its files so). The standby
+ * compares the deepest directory above path that is still one instead:
+ * the root at worst.
+ */
+static int
+serve_changes_put_unreachable(struct server_stream *s, const char *path,
+    size_t len)
+{
+	char up[LIMIT_PATH_MAX + 1];
+	struct stat st;
+	const char *base;
+	size_t l = len;
+	int dirfd, isdir;
+
+	if (len > LIMIT_PATH_MAX)
+		return serve_changes_put_rescan(s, "", 0);
+	while (l > 0) {
+		while (l > 0 && path[l - 1] != '/')
+			l--;
+		if (l == 0)
+			break;
+		l--;		/* path[0, l) is a directory above it */
+		if (changes_has(s->changes, path, l))
+			return 0;
+		memcpy(up, path, l);
+		up[l] = '\0';
+		if (fs_open_parent(s->srv->opts.rootfd, up, &dirfd, &base) !=
+		    0)
+			continue;
+		isdir = fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode);
+		close(dirfd);
+		if (isdir)
+			return serve_changes_put_rescan(s, path, l);
+	}
+	return serve_changes_put_rescan(s, "", 0);
+}
+
 /* The U frame (with S for a directory to rescan) or K frame that tells
  * the current state of path. */
 static int
@@ -100,7 +145,8 @@ serve_changes_put_state(struct server_stream *s, const char *path,
 	ssize_t tl = 0;
 
 	if (fs_open_parent(s->srv->opts.rootfd, path, &dirfd, &base) != 0)
-		return serve_changes_put_gone(s, path, len);
+		return s->changes != NULL ? serve_changes_put_unreachable(s,
+		    path, len) : serve_changes_put_gone(s, path, len);
 	/* Excluded as what it is now: a pattern for directories does not
 	 * hide a file of that name. Special files only from the version
 	 * that carries them. */

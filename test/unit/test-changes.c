@@ -91,6 +91,14 @@ test_rename_rewrites(void **state)
 	rec(c, SPOOL_MODIFY, "x/b/c/g", NULL, 0);
 	rec(c, SPOOL_RENAME, "x", "y", 0);
 	assert_string_equal(live(c), "y y/b/c y/b/c/f ab a y/b/c/g x");
+	/* what the batch touches itself, live: not what was rewritten
+	 * away, nor a directory only above a touched path */
+	assert_true(changes_has(c, "y/b/c", 5));
+	assert_true(changes_has(c, "x", 1));
+	assert_true(changes_has(c, "abc", 2));	/* "ab" */
+	assert_false(changes_has(c, "x/b/c", 5));
+	assert_false(changes_has(c, "y/b", 3));
+	assert_false(changes_has(c, "", 0));
 	assert_int_equal(changes_nrenames(c), 2);
 	changes_rename(c, 1, &f, &fl, &t, &tl);
 	assert_string_equal(f, "x");
