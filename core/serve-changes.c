@@ -108,8 +108,7 @@ serve_changes_put_unreachable(struct server_stream *s, const char *path,
 	size_t l = len;
 	int dirfd, isdir;
 
-	if (len > LIMIT_PATH_MAX)
-		return serve_changes_put_rescan(s, "", 0);
+	assert(len <= LIMIT_PATH_MAX);	/* a spool record's path */
 	while (l > 0) {
 		while (l > 0 && path[l - 1] != '/')
 			l--;
@@ -145,8 +144,7 @@ serve_changes_put_state(struct server_stream *s, const char *path,
 	ssize_t tl = 0;
 
 	if (fs_open_parent(s->srv->opts.rootfd, path, &dirfd, &base) != 0)
-		return s->changes != NULL ? serve_changes_put_unreachable(s,
-		    path, len) : serve_changes_put_gone(s, path, len);
+		return serve_changes_put_unreachable(s, path, len);
 	/* Excluded as what it is now: a pattern for directories does not
 	 * hide a file of that name. Special files only from the version
 	 * that carries them. */
