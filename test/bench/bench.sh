@@ -184,12 +184,12 @@ wait_port "$RSYNC_PORT"
 
 # --- results -----------------------------------------------------------------
 ROWS=()
-row() {		# scenario tool seconds bytes files wire rss
+row() {		# scenario tool seconds bytes files wire rss [cpu]
 	local mbs fps
 	mbs=$(awk -v b="$4" -v s="$3" 'BEGIN { printf "%.1f", (s > 0 ? b / s / 1e6 : 0) }')
 	fps=$(awk -v f="$5" -v s="$3" 'BEGIN { r = (s > 0 ? f / s : 0); printf (r < 10 ? "%.2f" : "%.0f"), r }')
 	ROWS+=("$(printf '%-3s %-16s %9.2f %9s %9s %14s  %s' "$1" "$2" "$3" "$mbs" "$fps" "$6" "$7")")
-	printf '  %-16s %8.2fs %9s MB/s %9s files/s  wire %s  rss %s\n' "$2" "$3" "$mbs" "$fps" "$6" "$7"
+	printf '  %-16s %8.2fs %9s MB/s %9s files/s  wire %s  rss %s%s\n' "$2" "$3" "$mbs" "$fps" "$6" "$7" "${8:+  $8}"
 }
 
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
@@ -219,7 +219,7 @@ WATCH_OPTS=() SYNC_OPTS=()
 SECONDS_RUN=
 run_asyncrep() {
 	local scen=$1 src=$2 dst=$3 bytes=$4 files=$5 tool=${6:-asyncrep}
-	local port t0 t1 wire rss_w rss_s
+	local port t0 t1 wire rss_w rss_s cpu_w cpu_u cpu_s
 	port=$(free_port)
 	rm -rf "$SCRATCH/spool" "$SCRATCH/state"
 	"$ASYNCREP" watch --data-dir "$src" --spool-dir "$SCRATCH/spool" \
@@ -227,9 +227,10 @@ run_asyncrep() {
 	WATCH_PID=$!
 	wait_port "$port" || { cat "$SCRATCH/watch.log"; return 1; }
 	drop_caches
+	cpu_w=$(ticks "$WATCH_PID")
 	t0=$(now)
-	SECONDS_RUN=
-	if ! timeout 600 "$TIME" -f %M -o "$SCRATCH/sync.rss" "$ASYNCREP" sync -v \
+	SECONDS_RUN= CPU_RUN=
+	if ! timeout 600 "$TIME" -f '%M %U %S' -o "$SCRATCH/sync.rss" "$ASYNCREP" sync -v \
 		--data-dir "$dst" --state-dir "$SCRATCH/state" \
 		--primary "127.0.0.1:$port" "${SYNC_OPTS[@]}" >"$SCRATCH/sync.log" 2>&1; then
 		t1=$(now)
@@ -240,16 +241,22 @@ run_asyncrep() {
 	fi
 	t1=$(now)
 	rss_w=$(awk '/^VmHWM/ { print $2 }' "/proc/$WATCH_PID/status" 2>/dev/null || echo '?')
+	cpu_w=$(awk -v a="$cpu_w" -v b="$(ticks "$WATCH_PID")" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.2f", (b - a) / hz }')
 	stop_pid "$WATCH_PID"; WATCH_PID=
-	rss_s=$(tail -1 "$SCRATCH/sync.rss")
+	read -r rss_s cpu_u cpu_s < <(tail -1 "$SCRATCH/sync.rss")
+	CPU_RUN=$(awk -v w="$cpu_w" -v u="$cpu_u" -v s="$cpu_s" \
+		'BEGIN { printf "%.2f %.2f", w, u + s }')
 	wire=$(sed -n 's/.*sent \([0-9][0-9]*\) bytes *received \([0-9][0-9]*\) bytes.*/\1 \2/p' \
 		"$SCRATCH/sync.log" | tail -1 | awk '{ print $1 + $2 }')
 	wire=$(human "${wire:-n/a}")
 	check "$src" "$dst" || :
 	SECONDS_RUN=$(elapsed "$t0" "$t1")
 	row "$scen" "$tool" "$SECONDS_RUN" "$bytes" "$files" "$wire" \
-		"watch ${rss_w}K sync ${rss_s}K"
+		"watch ${rss_w}K sync ${rss_s}K" "cpu-s watch ${CPU_RUN% *} sync ${CPU_RUN#* }"
 }
+# ticks PID: the CPU time (user + system, clock ticks) PID has used so far.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # run_rsync SCEN NAME SRC DSTNAME BYTES FILES [rsync options]
 run_rsync() {
@@ -788,7 +795,7 @@ mkdir -p "$SCRATCH/ta"
 head -c $((A_FILES * A_BYTES)) /dev/urandom |
 	split -a 3 -d -b "$A_BYTES" - "$SCRATCH/ta/file-"
 warm_up "$SCRATCH/ta"
-A_PLAIN= A_TLS=
+A_PLAIN= A_TLS= A_PLAIN_CPU= A_TLS_CPU=
 for round in 1 2; do
 	for mode in plain tls; do
 		tls_mode "$mode"
@@ -796,9 +803,9 @@ for round in 1 2; do
 			$((A_FILES * A_BYTES)) "$A_FILES" "asyncrep $mode"
 		rm -rf "$SCRATCH/dst-ta"
 		if [ "$mode" = tls ]; then
-			A_TLS=$(best "$A_TLS" "$SECONDS_RUN")
+			A_TLS=$(best "$A_TLS" "$SECONDS_RUN") A_TLS_CPU+="$CPU_RUN "
 		else
-			A_PLAIN=$(best "$A_PLAIN" "$SECONDS_RUN")
+			A_PLAIN=$(best "$A_PLAIN" "$SECONDS_RUN") A_PLAIN_CPU+="$CPU_RUN "
 		fi
 	done
 done
@@ -829,6 +836,20 @@ printf '%-40s %12s %12s %9s  %s\n' "" plain TLS "TLS/plain" target
 slow=$(awk -v p="$A_PLAIN" -v t="$A_TLS" 'BEGIN { if (p > 0 && t > 0) printf "%.3f", t / p; else print "nan" }')
 printf '%-40s %10s s %10s s %9s  %s\n' "a: initial sync, best of 2" "${A_PLAIN:-?}" \
 	"${A_TLS:-?}" "$slow" "<= 1.10: $(verdict "$slow" 1.10)"
+# cpu_of "W S W S ...": the mean CPU seconds of the watch and the sync.
+cpu_of() { echo "$1" | awk '{ for (i = 1; i < NF; i += 2) { w += $i; s += $(i + 1); n++ }
+	if (n) printf "%.2f+%.2f", w / n, s / n; else print "?" }'; }
+printf '%-40s %12s %12s\n' "a: CPU-s watch+sync, mean of 2" "$(cpu_of "$A_PLAIN_CPU")" \
+	"$(cpu_of "$A_TLS_CPU")"
+# The floor of what TLS must add: AES-128-GCM (the cipher negotiated)
+# over the bytes of a, once on each side, at this CPU's rate.
+if command -v openssl >/dev/null 2>&1; then
+	aes=$(openssl speed -evp aes-128-gcm -bytes 16384 -seconds 1 2>/dev/null |
+		awk '/^AES-128-GCM/ { sub(/k$/, "", $2); printf "%.2f", $2 * 1000 / 1e9 }')
+	[ -n "$aes" ] && printf '%-40s %s GB/s (openssl speed): %s CPU-s per side for a\n' \
+		"AES-128-GCM on this CPU" "$aes" \
+		"$(awk -v g="$aes" -v b=$((A_FILES * A_BYTES)) 'BEGIN { printf "%.2f", b / 1e9 / g }')"
+fi
 lag_of() {	# MODE FIELD: p50 (4) or p99 (6) of the lag row of MODE
 	local r
 	for r in "${LAG_ROWS[@]}"; do
