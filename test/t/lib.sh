@@ -53,6 +53,11 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
+# The deadline of `make check` (SH_LOG_COMPILER) ends a hung test with
+# SIGTERM: say so and exit, so that cleanup runs, kills what the test
+# started and keeps the scratch directory.
+trap 'echo "# ended by SIGTERM (the deadline of make check?)"; test_failures=$((test_failures + 1)); exit 143' TERM
+trap 'test_failures=$((test_failures + 1)); exit 130' INT
 
 say() { echo "# $*"; }
 
@@ -189,6 +194,8 @@ stop_watch() {
 	sw_pid=$WATCH_PID
 	WATCH_PID=
 	kill -TERM "$sw_pid" || return 1
+	# A step that failed after SIGSTOP may have left it stopped.
+	kill -CONT "$sw_pid" 2>/dev/null
 	sw_st=0
 	wait "$sw_pid" || sw_st=$?
 	[ "$sw_st" = 0 ] && return 0
